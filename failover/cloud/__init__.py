@@ -1,0 +1,1 @@
+"""ECS/VPC adapter on the official SDK; the only package that imports it."""

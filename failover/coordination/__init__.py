@@ -1,0 +1,1 @@
+"""ZooKeeper coordination via kazoo: election, fencing epoch, observations, journal, requests."""

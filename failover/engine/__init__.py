@@ -1,0 +1,1 @@
+"""Failover decisions (pure) and their resumable, fenced execution."""

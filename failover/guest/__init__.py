@@ -1,0 +1,1 @@
+"""Guest OS network configuration: renderers and executors."""

@@ -1,0 +1,1 @@
+"""Health checking: probes (I/O), hysteresis and quorum (pure), scheduling."""

@@ -1,0 +1,1 @@
+"""Network-namespace lab: real kernel networking, real traffic, real failover."""

@@ -1,0 +1,49 @@
+"""Logging set-up: JSON lines on stderr for machines, readable lines on a TTY."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            doc["error"] = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
+        return json.dumps(doc, default=str)
+
+
+class ReadableFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        extras = " ".join(
+            f"{k}={v}" for k, v in vars(record).items() if k not in _RESERVED and not k.startswith("_")
+        )
+        stamp = time.strftime("%H:%M:%S", time.localtime(record.created))
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        return f"{line}  {extras}" if extras else line
+
+
+def setup(level: str = "info", *, json_lines: bool | None = None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    use_json = (not sys.stderr.isatty()) if json_lines is None else json_lines
+    handler.setFormatter(JsonFormatter() if use_json else ReadableFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # Library chatter (kazoo's connection loop, urllib3) drowns the product's own lines.
+    for noisy in ("kazoo", "urllib3", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

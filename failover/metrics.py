@@ -1,0 +1,155 @@
+"""Every Prometheus metric of the product, defined in one place (the metrics contract).
+
+Other packages record through the small functions at the bottom so none of
+them imports prometheus-client; dashboards and alert rules are tested
+against `ALL_METRICS`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
+_API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_PROBE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2)
+
+LEADER = Gauge("failover_leader", "1 while this replica is the leader", registry=REGISTRY)
+ZK_CONNECTED = Gauge(
+    "failover_zk_connected", "1 while the ZooKeeper session is connected", registry=REGISTRY
+)
+EPOCH = Gauge("failover_epoch", "Fencing epoch this replica last held as leader", registry=REGISTRY)
+HEALTH_UP = Gauge(
+    "failover_health_up", "This replica's verdict on a member (1 up, 0 down)",
+    ["group", "instance"], registry=REGISTRY,
+)
+QUORUM_UP = Gauge(
+    "failover_quorum_up", "The quorum's verdict on a member, as the leader computes it",
+    ["group", "instance"], registry=REGISTRY,
+)
+PROBE_DURATION = Histogram(
+    "failover_probe_duration_seconds", "Duration of one probe", ["check"],
+    buckets=_PROBE_BUCKETS, registry=REGISTRY,
+)
+PROBE_FAILURES = Counter(
+    "failover_probe_failures_total", "Failed probes by reason", ["group", "check", "reason"],
+    registry=REGISTRY,
+)
+HEALTH_ROUNDS_MISSED = Counter(
+    "failover_health_rounds_missed_total", "Probe rounds skipped because the previous one ran late",
+    registry=REGISTRY,
+)
+NO_HEALTHY_STANDBY = Gauge(
+    "failover_no_healthy_standby", "1 when a group has no healthy standby to fail over to",
+    ["group"], registry=REGISTRY,
+)
+STANDBY_READY = Gauge(
+    "failover_standby_ready", "1 when the ENI could be attached to this standby now",
+    ["group", "instance"], registry=REGISTRY,
+)
+FAILOVERS = Counter(
+    "failover_failovers_total", "Failovers by outcome and trigger", ["group", "result", "trigger"],
+    registry=REGISTRY,
+)
+FAILOVER_DURATION = Histogram(
+    "failover_duration_seconds", "End-to-end duration of a completed failover", ["group"],
+    buckets=_STEP_BUCKETS, registry=REGISTRY,
+)
+STEP_DURATION = Histogram(
+    "failover_step_duration_seconds", "Duration of one failover step", ["group", "step"],
+    buckets=_STEP_BUCKETS, registry=REGISTRY,
+)
+FAILOVER_IN_PROGRESS = Gauge(
+    "failover_in_progress", "1 while a failover of the group is running", ["group"],
+    registry=REGISTRY,
+)
+ESCALATIONS = Counter(
+    "failover_escalations_total", "Detach re-issues and force-stops of a stalled holder",
+    ["group", "action"], registry=REGISTRY,
+)
+GROUP_BLOCKED = Gauge(
+    "failover_group_blocked", "1 while a group is blocked by flapping until `failover ack`",
+    ["group"], registry=REGISTRY,
+)
+DECISIONS = Counter(
+    "failover_decisions_total", "Leader decisions that blocked or skipped a failover, by reason",
+    ["group", "reason"], registry=REGISTRY,
+)
+ENI_HOLDER = Gauge(
+    "failover_eni_holder", "1 for the instance holding the group's ENI", ["group", "instance"],
+    registry=REGISTRY,
+)
+API_CALLS = Counter(
+    "failover_cloud_api_calls_total", "Cloud API calls by action and result code",
+    ["action", "code"], registry=REGISTRY,
+)
+API_DURATION = Histogram(
+    "failover_cloud_api_duration_seconds", "Cloud API call latency", ["action"],
+    buckets=_API_BUCKETS, registry=REGISTRY,
+)
+API_THROTTLED = Counter(
+    "failover_cloud_api_throttled_total", "Calls refused by the cloud's flow control", ["action"],
+    registry=REGISTRY,
+)
+API_BUDGET_WAIT = Histogram(
+    "failover_cloud_api_budget_wait_seconds", "Time a call waited for the local API budget",
+    ["priority"], buckets=_API_BUCKETS, registry=REGISTRY,
+)
+BUILD_INFO = Gauge(
+    "failover_build_info", "Always 1; labels carry the version and controller id",
+    ["version", "controller"], registry=REGISTRY,
+)
+
+ALL_METRICS = (
+    LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES,
+    HEALTH_ROUNDS_MISSED, NO_HEALTHY_STANDBY, STANDBY_READY, FAILOVERS, FAILOVER_DURATION,
+    STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
+    API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
+)
+
+
+def exported_names() -> set[str]:
+    """Every sample name a scrape can show (histograms add _bucket/_sum/_count)."""
+    names: set[str] = set()
+    for m in ALL_METRICS:
+        for fam in m.describe():
+            base = fam.name
+            if fam.type == "counter":
+                names |= {base + "_total", base + "_created"}
+            elif fam.type == "histogram":
+                names |= {base + s for s in ("_bucket", "_sum", "_count", "_created")}
+            else:
+                names.add(base)
+    return names
+
+
+def record_api_call(action: str, code: str, duration_s: float) -> None:
+    API_CALLS.labels(action=action, code=code).inc()
+    API_DURATION.labels(action=action).observe(duration_s)
+    if code.startswith("Throttling"):
+        API_THROTTLED.labels(action=action).inc()
+
+
+def record_budget_wait(priority: str, waited_s: float) -> None:
+    API_BUDGET_WAIT.labels(priority=priority).observe(waited_s)
+
+
+def record_probe(check: str, group: str, duration_s: float, ok: bool, reason: str) -> None:
+    PROBE_DURATION.labels(check=check).observe(duration_s)
+    if not ok:
+        PROBE_FAILURES.labels(group=group, check=check, reason=reason or "unknown").inc()
+
+
+def set_health(group: str, instance: str, up: bool) -> None:
+    HEALTH_UP.labels(group=group, instance=instance).set(1 if up else 0)
+
+
+def set_zk_connected(connected: bool) -> None:
+    ZK_CONNECTED.set(1 if connected else 0)
+
+
+def set_leader(leader: bool, epoch: int | None = None) -> None:
+    LEADER.set(1 if leader else 0)
+    if epoch is not None:
+        EPOCH.set(epoch)

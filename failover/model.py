@@ -1,0 +1,407 @@
+"""Domain types shared by every layer: plain, immutable data with no I/O.
+
+Adapters translate their libraries' types into these; the engine, health and
+the CLI speak only these.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class EniStatus(enum.StrEnum):
+    AVAILABLE = "Available"
+    ATTACHING = "Attaching"
+    IN_USE = "InUse"
+    DETACHING = "Detaching"
+    DELETING = "Deleting"
+
+
+class Priority(enum.IntEnum):
+    """Who spends the API budget: failover steps may dip into the reserve."""
+
+    ROUTINE = 0
+    FAILOVER = 1
+
+
+class Trigger(enum.StrEnum):
+    AUTO = "auto"
+    DRILL = "drill"
+
+
+class Result(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+class StepName(enum.StrEnum):
+    FENCE = "fence"
+    DETACH = "detach"
+    ATTACH = "attach"
+    GUEST = "guest"
+    VERIFY = "verify"
+    DONE = "done"
+
+
+STEP_ORDER: tuple[StepName, ...] = (
+    StepName.FENCE,
+    StepName.DETACH,
+    StepName.ATTACH,
+    StepName.GUEST,
+    StepName.VERIFY,
+    StepName.DONE,
+)
+
+
+# --------------------------------------------------------------------- cloud
+
+
+@dataclass(frozen=True)
+class EniState:
+    eni_id: str
+    status: EniStatus
+    instance_id: str | None
+    mac: str
+    primary_ip: str
+    private_ips: tuple[str, ...]  # primary first, then secondaries
+    vswitch_id: str
+    vpc_id: str
+    zone_id: str
+    eni_type: str = "Secondary"
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    instance_id: str
+    status: str  # Pending | Starting | Running | Stopping | Stopped
+    primary_ip: str
+    zone_id: str
+    vpc_id: str
+    vswitch_id: str
+    instance_type: str
+    eni_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VSwitchInfo:
+    vswitch_id: str
+    vpc_id: str
+    zone_id: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class EipInfo:
+    allocation_id: str
+    ip: str
+    status: str  # Associating | InUse | Unassociating | Available
+    instance_id: str | None  # the ENI (or instance) it is associated with
+    instance_type: str | None
+    private_ip: str | None
+    mode: str | None  # NAT | BINDED | MULTI_BINDED
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    invoke_id: str
+    status: str  # Success | Failed | Timeout | Error | Aborted | ...
+    exit_code: int | None
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "Success" and self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One cloud API call, for the journal, history and metrics."""
+
+    action: str
+    code: str  # "OK" or the error code
+    duration_s: float
+    request_id: str | None
+
+
+class CallTrace:
+    """Collects the API calls one step makes (its RequestIds go to the journal).
+
+    Not frozen on purpose: a step hands it to the adapter, which appends.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+
+    def add(self, call: ApiCall) -> None:
+        self.calls.append(call)
+
+    @property
+    def request_ids(self) -> tuple[str, ...]:
+        return tuple(c.request_id for c in self.calls if c.request_id)
+
+
+class ErrorKind(enum.StrEnum):
+    RETRYABLE = "retryable"  # throttling, 5xx, timeouts: back off and retry
+    CONFLICT = "conflict"  # a state conflict: re-read the state and decide
+    FATAL = "fatal"  # not found, mismatch, limits, auth: stop and report
+
+
+class CloudError(Exception):
+    """A cloud failure in the product's terms; never carries a secret."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind,
+        code: str = "",
+        action: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.action = action
+        self.request_id = request_id
+
+
+class DetachStalled(CloudError):
+    """The ENI stayed Detaching past the timeout: the holder is likely hung."""
+
+
+class CloudTimeout(CloudError):
+    """A wait for a cloud state ran past its deadline."""
+
+
+class NotLeader(Exception):
+    """This replica may not act: not the leader, or its session is not live."""
+
+
+class StaleEpoch(NotLeader):
+    """A write carried an epoch older than the current one: a new leader exists."""
+
+
+class JournalCorrupt(Exception):
+    """A journal znode could not be decoded; `failover journal inspect` shows it."""
+
+
+# ------------------------------------------------------------- coordination
+
+
+@dataclass(frozen=True)
+class FencingToken:
+    """Proof of leadership for one step: the epoch this leader holds."""
+
+    controller_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    controller_id: str
+    group: str
+    instance: str
+    up: bool
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    name: StepName
+    started_at: float
+    duration_s: float | None = None
+    request_ids: tuple[str, ...] = ()
+    error: str | None = None
+    status: str = "running"  # running | ok | failed | skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name.value,
+            "started_at": self.started_at,
+            "duration_s": self.duration_s,
+            "request_ids": list(self.request_ids),
+            "error": self.error,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StepRecord:
+        return cls(
+            name=StepName(d["name"]),
+            started_at=float(d["started_at"]),
+            duration_s=None if d.get("duration_s") is None else float(d["duration_s"]),
+            request_ids=tuple(d.get("request_ids") or ()),
+            error=d.get("error"),
+            status=str(d.get("status", "running")),
+        )
+
+
+@dataclass(frozen=True)
+class FailoverRecord:
+    """One failover (or drill) as the journal keeps it. `from`/`to` in JSON."""
+
+    id: str
+    group: str
+    from_instance: str | None
+    to_instance: str
+    trigger: Trigger
+    reason: str
+    started_at: float
+    epoch: int
+    result: Result = Result.RUNNING
+    finished_at: float | None = None
+    steps: tuple[StepRecord, ...] = ()
+    request_id: str | None = None  # the drill request it serves
+    error: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not Result.RUNNING
+
+    def step(self, name: StepName) -> StepRecord | None:
+        for s in self.steps:
+            if s.name is name:
+                return s
+        return None
+
+    def with_step(self, step: StepRecord) -> FailoverRecord:
+        others = tuple(s for s in self.steps if s.name is not step.name)
+        ordered = sorted((*others, step), key=lambda s: STEP_ORDER.index(s.name))
+        return replace(self, steps=tuple(ordered))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group": self.group,
+            "from": self.from_instance,
+            "to": self.to_instance,
+            "trigger": self.trigger.value,
+            "reason": self.reason,
+            "result": self.result.value,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "epoch": self.epoch,
+            "request_id": self.request_id,
+            "error": self.error,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FailoverRecord:
+        return cls(
+            id=str(d["id"]),
+            group=str(d["group"]),
+            from_instance=d.get("from"),
+            to_instance=str(d["to"]),
+            trigger=Trigger(d["trigger"]),
+            reason=str(d.get("reason", "")),
+            started_at=float(d["started_at"]),
+            epoch=int(d["epoch"]),
+            result=Result(d.get("result", "running")),
+            finished_at=None if d.get("finished_at") is None else float(d["finished_at"]),
+            steps=tuple(StepRecord.from_dict(s) for s in d.get("steps") or ()),
+            request_id=d.get("request_id"),
+            error=d.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    """An operator's switchover request, written by the CLI, run once by the leader."""
+
+    id: str
+    group: str
+    to_instance: str | None
+    created_at: float
+    expires_at: float
+    requested_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group": self.group,
+            "to": self.to_instance,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "requested_by": self.requested_by,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DrillRequest:
+        return cls(
+            id=str(d["id"]),
+            group=str(d["group"]),
+            to_instance=d.get("to"),
+            created_at=float(d["created_at"]),
+            expires_at=float(d["expires_at"]),
+            requested_by=str(d.get("requested_by", "")),
+        )
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """What the leader remembers of a group between failovers (anti-flapping)."""
+
+    group: str
+    holder: str | None = None
+    cooldown_until: float = 0.0
+    recent_failovers: tuple[float, ...] = ()  # start times, for the flap window
+    blocked: bool = False
+    blocked_reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "holder": self.holder,
+            "cooldown_until": self.cooldown_until,
+            "recent_failovers": list(self.recent_failovers),
+            "blocked": self.blocked,
+            "blocked_reason": self.blocked_reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GroupState:
+        return cls(
+            group=str(d["group"]),
+            holder=d.get("holder"),
+            cooldown_until=float(d.get("cooldown_until", 0.0)),
+            recent_failovers=tuple(float(x) for x in d.get("recent_failovers") or ()),
+            blocked=bool(d.get("blocked", False)),
+            blocked_reason=str(d.get("blocked_reason", "")),
+        )
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """What a standby's OS needs to bring the ENI up."""
+
+    mac: str
+    ips: tuple[str, ...]  # primary private IP first
+    cidr: str  # the vSwitch CIDR, e.g. 192.168.1.0/24
+    gateway: str
+    device: str | None = None  # None: find by MAC at runtime
+    table: int = 1001  # policy routing table id
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    ok: bool
+    reason: str = ""  # "" when ok; "timeout", "refused", "status 500", ...
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    ok: bool
+    detail: str = ""
+    failures: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,182 @@
+"""The interfaces the engine and health are handed (adapters implement them).
+
+Small, role-sized Protocols instead of one coordination object, so a unit test
+fakes only the port it exercises. Every type crossing a port is from
+`failover.model`: no SDK or kazoo type ever leaks through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from failover.model import (
+    CallTrace,
+    CommandResult,
+    DrillRequest,
+    EipInfo,
+    EniState,
+    FailoverRecord,
+    FencingToken,
+    GroupState,
+    GuestNetwork,
+    InstanceInfo,
+    Observation,
+    Priority,
+    VerifyOutcome,
+    VSwitchInfo,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Wall-clock seconds since the epoch (for records people read)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds for measuring durations and deadlines."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class CloudPort(Protocol):
+    """ECS/VPC as the engine needs it. Waits are bounded by `timeout_s`.
+
+    Raises `CloudError` (classified), `DetachStalled`, `CloudTimeout`.
+    """
+
+    def describe_eni(
+        self, eni_id: str, *, priority: Priority = ..., trace: CallTrace | None = ...
+    ) -> EniState: ...
+
+    def describe_instances(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...,
+        trace: CallTrace | None = ...,
+    ) -> dict[str, InstanceInfo]: ...
+
+    def instance_statuses(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...
+    ) -> dict[str, str]:
+        """One batched DescribeInstanceStatus round: id -> Running/Stopped/..."""
+        ...
+
+    def describe_vswitch(self, vswitch_id: str, *, priority: Priority = ...) -> VSwitchInfo: ...
+
+    def detach_eni(
+        self, eni_id: str, instance_id: str, *, timeout_s: float,
+        trace: CallTrace | None = ...,
+    ) -> EniState:
+        """Idempotent: already Available = done; already Detaching = wait."""
+        ...
+
+    def attach_eni(
+        self, eni_id: str, instance_id: str, *, timeout_s: float,
+        trace: CallTrace | None = ...,
+    ) -> EniState:
+        """Idempotent: already InUse on `instance_id` = done."""
+        ...
+
+    def force_stop(
+        self, instance_id: str, *, timeout_s: float, trace: CallTrace | None = ...
+    ) -> None: ...
+
+    def run_script(
+        self, instance_id: str, script: str, *, timeout_s: float,
+        trace: CallTrace | None = ...,
+    ) -> CommandResult: ...
+
+    def cloud_assistant_online(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...
+    ) -> dict[str, bool]: ...
+
+    def eips_of_eni(
+        self, eni_id: str, *, priority: Priority = ..., trace: CallTrace | None = ...
+    ) -> list[EipInfo]: ...
+
+
+class Leadership(Protocol):
+    def is_leader(self) -> bool: ...
+
+    def fence(self) -> FencingToken:
+        """The token for the next mutation; raises `NotLeader` when we may not act."""
+        ...
+
+    def leader_id(self) -> str | None: ...
+
+    def controllers(self) -> list[str]:
+        """Ids of the live replicas (leader included)."""
+        ...
+
+
+class Journal(Protocol):
+    """Write-ahead failover records and per-group state, all epoch-checked."""
+
+    def begin(self, record: FailoverRecord, token: FencingToken) -> None: ...
+
+    def update(self, record: FailoverRecord, token: FencingToken) -> None: ...
+
+    def get(self, failover_id: str) -> FailoverRecord | None: ...
+
+    def history(self, group: str | None = None, limit: int = 100) -> list[FailoverRecord]:
+        """Newest first."""
+        ...
+
+    def unfinished(self) -> list[FailoverRecord]: ...
+
+    def group_state(self, group: str) -> GroupState: ...
+
+    def set_group_state(self, state: GroupState, token: FencingToken) -> None: ...
+
+    def ack(self, group: str) -> bool:
+        """Operator clears a flapping block; True if a block was cleared."""
+        ...
+
+
+class Observations(Protocol):
+    def publish(self, observation: Observation) -> None:
+        """Write this replica's verdict; a no-op when it did not change."""
+        ...
+
+    def snapshot(self) -> Mapping[str, Mapping[str, Mapping[str, Observation]]]:
+        """group -> instance -> controller id -> latest observation (live replicas only)."""
+        ...
+
+
+class Requests(Protocol):
+    def submit(self, request: DrillRequest) -> None: ...
+
+    def pending(self) -> list[DrillRequest]:
+        """Unexpired, unclaimed requests, oldest first."""
+        ...
+
+    def claim(self, request_id: str, token: FencingToken) -> bool:
+        """Exactly once across leaders: True only for the first claimer."""
+        ...
+
+    def set_result(self, request_id: str, failover_id: str | None, message: str) -> None: ...
+
+
+class GuestConfigurator(Protocol):
+    """Brings the ENI up inside a standby's OS, and down in a returning holder."""
+
+    def configure(
+        self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+        trace: CallTrace | None = ...,
+    ) -> CommandResult: ...
+
+    def release(
+        self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+        trace: CallTrace | None = ...,
+    ) -> CommandResult: ...
+
+
+class Verifier(Protocol):
+    """Runs a group's checks against a new holder, `{ip}` bound to each service IP."""
+
+    def verify(
+        self, group: str, instance_id: str, ips: Sequence[str], *, timeout_s: float
+    ) -> VerifyOutcome: ...
+
+
+VerdictSink = Callable[[Observation], None]

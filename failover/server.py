@@ -1,0 +1,1 @@
+"""HTTP endpoints of a replica: /metrics /healthz /readyz /status."""
