@@ -1,0 +1,62 @@
+# The README's two commands: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+BIN   := $(VENV)/bin
+PYTEST_ARGS ?=
+
+# Debian packages the product and its tests use, and a file that proves each is there.
+SYS_PKGS := zookeeper:/usr/share/java/zookeeper.jar \
+            iproute2:/usr/sbin/ip \
+            netplan.io:/usr/sbin/netplan \
+            prometheus:/usr/bin/promtool \
+            keepalived:/usr/sbin/keepalived \
+            iputils-arping:/usr/bin/arping
+
+.PHONY: help sysdeps venv lint typecheck imports unit pytest test demo bench clean
+
+help:
+	@echo "make demo   - run the product locally (ZooKeeper, emulator, lab, controllers, a failover)"
+	@echo "make test   - lint, type-check, import contracts and the whole test suite"
+	@echo "make bench  - the benchmarks (figures land in benchmarks/results/)"
+
+sysdeps:
+	@missing=""; for entry in $(SYS_PKGS); do \
+	  pkg=$${entry%%:*}; file=$${entry#*:}; [ -e "$$file" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@command -v java >/dev/null || { echo "java missing: apt-get install -y default-jre-headless" >&2; exit 1; }
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check failover tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy
+
+imports: venv
+	$(BIN)/lint-imports
+
+pytest: venv sysdeps
+	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
+
+test: sysdeps venv lint typecheck imports pytest
+
+demo: sysdeps venv
+	$(BIN)/failover demo
+
+bench: sysdeps venv
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

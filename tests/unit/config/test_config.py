@@ -1,0 +1,175 @@
+"""The configuration contract: what loads, and every mistake named by its key path."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from failover import config
+from failover.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+
+BASE: dict[str, Any] = {
+    "zookeeper": {"hosts": "127.0.0.1:2181", "session_timeout_s": 6},
+    "cloud": {"region": "cn-hangzhou", "endpoint": "127.0.0.1:18765", "protocol": "http"},
+    "defaults": {"health": {"interval_s": 1, "timeout_s": 0.5, "fall": 3, "rise": 2}},
+    "groups": [
+        {
+            "name": "web",
+            "network_interface": "eni-a",
+            "members": ["i-1", "i-2"],
+            "service_ips": ["192.168.1.51"],
+            "checks": [{"type": "tcp", "port": 80}],
+        }
+    ],
+}
+
+
+def _with(mutate: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(BASE)
+    mutate(doc)
+    return doc
+
+
+def _second_group(doc: dict[str, Any], **over: Any) -> None:
+    g = copy.deepcopy(doc["groups"][0])
+    g.update({"name": "db", "network_interface": "eni-b", "service_ips": ["192.168.1.61"]})
+    g.update(over)
+    doc["groups"].append(g)
+
+
+BROKEN: list[tuple[str, Any, str]] = [
+    ("wrong type", lambda d: d["zookeeper"].update(session_timeout_s="six"), "zookeeper.session_timeout_s:"),
+    ("missing region", lambda d: d["cloud"].pop("region"), "cloud.region: missing"),
+    ("missing cloud", lambda d: d.pop("cloud"), "cloud: missing"),
+    ("unknown top key", lambda d: d.update(extra=1), "extra: unknown key"),
+    ("unknown nested key", lambda d: d["groups"][0].update(member=["i-1"]), "groups[0].member: unknown key"),
+    ("one member", lambda d: d["groups"][0].update(members=["i-1"]),
+     "groups[0].members: needs at least 2 instances"),
+    ("duplicate group", lambda d: _second_group(d, name="web"), "groups[1].name: duplicate group name"),
+    ("eni in two groups", lambda d: _second_group(d, network_interface="eni-a"),
+     "groups[1].network_interface: eni-a is already used by groups[0]"),
+    ("instance twice", lambda d: d["groups"][0].update(members=["i-1", "i-2", "i-1"]),
+     "groups[0].members[2]: instance i-1 is listed twice"),
+    ("ipv6 service ip", lambda d: d["groups"][0].update(service_ips=["fe80::1"]),
+     "groups[0].service_ips[0]: 'fe80::1' is not an IPv4 address"),
+    ("garbage service ip", lambda d: d["groups"][0].update(service_ips=["300.1.1.1"]),
+     "groups[0].service_ips[0]: '300.1.1.1' is not an IPv4 address"),
+    ("20 service ips", lambda d: d["groups"][0].update(service_ips=[f"192.168.1.{i}" for i in range(100, 120)]),
+     "groups[0].service_ips: 20 IPs"),
+    ("timeout >= interval", lambda d: d["defaults"]["health"].update(timeout_s=1),
+     "groups[0].health.timeout_s: 1"),
+    ("fall 0", lambda d: d["defaults"]["health"].update(fall=0), "groups[0].health.fall: must be at least 1"),
+    ("rise 0", lambda d: d["groups"][0].update(health={"rise": 0}), "groups[0].health.rise: must be at least 1"),
+    ("unknown placeholder", lambda d: d["groups"][0]["checks"].append(
+        {"type": "http", "url": "http://{host}/"}), "groups[0].checks[1].url: unknown placeholder {host}"),
+    ("unknown placeholder in argv", lambda d: d["groups"][0]["checks"].append(
+        {"type": "command", "run": ["check", "{node}"]}), "groups[0].checks[1].run[1]: unknown placeholder {node}"),
+    ("unknown check type", lambda d: d["groups"][0]["checks"].append({"type": "ping"}),
+     "groups[0].checks[1]: unknown check type"),
+    ("bad port", lambda d: d["groups"][0]["checks"].append({"type": "tcp", "port": 70000}),
+     "groups[0].checks[1].port:"),
+    ("session too short", lambda d: d["zookeeper"].update(session_timeout_s=1),
+     "zookeeper.session_timeout_s: 1.0 is too short"),
+    ("bad quorum", lambda d: d["defaults"]["health"].update(quorum="most"), "groups[0].health.quorum:"),
+    ("endpoint with scheme", lambda d: d["cloud"].update(endpoint="http://127.0.0.1:1"),
+     "cloud.endpoint: give host[:port] only"),
+    ("bad zk hosts", lambda d: d["zookeeper"].update(hosts="zk1,zk2"), "zookeeper.hosts:"),
+    ("bad fence", lambda d: d["defaults"].update(policy={"fence": "sometimes"}), "groups[0].policy.fence:"),
+    ("groups not a list", lambda d: d.update(groups={"web": {}}), "groups:"),
+]
+
+
+@pytest.mark.parametrize(("label", "mutate", "expected"), BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_config_names_the_key_path(label: str, mutate: Any, expected: str, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_with(mutate)))
+    result = CliRunner().invoke(main, ["--config", str(path), "validate"])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_example_and_local_configs_are_valid() -> None:
+    for name in ("example.yaml", "local.yaml"):
+        cfg = config.load(ROOT / "config" / name)
+        assert cfg.groups
+
+
+def test_groups_inherit_defaults_field_by_field() -> None:
+    doc = _with(lambda d: d["groups"][0].update(health={"fall": 5}))
+    doc["defaults"]["policy"] = {"cooldown_s": 42, "fence": "always"}
+    doc["groups"][0]["policy"] = {"fence": "never"}
+    cfg = config.parse(doc)
+    g = cfg.groups[0]
+    assert (g.health.fall, g.health.rise, g.health.interval_s) == (5, 2, 1)
+    assert (g.policy.cooldown_s, g.policy.fence) == (42, "never")
+
+
+def test_models_are_immutable() -> None:
+    cfg = config.parse(copy.deepcopy(BASE))
+    with pytest.raises(Exception, match="frozen"):
+        cfg.groups[0].name = "other"  # type: ignore[misc]
+
+
+def test_all_problems_reported_at_once(tmp_path: Path) -> None:
+    doc = _with(lambda d: d["groups"][0].update(members=["i-1", "i-1"], service_ips=["x"]))
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(main, ["--config", str(path), "validate"])
+    assert result.exit_code == 2
+    assert "members[1]: instance i-1 is listed twice" in result.output
+    assert "service_ips[0]: 'x' is not an IPv4 address" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("cloud: [unclosed", "YAML syntax error"), ("- just\n- a list\n", "must be a mapping")],
+)
+def test_unparseable_files(text: str, expected: str, tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["--config", str(path), "validate"])
+    assert result.exit_code == 2
+    assert expected in result.output
+
+
+def test_missing_file_and_no_traceback_in_a_real_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "failover", "validate", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: --config: file not found: {tmp_path / 'nope.yaml'}"
+
+
+def test_protocol_warnings() -> None:
+    loopback_https = config.parse(_with(lambda d: d["cloud"].update(protocol="https")))
+    assert any("loopback" in w for w in config.warnings(loopback_https))
+    public_http = config.parse(_with(lambda d: d["cloud"].update(endpoint="47.1.2.3:80")))
+    assert any("unencrypted" in w for w in config.warnings(public_http))
+    assert config.warnings(config.parse(copy.deepcopy(BASE))) == []
+
+
+def test_validate_ok_line_and_json(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    result = CliRunner().invoke(main, ["--config", str(path), "validate"])
+    assert (result.exit_code, result.output.strip()) == (0, "ok: 1 groups, 2 instances")
+    result = CliRunner().invoke(main, ["validate", "--config", str(path), "--json"])
+    assert result.exit_code == 0
+    assert '"instances": 2' in result.output
+
+
+def test_commands_not_built_exit_1() -> None:
+    result = CliRunner().invoke(main, ["lab", "up"])
+    assert result.exit_code == 1
+    assert "not built yet" in result.output
