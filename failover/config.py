@@ -41,6 +41,9 @@ class _Model(BaseModel):
 class ControllerConfig(_Model):
     id: str = Field(default_factory=socket.gethostname, min_length=1, max_length=64)
     listen: str = "127.0.0.1:9108"
+    # A zone outage fails many groups at once; bounded so the API budget holds.
+    max_parallel_failovers: int = Field(default=16, ge=1, le=256)
+    tick_s: float = Field(default=0.05, gt=0, le=5)  # how often the leader re-decides
 
     @field_validator("listen")
     @classmethod
@@ -144,7 +147,7 @@ class GuestConfig(_Model):
         "auto", "nmcli", "netplan", "netplan-legacy", "rhel", "debian", "suse", "windows"
     ] = "auto"
     cidr: str | None = None  # default: the ENI vSwitch's CIDR, read from the cloud
-    gateway: str | None = None  # default: the first host of the CIDR (Alibaba's rule)
+    gateway: str | None = None  # default: the vSwitch gateway, x.x.x.253 in a /24 (Alibaba's rule)
     table: int = Field(default=1001, ge=1, le=252_000_000)
 
     @field_validator("cidr")

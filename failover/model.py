@@ -358,6 +358,9 @@ class GroupState:
     recent_failovers: tuple[float, ...] = ()  # start times, for the flap window
     blocked: bool = False
     blocked_reason: str = ""
+    # Former holders whose OS still carries the ENI's addresses and rules: the
+    # reverse guest script runs on each once it is back, then it is a standby.
+    pending_release: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -367,6 +370,7 @@ class GroupState:
             "recent_failovers": list(self.recent_failovers),
             "blocked": self.blocked,
             "blocked_reason": self.blocked_reason,
+            "pending_release": list(self.pending_release),
         }
 
     @classmethod
@@ -378,6 +382,7 @@ class GroupState:
             recent_failovers=tuple(float(x) for x in d.get("recent_failovers") or ()),
             blocked=bool(d.get("blocked", False)),
             blocked_reason=str(d.get("blocked_reason", "")),
+            pending_release=tuple(str(x) for x in d.get("pending_release") or ()),
         )
 
 

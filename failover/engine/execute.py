@@ -1,0 +1,300 @@
+"""Execute one failover: fenced, written ahead, resumable, idempotent step by step.
+
+Before each step the leader asks for a fencing token (no token, no action),
+records the step as running, acts, and records the outcome. A new leader that
+finds the record unfinished calls `run` again: finished steps are skipped and
+every step re-reads the cloud before it acts, so nothing happens twice.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+from failover import metrics
+from failover.config import GroupConfig
+from failover.model import (
+    CallTrace,
+    CloudError,
+    DetachStalled,
+    EniStatus,
+    FailoverRecord,
+    FencingToken,
+    GroupState,
+    GuestNetwork,
+    NotLeader,
+    Priority,
+    Result,
+    StepName,
+    StepRecord,
+    Trigger,
+)
+from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
+
+log = logging.getLogger("failover.engine")
+
+
+class StepFailed(Exception):
+    def __init__(self, record: FailoverRecord, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.record = record
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class Collaborators:
+    """The ports one execution is handed (the engine never builds an adapter)."""
+
+    cloud: CloudPort
+    leadership: Leadership
+    journal: Journal
+    guests: Mapping[str, GuestConfigurator]  # by guest method: cloud_assistant, none
+    verifier: Verifier
+    clock: Clock
+
+
+def gateway_of(cidr: str) -> str:
+    """Alibaba's vSwitch gateway: the third-last address (x.x.x.253 in a /24)."""
+    net = ipaddress.IPv4Network(cidr)
+    return str(net.broadcast_address - 2)
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, CloudError):
+        parts = [str(exc)]
+        if exc.code and exc.code not in str(exc):
+            parts.append(f"code {exc.code}")
+        if exc.request_id:
+            parts.append(f"request {exc.request_id}")
+        return "; ".join(parts)
+    return f"{exc.__class__.__name__}: {exc}"
+
+
+class Executor:
+    def __init__(self, deps: Collaborators) -> None:
+        self.d = deps
+
+    # ---------------------------------------------------------------- entry
+
+    def begin(
+        self, group: GroupConfig, from_instance: str | None, to_instance: str,
+        trigger: Trigger, reason: str, request_id: str | None = None,
+    ) -> FailoverRecord:
+        token = self.d.leadership.fence()
+        record = FailoverRecord(
+            id=f"{group.name}-{int(self.d.clock.now() * 1000):x}-{uuid.uuid4().hex[:6]}",
+            group=group.name, from_instance=from_instance, to_instance=to_instance,
+            trigger=trigger, reason=reason, started_at=self.d.clock.now(), epoch=token.epoch,
+            request_id=request_id,
+        )
+        self.d.journal.begin(record, token)
+        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        log.info("failover started", extra={"failover": record.id, "group": group.name,
+                                            "from": from_instance, "to": to_instance, "reason": reason})
+        return record
+
+    def run(self, group: GroupConfig, record: FailoverRecord) -> FailoverRecord:
+        """Runs the remaining steps. NotLeader propagates: the next leader resumes."""
+        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        try:
+            if group.policy.fence == "always" and record.trigger is Trigger.AUTO:
+                record = self._step(record, group, StepName.FENCE, lambda t: self._fence(record, group, t))
+            record = self._detach(record, group)
+            record = self._step(record, group, StepName.ATTACH, lambda t: self._attach(record, group, t))
+            network = self._network(group, record)
+            record = self._step(record, group, StepName.GUEST,
+                                lambda t: self._guest(group, record, network, t))
+            record = self._step(record, group, StepName.VERIFY, lambda t: self._verify(group, record, t))
+            record = self._step(record, group, StepName.DONE, lambda t: self._done(group, record))
+            return self._finish(group, record, Result.COMPLETED, None)
+        except StepFailed as failed:
+            return self._finish(group, failed.record, Result.FAILED, describe_error(failed.cause))
+        finally:
+            metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(0)
+
+    def release(self, group: GroupConfig, instance: str) -> bool:
+        """Removes the ENI's addresses and rules from a returned former holder."""
+        token = self.d.leadership.fence()
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
+        network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        try:
+            result = self._guest_for(group).release(
+                instance, network, timeout_s=group.policy.guest_timeout_s)
+            ok = result.ok
+        except CloudError as e:
+            log.warning("release failed", extra={"group": group.name, "instance": instance,
+                                                 "error": describe_error(e)})
+            ok = False
+        if ok:
+            state = self.d.journal.group_state(group.name)
+            remaining = tuple(i for i in state.pending_release if i != instance)
+            self.d.journal.set_group_state(replace(state, pending_release=remaining), token)
+            log.info("former holder released; it is a standby now",
+                     extra={"group": group.name, "instance": instance})
+        return ok
+
+    # ---------------------------------------------------------------- steps
+
+    def _step(
+        self, record: FailoverRecord, group: GroupConfig, name: StepName,
+        action: Callable[[CallTrace], str | None],
+    ) -> FailoverRecord:
+        done = record.step(name)
+        if done is not None and done.status in ("ok", "skipped"):
+            return record
+        token = self.d.leadership.fence()
+        started, t0 = self.d.clock.now(), self.d.clock.monotonic()
+        record = record.with_step(StepRecord(name, started_at=started))
+        self.d.journal.update(record, token)
+        trace = CallTrace()
+        try:
+            status = action(trace) or "ok"
+        except NotLeader:
+            raise
+        except Exception as exc:
+            step = StepRecord(name, started, self.d.clock.monotonic() - t0, trace.request_ids,
+                              describe_error(exc), "failed")
+            record = record.with_step(step)
+            self.d.journal.update(record, self.d.leadership.fence())
+            log.warning("step failed", extra={"failover": record.id, "step": name.value,
+                                              "error": step.error})
+            raise StepFailed(record, exc) from exc
+        duration = self.d.clock.monotonic() - t0
+        record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
+        self.d.journal.update(record, self.d.leadership.fence())
+        metrics.STEP_DURATION.labels(group=group.name, step=name.value).observe(duration)
+        log.info("step %s", status, extra={"failover": record.id, "step": name.value,
+                                           "duration_s": round(duration, 3)})
+        return record
+
+    def _detach(self, record: FailoverRecord, group: GroupConfig) -> FailoverRecord:
+        try:
+            return self._step(record, group, StepName.DETACH, lambda t: self._do_detach(record, group, t))
+        except StepFailed as failed:
+            stalled = isinstance(failed.cause, DetachStalled)
+            if not stalled or group.policy.fence == "never":
+                raise
+            # A hung guest keeps the ENI Detaching forever; stopping the instance releases it.
+            metrics.ESCALATIONS.labels(group=group.name, action="force_stop").inc()
+            rec = failed.record
+            eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
+            holder = eni.instance_id or record.from_instance
+            rec = self._step(rec, group, StepName.FENCE, lambda t: self._fence(rec, group, t, holder))
+            return self._step(rec, group, StepName.DETACH, lambda t: self._do_detach(rec, group, t))
+
+    def _do_detach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
+        if eni.instance_id == record.to_instance and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
+            return "skipped"  # a previous leader got further than its journal says
+        if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
+            return "skipped"
+        self.d.cloud.detach_eni(group.network_interface, eni.instance_id,
+                                timeout_s=group.policy.detach_timeout_s, trace=trace)
+        return "ok"
+
+    def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
+               instance: str | None = None) -> str:
+        target = instance or record.from_instance
+        if target is None or target == record.to_instance:
+            return "skipped"
+        self.d.cloud.force_stop(target, timeout_s=group.policy.stop_timeout_s, trace=trace)
+        log.warning("fenced the old holder with a force-stop",
+                    extra={"failover": record.id, "instance": target})
+        return "ok"
+
+    def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
+        self.d.cloud.attach_eni(group.network_interface, record.to_instance,
+                                timeout_s=group.policy.attach_timeout_s, trace=trace)
+        # The desired state follows the cloud at once, so a failure after this
+        # point never leaves the journal pointing at the old holder.
+        token = self.d.leadership.fence()
+        state = self.d.journal.group_state(group.name)
+        self.d.journal.set_group_state(replace(state, holder=record.to_instance), token)
+        self._export_holder(group, record.to_instance)
+        return "ok"
+
+    def _network(self, group: GroupConfig, record: FailoverRecord) -> GuestNetwork:
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
+        return self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+
+    def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
+        cidr = group.guest.cidr
+        if cidr is None:
+            cidr = self.d.cloud.describe_vswitch(vswitch, priority=Priority.FAILOVER).cidr
+        gateway = group.guest.gateway or gateway_of(cidr)
+        return GuestNetwork(mac=mac, ips=ips, cidr=cidr, gateway=gateway, table=group.guest.table)
+
+    def _guest_for(self, group: GroupConfig) -> GuestConfigurator:
+        return self.d.guests[group.guest.method]
+
+    def _guest(self, group: GroupConfig, record: FailoverRecord, network: GuestNetwork,
+               trace: CallTrace) -> str:
+        result = self._guest_for(group).configure(
+            record.to_instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
+        if not result.ok:
+            raise RuntimeError(f"guest script on {record.to_instance} ended {result.status} "
+                               f"(exit {result.exit_code}): {result.output[-300:]}")
+        return "ok"
+
+    def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
+        if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
+            raise RuntimeError(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
+        ips = list(group.service_ips) or list(eni.private_ips)
+        outcome = self.d.verifier.verify(group.name, record.to_instance, ips,
+                                         timeout_s=group.policy.verify_timeout_s)
+        if not outcome.ok:
+            raise RuntimeError(f"service checks failed on {record.to_instance}: {outcome.detail}")
+        if group.eips:
+            found = {e.ip for e in self.d.cloud.eips_of_eni(group.network_interface,
+                                                             priority=Priority.FAILOVER, trace=trace)
+                     if e.status == "InUse"}
+            missing = [ip for ip in group.eips if ip not in found]
+            if missing:
+                raise RuntimeError(f"EIPs {', '.join(missing)} are not associated with the ENI")
+        return "ok"
+
+    def _done(self, group: GroupConfig, record: FailoverRecord) -> str:
+        token = self.d.leadership.fence()
+        state = self.d.journal.group_state(group.name)
+        self.d.journal.set_group_state(self._after(group, state, record, self.d.clock.now()), token)
+        return "ok"
+
+    @staticmethod
+    def _after(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
+        window = group.policy.flap_window_s
+        recent = tuple(t for t in state.recent_failovers if now - t <= window)
+        if record.trigger is Trigger.AUTO:
+            recent = (*recent, record.started_at)  # drills do not count as flapping
+        pending = state.pending_release
+        if record.from_instance and record.from_instance not in pending:
+            pending = (*pending, record.from_instance)
+        return replace(state, holder=record.to_instance, cooldown_until=now + group.policy.cooldown_s,
+                       recent_failovers=recent, pending_release=pending)
+
+    def _finish(self, group: GroupConfig, record: FailoverRecord, result: Result,
+                error: str | None) -> FailoverRecord:
+        now = self.d.clock.now()
+        record = replace(record, result=result, finished_at=now, error=error)
+        token: FencingToken = self.d.leadership.fence()
+        self.d.journal.update(record, token)
+        if result is Result.FAILED:
+            # A short pause before an automatic retry, so a fatal error cannot spin.
+            state = self.d.journal.group_state(group.name)
+            retry_at = now + min(group.policy.cooldown_s, 10.0)
+            self.d.journal.set_group_state(replace(state, cooldown_until=max(state.cooldown_until, retry_at)),
+                                           token)
+        metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
+        if result is Result.COMPLETED and record.duration_s is not None:
+            metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)
+        log.info("failover %s", result.value, extra={"failover": record.id, "group": group.name,
+                                                     "duration_s": record.duration_s, "error": error})
+        return record
+
+    @staticmethod
+    def _export_holder(group: GroupConfig, holder: str | None) -> None:
+        for m in group.members:
+            metrics.ENI_HOLDER.labels(group=group.name, instance=m).set(1 if m == holder else 0)

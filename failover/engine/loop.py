@@ -1,0 +1,234 @@
+"""The leader's loop: snapshot, decide, dispatch; failovers run in a bounded pool.
+
+Followers tick too but do nothing beyond exporting that they are not the
+leader. The loop never blocks on a failover: each runs in the pool, at most
+`controller.max_parallel_failovers` at once (a zone outage moves many groups).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import replace
+
+from failover import metrics, quorum
+from failover.config import Config, GroupConfig
+from failover.engine.decide import Action, GroupView, Kind, Snapshot, decide, healthy_standbys
+from failover.engine.execute import Collaborators, Executor, describe_error
+from failover.model import (
+    CloudError,
+    EniStatus,
+    FailoverRecord,
+    GroupState,
+    NotLeader,
+    Priority,
+    Trigger,
+)
+from failover.ports import Observations, Requests
+
+log = logging.getLogger("failover.engine")
+
+Readiness = Callable[[], Mapping[str, Mapping[str, bool]]]
+
+
+class Engine:
+    def __init__(
+        self, cfg: Config, deps: Collaborators, observations: Observations, requests: Requests,
+        readiness: Readiness | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.d = deps
+        self.executor = Executor(deps)
+        self.observations = observations
+        self.requests = requests
+        self.readiness: Readiness = readiness or dict
+        self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
+        self._lock = threading.Lock()
+        self._running: dict[str, Future[None]] = {}
+        self._states: dict[str, GroupState] = {}
+        self._unfinished: dict[str, FailoverRecord] = {}
+        self._last_block: dict[str, str] = {}
+        self._in_office = False
+
+    # ----------------------------------------------------------------- loop
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.tick()
+            except NotLeader:
+                self._in_office = False
+            except Exception:
+                log.exception("engine tick failed; retrying")
+            stop.wait(self.cfg.controller.tick_s)
+
+    def shutdown(self, grace_s: float = 30.0) -> None:
+        """Lets running failovers finish their steps (bounded), then stops the pool."""
+        with self._lock:
+            running = list(self._running.values())
+        if running:
+            log.info("waiting for %d running failovers before shutdown", len(running))
+            wait_futures(running, timeout=grace_s)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def tick(self) -> list[Action]:
+        leader = self.d.leadership.is_leader()
+        metrics.set_leader(leader)
+        if not leader:
+            self._in_office = False
+            return []
+        if not self._in_office:
+            self._take_office()
+            self._in_office = True
+        actions = decide(self.snapshot())
+        for action in actions:
+            self._dispatch(action)
+        return actions
+
+    # ------------------------------------------------------------- snapshot
+
+    def _take_office(self) -> None:
+        """A new leader reads the journal and learns holders it does not know from the cloud."""
+        states = {g.name: self.d.journal.group_state(g.name) for g in self.cfg.groups}
+        for g in self.cfg.groups:
+            if states[g.name].holder is None:
+                eni = self.d.cloud.describe_eni(g.network_interface, priority=Priority.FAILOVER)
+                if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
+                    states[g.name] = replace(states[g.name], holder=eni.instance_id)
+                    self.d.journal.set_group_state(states[g.name], self.d.leadership.fence())
+        unfinished = {r.group: r for r in self.d.journal.unfinished()}
+        with self._lock:
+            self._states = states
+            self._unfinished = unfinished
+        log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished)})
+
+    def snapshot(self) -> Snapshot:
+        obs = self.observations.snapshot()
+        live = max(1, len(self.d.leadership.controllers()))
+        readiness = self.readiness()
+        views = []
+        for g in self.cfg.groups:
+            member_up: dict[str, bool | None] = {}
+            for m in g.members:
+                votes = {ctl: o.up for ctl, o in obs.get(g.name, {}).get(m, {}).items()}
+                member_up[m] = quorum.verdict(votes, live, g.health.quorum)
+                if member_up[m] is not None:
+                    metrics.QUORUM_UP.labels(group=g.name, instance=m).set(1 if member_up[m] else 0)
+            with self._lock:
+                state = self._states.get(g.name) or GroupState(g.name)
+                running = g.name in self._running
+                unfinished = self._unfinished.get(g.name)
+            if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
+                state = self.d.journal.group_state(g.name)
+                with self._lock:
+                    self._states[g.name] = state
+            metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)
+            view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running)
+            metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
+            views.append(view)
+        return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
+
+    # ------------------------------------------------------------- dispatch
+
+    def _dispatch(self, action: Action) -> None:
+        group = self._group(action.group)
+        if action.kind is Kind.REJECT:
+            self._reject(action)
+        elif action.kind is Kind.BLOCK:
+            self._block(action)
+        elif group is None:
+            return
+        elif action.kind is Kind.RESUME and action.record is not None:
+            with self._lock:
+                self._unfinished.pop(group.name, None)
+            log.info(action.reason, extra={"group": group.name})
+            self._submit(group, lambda: self._run(group, action.record))  # type: ignore[arg-type]
+        elif action.kind in (Kind.FAILOVER, Kind.DRILL) and action.to_instance is not None:
+            self._start(group, action)
+        elif action.kind is Kind.RELEASE and action.from_instance is not None:
+            former = action.from_instance
+            self._submit(group, lambda: self._release(group, former))
+
+    def _start(self, group: GroupConfig, action: Action) -> None:
+        assert action.to_instance is not None
+        request_id = None
+        if action.kind is Kind.DRILL and action.request is not None:
+            request_id = action.request.id
+            if not self.requests.claim(request_id, self.d.leadership.fence()):
+                return  # another leader took it: executed exactly once
+        self._last_block.pop(group.name, None)
+        trigger = Trigger.DRILL if action.kind is Kind.DRILL else Trigger.AUTO
+        record = self.executor.begin(group, action.from_instance, action.to_instance, trigger,
+                                     action.reason, request_id)
+        if request_id is not None:
+            self.requests.set_result(request_id, record.id, "started")
+        self._submit(group, lambda: self._run(group, record))
+
+    def _submit(self, group: GroupConfig, job: Callable[[], None]) -> None:
+        with self._lock:
+            if group.name in self._running:
+                return
+            future = self._pool.submit(self._guarded, group, job)
+            self._running[group.name] = future
+
+    def _guarded(self, group: GroupConfig, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except NotLeader as e:
+            log.warning("lost leadership during a failover; the next leader resumes it",
+                        extra={"group": group.name, "error": str(e)})
+        except Exception as e:
+            log.exception("failover job crashed", extra={"group": group.name, "error": describe_error(e)})
+        finally:
+            state: GroupState | None = None
+            try:
+                state = self.d.journal.group_state(group.name)
+            except Exception:
+                log.warning("could not re-read group state", extra={"group": group.name})
+            with self._lock:
+                if state is not None:
+                    self._states[group.name] = state
+                self._running.pop(group.name, None)
+
+    def _run(self, group: GroupConfig, record: FailoverRecord) -> None:
+        final = self.executor.run(group, record)
+        if final.request_id:
+            self.requests.set_result(final.request_id, final.id, final.result.value)
+
+    def _release(self, group: GroupConfig, instance: str) -> None:
+        try:
+            self.executor.release(group, instance)
+        except CloudError as e:
+            log.warning("release of a former holder failed", extra={"group": group.name,
+                                                                    "error": describe_error(e)})
+
+    def _reject(self, action: Action) -> None:
+        if action.request is None:
+            return
+        if self.requests.claim(action.request.id, self.d.leadership.fence()):
+            self.requests.set_result(action.request.id, None, f"rejected: {action.reason}")
+            log.warning("drill rejected", extra={"group": action.group, "reason": action.reason})
+
+    def _block(self, action: Action) -> None:
+        group = self._group(action.group)
+        if action.block_group and group is not None:
+            with self._lock:
+                state = self._states.get(group.name) or GroupState(group.name)
+            state = replace(state, blocked=True, blocked_reason=action.reason.split("; run")[0])
+            self.d.journal.set_group_state(state, self.d.leadership.fence())
+            with self._lock:
+                self._states[group.name] = state
+        # Cooldown text changes every second; a change of kind is what is news.
+        if self._last_block.get(action.group) != action.code:
+            self._last_block[action.group] = action.code
+            metrics.DECISIONS.labels(group=action.group, reason=action.code).inc()
+            log.warning("failover blocked", extra={"group": action.group, "reason": action.reason})
+
+    def _group(self, name: str) -> GroupConfig | None:
+        for g in self.cfg.groups:
+            if g.name == name:
+                return g
+        return None

@@ -1,0 +1,193 @@
+"""Execute: fenced write-ahead steps, idempotent resume, escalation, failure paths."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from failover.config import GroupConfig
+from failover.engine.execute import Collaborators, Executor, gateway_of
+from failover.model import (
+    CloudError,
+    EipInfo,
+    EniStatus,
+    ErrorKind,
+    NotLeader,
+    Result,
+    StepName,
+    Trigger,
+)
+from tests.unit.engine.fakes import FakeClock, FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
+
+
+def group(**over: Any) -> GroupConfig:
+    doc: dict[str, Any] = {"name": "web", "network_interface": "eni-a", "members": ["i-a", "i-b"],
+                           "service_ips": ["192.168.1.51"], "checks": [{"type": "tcp", "port": 80}]}
+    doc.update(over)
+    return GroupConfig.model_validate(doc)
+
+
+class World:
+    def __init__(self, holder: str | None = "i-a") -> None:
+        self.cloud = FakeCloud({"eni-a": holder})
+        self.lead = FakeLeadership()
+        self.journal = FakeJournal()
+        self.guest = FakeGuest()
+        self.verifier = FakeVerifier()
+        self.clock = FakeClock()
+        self.ex = Executor(Collaborators(self.cloud, self.lead, self.journal,
+                                         {"cloud_assistant": self.guest, "none": FakeGuest()},
+                                         self.verifier, self.clock))
+
+
+def steps(rec: Any) -> list[tuple[str, str]]:
+    return [(s.name.value, s.status) for s in rec.steps]
+
+
+def test_gateway_is_alibabas_third_last_address() -> None:
+    assert gateway_of("192.168.1.0/24") == "192.168.1.253"
+    assert gateway_of("10.0.0.0/20") == "10.0.15.253"
+
+
+def test_a_failover_runs_every_step_and_records_it_ahead() -> None:
+    w = World()
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert steps(rec) == [("detach", "ok"), ("attach", "ok"), ("guest", "ok"), ("verify", "ok"), ("done", "ok")]
+    assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
+    assert rec.step(StepName.ATTACH).request_ids  # RequestIds reach the journal
+    net = w.guest.configured[0][1]
+    assert (net.cidr, net.gateway, net.ips[0]) == ("192.168.1.0/24", "192.168.1.253", "192.168.1.50")
+    assert w.verifier.calls == [("web", "i-b", ("192.168.1.51",))]
+    state = w.journal.group_state("web")
+    assert state.holder == "i-b"
+    assert state.pending_release == ("i-a",)
+    assert state.cooldown_until == w.clock.now() + g.policy.cooldown_s
+    # Write-ahead: every step is written running, then finished: 2 writes a step + begin + finish.
+    assert len(w.journal.writes) == 1 + 2 * 5 + 1
+
+
+def test_resume_skips_finished_steps_and_repeats_nothing() -> None:
+    w = World()
+    g = group()
+    w.lead.lose_after = 4  # begin, detach running, detach ok, attach running -> then deposed
+    rec = w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")
+    with pytest.raises(NotLeader):
+        w.ex.run(g, rec)
+    half = w.journal.get(rec.id)
+    assert half is not None and not half.finished
+    assert steps(half) == [("detach", "ok"), ("attach", "running")]
+    # A new leader with a higher epoch resumes the same record.
+    w.lead = FakeLeadership("ctl-b", epoch=2)
+    w.journal.epoch = 2
+    ex2 = Executor(replace(w.ex.d, leadership=w.lead))
+    final = ex2.run(g, half)
+    assert final.result is Result.COMPLETED
+    assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
+
+
+def test_resume_after_the_cloud_got_further_than_the_journal() -> None:
+    w = World(holder="i-b")  # the attach went through, the journal never heard
+    g = group()
+    rec = w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")
+    final = w.ex.run(g, rec)
+    assert final.result is Result.COMPLETED
+    assert ("detach", "skipped") in steps(final)
+    assert w.cloud.mutations == []
+
+
+def test_a_deposed_leaders_write_is_refused() -> None:
+    w = World()
+    g = group()
+    rec = w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")
+    w.journal.epoch = 2  # a new leader took office
+    with pytest.raises(NotLeader):
+        w.ex.run(g, rec)
+    assert w.cloud.mutations == []  # the write-ahead failed before the detach
+
+
+def test_stalled_detach_escalates_to_force_stop() -> None:
+    w = World()
+    w.cloud.stalled.add("i-a")
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung"))
+    assert rec.result is Result.COMPLETED
+    assert ("fence", "ok") in steps(rec)
+    assert w.cloud.mutations == [("stop", "i-a", ""), ("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
+
+
+def test_stalled_detach_without_fencing_fails_clearly() -> None:
+    w = World()
+    w.cloud.stalled.add("i-a")
+    g = group(policy={"fence": "never"})
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung"))
+    assert rec.result is Result.FAILED
+    assert "stalled" in (rec.error or "")
+    assert not any(m[0] == "attach" for m in w.cloud.mutations)
+
+
+def test_fence_always_stops_the_old_primary_first() -> None:
+    w = World()
+    g = group(policy={"fence": "always"})
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert steps(rec)[0] == ("fence", "ok")
+    assert w.cloud.mutations[0] == ("stop", "i-a", "")
+
+
+def test_drills_never_fence() -> None:
+    w = World()
+    g = group(policy={"fence": "always"})
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    assert rec.step(StepName.FENCE) is None
+    assert ("stop", "i-a", "") not in w.cloud.mutations
+    assert w.journal.group_state("web").recent_failovers == ()  # drills are not flaps
+
+
+def test_fatal_attach_fails_with_the_clouds_words_and_records_the_truth() -> None:
+    w = World()
+    w.cloud.fail_attach["i-b"] = CloudError(
+        "i-b is in zone z2 but the ENI is in z1", kind=ErrorKind.FATAL,
+        code="InvalidOperation.AvailabilityZoneMismatch", request_id="R-9")
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.FAILED
+    assert "zone z2" in (rec.error or "") and "R-9" in (rec.error or "")
+    assert steps(rec)[-1] == ("attach", "failed")
+    # Not stranded forever: a short retry pause, then decide sees "no holder" and tries again.
+    assert w.journal.group_state("web").cooldown_until > w.clock.now()
+    assert w.cloud.enis["eni-a"].status is EniStatus.AVAILABLE
+
+
+def test_guest_and_verify_failures_fail_the_failover_but_keep_the_holder() -> None:
+    for broken in ("guest", "verify"):
+        w = World()
+        if broken == "guest":
+            w.guest.ok = False
+        else:
+            w.verifier.ok = False
+        g = group()
+        rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+        assert rec.result is Result.FAILED
+        assert steps(rec)[-1] == (broken, "failed")
+        assert w.journal.group_state("web").holder == "i-b"
+
+
+def test_missing_eip_fails_verify() -> None:
+    w = World()
+    g = group(eips=["47.100.0.1", "47.100.0.2"])
+    w.cloud.eips = [EipInfo("eip-1", "47.100.0.1", "InUse", "eni-a", "NetworkInterface", "192.168.1.50", "NAT")]
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.FAILED
+    assert "47.100.0.2" in (rec.error or "")
+
+
+def test_release_clears_pending_release() -> None:
+    w = World()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    assert w.ex.release(g, "i-a")
+    assert w.guest.released == ["i-a"]
+    assert w.journal.group_state("web").pending_release == ()

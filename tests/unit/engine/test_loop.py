@@ -1,0 +1,129 @@
+"""The leader loop with fake ports: dispatch, drills, flapping, bounded concurrency."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from failover.config import Config, parse
+from failover.engine.decide import Kind
+from failover.engine.execute import Collaborators
+from failover.engine.loop import Engine
+from failover.model import DrillRequest, Result
+from tests.unit.engine.fakes import (
+    FakeClock,
+    FakeCloud,
+    FakeGuest,
+    FakeJournal,
+    FakeLeadership,
+    FakeObservations,
+    FakeRequests,
+    FakeVerifier,
+)
+
+CTLS = ["ctl-0", "ctl-1", "ctl-2"]
+
+
+def config(groups: int = 1, **policy: Any) -> Config:
+    return parse({
+        "cloud": {"region": "cn-hangzhou"},
+        "defaults": {"policy": {"cooldown_s": 0, **policy}},
+        "groups": [{"name": f"g{i}", "network_interface": f"eni-{i}", "members": ["i-a", "i-b"],
+                    "checks": [{"type": "tcp", "port": 80}]} for i in range(groups)],
+    })
+
+
+class Rig:
+    def __init__(self, groups: int = 1, **policy: Any) -> None:
+        self.cfg = config(groups, **policy)
+        self.cloud = FakeCloud({f"eni-{i}": "i-a" for i in range(groups)})
+        self.lead = FakeLeadership()
+        self.journal = FakeJournal()
+        self.obs = FakeObservations()
+        self.req = FakeRequests()
+        self.clock = FakeClock()
+        deps = Collaborators(self.cloud, self.lead, self.journal, {"cloud_assistant": FakeGuest()},
+                             FakeVerifier(), self.clock)
+        self.engine = Engine(self.cfg, deps, self.obs, self.req)
+
+    def votes(self, instance: str, up: bool, groups: int = 1) -> None:
+        for i in range(groups):
+            self.obs.vote(f"g{i}", instance, up, CTLS)
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 10
+        while self.engine._running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not self.engine._running
+
+
+def test_follower_does_nothing() -> None:
+    r = Rig()
+    r.lead.leader = False
+    r.votes("i-a", False)
+    r.votes("i-b", True)
+    assert r.engine.tick() == []
+    assert r.cloud.mutations == []
+
+
+def test_holder_learned_from_the_cloud_then_failover_on_quorum() -> None:
+    r = Rig()
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    assert r.engine.tick() == []
+    assert r.journal.group_state("g0").holder == "i-a"
+    r.obs.vote("g0", "i-a", False, CTLS[:1])  # one replica alone sees it down
+    assert r.engine.tick() == []
+    r.obs.vote("g0", "i-a", False, CTLS[:2])  # a majority
+    actions = r.engine.tick()
+    assert [a.kind for a in actions] == [Kind.FAILOVER]
+    r.settle()
+    assert r.cloud.enis["eni-0"].instance_id == "i-b"
+    assert [x.result for x in r.journal.history("g0")] == [Result.COMPLETED]
+
+
+def test_flapping_primary_fails_over_once_then_blocks_until_ack() -> None:
+    r = Rig(flap_max_failovers=1)
+    r.votes("i-a", False)
+    r.votes("i-b", True)
+    r.engine.tick()
+    r.settle()
+    assert len(r.journal.history("g0")) == 1
+    # The new holder flaps too: the group is blocked, not moved back.
+    r.votes("i-b", False)
+    r.votes("i-a", True)
+    actions = r.engine.tick()
+    assert [(a.kind, a.code) for a in actions] == [(Kind.BLOCK, "flapping")]
+    assert r.journal.group_state("g0").blocked
+    r.engine.tick()
+    assert len(r.journal.history("g0")) == 1
+    assert r.journal.ack("g0")
+    actions = r.engine.tick()
+    assert [a.kind for a in actions] == [Kind.FAILOVER]
+    r.settle()
+    assert len(r.journal.history("g0")) == 2
+
+
+def test_drill_executes_exactly_once_and_reports_back() -> None:
+    r = Rig()
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    now = r.clock.now()
+    r.req.submit(DrillRequest("req-1", "g0", None, now, now + 60, "ops"))
+    r.engine.tick()
+    r.engine.tick()  # the claimed request is not served twice
+    r.settle()
+    drills = [x for x in r.journal.history("g0") if x.request_id == "req-1"]
+    assert len(drills) == 1
+    assert r.req.results["req-1"] == (drills[0].id, "completed")
+
+
+def test_zone_outage_moves_every_group_with_bounded_concurrency() -> None:
+    r = Rig(groups=40)
+    r.votes("i-a", False, groups=40)
+    r.votes("i-b", True, groups=40)
+    actions = r.engine.tick()
+    assert len(actions) == 40
+    r.settle()
+    assert all(r.cloud.enis[f"eni-{i}"].instance_id == "i-b" for i in range(40))
+    assert r.engine._pool._max_workers == r.cfg.controller.max_parallel_failovers
