@@ -1,1 +1,87 @@
-"""HTTP endpoints of a replica: /metrics /healthz /readyz /status."""
+"""HTTP endpoints of a replica: /metrics /healthz /readyz /status.
+
+Liveness says the process serves; readiness says it can take part (ZooKeeper
+connected, config loaded); /status is the JSON of `failover status`. The
+server is handed callables, so it knows nothing of the adapters behind them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from failover.metrics import REGISTRY
+
+log = logging.getLogger("failover.server")
+
+Readiness = Callable[[], tuple[bool, str]]
+StatusSource = Callable[[], dict[str, Any]]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        elif path == "/healthz":
+            alive, why = self.server.liveness()
+            self._send(200 if alive else 503, (why or "ok").encode() + b"\n", "text/plain")
+        elif path == "/readyz":
+            ready, why = self.server.readiness()
+            self._send(200 if ready else 503, (why or "ready").encode() + b"\n", "text/plain")
+        elif path == "/status":
+            try:
+                body = json.dumps(self.server.status(), indent=1).encode()
+                self._send(200, body, "application/json")
+            except Exception as e:
+                log.warning("status failed", extra={"error": f"{e.__class__.__name__}: {e}"})
+                self._send(503, json.dumps({"error": "status unavailable"}).encode(), "application/json")
+        else:
+            self._send(404, b"not found\n", "text/plain")
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # scrapes every few seconds would drown the product's own log lines
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, addr: tuple[str, int], liveness: Readiness, readiness: Readiness,
+                 status: StatusSource) -> None:
+        super().__init__(addr, _Handler)
+        self.liveness = liveness
+        self.readiness = readiness
+        self.status = status
+
+
+class OpsServer:
+    def __init__(self, host: str, port: int, *, liveness: Readiness, readiness: Readiness,
+                 status: StatusSource) -> None:
+        self._server = _Server((host, port), liveness, readiness, status)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ops-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
