@@ -25,10 +25,10 @@ COMMANDS: dict[str, str] = {
     "ack": "failover.commands.pending:ack",
     "journal": "failover.commands.pending:journal",
     "provision": "failover.commands.pending:provision",
-    "guest": "failover.commands.pending:guest",
-    "sim": "failover.commands.pending:sim",
-    "lab": "failover.commands.pending:lab",
-    "demo": "failover.commands.pending:demo",
+    "guest": "failover.commands.guest:guest",
+    "sim": "failover.commands.sim:sim",
+    "lab": "failover.commands.lab:lab",
+    "demo": "failover.commands.demo:demo",
 }
 
 

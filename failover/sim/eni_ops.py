@@ -1,0 +1,314 @@
+"""ECS ENI operations: describe, attach/detach (the asynchronous state machine), private IPs."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from failover.sim.protocol import ApiError, get_int, get_list, get_str, invalid, missing, page, req_str
+from failover.sim.registry import bound_eips, find_eni, find_instance, iso, op, public_ip
+from failover.sim.state import State
+from failover.sim.world import Eip, Eni, Instance
+
+_START = 1_700_000_000.0
+
+
+def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip]) -> dict[str, Any]:
+    vsw = st.world.vswitches[eni.vswitch]
+    ip_sets = []
+    for ip in [eni.primary_ip, *eni.secondary_ips]:
+        item: dict[str, Any] = {"PrivateIpAddress": ip, "Primary": ip == eni.primary_ip}
+        eip = eips.get((eni.id, ip))
+        if eip is not None:
+            item["AssociatedPublicIp"] = public_ip(eip)
+        ip_sets.append(item)
+    out: dict[str, Any] = {
+        "NetworkInterfaceId": eni.id,
+        "Status": eni.status,
+        "Type": eni.type,
+        "InstanceId": eni.instance or "",
+        "VpcId": vsw.vpc,
+        "VSwitchId": vsw.id,
+        "ZoneId": vsw.zone,
+        "MacAddress": eni.mac,
+        "PrivateIpAddress": eni.primary_ip,
+        "NetworkInterfaceName": eni.name,
+        "Description": "",
+        "CreationTime": iso(_START),
+        "DeleteOnRelease": eni.type == "Primary",
+        "ResourceGroupId": "",
+        "ServiceManaged": False,
+        "SourceDestCheck": True,
+        "NetworkInterfaceTrafficMode": "Standard",
+        "SecurityGroupIds": {"SecurityGroupId": list(eni.security_groups)},
+        "PrivateIpSets": {"PrivateIpSet": ip_sets},
+        "Ipv6Sets": {"Ipv6Set": []},
+        "Tags": {"Tag": []},
+        "AssociatedPublicIp": public_ip(eips.get((eni.id, eni.primary_ip))),
+    }
+    if eni.instance is not None and eni.status != "Available":
+        out["Attachment"] = {
+            "InstanceId": eni.instance,
+            "DeviceIndex": eni.device_index or 0,
+            "TrunkNetworkInterfaceId": "",
+        }
+    return out
+
+
+@op("DescribeNetworkInterfaces")
+def describe_network_interfaces(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    ids = get_list(p, "NetworkInterfaceId")
+    ips = set(get_list(p, "PrivateIpAddress"))
+    filters = {
+        k: get_str(p, k)
+        for k in (
+            "InstanceId",
+            "VpcId",
+            "VSwitchId",
+            "SecurityGroupId",
+            "Status",
+            "Type",
+            "PrimaryIpAddress",
+            "NetworkInterfaceName",
+        )
+    }
+    pool = [st.world.enis[i] for i in ids if i in st.world.enis] if ids else list(st.world.enis.values())
+    found = []
+    for eni in pool:
+        vsw = st.world.vswitches[eni.vswitch]
+        checks = (
+            (filters["InstanceId"], eni.instance),
+            (filters["VpcId"], vsw.vpc),
+            (filters["VSwitchId"], vsw.id),
+            (filters["Status"], eni.status),
+            (filters["Type"], eni.type),
+            (filters["PrimaryIpAddress"], eni.primary_ip),
+            (filters["NetworkInterfaceName"], eni.name),
+        )
+        if any(want is not None and want != have for want, have in checks):
+            continue
+        if filters["SecurityGroupId"] is not None and filters["SecurityGroupId"] not in eni.security_groups:
+            continue
+        if ips and not ips & {eni.primary_ip, *eni.secondary_ips}:
+            continue
+        found.append(eni)
+    chunk, fields = page(found, p, max_results=500, min_results=10)
+    eips = bound_eips(st)
+    return {
+        **fields,
+        "NetworkInterfaceSets": {"NetworkInterfaceSet": [render_eni(st, e, eips) for e in chunk]},
+    }
+
+
+@op("DescribeNetworkInterfaceAttribute")
+def describe_network_interface_attribute(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    return render_eni(st, find_eni(st, req_str(p, "NetworkInterfaceId")), bound_eips(st))
+
+
+def _instance_can_plug(inst: Instance) -> None:
+    if inst.status not in ("Running", "Stopped") or inst.plan:
+        raise ApiError(
+            "InvalidOperation.InvalidEcsState",
+            400,
+            f"The instance {inst.id} is {inst.status}; it must be Running or Stopped.",
+        )
+    if not inst.hotplug and inst.status != "Stopped":
+        raise ApiError(
+            "InvalidOperation.InvalidEcsState",
+            400,
+            f"The instance type {inst.type} supports ENI changes only while Stopped.",
+        )
+
+
+def attached_to(st: State, instance_id: str) -> list[Eni]:
+    return [e for e in st.world.enis.values() if e.instance == instance_id]
+
+
+@op("AttachNetworkInterface", mutates=True)
+def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    eni = find_eni(st, req_str(p, "NetworkInterfaceId"))
+    inst = find_instance(st, req_str(p, "InstanceId"), code="InvalidEcsId.NotFound")
+    get_int(p, "NetworkCardIndex", lo=0, hi=7)
+    if eni.type == "Primary":
+        raise ApiError("InvalidOperation.InvalidEniType", 403, "A primary ENI cannot be attached.")
+    if eni.status != "Available":
+        raise ApiError(
+            "InvalidOperation.InvalidEniState",
+            400,
+            f"The ENI {eni.id} is {eni.status}; it must be Available.",
+        )
+    eni_vsw, inst_vsw = st.world.vswitches[eni.vswitch], st.world.vswitches[inst.vswitch]
+    if eni_vsw.vpc != inst_vsw.vpc:
+        raise ApiError("InvalidOperation.VpcMismatch", 403, "The ENI and the instance are in different VPCs.")
+    if eni_vsw.zone != inst_vsw.zone:
+        raise ApiError(
+            "InvalidOperation.AvailabilityZoneMismatch",
+            403,
+            "The ENI and the instance are in different zones.",
+        )
+    _instance_can_plug(inst)
+    held = attached_to(st, inst.id)
+    if len(held) >= inst.max_enis:
+        raise ApiError(
+            "EniPerInstanceLimitExceeded",
+            403,
+            f"The instance {inst.id} already has {len(held)} ENIs (type limit {inst.max_enis}).",
+        )
+    if 1 + len(eni.secondary_ips) > inst.max_ips_per_eni:
+        raise ApiError(
+            "InvalidOperation.Ipv4CountExceeded",
+            403,
+            f"The ENI holds more private IPs than {inst.type} allows per ENI ({inst.max_ips_per_eni}).",
+        )
+    used = {e.device_index for e in held}
+    eni.instance = inst.id
+    eni.device_index = next(i for i in range(1, 64) if i not in used)
+    st.set_status("enis", eni, "Attaching", now, instance=inst.id)
+    st.schedule(
+        "enis", eni, [{"status": "InUse", "due": now + st.timing("attach", eni.id), "effect": "attached"}]
+    )
+    return {}
+
+
+@op("DetachNetworkInterface", mutates=True)
+def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    eni = find_eni(st, req_str(p, "NetworkInterfaceId"))
+    inst = find_instance(st, req_str(p, "InstanceId"), code="InvalidEcsId.NotFound")
+    if eni.type == "Primary":
+        raise ApiError(
+            "InvalidOperation.DetachPrimaryEniNotAllowed", 400, "The primary ENI cannot be detached."
+        )
+    if eni.status == "Detaching" and eni.instance == inst.id:
+        return {}  # re-issuing a detach is legal and changes nothing
+    if eni.status != "InUse" or eni.instance != inst.id:
+        raise ApiError(
+            "InvalidOperation.InvalidEniState",
+            400,
+            f"The ENI {eni.id} is {eni.status} and not attached to {inst.id}.",
+        )
+    _instance_can_plug(inst)
+    st.set_status("enis", eni, "Detaching", now, instance=inst.id)
+    # a hung guest never acknowledges the unplug: the ENI waits until the instance is stopped
+    due = None if inst.hung else now + st.timing("detach", eni.id)
+    st.schedule("enis", eni, [{"status": "Available", "due": due, "effect": "detached"}])
+    return {}
+
+
+def _reserved(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> set[Any]:
+    """Alibaba keeps the first and the last three addresses of every vSwitch CIDR."""
+    return {net.network_address, *(net.broadcast_address - i for i in range(3))}
+
+
+def _ips_in_use(st: State, vpc: str) -> set[str]:
+    return {
+        ip
+        for e in st.world.enis.values()
+        if st.world.vswitches[e.vswitch].vpc == vpc
+        for ip in (e.primary_ip, *e.secondary_ips)
+    }
+
+
+def _pick_ips(st: State, eni: Eni, p: dict[str, str]) -> list[str]:
+    wanted = get_list(p, "PrivateIpAddress", max_items=50)
+    count = get_int(p, "SecondaryPrivateIpAddressCount", lo=1, hi=50)
+    if wanted and count:
+        raise invalid("SecondaryPrivateIpAddressCount", "cannot be combined with PrivateIpAddress.N")
+    if not wanted and not count:
+        raise missing("PrivateIpAddress.N")
+    vsw = st.world.vswitches[eni.vswitch]
+    net = ipaddress.ip_network(vsw.cidr)
+    reserved = _reserved(net)
+    in_use = _ips_in_use(st, vsw.vpc)
+    if count:
+        free = []
+        for addr in net.hosts() if net.num_addresses <= 65536 else []:
+            if addr not in reserved and str(addr) not in in_use:
+                free.append(str(addr))
+                if len(free) == count:
+                    return free
+        raise ApiError("InvalidVSwitchId.IpNotEnough", 403, f"The vSwitch {vsw.id} has not enough free IPs.")
+    if len(set(wanted)) != len(wanted):
+        raise ApiError("InvalidIp.IpRepeated", 403, "The same private IP is given twice.")
+    for ip in wanted:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            raise invalid("PrivateIpAddress", f"contains {ip!r}, which is not an IP address") from None
+        if addr not in net or addr in reserved:
+            raise ApiError(
+                "InvalidVSwitchId.IpInvalid", 403, f"The IP {ip} is not usable in {vsw.id} ({vsw.cidr})."
+            )
+        if ip in in_use:
+            raise ApiError("InvalidIp.IpAssigned", 403, f"The IP {ip} is already assigned.")
+    return wanted
+
+
+@op("AssignPrivateIpAddresses", mutates=True, client_token=True)
+def assign_private_ip_addresses(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    eni = find_eni(st, req_str(p, "NetworkInterfaceId"))
+    _check_ip_change_allowed(st, eni)
+    ips = _pick_ips(st, eni, p)
+    if eni.status == "InUse" and eni.instance is not None:
+        limit = st.world.instances[eni.instance].max_ips_per_eni
+    else:
+        limit = st.world.limits["available_ips"]
+    if 1 + len(eni.secondary_ips) + len(ips) > limit:
+        raise ApiError(
+            "InvalidOperation.Ipv4CountExceeded",
+            403,
+            f"The ENI {eni.id} would hold more than {limit} private IPs while {eni.status}.",
+        )
+    sg_limit = st.world.limits["security_group_ips"]
+    for sg in eni.security_groups:
+        used = sum(1 + len(e.secondary_ips) for e in st.world.enis.values() if sg in e.security_groups)
+        if used + len(ips) > sg_limit:
+            raise ApiError(
+                "SecurityGroupInstanceLimitExceed",
+                403,
+                f"The security group {sg} would hold more than {sg_limit} private IPs.",
+            )
+    eni.secondary_ips.extend(ips)
+    st.event("enis", eni.id, None, "IpsAssigned", now, ips=ips)
+    return {
+        "AssignedPrivateIpAddressesSet": {
+            "NetworkInterfaceId": eni.id,
+            "PrivateIpSet": {"PrivateIpAddress": ips},
+        }
+    }
+
+
+def _check_ip_change_allowed(st: State, eni: Eni) -> None:
+    if eni.status not in ("Available", "InUse"):
+        raise ApiError(
+            "InvalidOperation.InvalidEniState",
+            400,
+            f"The ENI {eni.id} is {eni.status}; it must be Available or InUse.",
+        )
+    if eni.type == "Primary" and eni.instance is not None:
+        inst = st.world.instances[eni.instance]
+        if inst.status not in ("Running", "Stopped"):
+            raise ApiError(
+                "InvalidOperation.InvalidEcsState", 400, f"The instance {inst.id} is {inst.status}."
+            )
+
+
+@op("UnassignPrivateIpAddresses", mutates=True)
+def unassign_private_ip_addresses(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    eni = find_eni(st, req_str(p, "NetworkInterfaceId"))
+    ips = get_list(p, "PrivateIpAddress", max_items=50)
+    if not ips:
+        raise missing("PrivateIpAddress.N")
+    _check_ip_change_allowed(st, eni)
+    eips = bound_eips(st)
+    for ip in ips:
+        if ip not in eni.secondary_ips:
+            raise ApiError("InvalidIp.IpUnassigned", 403, f"The IP {ip} is not a secondary IP of {eni.id}.")
+        if (eni.id, ip) in eips:
+            raise ApiError(
+                "InvalidOperation.IpBoundToEip",
+                403,
+                f"The IP {ip} is mapped by EIP {eips[(eni.id, ip)].id}; unassociate it first.",
+            )
+    eni.secondary_ips = [ip for ip in eni.secondary_ips if ip not in ips]
+    st.event("enis", eni.id, None, "IpsUnassigned", now, ips=ips)
+    return {}
