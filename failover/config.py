@@ -71,6 +71,7 @@ class ZookeeperConfig(_Model):
     session_timeout_s: float = Field(default=6.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     auth: ZkAuth | None = None
+    journal_retention: int = Field(default=200, ge=1)  # finished failovers kept per group
 
     @field_validator("hosts")
     @classmethod
@@ -431,6 +432,10 @@ def _is_private(host: str) -> bool:
 def parse(raw: Any, source: str = "config") -> Config:
     if not isinstance(raw, dict):
         raise ConfigError([f"(top level): {source} must be a mapping of sections"])
+    # Replicas share one file (a ConfigMap); each takes its id from its environment.
+    env_id = os.environ.get("FAILOVER_CONTROLLER_ID")
+    if env_id and isinstance(raw.get("controller", {}), dict):
+        raw = {**raw, "controller": {**(raw.get("controller") or {}), "id": env_id}}
     try:
         cfg = Config.model_validate(_merge_defaults(raw))
     except ValidationError as err:

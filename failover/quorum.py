@@ -1,7 +1,8 @@
-"""Quorum arithmetic over the replicas' votes: pure, shared by health and the engine.
+"""The quorum rule: how many replicas must agree before a verdict counts (pure).
 
-A member is declared down only when enough live replicas agree, so one
-replica cut off from a primary cannot cause a failover on its own.
+Shared by health, coordination and the engine: a member is declared down only
+when enough live replicas agree, so one replica cut off from a primary cannot
+cause a failover on its own.
 """
 
 from __future__ import annotations
@@ -9,30 +10,44 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-QuorumSetting = Literal["majority", "all"] | int
+QuorumSpec = Literal["majority", "all"] | int
 
 
-def needed(live: int, quorum: QuorumSetting) -> int:
-    """How many agreeing votes decide, given `live` replicas (at least 1)."""
-    live = max(live, 1)
+def votes_needed(live: int, quorum: QuorumSpec) -> int:
+    """Votes one verdict needs among `live` replicas.
+
+    `majority` and `all` are relative to the live replicas; a number is absolute,
+    so with fewer live replicas than that number no verdict can be reached (the
+    operator asked for that many independent views).
+    """
+    if live < 0:
+        raise ValueError(f"live: must be >= 0, got {live}")
     if quorum == "majority":
         return live // 2 + 1
     if quorum == "all":
-        return live
-    return max(1, min(int(quorum), live))
+        return max(live, 1)
+    if isinstance(quorum, bool) or not isinstance(quorum, int) or quorum < 1:
+        raise ValueError(f"quorum: expected 'majority', 'all' or an integer >= 1, got {quorum!r}")
+    return quorum
 
 
-def verdict(votes: Mapping[str, bool], live: int, quorum: QuorumSetting) -> bool | None:
-    """True (up), False (down by quorum) or None (not enough votes to say).
+def quorum_verdict(
+    votes: Mapping[str, bool], live: int, quorum: QuorumSpec
+) -> bool | None:
+    """True (up) or False (down) once enough replicas agree; None when neither side has enough.
 
-    Down needs `needed` down votes. Up is declared as soon as a down quorum has
-    become impossible, so a single healthy vote among three is enough to hold.
+    `votes` maps controller id -> that replica's verdict and should hold live
+    replicas only. When a small absolute quorum lets both sides qualify, `down`
+    wins: a member that some replicas see down is not a safe failover target,
+    and the quorum number is how many replicas must see it down to act.
     """
-    need = needed(live, quorum)
-    downs = sum(1 for up in votes.values() if not up)
-    ups = len(votes) - downs
-    if downs >= need:
+    need = votes_needed(live, quorum)
+    if live == 0 or not votes:
+        return None
+    down = sum(1 for v in votes.values() if not v)
+    up = len(votes) - down
+    if down >= need:
         return False
-    if ups > max(live, len(votes)) - need:
+    if up >= need:
         return True
     return None

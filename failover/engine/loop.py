@@ -114,7 +114,7 @@ class Engine:
             member_up: dict[str, bool | None] = {}
             for m in g.members:
                 votes = {ctl: o.up for ctl, o in obs.get(g.name, {}).get(m, {}).items()}
-                member_up[m] = quorum.verdict(votes, live, g.health.quorum)
+                member_up[m] = quorum.quorum_verdict(votes, live, g.health.quorum)
                 if member_up[m] is not None:
                     metrics.QUORUM_UP.labels(group=g.name, instance=m).set(1 if member_up[m] else 0)
             with self._lock:

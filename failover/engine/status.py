@@ -35,7 +35,7 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
         verdicts: dict[str, bool | None] = {}
         for m in g.members:
             votes = {c: o.up for c, o in observations.get(g.name, {}).get(m, {}).items()}
-            verdicts[m] = quorum.verdict(votes, live, g.health.quorum)
+            verdicts[m] = quorum.quorum_verdict(votes, live, g.health.quorum)
             entry: dict[str, Any] = {"instance": m, "up": verdicts[m], "votes": votes,
                                      "holder": m == state.holder}
             if readiness is not None and m in readiness.get(g.name, {}):

@@ -1,0 +1,201 @@
+"""Leader election and the fencing epoch (implements `ports.Leadership`).
+
+One ephemeral `leader` znode holds the elected controller's id. A replica
+becomes leader with one transaction that creates it *and* bumps the epoch
+znode's version, so "leader" and "epoch" can never disagree. Whether we lead is
+decided by the znode's ephemeral owner being our live session, never by the id
+inside it: a restarted process with the same id does not inherit a dead
+session's leadership.
+
+`fence()` is local and instant (no network): it refuses while the session is
+suspended, after it was lost, or once our leader znode was deleted. The epoch
+check in every journal write covers the remaining gap (a deposed leader that
+has not noticed yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.exceptions import BadVersionError, NodeExistsError
+from kazoo.protocol.states import EventType
+
+from failover import metrics
+from failover.coordination.codec import controller_id_of, encode
+from failover.coordination.fencing import first_error
+from failover.coordination.registry import ControllerRegistry
+from failover.coordination.session import Coordinator
+from failover.model import FencingToken, NotLeader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Held:
+    session_id: int
+    epoch: int
+
+
+class ZkLeadership:
+    def __init__(self, coord: Coordinator, registry: ControllerRegistry) -> None:
+        self._coord = coord
+        self._registry = registry
+        self._held: _Held | None = None  # replaced whole, so readers need no lock
+        self._watch_armed = False  # on the leader znode, ours or the one we follow
+        self._was_leader = False
+        self._joined = False
+
+    # ------------------------------------------------------------------ port
+
+    def fence(self) -> FencingToken:
+        held = self._held
+        if held is None:
+            raise NotLeader(f"{self._coord.controller_id} is not the leader")
+        if not self._coord.connected:
+            raise NotLeader(f"ZooKeeper session is {self._coord.state}; not acting")
+        if self._coord.session_id != held.session_id:
+            raise NotLeader("the session that won leadership is gone")
+        return FencingToken(self._coord.controller_id, held.epoch)
+
+    def is_leader(self) -> bool:
+        try:
+            self.fence()
+        except NotLeader:
+            return False
+        return True
+
+    def leader_id(self) -> str | None:
+        found = self._coord.get_or_none(self._coord.layout.leader)
+        return None if found is None else controller_id_of(found[0])
+
+    def controllers(self) -> list[str]:
+        return self._registry.live()
+
+    # ------------------------------------------------------------- lifecycle
+
+    def join(self) -> None:
+        """Contends from now on (and again after every lost session)."""
+        self._joined = True
+        self._coord.add_reconciler(self.reconcile, closer=self.resign)
+        self._coord.add_local_hook(self._publish_metric)
+
+    def resign(self) -> None:
+        """Gives leadership up at once (graceful shutdown)."""
+        self._joined = False
+        held, self._held = self._held, None
+        if held is None:
+            return
+        metrics.set_leader(False)
+        coord = self._coord
+        if coord.session_id == held.session_id:
+            found = coord.get_or_none(coord.layout.leader)
+            if found is not None and found[1].ephemeralOwner == held.session_id:
+                coord.call(coord.client.delete_async, coord.layout.leader, version=found[1].version)
+        log.info("resigned leadership (epoch %d)", held.epoch)
+
+    # ---------------------------------------------------------------- worker
+
+    def _on_leader_event(self, event: Any) -> None:
+        # kazoo's thread: flags only. A deleted leader znode (ours or theirs) means
+        # whoever held it does not any more; a NONE event is a connection change
+        # (kazoo drops every watch then, so it must be armed again).
+        if event.type == EventType.DELETED:
+            self._held = None
+        self._watch_armed = False
+        self._coord.wake()
+
+    def reconcile(self) -> None:
+        coord = self._coord
+        sid = coord.session_id
+        held = self._held
+        if self._was_leader and (held is None or held.session_id != sid):
+            self._lose("session lost" if held is not None else "leader znode deleted")
+            held = None
+        if not self._joined or sid is None or not self._registry.registered():
+            return
+        if held is not None:
+            if not self._watch_armed:
+                self._watch_own(sid)
+            return
+        if self._watch_armed:
+            return  # following: the watch on the leader znode wakes us
+        for _ in range(5):  # BadVersion means another bump raced us: re-read and retry
+            if self._try_acquire(sid):
+                return
+
+    def _publish_metric(self) -> None:
+        # The gauge drops while suspended, and comes back if the same session resumes.
+        held = self._held
+        metrics.set_leader(self.is_leader(), None if held is None else held.epoch)
+
+    def _lose(self, why: str) -> None:
+        self._held = None
+        if self._was_leader:
+            self._was_leader = False
+            metrics.set_leader(False)
+            log.warning("leadership lost: %s", why)
+
+    def _watch_own(self, sid: int) -> None:
+        coord = self._coord
+        stat = coord.call(coord.client.exists_async, coord.layout.leader, watch=self._on_leader_event)
+        if stat is None or int(stat.ephemeralOwner) != sid:
+            self._lose("leader znode is gone")
+            coord.wake()
+            return
+        self._watch_armed = True
+
+    def _try_acquire(self, sid: int) -> bool:
+        """One attempt; True when settled (won, or following a live leader)."""
+        coord = self._coord
+        lay = coord.layout
+        found = coord.get_or_none(lay.epoch)
+        if found is None:
+            with contextlib.suppress(NodeExistsError):
+                coord.call(coord.client.create_async, lay.epoch, encode({"epoch": 0}))
+            return False
+        version = int(found[1].version)
+        epoch = version + 1
+        now = time.time()
+        tx = coord.client.transaction()
+        tx.create(lay.leader, encode({"id": coord.controller_id, "epoch": epoch, "at": now}),
+                  ephemeral=True)
+        tx.set_data(lay.epoch, encode({"epoch": epoch, "leader": coord.controller_id, "at": now}),
+                    version=version)
+        failed = first_error(coord.commit(tx))
+        if failed is None:
+            self._won(sid, epoch)
+            return True
+        index, err = failed
+        if index == 1 and isinstance(err, BadVersionError):
+            return False
+        if not isinstance(err, NodeExistsError):
+            raise err
+        return self._follow(sid)
+
+    def _follow(self, sid: int) -> bool:
+        coord = self._coord
+        found = coord.get_or_none(coord.layout.leader, watch=self._on_leader_event)
+        if found is None:
+            return False  # released meanwhile: contend again
+        if int(found[1].ephemeralOwner) == sid:
+            # Our own earlier transaction went through but its answer was lost.
+            epoch_node = coord.get_or_none(coord.layout.epoch)
+            if epoch_node is None:
+                return False
+            self._won(sid, int(epoch_node[1].version))
+            return True
+        self._watch_armed = True
+        return True
+
+    def _won(self, sid: int, epoch: int) -> None:
+        self._held = _Held(sid, epoch)
+        self._was_leader = True
+        self._watch_armed = False
+        metrics.set_leader(True, epoch)
+        log.info("became leader", extra={"controller": self._coord.controller_id, "epoch": epoch})
+        # Watch our own znode so a deletion (operator, expiry) revokes at once.
+        self._watch_own(sid)

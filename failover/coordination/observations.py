@@ -1,0 +1,160 @@
+"""Every replica's health verdicts, and the leader's view of all of them (`ports.Observations`).
+
+`publish` is called from the health thread and never touches the network: it
+records the wanted verdict and wakes the session worker, which writes it (as
+an ephemeral owned by our session, so a dead replica's votes vanish with it).
+Only a changed verdict (up/down) is written. After a lost session every
+verdict is written again, because its ephemerals went with the old session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from kazoo.exceptions import NodeExistsError, NoNodeError
+
+from failover.coordination.codec import Undecodable, decode_observation, encode_observation
+from failover.coordination.fencing import first_error
+from failover.coordination.layout import check_name
+from failover.coordination.obs_cache import ObservationCache
+from failover.coordination.registry import ControllerRegistry
+from failover.coordination.session import Coordinator
+from failover.model import Observation
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+Snapshot = dict[str, dict[str, dict[str, Observation]]]
+
+
+class ZkObservations:
+    def __init__(self, coord: Coordinator, registry: ControllerRegistry) -> None:
+        self._coord = coord
+        self._registry = registry
+        self._lock = threading.Lock()
+        self._wanted: dict[Key, Observation] = {}
+        self._dirty: set[Key] = set()
+        self._written: set[Key] = set()  # created in `_session`
+        self._session: int | None = None
+        self._parents: set[Key] = set()  # observation dirs known to exist
+        self._cache = ObservationCache(coord)
+
+    def join(self) -> None:
+        self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
+
+    # ------------------------------------------------------------------ port
+
+    def publish(self, observation: Observation) -> None:
+        if observation.controller_id != self._coord.controller_id:
+            raise ValueError(
+                f"observation.controller_id: {observation.controller_id!r} is not this replica "
+                f"({self._coord.controller_id!r})"
+            )
+        check_name("group", observation.group)
+        check_name("instance", observation.instance)
+        key = (observation.group, observation.instance)
+        with self._lock:
+            old = self._wanted.get(key)
+            if old is not None and old.up == observation.up:
+                return
+            self._wanted[key] = observation
+            self._dirty.add(key)
+        self._coord.wake()
+
+    def snapshot(self) -> Mapping[str, Mapping[str, Mapping[str, Observation]]]:
+        out: Snapshot = {}
+        for g, i, c, raw in self._cache.entries(set(self._registry.live())):
+            try:
+                obs = decode_observation(raw, c, g, i)
+            except Undecodable as e:
+                log.warning("ignoring observation znode %s/%s/%s/%s: %s",
+                            self._coord.layout.observations, g, i, c, e)
+                continue
+            out.setdefault(g, {}).setdefault(i, {})[c] = obs
+        return out
+
+    # ---------------------------------------------------------------- worker
+
+    def reconcile(self) -> None:
+        coord = self._coord
+        sid = coord.session_id
+        if sid is None or not self._registry.registered():
+            return
+        with self._lock:
+            if sid != self._session:
+                self._session = sid
+                self._written.clear()
+                self._dirty = set(self._wanted)
+            batch = {k: self._wanted[k] for k in self._dirty}
+            self._dirty.clear()
+        if not batch:
+            return
+        try:
+            self._write(sid, batch)
+        except Exception:
+            with self._lock:
+                self._dirty |= set(batch)
+            raise
+
+    def _write(self, sid: int, batch: dict[Key, Observation]) -> None:
+        coord = self._coord
+        client = coord.client
+        keys = list(batch)
+        self._ensure_parents([k for k in keys if k not in self._parents])
+        calls: list[tuple[Any, tuple[Any, ...]]] = []
+        for k in keys:
+            path = coord.layout.observation(k[0], k[1], coord.controller_id)
+            data = encode_observation(batch[k])
+            if k in self._written:
+                calls.append((client.set_async, (path, data)))
+            else:
+                calls.append((client.create_async, (path, data, None, True)))
+        results = coord.many(lambda f, a: f(*a), [(f, a) for f, a in calls])
+        retry: set[Key] = set()
+        for k, res in zip(keys, results, strict=True):
+            if not isinstance(res, Exception):
+                self._written.add(k)
+            elif isinstance(res, NodeExistsError | NoNodeError):
+                self._repair(sid, k, batch[k])
+            else:
+                log.warning("publishing %s/%s failed: %s", k[0], k[1], res.__class__.__name__)
+                retry.add(k)
+        if retry:
+            with self._lock:
+                self._dirty |= retry
+
+    def _ensure_parents(self, keys: list[Key]) -> None:
+        """Creates group and instance dirs in two pipelined rounds (not one chain per znode)."""
+        if not keys:
+            return
+        coord = self._coord
+        root = coord.layout.observations
+        coord.ensure_path(root)
+        for paths in (sorted({f"{root}/{g}" for g, _ in keys}),
+                      sorted({f"{root}/{g}/{i}" for g, i in keys})):
+            for res in coord.many(coord.client.create_async, [(p,) for p in paths]):
+                if isinstance(res, Exception) and not isinstance(res, NodeExistsError):
+                    raise res
+        self._parents.update(keys)
+
+    def _repair(self, sid: int, key: Key, obs: Observation) -> None:
+        """The node exists but is not known as ours this session (or vanished): fix it."""
+        coord = self._coord
+        path = coord.layout.observation(key[0], key[1], coord.controller_id)
+        data = encode_observation(obs)
+        found = coord.get_or_none(path)
+        if found is None:
+            coord.call(coord.client.create_async, path, data, ephemeral=True, makepath=True)
+        elif int(found[1].ephemeralOwner) == sid:
+            coord.call(coord.client.set_async, path, data)
+        else:
+            # An ephemeral of our id from an older session: replace it so ours survives.
+            tx = coord.client.transaction()
+            tx.delete(path, version=found[1].version)
+            tx.create(path, data, ephemeral=True)
+            failed = first_error(coord.commit(tx))
+            if failed is not None:
+                raise failed[1]
+        self._written.add(key)

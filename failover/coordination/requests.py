@@ -1,0 +1,172 @@
+"""Drill requests: the CLI writes one, the leader claims it exactly once (`ports.Requests`).
+
+`requests/<id>` holds the request; the first create of `requests/<id>/claim`
+wins, and that create is fenced (same transaction as the epoch check), so a
+deposed leader can neither claim nor double-run. `requests/<id>/result` tells
+the CLI which failover to follow. Unclaimed requests past `expires_at` are
+deleted by the leader; answered ones are kept `keep_s` longer for the CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
+
+from failover.coordination.codec import Undecodable, decode, decode_request, encode
+from failover.coordination.fencing import fenced_commit
+from failover.coordination.layout import check_name
+from failover.coordination.session import Coordinator
+from failover.model import DrillRequest, FencingToken
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """What the CLI sees of its request."""
+
+    exists: bool
+    claimed_by: str | None = None
+    failover_id: str | None = None
+    message: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.message is not None
+
+
+class ZkRequests:
+    def __init__(
+        self, coord: Coordinator, keep_s: float = 3600.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._coord = coord
+        self._keep_s = keep_s
+        self._now = now
+
+    def submit(self, request: DrillRequest) -> None:
+        coord = self._coord
+        check_name("group", request.group)
+        if request.expires_at <= request.created_at:
+            raise ValueError("expires_at: must be after created_at")
+        coord.ensure_path(coord.layout.requests)
+        try:
+            coord.call(coord.client.create_async, coord.layout.request(request.id),
+                       encode(request.to_dict()))
+        except NodeExistsError:
+            raise ValueError(f"request id {request.id!r} already exists") from None
+
+    def pending(self) -> list[DrillRequest]:
+        """Unexpired, unclaimed requests, oldest first; sweeps expired ones."""
+        coord = self._coord
+        ids = coord.children(coord.layout.requests)
+        got = coord.many(coord.client.get_async, [(coord.layout.request(i),) for i in ids])
+        now = self._now()
+        out = []
+        for rid, res in zip(ids, got, strict=True):
+            if isinstance(res, NoNodeError):
+                continue
+            if isinstance(res, Exception):
+                raise res
+            data, stat = res
+            try:
+                req = decode_request(data)
+            except Undecodable as e:
+                log.warning("deleting unreadable drill request %s: %s", rid, e)
+                self._delete(rid)
+                continue
+            claimed = int(stat.numChildren) > 0
+            if now >= req.expires_at + (self._keep_s if claimed else 0.0):
+                self._delete(rid)
+            elif not claimed and now < req.expires_at:
+                out.append(req)
+        return sorted(out, key=lambda r: (r.created_at, r.id))
+
+    def claim(self, request_id: str, token: FencingToken) -> bool:
+        coord = self._coord
+        found = coord.get_or_none(coord.layout.request(request_id))
+        if found is None:
+            return False
+        try:
+            if self._now() >= decode_request(found[0]).expires_at:
+                return False
+        except Undecodable:
+            return False
+        body = encode({"controller": token.controller_id, "epoch": token.epoch, "at": self._now()})
+
+        def ops(tx: Any) -> None:
+            tx.create(coord.layout.claim(request_id), body)
+
+        try:
+            fenced_commit(coord, token, ops, f"claim request {request_id}")
+        except (NodeExistsError, NoNodeError):
+            return False
+        log.info("claimed drill request %s", request_id, extra={"epoch": token.epoch})
+        return True
+
+    def set_result(self, request_id: str, failover_id: str | None, message: str) -> None:
+        coord = self._coord
+        path = coord.layout.result(request_id)
+        body = encode({"failover_id": failover_id, "message": message, "at": self._now()})
+        try:
+            coord.call(coord.client.create_async, path, body)
+        except NodeExistsError:
+            coord.call(coord.client.set_async, path, body)
+        except NoNodeError:
+            log.warning("drill request %s vanished before its result was written", request_id)
+
+    # ----------------------------------------------------------- CLI side
+
+    def status(self, request_id: str) -> RequestStatus:
+        coord = self._coord
+        if coord.get_or_none(coord.layout.request(request_id)) is None:
+            return RequestStatus(exists=False)
+        claim = coord.get_or_none(coord.layout.claim(request_id))
+        result = coord.get_or_none(coord.layout.result(request_id))
+        claimed_by = _field(claim, "controller")
+        if result is None:
+            return RequestStatus(True, claimed_by)
+        return RequestStatus(True, claimed_by, _field(result, "failover_id"),
+                             _field(result, "message") or "")
+
+    def wait_for_result(self, request_id: str, timeout: float) -> RequestStatus:
+        """Blocks until the leader answers, the request is gone, or `timeout` passes."""
+        check_name("request id", request_id)
+        changed = threading.Event()
+        deadline = time.monotonic() + timeout
+        while True:
+            changed.clear()
+            st = self.status(request_id)
+            if st.answered or not st.exists:
+                return st
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return st
+            # Watches wake us early; the bound covers a change between status() and here.
+            coord = self._coord
+            for path in (coord.layout.claim(request_id), coord.layout.result(request_id)):
+                coord.call(coord.client.exists_async, path, watch=lambda _e: changed.set())
+            changed.wait(min(left, 1.0))
+
+    def _delete(self, request_id: str) -> None:
+        coord = self._coord
+        # NotEmpty: a claim or result landed meanwhile; the next sweep decides again.
+        with contextlib.suppress(NotEmptyError):
+            coord.delete_tree(coord.layout.request(request_id))
+
+
+def _field(found: tuple[bytes, Any] | None, key: str) -> str | None:
+    if found is None:
+        return None
+    try:
+        value = decode(found[0]).get(key)
+    except Undecodable:
+        return None
+    return None if value is None else str(value)

@@ -1,0 +1,49 @@
+"""quorum_verdict: majority / all / a number over live replicas' votes."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from failover.quorum import quorum_verdict, votes_needed
+
+
+@pytest.mark.parametrize(("votes", "live", "quorum", "expected"), [
+    ({"a": False, "b": False, "c": True}, 3, "majority", False),
+    ({"a": True, "b": True, "c": False}, 3, "majority", True),
+    ({"a": True, "b": False}, 3, "majority", None),  # c has not voted: no side has 2
+    ({"a": False, "b": False, "c": True}, 3, "all", None),
+    ({"a": False, "b": False, "c": False}, 3, "all", False),
+    ({"a": False}, 1, "majority", False),  # a lone replica decides alone
+    ({"a": False, "b": True}, 2, "majority", None),  # two replicas must agree
+    ({"a": False, "b": True}, 3, 1, False),  # both sides qualify: down wins
+    ({"a": True}, 3, 2, None),
+    ({"a": False, "b": False}, 2, 3, None),  # an absolute number is not capped by live
+    ({}, 3, "majority", None),
+    ({"a": True}, 0, "majority", None),
+])
+def test_verdicts(votes: dict[str, bool], live: int, quorum: str | int, expected: bool | None) -> None:
+    assert quorum_verdict(votes, live, quorum) is expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, -1, "most", True, 1.5])
+def test_bad_quorum_names_the_argument(bad: object) -> None:
+    with pytest.raises(ValueError, match="quorum"):
+        votes_needed(3, bad)  # type: ignore[arg-type]
+
+
+def test_negative_live_is_refused() -> None:
+    with pytest.raises(ValueError, match="live"):
+        votes_needed(-1, "majority")
+
+
+@given(st.dictionaries(st.sampled_from("abcde"), st.booleans()), st.integers(1, 5))
+def test_majority_never_reaches_both_verdicts(votes: dict[str, bool], live: int) -> None:
+    verdict = quorum_verdict(votes, max(live, len(votes)), "majority")
+    ups = sum(votes.values())
+    downs = len(votes) - ups
+    if verdict is True:
+        assert ups > downs
+    if verdict is False:
+        assert downs > ups
