@@ -1,0 +1,124 @@
+"""`EcsCloud`: the `CloudPort` on Alibaba Cloud, plus what provisioning needs.
+
+Composes the SDK gateway, the process-wide API budget, the retrying caller,
+and the read/write halves of the port. `app.py` builds one from `CloudConfig`;
+tests hand in a private budget and, for unit tests, a fake gateway.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+from failover.cloud import convert, errors
+from failover.cloud.budget import ApiBudget, shared_budget
+from failover.cloud.calls import Caller, Gateway
+from failover.cloud.convert import InstanceTypeLimits
+from failover.cloud.operations import FAILOVER, CloudMoves
+from failover.cloud.reads import chunks
+from failover.cloud.sdk import ApiError, SdkGateway
+from failover.cloud.waiting import Deadline, SystemClock, poll_intervals
+from failover.config import CloudConfig
+from failover.model import CallTrace, EipInfo, ErrorKind, Priority
+from failover.ports import Clock, CloudPort
+
+INSTANCE_TYPES_MAX = 10
+
+
+class EcsCloud(CloudMoves):
+    """ECS/VPC through the official SDK. Implements `failover.ports.CloudPort`."""
+
+    def __init__(
+        self,
+        cfg: CloudConfig,
+        *,
+        gateway: Gateway | None = None,
+        budget: ApiBudget | None = None,
+        clock: Clock | None = None,
+        read_deadline_s: float | None = None,
+        environ: Mapping[str, str] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        clock = clock or SystemClock()
+        self.region = cfg.region
+        self.endpoint = cfg.endpoint
+        self.budget = budget or shared_budget(
+            cfg.api_rate_per_s, cfg.api_burst, cfg.failover_reserve, clock=clock
+        )
+        gw = gateway if gateway is not None else SdkGateway(cfg, environ=environ)
+        # A read gets the time of one slow attempt plus a quick retry or two.
+        deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
+        super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline)
+
+    def __repr__(self) -> str:
+        return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"
+
+    # ---------------------------------------------------- for provisioning
+
+    def describe_instance_types(self, instance_types: Sequence[str], *,
+                                priority: Priority = Priority.ROUTINE,
+                                ) -> dict[str, InstanceTypeLimits]:
+        """Per type: how many ENIs (primary included) and IPv4 addresses per ENI it allows."""
+        deadline = self._deadline()
+        out: dict[str, InstanceTypeLimits] = {}
+        for part in chunks(list(dict.fromkeys(instance_types)), INSTANCE_TYPES_MAX):
+            body = self._get("DescribeInstanceTypes", {"InstanceTypes": part}, priority, deadline,
+                             None)
+            for item in convert.items(body, "InstanceTypes", "InstanceType"):
+                limits = convert.instance_type_limits(item)
+                out[limits.instance_type] = limits
+        return out
+
+    def assign_private_ips(self, eni_id: str, ips: Sequence[str], client_token: str, *,
+                           timeout_s: float = 30.0,
+                           trace: CallTrace | None = None) -> tuple[str, ...]:
+        """Add secondary private IPs to an ENI; the token makes a retry safe."""
+        reply = self._caller.retrying(
+            "AssignPrivateIpAddresses",
+            {"NetworkInterfaceId": eni_id, "PrivateIpAddress": list(ips),
+             "ClientToken": client_token},
+            priority=Priority.ROUTINE, deadline=Deadline.after(self._clock, timeout_s), trace=trace,
+        )
+        assigned = (reply.body.get("AssignedPrivateIpAddressesSet") or {}).get("PrivateIpSet") or {}
+        return tuple(str(ip) for ip in assigned.get("PrivateIpAddress") or ())
+
+    def associate_eip(self, allocation_id: str, eni_id: str, *, private_ip: str | None = None,
+                      mode: str = "NAT", client_token: str, timeout_s: float = 30.0,
+                      trace: CallTrace | None = None) -> EipInfo:
+        """Associate an EIP with an ENI and wait until it is InUse there; already there = done."""
+        action = "AssociateEipAddress"
+        deadline = Deadline.after(self._clock, timeout_s)
+        params = {"AllocationId": allocation_id, "InstanceId": eni_id,
+                  "InstanceType": "NetworkInterface", "Mode": mode, "ClientToken": client_token}
+        if private_ip:
+            params["PrivateIpAddress"] = private_ip
+        intervals = poll_intervals()
+        issued = False
+        while True:
+            found = self._eips({"AllocationId": allocation_id}, FAILOVER, deadline, trace)
+            if not found:
+                raise ApiError(f"EIP {allocation_id} not found", kind=ErrorKind.FATAL,
+                               code=errors.NOT_FOUND, action=action)
+            eip = found[0]
+            if eip.instance_id == eni_id and eip.status == "InUse":
+                return eip
+            if eip.instance_id not in (None, eni_id):
+                raise ApiError(
+                    f"EIP {allocation_id} ({eip.ip}) is associated with {eip.instance_id}, not "
+                    f"{eni_id}; unassociate it first",
+                    kind=ErrorKind.FATAL, code=errors.WRONG_HOLDER, action=action,
+                )
+            if not issued and eip.status == "Available":
+                # Retrying with the same ClientToken is safe: at most one association.
+                self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
+                                      trace=trace)
+                issued = True
+            if deadline.expired:
+                raise self._timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "
+                                    f"(last status {eip.status})", timeout_s, None, None)
+            self._poll(deadline, intervals)
+
+
+def as_port(cloud: EcsCloud) -> CloudPort:
+    """The adapter as the engine sees it (mypy checks here that it implements the port)."""
+    return cloud

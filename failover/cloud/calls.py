@@ -1,0 +1,90 @@
+"""One logical API call: budget, attempts, classified retries, and its record.
+
+Every attempt spends a budget token, is timed, and is recorded as an `ApiCall`
+(action, code, duration, RequestId) in the step's `CallTrace`, in the metrics
+and in one debug log line (never the parameters: they may carry a script).
+Retryable errors are retried with jittered back-off honouring the server's
+retry-after, until the deadline; conflicts and fatal errors go straight back
+to the caller, which re-reads the state and decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from failover.cloud.budget import ApiBudget
+from failover.cloud.sdk import ApiError, Reply
+from failover.cloud.waiting import Deadline, retry_delay
+from failover.metrics import record_api_call
+from failover.model import ApiCall, CallTrace, CloudTimeout, ErrorKind, Priority
+from failover.ports import Clock
+
+log = logging.getLogger("failover.cloud")
+
+_MIN_ATTEMPT_S = 0.05
+
+
+class Gateway(Protocol):
+    """What `Caller` needs of `sdk.SdkGateway` (unit tests hand in a fake)."""
+
+    def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply: ...
+
+
+class Caller:
+    def __init__(self, gateway: Gateway, budget: ApiBudget, clock: Clock,
+                 rng: random.Random | None = None) -> None:
+        self._gateway = gateway
+        self._budget = budget
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    def once(self, action: str, params: Mapping[str, Any], *, priority: Priority,
+             deadline: Deadline, trace: CallTrace | None) -> Reply:
+        """Exactly one attempt (for calls that are not idempotent on their own)."""
+        if deadline.remaining() < _MIN_ATTEMPT_S:
+            raise CloudTimeout(
+                f"{action}: no time left to call the API (deadline of {deadline.total_s:g} s)",
+                kind=ErrorKind.RETRYABLE, code="Timeout", action=action,
+            )
+        self._budget.acquire(action, priority, max_wait_s=deadline.remaining())
+        start = self._clock.monotonic()
+        try:
+            reply = self._gateway.call(action, params, timeout_s=deadline.remaining())
+        except ApiError as e:
+            self._record(action, e.code, self._clock.monotonic() - start, e.request_id, trace)
+            raise
+        self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
+        return reply
+
+    def retrying(self, action: str, params: Mapping[str, Any], *, priority: Priority,
+                 deadline: Deadline, trace: CallTrace | None) -> Reply:
+        """Attempts until success, a non-retryable error, or the deadline."""
+        attempt = 0
+        while True:
+            try:
+                return self.once(action, params, priority=priority, deadline=deadline, trace=trace)
+            except ApiError as e:
+                if e.kind is not ErrorKind.RETRYABLE:
+                    raise
+                delay = self.backoff(e, attempt)
+                if delay + _MIN_ATTEMPT_S > deadline.remaining():
+                    raise  # waiting would pass the deadline: report the last real error
+                self._clock.sleep(delay)
+                attempt += 1
+
+    def backoff(self, e: ApiError, attempt: int) -> float:
+        return retry_delay(attempt, e.retry_after_ms, self._rng)
+
+    def _record(self, action: str, code: str, duration_s: float, request_id: str | None,
+                trace: CallTrace | None) -> None:
+        if trace is not None:
+            trace.add(ApiCall(action=action, code=code, duration_s=duration_s, request_id=request_id))
+        record_api_call(action, code, duration_s)
+        log.debug(
+            "cloud api %s %s", action, code,
+            extra={"action": action, "code": code, "request_id": request_id,
+                   "duration_s": round(duration_s, 4)},
+        )

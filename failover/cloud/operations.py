@@ -1,0 +1,277 @@
+"""The write side of the cloud port: detach, attach, force-stop, run a script.
+
+Each is a loop of read state -> decide (`moves`) -> act -> poll, bounded by
+its own timeout. Attach, detach and stop carry no ClientToken, so they are
+issued once per decision and a retryable failure leads to a re-read, never a
+blind re-send (the first call may have gone through). RunCommand carries a
+ClientToken, so it is retried with the same token and runs at most once.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from failover.cloud import convert, errors
+from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
+from failover.cloud.reads import CloudReads
+from failover.cloud.sdk import ApiError
+from failover.cloud.waiting import Deadline, poll_intervals
+from failover.model import (
+    CallTrace,
+    CloudError,
+    CloudTimeout,
+    CommandResult,
+    DetachStalled,
+    EniState,
+    EniStatus,
+    ErrorKind,
+    Priority,
+)
+
+SCRIPT_MAX_B64 = 24 * 1024  # Cloud Assistant's limit on the Base64-encoded content
+FAILOVER = Priority.FAILOVER
+PLACEMENT_CODES = frozenset({
+    "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
+})
+
+
+def _out_of_time(e: CloudError, deadline: Deadline) -> bool:
+    """A retryable failure that the deadline leaves no room to retry: the wait is over."""
+    return e.kind is ErrorKind.RETRYABLE and deadline.remaining() < 0.1
+
+
+def _failed(step: Step, action: str) -> ApiError:
+    return ApiError(step.message, kind=step.kind, code=step.code, action=action)
+
+
+class CloudMoves(CloudReads):
+    def _issue(self, action: str, params: dict[str, Any], deadline: Deadline,
+               trace: CallTrace | None) -> ApiError | None:
+        """One attempt of a mutation; the error to remember if it may be re-read and retried."""
+        try:
+            self._caller.once(action, params, priority=FAILOVER, deadline=deadline, trace=trace)
+        except ApiError as e:
+            if e.kind is ErrorKind.FATAL:
+                raise
+            if e.kind is ErrorKind.RETRYABLE:
+                self._clock.sleep(deadline.bounded(self._caller.backoff(e, 0)))
+            return e
+        return None
+
+    def _poll(self, deadline: Deadline, intervals: Iterator[float]) -> None:
+        self._clock.sleep(deadline.bounded(next(intervals)))
+
+    def _read_eni(self, eni_id: str, deadline: Deadline, trace: CallTrace | None) -> EniState | None:
+        """The ENI, or None when a retryable error outlived the deadline."""
+        try:
+            return self._eni(eni_id, FAILOVER, deadline, trace)
+        except CloudError as e:
+            if _out_of_time(e, deadline):
+                return None
+            raise
+
+    # ---------------------------------------------------------------- detach
+
+    def detach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
+                   trace: CallTrace | None = None, reissue_after_s: float | None = None) -> EniState:
+        """Detach and wait for Available; a detach still Detaching at the end is DetachStalled.
+
+        A detach stuck in Detaching is re-sent once after `reissue_after_s`
+        (default half the timeout): the documented first remedy for a hung guest.
+        """
+        action = "DetachNetworkInterface"
+        deadline = Deadline.after(self._clock, timeout_s)
+        reissue_at = timeout_s / 2 if reissue_after_s is None else reissue_after_s
+        params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
+        intervals = poll_intervals()
+        reissued = False
+        unseen = 0  # reads since our accepted call that still show the ENI InUse
+        last: EniState | None = None
+        last_error: ApiError | None = None
+        while not deadline.expired:
+            state = self._read_eni(eni_id, deadline, trace)
+            if state is None:
+                break
+            last = state
+            step = detach_step(state, instance_id)
+            if step.next is Next.DONE:
+                return state
+            if step.next is Next.FAIL:
+                raise _failed(step, action)
+            stuck = state.status is EniStatus.DETACHING and deadline.elapsed() >= reissue_at
+            # One read may lag behind an accepted call; a second one means it was lost.
+            unseen = unseen + 1 if step.next is Next.ISSUE and unseen else unseen
+            if (step.next is Next.ISSUE and unseen in (0, 2)) or (stuck and not reissued):
+                reissued = reissued or stuck
+                error = self._issue(action, params, deadline, trace)
+                unseen = 1 if error is None and step.next is Next.ISSUE else 0
+                last_error = error or last_error
+            self._poll(deadline, intervals)
+        if last is not None and last.status is EniStatus.DETACHING:
+            raise DetachStalled(
+                f"ENI {eni_id} still Detaching from {instance_id} after {timeout_s:g} s"
+                f"{' (detach re-sent once)' if reissued else ''}: the instance is likely hung; "
+                "fence it (force stop) and detach again",
+                kind=ErrorKind.CONFLICT, code="DetachStalled", action=action,
+            )
+        raise self._timeout(action, f"ENI {eni_id} not Available", timeout_s, last, last_error)
+
+    # ---------------------------------------------------------------- attach
+
+    def attach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
+                   trace: CallTrace | None = None) -> EniState:
+        """Attach and wait for InUse on `instance_id`; already there = done."""
+        action = "AttachNetworkInterface"
+        deadline = Deadline.after(self._clock, timeout_s)
+        params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
+        intervals = poll_intervals()
+        issued = seen_attaching = False
+        available_after_issue = 0
+        last: EniState | None = None
+        last_error: ApiError | None = None
+        while not deadline.expired:
+            state = self._read_eni(eni_id, deadline, trace)
+            if state is None:
+                break
+            last = state
+            if issued and state.status is EniStatus.ATTACHING and state.instance_id == instance_id:
+                seen_attaching = True
+            if issued and state.status is EniStatus.AVAILABLE:
+                available_after_issue += 1
+            step = attach_step(state, instance_id, issued=issued, seen_attaching=seen_attaching,
+                               available_after_issue=available_after_issue)
+            if step.next is Next.DONE:
+                return state
+            if step.next is Next.FAIL:
+                raise _failed(step, action)
+            if step.next is Next.ISSUE:
+                try:
+                    error = self._issue(action, params, deadline, trace)
+                except ApiError as e:
+                    raise self._placement_error(e, state, instance_id, deadline) from None
+                issued, seen_attaching, available_after_issue = error is None, False, 0
+                last_error = error or last_error
+            self._poll(deadline, intervals)
+        raise self._timeout(action, f"ENI {eni_id} not InUse on {instance_id}", timeout_s, last,
+                            last_error)
+
+    # ------------------------------------------------------------------ stop
+
+    def force_stop(self, instance_id: str, *, timeout_s: float,
+                   trace: CallTrace | None = None) -> None:
+        """Force-stop (the power button, no guest shutdown) and wait for Stopped."""
+        action = "StopInstance"
+        deadline = Deadline.after(self._clock, timeout_s)
+        params = {"InstanceId": instance_id, "ForceStop": True, "StoppedMode": "KeepCharging"}
+        intervals = poll_intervals()
+        issued_at: float | None = None
+        reissued = False
+        status: str | None = None
+        last_error: ApiError | None = None
+        while not deadline.expired:
+            try:
+                status = self._statuses([instance_id], FAILOVER, deadline, trace).get(instance_id)
+            except CloudError as e:
+                if _out_of_time(e, deadline):
+                    break
+                raise
+            step = stop_step(status, instance_id)
+            if step.next is Next.DONE:
+                return
+            if step.next is Next.FAIL:
+                raise _failed(step, action)
+            late = issued_at is not None and deadline.elapsed() - issued_at >= timeout_s / 2
+            if step.next is Next.ISSUE and (issued_at is None or (late and not reissued)):
+                reissued = issued_at is not None
+                error = self._issue(action, params, deadline, trace)
+                issued_at = deadline.elapsed() if error is None else issued_at
+                last_error = error or last_error
+            self._poll(deadline, intervals)
+        raise self._timeout(action, f"instance {instance_id} not Stopped (last status "
+                            f"{status or 'unknown'})", timeout_s, None, last_error)
+
+    # ---------------------------------------------------------------- script
+
+    def run_script(self, instance_id: str, script: str, *, timeout_s: float,
+                   trace: CallTrace | None = None) -> CommandResult:
+        """Run a shell script through Cloud Assistant; its exit code and output."""
+        action = "RunCommand"
+        content = base64.b64encode(script.encode("utf-8")).decode("ascii")
+        if len(content) > SCRIPT_MAX_B64:
+            raise ApiError(
+                f"script for {instance_id} is {len(content)} bytes Base64-encoded; Cloud Assistant "
+                f"accepts at most {SCRIPT_MAX_B64}",
+                kind=ErrorKind.FATAL, code=errors.SCRIPT_TOO_LARGE, action=action,
+            )
+        deadline = Deadline.after(self._clock, timeout_s)
+        params = {
+            "InstanceId": [instance_id], "Type": "RunShellScript", "CommandContent": content,
+            "ContentEncoding": "Base64", "Timeout": max(1, math.ceil(timeout_s)),
+            "Name": "failover-guest", "KeepCommand": False,
+            # The same token on every retry: the command runs at most once.
+            "ClientToken": uuid.uuid4().hex,
+        }
+        reply = self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
+                                      trace=trace)
+        invoke_id = str(reply.body.get("InvokeId") or "")
+        if not invoke_id:
+            raise ApiError(f"{action}: the answer carried no InvokeId", kind=ErrorKind.RETRYABLE,
+                           code=errors.BAD_RESPONSE, action=action, request_id=reply.request_id)
+        return self._await_invocation(invoke_id, instance_id, deadline, trace)
+
+    def _await_invocation(self, invoke_id: str, instance_id: str, deadline: Deadline,
+                          trace: CallTrace | None) -> CommandResult:
+        params = {"InvokeId": invoke_id, "InstanceId": instance_id, "ContentEncoding": "PlainText"}
+        intervals = poll_intervals()
+        result: CommandResult | None = None
+        while not deadline.expired:
+            self._poll(deadline, intervals)
+            try:
+                body = self._get("DescribeInvocationResults", params, FAILOVER, deadline, trace)
+            except CloudError as e:
+                if _out_of_time(e, deadline):
+                    break
+                raise
+            result = convert.invocation_result(body, invoke_id, instance_id) or result
+            if result is not None and result.status in convert.TERMINAL_INVOCATION:
+                return result
+        raise CloudTimeout(
+            f"command {invoke_id} on {instance_id} still "
+            f"{result.status if result else 'Pending'} after {deadline.total_s:g} s",
+            kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action="RunCommand",
+        )
+
+    # --------------------------------------------------------------- helpers
+
+    def _placement_error(self, e: ApiError, eni: EniState, instance_id: str,
+                         deadline: Deadline) -> ApiError:
+        """A zone/VPC refusal, rewritten to name both sides so an operator sees the mistake."""
+        if e.code not in PLACEMENT_CODES:
+            return e
+        try:
+            inst = self.describe_instances([instance_id], priority=FAILOVER).get(instance_id)
+        except ApiError:
+            inst = None
+        there = f"zone {inst.zone_id}, VPC {inst.vpc_id}" if inst else "its zone and VPC unknown"
+        return ApiError(
+            f"cannot attach ENI {eni.eni_id} (zone {eni.zone_id}, VPC {eni.vpc_id}) to "
+            f"{instance_id} ({there}): {errors.hint(e.code)} [{e.code}, RequestId {e.request_id}]",
+            kind=ErrorKind.FATAL, code=e.code, action=e.action, request_id=e.request_id,
+            status=e.status,
+        )
+
+    @staticmethod
+    def _timeout(action: str, what: str, timeout_s: float, last: EniState | None,
+                 last_error: ApiError | None) -> CloudTimeout:
+        seen = ""
+        if last is not None:
+            seen = f" (last seen {last.status.value}" + (
+                f" on {last.instance_id})" if last.instance_id else ")")
+        why = f"; last error: {last_error}" if last_error is not None else ""
+        return CloudTimeout(f"{what} after {timeout_s:g} s{seen}{why}", kind=ErrorKind.RETRYABLE,
+                            code=errors.TIMEOUT, action=action)
+

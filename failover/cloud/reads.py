@@ -1,0 +1,169 @@
+"""The read side of the cloud port: ENIs, instances, vSwitches, EIPs, Cloud Assistant.
+
+Reads are idempotent, so every one retries retryable errors until its
+deadline. Routine reads (health checks, status) spend only the non-reserved
+part of the API budget; failover steps pass `Priority.FAILOVER`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from failover.cloud import convert, errors
+from failover.cloud.calls import Caller
+from failover.cloud.sdk import ApiError
+from failover.cloud.waiting import Deadline
+from failover.model import (
+    CallTrace,
+    EipInfo,
+    EniState,
+    ErrorKind,
+    InstanceInfo,
+    Priority,
+    VSwitchInfo,
+)
+from failover.ports import Clock
+
+T = TypeVar("T")
+
+DESCRIBE_INSTANCES_MAX = 100  # InstanceIds JSON array
+STATUS_PAGE_MAX = 50  # DescribeInstanceStatus PageSize
+ASSISTANT_PAGE_MAX = 50
+EIP_PAGE_MAX = 100
+
+
+def chunks(seq: Sequence[T], size: int) -> Iterator[list[T]]:
+    for i in range(0, len(seq), size):
+        yield list(seq[i : i + size])
+
+
+def not_found(action: str, what: str) -> ApiError:
+    return ApiError(f"{what} not found", kind=ErrorKind.FATAL, code=errors.NOT_FOUND, action=action)
+
+
+class CloudReads:
+    def __init__(self, caller: Caller, clock: Clock, read_deadline_s: float) -> None:
+        self._caller = caller
+        self._clock = clock
+        self._read_deadline_s = read_deadline_s
+
+    def _deadline(self) -> Deadline:
+        return Deadline.after(self._clock, self._read_deadline_s)
+
+    def _get(self, action: str, params: dict[str, Any], priority: Priority,
+             deadline: Deadline, trace: CallTrace | None) -> dict[str, Any]:
+        return self._caller.retrying(
+            action, params, priority=priority, deadline=deadline, trace=trace
+        ).body
+
+    # ------------------------------------------------------------------ ENIs
+
+    def describe_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
+                     trace: CallTrace | None = None) -> EniState:
+        return self._eni(eni_id, priority, self._deadline(), trace)
+
+    def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
+             trace: CallTrace | None) -> EniState:
+        action = "DescribeNetworkInterfaces"
+        body = self._get(action, {"NetworkInterfaceId": [eni_id], "MaxResults": 10},
+                         priority, deadline, trace)
+        for item in convert.items(body, "NetworkInterfaceSets", "NetworkInterfaceSet"):
+            if item.get("NetworkInterfaceId") == eni_id:
+                return convert.eni_state(item)
+        raise not_found(action, f"ENI {eni_id}")
+
+    # ------------------------------------------------------------- instances
+
+    def describe_instances(self, instance_ids: Sequence[str], *,
+                           priority: Priority = Priority.ROUTINE,
+                           trace: CallTrace | None = None) -> dict[str, InstanceInfo]:
+        deadline = self._deadline()
+        out: dict[str, InstanceInfo] = {}
+        for part in chunks(list(dict.fromkeys(instance_ids)), DESCRIBE_INSTANCES_MAX):
+            body = self._get(
+                "DescribeInstances",
+                {"InstanceIds": json.dumps(part), "MaxResults": DESCRIBE_INSTANCES_MAX},
+                priority, deadline, trace,
+            )
+            for item in convert.items(body, "Instances", "Instance"):
+                info = convert.instance_info(item)
+                out[info.instance_id] = info
+        return out
+
+    def instance_statuses(self, instance_ids: Sequence[str], *,
+                          priority: Priority = Priority.ROUTINE) -> dict[str, str]:
+        return self._statuses(instance_ids, priority, self._deadline(), None)
+
+    def _statuses(self, instance_ids: Sequence[str], priority: Priority, deadline: Deadline,
+                  trace: CallTrace | None) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for part in chunks(list(dict.fromkeys(instance_ids)), STATUS_PAGE_MAX):
+            body = self._get(
+                "DescribeInstanceStatus",
+                {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
+                priority, deadline, trace,
+            )
+            out.update(convert.statuses(body))
+        return out
+
+    def cloud_assistant_online(self, instance_ids: Sequence[str], *,
+                               priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
+        deadline = self._deadline()
+        ids = list(dict.fromkeys(instance_ids))
+        out = dict.fromkeys(ids, False)
+        for part in chunks(ids, ASSISTANT_PAGE_MAX):
+            body = self._get(
+                "DescribeCloudAssistantStatus",
+                {"InstanceId": part, "PageSize": ASSISTANT_PAGE_MAX, "PageNumber": 1},
+                priority, deadline, None,
+            )
+            out.update({k: v for k, v in convert.assistant_online(body).items() if k in out})
+        return out
+
+    # ------------------------------------------------------------ VPC side
+
+    def describe_vswitch(self, vswitch_id: str, *,
+                         priority: Priority = Priority.ROUTINE) -> VSwitchInfo:
+        action = "DescribeVSwitches"
+        body = self._get(action, {"VSwitchId": vswitch_id, "PageSize": 10}, priority,
+                         self._deadline(), None)
+        for item in convert.items(body, "VSwitches", "VSwitch"):
+            if item.get("VSwitchId") == vswitch_id:
+                return convert.vswitch_info(item)
+        raise not_found(action, f"vSwitch {vswitch_id}")
+
+    def eips_of_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
+                    trace: CallTrace | None = None) -> list[EipInfo]:
+        params = {"AssociatedInstanceType": "NetworkInterface", "AssociatedInstanceId": eni_id}
+        return [
+            e for e in self._eips(params, priority, self._deadline(), trace)
+            if e.instance_id == eni_id
+        ]
+
+    def describe_eips(self, *, allocation_ids: Sequence[str] = (), ips: Sequence[str] = (),
+                      priority: Priority = Priority.ROUTINE,
+                      trace: CallTrace | None = None) -> list[EipInfo]:
+        """EIPs by allocation id and/or address (at most 50 of each per call)."""
+        params: dict[str, Any] = {}
+        if allocation_ids:
+            params["AllocationId"] = ",".join(allocation_ids)
+        if ips:
+            params["EipAddress"] = ",".join(ips)
+        return self._eips(params, priority, self._deadline(), trace)
+
+    def _eips(self, params: dict[str, Any], priority: Priority, deadline: Deadline,
+              trace: CallTrace | None) -> list[EipInfo]:
+        out: list[EipInfo] = []
+        page = 1
+        while True:
+            body = self._get(
+                "DescribeEipAddresses", {**params, "PageSize": EIP_PAGE_MAX, "PageNumber": page},
+                priority, deadline, trace,
+            )
+            found = convert.items(body, "EipAddresses", "EipAddress")
+            out += [convert.eip_info(e) for e in found]
+            if not found or len(out) >= int(body.get("TotalCount") or 0):
+                return out
+            page += 1

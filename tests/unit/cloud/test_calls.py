@@ -1,0 +1,123 @@
+"""The retrying caller, against a scripted gateway (our own `calls.Gateway` protocol)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from failover.cloud.budget import ApiBudget
+from failover.cloud.calls import Caller
+from failover.cloud.sdk import ApiError, Reply
+from failover.cloud.waiting import Deadline
+from failover.metrics import REGISTRY
+from failover.model import CallTrace, CloudTimeout, ErrorKind, Priority
+from tests.unit.cloud.fakes import ManualClock
+
+
+class Scripted:
+    """Answers from a list: an ApiError is raised, a dict is returned as the body."""
+
+    def __init__(self, clock: ManualClock, answers: list[ApiError | dict[str, Any]],
+                 latency_s: float = 0.01) -> None:
+        self.clock = clock
+        self.answers = answers
+        self.latency_s = latency_s
+        self.calls: list[tuple[str, float]] = []
+
+    def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply:
+        self.calls.append((action, timeout_s))
+        self.clock.sleep(self.latency_s)
+        answer = self.answers.pop(0)
+        if isinstance(answer, ApiError):
+            raise answer
+        return Reply(body=answer, request_id=str(answer.get("RequestId")))
+
+
+def err(code: str, kind: ErrorKind, retry_after_ms: int | None = None) -> ApiError:
+    return ApiError(f"{code}!", kind=kind, code=code, action="X", request_id="RID-ERR",
+                    retry_after_ms=retry_after_ms)
+
+
+def make(answers: list[ApiError | dict[str, Any]]) -> tuple[Caller, Scripted, ManualClock]:
+    clock = ManualClock()
+    gw = Scripted(clock, answers)
+    budget = ApiBudget(100.0, 100, 0.2, clock=clock)
+    return Caller(gw, budget, clock, random.Random(7)), gw, clock
+
+
+def sample(action: str, code: str) -> float:
+    v = REGISTRY.get_sample_value("failover_cloud_api_calls_total", {"action": action, "code": code})
+    return v or 0.0
+
+
+def test_retryable_errors_are_retried_honouring_retry_after_and_all_recorded() -> None:
+    caller, gw, clock = make([
+        err("Throttling.User", ErrorKind.RETRYABLE, retry_after_ms=1500),
+        err("ServiceUnavailable", ErrorKind.RETRYABLE),
+        {"RequestId": "RID-OK"},
+    ])
+    before = sample("UnitRetry", "OK")
+    trace = CallTrace()
+    reply = caller.retrying("UnitRetry", {}, priority=Priority.FAILOVER,
+                            deadline=Deadline.after(clock, 30), trace=trace)
+    assert reply.request_id == "RID-OK"
+    assert [c.code for c in trace.calls] == ["Throttling.User", "ServiceUnavailable", "OK"]
+    assert trace.request_ids == ("RID-ERR", "RID-ERR", "RID-OK")
+    assert clock.slept[1] >= 1.5  # the server's retry-after is a floor
+    assert sample("UnitRetry", "OK") == before + 1
+    assert len(gw.calls) == 3
+
+
+def test_fatal_and_conflict_errors_are_not_retried() -> None:
+    for kind in (ErrorKind.FATAL, ErrorKind.CONFLICT):
+        caller, gw, clock = make([err("Nope", kind), {"RequestId": "x"}])
+        with pytest.raises(ApiError):
+            caller.retrying("UnitFatal", {}, priority=Priority.FAILOVER,
+                            deadline=Deadline.after(clock, 30), trace=None)
+        assert len(gw.calls) == 1
+
+
+def test_retries_stop_at_the_deadline_with_the_last_real_error() -> None:
+    caller, gw, clock = make([err("InternalError", ErrorKind.RETRYABLE)] * 100)
+    start = clock.monotonic()
+    with pytest.raises(ApiError) as exc:
+        caller.retrying("UnitDeadline", {}, priority=Priority.FAILOVER,
+                        deadline=Deadline.after(clock, 3.0), trace=None)
+    assert exc.value.code == "InternalError"
+    assert clock.monotonic() - start <= 3.0
+    assert 2 <= len(gw.calls) < 100
+
+
+def test_each_attempt_gets_at_most_the_time_left() -> None:
+    caller, gw, clock = make([{"RequestId": "a"}])
+    caller.retrying("UnitTimeout", {}, priority=Priority.FAILOVER,
+                    deadline=Deadline.after(clock, 0.7), trace=None)
+    assert gw.calls[0][1] == pytest.approx(0.7)
+
+
+def test_no_time_left_is_a_cloud_timeout_without_a_call() -> None:
+    caller, gw, clock = make([{"RequestId": "a"}])
+    d = Deadline.after(clock, 1.0)
+    clock.sleep(2.0)
+    with pytest.raises(CloudTimeout):
+        caller.once("UnitLate", {}, priority=Priority.FAILOVER, deadline=d, trace=None)
+    assert gw.calls == []
+
+
+def test_a_script_too_large_is_refused_before_any_call() -> None:
+    from failover.cloud import EcsCloud
+    from failover.config import CloudConfig
+
+    clock = ManualClock()
+    gw = Scripted(clock, [])
+    cloud = EcsCloud(CloudConfig(region="r"), gateway=gw, clock=clock,
+                     budget=ApiBudget(10, 10, 0.2, clock=clock))
+    with pytest.raises(ApiError) as exc:
+        cloud.run_script("i-1", "x" * 20_000, timeout_s=10)
+    assert exc.value.kind is ErrorKind.FATAL and exc.value.code == "ScriptTooLarge"
+    assert "24576" in str(exc.value)
+    assert gw.calls == []
+    assert "EcsCloud(region='r'" in repr(cloud)

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from failover.cloud.waiting import POLL_CAP_S, Deadline, poll_intervals, retry_delay
+from tests.unit.cloud.fakes import ManualClock
+
+
+def test_poll_intervals_start_short_grow_and_cap() -> None:
+    got = list(itertools.islice(poll_intervals(), 12))
+    assert got[0] == pytest.approx(0.15)
+    assert got[1] == pytest.approx(0.225)
+    assert all(b >= a for a, b in itertools.pairwise(got))
+    assert got[-1] == POLL_CAP_S
+    assert max(got) == POLL_CAP_S
+
+
+def test_first_second_of_polling_is_dense() -> None:
+    """A fast cloud is seen fast: several polls land within the first second."""
+    elapsed, polls = 0.0, 0
+    for interval in poll_intervals():
+        elapsed += interval
+        if elapsed > 1.0:
+            break
+        polls += 1
+    assert polls >= 3
+
+
+@given(attempt=st.integers(0, 50), seed=st.integers(0, 2**32))
+def test_retry_delay_is_jittered_within_bounds(attempt: int, seed: int) -> None:
+    d = retry_delay(attempt, None, random.Random(seed))
+    ceiling = min(2.0, 0.2 * 2**min(attempt, 16))
+    assert ceiling / 2 <= d <= ceiling
+
+
+@given(ms=st.integers(1, 60_000), seed=st.integers(0, 2**32))
+def test_retry_delay_honours_retry_after_as_a_floor(ms: int, seed: int) -> None:
+    d = retry_delay(0, ms, random.Random(seed))
+    assert ms / 1000 <= d <= ms / 1000 * 1.2 + 1e-9
+
+
+def test_retry_delays_differ_between_replicas() -> None:
+    a = [retry_delay(2, None, random.Random(1)) for _ in range(1)]
+    b = [retry_delay(2, None, random.Random(2)) for _ in range(1)]
+    assert a != b
+
+
+def test_deadline_counts_down_and_bounds_sleeps() -> None:
+    clock = ManualClock()
+    d = Deadline.after(clock, 5.0)
+    assert d.remaining() == 5.0 and not d.expired
+    clock.sleep(4.0)
+    assert d.remaining() == pytest.approx(1.0)
+    assert d.elapsed() == pytest.approx(4.0)
+    assert d.bounded(2.0) == pytest.approx(1.0)
+    clock.sleep(1.5)
+    assert d.expired and d.remaining() == 0.0 and d.bounded(2.0) == 0.0
