@@ -1,0 +1,59 @@
+"""`failover guest render`: the OS network configuration a standby would get, for runbooks."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from failover.cli import CliState
+from failover.guest import FAMILIES, GuestInputError, ScriptTooLarge, render_bundle
+from failover.model import GuestNetwork
+
+_OPTION = {"os": "--os", "mac": "--mac", "ips": "--ips", "cidr": "--cidr", "gateway": "--gateway",
+           "device": "--device", "table": "--table"}
+
+
+def _label(field: str) -> str:
+    return _OPTION.get(field, field)
+
+
+@click.group()
+def guest() -> None:
+    """Guest OS network configuration (the script Cloud Assistant runs on a standby)."""
+
+
+@guest.command()
+@click.option("--os", "family", required=True, metavar="FAMILY", help=f"One of: {', '.join(FAMILIES)}.")
+@click.option("--mac", required=True, help="The ENI's MAC address.")
+@click.option("--ips", required=True, metavar="IP,...", help="The ENI's private IPs, primary first.")
+@click.option("--cidr", required=True, help="The vSwitch CIDR, e.g. 192.168.1.0/24.")
+@click.option("--gateway", required=True, help="The vSwitch gateway.")
+@click.option("--device", default=None, help="Interface name (default: found by MAC at runtime).")
+@click.option("--table", default="1001", show_default=True, help="Policy routing table id.")
+@click.option("--release", is_flag=True, help="Print the release script for a returning old holder.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def render(
+    ctx: click.Context, family: str, mac: str, ips: str, cidr: str, gateway: str,
+    device: str | None, table: str, release: bool, as_json: bool,
+) -> None:
+    """Print the runtime script and the persistent files for one OS family."""
+    try:
+        try:
+            table_id = int(table)
+        except ValueError:
+            raise GuestInputError("--table", f"{table!r} is not a number") from None
+        network = GuestNetwork(
+            mac=mac, ips=tuple(ip for ip in ips.split(",") if ip.strip()), cidr=cidr,
+            gateway=gateway, device=device, table=table_id,
+        )
+        bundle = render_bundle(family, network, release=release, label=_label)
+    except (GuestInputError, ScriptTooLarge) as e:
+        click.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
+    obj = ctx.find_object(CliState)
+    if as_json or (obj is not None and obj.json):
+        click.echo(json.dumps(bundle.to_dict(), indent=2))
+    else:
+        click.echo(bundle.to_text(), nl=False)

@@ -1,0 +1,158 @@
+"""The runtime and release scripts, run for real with /bin/sh inside network namespaces.
+
+The ENI is a veth that moves between instance namespaces keeping its MAC;
+rp_filter is strict, so a client is answered only when policy routing sends
+the replies back out of the ENI. Nothing is written to the host's /etc:
+FAILOVER_PERSIST=0, or FAILOVER_ROOT pointing into a temp dir.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from failover.guest import render_runtime
+from failover.model import GuestNetwork
+from tests.integration.guest.netlab import ENI_IPS, ENI_NAME, Lab, run
+
+pytestmark = pytest.mark.lab
+NO_PERSIST = {"FAILOVER_PERSIST": "0"}
+
+
+def _ok(r: object) -> None:
+    assert getattr(r, "returncode", 1) == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"  # type: ignore[attr-defined]
+
+
+def test_configure_brings_the_eni_up_and_replies_leave_through_it(lab: Lab, configure: str) -> None:
+    lab.attach("a")
+    r = lab.sh("a", configure, **NO_PERSIST)
+    _ok(r)
+    assert f"ENI 00:16:3e:77:00:50 is {ENI_NAME}" in r.stdout
+    st = lab.state("a")
+    assert f"{ENI_NAME}    inet 192.168.77.50/24" in st["addrs"]
+    assert "192.168.77.51/24" in st["addrs"]
+    assert "10000:\tfrom 192.168.77.50 lookup 1001" in st["rules"]
+    assert "10000:\tfrom 192.168.77.51 lookup 1001" in st["rules"]
+    assert f"default via 192.168.77.1 dev {ENI_NAME}" in st["table"]
+    defaults = [ln for ln in st["main"].splitlines() if ln.startswith("default")]
+    assert defaults == ["default via 192.168.77.1 dev eth0 "], "no second default in main"
+
+    lab.serve("a")
+    for ip in ENI_IPS:
+        assert lab.ask(ip) == f"a {ip}"
+
+
+def test_running_twice_changes_nothing(lab: Lab, configure: str) -> None:
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    first = lab.state("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    assert lab.state("a") == first
+    lab.serve("a")
+    assert lab.ask(ENI_IPS[0]) == f"a {ENI_IPS[0]}"
+
+
+def test_without_the_policy_rule_strict_rp_filter_drops_it(lab: Lab, configure: str) -> None:
+    """Proves the test can fail: the rule is what makes the reply path work."""
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    lab.serve("a")
+    run("ip", "-n", lab.ns("a"), "rule", "del", "from", ENI_IPS[0])
+    assert lab.ask(ENI_IPS[0], timeout=1.0).startswith("ERR")
+    _ok(lab.sh("a", configure, **NO_PERSIST))  # a rerun repairs it
+    assert lab.ask(ENI_IPS[0]) == f"a {ENI_IPS[0]}"
+
+
+def test_stale_state_is_replaced(lab: Lab, eni: GuestNetwork, configure: str) -> None:
+    """Old rules, a stale address on the ENI, a main-table default via it: all go."""
+    lab.attach("a")
+    ns = lab.ns("a")
+    run("ip", "-n", ns, "link", "set", ENI_NAME, "up")
+    run("ip", "-n", ns, "addr", "add", "192.168.77.99/24", "dev", ENI_NAME)  # e.g. from DHCP
+    run("ip", "-n", ns, "addr", "add", f"{ENI_IPS[1]}/32", "dev", "eth0")  # a copy elsewhere
+    run("ip", "-n", ns, "route", "add", "default", "via", "192.168.77.1", "dev", ENI_NAME, "metric", "200")
+    run("ip", "-n", ns, "rule", "add", "from", ENI_IPS[0], "lookup", "1001", "priority", "500")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    st = lab.state("a")
+    assert "192.168.77.99" not in st["addrs"]
+    assert f"eth0    inet {ENI_IPS[1]}" not in st["addrs"]
+    assert "500:" not in st["rules"]
+    assert f"dev {ENI_NAME}" not in "".join(ln for ln in st["main"].splitlines() if ln.startswith("default"))
+    lab.serve("a")
+    assert lab.ask(ENI_IPS[1]) == f"a {ENI_IPS[1]}"
+
+
+def test_failover_release_and_move_back(lab: Lab, configure: str, release: str) -> None:
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    lab.serve("a")
+    assert lab.ask(ENI_IPS[0]) == f"a {ENI_IPS[0]}"
+
+    lab.detach()
+    # rules outlive the interface: exactly why the old holder needs the release script
+    assert "from 192.168.77.50 lookup 1001" in lab.state("a")["rules"]
+    lab.attach("b")
+    _ok(lab.sh("b", configure, **NO_PERSIST))
+    lab.serve("b")
+    assert lab.ask(ENI_IPS[0]) == f"b {ENI_IPS[0]}"
+
+    r = lab.sh("a", release, **NO_PERSIST)
+    _ok(r)
+    st = lab.state("a")
+    assert "192.168.77.5" not in st["addrs"]
+    assert "lookup 1001" not in st["rules"]
+    assert st["table"] == ""
+    _ok(lab.sh("a", release, **NO_PERSIST))  # releasing twice is fine
+
+    # the ENI goes home: release B with the device still there, then configure A
+    r = lab.sh("b", release, **NO_PERSIST)
+    _ok(r)
+    assert f"removed 192.168.77.50/24 from {ENI_NAME}" in r.stdout
+    st = lab.state("b")
+    assert "192.168.77.5" not in st["addrs"] and "lookup 1001" not in st["rules"] and st["table"] == ""
+    lab.detach()
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    assert lab.ask(ENI_IPS[1]) == f"a {ENI_IPS[1]}"
+
+
+def test_waits_for_a_late_hotplug(lab: Lab, configure: str) -> None:
+    p = lab.sh_async("a", configure, FAILOVER_WAIT_S="10", **NO_PERSIST)
+    run("sleep", "0.7")
+    assert p.poll() is None, "the script must still be waiting for the ENI"
+    lab.attach("a")
+    code, out, err = lab.wait_gone(p, timeout=10)
+    assert code == 0, err
+    assert f"is {ENI_NAME}" in out
+
+
+def test_no_eni_fails_with_a_clear_message(lab: Lab, configure: str) -> None:
+    r = lab.sh("a", configure, FAILOVER_WAIT_S="1", **NO_PERSIST)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines()[-1] == (
+        "failover-guest: error: no interface with MAC 00:16:3e:77:00:50 appeared within 1s "
+        "(is the ENI attached here?)"
+    )
+
+
+def test_a_named_device_with_another_mac_is_refused(lab: Lab, eni: GuestNetwork) -> None:
+    lab.attach("a")
+    script = render_runtime(GuestNetwork(**{**eni.__dict__, "device": "eth0"}), "auto")
+    r = lab.sh("a", script, FAILOVER_WAIT_S="1", **NO_PERSIST)
+    assert r.returncode == 1
+    assert "eth0 has MAC" in r.stderr and "not the ENI's 00:16:3e:77:00:50" in r.stderr
+    assert "192.168.77.50" not in lab.state("a")["addrs"]
+
+
+def test_gratuitous_arp_corrects_a_neighbours_stale_entry(lab: Lab, configure: str) -> None:
+    c = lab.ns("c")
+    run("ip", "-n", c, "neigh", "replace", ENI_IPS[0], "lladdr", "02:00:00:00:00:99", "dev", "eth0",
+        "nud", "stale")
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    seen = ""
+    for _ in range(40):
+        seen = run("ip", "-n", c, "neigh", "show", ENI_IPS[0]).stdout
+        if "00:16:3e:77:00:50" in seen:
+            break
+        run("sleep", "0.05")
+    assert "lladdr 00:16:3e:77:00:50" in seen, seen

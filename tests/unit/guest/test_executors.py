@@ -1,0 +1,97 @@
+"""Executors against a fake of our own CloudPort: what they send, and how failure reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from failover.guest import CloudAssistantGuest, GuestError, GuestInputError, NoopGuest, make_guest
+from failover.guest.executors import reason, wait_for
+from failover.model import CallTrace, CommandResult, GuestNetwork
+
+
+@dataclass
+class FakeCloud:
+    """Only run_script matters to the guest executor."""
+
+    result: CommandResult = field(default_factory=lambda: CommandResult("t-1", "Success", 0, "ok"))
+    calls: list[tuple[str, str, float, CallTrace | None]] = field(default_factory=list)
+
+    def run_script(self, instance_id: str, script: str, *, timeout_s: float,
+                   trace: CallTrace | None = None) -> CommandResult:
+        self.calls.append((instance_id, script, timeout_s, trace))
+        return self.result
+
+
+def test_configure_sends_the_rendered_script(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    trace = CallTrace()
+    out = CloudAssistantGuest(cloud, "rhel").configure("i-standby", net, timeout_s=40, trace=trace)  # type: ignore[arg-type]
+    assert out.ok
+    [(instance, script, timeout, tr)] = cloud.calls
+    assert (instance, timeout, tr) == ("i-standby", 40, trace)
+    assert script.startswith("#!/bin/sh\n")
+    assert "MAC='00:16:3e:00:00:50'" in script and "FAMILY='rhel'" in script
+    assert 'WAIT_S="${FAILOVER_WAIT_S:-20}"' in script  # gives up before the agent's timeout
+
+
+def test_release_sends_the_release_script(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    CloudAssistantGuest(cloud).release("i-old", net, timeout_s=30)  # type: ignore[arg-type]
+    assert "# failover guest release" in cloud.calls[0][1]
+
+
+def test_failure_carries_the_scripts_own_reason(net: GuestNetwork) -> None:
+    out = ("failover-guest: ENI 00:16:3e:00:00:50 is eth1\n"
+           "failover-guest: error: cannot add 192.168.1.50/24 to eth1\n")
+    cloud = FakeCloud(CommandResult("t-9", "Failed", 1, out))
+    with pytest.raises(GuestError) as err:
+        CloudAssistantGuest(cloud).configure("i-standby", net, timeout_s=60)  # type: ignore[arg-type]
+    assert str(err.value) == ("guest configure on i-standby failed (Failed, exit 1, invocation t-9): "
+                              "cannot add 192.168.1.50/24 to eth1")
+    assert err.value.result is cloud.result and err.value.instance_id == "i-standby"
+
+
+def test_timeout_without_error_line_uses_the_bounded_tail(net: GuestNetwork) -> None:
+    cloud = FakeCloud(CommandResult("t-2", "Timeout", None, "x" * 5000))
+    with pytest.raises(GuestError) as err:
+        CloudAssistantGuest(cloud).configure("i-s", net, timeout_s=60)  # type: ignore[arg-type]
+    assert "(Timeout, exit None, invocation t-2)" in str(err.value)
+    assert len(str(err.value)) < 450
+
+
+def test_reason_picks_the_last_error_line() -> None:
+    assert reason("a\nfailover-guest: error: one\nfailover-guest: error: two\n") == "two"
+    assert reason("") == "no output"
+    assert reason("a\nb\nc\nd\n") == "b | c | d"
+
+
+def test_wait_is_bounded_by_the_timeout() -> None:
+    assert wait_for(60) == 30 and wait_for(10) == 5 and wait_for(0.5) == 1 and wait_for(600) == 30
+
+
+def test_bad_network_is_refused_before_any_call(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    bad = GuestNetwork(**{**net.__dict__, "ips": ("10.9.9.9",)})
+    with pytest.raises(GuestInputError, match=r"ips: 10\.9\.9\.9 is outside"):
+        CloudAssistantGuest(cloud).configure("i-s", bad, timeout_s=60)  # type: ignore[arg-type]
+    assert cloud.calls == []
+
+
+def test_windows_and_unknown_families_are_refused_up_front() -> None:
+    with pytest.raises(GuestInputError, match="RunPowerShellScript"):
+        CloudAssistantGuest(FakeCloud(), "windows")  # type: ignore[arg-type]
+    with pytest.raises(GuestInputError, match="unknown family"):
+        CloudAssistantGuest(FakeCloud(), "plan9")  # type: ignore[arg-type]
+
+
+def test_noop_runs_nothing(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    g = make_guest("none", "auto", cloud)  # type: ignore[arg-type]
+    assert isinstance(g, NoopGuest)
+    assert g.configure("i-s", net, timeout_s=1).ok and g.release("i-s", net, timeout_s=1).ok
+    assert cloud.calls == []
+    assert isinstance(make_guest("cloud_assistant", "debian", cloud), CloudAssistantGuest)  # type: ignore[arg-type]
+    with pytest.raises(GuestInputError, match="method"):
+        make_guest("ssh", "auto", cloud)  # type: ignore[arg-type]
