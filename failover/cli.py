@@ -18,12 +18,12 @@ from failover import config as config_mod
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "validate": "failover.commands.validate:validate",
-    "run": "failover.commands.pending:run",
-    "status": "failover.commands.pending:status",
-    "drill": "failover.commands.pending:drill",
-    "history": "failover.commands.pending:history",
-    "ack": "failover.commands.pending:ack",
-    "journal": "failover.commands.pending:journal",
+    "run": "failover.commands.run:run",
+    "status": "failover.commands.ops:status",
+    "drill": "failover.commands.drill:drill",
+    "history": "failover.commands.ops:history",
+    "ack": "failover.commands.ops:ack",
+    "journal": "failover.commands.ops:journal",
     "provision": "failover.commands.pending:provision",
     "guest": "failover.commands.guest:guest",
     "sim": "failover.commands.sim:sim",

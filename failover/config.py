@@ -150,6 +150,16 @@ class GuestConfig(_Model):
     cidr: str | None = None  # default: the ENI vSwitch's CIDR, read from the cloud
     gateway: str | None = None  # default: the vSwitch gateway, x.x.x.253 in a /24 (Alibaba's rule)
     table: int = Field(default=1001, ge=1, le=252_000_000)
+    # Write the OS's own network files so a reboot keeps the ENI up. The lab
+    # turns it off: its "instances" are namespaces sharing the host's /etc.
+    persist: bool = True
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: int) -> int:
+        if 253 <= v <= 255:
+            raise ValueError("tables 253-255 are the kernel's default, main and local tables")
+        return v
 
     @field_validator("cidr")
     @classmethod

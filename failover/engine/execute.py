@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from failover import metrics
@@ -51,7 +51,7 @@ class Collaborators:
     cloud: CloudPort
     leadership: Leadership
     journal: Journal
-    guests: Mapping[str, GuestConfigurator]  # by guest method: cloud_assistant, none
+    guest_for: Callable[[GroupConfig], GuestConfigurator]  # by the group's guest method and OS
     verifier: Verifier
     clock: Clock
 
@@ -228,7 +228,7 @@ class Executor:
         return GuestNetwork(mac=mac, ips=ips, cidr=cidr, gateway=gateway, table=group.guest.table)
 
     def _guest_for(self, group: GroupConfig) -> GuestConfigurator:
-        return self.d.guests[group.guest.method]
+        return self.d.guest_for(group)
 
     def _guest(self, group: GroupConfig, record: FailoverRecord, network: GuestNetwork,
                trace: CallTrace) -> str:

@@ -45,7 +45,7 @@ def wait_for(timeout_s: float) -> int:
 class CloudAssistantGuest:
     """Runs the guest scripts over Cloud Assistant (`RunCommand`) through the cloud port."""
 
-    def __init__(self, cloud: CloudPort, os_family: str = "auto") -> None:
+    def __init__(self, cloud: CloudPort, os_family: str = "auto", *, persist: bool = True) -> None:
         check_family(os_family)
         if os_family == "windows":
             # run_script sends RunShellScript; PowerShell needs a command type on the port
@@ -55,19 +55,21 @@ class CloudAssistantGuest:
             )
         self._cloud = cloud
         self._family = os_family
+        self._persist = persist
 
     def configure(
         self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
         trace: CallTrace | None = None,
     ) -> CommandResult:
-        script = render_runtime(network, self._family, wait_s=wait_for(timeout_s))
+        script = render_runtime(network, self._family, wait_s=wait_for(timeout_s), persist=self._persist)
         return self._run("configure", instance_id, script, timeout_s, trace)
 
     def release(
         self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
         trace: CallTrace | None = None,
     ) -> CommandResult:
-        return self._run("release", instance_id, render_release(network, self._family), timeout_s, trace)
+        script = render_release(network, self._family, persist=self._persist)
+        return self._run("release", instance_id, script, timeout_s, trace)
 
     def _run(
         self, action: str, instance_id: str, script: str, timeout_s: float, trace: CallTrace | None

@@ -32,7 +32,7 @@ def _resource(name: str) -> str:
     return resources.files("failover.guest").joinpath("scripts", name).read_text(encoding="utf-8")
 
 
-def _params(n: GuestNetwork, family: str, wait_s: int, action: str) -> str:
+def _params(n: GuestNetwork, family: str, wait_s: int, action: str, persist: bool = True) -> str:
     device = n.device or ""
     return "\n".join((
         "#!/bin/sh",
@@ -51,7 +51,7 @@ def _params(n: GuestNetwork, family: str, wait_s: int, action: str) -> str:
         f"PRIO='{RULE_PRIORITY}'",
         f"FAMILY='{family}'",
         f'WAIT_S="${{FAILOVER_WAIT_S:-{wait_s}}}"',
-        'PERSIST="${FAILOVER_PERSIST:-1}"',
+        f'PERSIST="${{FAILOVER_PERSIST:-{1 if persist else 0}}}"',
         'ROOT="${FAILOVER_ROOT:-}"',
         "",
     ))
@@ -118,24 +118,25 @@ def _bounded(script: str) -> str:
     return script
 
 
-def render_runtime(network: GuestNetwork, family: str = "auto", *, wait_s: int = DEFAULT_WAIT_S) -> str:
+def render_runtime(network: GuestNetwork, family: str = "auto", *, wait_s: int = DEFAULT_WAIT_S,
+                   persist: bool = True) -> str:
     """The configure script for `family` (PowerShell for windows): idempotent, bounded."""
     n = check_network(network)
     check_family(family)
     if family == "windows":
         return _bounded(render_windows_configure(n, wait_s=wait_s))
     families = LINUX_FAMILIES if family == "auto" else (family,)
-    parts = [_params(n, family, wait_s, "configure"), _resource("lib.sh")]
+    parts = [_params(n, family, wait_s, "configure", persist), _resource("lib.sh")]
     parts += [_persist_function(SPECS[f]) for f in families]
     parts.append(_resource("configure.sh"))
     return _bounded("\n".join(parts))
 
 
-def render_release(network: GuestNetwork, family: str = "auto") -> str:
+def render_release(network: GuestNetwork, family: str = "auto", *, persist: bool = True) -> str:
     """The reverse script for a returning old holder: removes addresses, rules, table, files."""
     n = check_network(network)
     check_family(family)
     if family == "windows":
         return _bounded(render_windows_release(n))
-    parts = [_params(n, family, 0, "release"), _resource("lib.sh"), _resource("release.sh")]
+    parts = [_params(n, family, 0, "release", persist), _resource("lib.sh"), _resource("release.sh")]
     return _bounded("\n".join(parts))

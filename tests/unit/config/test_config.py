@@ -173,3 +173,11 @@ def test_commands_not_built_exit_1() -> None:
     result = CliRunner().invoke(main, ["lab", "up"])
     assert result.exit_code == 1
     assert "not built yet" in result.output
+
+
+def test_controller_id_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["controller"] = {"id": "from-file"}
+    assert config.parse(copy.deepcopy(doc)).controller.id == "from-file"
+    monkeypatch.setenv("FAILOVER_CONTROLLER_ID", "pod-7")
+    assert config.parse(doc).controller.id == "pod-7"

@@ -42,7 +42,7 @@ class Rig:
         self.obs = FakeObservations()
         self.req = FakeRequests()
         self.clock = FakeClock()
-        deps = Collaborators(self.cloud, self.lead, self.journal, {"cloud_assistant": FakeGuest()},
+        deps = Collaborators(self.cloud, self.lead, self.journal, lambda g: FakeGuest(),
                              FakeVerifier(), self.clock)
         self.engine = Engine(self.cfg, deps, self.obs, self.req)
 

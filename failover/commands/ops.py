@@ -1,0 +1,138 @@
+"""Operator commands that read or nudge the journal: status, history, ack, journal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from failover.cli import config_option, state
+from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
+from failover.coordination import journal_admin
+
+
+@click.command()
+@config_option
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Leader, each group's holder, health and last failover."""
+    st = state(ctx)
+    with open_client(st) as c:
+        doc = c.status()
+    if st.json:
+        emit_json(doc)
+        return
+    click.echo(f"leader: {doc['leader'] or 'NONE'}   controllers: "
+               + ", ".join(x["id"] + ("*" if x["leader"] else "") for x in doc["controllers"]))
+    for g in doc["groups"]:
+        click.echo(f"group {g['name']}: {g['state']}, holder {g['holder'] or 'NONE'}")
+        for m in g["members"]:
+            up = {True: "up", False: "DOWN", None: "unknown"}[m["up"]]
+            votes = " ".join(f"{c}={'up' if v else 'down'}" for c, v in sorted(m["votes"].items()))
+            mark = " (holder)" if m["holder"] else ""
+            click.echo(f"  {m['instance']}{mark}: {up}   votes: {votes or '-'}")
+        last = g["last_failover"]
+        if last:
+            dur = f"{last['duration_s']:.2f} s" if last["duration_s"] is not None else "running"
+            click.echo(f"  last failover {last['id']}: {last['from']} -> {last['to']}, "
+                       f"{last['result']}, {dur}")
+        if g.get("blocked_reason"):
+            click.echo(f"  blocked: {g['blocked_reason']} (run: failover ack {g['name']})")
+
+
+def history_rows(records: list[Any]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in records]
+
+
+@click.command()
+@config_option
+@click.argument("group", required=False)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.pass_context
+def history(ctx: click.Context, group: str | None, limit: int) -> None:
+    """Past failovers from the journal, with step timings."""
+    st = state(ctx)
+    cfg = st.load_config()
+    if group is not None:
+        known_group(cfg, group)
+    with open_client(st, cfg) as c:
+        records = c.coordination.journal.history(group, limit)
+    if st.json:
+        emit_json(history_rows(records))
+        return
+    if not records:
+        click.echo("no failovers recorded")
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at))
+        dur = f"{r.duration_s:.2f} s" if r.duration_s is not None else "-"
+        click.echo(f"{when}  {r.id}  {r.group}: {r.from_instance} -> {r.to_instance}  "
+                   f"{r.trigger.value}  {r.result.value}  {dur}")
+        for s in r.steps:
+            d = f"{s.duration_s:.3f} s" if s.duration_s is not None else "..."
+            ids = f"  [{', '.join(s.request_ids)}]" if s.request_ids else ""
+            err = f"  error: {s.error}" if s.error else ""
+            click.echo(f"    {s.name.value:<7} {s.status:<8} {d:>9}{ids}{err}")
+
+
+@click.command()
+@config_option
+@click.argument("group")
+@click.pass_context
+def ack(ctx: click.Context, group: str) -> None:
+    """Clear a group blocked by flapping."""
+    st = state(ctx)
+    cfg = st.load_config()
+    known_group(cfg, group)
+    with open_client(st, cfg) as c:
+        cleared = c.coordination.journal.ack(group)
+    click.echo(f"group {group}: " + ("unblocked; automatic failover is armed again" if cleared
+                                     else "was not blocked; nothing changed"))
+
+
+@click.group()
+def journal() -> None:
+    """Show, or after confirmation clear, a stuck or corrupt journal."""
+
+
+@journal.command()
+@config_option
+@click.pass_context
+def inspect(ctx: click.Context) -> None:
+    """Every journal znode, decoded or marked corrupt."""
+    st = state(ctx)
+    with open_client(st) as c:
+        entries = journal_admin.inspect(c.coordination.session)
+    if st.json:
+        emit_json([e.to_dict() for e in entries])
+        return
+    for e in entries:
+        flag = "ok     " if e.ok else "CORRUPT"
+        run = " running" if e.running else ""
+        click.echo(f"{flag} {e.kind:<7} {e.path}{run}" + (f"  ({e.error})" if e.error else ""))
+    bad = sum(1 for e in entries if not e.ok)
+    click.echo(f"{len(entries)} entries, {bad} corrupt" + ("; `failover journal reset ID` removes one"
+                                                         if bad else ""))
+
+
+@journal.command()
+@config_option
+@click.argument("failover_id", required=False)
+@click.option("--all", "everything", is_flag=True, help="Clear every failover record.")
+@click.option("--groups", is_flag=True, help="Also forget group state (holders, cooldowns, blocks).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def reset(ctx: click.Context, failover_id: str | None, everything: bool, groups: bool, yes: bool) -> None:
+    """Remove one failover record (or --all); the next leader re-reads the cloud."""
+    st = state(ctx)
+    if bool(failover_id) == everything:
+        fail("give a FAILOVER_ID or --all (not both)", 2)
+    what = f"failover {failover_id}" if failover_id else "the whole journal" + (" and group state"
+                                                                                 if groups else "")
+    if not yes:
+        if not is_tty():
+            fail("--yes is required when not on a terminal", 2)
+        click.confirm(f"Remove {what}?", abort=True)
+    with open_client(st) as c:
+        count = journal_admin.reset(c.coordination.session, failover_id, groups=groups)
+    click.echo(f"removed {what}: {count} znodes")

@@ -1,0 +1,138 @@
+"""The product end to end: real ZooKeeper, the emulator over HTTP, three replicas as processes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.replicas import Fleet, wait_for, write_config
+from tests.support.sim import SimServer, small_world
+from tests.support.zk import ZkCluster
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    world = small_world(timing={"attach_s": 0.3, "detach_s": 0.3, "command_s": 0.1})
+    with SimServer.from_world(world) as s:
+        yield s
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+    health = tmp_path / "health"
+    health.mkdir()
+    for m in ("i-primary", "i-standby"):
+        (health / m).touch()
+    cfg = write_config(tmp_path / "config.yaml", zk_hosts=zk_server.hosts, zk_root=zk_root,
+                       endpoint=sim.endpoint, health_dir=health, members=["i-primary", "i-standby"])
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": sim.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
+           "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+    f = Fleet(cfg, tmp_path, env)
+    f.health = health  # type: ignore[attr-defined]
+    try:
+        for cid in ("ctl-a", "ctl-b", "ctl-c"):
+            f.start(cid)
+        wait_for(lambda: _ready(f), 30, "a leader that sees both members up", f.logs)
+        yield f
+    finally:
+        f.stop_all()
+
+
+def _ready(f: Fleet) -> bool:
+    leader = f.leader()
+    if leader is None:
+        return False
+    st = leader.status() or {}
+    g = st["groups"][0]
+    return g["holder"] == "i-primary" and all(m["up"] for m in g["members"])
+
+
+def _holder(sim: SimServer) -> tuple[str, str | None]:
+    eni = sim.control.eni("eni-svc")
+    return eni["status"], eni.get("instance")
+
+
+def _attach_transitions(sim: SimServer) -> list[dict]:
+    return [e for e in sim.control.events() if e.get("id") == "eni-svc" and e.get("to") == "InUse"]
+
+
+def test_primary_failure_moves_the_eni_exactly_once(fleet: Fleet, sim: SimServer) -> None:
+    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    wait_for(lambda: _holder(sim) == ("InUse", "i-standby"), 30, "the ENI on the standby", fleet.logs)
+    hist = wait_for(lambda: _completed(fleet), 30, "a completed failover in history", fleet.logs)
+    assert len(hist) == 1
+    rec = hist[0]
+    assert (rec["from"], rec["to"], rec["trigger"]) == ("i-primary", "i-standby", "auto")
+    assert [s["name"] for s in rec["steps"]] == ["detach", "attach", "guest", "verify", "done"]
+    assert all(s["duration_s"] is not None for s in rec["steps"])
+    assert rec["steps"][0]["request_ids"] and rec["steps"][1]["request_ids"]
+    assert len(_attach_transitions(sim)) == 1
+    leader = fleet.leader()
+    assert leader is not None
+    metrics = leader.get("/metrics")[1]
+    assert 'failover_failovers_total{group="web",result="completed",trigger="auto"} 1.0' in metrics
+    status = json.loads(fleet.cli("status", "--json").stdout)
+    assert status["groups"][0]["holder"] == "i-standby"
+    assert status["groups"][0]["last_failover"]["result"] == "completed"
+
+
+def _completed(fleet: Fleet) -> list[dict] | None:
+    out = fleet.cli("history", "--json")
+    if out.returncode != 0:
+        return None
+    rows = json.loads(out.stdout)
+    return rows if rows and all(r["result"] == "completed" for r in rows) else None
+
+
+def test_drill_from_the_cli_and_dry_run(fleet: Fleet, sim: SimServer) -> None:
+    dry = fleet.cli("drill", "web", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["from"], plan["to"]) == ("i-primary", "i-standby")
+    assert _holder(sim) == ("InUse", "i-primary")
+    assert json.loads(fleet.cli("history", "--json").stdout) == []
+
+    done = fleet.cli("drill", "web", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr + fleet.logs()
+    assert "completed: web i-primary -> i-standby" in done.stdout
+    assert "attach" in done.stdout and "requests:" in done.stdout
+    assert _holder(sim) == ("InUse", "i-standby")
+    back = fleet.cli("drill", "web", "--to", "i-primary", "--yes", "--json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout.strip().splitlines()[-1])["result"] == "completed"
+    assert _holder(sim) == ("InUse", "i-primary")
+
+
+def test_bad_drill_arguments_exit_2(fleet: Fleet) -> None:
+    assert fleet.cli("drill", "nope", "--yes").returncode == 2
+    bad = fleet.cli("drill", "web", "--to", "i-other", "--yes")
+    assert bad.returncode == 2 and "--to: i-other is not a member" in bad.stderr
+
+
+def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimServer) -> None:
+    sim.control.latency("AttachNetworkInterface", 2.0)  # hold the attach call open
+    leader = fleet.leader()
+    assert leader is not None
+    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+
+    def attach_running() -> bool:
+        out = fleet.cli("history", "--json")
+        rows = json.loads(out.stdout) if out.returncode == 0 else []
+        return bool(rows) and any(s["name"] == "attach" and s["status"] == "running" for s in rows[0]["steps"])
+
+    wait_for(attach_running, 30, "the attach step to start", fleet.logs)
+    fleet.kill(leader.cid)
+    sim.control.latency("AttachNetworkInterface", 0)
+    hist = wait_for(lambda: _completed(fleet), 40, "the new leader to finish the failover", fleet.logs)
+    assert len(hist) == 1  # the same failover resumed, not a second one
+    assert _holder(sim) == ("InUse", "i-standby")
+    assert len(_attach_transitions(sim)) == 1
+    new_leader = fleet.leader()
+    assert new_leader is not None and new_leader.cid != leader.cid
