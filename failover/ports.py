@@ -65,9 +65,13 @@ class CloudPort(Protocol):
 
     def detach_eni(
         self, eni_id: str, instance_id: str, *, timeout_s: float,
-        trace: CallTrace | None = ...,
+        trace: CallTrace | None = ..., reissue_after_s: float | None = ...,
     ) -> EniState:
-        """Idempotent: already Available = done; already Detaching = wait."""
+        """Idempotent: already Available = done; already Detaching = wait.
+
+        A detach still Detaching after `reissue_after_s` is sent once more (the
+        documented first remedy for a hung guest); at `timeout_s` it is DetachStalled.
+        """
         ...
 
     def attach_eni(

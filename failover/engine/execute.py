@@ -192,7 +192,11 @@ class Executor:
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
             return "skipped"
         self.d.cloud.detach_eni(group.network_interface, eni.instance_id,
-                                timeout_s=group.policy.detach_timeout_s, trace=trace)
+                                timeout_s=group.policy.detach_timeout_s, trace=trace,
+                                reissue_after_s=min(group.policy.detach_retry_s,
+                                                    group.policy.detach_timeout_s / 2))
+        if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
+            metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
         return "ok"
 
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,

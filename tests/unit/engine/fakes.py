@@ -83,7 +83,7 @@ class FakeCloud:
         return VSwitchInfo(vswitch_id, "vpc-a", "z1", "192.168.1.0/24")
 
     def detach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> EniState:
+                   trace: CallTrace | None = None, reissue_after_s: float | None = None) -> EniState:
         eni = self.enis[eni_id]
         if eni.status is EniStatus.AVAILABLE:
             return eni
