@@ -13,14 +13,13 @@ from failover.config import ZookeeperConfig
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
-from failover.coordination.quorum import quorum_verdict, votes_needed
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
 
 __all__ = [
     "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal", "ZkLeadership",
-    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect", "quorum_verdict", "votes_needed",
+    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 

@@ -47,3 +47,16 @@ def test_majority_never_reaches_both_verdicts(votes: dict[str, bool], live: int)
         assert ups > downs
     if verdict is False:
         assert downs > ups
+
+
+@given(st.integers(min_value=2, max_value=7))
+def test_a_lone_replica_voting_down_causes_no_failover(live: int) -> None:
+    votes = {f"ctl-{i}": True for i in range(1, live)} | {"ctl-0": False}
+    assert quorum_verdict(votes, live, "majority") is not False
+    assert quorum_verdict({"ctl-0": False}, live, "majority") is not False
+
+
+def test_an_integer_quorum_is_a_floor() -> None:
+    # One surviving replica cannot reach `quorum: 2` alone, either way.
+    assert quorum_verdict({"a": False}, 1, 2) is None
+    assert quorum_verdict({"a": False, "b": False}, 3, 2) is False

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from failover.coordination import quorum_verdict
+from failover.quorum import quorum_verdict
 from failover.model import Observation
 from tests.integration.coordination.helpers import (
     expire_session,

@@ -1,0 +1,286 @@
+"""Benchmark: one replica probing N groups (2N TCP endpoints on loopback) at a 1 s interval.
+
+    .venv/bin/python benchmarks/bench_health.py                    # 1,000 groups, 60 s
+    .venv/bin/python benchmarks/bench_health.py --seconds 10 --groups 200
+    .venv/bin/python benchmarks/bench_health.py --engine threadpool --seconds 20
+    .venv/bin/python benchmarks/bench_health.py --engine asyncio --hang --seconds 10
+
+`--engine asyncio` runs the product's HealthMonitor (APScheduler + the asyncio
+probe loop, sharded jobs, hysteresis, metrics, a sink). For choosing the
+probe engine, `--engine asyncio-raw` and `--engine threadpool` run probes
+only, every probe of a round at once on a timer: the product's probe_all on
+its loop, versus blocking connects on a thread pool. The endpoints are served
+by a separate process (one listener per member, on its own 127.1.x.y
+address), so its CPU is not counted. Reports the CPU share of one core
+(process CPU time / wall), the probe lag (a probe's start minus its round's
+scheduled time) p50/p99/max, and missed rounds; writes the result under the
+engine's key in benchmarks/results/health.json.
+
+Goal: under 30 % of a core, p99 lag under 100 ms, no missed round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import platform
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from failover.config import GroupConfig  # noqa: E402
+from failover.health.loop import ProbeLoop  # noqa: E402
+from failover.health.monitor import HealthMonitor, RoundReport  # noqa: E402
+from failover.health.plan import plan_round  # noqa: E402
+from failover.health.probes import probe_all  # noqa: E402
+
+PORT = 9555
+RESULTS = ROOT / "benchmarks" / "results" / "health.json"
+
+
+def member_ip(i: int) -> str:
+    return f"127.1.{i // 250}.{i % 250 + 1}"
+
+
+def serve(n: int, port: int, lifetime_s: int, hang: bool) -> None:
+    """The endpoints: accept and close, for `lifetime_s` at most.
+
+    With `hang`, never accept and fill each accept queue first: the kernel
+    then drops new SYNs and every probe's connect hangs until its timeout.
+    """
+    signal.alarm(lifetime_s)
+    sel = selectors.DefaultSelector()
+    fillers = []
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((member_ip(i), port))
+        s.listen(0 if hang else 256)
+        s.setblocking(False)
+        if hang:
+            for _ in range(3):
+                c = socket.socket()
+                c.setblocking(False)
+                c.connect_ex((member_ip(i), port))
+                fillers.append(c)
+            fillers.append(s)
+            continue
+        sel.register(s, selectors.EVENT_READ)
+    print("ready", flush=True)
+    if hang:
+        signal.pause()
+    while True:
+        for key, _ in sel.select():
+            try:
+                conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                conn.close()
+            except BlockingIOError:
+                pass
+
+
+def start_server(n: int, seconds: float, hang: bool) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(n), "--seconds", str(int(seconds) + 30),
+         *(["--hang"] if hang else [])],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise SystemExit("bench: the endpoint server did not start")
+    return proc
+
+
+def groups_for(n: int, interval_s: float, jitter_s: float) -> list[GroupConfig]:
+    return [
+        GroupConfig.model_validate({
+            "name": f"g{g:04d}", "network_interface": f"eni-{g}",
+            "members": [f"i-{2 * g}", f"i-{2 * g + 1}"],
+            "checks": [{"type": "tcp", "port": PORT}],
+            "health": {"interval_s": interval_s, "timeout_s": 0.5, "jitter_s": jitter_s},
+        })
+        for g in range(n)
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_asyncio(groups: list[GroupConfig], seconds: float, max_probes: int) -> dict[str, Any]:
+    addresses = {f"i-{i}": member_ip(i) for i in range(2 * len(groups))}
+    reports: list[RoundReport] = []
+    published = [0]
+
+    def sink(_: object) -> None:
+        published[0] += 1
+
+    monitor = HealthMonitor(groups, controller_id="bench", addresses=lambda: addresses, sink=sink,
+                            on_round=reports.append, max_probes_per_job=max_probes)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    monitor.start()
+    time.sleep(seconds)
+    monitor.stop()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    lags = [s - r.scheduled_at for r in reports if r.scheduled_at for s in r.probe_starts]
+    durations = [r.finished_at - r.started_at for r in reports]
+    up = sum(1 for members in monitor.snapshot().values() for v in members.values() if v.up)
+    return {
+        "cpu_share_of_one_core": round(cpu / wall, 4),
+        "jobs": len(monitor.job_ids),
+        "rounds": len(reports),
+        "missed_rounds": monitor.rounds_missed,
+        "probes": sum(r.probes for r in reports),
+        "probe_failures": sum(r.failures for r in reports),
+        "lag_ms": _ms(lags),
+        "round_duration_ms": _ms(durations),
+        "members_up_at_end": up,
+        "verdicts_published": published[0],
+    }
+
+
+LINGER_RST = struct.pack("ii", 1, 0)
+
+
+def _blocking_tcp(ip: str, timeout_s: float) -> tuple[float, bool]:
+    started = time.time()
+    s = socket.socket()
+    s.settimeout(timeout_s)
+    try:
+        s.connect((ip, PORT))
+        ok = True
+    except OSError:
+        ok = False
+    finally:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
+        s.close()
+    return started, ok
+
+
+def run_probes_only(groups: list[GroupConfig], seconds: float, engine: str, workers: int) -> dict[str, Any]:
+    """Probes only (no hysteresis, metrics or sink), rounds on a timer: the engines side by side.
+
+    `threadpool`: blocking connects on a pool of `workers` threads.
+    `asyncio-raw`: the product's probe_all on its ProbeLoop.
+    """
+    addresses = {f"i-{i}": member_ip(i) for i in range(2 * len(groups))}
+    specs, _ = plan_round(groups, addresses)
+    ips = [member_ip(i) for i in range(2 * len(groups))]
+    pool = cf.ThreadPoolExecutor(workers)
+    loop = ProbeLoop()
+    loop.start()
+    lags: list[float] = []
+    durations: list[float] = []
+    failures = missed = rounds = 0
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    t0 = time.time() + 0.05
+    k = 0
+    while time.time() - t0 < seconds:
+        scheduled = t0 + k
+        time.sleep(max(0.0, scheduled - time.time()))
+        if engine == "threadpool":
+            for f in [pool.submit(_blocking_tcp, ip, 0.5) for ip in ips]:
+                started, ok = f.result()
+                lags.append(started - scheduled)
+                failures += not ok
+        else:
+            for r in loop.run(probe_all(specs, None), 5.0):
+                lags.append(r.started_at - scheduled)
+                failures += not (r.outcome and r.outcome.ok)
+        durations.append(time.time() - scheduled)
+        rounds += 1
+        nxt = int((time.time() - t0) // 1) + 1
+        missed += nxt - k - 1
+        k = nxt
+    pool.shutdown()
+    loop.stop()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    return {
+        "cpu_share_of_one_core": round(cpu / wall, 4),
+        "rounds": rounds,
+        "missed_rounds": missed,
+        "probes": len(lags),
+        "probe_failures": failures,
+        "lag_ms": _ms(lags),
+        "round_duration_ms": _ms(durations),
+        "workers": workers if engine == "threadpool" else None,
+    }
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": round(1000 * percentile(values, 0.50), 2),
+        "p99": round(1000 * percentile(values, 0.99), 2),
+        "max": round(1000 * max(values, default=float("nan")), 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--groups", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--interval", type=float, default=1.0)
+    ap.add_argument("--jitter", type=float, default=0.0)
+    ap.add_argument("--engine", choices=["asyncio", "asyncio-raw", "threadpool"], default="asyncio")
+    ap.add_argument("--workers", type=int, default=64, help="threadpool engine only")
+    ap.add_argument("--max-probes", type=int, default=250, help="probes per scheduler job (asyncio)")
+    ap.add_argument("--hang", action="store_true", help="endpoints never answer (blackholed)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.serve, PORT, int(args.seconds), args.hang)
+        return
+    if not 1 <= args.groups <= 10_000 or not 0 < args.seconds <= 120:
+        ap.error("--groups must be 1..10000 and --seconds 0..120")
+    server = start_server(2 * args.groups, args.seconds, args.hang)
+    try:
+        if args.engine == "asyncio":
+            result = run_asyncio(groups_for(args.groups, args.interval, args.jitter), args.seconds,
+                                 args.max_probes)
+        else:
+            result = run_probes_only(groups_for(args.groups, args.interval, 0), args.seconds, args.engine,
+                                     args.workers)
+    finally:
+        server.kill()
+        server.wait()
+    doc = {
+        "settings": {
+            "groups": args.groups, "endpoints": 2 * args.groups, "seconds": args.seconds,
+            "interval_s": args.interval, "jitter_s": args.jitter, "timeout_s": 0.5,
+            "endpoints_hang": args.hang,
+            "max_probes_per_job": args.max_probes if args.engine == "asyncio" else None,
+            "command": " ".join(["benchmarks/bench_health.py", *sys.argv[1:]]),
+        },
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "goal": {"cpu_share_of_one_core": "< 0.30", "lag_p99_ms": "< 100", "missed_rounds": 0},
+        "result": result,
+    }
+    print(json.dumps(doc, indent=2))
+    existing: dict[str, Any] = {}
+    if args.out.exists():
+        existing = json.loads(args.out.read_text())
+    existing[args.engine + ("-hang" if args.hang else "")] = doc
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(existing, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    threading.current_thread().name = "bench"
+    main()

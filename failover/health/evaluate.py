@@ -1,0 +1,77 @@
+"""A round's results folded into hysteresis state and member verdicts (pure).
+
+Also the arithmetic of late rounds, kept here so it is tested without a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from failover.config import GroupConfig
+from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up, step
+from failover.health.plan import check_label
+from failover.model import ProbeOutcome
+
+StateKey = tuple[str, str, str]  # (group, instance, check key)
+
+
+@dataclass(frozen=True)
+class MemberHealth:
+    group: str
+    instance: str
+    up: bool | None  # None: not decided yet (too few results in a row)
+    reason: str  # why it is down: "0:tcp:80: refused; ..."
+    checks: tuple[tuple[str, CheckState], ...]
+
+
+def check_keys(group: GroupConfig) -> list[str]:
+    return [f"{i}:{check_label(c)}" for i, c in enumerate(group.checks)]
+
+
+def apply_results(
+    states: Mapping[StateKey, CheckState],
+    results: Iterable[tuple[StateKey, ProbeOutcome | None]],
+    thresholds: Mapping[str, tuple[int, int]],
+) -> dict[StateKey, CheckState]:
+    """New states after a round. `thresholds`: group -> (fall, rise).
+
+    A result of None (no evidence) leaves the state as it was.
+    """
+    out = dict(states)
+    for key, outcome in results:
+        if outcome is None:
+            continue
+        fall, rise = thresholds[key[0]]
+        out[key] = step(out.get(key, UNKNOWN), outcome.ok, fall, rise, outcome.reason)
+    return out
+
+
+def member_health(
+    groups: Sequence[GroupConfig], states: Mapping[StateKey, CheckState]
+) -> list[MemberHealth]:
+    out: list[MemberHealth] = []
+    for g in groups:
+        keys = check_keys(g)
+        for m in g.members:
+            checks = tuple((k, states.get((g.name, m, k), UNKNOWN)) for k in keys)
+            up = member_up(s for _, s in checks)
+            out.append(MemberHealth(g.name, m, up, member_reason(checks), checks))
+    return out
+
+
+def effective_jitter(interval_s: float, jitter_s: float) -> float:
+    """Jitter is capped below half the interval so a skipped round stays recognisable."""
+    return max(0.0, min(jitter_s, 0.4 * interval_s))
+
+
+def missed_rounds(gap_s: float, interval_s: float) -> int:
+    """Rounds skipped between two rounds whose fires were `gap_s` apart.
+
+    Fire k is at start + k * interval + a jitter below 0.4 * interval, so a
+    gap of n intervals means n - 1 fires were skipped.
+    """
+    if gap_s <= 0:
+        return 0
+    return max(0, math.floor(gap_s / interval_s + 0.5) - 1)

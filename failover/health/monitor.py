@@ -1,0 +1,270 @@
+"""The health monitor: APScheduler rounds, probes on the asyncio loop, verdicts out.
+
+The jobs come from `jobs.plan_jobs`: shards of a few hundred direct probes
+spread over the interval, plus one batched ecs_status job per interval.
+Each fire is a round that probes its checks at once on the asyncio loop and
+then, per member, updates hysteresis, publishes the verdict through the
+`VerdictSink` (every round) and the metrics, and keeps it in memory for
+/status and for the engine's choice of a standby.
+
+`max_instances=1` with coalescing means a slow round is never stacked: fires
+that come while it runs are dropped and counted in
+`failover_health_rounds_missed_total`, as are fires the scheduler itself
+was too late for.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from failover import metrics
+from failover.config import GroupConfig
+from failover.health.evaluate import (
+    MemberHealth,
+    StateKey,
+    apply_results,
+    member_health,
+    missed_rounds,
+)
+from failover.health.hysteresis import CheckState
+from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
+from failover.health.loop import ProbeLoop
+from failover.health.plan import ProbeSpec, Skipped, plan_round
+from failover.health.probes import ProbeResult, StatusFetcher, probe_all
+from failover.health.trigger import SteadyJitterTrigger
+from failover.model import Observation, Priority
+from failover.ports import CloudPort, VerdictSink
+
+log = logging.getLogger(__name__)
+
+_ROUND_GRACE_S = 2.0  # beyond the longest probe timeout, before a round is abandoned
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    job_id: str
+    started_at: float  # wall clock
+    finished_at: float
+    probe_starts: tuple[float, ...]  # wall clock, one per probe
+    probes: int
+    failures: int
+    scheduled_at: float | None = None  # filled in from the scheduler's event
+    missed_before: int = 0  # fires skipped since the previous round of this job
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        groups: Sequence[GroupConfig],
+        *,
+        controller_id: str,
+        addresses: Callable[[], Mapping[str, str]],
+        sink: VerdictSink,
+        cloud: CloudPort | None = None,
+        on_round: Callable[[RoundReport], None] | None = None,
+        max_probes_per_job: int = DEFAULT_MAX_PROBES,
+    ) -> None:
+        self._controller_id = controller_id
+        self._addresses = addresses
+        self._sink = sink
+        self._cloud = cloud
+        self._on_round = on_round
+        self._jobs = {j.job_id: j for j in plan_jobs(groups, max_probes_per_job)}
+        self._thresholds = {g.name: (g.health.fall, g.health.rise) for g in groups}
+        self._order = [g.name for g in groups]
+        self._states: dict[StateKey, CheckState] = {}
+        self._health: dict[str, dict[str, MemberHealth]] = {g.name: {} for g in groups}
+        self._lock = threading.Lock()
+        self._plans: dict[str, tuple[Mapping[str, str], list[ProbeSpec], list[Skipped]]] = {}
+        self._loop = ProbeLoop()
+        self._scheduler: BackgroundScheduler | None = None
+        self._last_scheduled: dict[str, float] = {}
+        self._missed_pending: dict[str, int] = defaultdict(int)
+        self.rounds_run = 0
+        self.rounds_missed = 0
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, *, scheduled: bool = True) -> None:
+        """Start the probe loop and, unless `scheduled` is False, the rounds.
+
+        Unscheduled, rounds run only when `run_round` is called (tests, tools).
+        """
+        self._loop.start()
+        if not scheduled:
+            return
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=len(self._jobs) + 1)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        scheduler.add_listener(
+            self._on_event,
+            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
+        )
+        # A random phase per replica, the shards spread over the interval, and
+        # every fire delayed by up to jitter_s more (without drift).
+        base = datetime.now(UTC) + timedelta(seconds=random.uniform(0.01, 0.05))
+        for job_id, j in self._jobs.items():
+            start = base + timedelta(seconds=j.phase_s)
+            scheduler.add_job(
+                self.run_round,
+                SteadyJitterTrigger(seconds=j.interval_s, jitter_s=j.jitter_s, start_date=start),
+                args=[job_id],
+                id=job_id,
+                misfire_grace_time=max(1, round(j.interval_s)),
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        self._loop.stop()
+
+    # ---------------------------------------------------------------- rounds
+
+    def run_round(self, job_id: str) -> RoundReport:
+        """One round of one job (the scheduler's job; tests call it directly)."""
+        job = self._jobs[job_id]
+        started = time.time()
+        specs, skipped = self._plan(job)
+        for s in skipped:
+            log.warning("check not probed: %s", s.reason, extra={"group": s.group, "instance": s.instance})
+        longest = max((s.timeout_s for s in specs), default=0.0)
+        try:
+            results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
+        except TimeoutError:
+            log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
+            results = []
+        for r in results:
+            if r.outcome is not None:
+                metrics.record_probe(r.spec.kind, r.spec.group, r.outcome.duration_s, r.outcome.ok,
+                                     r.outcome.reason)
+        self._fold(job.groups, results)
+        self.rounds_run += 1
+        return RoundReport(
+            job_id=job_id,
+            started_at=started,
+            finished_at=time.time(),
+            probe_starts=tuple(r.started_at for r in results),
+            probes=len(results),
+            failures=sum(1 for r in results if r.outcome is not None and not r.outcome.ok),
+        )
+
+    def _plan(self, job: RoundJob) -> tuple[list[ProbeSpec], list[Skipped]]:
+        """The job's probes, re-planned only when the members' addresses change."""
+        addresses = dict(self._addresses())
+        cached = self._plans.get(job.job_id)
+        if cached is not None and cached[0] == addresses:
+            return cached[1], cached[2]
+        ecs = job.kind == "ecs_status"
+        specs, skipped = plan_round(job.groups, addresses)
+        specs = [s for s in specs if (s.kind == "ecs_status") is ecs]
+        skipped = [s for s in skipped if (s.kind == "ecs_status") is ecs]
+        self._plans[job.job_id] = (addresses, specs, skipped)
+        return specs, skipped
+
+    def _fetcher(self) -> StatusFetcher | None:
+        cloud = self._cloud
+        if cloud is None:
+            return None
+        return lambda ids: cloud.instance_statuses(ids, priority=Priority.ROUTINE)
+
+    def _fold(self, groups: Sequence[GroupConfig], results: Sequence[ProbeResult]) -> None:
+        pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
+        with self._lock:
+            self._states = apply_results(self._states, pairs, self._thresholds)
+            verdicts = member_health(groups, self._states)
+            changed = set()
+            for v in verdicts:
+                before = self._health[v.group].get(v.instance)
+                if before is None or before.up is not v.up:
+                    changed.add((v.group, v.instance))
+                self._health[v.group][v.instance] = v
+        now = time.time()
+        for v in verdicts:
+            if v.up is None:
+                continue  # no vote until the checks have decided
+            if (v.group, v.instance) in changed:
+                metrics.set_health(v.group, v.instance, v.up)
+            # Every round: the sink (Observations.publish) writes only on change.
+            try:
+                self._sink(Observation(self._controller_id, v.group, v.instance, v.up, now, v.reason))
+            except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
+                log.exception("publishing a verdict failed", extra={"group": v.group})
+
+    # ------------------------------------------------------ scheduler events
+
+    def _on_event(self, event: Any) -> None:
+        job_id = getattr(event, "job_id", "")
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        if event.code in (EVENT_JOB_MISSED, EVENT_JOB_MAX_INSTANCES):
+            self._missed_pending[job_id] += 1
+            self._count_missed(1)
+            return
+        assert isinstance(event, JobExecutionEvent)
+        scheduled = event.scheduled_run_time.timestamp()
+        previous = self._last_scheduled.get(job_id)
+        self._last_scheduled[job_id] = scheduled
+        already = self._missed_pending.pop(job_id, 0)
+        missed = already
+        if previous is not None:
+            # Fires the scheduler coalesced away leave no event, only a gap.
+            missed = max(already, missed_rounds(scheduled - previous, job.interval_s))
+            self._count_missed(missed - already)
+        if event.code == EVENT_JOB_ERROR:
+            log.error("probe round failed: %r", event.exception, extra={"job": job_id})
+            self._count_missed(1)
+            return
+        report = event.retval
+        if self._on_round is not None and isinstance(report, RoundReport):
+            self._on_round(replace(report, scheduled_at=scheduled, missed_before=missed))
+
+    def _count_missed(self, n: int) -> None:
+        if n > 0:
+            self.rounds_missed += n
+            metrics.HEALTH_ROUNDS_MISSED.inc(n)  # metrics.py has no helper for this counter
+
+    # ------------------------------------------------------------- read side
+
+    @property
+    def job_ids(self) -> tuple[str, ...]:
+        return tuple(self._jobs)
+
+    def snapshot(self) -> dict[str, dict[str, MemberHealth]]:
+        """group -> instance -> latest verdict (for /status)."""
+        with self._lock:
+            return {g: dict(members) for g, members in self._health.items()}
+
+    def member_up(self, group: str, instance: str) -> bool | None:
+        with self._lock:
+            v = self._health.get(group, {}).get(instance)
+        return None if v is None else v.up
+
+    def healthy_members(self, group: str) -> tuple[str, ...]:
+        """Members this replica sees up, in config order (the engine picks a standby)."""
+        with self._lock:
+            members = self._health.get(group, {})
+            return tuple(m for m, v in members.items() if v.up is True)
