@@ -45,5 +45,8 @@ def setup(level: str = "info", *, json_lines: bool | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Library chatter (kazoo's connection loop, urllib3) drowns the product's own lines.
-    for noisy in ("kazoo", "urllib3", "apscheduler"):
+    for noisy in ("kazoo", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # A skipped round is counted in failover_health_rounds_missed_total; a log line
+    # per skip would flood the log exactly when the machine is already struggling.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import base64
 import math
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from failover.cloud import convert, errors
 from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
 from failover.cloud.reads import CloudReads
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import Deadline, poll_intervals
+from failover.cloud.waiting import Deadline, PollPlan, PollPlans, PollSchedule
 from failover.model import (
     CallTrace,
     CloudError,
@@ -49,6 +48,12 @@ def _failed(step: Step, action: str) -> ApiError:
 
 
 class CloudMoves(CloudReads):
+    # How each kind of wait polls (EcsCloud takes others, e.g. scaled for a faster emulator).
+    _polls: PollPlans = PollPlans()
+
+    def _schedule(self, plan: PollPlan, deadline: Deadline) -> PollSchedule:
+        return PollSchedule(plan, deadline.total_s)
+
     def _issue(self, action: str, params: dict[str, Any], deadline: Deadline,
                trace: CallTrace | None) -> ApiError | None:
         """One attempt of a mutation; the error to remember if it may be re-read and retried."""
@@ -62,8 +67,13 @@ class CloudMoves(CloudReads):
             return e
         return None
 
-    def _poll(self, deadline: Deadline, intervals: Iterator[float]) -> None:
-        self._clock.sleep(deadline.bounded(next(intervals)))
+    def _poll(self, deadline: Deadline, schedule: PollSchedule, until: float | None = None) -> None:
+        """Sleeps until the next look; never past `until` (seconds into the wait) if given."""
+        elapsed = deadline.elapsed()
+        interval = schedule.next(elapsed)
+        if until is not None and elapsed < until:
+            interval = min(interval, until - elapsed + 0.001)
+        self._clock.sleep(deadline.bounded(interval))
 
     def _read_eni(self, eni_id: str, deadline: Deadline, trace: CallTrace | None) -> EniState | None:
         """The ENI, or None when a retryable error outlived the deadline."""
@@ -87,7 +97,7 @@ class CloudMoves(CloudReads):
         deadline = Deadline.after(self._clock, timeout_s)
         reissue_at = timeout_s / 2 if reissue_after_s is None else reissue_after_s
         params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
-        intervals = poll_intervals()
+        schedule = self._schedule(self._polls.detach, deadline)
         reissued = False
         unseen = 0  # reads since our accepted call that still show the ENI InUse
         last: EniState | None = None
@@ -110,7 +120,8 @@ class CloudMoves(CloudReads):
                 error = self._issue(action, params, deadline, trace)
                 unseen = 1 if error is None and step.next is Next.ISSUE else 0
                 last_error = error or last_error
-            self._poll(deadline, intervals)
+            # Wake up on time for the re-issue: a stuck detach is re-sent when the policy says.
+            self._poll(deadline, schedule, None if reissued else reissue_at)
         if last is not None and last.status is EniStatus.DETACHING:
             raise DetachStalled(
                 f"ENI {eni_id} still Detaching from {instance_id} after {timeout_s:g} s"
@@ -128,7 +139,7 @@ class CloudMoves(CloudReads):
         action = "AttachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
-        intervals = poll_intervals()
+        schedule = self._schedule(self._polls.attach, deadline)
         issued = seen_attaching = False
         available_after_issue = 0
         last: EniState | None = None
@@ -155,7 +166,7 @@ class CloudMoves(CloudReads):
                     raise self._placement_error(e, state, instance_id, deadline) from None
                 issued, seen_attaching, available_after_issue = error is None, False, 0
                 last_error = error or last_error
-            self._poll(deadline, intervals)
+            self._poll(deadline, schedule)
         raise self._timeout(action, f"ENI {eni_id} not InUse on {instance_id}", timeout_s, last,
                             last_error)
 
@@ -167,7 +178,7 @@ class CloudMoves(CloudReads):
         action = "StopInstance"
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"InstanceId": instance_id, "ForceStop": True, "StoppedMode": "KeepCharging"}
-        intervals = poll_intervals()
+        schedule = self._schedule(self._polls.stop, deadline)
         issued_at: float | None = None
         reissued = False
         status: str | None = None
@@ -190,7 +201,7 @@ class CloudMoves(CloudReads):
                 error = self._issue(action, params, deadline, trace)
                 issued_at = deadline.elapsed() if error is None else issued_at
                 last_error = error or last_error
-            self._poll(deadline, intervals)
+            self._poll(deadline, schedule)
         raise self._timeout(action, f"instance {instance_id} not Stopped (last status "
                             f"{status or 'unknown'})", timeout_s, None, last_error)
 
@@ -226,10 +237,10 @@ class CloudMoves(CloudReads):
     def _await_invocation(self, invoke_id: str, instance_id: str, deadline: Deadline,
                           trace: CallTrace | None) -> CommandResult:
         params = {"InvokeId": invoke_id, "InstanceId": instance_id, "ContentEncoding": "PlainText"}
-        intervals = poll_intervals()
+        schedule = self._schedule(self._polls.command, deadline)
         result: CommandResult | None = None
         while not deadline.expired:
-            self._poll(deadline, intervals)
+            self._poll(deadline, schedule)
             try:
                 body = self._get("DescribeInvocationResults", params, FAILOVER, deadline, trace)
             except CloudError as e:

@@ -127,7 +127,8 @@ def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now:
             inst.hung = False
             st.event("instances", inst.id, None, "Unhung", now)
             for eni in st.world.enis.values():
-                if eni.instance == inst.id and eni.status == "Detaching":
+                drawn = bool(eni.plan) and eni.plan[0].get("stuck") == "drawn"  # not the hang's doing
+                if eni.instance == inst.id and eni.status == "Detaching" and not drawn:
                     st.unblock("enis", eni, now + st.timing("detach", eni.id))
             if inst.status == "Stopping":
                 st.unblock("instances", inst, now + st.timing("stop", inst.id))

@@ -164,9 +164,14 @@ def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
     eni.instance = inst.id
     eni.device_index = next(i for i in range(1, 64) if i not in used)
     st.set_status("enis", eni, "Attaching", now, instance=inst.id)
-    st.schedule(
-        "enis", eni, [{"status": "InUse", "due": now + st.timing("attach", eni.id), "effect": "attached"}]
-    )
+    fate = st.draw("attach", eni.id)
+    due = now + fate.duration_s
+    if fate.fails:  # the profile's occasional failure: Attaching -> Available, never InUse
+        failed = {"error": "attach failed (timing profile)", "instance": inst.id}
+        st.schedule("enis", eni, [{"status": "Available", "due": due, "effect": "attach_failed",
+                                   "detail": failed}])
+    else:
+        st.schedule("enis", eni, [{"status": "InUse", "due": due, "effect": "attached"}])
     return {}
 
 
@@ -179,7 +184,9 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
             "InvalidOperation.DetachPrimaryEniNotAllowed", 400, "The primary ENI cannot be detached."
         )
     if eni.status == "Detaching" and eni.instance == inst.id:
-        return {}  # re-issuing a detach is legal and changes nothing
+        # re-issuing a detach is legal and changes nothing; the log shows it was asked again
+        st.event("calls", eni.id, None, "DetachNetworkInterface", now, instance=inst.id, reissue=True)
+        return {}
     if eni.status != "InUse" or eni.instance != inst.id:
         raise ApiError(
             "InvalidOperation.InvalidEniState",
@@ -187,10 +194,17 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
             f"The ENI {eni.id} is {eni.status} and not attached to {inst.id}.",
         )
     _instance_can_plug(inst)
+    st.event("calls", eni.id, None, "DetachNetworkInterface", now, instance=inst.id, reissue=False)
     st.set_status("enis", eni, "Detaching", now, instance=inst.id)
-    # a hung guest never acknowledges the unplug: the ENI waits until the instance is stopped
-    due = None if inst.hung else now + st.timing("detach", eni.id)
-    st.schedule("enis", eni, [{"status": "Available", "due": due, "effect": "detached"}])
+    fate = st.draw("detach", eni.id)
+    # a hung guest never acknowledges the unplug (nor, now and then, a healthy-looking one):
+    # the ENI waits in Detaching until the instance is stopped
+    stuck = inst.hung or fate.stuck
+    due = None if stuck else now + fate.duration_s
+    step: dict[str, Any] = {"status": "Available", "due": due, "effect": "detached"}
+    if stuck:
+        step["stuck"] = "hung" if inst.hung else "drawn"
+    st.schedule("enis", eni, [step])
     return {}
 
 

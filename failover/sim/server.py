@@ -36,6 +36,7 @@ from failover.sim.protocol import (
 )
 from failover.sim.registry import OPS, known_action
 from failover.sim.state import State
+from failover.sim.timing import throttles
 from failover.sim.world import World
 
 log = logging.getLogger("failover.sim")
@@ -61,6 +62,8 @@ class Emulator:
         else:
             raise ValueError("a world or an existing state file is required")
         self.faults = Faults(self.state.world.seed)
+        for action, limit in throttles(self.state.world.timing).items():
+            self.faults.set_qps(action, limit)
         self._nonces: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._nonce_lock = threading.Lock()
         self.httpd = _Server((host, port), _Handler)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from failover.sim.hooks import Hooks, NoopHooks
-from failover.sim.timing import Timing, make_timing
+from failover.sim.timing import Draw, Timing, draw, make_timing
 from failover.sim.world import (
     Eip,
     Eni,
@@ -83,6 +83,10 @@ class State:
         self.counter += 1
         return f"{prefix}-{self.rng.getrandbits(48):012x}{self.counter:04x}"
 
+    def draw(self, kind: str, rid: str) -> Draw:
+        """The next transition of this kind on this resource: its duration and outcome."""
+        return draw(self.timing, kind, rid)
+
     def event(self, kind: str, rid: str, old: str | None, new: str, at: float, **detail: Any) -> None:
         self.seq += 1
         self.events.append(
@@ -142,7 +146,7 @@ class State:
                     self._pending.discard((kind, obj.id))
                     self.set_status(kind, obj, step["else"], at)
                     continue
-                self.set_status(kind, obj, step["status"], at)
+                self.set_status(kind, obj, step["status"], at, **step.get("detail", {}))
                 if obj.plan and obj.plan[0].get("due") is None and "after" in obj.plan[0]:
                     obj.plan[0]["due"] = at + float(obj.plan[0]["after"])
                     self._wake_at(obj.plan[0]["due"] - now)
@@ -161,6 +165,8 @@ class State:
             except Exception as e:
                 log.warning("on_detach hook failed for %s: %s", obj.id, e)
                 self.event("hook", obj.id, None, "on_detach_failed", at, error=str(e))
+        elif effect == "attach_failed" and isinstance(obj, Eni):
+            obj.instance, obj.device_index = None, None  # the cloud gave up: never InUse
         elif effect == "unbound":
             for attr in ("network_interface", "private_ip", "mode"):
                 setattr(obj, attr, None)

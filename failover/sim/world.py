@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from failover.sim.timing import make_timing
+from failover.sim.timing import TimingError, make_timing
 
 DEFAULT_LIMITS = {"available_ips": 10, "security_group_ips": 2000}
 TIMING_KEYS = ("attach_s", "detach_s", "command_s", "stop_s", "start_s", "eip_s")
@@ -333,8 +333,8 @@ def load_world(data: Any) -> World:
             raise WorldError(f"timing.{k}", "must be a number of seconds >= 0")
     try:
         make_timing(timing, seed)
-    except ValueError as e:
-        raise WorldError("timing.profile", str(e).split(": ", 1)[-1]) from None
+    except TimingError as e:
+        raise WorldError(e.path, e.message) from None
     limits = dict(DEFAULT_LIMITS)
     for k, v in _get(data, "limits", "", dict, {}).items():
         if k not in DEFAULT_LIMITS or not isinstance(v, int) or isinstance(v, bool) or v < 1:

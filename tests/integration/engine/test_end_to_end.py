@@ -117,17 +117,12 @@ def test_bad_drill_arguments_exit_2(fleet: Fleet) -> None:
 
 
 def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimServer) -> None:
-    sim.control.latency("AttachNetworkInterface", 2.0)  # hold the attach call open
+    sim.control.latency("AttachNetworkInterface", 4.0)  # hold the attach call open
     leader = fleet.leader()
     assert leader is not None
     (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
-
-    def attach_running() -> bool:
-        out = fleet.cli("history", "--json")
-        rows = json.loads(out.stdout) if out.returncode == 0 else []
-        return bool(rows) and any(s["name"] == "attach" and s["status"] == "running" for s in rows[0]["steps"])
-
-    wait_for(attach_running, 30, "the attach step to start", fleet.logs)
+    # Detached, not yet attached: the leader is inside the attach call.
+    wait_for(lambda: _holder(sim) == ("Available", None), 30, "the detach to finish", fleet.logs)
     fleet.kill(leader.cid)
     sim.control.latency("AttachNetworkInterface", 0)
     hist = wait_for(lambda: _completed(fleet), 40, "the new leader to finish the failover", fleet.logs)

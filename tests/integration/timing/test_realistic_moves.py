@@ -1,0 +1,111 @@
+"""The realistic profile through the real SDK and adapter: seeded durations, stuck detaches
+re-issued on time then reported stalled, failed attaches, throttling, polling lag."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from failover.cloud import errors
+from failover.cloud.sdk import ApiError
+from failover.cloud.waiting import PollPlans
+from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
+from failover.sim.realistic import realistic
+from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
+from tests.integration.timing.measure import calls, transition_time
+from tests.support.sim import SimServer
+
+pytestmark = pytest.mark.timeout(60)
+FAST = {"time_scale": 0.02, "seed": 3}  # attach ~0.1 s, detach ~0.08 s median
+
+
+def durations(sim: SimServer, eni: str) -> list[tuple[str, float]]:
+    """(new status, seconds since the previous transition) for each transition of `eni`."""
+    evs = [e for e in sim.control.events() if e["kind"] == "enis" and e["id"] == eni]
+    return [(b["to"], b["t"] - a["t"]) for a, b in zip([evs[0], *evs], evs, strict=False)]
+
+
+def test_transition_times_are_the_seeded_draws() -> None:
+    profile = realistic({"profile": "realistic", **FAST}, seed=7)
+    want = [("Available", profile.draw_nth("detach", "eni-svc", 0).duration_s),
+            ("InUse", profile.draw_nth("attach", "eni-svc", 0).duration_s)]
+    runs = []
+    for _ in range(2):  # two emulators from the same world: the same times
+        with sim_with(FAST) as sim:
+            cloud = make_cloud(sim)
+            cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
+            cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
+            got = durations(sim, "eni-svc")
+        assert [s for s, _ in got] == ["Detaching", "Available", "Attaching", "InUse"]
+        runs.append([got[1], got[3]])
+    for run in runs:
+        assert [s for s, _ in run] == [s for s, _ in want]
+        assert [d for _, d in run] == pytest.approx([d for _, d in want], abs=1e-6)
+    assert runs[0] != [("Available", 0.0), ("InUse", 0.0)]
+
+
+@pytest.mark.parametrize("cause", ["hung", "drawn"])
+def test_stuck_detach_is_reissued_after_the_delay_then_stalls(cause: str) -> None:
+    """A hung guest, or a detach the profile made stick: re-sent once, then DetachStalled."""
+    timing = {**FAST, "stuck_detach_share": 1.0 if cause == "drawn" else 0.0}
+    with sim_with(timing) as sim:
+        if cause == "hung":
+            sim.control.hang("i-primary")
+        cloud = make_cloud(sim)
+        trace = CallTrace()
+        t0 = time.time()
+        with pytest.raises(DetachStalled) as exc:
+            cloud.detach_eni("eni-svc", "i-primary", timeout_s=2.0, reissue_after_s=0.7, trace=trace)
+        stalled_at = time.time()
+        assert exc.value.kind is ErrorKind.CONFLICT and "re-sent once" in str(exc.value)
+        sent = calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")
+        assert [e["reissue"] for e in sent] == [False, True]
+        assert sent[1]["t"] - t0 >= 0.7  # not before the configured delay
+        assert sent[1]["t"] < stalled_at and stalled_at - t0 >= 2.0  # ... and the stall at the timeout
+        assert [c.action for c in trace.calls].count("DetachNetworkInterface") == 2
+        assert sim.control.eni("eni-svc")["status"] == "Detaching"
+        # The escalation the policy asks for next: the force stop releases the ENI.
+        cloud.force_stop("i-primary", timeout_s=10)
+        assert cloud.detach_eni("eni-svc", "i-primary", timeout_s=10).status is EniStatus.AVAILABLE
+
+
+def test_drawn_attach_failure_falls_back_to_available() -> None:
+    with sim_with({**FAST, "attach_failure_share": 1.0}) as sim:
+        cloud = make_cloud(sim)
+        cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
+        with pytest.raises(ApiError) as exc:
+            cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
+        assert (exc.value.kind, exc.value.code) == (ErrorKind.RETRYABLE, errors.ATTACH_FAILED)
+        back = [e for e in sim.control.events() if e["id"] == "eni-svc" and e.get("error")]
+        assert [(e["from"], e["to"]) for e in back] == [("Attaching", "Available")]
+
+
+def test_world_qps_throttles_and_the_adapter_still_finishes() -> None:
+    timing = {"detach_s": 1.0, "qps": {"DescribeNetworkInterfaces": 2}}  # polls faster than 2/s
+    with sim_with(timing) as sim:
+        cloud = make_cloud(sim)
+        trace = CallTrace()
+        state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=15, trace=trace)
+        assert state.status is EniStatus.AVAILABLE
+        codes = [c.code for c in trace.calls if c.action == "DescribeNetworkInterfaces"]
+        assert "Throttling.User" in codes and codes[-1] == "OK"
+
+
+def test_polling_lag_is_measured_from_the_emulators_event_time() -> None:
+    """The adapter never reports a step before the emulator made it, and stays in its bound."""
+    scale = 0.05
+    plans = PollPlans().scaled(scale)
+    with SimServer.from_world(realistic_world(time_scale=scale, seed=11)) as sim:
+        cloud = make_cloud(sim, polls=plans, rate_per_s=400.0)
+        for _ in range(3):
+            for eni_from, eni_to in (("i-primary", "i-standby"), ("i-standby", "i-primary")):
+                trace = CallTrace()
+                cloud.detach_eni("eni-svc", eni_from, timeout_s=30 * scale * 4, trace=trace)
+                noticed = time.time()
+                done = transition_time(sim.control.events(), "eni-svc", "Available",
+                                       after=noticed - 30)
+                describes = [c for c in trace.calls if c.action == "DescribeNetworkInterfaces"]
+                assert done is not None and noticed >= done
+                assert len(describes) <= plans.detach.max_polls + 1
+                cloud.attach_eni("eni-svc", eni_to, timeout_s=30 * scale * 4)

@@ -1,0 +1,109 @@
+"""The poll plans of the cloud waits: dense where a step is likely to end, bounded everywhere."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from failover.cloud.waiting import (
+    ATTACH,
+    DETACH,
+    GROWING,
+    PollPlan,
+    PollPlans,
+    PollSchedule,
+    poll_intervals,
+)
+from failover.sim.draws import LogNormal
+
+PLANS = [ATTACH, DETACH, GROWING, PollPlan(max_polls=5), PollPlan.around(5.0, 30.0, max_polls=12)]
+
+
+def looks(plan: PollPlan, timeout_s: float) -> list[float]:
+    """The times (since the wait began) of the looks that happen before the timeout."""
+    out, elapsed = [], 0.0
+    for interval in poll_intervals(plan, timeout_s):
+        elapsed += interval
+        if elapsed >= timeout_s:
+            return out
+        out.append(elapsed)
+    raise AssertionError("unreachable")
+
+
+@given(plan=st.sampled_from(PLANS), timeout_s=st.floats(0.1, 3600.0))
+def test_polls_per_wait_never_exceed_the_bound(plan: PollPlan, timeout_s: float) -> None:
+    assert len(looks(plan, timeout_s)) < plan.max_polls
+
+
+@pytest.mark.parametrize("plan", [ATTACH, DETACH])
+@pytest.mark.parametrize("timeout_s", [5.0, 10.0, 30.0])
+def test_intervals_are_bounded_for_the_policy_timeouts(plan: PollPlan, timeout_s: float) -> None:
+    got = [b - a for a, b in zip([0.0, *looks(plan, timeout_s)], looks(plan, timeout_s), strict=False)]
+    assert got and min(got) >= plan.first_s - 1e-9
+    assert max(got) <= plan.cap_s + 1e-9
+
+
+def test_dense_up_to_the_90th_percentile_of_the_expected_law() -> None:
+    law = LogNormal(5.0, 30.0, 120.0)
+    assert ATTACH.dense_until_s == pytest.approx(law.quantile(0.90))
+    times = looks(ATTACH, 30.0)
+    inside = [t for t in times if t <= ATTACH.dense_until_s]
+    gaps = [b - a for a, b in itertools.pairwise(inside)]
+    assert gaps and max(gaps) <= ATTACH.dense_s + 1e-9
+    assert times[:3] == pytest.approx([0.15, 0.375, 0.675])  # an instant cloud is seen at once
+    assert len([t for t in times if t > ATTACH.dense_until_s]) < 15  # the tail is sparse
+
+
+def test_schedule_follows_the_real_elapsed_time() -> None:
+    """Slow answers do not shift the dense window: the caller passes the time really elapsed."""
+    s = PollSchedule(DETACH, 30.0)
+    assert s.next(0.0) == pytest.approx(0.15)
+    assert [s.next(5.0), s.next(5.3)] == pytest.approx([0.225, DETACH.dense_s])  # in the window
+    past = [s.next(20.0 + i) for i in range(4)]  # past it: backing off from the dense spacing
+    assert past == pytest.approx([0.3, 0.45, 0.675, 1.0125])
+
+
+def test_growing_plan_is_the_old_back_off() -> None:
+    it = poll_intervals()
+    got = [next(it) for _ in range(10)]
+    assert got[:3] == pytest.approx([0.15, 0.225, 0.3375])
+    assert got[-1] == GROWING.cap_s
+
+
+def test_scaled_plans_keep_counts_and_shrink_times() -> None:
+    fast = PollPlans().scaled(0.1)
+    assert fast.attach.dense_s == pytest.approx(0.03)
+    assert fast.attach.dense_until_s == pytest.approx(ATTACH.dense_until_s * 0.1)
+    assert fast.attach.max_polls == ATTACH.max_polls
+    assert len(looks(fast.attach, 3.0)) == len(looks(ATTACH, 30.0))
+
+
+def lags(plan: PollPlan, law: LogNormal, rtt_s: float = 0.03, n: int = 4000) -> tuple[list[float], list[int]]:
+    """Noticing lag and looks per wait, for steps ending at times drawn from `law` (pure)."""
+    rng = random.Random(11)
+    times = looks(plan, 30.0)  # the policy's default timeouts
+    out, counts = [], []
+    for _ in range(n):
+        end = law.sample(rng.random())
+        if end > times[-1]:
+            continue  # past the timeout: a stalled step, not a lag
+        i = next(i for i, t in enumerate(times) if t + rtt_s / 2 >= end)
+        out.append(times[i] + rtt_s - end)
+        counts.append(i + 2)  # the first read, then the looks up to the one that saw it
+    return out, counts
+
+
+@pytest.mark.parametrize(("plan", "law"), [(ATTACH, LogNormal(5.0, 30.0, 120.0)),
+                                           (DETACH, LogNormal(4.0, 30.0, 120.0))])
+def test_the_dense_plan_notices_a_finished_step_within_250_ms_median(plan: PollPlan,
+                                                                     law: LogNormal) -> None:
+    new, new_calls = lags(plan, law)
+    old, _old_calls = lags(GROWING, law)
+    assert statistics.median(new) <= 0.25
+    assert statistics.median(old) >= 0.5  # the plain x1.5 back-off is seconds-scale late
+    assert statistics.mean(new_calls) <= 30  # bounded: a few describes per second of waiting
