@@ -19,10 +19,11 @@ from typing import Any
 from failover import __version__, metrics
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.waiting import SystemClock
-from failover.config import Config, GroupConfig
+from failover.config import Config, ConfigError, GroupConfig
 from failover.coordination import Coordination, connect
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
+from failover.engine.readiness import ReadinessTracker, StandbyReadiness, evaluate, read_facts
 from failover.engine.status import build_status
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.health.monitor import HealthMonitor
@@ -98,7 +99,19 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         c = self.coordination
-        return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot())
+        return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+                            readiness=self.readiness())
+
+    def readiness(self, groups: list[GroupConfig] | None = None,
+                  ) -> dict[str, dict[str, StandbyReadiness]] | None:
+        """Standby readiness read live for an operator command; None if the cloud cannot say."""
+        chosen = self.cfg.groups if groups is None else groups
+        try:
+            facts = read_facts(self.cloud, self.cloud, chosen)
+        except (CloudError, ConfigError) as e:
+            log.warning("could not read standby readiness", extra={"error": str(e)})
+            return None
+        return {g.name: evaluate(g, facts[g.name]) for g in chosen}
 
 
 @contextmanager
@@ -122,6 +135,7 @@ class Replica:
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
         self._stop = threading.Event()
         self._engine_thread: threading.Thread | None = None
+        self._readiness_thread: threading.Thread | None = None
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
@@ -137,7 +151,10 @@ class Replica:
         verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
         deps = Collaborators(self.cloud, c.leadership, c.journal, guest_factory(self.cloud), verifier,
                              SystemClock())
-        self.engine = Engine(cfg, deps, c.observations, c.requests)
+        # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
+        self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
+        self.engine = Engine(cfg, deps, c.observations, c.requests,
+                             readiness=self.standby_readiness.ready_map)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -155,11 +172,16 @@ class Replica:
         self._engine_thread = threading.Thread(target=self.engine.run_forever, args=(self._stop,),
                                                name="engine", daemon=True)
         self._engine_thread.start()
+        self._readiness_thread = threading.Thread(target=self.standby_readiness.run_forever,
+                                                  args=(self._stop,), name="readiness", daemon=True)
+        self._readiness_thread.start()
 
     def _stop_workers(self, grace_s: float) -> None:
         self._stop.set()
         if self._engine_thread is not None:
             self._engine_thread.join(timeout=5)
+        if self._readiness_thread is not None:
+            self._readiness_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
         self.health.stop()
 
@@ -196,7 +218,8 @@ class Replica:
 
     def status(self) -> dict[str, Any]:
         c = self.coordination
-        doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot())
+        doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+                           readiness=self.standby_readiness.snapshot())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
                        "health": {g: {m: h.up for m, h in members.items()}
                                   for g, members in self.health.snapshot().items()}}

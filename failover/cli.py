@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "history": "failover.commands.ops:history",
     "ack": "failover.commands.ops:ack",
     "journal": "failover.commands.ops:journal",
-    "provision": "failover.commands.pending:provision",
+    "provision": "failover.commands.provision:provision",
     "guest": "failover.commands.guest:guest",
     "sim": "failover.commands.sim:sim",
     "lab": "failover.commands.lab:lab",

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PLACEHOLDERS = frozenset({"ip", "instance", "group"})
 MAX_SECONDARY_IPS = 19  # 20 private IPs per ENI, one of them the primary
 CHECK_TYPES = ("tcp", "http", "https", "ecs_status", "command")
+# Shared and burstable families: an ENI attaches to them only while they are Stopped.
+STOP_TO_ATTACH_TYPES = ("ecs.t5", "ecs.t6", "ecs.s6", "ecs.xn4", "ecs.n4", "ecs.mn4", "ecs.e4")
 
 
 class ConfigError(Exception):
@@ -139,7 +141,20 @@ class PolicyConfig(_Model):
     verify_timeout_s: float = Field(default=30.0, gt=0)
     flap_max_failovers: int = Field(default=3, ge=1)
     flap_window_s: float = Field(default=3600.0, gt=0)
-    allow_stop_standby: bool = False  # types that cannot hot-plug need a stopped target
+    # Instance types whose ENIs change only while Stopped. The API has no such flag, so
+    # this list is ours: the shared and burstable families the ENI docs name. A prefix
+    # matches a type that equals it or continues with "." or "-" (ecs.t6 -> ecs.t6-c1m1.large).
+    stop_to_attach_types: list[str] = Field(default_factory=lambda: list(STOP_TO_ATTACH_TYPES))
+    # How often every replica re-checks that each standby could take the ENI (cloud reads).
+    readiness_interval_s: float = Field(default=30.0, ge=1, le=3600)
+
+    @field_validator("stop_to_attach_types")
+    @classmethod
+    def _type_prefixes(cls, v: list[str]) -> list[str]:
+        for prefix in v:
+            if not prefix.startswith("ecs.") or len(prefix) < 5:
+                raise ValueError(f"{prefix!r} is not an instance-type prefix like ecs.t6")
+        return v
 
 
 class GuestConfig(_Model):

@@ -106,6 +106,15 @@ class EipInfo:
 
 
 @dataclass(frozen=True)
+class InstanceTypeLimits:
+    """What an instance type allows (DescribeInstanceTypes): ENIs incl. the primary; IPv4 per ENI."""
+
+    instance_type: str
+    max_enis: int
+    ips_per_eni: int
+
+
+@dataclass(frozen=True)
 class CommandResult:
     invoke_id: str
     status: str  # Success | Failed | Timeout | Error | Aborted | ...

@@ -21,6 +21,7 @@ from failover.model import (
     GroupState,
     GuestNetwork,
     InstanceInfo,
+    InstanceTypeLimits,
     Observation,
     Priority,
     VerifyOutcome,
@@ -97,6 +98,37 @@ class CloudPort(Protocol):
     def eips_of_eni(
         self, eni_id: str, *, priority: Priority = ..., trace: CallTrace | None = ...
     ) -> list[EipInfo]: ...
+
+
+class InstanceTypes(Protocol):
+    """What an instance type allows; readiness asks it (it is not on `CloudPort`)."""
+
+    def describe_instance_types(
+        self, instance_types: Sequence[str], *, priority: Priority = ...
+    ) -> dict[str, InstanceTypeLimits]: ...
+
+
+class Provisioning(Protocol):
+    """The calls `failover provision` needs to make the ENI match the config (never a move)."""
+
+    def describe_eips(
+        self, *, allocation_ids: Sequence[str] = ..., ips: Sequence[str] = ...,
+        priority: Priority = ..., trace: CallTrace | None = ...,
+    ) -> list[EipInfo]: ...
+
+    def assign_private_ips(
+        self, eni_id: str, ips: Sequence[str], client_token: str, *, timeout_s: float = ...,
+        trace: CallTrace | None = ...,
+    ) -> tuple[str, ...]:
+        """Adds secondary IPs; a retry with the same `client_token` assigns nothing twice."""
+        ...
+
+    def associate_eip(
+        self, allocation_id: str, eni_id: str, *, private_ip: str | None = ..., mode: str = ...,
+        client_token: str, timeout_s: float = ..., trace: CallTrace | None = ...,
+    ) -> EipInfo:
+        """Associates and waits for InUse; already associated with `eni_id` = done."""
+        ...
 
 
 class Leadership(Protocol):

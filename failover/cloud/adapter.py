@@ -2,7 +2,8 @@
 
 Composes the SDK gateway, the process-wide API budget, the retrying caller,
 and the read/write halves of the port. `app.py` builds one from `CloudConfig`;
-tests hand in a private budget and, for unit tests, a fake gateway.
+tests hand in a private budget and, for unit tests, a fake gateway; `polls` replaces the
+poll plans of the waits (`waiting.PollPlans`, e.g. scaled for an emulator running faster).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from collections.abc import Mapping, Sequence
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
-from failover.cloud.convert import InstanceTypeLimits
 from failover.cloud.operations import FAILOVER, CloudMoves
 from failover.cloud.reads import chunks
 from failover.cloud.sdk import ApiError, SdkGateway
-from failover.cloud.waiting import Deadline, SystemClock, poll_intervals
+from failover.cloud.waiting import Deadline, PollPlans, SystemClock
 from failover.config import CloudConfig
-from failover.model import CallTrace, EipInfo, ErrorKind, Priority
-from failover.ports import Clock, CloudPort
+from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
+from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning
 
 INSTANCE_TYPES_MAX = 10
 
@@ -38,6 +38,7 @@ class EcsCloud(CloudMoves):
         read_deadline_s: float | None = None,
         environ: Mapping[str, str] | None = None,
         rng: random.Random | None = None,
+        polls: PollPlans | None = None,
     ) -> None:
         clock = clock or SystemClock()
         self.region = cfg.region
@@ -49,6 +50,7 @@ class EcsCloud(CloudMoves):
         # A read gets the time of one slow attempt plus a quick retry or two.
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
         super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline)
+        self._polls = polls or PollPlans()
 
     def __repr__(self) -> str:
         return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"
@@ -92,7 +94,7 @@ class EcsCloud(CloudMoves):
                   "InstanceType": "NetworkInterface", "Mode": mode, "ClientToken": client_token}
         if private_ip:
             params["PrivateIpAddress"] = private_ip
-        intervals = poll_intervals()
+        schedule = self._schedule(self._polls.eip, deadline)
         issued = False
         while True:
             found = self._eips({"AllocationId": allocation_id}, FAILOVER, deadline, trace)
@@ -116,9 +118,14 @@ class EcsCloud(CloudMoves):
             if deadline.expired:
                 raise self._timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "
                                     f"(last status {eip.status})", timeout_s, None, None)
-            self._poll(deadline, intervals)
+            self._poll(deadline, schedule)
 
 
 def as_port(cloud: EcsCloud) -> CloudPort:
     """The adapter as the engine sees it (mypy checks here that it implements the port)."""
     return cloud
+
+
+def as_provisioning(cloud: EcsCloud) -> tuple[InstanceTypes, Provisioning]:
+    """The provisioning roles of the adapter (mypy checks that it implements them)."""
+    return cloud, cloud

@@ -8,25 +8,23 @@ leaves absent keys out; these helpers absorb both so the adapter reads clean
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from failover.model import CommandResult, EipInfo, EniState, EniStatus, InstanceInfo, VSwitchInfo
+from failover.model import (
+    CommandResult,
+    EipInfo,
+    EniState,
+    EniStatus,
+    InstanceInfo,
+    InstanceTypeLimits,
+    VSwitchInfo,
+)
 
 # Per-instance Cloud Assistant states after which nothing changes any more.
 TERMINAL_INVOCATION = frozenset({
     "Success", "Failed", "Error", "Timeout", "Invalid", "Aborted", "Cancelled", "Terminated",
     "Stopped", "PartialFailed",
 })
-
-
-@dataclass(frozen=True)
-class InstanceTypeLimits:
-    """What an instance type allows, for provisioning (ENIs incl. the primary; IPv4 per ENI)."""
-
-    instance_type: str
-    max_enis: int
-    ips_per_eni: int
 
 
 def items(d: Mapping[str, Any] | None, outer: str, inner: str) -> list[Any]:

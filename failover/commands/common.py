@@ -13,7 +13,7 @@ import click
 from failover import app
 from failover.cli import CliState
 from failover.config import Config, ConfigError
-from failover.model import NotLeader
+from failover.model import JournalCorrupt, NotLeader
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -32,6 +32,8 @@ def open_client(st: CliState, cfg: Config | None = None) -> Iterator[app.Client]
         for line in e.problems:
             click.echo(f"error: {line}", err=True)
         raise SystemExit(2) from None
+    except JournalCorrupt as e:  # a znode the command needs holds garbage: say which, and the way out
+        fail(f"{e}; see `failover journal inspect` and `failover journal reset`")
     except NotLeader as e:  # ZooKeeper unreachable or the session lost mid-command
         fail(f"zookeeper ({cfg.zookeeper.hosts}): {e}")
     except ValueError as e:  # a malformed credential, named by its variable, never its value

@@ -78,12 +78,18 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     obs = coord.observations.snapshot().get(g.name, {})
     up = {m: quorum.quorum_verdict({k: o.up for k, o in obs.get(m, {}).items()}, live, g.health.quorum)
           for m in g.members}
-    candidates = [m for m in g.members if m != holder and up[m] is True]
+    ready = (c.readiness([g]) or {}).get(g.name, {})  # live, as the leader's tracker sees it
+    candidates = [m for m in g.members
+                  if m != holder and up[m] is True and (m not in ready or ready[m].ready)]
     target = to_instance or (candidates[0] if candidates else None)
     checks.append(("target", target is not None and target != holder,
-                   target or "no healthy standby"))
+                   target or "no healthy and ready standby"))
     if target is not None:
         checks.append(("target healthy by quorum", up.get(target) is True, f"verdict {up.get(target)}"))
+        known = ready.get(target)
+        checks.append(("target ready for the ENI", known is None or known.ready,
+                       "unknown (the cloud did not answer)" if known is None
+                       else known.reason or "ready"))
     try:
         eni = c.cloud.describe_eni(g.network_interface)
         checks.append(("ENI attached", eni.status is EniStatus.IN_USE,

@@ -10,6 +10,7 @@ import click
 from failover.cli import config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.coordination import journal_admin
+from failover.engine.status import readiness_lines
 
 
 @click.command()
@@ -32,11 +33,15 @@ def status(ctx: click.Context) -> None:
             votes = " ".join(f"{c}={'up' if v else 'down'}" for c, v in sorted(m["votes"].items()))
             mark = " (holder)" if m["holder"] else ""
             click.echo(f"  {m['instance']}{mark}: {up}   votes: {votes or '-'}")
+        for line in readiness_lines(g):
+            click.echo(line)
         last = g["last_failover"]
         if last:
             dur = f"{last['duration_s']:.2f} s" if last["duration_s"] is not None else "running"
             click.echo(f"  last failover {last['id']}: {last['from']} -> {last['to']}, "
                        f"{last['result']}, {dur}")
+        if g.get("error"):
+            click.echo(f"  error: {g['error']}")
         if g.get("blocked_reason"):
             click.echo(f"  blocked: {g['blocked_reason']} (run: failover ack {g['name']})")
 

@@ -7,6 +7,11 @@ import json
 import click
 
 from failover.cli import config_option, state
+from failover.config import Config
+from failover.engine import provision
+from failover.engine.readiness import Finding, group_findings, read_facts
+from failover.model import CloudError
+from failover.ports import CloudPort, InstanceTypes, Provisioning
 
 
 @click.command()
@@ -18,9 +23,52 @@ def validate(ctx: click.Context, live: bool) -> None:
     st = state(ctx)
     cfg = st.load_config()
     if live:
-        click.echo("validate --live: not built yet (standby readiness issue)", err=True)
-        raise SystemExit(1)
+        _live(cfg, st.json)
     if st.json:
         click.echo(json.dumps({"ok": True, "groups": len(cfg.groups), "instances": len(cfg.instances)}))
     else:
         click.echo(f"ok: {len(cfg.groups)} groups, {len(cfg.instances)} instances")
+
+
+def live_findings(cfg: Config, cloud: CloudPort, types: InstanceTypes,
+                  prov: Provisioning) -> list[Finding]:
+    """Every difference between the config and the cloud that a failover or an operator would meet."""
+    facts = read_facts(cloud, types, cfg.groups)
+    out: list[Finding] = []
+    for i, g in enumerate(cfg.groups):
+        f = facts[g.name]
+        if f.eni is None:
+            out += group_findings(i, g, f)
+            continue
+        plan = provision.plan(i, g, cfg.cloud.region, provision.read_facts(cloud, prov, g, f.eni))
+        # The IP count a standby must take is the one after provisioning.
+        out += group_findings(i, g, f, len(f.eni.private_ips) + len(plan.assign))
+        out += plan.findings()
+    return out
+
+
+def _live(cfg: Config, as_json: bool) -> None:
+    """Prints the findings; exits 2 on any error, 1 when the cloud cannot be read."""
+    from failover.commands.provision import open_cloud, where
+
+    cloud = open_cloud(cfg)
+    try:
+        findings = live_findings(cfg, cloud, cloud, cloud)
+    except CloudError as e:
+        click.echo(f"error: cannot compare the config with the cloud ({where(cfg)}): {e}", err=True)
+        raise SystemExit(1) from None
+    errors = [f for f in findings if f.error]
+    if as_json:
+        click.echo(json.dumps({
+            "ok": not errors, "groups": len(cfg.groups), "instances": len(cfg.instances),
+            "findings": [{"path": f.path, "message": f.message,
+                          "severity": "error" if f.error else "warning"} for f in findings],
+        }))
+    else:
+        for f in findings:
+            click.echo(f.line(), err=True)
+        if not errors:
+            n = len(findings)
+            click.echo(f"ok: {len(cfg.groups)} groups, {len(cfg.instances)} instances; "
+                       f"the cloud matches the config ({n} warning{'' if n == 1 else 's'})")
+    raise SystemExit(2 if errors else 0)

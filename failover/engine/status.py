@@ -1,4 +1,8 @@
-"""The status document (the `failover status --json` contract), built from the ports."""
+"""The status document (the `failover status --json` contract), built from the ports.
+
+Standby readiness, when known, adds `ready` and `ready_reason` to each standby:
+the reason is a line for people (never a metric label, to keep label sets small).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 
 from failover import quorum
 from failover.config import Config
-from failover.model import FailoverRecord, Observation
+from failover.engine.readiness import StandbyReadiness
+from failover.model import FailoverRecord, GroupState, JournalCorrupt, Observation
 from failover.ports import Journal, Leadership
 
 ObservationMap = Mapping[str, Mapping[str, Mapping[str, Observation]]]
@@ -22,14 +27,19 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
 
 
 def build_status(cfg: Config, leadership: Leadership, journal: Journal, observations: ObservationMap,
-                 readiness: Mapping[str, Mapping[str, bool]] | None = None) -> dict[str, Any]:
+                 readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
+                 ) -> dict[str, Any]:
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
     live = max(1, len(controllers))
     unfinished = {r.group for r in journal.unfinished()}
     groups = []
     for g in cfg.groups:
-        state = journal.group_state(g.name)
+        corrupt: str | None = None
+        try:
+            state = journal.group_state(g.name)
+        except JournalCorrupt as e:  # one bad znode must not hide every other group
+            state, corrupt = GroupState(g.name), f"{e}; see `failover journal inspect`"
         history = journal.history(g.name, limit=1)
         members = []
         verdicts: dict[str, bool | None] = {}
@@ -38,26 +48,53 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
             verdicts[m] = quorum.quorum_verdict(votes, live, g.health.quorum)
             entry: dict[str, Any] = {"instance": m, "up": verdicts[m], "votes": votes,
                                      "holder": m == state.holder}
-            if readiness is not None and m in readiness.get(g.name, {}):
-                entry["ready"] = readiness[g.name][m]
+            known = (readiness or {}).get(g.name, {}).get(m)
+            if known is not None and m != state.holder:
+                entry["ready"] = known.ready
+                entry["ready_reason"] = known.reason
             members.append(entry)
-        standbys_up = [m for m in g.members if m != state.holder and verdicts[m] is True]
-        if g.name in unfinished:
+        standbys_up = [m for m in g.members if m != state.holder and verdicts[m] is True
+                       and not _not_ready(readiness or {}, g.name, m)]
+        if corrupt is not None:
+            health = "corrupt"
+        elif g.name in unfinished:
             health = "failing_over"
         elif state.blocked:
             health = "blocked"
         elif state.holder is None or verdicts.get(state.holder) is False:
             health = "down"
         elif not standbys_up:
-            health = "degraded"  # serving, but nothing to fail over to
+            health = "degraded"  # serving, but no standby is up and ready to take over
         else:
             health = "healthy"
-        groups.append({
+        doc: dict[str, Any] = {
             "name": g.name, "holder": state.holder, "state": health, "members": members,
             "last_failover": last_failover(history[0] if history else None),
             "blocked_reason": state.blocked_reason or None,
             "cooldown_until": state.cooldown_until or None,
-        })
+        }
+        if corrupt is not None:
+            doc["error"] = corrupt
+        groups.append(doc)
     return {"leader": leader,
             "controllers": [{"id": c, "leader": c == leader} for c in controllers],
             "groups": groups}
+
+
+def _not_ready(readiness: Mapping[str, Mapping[str, StandbyReadiness]], group: str, member: str) -> bool:
+    known = readiness.get(group, {}).get(member)
+    return known is not None and not known.ready
+
+
+def readiness_lines(group: Mapping[str, Any]) -> list[str]:
+    """The text lines of one status group: one per standby whose readiness is known."""
+    out = []
+    for m in group["members"]:
+        if "ready" not in m:
+            continue
+        if m["ready"]:
+            note = f" ({m['ready_reason']})" if m.get("ready_reason") else ""
+            out.append(f"  {m['instance']}: ready for the ENI{note}")
+        else:
+            out.append(f"  {m['instance']}: NOT READY: {m['ready_reason']}")
+    return out

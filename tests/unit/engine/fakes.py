@@ -21,6 +21,7 @@ from failover.model import (
     GroupState,
     GuestNetwork,
     InstanceInfo,
+    InstanceTypeLimits,
     NotLeader,
     Observation,
     Priority,
@@ -60,6 +61,10 @@ class FakeCloud:
         self.fail_attach: dict[str, CloudError] = {}
         self.eips: list[EipInfo] = []
         self._req = itertools.count(1)
+        self.instances: dict[str, InstanceInfo] = {}  # overrides of the default Running in z1
+        self.assistant_offline: set[str] = set()
+        self.read_error: CloudError | None = None  # every read raises it while set
+        self.reads = 0
 
     def _trace(self, trace: CallTrace | None, action: str) -> None:
         if trace is not None:
@@ -69,11 +74,22 @@ class FakeCloud:
     def describe_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
                      trace: CallTrace | None = None) -> EniState:
         self._trace(trace, "DescribeNetworkInterfaces")
+        self._read()
+        if eni_id not in self.enis:
+            raise CloudError(f"ENI {eni_id} not found", kind=ErrorKind.FATAL, code="NotFound")
         return self.enis[eni_id]
+
+    def _read(self) -> None:
+        self.reads += 1
+        if self.read_error is not None:
+            raise self.read_error
 
     def describe_instances(self, instance_ids: Sequence[str], *, priority: Priority = Priority.ROUTINE,
                            trace: CallTrace | None = None) -> dict[str, InstanceInfo]:
-        return {i: InstanceInfo(i, "Running", "192.168.1.10", "z1", "vpc-a", "vsw-a", "ecs.g7") for i in instance_ids}
+        self._read()
+        return {i: self.instances.get(i) or InstanceInfo(i, "Running", "192.168.1.10", "z1", "vpc-a", "vsw-a",
+                                                         "ecs.g7")
+                for i in instance_ids}
 
     def instance_statuses(self, instance_ids: Sequence[str], *,
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
@@ -120,7 +136,8 @@ class FakeCloud:
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        return dict.fromkeys(instance_ids, True)
+        self._read()
+        return {i: i not in self.assistant_offline for i in instance_ids}
 
     def eips_of_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
                     trace: CallTrace | None = None) -> list[EipInfo]:
@@ -261,3 +278,45 @@ class FakeRequests:
 
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None:
         self.results[request_id] = (failover_id, message)
+
+
+class FakeInstanceTypes:
+    """DescribeInstanceTypes: every type allows 3 ENIs and 10 IPs unless told otherwise."""
+
+    def __init__(self, limits: dict[str, tuple[int, int]] | None = None) -> None:
+        self.limits = limits or {}
+        self.asked: list[tuple[str, ...]] = []
+
+    def describe_instance_types(self, instance_types: Sequence[str], *,
+                                priority: Priority = Priority.ROUTINE) -> dict[str, InstanceTypeLimits]:
+        self.asked.append(tuple(instance_types))
+        return {t: InstanceTypeLimits(t, *self.limits.get(t, (3, 10))) for t in instance_types}
+
+
+class FakeProvisioning:
+    """The provisioning writes, recorded; `fail` makes the named action raise."""
+
+    def __init__(self, eips: Sequence[EipInfo] = ()) -> None:
+        self.eips = list(eips)
+        self.calls: list[tuple[str, ...]] = []
+        self.fail: dict[str, CloudError] = {}
+
+    def describe_eips(self, *, allocation_ids: Sequence[str] = (), ips: Sequence[str] = (),
+                      priority: Priority = Priority.ROUTINE,
+                      trace: CallTrace | None = None) -> list[EipInfo]:
+        return [e for e in self.eips if e.ip in ips or e.allocation_id in allocation_ids]
+
+    def assign_private_ips(self, eni_id: str, ips: Sequence[str], client_token: str, *,
+                           timeout_s: float = 30.0, trace: CallTrace | None = None) -> tuple[str, ...]:
+        self.calls.append(("assign", eni_id, client_token, *ips))
+        if "assign" in self.fail:
+            raise self.fail["assign"]
+        return tuple(ips)
+
+    def associate_eip(self, allocation_id: str, eni_id: str, *, private_ip: str | None = None,
+                      mode: str = "NAT", client_token: str, timeout_s: float = 30.0,
+                      trace: CallTrace | None = None) -> EipInfo:
+        self.calls.append(("associate", allocation_id, eni_id, private_ip or "", mode, client_token))
+        if "associate" in self.fail:
+            raise self.fail["associate"]
+        return EipInfo(allocation_id, "", "InUse", eni_id, "NetworkInterface", private_ip, mode)

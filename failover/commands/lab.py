@@ -1,0 +1,123 @@
+"""`failover lab up / down / bench`: the network-namespace lab and its RTO benchmark (needs root)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from failover.cli import config_option, state
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        click.echo("error: the lab creates network namespaces: run it as root", err=True)
+        raise SystemExit(1)
+
+
+def _prefix(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from failover.lab.spec import check_prefix
+
+    try:
+        return check_prefix(value)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+@click.group()
+def lab() -> None:
+    """The network-namespace lab: real traffic, real failover (needs root)."""
+
+
+@lab.command()
+@config_option
+@click.option("--prefix", default=None, help="Name prefix (flab + 4 hex digits); default: a new one.")
+@click.option("--no-controllers", is_flag=True, help="Network, ZooKeeper, emulator, services only.")
+@click.pass_context
+def up(ctx: click.Context, prefix: str | None, no_controllers: bool) -> None:
+    """Bring a lab up and leave it running; prints its prefix."""
+    _need_root()
+    from failover.lab import netns
+    from failover.lab.runtime import Lab
+
+    lab_ = Lab(_prefix(prefix))
+    try:
+        lab_.up(controllers=not no_controllers)
+    except (netns.LabError, OSError) as e:
+        lab_.down()
+        click.echo(f"error: lab up failed (removed again): {e}", err=True)
+        raise SystemExit(1) from None
+    info = {"prefix": lab_.prefix, "namespaces": lab_.spec.namespaces, "run_dir": str(lab_.dir),
+            "service_ip": lab_.spec.eni.service_ip, "client_namespace": lab_.spec.client_ns,
+            "controller_configs": [lab_.config_path(c.controller_id) for c in lab_.spec.controllers]}
+    if state(ctx).json:
+        click.echo(json.dumps(info, indent=1))
+        return
+    click.echo(f"lab {lab_.prefix} is up ({len(info['namespaces'])} namespaces, files in {lab_.dir})")
+    click.echo(f"  try: ip netns exec {lab_.spec.client_ns} curl -s http://{lab_.spec.eni.service_ip}/")
+    click.echo(f"  remove: failover lab down --prefix {lab_.prefix}")
+
+
+@lab.command()
+@click.option("--prefix", default=None, help="Only this lab (default: every lab on this machine).")
+def down(prefix: str | None) -> None:
+    """Remove a lab (or all): processes, namespaces, links, files. Safe to repeat."""
+    _need_root()
+    from failover.lab import topology
+
+    prefixes = [p] if (p := _prefix(prefix)) else topology.known_prefixes()
+    for pfx in prefixes:
+        removed = topology.destroy(pfx)
+        click.echo(f"lab {pfx}: removed {len(removed)} namespaces")
+    if not prefixes:
+        click.echo("no lab to remove")
+
+
+@lab.command()
+@config_option
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1, 100), help="Trials per mode.")
+@click.option("--modes", default="crash,hang,stop,partition", show_default=True, help="Failure modes.")
+@click.option("--no-keepalived", is_flag=True, help="Only the controller.")
+@click.option("--fast-advert", type=click.FloatRange(0.01, 10), default=None,
+              help="keepalived's fast advert_int (default: the fastest stable one, measured).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("benchmarks/results"), show_default=True, help="Where rto.json and the PNG go.")
+@click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
+@click.pass_context
+def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_advert: float | None,
+          out_dir: Path, keep: bool) -> None:
+    """Measure RTO per failure mode, ours and keepalived's, side by side in one run."""
+    _need_root()
+    from failover.lab import netns, suite
+    from failover.lab.bench import BenchOptions
+    from failover.lab.sides import MODES
+
+    wanted = tuple(m.strip() for m in modes.split(",") if m.strip())
+    bad = [m for m in wanted if m not in MODES]
+    if bad or not wanted:
+        raise click.UsageError(f"--modes: unknown mode {bad[0] if bad else '(none)'}; use {', '.join(MODES)}")
+    as_json = state(ctx).json
+    opts = BenchOptions(runs=runs, modes=wanted, keepalived=not no_keepalived, fast_advert=fast_advert,
+                        out_dir=out_dir)
+
+    def say(line: str) -> None:
+        click.echo(line, err=as_json)
+
+    try:
+        result = suite.run_bench(opts, say, keep=keep)
+    except netns.LabError as e:
+        click.echo(f"error: bench failed: {e}", err=True)
+        raise SystemExit(1) from None
+    path = suite.write(result, out_dir)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+    else:
+        for line in suite.table(result):
+            click.echo(line)
+        click.echo(f"(median/p90) written to {path}; chart: {result.get('chart', '-')}")
+    sys.stdout.flush()

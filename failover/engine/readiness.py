@@ -1,0 +1,329 @@
+"""Standby readiness: could the group's ENI be attached to this standby right now?
+
+Most failed failovers fail on a precondition that held for weeks before the
+outage. The checks here are pure functions over cloud facts and answer in
+lines an operator can act on; `read_facts` gathers the facts in a few batched
+reads through the ports; `ReadinessTracker` refreshes them on a slow interval
+at ROUTINE priority (it never spends the failover reserve), keeps the last
+known answer while the cloud does not answer, and exports
+`failover_standby_ready{group,instance}`. The engine skips a standby that is
+known not to be ready; unknown (never read) is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from failover import metrics
+from failover.config import GroupConfig, PolicyConfig
+from failover.model import (
+    CloudError,
+    EniState,
+    ErrorKind,
+    InstanceInfo,
+    InstanceTypeLimits,
+    Priority,
+)
+from failover.ports import Clock, CloudPort, InstanceTypes
+
+log = logging.getLogger("failover.readiness")
+
+PLUGGABLE = ("Running", "Stopped")  # the only states an ENI attaches in
+RETRY_S = 10.0  # after a failed read round, well before the next interval
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of `failover validate --live`, named by its key path."""
+
+    path: str
+    message: str
+    error: bool = True
+
+    def line(self) -> str:
+        return f"{'error' if self.error else 'warning'}: {self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StandbyReadiness:
+    instance: str
+    ready: bool
+    reason: str = ""  # why not; when ready, what an operator should still know ("" if nothing)
+
+
+@dataclass(frozen=True)
+class GroupFacts:
+    """What the cloud says about one group's ENI (None: not found) and its members."""
+
+    eni: EniState | None
+    instances: Mapping[str, InstanceInfo]
+    limits: Mapping[str, InstanceTypeLimits]
+    assistant: Mapping[str, bool]  # Cloud Assistant online; absent = not asked
+
+
+# -------------------------------------------------------------------- checks
+
+
+def needs_stop(instance_type: str, policy: PolicyConfig) -> bool:
+    """True when the type changes ENIs only while Stopped (policy.stop_to_attach_types)."""
+    return any(
+        instance_type == p or instance_type.startswith((p + ".", p + "-"))
+        for p in policy.stop_to_attach_types
+    )
+
+
+def eni_problems(group: GroupConfig, facts: GroupFacts) -> list[str]:
+    """What stops the ENI itself from moving to any member."""
+    eni = facts.eni
+    if eni is None:
+        return [f"ENI {group.network_interface} not found"]
+    if eni.eni_type != "Secondary":
+        return [f"{eni.eni_id} is a {eni.eni_type} ENI; only a secondary ENI can move between instances"]
+    return []
+
+
+def member_problems(group: GroupConfig, member: str, facts: GroupFacts,
+                    ip_count: int | None = None) -> list[str]:
+    """Why the ENI could not be attached to `member` now ([] if it could).
+
+    For the holder only placement and the IP count apply. `ip_count` is the
+    number of private IPs the ENI will carry (default: what it carries now).
+    """
+    eni = facts.eni
+    info = facts.instances.get(member)
+    if eni is None:
+        return eni_problems(group, facts)
+    if info is None:
+        return [f"instance {member} not found"]
+    out: list[str] = []
+    if info.vpc_id != eni.vpc_id:
+        out.append(f"{member} is in VPC {info.vpc_id}, the ENI {eni.eni_id} is in {eni.vpc_id}")
+    if info.zone_id != eni.zone_id:
+        out.append(f"{member} is in zone {info.zone_id}, the ENI {eni.eni_id} is in {eni.zone_id}")
+    holding = eni.instance_id == member
+    limits = facts.limits.get(info.instance_type)
+    if limits is not None:
+        out += _capacity(member, info, limits, eni, ip_count or len(eni.private_ips), holding)
+    if holding:
+        return out
+    if info.status not in PLUGGABLE:
+        out.append(f"{member} is {info.status}; an ENI attaches only to a Running or Stopped instance")
+    policy = group.policy
+    # The failover does not stop a standby to attach (it would lengthen every RTO by a
+    # stop and a start): such a standby is kept Stopped by the operator, or is not ready.
+    if info.status == "Running" and needs_stop(info.instance_type, policy):
+        out.append(
+            f"{member} is Running and its type {info.instance_type} takes an ENI only while Stopped "
+            "(policy.stop_to_attach_types); keep it Stopped as a cold standby"
+        )
+    if group.guest.method == "cloud_assistant" and facts.assistant.get(member) is False:
+        out.append(
+            f"Cloud Assistant is offline on {member}; the guest step (guest.method: cloud_assistant) "
+            "could not configure the ENI there"
+        )
+    return out
+
+
+def _capacity(member: str, info: InstanceInfo, limits: InstanceTypeLimits, eni: EniState,
+              ip_count: int, holding: bool) -> list[str]:
+    out: list[str] = []
+    others = [e for e in info.eni_ids if e != eni.eni_id]
+    if not holding and len(others) >= limits.max_enis:
+        out.append(
+            f"{member} already has {len(others)} ENIs, all its type {info.instance_type} allows "
+            f"(EniQuantity {limits.max_enis}, the primary included); detach one or pick a larger type"
+        )
+    if ip_count > limits.ips_per_eni:
+        out.append(
+            f"{info.instance_type} ({member}) allows {limits.ips_per_eni} private IPs per ENI; "
+            f"the ENI {eni.eni_id} needs {ip_count}"
+        )
+    return out
+
+
+def member_note(group: GroupConfig, member: str, facts: GroupFacts) -> str:
+    """What an operator should know about a ready standby."""
+    info = facts.instances.get(member)
+    if info is not None and info.status == "Stopped" and needs_stop(info.instance_type, group.policy):
+        return f"a cold standby: {info.instance_type} takes the ENI while Stopped; start it after a failover"
+    return ""
+
+
+def evaluate(group: GroupConfig, facts: GroupFacts) -> dict[str, StandbyReadiness]:
+    """Every standby of the group (every member but the ENI's holder), ready or why not."""
+    problems = eni_problems(group, facts)
+    holder = facts.eni.instance_id if facts.eni is not None else None
+    out: dict[str, StandbyReadiness] = {}
+    for m in group.members:
+        if m == holder:
+            continue
+        why = problems or member_problems(group, m, facts)
+        out[m] = StandbyReadiness(m, not why, "; ".join(why) if why else member_note(group, m, facts))
+    return out
+
+
+def group_findings(index: int, group: GroupConfig, facts: GroupFacts,
+                   ip_count: int | None = None) -> list[Finding]:
+    """`validate --live`'s placement findings for one group: the ENI, then each member."""
+    p = f"groups[{index}]"
+    eni = facts.eni
+    if eni is None:
+        return [Finding(f"{p}.network_interface", f"ENI {group.network_interface} not found")]
+    out = [Finding(f"{p}.network_interface", msg) for msg in eni_problems(group, facts)]
+    if eni.instance_id and eni.instance_id not in group.members:
+        out.append(Finding(f"{p}.network_interface",
+                           f"{eni.eni_id} is attached to {eni.instance_id}, not a member of {group.name}",
+                           error=False))
+    for j, m in enumerate(group.members):
+        out += [Finding(f"{p}.members[{j}]", msg) for msg in member_problems(group, m, facts, ip_count)]
+    return out
+
+
+# --------------------------------------------------------------------- reads
+
+
+def is_not_found(e: CloudError) -> bool:
+    return e.kind is ErrorKind.FATAL and (e.code == "NotFound" or e.code.endswith(".NotFound"))
+
+
+def read_eni(cloud: CloudPort, eni_id: str, priority: Priority = Priority.ROUTINE) -> EniState | None:
+    """The ENI, or None when the cloud says it does not exist (other errors raise)."""
+    try:
+        return cloud.describe_eni(eni_id, priority=priority)
+    except CloudError as e:
+        if is_not_found(e):
+            return None
+        raise
+
+
+def read_facts(cloud: CloudPort, types: InstanceTypes, groups: Sequence[GroupConfig],
+               limits_cache: dict[str, InstanceTypeLimits] | None = None,
+               priority: Priority = Priority.ROUTINE) -> dict[str, GroupFacts]:
+    """One batched round: an ENI read per group, then members, types and agents at once.
+
+    Raises `CloudError` when the cloud does not answer; a missing ENI is a fact (None).
+    """
+    limits = limits_cache if limits_cache is not None else {}
+    enis = {g.name: read_eni(cloud, g.network_interface, priority) for g in groups}
+    members = list(dict.fromkeys(m for g in groups for m in g.members))
+    instances = cloud.describe_instances(members, priority=priority) if members else {}
+    unknown = sorted({i.instance_type for i in instances.values()} - limits.keys())
+    if unknown:
+        limits.update(types.describe_instance_types(unknown, priority=priority))
+    ask = list(dict.fromkeys(
+        m for g in groups if g.guest.method == "cloud_assistant"
+        for m in g.members if m != _holder(enis[g.name]) and m in instances
+    ))
+    assistant = cloud.cloud_assistant_online(ask, priority=priority) if ask else {}
+    return {
+        g.name: GroupFacts(
+            enis[g.name],
+            {m: instances[m] for m in g.members if m in instances},
+            {t: lim for t, lim in limits.items()
+             if any(instances[m].instance_type == t for m in g.members if m in instances)},
+            {m: assistant[m] for m in g.members if m in assistant},
+        )
+        for g in groups
+    }
+
+
+def _holder(eni: EniState | None) -> str | None:
+    return eni.instance_id if eni is not None else None
+
+
+# ------------------------------------------------------------------- tracker
+
+
+class ReadinessTracker:
+    """Keeps every group's standby readiness fresh; the engine reads `ready_map()`."""
+
+    def __init__(self, groups: Sequence[GroupConfig], cloud: CloudPort, types: InstanceTypes,
+                 clock: Clock) -> None:
+        self._groups = list(groups)
+        self._cloud = cloud
+        self._types = types
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._latest: dict[str, dict[str, StandbyReadiness]] = {}
+        self._ready: dict[str, dict[str, bool]] = {}
+        self._due: dict[str, float] = {}
+        self._limits: dict[str, InstanceTypeLimits] = {}  # a type's limits never change
+        self._failing = False
+        self._exported: dict[str, set[str]] = {}
+
+    def ready_map(self) -> dict[str, dict[str, bool]]:
+        """group -> standby -> ready (what `Engine(readiness=...)` calls every tick)."""
+        with self._lock:
+            return self._ready
+
+    def snapshot(self) -> dict[str, dict[str, StandbyReadiness]]:
+        with self._lock:
+            return {g: dict(m) for g, m in self._latest.items()}
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("readiness refresh crashed; retrying")
+            stop.wait(self._wait_s())
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reads the groups that are due (all with `force`); False if nothing was updated."""
+        now = self._clock.monotonic()
+        due = [g for g in self._groups if force or self._due.get(g.name, 0.0) <= now]
+        if not due:
+            return False
+        try:
+            facts = read_facts(self._cloud, self._types, due, self._limits)
+        except CloudError as e:
+            if not self._failing:
+                log.warning("could not read standby readiness; keeping the last known",
+                            extra={"error": str(e), "groups": len(due)})
+            self._failing = True
+            for g in due:
+                self._due[g.name] = now + min(RETRY_S, g.policy.readiness_interval_s)
+            return False
+        if self._failing:
+            log.info("standby readiness readable again")
+        self._failing = False
+        results = {g.name: evaluate(g, facts[g.name]) for g in due}
+        self._log_changes(results)
+        with self._lock:
+            self._latest = {**self._latest, **results}
+            self._ready = {g: {m: r.ready for m, r in ms.items()} for g, ms in self._latest.items()}
+        for g in due:
+            self._due[g.name] = now + g.policy.readiness_interval_s
+        self._export(results)
+        return True
+
+    def _wait_s(self) -> float:
+        if not self._due:
+            return 1.0
+        return max(1.0, min(self._due.values()) - self._clock.monotonic())
+
+    def _log_changes(self, results: Mapping[str, Mapping[str, StandbyReadiness]]) -> None:
+        with self._lock:
+            before = self._latest
+        for group, members in results.items():
+            for m, r in members.items():
+                old = before.get(group, {}).get(m)
+                if old is not None and old.ready == r.ready:
+                    continue
+                if r.ready:
+                    log.info("standby ready", extra={"group": group, "instance": m})
+                else:
+                    log.warning("standby not ready", extra={"group": group, "instance": m,
+                                                            "reason": r.reason})
+
+    def _export(self, results: Mapping[str, Mapping[str, StandbyReadiness]]) -> None:
+        for group, members in results.items():
+            for m, r in members.items():
+                metrics.STANDBY_READY.labels(group=group, instance=m).set(1 if r.ready else 0)
+            # The holder is no standby: its old series would hide a group with none ready.
+            for gone in self._exported.get(group, set()) - members.keys():
+                metrics.STANDBY_READY.remove(group, gone)
+            self._exported[group] = set(members)
