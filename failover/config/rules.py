@@ -1,0 +1,147 @@
+"""Semantic checks: the mistakes operators actually make, which types cannot catch."""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+from collections.abc import Iterator
+
+from failover.config.models import (
+    MAX_SECONDARY_IPS,
+    PLACEHOLDERS,
+    CommandCheck,
+    Config,
+    HttpCheck,
+)
+
+
+def _placeholders(text: str) -> Iterator[str]:
+    try:
+        for _, name, _, _ in string.Formatter().parse(text):
+            if name is not None:
+                yield name
+    except ValueError:
+        yield "{"  # an unbalanced brace
+
+
+def semantic_problems(cfg: Config) -> list[str]:
+    """What types cannot catch: the mistakes operators actually make."""
+    out: list[str] = []
+    names: dict[str, int] = {}
+    enis: dict[str, int] = {}
+    ip_owner: dict[str, int] = {}
+    longest_interval = 0.0
+    for i, g in enumerate(cfg.groups):
+        p = f"groups[{i}]"
+        if g.name in names:
+            out.append(f"{p}.name: duplicate group name {g.name!r} (also groups[{names[g.name]}])")
+        names.setdefault(g.name, i)
+        if g.network_interface in enis:
+            out.append(
+                f"{p}.network_interface: {g.network_interface} is already used by "
+                f"groups[{enis[g.network_interface]}]; an ENI belongs to one group"
+            )
+        enis.setdefault(g.network_interface, i)
+        seen_members: set[str] = set()
+        for j, m in enumerate(g.members):
+            if m in seen_members:
+                out.append(f"{p}.members[{j}]: instance {m} is listed twice")
+            seen_members.add(m)
+        for j, ip in enumerate(g.service_ips):
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                out.append(f"{p}.service_ips[{j}]: {ip!r} is not an IPv4 address")
+                continue
+            if addr.version != 4:
+                out.append(f"{p}.service_ips[{j}]: {ip!r} is not an IPv4 address")
+            elif ip in ip_owner and ip_owner[ip] != i:
+                out.append(f"{p}.service_ips[{j}]: {ip} is also a service IP of groups[{ip_owner[ip]}]")
+            ip_owner.setdefault(ip, i)
+        if len(g.service_ips) > MAX_SECONDARY_IPS:
+            out.append(
+                f"{p}.service_ips: {len(g.service_ips)} IPs; an ENI holds at most "
+                f"{MAX_SECONDARY_IPS} secondary IPs (20 with its primary)"
+            )
+        if len(set(g.service_ips)) != len(g.service_ips):
+            out.append(f"{p}.service_ips: an IP is listed twice")
+        for j, eip in enumerate(g.eips):
+            try:
+                ipaddress.IPv4Address(eip)
+            except ValueError:
+                out.append(f"{p}.eips[{j}]: {eip!r} is not an IPv4 address")
+        h = g.health
+        if h.timeout_s >= h.interval_s:
+            out.append(
+                f"{p}.health.timeout_s: {h.timeout_s} must be shorter than interval_s "
+                f"({h.interval_s}) or probe rounds overlap"
+            )
+        if h.fall < 1:
+            out.append(f"{p}.health.fall: must be at least 1")
+        if h.rise < 1:
+            out.append(f"{p}.health.rise: must be at least 1")
+        longest_interval = max(longest_interval, h.interval_s)
+        for j, c in enumerate(g.checks):
+            texts: list[tuple[str, str]] = []
+            if isinstance(c, HttpCheck):
+                texts = [("url", c.url)]
+            elif isinstance(c, CommandCheck):
+                texts = (
+                    [("run", c.run)] if isinstance(c.run, str)
+                    else [(f"run[{k}]", a) for k, a in enumerate(c.run)]
+                )
+            for key, text in texts:
+                for name in _placeholders(text):
+                    if name not in PLACEHOLDERS:
+                        out.append(
+                            f"{p}.checks[{j}].{key}: unknown placeholder {{{name}}}; "
+                            "use {ip}, {instance} or {group}"
+                        )
+        if g.guest.cidr and g.guest.gateway:
+            try:
+                if ipaddress.IPv4Address(g.guest.gateway) not in ipaddress.IPv4Network(g.guest.cidr):
+                    out.append(f"{p}.guest.gateway: {g.guest.gateway} is outside {g.guest.cidr}")
+            except ValueError:
+                out.append(f"{p}.guest.gateway: {g.guest.gateway!r} is not an IPv4 address")
+        if isinstance(h.quorum, int) and h.quorum > 9:
+            out.append(f"{p}.health.quorum: {h.quorum} voters is more replicas than make sense")
+    zk = cfg.zookeeper
+    if cfg.groups and zk.session_timeout_s < 2 * longest_interval:
+        out.append(
+            f"zookeeper.session_timeout_s: {zk.session_timeout_s} is too short for a health "
+            f"interval_s of {longest_interval}; use at least {2 * longest_interval:g} so a "
+            "replica is not declared dead between two probe rounds"
+        )
+    return out
+
+
+def warnings(cfg: Config) -> list[str]:
+    """Suspicious but legal settings: printed, never fatal."""
+    out: list[str] = []
+    ep = cfg.cloud.endpoint
+    if ep:
+        host = ep.rsplit(":", 1)[0].strip("[]") if ":" in ep else ep
+        loopback = host == "localhost" or _is_loopback(host)
+        if loopback and cfg.cloud.protocol == "https":
+            out.append(
+                f"cloud.protocol: https with a loopback endpoint ({ep}); the emulator speaks http"
+            )
+        if not loopback and not _is_private(host) and cfg.cloud.protocol == "http":
+            out.append(
+                f"cloud.protocol: http to a public endpoint ({ep}) sends requests unencrypted"
+            )
+    return out
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_private(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
