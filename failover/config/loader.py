@@ -14,6 +14,9 @@ from failover.config.models import CHECK_TYPES, Config, ConfigError
 from failover.config.rules import semantic_problems
 
 
+_BRANCH_LABELS = frozenset({"int", "str", "float", "bool", "dict", "list", "none"})
+
+
 def _path(loc: Iterable[int | str]) -> str:
     out = ""
     items = list(loc)
@@ -22,8 +25,8 @@ def _path(loc: Iterable[int | str]) -> str:
             out += f"[{part}]"
         elif part in CHECK_TYPES and i > 0 and isinstance(items[i - 1], int):
             continue  # pydantic's discriminator tag: not a key the operator wrote
-        elif "function-after" in part or part.startswith(("literal[", "int", "str")):
-            continue  # union branch labels
+        elif "[" in part or part in _BRANCH_LABELS:
+            continue  # pydantic's labels for union branches (`int`, `literal['all']`, ...)
         else:
             out += ("." if out else "") + part
     return out or "(top level)"

@@ -131,3 +131,35 @@ def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimS
     assert len(_attach_transitions(sim)) == 1
     new_leader = fleet.leader()
     assert new_leader is not None and new_leader.cid != leader.cid
+
+
+def test_sigterm_hands_over_leadership_at_once_and_exits_0(fleet: Fleet) -> None:
+    import signal
+    import time
+
+    leader = fleet.leader()
+    assert leader is not None
+    t0 = time.monotonic()
+    leader.proc.send_signal(signal.SIGTERM)
+    assert leader.proc.wait(20) == 0
+    wait_for(lambda: fleet.leader() is not None, 10, "a new leader", fleet.logs)
+    # Released, not expired: well inside the 2 s session timeout plus the exit itself.
+    assert time.monotonic() - t0 < 2 + 5
+
+
+def test_sighup_with_a_broken_config_keeps_the_old_one(fleet: Fleet) -> None:
+    import signal
+
+    leader = fleet.leader()
+    assert leader is not None
+    own = fleet.workdir / f"{leader.cid}.yaml"
+    good = own.read_text()
+    own.write_text(good.replace("interval_s: 0.2", "interval_s: fast"))
+    leader.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reload refused" in leader.log.read_text(), 10, "the refusal in the log")
+    assert "groups[0].health.interval_s" in leader.log.read_text()
+    assert leader.proc.poll() is None and leader.get("/healthz")[0] == 200
+    own.write_text(good.replace("cooldown_s: 0", "cooldown_s: 5"))
+    leader.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in leader.log.read_text(), 10, "the reload in the log", fleet.logs)
+    wait_for(lambda: fleet.leader() is not None, 10, "a leader after the reload", fleet.logs)

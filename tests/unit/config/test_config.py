@@ -48,6 +48,10 @@ def _second_group(doc: dict[str, Any], **over: Any) -> None:
 
 BROKEN: list[tuple[str, Any, str]] = [
     ("wrong type", lambda d: d["zookeeper"].update(session_timeout_s="six"), "zookeeper.session_timeout_s:"),
+    ("interval not a number", lambda d: d["defaults"]["health"].update(interval_s="fast"),
+     "groups[0].health.interval_s: Input should be a valid number"),
+    ("quorum not a number", lambda d: d["defaults"]["health"].update(quorum=0),
+     "groups[0].health.quorum:"),
     ("missing region", lambda d: d["cloud"].pop("region"), "cloud.region: missing"),
     ("missing cloud", lambda d: d.pop("cloud"), "cloud: missing"),
     ("unknown top key", lambda d: d.update(extra=1), "extra: unknown key"),
