@@ -11,7 +11,9 @@ SYS_PKGS := zookeeper:/usr/share/java/zookeeper.jar \
             netplan.io:/usr/sbin/netplan \
             prometheus:/usr/bin/promtool \
             keepalived:/usr/sbin/keepalived \
-            iputils-arping:/usr/bin/arping
+            iputils-arping:/usr/bin/arping \
+            systemd:/usr/bin/systemd-analyze \
+            curl:/usr/bin/curl
 
 .PHONY: help sysdeps venv lint typecheck imports unit pytest test demo bench clean
 

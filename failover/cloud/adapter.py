@@ -50,7 +50,7 @@ class EcsCloud(CloudMoves):
         # A read gets the time of one slow attempt plus a quick retry or two.
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
         super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline)
-        self._polls = polls or PollPlans()
+        self._polls = polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max)
 
     def __repr__(self) -> str:
         return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"

@@ -99,6 +99,14 @@ class PollPlans:
         return PollPlans(self.attach.scaled(k), self.detach.scaled(k), self.stop.scaled(k),
                          self.command.scaled(k), self.eip.scaled(k))
 
+    @classmethod
+    def dense(cls, dense_s: float, max_polls: int = POLL_MAX) -> PollPlans:
+        """The default plans with another dense interval (a fast emulator, or a lab)."""
+        def one(plan: PollPlan) -> PollPlan:
+            d = min(dense_s, plan.dense_s) if plan is COMMAND else dense_s
+            return replace(plan, first_s=min(plan.first_s, d), dense_s=d, max_polls=max_polls)
+        return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP))
+
 
 class PollSchedule:
     """One wait's walk through its plan: `next(elapsed)` is how long to sleep before looking.

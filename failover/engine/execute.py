@@ -20,6 +20,7 @@ from failover.model import (
     CallTrace,
     CloudError,
     DetachStalled,
+    EniState,
     EniStatus,
     FailoverRecord,
     FencingToken,
@@ -76,6 +77,8 @@ def describe_error(exc: BaseException) -> str:
 class Executor:
     def __init__(self, deps: Collaborators) -> None:
         self.d = deps
+        self._attached: dict[str, EniState] = {}  # by failover id, from the attach step
+        self._cidrs: dict[str, str] = {}  # by vSwitch id
 
     # ---------------------------------------------------------------- entry
 
@@ -104,9 +107,7 @@ class Executor:
                 record = self._step(record, group, StepName.FENCE, lambda t: self._fence(record, group, t))
             record = self._detach(record, group)
             record = self._step(record, group, StepName.ATTACH, lambda t: self._attach(record, group, t))
-            network = self._network(group, record)
-            record = self._step(record, group, StepName.GUEST,
-                                lambda t: self._guest(group, record, network, t))
+            record = self._step(record, group, StepName.GUEST, lambda t: self._guest(group, record, t))
             record = self._step(record, group, StepName.VERIFY, lambda t: self._verify(group, record, t))
             record = self._step(record, group, StepName.DONE, lambda t: self._done(group, record))
             return self._finish(group, record, Result.COMPLETED, None)
@@ -210,8 +211,9 @@ class Executor:
         return "ok"
 
     def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
-        self.d.cloud.attach_eni(group.network_interface, record.to_instance,
-                                timeout_s=group.policy.attach_timeout_s, trace=trace)
+        eni = self.d.cloud.attach_eni(group.network_interface, record.to_instance,
+                                      timeout_s=group.policy.attach_timeout_s, trace=trace)
+        self._attached[record.id] = eni  # the guest step needs its MAC and IPs: no second read
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
         token = self.d.leadership.fence()
@@ -220,22 +222,21 @@ class Executor:
         self._export_holder(group, record.to_instance)
         return "ok"
 
-    def _network(self, group: GroupConfig, record: FailoverRecord) -> GuestNetwork:
-        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
-        return self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
-
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
-        cidr = group.guest.cidr
-        if cidr is None:
+        cidr = group.guest.cidr or self._cidrs.get(vswitch)
+        if cidr is None:  # a vSwitch's CIDR never changes: read it once per process
             cidr = self.d.cloud.describe_vswitch(vswitch, priority=Priority.FAILOVER).cidr
+            self._cidrs[vswitch] = cidr
         gateway = group.guest.gateway or gateway_of(cidr)
         return GuestNetwork(mac=mac, ips=ips, cidr=cidr, gateway=gateway, table=group.guest.table)
 
     def _guest_for(self, group: GroupConfig) -> GuestConfigurator:
         return self.d.guest_for(group)
 
-    def _guest(self, group: GroupConfig, record: FailoverRecord, network: GuestNetwork,
-               trace: CallTrace) -> str:
+    def _guest(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
+        eni = self._attached.pop(record.id, None) or self.d.cloud.describe_eni(
+            group.network_interface, priority=Priority.FAILOVER, trace=trace)
+        network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         result = self._guest_for(group).configure(
             record.to_instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
         if not result.ok:

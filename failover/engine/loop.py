@@ -126,6 +126,8 @@ class Engine:
                 with self._lock:
                     self._states[g.name] = state
             metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)
+            for m in g.members:  # exported every tick, so dashboards see it before any failover
+                metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == state.holder else 0)
             view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running)
             metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
             views.append(view)

@@ -27,11 +27,12 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def write_config(path: Path, *, zk_hosts: str, zk_root: str, endpoint: str, health_dir: Path,
-                 members: list[str], eni: str = "eni-svc", **policy: Any) -> Path:
+                 members: list[str], eni: str = "eni-svc", poll_dense_s: float = 0.05,
+                 **policy: Any) -> Path:
     doc = {
         "controller": {"tick_s": 0.05},
         "zookeeper": {"hosts": zk_hosts, "root": zk_root, "session_timeout_s": 2},
-        "cloud": {"region": "cn-hangzhou", "endpoint": endpoint, "protocol": "http",
+        "cloud": {"region": "cn-hangzhou", "endpoint": endpoint, "protocol": "http", "poll_dense_s": poll_dense_s,
                   "credentials": {"access_key_id_env": "ALIBABA_CLOUD_ACCESS_KEY_ID",
                                   "access_key_secret_env": "ALIBABA_CLOUD_ACCESS_KEY_SECRET"}},
         "defaults": {

@@ -107,3 +107,16 @@ def test_the_dense_plan_notices_a_finished_step_within_250_ms_median(plan: PollP
     assert statistics.median(new) <= 0.25
     assert statistics.median(old) >= 0.5  # the plain x1.5 back-off is seconds-scale late
     assert statistics.mean(new_calls) <= 30  # bounded: a few describes per second of waiting
+
+
+def test_dense_plans_follow_the_configured_interval() -> None:
+    from failover.cloud.waiting import PollPlans, PollSchedule
+
+    plans = PollPlans.dense(0.05, max_polls=200)
+    assert plans.attach.dense_s == 0.05 and plans.attach.first_s == 0.05
+    assert plans.command.dense_s == 0.05
+    sched = PollSchedule(plans.attach, timeout_s=30)
+    waits = [sched.next(t * 0.05) for t in range(10)]
+    assert max(waits) <= 0.05 + 1e-9
+    default = PollPlans.dense(0.3)
+    assert default.command.dense_s == 0.2  # the guest wait never polls coarser than its own plan
