@@ -56,14 +56,22 @@ class Engine:
     # ----------------------------------------------------------------- loop
 
     def run_forever(self, stop: threading.Event) -> None:
+        pause = self.cfg.controller.tick_s
+        last_error = ""
         while not stop.is_set():
             try:
                 self.tick()
+                pause, last_error = self.cfg.controller.tick_s, ""
             except NotLeader:
                 self._in_office = False
-            except Exception:
-                log.exception("engine tick failed; retrying")
-            stop.wait(self.cfg.controller.tick_s)
+            except Exception as e:
+                # ZooKeeper or the cloud is failing: back off, and say it once, not 20 times a second.
+                error = describe_error(e)
+                if error != last_error:
+                    log.warning("engine tick failed; retrying with back-off", extra={"error": error})
+                    last_error = error
+                pause = min(max(pause * 2, 0.2), 2.0)
+            stop.wait(pause)
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""

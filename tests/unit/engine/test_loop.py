@@ -127,3 +127,28 @@ def test_zone_outage_moves_every_group_with_bounded_concurrency() -> None:
     r.settle()
     assert all(r.cloud.enis[f"eni-{i}"].instance_id == "i-b" for i in range(40))
     assert r.engine._pool._max_workers == r.cfg.controller.max_parallel_failovers
+
+
+def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -> None:
+    import threading
+
+    from failover.model import CloudError, ErrorKind
+
+    r = Rig()
+    calls: list[float] = []
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        calls.append(time.monotonic())
+        raise CloudError("endpoint unreachable", kind=ErrorKind.RETRYABLE, code="Timeout")
+
+    r.cloud.describe_eni = broken  # type: ignore[method-assign]
+    stop = threading.Event()
+    t = threading.Thread(target=r.engine.run_forever, args=(stop,))
+    with caplog.at_level("WARNING"):
+        t.start()
+        time.sleep(1.5)
+        stop.set()
+        t.join(5)
+    # tick_s is 0.05: without back-off this would be ~30 attempts.
+    assert 2 <= len(calls) <= 8
+    assert sum("engine tick failed" in rec.message for rec in caplog.records) == 1
