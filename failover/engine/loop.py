@@ -190,8 +190,10 @@ class Engine:
         except NotLeader as e:
             log.warning("lost leadership during a failover; the next leader resumes it",
                         extra={"group": group.name, "error": str(e)})
+            self._in_office = False  # if we lead again, re-read the journal and resume it ourselves
         except Exception as e:
             log.exception("failover job crashed", extra={"group": group.name, "error": describe_error(e)})
+            self._in_office = False
         finally:
             state: GroupState | None = None
             try:

@@ -152,3 +152,20 @@ def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -
     # tick_s is 0.05: without back-off this would be ~30 attempts.
     assert 2 <= len(calls) <= 8
     assert sum("engine tick failed" in rec.message for rec in caplog.records) == 1
+
+
+def test_a_failover_interrupted_by_a_brief_suspension_is_resumed_by_the_same_leader() -> None:
+    r = Rig()
+    r.votes("i-a", False)
+    r.votes("i-b", True)
+    r.lead.lose_after = 3  # begin, detach running, then the session is suspended
+    r.engine.tick()
+    r.settle()
+    [rec] = r.journal.history("g0")
+    assert not rec.finished
+    r.lead.leader, r.lead.lose_after = True, None  # reconnected, still the leader
+    actions = r.engine.tick()
+    assert [a.kind for a in actions] == [Kind.RESUME]
+    r.settle()
+    assert r.journal.get(rec.id).result is Result.COMPLETED
+    assert r.cloud.mutations == [("detach", "eni-0", "i-a"), ("attach", "eni-0", "i-b")]
