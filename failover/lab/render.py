@@ -1,0 +1,87 @@
+"""Pure renderers of the lab's files: the emulator's world, the controllers' configs, zoo.cfg.
+
+The controllers run the product's defaults where the issue fixes them (interval 0.2 s,
+timeout 0.15 s, fall 3, quorum majority) with an HTTP check, because a hung service still
+completes TCP handshakes in the kernel: only an HTTP answer tells a hang from a live service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failover.lab.spec import CONTROL_IP, HTTP_PORT, METRICS_PORT, SIM_PORT, SUBNET, ZK_PORT, LabSpec
+
+REGION = "cn-hangzhou"
+ZONE = "cn-hangzhou-h"
+GROUP = "web"
+EIP = "47.100.0.1"  # NAT mode: never configured in any OS, only checked to follow the ENI
+KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
+KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
+
+
+def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.0) -> dict[str, Any]:
+    return {
+        "region": REGION,
+        "access_keys": {key_id: key_secret},
+        "vpcs": [{"id": "vpc-lab", "vswitches": [{"id": "vsw-lab", "zone": ZONE, "cidr": SUBNET}]}],
+        "security_groups": [{"id": "sg-lab", "vpc": "vpc-lab"}],
+        "instances": [
+            {"id": m.instance_id, "vswitch": "vsw-lab", "status": "Running", "type": "ecs.g7.large",
+             "primary_ip": m.ip, "max_enis": 3, "max_ips_per_eni": 10, "hotplug": True}
+            for m in spec.members
+        ],
+        "network_interfaces": [{
+            "id": spec.eni.eni_id, "vswitch": "vsw-lab", "security_groups": ["sg-lab"],
+            "primary_ip": spec.eni.primary_ip, "secondary_ips": [spec.eni.service_ip],
+            "mac": spec.eni.mac, "instance": spec.members[0].instance_id,
+        }],
+        "eips": [{"id": "eip-lab", "ip": EIP, "network_interface": spec.eni.eni_id,
+                  "private_ip": spec.eni.primary_ip, "mode": "NAT"}],
+        # "no emulated API latency": every transition is instant unless asked otherwise
+        "timing": {"attach_s": api_latency_s, "detach_s": api_latency_s, "command_s": 0.0},
+    }
+
+
+def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any]) -> dict[str, Any]:
+    c = spec.controller(controller_id)
+    return {
+        "controller": {"id": c.controller_id, "listen": f"{c.control_ip}:{METRICS_PORT}"},
+        "zookeeper": {"hosts": f"{CONTROL_IP}:{ZK_PORT}", "root": f"/failover/{spec.prefix}",
+                      "session_timeout_s": 4},
+        # The lab's emulator answers at once: poll densely so a finished step is seen at once.
+        "cloud": {"region": REGION, "endpoint": f"{CONTROL_IP}:{SIM_PORT}", "protocol": "http",
+                  "poll_dense_s": 0.05,
+                  "credentials": {"access_key_id_env": KEY_ID_ENV, "access_key_secret_env": KEY_SECRET_ENV}},
+        "defaults": {
+            "health": health,
+            # the bench fails the group over and back dozens of times in a few minutes
+            "policy": {"cooldown_s": 1, "detach_timeout_s": 10, "attach_timeout_s": 10,
+                       "guest_timeout_s": 20, "verify_timeout_s": 10,
+                       "flap_max_failovers": 1000, "flap_window_s": 60},
+            # Instances are namespaces sharing the host's /etc: never write OS network files.
+            "guest": {"method": "cloud_assistant", "os": "auto", "persist": False},
+        },
+        "groups": [{
+            "name": GROUP,
+            "network_interface": spec.eni.eni_id,
+            "members": [m.instance_id for m in spec.members],
+            "service_ips": [spec.eni.service_ip],
+            "eips": [EIP],
+            "checks": [{"type": "http", "url": f"http://{{ip}}:{HTTP_PORT}/healthz", "expect_status": 200}],
+        }],
+    }
+
+
+def default_health(interval_s: float = 0.2, timeout_s: float = 0.15, fall: int = 3,
+                   rise: int = 2) -> dict[str, Any]:
+    return {"interval_s": interval_s, "timeout_s": timeout_s, "fall": fall, "rise": rise,
+            "quorum": "majority"}
+
+
+def zoo_cfg(data_dir: str) -> str:
+    return "\n".join([
+        "tickTime=500", "initLimit=10", "syncLimit=5", f"dataDir={data_dir}",
+        f"clientPort={ZK_PORT}", f"clientPortAddress={CONTROL_IP}", "admin.enableServer=false",
+        "maxSessionTimeout=60000", "minSessionTimeout=1000", "standaloneEnabled=true",
+        "4lw.commands.whitelist=ruok,srvr,stat,mntr",
+    ]) + "\n"

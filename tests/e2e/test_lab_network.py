@@ -1,0 +1,97 @@
+"""The lab's plumbing without controllers: the ENI moves with its MAC, the real guest script
+configures it, the client follows it, the root namespace stays out, and `down` removes all."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from failover.lab import analysis, netns, topology
+from failover.lab.bench import Client
+from failover.lab.hooks import LabHooks
+from failover.lab.runtime import Lab
+from tests.e2e.conftest import require_root
+
+pytestmark = pytest.mark.lab
+
+
+def guest_script(lab: Lab) -> str:
+    eni = lab.spec.eni
+    out = subprocess.run(
+        [sys.executable, "-m", "failover", "guest", "render", "--os", "auto", "--mac", eni.mac,
+         "--ips", ",".join(eni.ips), "--cidr", "192.168.1.0/24", "--gateway", "192.168.1.253", "--json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return str(json.loads(out)["script"])
+
+
+def wait_answers(client: Client, who: str, n: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if sum(a.answer == who for a in client.answers()) >= n:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_eni_moves_and_the_client_follows(lab: Lab) -> None:
+    lab.up(controllers=False)
+    spec, hooks = lab.spec, LabHooks(lab.spec)
+    assert lab.holder() == "i-primary"
+    client = Client(lab, spec.eni.service_ip, lab.dir / "client.jsonl")
+    try:
+        assert wait_answers(client, "i-primary", 10)
+        moved_at = time.time()
+        hooks.on_detach(spec.eni.eni_id, "i-primary")
+        assert lab.holder() is None  # parked in the VPC namespace, like an Available ENI
+        hooks.on_attach(spec.eni.eni_id, spec.eni.mac, "i-standby")
+        code, output = hooks.run_command("i-standby", guest_script(lab), 30)
+        assert code == 0, output
+        assert wait_answers(client, "i-standby", 10)
+    finally:
+        answers = client.stop()
+    assert lab.holder() == "i-standby"
+    o = analysis.outage(answers, "i-primary", "i-standby", moved_at)
+    assert o.rto_s is not None and o.stayed
+    # the old primary keeps no rule for the ENI's addresses; the MAC travelled intact
+    rules = netns.ip(spec.ns("i1"), "rule", "show")
+    assert all(f"from {ip} " not in rules for ip in spec.eni.ips)
+    assert spec.eni.mac in netns.ip(spec.ns("i2"), "link", "show", "dev", spec.eni.inner_name)
+
+
+def test_the_root_namespace_holds_no_lab_address_or_link(lab: Lab) -> None:
+    lab.up(controllers=False)
+    root_addrs = netns.ip(None, "-o", "-4", "addr", "show")
+    lab_ips = [m.ip for m in lab.spec.members] + list(lab.spec.eni.ips) + [lab.spec.client_ip]
+    assert not [ip for ip in lab_ips if f" {ip}/" in root_addrs]
+    assert lab.prefix not in netns.ip(None, "-o", "link", "show")
+    # every lab process runs inside a lab namespace
+    inside = {pid for ns in lab.spec.namespaces for pid in netns.netns_pids(ns)}
+    recorded = set(topology.read_state(lab.prefix)["pids"].values())
+    assert recorded and recorded <= inside
+
+
+def test_down_cleans_up_after_a_lost_record_and_is_idempotent() -> None:
+    require_root()
+    lab = Lab()
+    up = subprocess.run([sys.executable, "-m", "failover", "lab", "up", "--no-controllers", "--prefix", lab.prefix],
+                        capture_output=True, text=True, timeout=120, check=False)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert len([n for n in netns.list_netns() if n.startswith(lab.prefix)]) == len(lab.spec.namespaces)
+        Path(lab.spec.state_file).unlink()  # as if the machine lost the record mid-run
+        # `lab down` without a prefix would find it by name too (not run here: it would also
+        # remove labs other people run on this machine)
+        assert lab.prefix in topology.known_prefixes()
+        for _ in range(2):
+            down = subprocess.run([sys.executable, "-m", "failover", "lab", "down", "--prefix", lab.prefix],
+                                  capture_output=True, text=True, timeout=120, check=False)
+            assert down.returncode == 0, down.stderr
+        assert topology.leftovers(lab.prefix) == []
+    finally:
+        lab.down()
