@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from failover.config.models import CHECK_TYPES, Config, ConfigError
 from failover.config.rules import semantic_problems
 
-
 _BRANCH_LABELS = frozenset({"int", "str", "float", "bool", "dict", "list", "none"})
 
 
