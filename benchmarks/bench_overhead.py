@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -82,6 +83,7 @@ def main() -> None:
         fleet.stop_all()
         sim.stop()
         zk.stop()
+        shutil.rmtree(work, ignore_errors=True)
     api_s = sum(TIMING.values())
     totals = [r.duration_s for r in records if r.duration_s is not None]
     overhead = [t - api_s for t in totals]
