@@ -61,7 +61,7 @@ class EcsCloud(CloudMoves):
                                 priority: Priority = Priority.ROUTINE,
                                 ) -> dict[str, InstanceTypeLimits]:
         """Per type: how many ENIs (primary included) and IPv4 addresses per ENI it allows."""
-        deadline = self._deadline()
+        deadline = self._deadline(priority)
         out: dict[str, InstanceTypeLimits] = {}
         for part in chunks(list(dict.fromkeys(instance_types)), INSTANCE_TYPES_MAX):
             body = self._get("DescribeInstanceTypes", {"InstanceTypes": part}, priority, deadline,

@@ -43,14 +43,21 @@ def not_found(action: str, what: str) -> ApiError:
     return ApiError(f"{what} not found", kind=ErrorKind.FATAL, code=errors.NOT_FOUND, action=action)
 
 
+FAILOVER_READ_S = 30.0
+
 class CloudReads:
     def __init__(self, caller: Caller, clock: Clock, read_deadline_s: float) -> None:
         self._caller = caller
         self._clock = clock
         self._read_deadline_s = read_deadline_s
 
-    def _deadline(self) -> Deadline:
-        return Deadline.after(self._clock, self._read_deadline_s)
+    def _deadline(self, priority: Priority = Priority.ROUTINE) -> Deadline:
+        """Routine reads give up quickly; a failover step's read outlasts a crowded budget
+        (a zone outage queues many failovers on one action) and several retries."""
+        seconds = self._read_deadline_s
+        if priority is Priority.FAILOVER:
+            seconds = max(seconds, FAILOVER_READ_S)
+        return Deadline.after(self._clock, seconds)
 
     def _get(self, action: str, params: dict[str, Any], priority: Priority,
              deadline: Deadline, trace: CallTrace | None) -> dict[str, Any]:
@@ -62,7 +69,7 @@ class CloudReads:
 
     def describe_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
                      trace: CallTrace | None = None) -> EniState:
-        return self._eni(eni_id, priority, self._deadline(), trace)
+        return self._eni(eni_id, priority, self._deadline(priority), trace)
 
     def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
              trace: CallTrace | None) -> EniState:
@@ -79,7 +86,7 @@ class CloudReads:
     def describe_instances(self, instance_ids: Sequence[str], *,
                            priority: Priority = Priority.ROUTINE,
                            trace: CallTrace | None = None) -> dict[str, InstanceInfo]:
-        deadline = self._deadline()
+        deadline = self._deadline(priority)
         out: dict[str, InstanceInfo] = {}
         for part in chunks(list(dict.fromkeys(instance_ids)), DESCRIBE_INSTANCES_MAX):
             body = self._get(
@@ -94,7 +101,7 @@ class CloudReads:
 
     def instance_statuses(self, instance_ids: Sequence[str], *,
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
-        return self._statuses(instance_ids, priority, self._deadline(), None)
+        return self._statuses(instance_ids, priority, self._deadline(priority), None)
 
     def _statuses(self, instance_ids: Sequence[str], priority: Priority, deadline: Deadline,
                   trace: CallTrace | None) -> dict[str, str]:
@@ -110,7 +117,7 @@ class CloudReads:
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        deadline = self._deadline()
+        deadline = self._deadline(priority)
         ids = list(dict.fromkeys(instance_ids))
         out = dict.fromkeys(ids, False)
         for part in chunks(ids, ASSISTANT_PAGE_MAX):
@@ -128,7 +135,7 @@ class CloudReads:
                          priority: Priority = Priority.ROUTINE) -> VSwitchInfo:
         action = "DescribeVSwitches"
         body = self._get(action, {"VSwitchId": vswitch_id, "PageSize": 10}, priority,
-                         self._deadline(), None)
+                         self._deadline(priority), None)
         for item in convert.items(body, "VSwitches", "VSwitch"):
             if item.get("VSwitchId") == vswitch_id:
                 return convert.vswitch_info(item)
@@ -138,7 +145,7 @@ class CloudReads:
                     trace: CallTrace | None = None) -> list[EipInfo]:
         params = {"AssociatedInstanceType": "NetworkInterface", "AssociatedInstanceId": eni_id}
         return [
-            e for e in self._eips(params, priority, self._deadline(), trace)
+            e for e in self._eips(params, priority, self._deadline(priority), trace)
             if e.instance_id == eni_id
         ]
 
@@ -151,7 +158,7 @@ class CloudReads:
             params["AllocationId"] = ",".join(allocation_ids)
         if ips:
             params["EipAddress"] = ",".join(ips)
-        return self._eips(params, priority, self._deadline(), trace)
+        return self._eips(params, priority, self._deadline(priority), trace)
 
     def _eips(self, params: dict[str, Any], priority: Priority, deadline: Deadline,
               trace: CallTrace | None) -> list[EipInfo]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,18 +17,23 @@ from failover.config.rules import semantic_problems
 _BRANCH_LABELS = frozenset({"int", "str", "float", "bool", "dict", "list", "none"})
 
 
-def _path(loc: Iterable[int | str]) -> str:
+_BRANCH = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # `literal['all']`, `function-after[...]`
+
+
+def _path(loc: Iterable[int | str], *, last_is_key: bool = False) -> str:
     out = ""
     items = list(loc)
     for i, part in enumerate(items):
+        key = last_is_key and i == len(items) - 1
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in CHECK_TYPES and i > 0 and isinstance(items[i - 1], int):
+        elif not key and part in CHECK_TYPES and i > 0 and isinstance(items[i - 1], int):
             continue  # pydantic's discriminator tag: not a key the operator wrote
-        elif "[" in part or part in _BRANCH_LABELS:
-            continue  # pydantic's labels for union branches (`int`, `literal['all']`, ...)
+        elif not key and (_BRANCH.match(part) or part in _BRANCH_LABELS):
+            continue  # pydantic's labels for union branches
         else:
-            out += ("." if out else "") + part
+            # A key with a line break or a control character must not split the line.
+            out += ("." if out else "") + (part if part.isprintable() else repr(part))
     return out or "(top level)"
 
 
@@ -42,7 +48,7 @@ _FRIENDLY = {
 def _pydantic_problems(err: ValidationError) -> list[str]:
     problems: dict[str, str] = {}
     for e in err.errors():
-        path = _path(e["loc"])
+        path = _path(e["loc"], last_is_key=e["type"] == "extra_forbidden")
         if e["type"] in _FRIENDLY:
             msg = _FRIENDLY[e["type"]]
         elif e["type"] == "too_short" and path.endswith("members"):

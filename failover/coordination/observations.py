@@ -40,6 +40,9 @@ class ZkObservations:
         self._session: int | None = None
         self._parents: set[Key] = set()  # observation dirs known to exist
         self._cache = ObservationCache(coord)
+        # (group, instance, controller, bytes) already reported as garbage: the leader
+        # reads every 50 ms, and one bad znode must not write twenty lines a second.
+        self._reported: set[tuple[str, str, str, bytes]] = set()
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
@@ -69,8 +72,13 @@ class ZkObservations:
             try:
                 obs = decode_observation(raw, c, g, i)
             except Undecodable as e:
-                log.warning("ignoring observation znode %s/%s/%s/%s: %s",
-                            self._coord.layout.observations, g, i, c, e)
+                bad = (g, i, c, raw or b"")
+                if bad not in self._reported:
+                    if len(self._reported) > 10_000:
+                        self._reported.clear()
+                    self._reported.add(bad)
+                    log.warning("ignoring observation znode %s/%s/%s/%s: %s",
+                                self._coord.layout.observations, g, i, c, e)
                 continue
             out.setdefault(g, {}).setdefault(i, {})[c] = obs
         return out

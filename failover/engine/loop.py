@@ -23,6 +23,7 @@ from failover.model import (
     EniStatus,
     FailoverRecord,
     GroupState,
+    JournalCorrupt,
     NotLeader,
     Priority,
     Trigger,
@@ -51,6 +52,8 @@ class Engine:
         self._states: dict[str, GroupState] = {}
         self._unfinished: dict[str, FailoverRecord] = {}
         self._last_block: dict[str, str] = {}
+        self._unknown: dict[str, str] = {}  # groups left out of decisions, and why
+        self._retry_at: dict[str, float] = {}
         self._in_office = False
 
     # ----------------------------------------------------------------- loop
@@ -100,18 +103,42 @@ class Engine:
 
     def _take_office(self) -> None:
         """A new leader reads the journal and learns holders it does not know from the cloud."""
-        states = {g.name: self.d.journal.group_state(g.name) for g in self.cfg.groups}
+        states: dict[str, GroupState] = {}
         for g in self.cfg.groups:
-            if states[g.name].holder is None:
-                eni = self.d.cloud.describe_eni(g.network_interface, priority=Priority.FAILOVER)
-                if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
-                    states[g.name] = replace(states[g.name], holder=eni.instance_id)
-                    self.d.journal.set_group_state(states[g.name], self.d.leadership.fence())
+            state = self._load_group(g)
+            if state is not None:
+                states[g.name] = state
         unfinished = {r.group: r for r in self.d.journal.unfinished()}
         with self._lock:
             self._states = states
             self._unfinished = unfinished
-        log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished)})
+        log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
+                                   "unknown": sorted(self._unknown)})
+
+    def _load_group(self, g: GroupConfig) -> GroupState | None:
+        """The group's state, its holder filled in from the cloud; None while it cannot be known.
+
+        A group whose state is corrupt or whose ENI cannot be read is left out of every
+        decision (a guessed holder could move a healthy service) but never stops the others.
+        """
+        try:
+            state = self.d.journal.group_state(g.name)
+            if state.holder is None:
+                eni = self.d.cloud.describe_eni(g.network_interface, priority=Priority.FAILOVER)
+                if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
+                    state = replace(state, holder=eni.instance_id)
+                    self.d.journal.set_group_state(state, self.d.leadership.fence())
+        except (JournalCorrupt, CloudError) as e:
+            reason = describe_error(e)
+            if self._unknown.get(g.name) != reason:
+                log.error("group left out of decisions until its state can be read",
+                          extra={"group": g.name, "error": reason})
+            self._unknown[g.name] = reason
+            self._retry_at[g.name] = self.d.clock.monotonic() + 2.0
+            return None
+        if self._unknown.pop(g.name, None) is not None:
+            log.info("group state readable again", extra={"group": g.name})
+        return state
 
     def snapshot(self) -> Snapshot:
         obs = self.observations.snapshot()
@@ -119,6 +146,14 @@ class Engine:
         readiness = self.readiness()
         views = []
         for g in self.cfg.groups:
+            if g.name in self._unknown:
+                if self.d.clock.monotonic() < self._retry_at.get(g.name, 0.0):
+                    continue
+                loaded = self._load_group(g)
+                if loaded is None:
+                    continue
+                with self._lock:
+                    self._states[g.name] = loaded
             member_up: dict[str, bool | None] = {}
             for m in g.members:
                 votes = {ctl: o.up for ctl, o in obs.get(g.name, {}).get(m, {}).items()}
@@ -130,7 +165,10 @@ class Engine:
                 running = g.name in self._running
                 unfinished = self._unfinished.get(g.name)
             if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
-                state = self.d.journal.group_state(g.name)
+                reread = self._load_group(g)
+                if reread is None:
+                    continue
+                state = reread
                 with self._lock:
                     self._states[g.name] = state
             metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)

@@ -162,7 +162,7 @@ def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
         )
     used = {e.device_index for e in held}
     eni.instance = inst.id
-    eni.device_index = next(i for i in range(1, 64) if i not in used)
+    eni.device_index = next(i for i in range(1, len(used) + 2) if i not in used)
     st.set_status("enis", eni, "Attaching", now, instance=inst.id)
     fate = st.draw("attach", eni.id)
     due = now + fate.duration_s

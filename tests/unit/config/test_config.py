@@ -186,3 +186,17 @@ def test_controller_id_from_the_environment_wins(monkeypatch: pytest.MonkeyPatch
     assert config.parse(copy.deepcopy(doc)).controller.id == "from-file"
     monkeypatch.setenv("FAILOVER_CONTROLLER_ID", "pod-7")
     assert config.parse(doc).controller.id == "pod-7"
+
+
+@pytest.mark.parametrize("key", ["bad\rkey", "line\nbreak", "int", "[x"])
+def test_odd_unknown_keys_are_named_on_one_line(key: str, tmp_path: Path) -> None:
+    doc = copy.deepcopy(BASE)
+    doc["groups"][0][key] = 1
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    result = CliRunner().invoke(main, ["--config", str(path), "validate"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, lines
+    shown = key if key.isprintable() else repr(key)
+    assert lines[0] == f"error: groups[0].{shown}: unknown key"

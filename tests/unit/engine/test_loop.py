@@ -141,7 +141,7 @@ def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -
         calls.append(time.monotonic())
         raise CloudError("endpoint unreachable", kind=ErrorKind.RETRYABLE, code="Timeout")
 
-    r.cloud.describe_eni = broken  # type: ignore[method-assign]
+    r.obs.snapshot = broken  # type: ignore[method-assign]
     stop = threading.Event()
     t = threading.Thread(target=r.engine.run_forever, args=(stop,))
     with caplog.at_level("WARNING"):
@@ -169,3 +169,28 @@ def test_a_failover_interrupted_by_a_brief_suspension_is_resumed_by_the_same_lea
     r.settle()
     assert r.journal.get(rec.id).result is Result.COMPLETED
     assert r.cloud.mutations == [("detach", "eni-0", "i-a"), ("attach", "eni-0", "i-b")]
+
+
+def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
+    from failover.model import CloudError, ErrorKind
+
+    r = Rig(groups=2)
+    real = r.cloud.describe_eni
+
+    def flaky(eni_id: str, **kw: Any) -> Any:
+        if eni_id == "eni-0":
+            raise CloudError("InvalidEniId.NotFound", kind=ErrorKind.FATAL)
+        return real(eni_id, **kw)
+
+    r.cloud.describe_eni = flaky  # type: ignore[method-assign]
+    r.votes("i-a", False, groups=2)
+    r.votes("i-b", True, groups=2)
+    actions = r.engine.tick()
+    # g0's holder is unknown: guessing could move a healthy service, so it is left out.
+    assert [(a.kind, a.group) for a in actions] == [(Kind.FAILOVER, "g1")]
+    r.settle()
+    r.cloud.describe_eni = real  # type: ignore[method-assign]
+    assert r.engine.tick() == []  # not retried before its back-off
+    r.clock.sleep(3)
+    assert [(a.kind, a.group) for a in r.engine.tick()] == [(Kind.FAILOVER, "g0")]
+    r.settle()

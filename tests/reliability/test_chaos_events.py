@@ -1,0 +1,54 @@
+"""The trials' judge: reading moves, mutations and holderless gaps out of the emulator's event log."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.chaos_events import (
+    eni_moves,
+    holderless_gaps,
+    invocations_by_instance,
+    is_mutation,
+    mutations_after,
+)
+
+
+def ev(t: float, kind: str, rid: str, old: str | None, new: str, **kw: object) -> dict[str, object]:
+    return {"seq": int(t * 10), "t": t, "kind": kind, "id": rid, "from": old, "to": new, **kw}
+
+
+MOVE = [
+    ev(1.0, "enis", "eni-1", "InUse", "Detaching", instance="i-a"),
+    ev(1.5, "enis", "eni-1", "Detaching", "Available"),
+    ev(2.0, "enis", "eni-1", "Available", "Attaching", instance="i-b"),
+    ev(2.5, "enis", "eni-1", "Attaching", "InUse"),
+    ev(2.6, "invocations", "t-1", None, "Created", instances=["i-b"], script="# --- configure: x"),
+    ev(3.0, "enis", "eni-2", "InUse", "Detaching", instance="i-a"),
+]
+
+
+def test_one_move_is_one_detach_one_attach_and_its_gap() -> None:
+    moves = eni_moves(MOVE, "eni-1")
+    assert moves.moved_once and moves.attached_to == ("i-b",)
+    assert holderless_gaps(MOVE, "eni-1") == [1.5]
+    assert holderless_gaps(MOVE, "eni-2") == []  # still without a holder: no finished gap
+
+
+def test_a_second_attach_is_not_a_single_move() -> None:
+    again = [*MOVE, ev(4.0, "enis", "eni-1", "InUse", "Detaching", instance="i-b"),
+             ev(4.2, "enis", "eni-1", "Detaching", "Available"),
+             ev(4.4, "enis", "eni-1", "Available", "Attaching", instance="i-a"),
+             ev(4.9, "enis", "eni-1", "Attaching", "InUse")]
+    moves = eni_moves(again, "eni-1")
+    assert not moves.moved_once and moves.attached_to == ("i-b", "i-a")
+    assert holderless_gaps(again, "eni-1") == pytest.approx([1.5, 0.9])
+
+
+def test_only_caller_started_transitions_count_as_mutations() -> None:
+    assert [e["to"] for e in MOVE if is_mutation(e)] == ["Detaching", "Attaching", "Created", "Detaching"]
+    assert [e["t"] for e in mutations_after(MOVE, 2.5)] == [2.6, 3.0]
+
+
+def test_invocations_are_counted_per_instance_and_script_kind() -> None:
+    assert invocations_by_instance(MOVE)["i-b"] == 1
+    assert invocations_by_instance(MOVE, "release")["i-b"] == 0

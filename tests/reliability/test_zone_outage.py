@@ -1,0 +1,21 @@
+"""Trial 7 at a small count: many groups fail at once under a 10 QPS per action limit; all complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.chaos import ChaosSystem
+from tests.support.trials_scale import outage_spec, zone_outage
+from tests.support.zk import ZkCluster
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_zone_outage_every_group_fails_over_once(tmp_path: Path, zk_server: ZkCluster, zk_root: str) -> None:
+    with ChaosSystem(tmp_path, zk_server, zk_root, outage_spec(groups=20, qps=10)) as system:
+        result = zone_outage(system, qps=10, progress=print)
+        assert all(system.holder_of(g) == g.members[1] for g in system.groups)
+    assert result.failures == [], result.failures
+    print(result.figures)

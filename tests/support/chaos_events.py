@@ -1,0 +1,105 @@
+"""What the emulator's event log says happened: moves, mutations and holderless gaps (pure).
+
+The reliability trials judge the controller by the cloud's record, not by its
+own journal: an ENI that went `Attaching` twice was attached twice, whatever
+the controller believes. Events are the dicts of `/_sim/events`
+(`{seq, t, kind, id, from, to, ...}`, `t` on the wall clock).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Event = dict[str, Any]
+
+# Transitions a caller starts (as opposed to ones the clock completes later).
+_STARTED = {("enis", "Attaching"), ("enis", "Detaching"), ("enis", "IpsAssigned"),
+            ("enis", "IpsUnassigned"), ("instances", "Stopping"), ("instances", "Starting"),
+            ("eips", "Associating"), ("eips", "Unassociating")}
+
+
+def is_mutation(e: Event) -> bool:
+    """An event some API caller caused: a started transition or a new Cloud Assistant invocation."""
+    return (e.get("kind"), e.get("to")) in _STARTED or (
+        e.get("kind") == "invocations" and e.get("to") == "Created")
+
+
+def mutations_after(events: Iterable[Event], t: float) -> list[Event]:
+    return [e for e in events if is_mutation(e) and float(e["t"]) > t]
+
+
+@dataclass(frozen=True)
+class EniMoves:
+    """One ENI's transitions in a window of the log."""
+
+    detaching: int
+    attaching: int
+    in_use: int
+    attached_to: tuple[str, ...]  # the instance of each Attaching, in order
+
+    @property
+    def moved_once(self) -> bool:
+        return self.detaching == 1 and self.attaching == 1 and self.in_use == 1
+
+
+def eni_moves(events: Iterable[Event], eni: str) -> EniMoves:
+    mine = [e for e in events if e.get("kind") == "enis" and e.get("id") == eni]
+    attaching = [e for e in mine if e.get("to") == "Attaching"]
+    return EniMoves(
+        detaching=sum(1 for e in mine if e.get("to") == "Detaching"),
+        attaching=len(attaching),
+        in_use=sum(1 for e in mine if e.get("to") == "InUse"),
+        attached_to=tuple(str(e.get("instance")) for e in attaching),
+    )
+
+
+def holderless_gaps(events: Sequence[Event], eni: str) -> list[float]:
+    """Seconds from each moment the ENI left InUse to the moment it was InUse again."""
+    gaps: list[float] = []
+    left: float | None = None
+    for e in events:
+        if e.get("kind") != "enis" or e.get("id") != eni:
+            continue
+        if e.get("from") == "InUse" and e.get("to") != "InUse" and left is None:
+            left = float(e["t"])
+        elif e.get("to") == "InUse" and left is not None:
+            gaps.append(float(e["t"]) - left)
+            left = None
+    return gaps
+
+
+def script_kind(e: Event) -> str:
+    """`configure`, `release` or `other`, from the marker line the guest scripts carry."""
+    script = str(e.get("script") or "")
+    for kind in ("configure", "release"):
+        if f"# --- {kind}:" in script:
+            return kind
+    return "other"
+
+
+def invocations_by_instance(events: Iterable[Event], kind: str | None = None) -> Counter[str]:
+    """Cloud Assistant invocations created per target instance (a ClientToken replay creates none),
+    only those of one script kind when `kind` is given."""
+    out: Counter[str] = Counter()
+    for e in events:
+        if e.get("kind") == "invocations" and e.get("to") == "Created" and (
+                kind is None or script_kind(e) == kind):
+            for i in e.get("instances") or ():
+                out[str(i)] += 1
+    return out
+
+
+def instance_stops(events: Iterable[Event], instance: str) -> int:
+    return sum(1 for e in events
+               if e.get("kind") == "instances" and e.get("id") == instance and e.get("to") == "Stopping")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[k]

@@ -1,0 +1,139 @@
+"""Trial 7: a zone outage. N groups lose their holder at once while the emulator throttles every
+action at `qps` per second (its gateway answers `Throttling.User` beyond that).
+
+Every failover needs at least one DetachNetworkInterface, one
+AttachNetworkInterface and one RunCommand, each limited to `qps` calls per
+second, so no controller can finish N failovers in less than N / qps seconds
+(reads could be batched, mutations cannot). The figure is the span from the
+first failover's start to the last one's end against that bound (goal: at
+most 1.2 times it), next to the bound the controller's own calls imply
+(the busiest action's call count / qps), read from its metrics.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from typing import Any
+
+from failover.sim.registry import OPS
+from tests.support.chaos import ChaosSystem, Spec
+from tests.support.chaos_events import eni_moves
+from tests.support.replicas import wait_for
+from tests.support.trials import Progress, TrialResult, quiet
+
+GOAL_RATIO = 1.2
+_CALLS = re.compile(r'^failover_cloud_api_calls_total\{action="([^"]+)",code="([^"]+)"\} ([0-9.e+]+)$')
+
+
+def outage_spec(groups: int, qps: int) -> Spec:
+    return Spec(
+        groups=groups,
+        controller={"max_parallel_failovers": min(256, max(16, groups)), "tick_s": 0.1},
+        cloud={"api_rate_per_s": qps, "api_burst": 1},
+        health={"interval_s": 0.5, "timeout_s": 0.3},
+        # The product's default step timeouts: a throttled step waits its turn for tokens.
+        policy={"detach_timeout_s": 30, "attach_timeout_s": 30, "guest_timeout_s": 60,
+                "verify_timeout_s": 30},
+    )
+
+
+def api_calls(system: ChaosSystem) -> Counter[str]:
+    """Cloud API calls per action, summed over the live replicas' metrics."""
+    out: Counter[str] = Counter()
+    for r in system.f.replicas.values():
+        if r.proc.poll() is not None:
+            continue
+        code, body = r.get("/metrics")
+        if code != 200:
+            continue
+        for line in body.splitlines():
+            m = _CALLS.match(line)
+            if m:
+                out[m.group(1)] += int(float(m.group(3)))
+    return out
+
+
+def _finished(system: ChaosSystem) -> dict[str, dict[str, Any]] | None:
+    out = {}
+    for g in system.groups:
+        recs = system.records_or_none(g.name)
+        if not recs or recs[-1]["result"] == "running":
+            return None
+        out[g.name] = recs[-1]
+    return out
+
+
+def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> TrialResult:
+    n = len(system.groups)
+    result = TrialResult(f"7. zone outage: {n} groups at {qps} QPS per action", 1)
+    actions = sorted({a for (_v, a) in OPS})
+    for a in actions:
+        system.s.control.qps(a, qps)
+    seq0 = system.last_seq()
+    calls0 = api_calls(system)
+    failed_at = time.time()
+    for instance in system.ips:
+        if instance.startswith("i-a"):
+            system.fail(instance)
+    limit = 120 + 20 * n / qps
+    t0 = time.monotonic()
+
+    def all_done() -> dict[str, dict[str, Any]] | None:
+        done = _finished(system)
+        if done is None and time.monotonic() - t0 > 10:
+            held = system.holders()
+            moved = sum(1 for g in system.groups if held.get(g.eni) == ("InUse", g.members[1]))
+            progress(f"trial 7: {moved}/{n} ENIs on their standby")
+            time.sleep(2)
+        return done
+
+    try:
+        recs = wait_for(all_done, limit, f"{n} finished failovers", system.diag)
+    except AssertionError as e:
+        result.fail(str(e).splitlines()[0])
+        return result.done()
+    finally:
+        for a in actions:
+            system.s.control.qps(a, None)
+    calls = api_calls(system) - calls0
+    events = system.events(seq0)
+    incomplete = [name for name, r in recs.items() if r["result"] != "completed"]
+    result.check(not incomplete, f"{len(incomplete)} failovers not completed: {incomplete[:5]}")
+    twice = [g.eni for g in system.groups if not eni_moves(events, g.eni).moved_once]
+    result.check(not twice, f"ENIs not moved exactly once: {twice[:5]}")
+    extra = {g.name: system.records(g.name) for g in system.groups if len(system.records(g.name)) != 1}
+    why = Counter(str(r.get("error") or "")[:60] for recs in extra.values() for r in recs if r["result"] == "failed")
+    result.check(not extra, f"{len(extra)} groups needed more than one failover; failed attempts by error: "
+                            f"{dict(why.most_common(4))}")
+    started = min(float(r["started_at"]) for r in recs.values())
+    finished = max(float(r["finished_at"]) for r in recs.values())
+    span = finished - started
+    bound = n / qps
+    busiest = max(calls.items(), key=lambda kv: kv[1]) if calls else ("-", 0)
+    result.figures = {
+        "groups": n, "qps_per_action": qps,
+        "detection_s": round(started - failed_at, 2),
+        "span_s": round(span, 2), "total_s": round(finished - failed_at, 2),
+        "lower_bound_s": round(bound, 2), "ratio": round(span / bound, 2),
+        "goal_ratio": GOAL_RATIO, "goal_met": span / bound <= GOAL_RATIO,
+        "calls_per_failover": {a: round(c / n, 1) for a, c in sorted(calls.items())},
+        "busiest_action": busiest[0],
+        "as_called_bound_s": round(busiest[1] / qps, 2),
+        "ratio_to_as_called_bound": round(span / (busiest[1] / qps), 2) if busiest[1] else None,
+        "throttled_calls": _throttled(system),
+    }
+    progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
+    return result.done()
+
+
+def _throttled(system: ChaosSystem) -> int:
+    total = 0
+    for r in system.f.replicas.values():
+        if r.proc.poll() is None:
+            code, body = r.get("/metrics")
+            for line in body.splitlines() if code == 200 else []:
+                if line.startswith("failover_cloud_api_throttled_total{"):
+                    total += int(float(line.rsplit(" ", 1)[1]))
+    return total
