@@ -49,8 +49,10 @@ class EcsCloud(CloudMoves):
         gw = gateway if gateway is not None else SdkGateway(cfg, environ=environ)
         # A read gets the time of one slow attempt plus a quick retry or two.
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
-        super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline)
         self._polls = polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max)
+        # Shared ENI rounds no closer than the waits' first look: one waiter is never held back.
+        gap = min(self._polls.attach.first_s, self._polls.detach.first_s)
+        super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline, round_gap_s=gap)
 
     def __repr__(self) -> str:
         return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"

@@ -13,8 +13,9 @@ from typing import Any, TypeVar
 
 from failover.cloud import convert, errors
 from failover.cloud.calls import Caller
+from failover.cloud.coalesce import EniPoller
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import Deadline
+from failover.cloud.waiting import POLL_FIRST_S, Deadline
 from failover.model import (
     CallTrace,
     EipInfo,
@@ -45,11 +46,15 @@ def not_found(action: str, what: str) -> ApiError:
 
 FAILOVER_READ_S = 30.0
 
+
 class CloudReads:
-    def __init__(self, caller: Caller, clock: Clock, read_deadline_s: float) -> None:
+    def __init__(self, caller: Caller, clock: Clock, read_deadline_s: float, *,
+                 round_gap_s: float = POLL_FIRST_S) -> None:
         self._caller = caller
         self._clock = clock
         self._read_deadline_s = read_deadline_s
+        # Every ENI read (one-off or a wait's poll) rides a shared round: see `coalesce`.
+        self._enis = EniPoller(caller, clock, gap_s=round_gap_s)
 
     def _deadline(self, priority: Priority = Priority.ROUTINE) -> Deadline:
         """Routine reads give up quickly; a failover step's read outlasts a crowded budget
@@ -73,13 +78,7 @@ class CloudReads:
 
     def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
              trace: CallTrace | None) -> EniState:
-        action = "DescribeNetworkInterfaces"
-        body = self._get(action, {"NetworkInterfaceId": [eni_id], "MaxResults": 10},
-                         priority, deadline, trace)
-        for item in convert.items(body, "NetworkInterfaceSets", "NetworkInterfaceSet"):
-            if item.get("NetworkInterfaceId") == eni_id:
-                return convert.eni_state(item)
-        raise not_found(action, f"ENI {eni_id}")
+        return self._enis.read(eni_id, priority, deadline, trace)
 
     # ------------------------------------------------------------- instances
 

@@ -164,8 +164,15 @@ def run_side(lab: Lab, side: Side, opts: BenchOptions, say: Say) -> tuple[dict[s
                 # a trial that breaks the pair is a result too; the bench carries on
                 rec, trace = {"trial": k, "from": "?", "ok": False, "error": str(e)[:300]}, None
                 say(f"  {side.name:10} {mode:9} #{k:<2} FAILED: {str(e)[:150]}; recovering")
-                side.recover()
                 trials.append(rec)
+                try:
+                    side.recover()
+                except netns.LabError as again:
+                    # The side cannot be brought back: its remaining trials are failures, the
+                    # bench goes on with the next side rather than losing every figure so far.
+                    say(f"  {side.name:10} could not recover ({str(again)[:120]}); skipping its trials")
+                    out[mode] = analysis.summarize(trials)
+                    return out, first_trace
                 continue
             if trace is not None and first_trace is None and mode == "crash":
                 first_trace = trace

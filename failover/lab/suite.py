@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from failover.lab import analysis, bench, chart
+from failover.lab import analysis, bench, chart, netns
 from failover.lab.keepalived import VrrpSettings
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
@@ -42,7 +42,11 @@ def run_bench(opts: bench.BenchOptions, say: bench.Say, prefix: str | None = Non
                 say("keepalived: looking for the fastest stable advert_int")
                 fast = bench.fastest_stable_advert(lab, say)
             say(f"keepalived: advert_int {fast:g} (fastest stable)")
-            ka_fast = bench.run_keepalived(lab, VrrpSettings(fast, fall=1, rise=1), opts, say)
+            try:
+                ka_fast = bench.run_keepalived(lab, VrrpSettings(fast, fall=1, rise=1), opts, say)
+            except netns.LabError as e:
+                say(f"keepalived advert_int {fast:g}: failed ({str(e)[:150]}); reported as such")
+                ka_fast = {"error": str(e)[:300]}
         result = assemble(ours, ka, ka_fast, settings(lab, opts, fast, time.time() - started))
         if trace is not None:
             png = opts.out_dir / "rto_timeline.png"
