@@ -32,6 +32,9 @@ class GroupView:
     ready: Mapping[str, bool] = field(default_factory=dict)  # standby readiness; absent = unknown
     unfinished: FailoverRecord | None = None
     running: bool = False  # a failover of this group is executing right now
+    # Former holders whose reverse script is running: never a target meanwhile (the script
+    # would remove the addresses a failover just added), but they block nothing else.
+    releasing: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -62,7 +65,8 @@ def healthy_standbys(view: GroupView) -> list[str]:
     """Standbys in preference order that the quorum sees up and that are ready."""
     return [
         m for m in view.config.members
-        if m != view.state.holder and view.member_up.get(m) is True and view.ready.get(m, True)
+        if m != view.state.holder and m not in view.releasing
+        and view.member_up.get(m) is True and view.ready.get(m, True)
     ]
 
 
@@ -103,7 +107,7 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
     if view.member_up.get(holder) is False:
         return _failover(view, now, holder, f"holder {holder} is down by quorum")
     for former in view.state.pending_release:
-        if former != holder and view.member_up.get(former) is True:
+        if former != holder and former not in view.releasing and view.member_up.get(former) is True:
             return Action(
                 Kind.RELEASE, view.name, f"former holder {former} is back: removing the ENI's addresses",
                 from_instance=former,
@@ -145,6 +149,9 @@ def _drill(view: GroupView, request: DrillRequest) -> Action:
             return Action(Kind.REJECT, view.name, f"{target} is down by quorum", request=request)
         if view.ready.get(target) is False:
             return Action(Kind.REJECT, view.name, f"{target} is not ready for the ENI", request=request)
+        if target in view.releasing:
+            return Action(Kind.REJECT, view.name, f"{target} is still being cleaned up as a former holder",
+                          request=request)
     else:
         standbys = healthy_standbys(view)
         if not standbys:

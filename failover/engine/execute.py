@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -79,6 +80,18 @@ class Executor:
         self.d = deps
         self._attached: dict[str, EniState] = {}  # by failover id, from the attach step
         self._cidrs: dict[str, str] = {}  # by vSwitch id
+        self._state_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def update_state(self, group: GroupConfig, token: FencingToken,
+                      change: Callable[[GroupState], GroupState]) -> None:
+        """Read-modify-write of a group's state. A failover and a release of the same group can
+        run at once in this process: without the lock one would write back what it read before
+        the other's write (a holder going back to the old instance, say)."""
+        with self._locks_lock:
+            lock = self._state_locks.setdefault(group.name, threading.Lock())
+        with lock:
+            self.d.journal.set_group_state(change(self.d.journal.group_state(group.name)), token)
 
     # ---------------------------------------------------------------- entry
 
@@ -130,9 +143,8 @@ class Executor:
                                                  "error": describe_error(e)})
             ok = False
         if ok:
-            state = self.d.journal.group_state(group.name)
-            remaining = tuple(i for i in state.pending_release if i != instance)
-            self.d.journal.set_group_state(replace(state, pending_release=remaining), token)
+            self.update_state(group, token, lambda st: replace(
+                st, pending_release=tuple(i for i in st.pending_release if i != instance)))
             log.info("former holder released; it is a standby now",
                      extra={"group": group.name, "instance": instance})
         return ok
@@ -216,9 +228,8 @@ class Executor:
         self._attached[record.id] = eni  # the guest step needs its MAC and IPs: no second read
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
-        token = self.d.leadership.fence()
-        state = self.d.journal.group_state(group.name)
-        self.d.journal.set_group_state(replace(state, holder=record.to_instance), token)
+        self.update_state(group, self.d.leadership.fence(),
+                           lambda st: replace(st, holder=record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
 
@@ -263,9 +274,8 @@ class Executor:
         return "ok"
 
     def _done(self, group: GroupConfig, record: FailoverRecord) -> str:
-        token = self.d.leadership.fence()
-        state = self.d.journal.group_state(group.name)
-        self.d.journal.set_group_state(self._after(group, state, record, self.d.clock.now()), token)
+        now = self.d.clock.now()
+        self.update_state(group, self.d.leadership.fence(), lambda st: self._after(group, st, record, now))
         return "ok"
 
     @staticmethod
@@ -288,10 +298,9 @@ class Executor:
         self.d.journal.update(record, token)
         if result is Result.FAILED:
             # A short pause before an automatic retry, so a fatal error cannot spin.
-            state = self.d.journal.group_state(group.name)
             retry_at = now + min(group.policy.cooldown_s, 10.0)
-            self.d.journal.set_group_state(replace(state, cooldown_until=max(state.cooldown_until, retry_at)),
-                                           token)
+            self.update_state(group, token, lambda st: replace(
+                st, cooldown_until=max(st.cooldown_until, retry_at)))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

@@ -48,7 +48,8 @@ class Engine:
         self.readiness: Readiness = readiness or dict
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
         self._lock = threading.Lock()
-        self._running: dict[str, Future[None]] = {}
+        self._running: dict[str, Future[None]] = {}  # failovers, one per group
+        self._releasing: dict[str, set[str]] = {}  # reverse scripts on former holders, by group
         self._states: dict[str, GroupState] = {}
         self._unfinished: dict[str, FailoverRecord] = {}
         self._last_block: dict[str, str] = {}
@@ -163,6 +164,7 @@ class Engine:
             with self._lock:
                 state = self._states.get(g.name) or GroupState(g.name)
                 running = g.name in self._running
+                releasing = frozenset(self._releasing.get(g.name, ()))
                 unfinished = self._unfinished.get(g.name)
             if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
                 reread = self._load_group(g)
@@ -174,7 +176,8 @@ class Engine:
             metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)
             for m in g.members:  # exported every tick, so dashboards see it before any failover
                 metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == state.holder else 0)
-            view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running)
+            view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running,
+                             releasing)
             metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
             views.append(view)
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
@@ -197,8 +200,7 @@ class Engine:
         elif action.kind in (Kind.FAILOVER, Kind.DRILL) and action.to_instance is not None:
             self._start(group, action)
         elif action.kind is Kind.RELEASE and action.from_instance is not None:
-            former = action.from_instance
-            self._submit(group, lambda: self._release(group, former))
+            self._start_release(group, action.from_instance)
 
     def _start(self, group: GroupConfig, action: Action) -> None:
         assert action.to_instance is not None
@@ -248,12 +250,33 @@ class Engine:
         if final.request_id:
             self.requests.set_result(final.request_id, final.id, final.result.value)
 
-    def _release(self, group: GroupConfig, instance: str) -> None:
-        try:
-            self.executor.release(group, instance)
-        except CloudError as e:
-            log.warning("release of a former holder failed", extra={"group": group.name,
-                                                                    "error": describe_error(e)})
+    def _start_release(self, group: GroupConfig, instance: str) -> None:
+        """Housekeeping in the pool, outside the group's failover slot: a slow or hung reverse
+        script on a former holder must never delay the group's next failover."""
+        with self._lock:
+            busy = self._releasing.setdefault(group.name, set())
+            if instance in busy:
+                return
+            busy.add(instance)
+
+        def job() -> None:
+            released = False
+            try:
+                released = self.executor.release(group, instance)
+            except NotLeader as e:
+                log.info("release interrupted: not the leader", extra={"group": group.name, "error": str(e)})
+            except Exception as e:
+                log.warning("release of a former holder failed",
+                            extra={"group": group.name, "error": describe_error(e)})
+            with self._lock:
+                self._releasing.get(group.name, set()).discard(instance)
+                cached = self._states.get(group.name)
+                # Only this field: a concurrent failover may have changed the rest meanwhile.
+                if released and cached is not None:
+                    left = tuple(i for i in cached.pending_release if i != instance)
+                    self._states[group.name] = replace(cached, pending_release=left)
+
+        self._pool.submit(job)
 
     def _reject(self, action: Action) -> None:
         if action.request is None:
@@ -265,12 +288,12 @@ class Engine:
     def _block(self, action: Action) -> None:
         group = self._group(action.group)
         if action.block_group and group is not None:
+            reason = action.reason.split("; run")[0]
+            self.executor.update_state(group, self.d.leadership.fence(),
+                                       lambda st: replace(st, blocked=True, blocked_reason=reason))
+            fresh = self.d.journal.group_state(group.name)
             with self._lock:
-                state = self._states.get(group.name) or GroupState(group.name)
-            state = replace(state, blocked=True, blocked_reason=action.reason.split("; run")[0])
-            self.d.journal.set_group_state(state, self.d.leadership.fence())
-            with self._lock:
-                self._states[group.name] = state
+                self._states[group.name] = fresh
         # Cooldown text changes every second; a change of kind is what is news.
         if self._last_block.get(action.group) != action.code:
             self._last_block[action.group] = action.code

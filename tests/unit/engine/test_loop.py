@@ -194,3 +194,43 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
     r.clock.sleep(3)
     assert [(a.kind, a.group) for a in r.engine.tick()] == [(Kind.FAILOVER, "g0")]
     r.settle()
+
+
+def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> None:
+    import threading
+
+    from failover.model import GroupState
+
+    r = Rig()
+    gate = threading.Event()
+    guest = FakeGuest()
+    real_release = guest.release
+
+    def hung_release(*a: Any, **k: Any) -> Any:
+        gate.wait(10)  # a reverse script that takes its whole timeout
+        return real_release(*a, **k)
+
+    guest.release = hung_release  # type: ignore[method-assign]
+    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.journal.states["g0"] = GroupState("g0", holder="i-a", pending_release=("i-b",))
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    assert [a.kind for a in r.engine.tick()] == [Kind.RELEASE]
+    # The holder dies while i-b's release hangs: no failover to i-b (it is being cleaned),
+    # but the group is not frozen either: the block says why, and nothing waits on the release.
+    r.votes("i-a", False)
+    actions = r.engine.tick()
+    assert [(a.kind, a.code) for a in actions] == [(Kind.BLOCK, "no_standby")]
+    gate.set()
+    deadline = time.monotonic() + 5
+    while r.engine._releasing.get("g0") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [a.kind for a in r.engine.tick()] == [Kind.FAILOVER]
+    r.settle()
+    assert r.journal.group_state("g0").holder == "i-b"
+
+
+def replace_guest(deps: Any, guest: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(deps, guest_for=lambda g: guest)
