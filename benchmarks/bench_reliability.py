@@ -184,7 +184,10 @@ def main() -> None:
         results = run(set(args.only.split(",")), counts, Path(tmp))
     command = "benchmarks/bench_reliability.py " + " ".join(sys.argv[1:])
     if args.merge and (args.out / "reliability.json").exists():
-        results = merged(json.loads((args.out / "reliability.json").read_text()), results)
+        previous = json.loads((args.out / "reliability.json").read_text())
+        results = merged(previous, results)
+        # The other rows came from earlier runs; say so, or the table claims one command made it all.
+        command = f"{previous.get('command', '?')}, then {command.strip()}"
     doc = {"what": "reliability trials of issue 11", "command": command.strip(), "counts": counts,
            "elapsed_s": round(time.monotonic() - T0, 1), "trials": [r.to_dict() for r in results]}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ to come from deep inside.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hypothesis import strategies as st
@@ -84,7 +85,9 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 @st.composite
 def broken_config(draw: st.DrawFn) -> Any:
     """A valid document with one thing changed: a value replaced, a key deleted or a key added."""
-    doc = draw(valid_config())
+    # A deep copy: st.just() hands out the same dict every time, and editing it in
+    # place would leak into later examples (Hypothesis calls that a flaky strategy).
+    doc = copy.deepcopy(draw(valid_config()))
     paths = _paths(doc)
     path = draw(st.sampled_from(paths))
     parent: Any = doc
