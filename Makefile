@@ -13,7 +13,8 @@ SYS_PKGS := zookeeper:/usr/share/java/zookeeper.jar \
             keepalived:/usr/sbin/keepalived \
             iputils-arping:/usr/bin/arping \
             systemd:/usr/bin/systemd-analyze \
-            curl:/usr/bin/curl
+            curl:/usr/bin/curl \
+            iptables:/usr/sbin/iptables-legacy
 
 .PHONY: help sysdeps venv lint typecheck imports unit pytest test demo bench clean
 

@@ -48,8 +48,8 @@ from failover.cloud import EcsCloud  # noqa: E402
 from failover.cloud.budget import ApiBudget  # noqa: E402
 from failover.cloud.waiting import GROWING, PollPlans, SystemClock  # noqa: E402
 from failover.config import CloudConfig  # noqa: E402
+from failover.lab.measure import breakdown, command_time, transition_time  # noqa: E402
 from failover.model import CallTrace  # noqa: E402
-from tests.integration.timing.measure import breakdown, transition_time  # noqa: E402
 from tests.support.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 
 OLD = PollPlans(GROWING, GROWING, GROWING, GROWING, GROWING)
@@ -174,7 +174,7 @@ def run_e2e(scale: float) -> dict[str, Any]:
             zk.stop()
     record = rows[0]
     parts = breakdown(record, events, "eni-svc", failed_at)
-    command = _command_time(events)
+    command = command_time(events)
     emulated = parts["detach_s"] + parts["attach_s"] + command
     limit = parts["detection_s"] + emulated + 0.5
     return {"time_scale": scale, "health": settings, "breakdown": {k: round(v, 4) for k, v in parts.items()},
@@ -198,15 +198,6 @@ def _completed(fleet: Any) -> list[dict[str, Any]] | None:
     out = fleet.cli("history", "--json")
     rows = json.loads(out.stdout) if out.returncode == 0 else []
     return rows if rows and rows[0]["result"] == "completed" else None
-
-
-def _command_time(events: list[dict[str, Any]]) -> float:
-    """The emulated run time of the guest script: its record's Pending -> Success."""
-    recs = [e for e in events if e["kind"] == "records"]
-    start = min((e["t"] for e in recs if e["to"] == "Running"), default=None)
-    end = max((e["t"] for e in recs if e["to"] == "Success"), default=None)
-    created = min((e["t"] for e in events if e["kind"] == "invocations"), default=start)
-    return (end - created) if end is not None and created is not None else 0.0
 
 
 def yaml_settings(cfg: Path) -> dict[str, Any]:

@@ -154,7 +154,8 @@ class Replica:
         # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
         self.engine = Engine(cfg, deps, c.observations, c.requests,
-                             readiness=self.standby_readiness.ready_map)
+                             readiness=self.standby_readiness.ready_map,
+                             recheck_readiness=self.standby_readiness.recheck)
 
     # -------------------------------------------------------------- lifecycle
 

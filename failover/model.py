@@ -412,6 +412,9 @@ class ProbeOutcome:
     ok: bool
     reason: str = ""  # "" when ok; "timeout", "refused", "status 500", ...
     duration_s: float = 0.0
+    # The cloud itself says the instance is going or gone (Stopping, Stopped, released): no
+    # streak of `fall` failures is needed to believe it.
+    definitive: bool = False
 
 
 @dataclass(frozen=True)

@@ -88,22 +88,40 @@ def down(prefix: str | None) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("benchmarks/results"), show_default=True, help="Where rto.json and the PNG go.")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
+@click.option("--parts", "parts_csv", default="rto,window,noise,realistic", show_default=True,
+              help="rto: side by side; window: ours at keepalived's window; noise: false failovers "
+                   "under loss and CPU hogs; realistic: RTO under cloud-like API timing.")
+@click.option("--noise-s", type=click.FloatRange(5, 3600), default=600, show_default=True,
+              help="How long the noise part lasts.")
+@click.option("--loss", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
+              help="Share of packets dropped entering and leaving each instance (noise part).")
+@click.option("--realistic-runs", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Crash failovers under realistic timing.")
+@click.option("--time-scale", type=click.FloatRange(0.01, 10), default=1.0, show_default=True,
+              help="Realistic part: every emulated duration times this.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Realistic part: the draws' seed.")
 @click.pass_context
 def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_advert: float | None,
-          out_dir: Path, keep: bool) -> None:
+          out_dir: Path, keep: bool, parts_csv: str, noise_s: float, loss: float, realistic_runs: int,
+          time_scale: float, seed: int) -> None:
     """Measure RTO per failure mode, ours and keepalived's, side by side in one run."""
     _need_root()
     from failover.lab import netns, suite
-    from failover.lab.bench import BenchOptions
+    from failover.lab.bench import PARTS, BenchOptions
     from failover.lab.sides import MODES
 
     wanted = tuple(m.strip() for m in modes.split(",") if m.strip())
     bad = [m for m in wanted if m not in MODES]
     if bad or not wanted:
         raise click.UsageError(f"--modes: unknown mode {bad[0] if bad else '(none)'}; use {', '.join(MODES)}")
+    parts = tuple(p.strip() for p in parts_csv.split(",") if p.strip())
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise click.UsageError(f"--parts: unknown part {bad[0] if bad else '(none)'}; use {', '.join(PARTS)}")
     as_json = state(ctx).json
     opts = BenchOptions(runs=runs, modes=wanted, keepalived=not no_keepalived, fast_advert=fast_advert,
-                        out_dir=out_dir)
+                        out_dir=out_dir, parts=parts, noise_s=noise_s, loss=loss,
+                        realistic_runs=realistic_runs, time_scale=time_scale, seed=seed)
 
     def say(line: str) -> None:
         click.echo(line, err=as_json)
@@ -117,7 +135,7 @@ def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_a
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
-        for line in suite.table(result):
+        for line in [*suite.table(result), *suite.parts_table(result)]:
             click.echo(line)
         click.echo(f"(median/p90) written to {path}; chart: {result.get('chart', '-')}")
     sys.stdout.flush()

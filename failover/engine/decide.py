@@ -59,6 +59,7 @@ class Action:
     request: DrillRequest | None = None
     block_group: bool = False  # persist a flapping block until `failover ack`
     code: str = ""  # a short, stable label for metrics: cooldown, blocked, flapping, no_standby
+    unready: tuple[str, ...] = ()  # no_standby: the standbys up by quorum but known not ready
 
 
 def healthy_standbys(view: GroupView) -> list[str]:
@@ -68,6 +69,15 @@ def healthy_standbys(view: GroupView) -> list[str]:
         if m != view.state.holder and m not in view.releasing
         and view.member_up.get(m) is True and view.ready.get(m, True)
     ]
+
+
+def unready_standbys(view: GroupView) -> tuple[str, ...]:
+    """Standbys the quorum sees up that readiness holds back (its answer may be stale)."""
+    return tuple(
+        m for m in view.config.members
+        if m != view.state.holder and m not in view.releasing
+        and view.member_up.get(m) is True and view.ready.get(m, True) is False
+    )
 
 
 def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
@@ -133,7 +143,7 @@ def _failover(view: GroupView, now: float, holder: str | None, why: str) -> Acti
     standbys = healthy_standbys(view)
     if not standbys:
         return Action(Kind.BLOCK, view.name, f"{why}, but no standby is healthy and ready", holder,
-                      code="no_standby")
+                      code="no_standby", unready=unready_standbys(view))
     return Action(Kind.FAILOVER, view.name, f"{why}; moving to {standbys[0]}", holder, standbys[0])
 
 

@@ -38,7 +38,7 @@ Readiness = Callable[[], Mapping[str, Mapping[str, bool]]]
 class Engine:
     def __init__(
         self, cfg: Config, deps: Collaborators, observations: Observations, requests: Requests,
-        readiness: Readiness | None = None,
+        readiness: Readiness | None = None, recheck_readiness: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.d = deps
@@ -46,6 +46,7 @@ class Engine:
         self.observations = observations
         self.requests = requests
         self.readiness: Readiness = readiness or dict
+        self._recheck_readiness = recheck_readiness or (lambda group: None)
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
         self._lock = threading.Lock()
         self._running: dict[str, Future[None]] = {}  # failovers, one per group
@@ -55,6 +56,7 @@ class Engine:
         self._last_block: dict[str, str] = {}
         self._unknown: dict[str, str] = {}  # groups left out of decisions, and why
         self._retry_at: dict[str, float] = {}
+        self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
         self._in_office = False
 
     # ----------------------------------------------------------------- loop
@@ -178,9 +180,24 @@ class Engine:
                 metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == state.holder else 0)
             view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running,
                              releasing)
+            self._recheck_returning(view)
             metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
             views.append(view)
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
+
+    def _recheck_returning(self, view: GroupView) -> None:
+        """A standby the quorum sees come back up while readiness still says "not ready" (read
+        while it was down) is re-read now, not at the next slow round: a failover may need it."""
+        back = False
+        for m in view.config.members:
+            key = (view.name, m)
+            if view.member_up.get(m) is True:
+                back = back or (key not in self._seen_up and view.ready.get(m) is False)
+                self._seen_up.add(key)
+            else:
+                self._seen_up.discard(key)
+        if back:
+            self._recheck_readiness(view.name)
 
     # ------------------------------------------------------------- dispatch
 
@@ -294,6 +311,8 @@ class Engine:
             fresh = self.d.journal.group_state(group.name)
             with self._lock:
                 self._states[group.name] = fresh
+        if action.unready:
+            self._recheck_readiness(action.group)  # "not ready" may be a stale answer
         # Cooldown text changes every second; a change of kind is what is news.
         if self._last_block.get(action.group) != action.code:
             self._last_block[action.group] = action.code

@@ -33,6 +33,7 @@ log = logging.getLogger("failover.readiness")
 
 PLUGGABLE = ("Running", "Stopped")  # the only states an ENI attaches in
 RETRY_S = 10.0  # after a failed read round, well before the next interval
+RECHECK_S = 2.0  # a failover waiting on "not ready" re-reads at most this often per group
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,8 @@ class ReadinessTracker:
         self._limits: dict[str, InstanceTypeLimits] = {}  # a type's limits never change
         self._failing = False
         self._exported: dict[str, set[str]] = {}
+        self._wake = threading.Event()
+        self._rechecked: dict[str, float] = {}
 
     def ready_map(self) -> dict[str, dict[str, bool]]:
         """group -> standby -> ready (what `Engine(readiness=...)` calls every tick)."""
@@ -263,13 +266,31 @@ class ReadinessTracker:
         with self._lock:
             return {g: dict(m) for g, m in self._latest.items()}
 
+    def recheck(self, group: str) -> None:
+        """A failover is held back because no standby is ready: read the group again now.
+
+        The last answer may be minutes old (a standby that rebooted and came back is
+        "not ready" until the slow interval comes round); one re-read per `RECHECK_S` keeps a
+        truly unready standby from costing more than a few reads.
+        """
+        now = self._clock.monotonic()
+        with self._lock:
+            if now - self._rechecked.get(group, -RECHECK_S) < RECHECK_S:
+                return
+            self._rechecked[group] = now
+            self._due[group] = now
+        self._wake.set()
+
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.refresh()
             except Exception:
                 log.exception("readiness refresh crashed; retrying")
-            stop.wait(self._wait_s())
+            until = self._clock.monotonic() + self._wait_s()
+            while not stop.is_set() and not self._wake.is_set() and self._clock.monotonic() < until:
+                self._wake.wait(min(0.5, max(0.0, until - self._clock.monotonic())))
+            self._wake.clear()
 
     def refresh(self, force: bool = False) -> bool:
         """Reads the groups that are due (all with `force`); False if nothing was updated."""
@@ -301,9 +322,11 @@ class ReadinessTracker:
         return True
 
     def _wait_s(self) -> float:
-        if not self._due:
+        with self._lock:
+            due = min(self._due.values(), default=None)
+        if due is None:
             return 1.0
-        return max(1.0, min(self._due.values()) - self._clock.monotonic())
+        return max(0.0 if self._wake.is_set() else 1.0, due - self._clock.monotonic())
 
     def _log_changes(self, results: Mapping[str, Mapping[str, StandbyReadiness]]) -> None:
         with self._lock:

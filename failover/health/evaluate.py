@@ -44,7 +44,7 @@ def apply_results(
         if outcome is None:
             continue
         fall, rise = thresholds[key[0]]
-        out[key] = step(out.get(key, UNKNOWN), outcome.ok, fall, rise, outcome.reason)
+        out[key] = step(out.get(key, UNKNOWN), outcome.ok, fall, rise, outcome.reason, outcome.definitive)
     return out
 
 
@@ -75,3 +75,14 @@ def missed_rounds(gap_s: float, interval_s: float) -> int:
     if gap_s <= 0:
         return 0
     return max(0, math.floor(gap_s / interval_s + 0.5) - 1)
+
+
+def grid_start(now_s: float, interval_s: float, phase_s: float = 0.0, lead_s: float = 0.01) -> float:
+    """The first fire at or after `now_s + lead_s` on the wall-clock grid `k * interval + phase`.
+
+    Every replica probes on the same grid (their clocks are NTP-synced), so a failure is seen
+    by all of them in the same round: a quorum of n agrees one round after the first failure
+    is seen, not up to an interval later, as with each replica's own random phase.
+    """
+    k = math.ceil((now_s + lead_s - phase_s) / interval_s)
+    return k * interval_s + phase_s

@@ -3,7 +3,7 @@
 HAProxy's documented semantics: `fall` consecutive failures take a check
 down, `rise` consecutive successes bring it back up; any result of the other
 kind resets the streak. A check starts *unknown* and stays so until it has
-seen `rise` successes or `fall` failures in a row: a controller that has just
+seen `rise` successes or `fall` failures in a row (or one definitive failure): a controller that has just
 started has no evidence either way, and an unknown primary is never a reason
 to fail over (the quorum counts no vote for it). A member is up when all its
 checks are up, down as soon as one is down, unknown otherwise.
@@ -26,15 +26,18 @@ class CheckState:
 UNKNOWN = CheckState()
 
 
-def step(state: CheckState, ok: bool, fall: int, rise: int, reason: str = "") -> CheckState:
-    """The state after one probe result. Streaks are capped so they stay small."""
+def step(state: CheckState, ok: bool, fall: int, rise: int, reason: str = "",
+         definitive: bool = False) -> CheckState:
+    """The state after one probe result. Streaks are capped so they stay small. A definitive
+    failure (the cloud reports the instance stopping) counts as a whole streak: keepalived's
+    priority-0 advert on a graceful stop, by other means."""
     if fall < 1 or rise < 1:
         raise ValueError(f"fall and rise must be at least 1 (got fall={fall}, rise={rise})")
     if ok:
         successes = min(state.successes + 1, rise)
         up = True if successes >= rise else state.up
         return CheckState(up=up, successes=successes, failures=0, reason="")
-    failures = min(state.failures + 1, fall)
+    failures = fall if definitive else min(state.failures + 1, fall)
     up = False if failures >= fall else state.up
     return CheckState(up=up, successes=0, failures=failures, reason=reason or "failed")
 

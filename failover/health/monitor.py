@@ -16,13 +16,12 @@ was too late for.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.events import (
@@ -41,6 +40,7 @@ from failover.health.evaluate import (
     MemberHealth,
     StateKey,
     apply_results,
+    grid_start,
     member_health,
     missed_rounds,
 )
@@ -120,11 +120,11 @@ class HealthMonitor:
             self._on_event,
             EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
         )
-        # A random phase per replica, the shards spread over the interval, and
-        # every fire delayed by up to jitter_s more (without drift).
-        base = datetime.now(UTC) + timedelta(seconds=random.uniform(0.01, 0.05))
+        # Every replica on the same wall-clock grid (see grid_start), the shards
+        # spread over the interval, every fire delayed by up to jitter_s more.
+        now = time.time()
         for job_id, j in self._jobs.items():
-            start = base + timedelta(seconds=j.phase_s)
+            start = datetime.fromtimestamp(grid_start(now, j.interval_s, j.phase_s), UTC)
             scheduler.add_job(
                 self.run_round,
                 SteadyJitterTrigger(seconds=j.interval_s, jitter_s=j.jitter_s, start_date=start),

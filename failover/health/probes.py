@@ -153,14 +153,21 @@ async def command_probe(target: CommandTarget, timeout_s: float) -> ProbeOutcome
     return ProbeOutcome(False, reason, time.monotonic() - t0)
 
 
+GOING = frozenset({"Stopping", "Stopped"})
+
+
 def ecs_outcome(statuses: Mapping[str, str] | None, instance: str) -> ProbeOutcome | None:
-    """Pure: the instance must be Running. No answer from the cloud: no evidence."""
+    """Pure: the instance must be Running. No answer from the cloud: no evidence. Stopping or
+    Stopped is the cloud's word that it is going: definitive, not one failure of `fall`. Not
+    listed is not (a paging or consistency gap must not fail a group over at once)."""
     if statuses is None:
         return None
     status = statuses.get(instance)
     if status is None:
         return ProbeOutcome(False, "not found")
-    return ProbeOutcome(True) if status == "Running" else ProbeOutcome(False, status.lower())
+    if status == "Running":
+        return ProbeOutcome(True)
+    return ProbeOutcome(False, status.lower(), definitive=status in GOING)
 
 
 async def run_probe(spec: ProbeSpec) -> ProbeOutcome:

@@ -26,6 +26,7 @@ STEADY_ANSWERS = 15  # 0.3 s of answers by the holder before the failure
 CONFIRM_S = 0.4  # the new holder answers this long before the trial ends
 TRIAL_DEADLINE_S = 20.0
 PARTITION_WATCH_S = 4.0
+PARTS = ("rto", "window", "noise", "realistic")
 FAST_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5)
 STABILITY_WINDOW_S = 6.0
 STABILITY_CRASHES = 3  # crashes (each with the peer's return) a stable interval must survive
@@ -40,6 +41,12 @@ class BenchOptions:
     keepalived: bool = True
     fast_advert: float | None = None  # None: find the fastest stable one
     out_dir: Path = field(default_factory=lambda: Path("benchmarks/results"))
+    parts: tuple[str, ...] = ("rto", "window", "noise", "realistic")
+    noise_s: float = 600.0
+    loss: float = 0.05
+    realistic_runs: int = 5
+    time_scale: float = 1.0
+    seed: int = 1
 
 
 @dataclass
@@ -54,14 +61,15 @@ class Trace:
 
 
 class Client:
-    def __init__(self, lab: Lab, address: str, out: Path) -> None:
+    def __init__(self, lab: Lab, address: str, out: Path, duration_s: float = 40.0) -> None:
         self.out = out
         out.parent.mkdir(parents=True, exist_ok=True)
         out.unlink(missing_ok=True)
         out.touch()
         self.proc = netns.spawn(lab.spec.client_ns, [
             PY, "-m", "failover.lab.client", "--url", f"http://{address}/", "--out", str(out),
-            "--period", str(PERIOD_S), "--count", "2000", "--duration", "40", "--timeout", "1.0",
+            "--period", str(PERIOD_S), "--count", str(int(duration_s / PERIOD_S)),
+            "--duration", f"{duration_s:g}", "--timeout", "1.0",
         ], out.with_suffix(".log"))
 
     def answers(self) -> list[analysis.Answer]:
@@ -86,10 +94,11 @@ def _wait_for(cond: Callable[[], bool], timeout_s: float, step: float = 0.02) ->
     return cond()
 
 
-def trial(lab: Lab, side: Side, mode: str, k: int, out_dir: Path) -> tuple[dict[str, Any], Trace | None]:
+def trial(lab: Lab, side: Side, mode: str, k: int, out_dir: Path,
+          deadline_s: float = TRIAL_DEADLINE_S) -> tuple[dict[str, Any], Trace | None]:
     holder = side.wait_ready()
     other = next(m.instance_id for m in side.members if m.instance_id != holder)
-    client = Client(lab, side.address, out_dir / f"{side.name}-{mode}-{k}.jsonl")
+    client = Client(lab, side.address, out_dir / f"{side.name}-{mode}-{k}.jsonl", deadline_s + 20)
     rec: dict[str, Any] = {"trial": k, "from": holder}
     try:
         if not _wait_for(lambda: sum(a.answer == holder for a in client.answers()) >= STEADY_ANSWERS, 10.0):
@@ -102,7 +111,7 @@ def trial(lab: Lab, side: Side, mode: str, k: int, out_dir: Path) -> tuple[dict[
             def confirmed() -> bool:
                 news = [a.done for a in client.answers() if a.answer == other and a.done >= injected]
                 return bool(news) and time.time() - min(news) >= CONFIRM_S
-            _wait_for(confirmed, TRIAL_DEADLINE_S, step=0.05)
+            _wait_for(confirmed, deadline_s, step=0.05)
     finally:
         answers = client.stop()
     trace = None
@@ -134,12 +143,13 @@ def _max_gap(answers: list[analysis.Answer], holder: str, since: float) -> float
 
 
 def _journal_entry(lab: Lab, since: float) -> dict[str, Any] | None:
-    for _ in range(20):
+    for _ in range(40):  # a slow cloud's failover may still be finishing when the client is served
         hist = lab.cli_json("history")
         if isinstance(hist, list):
             for e in sorted(hist, key=lambda e: str(e.get("started_at", "")), reverse=True):
                 started = analysis._ts(e.get("started_at"))
-                if started is not None and started >= since - 1.0 and e.get("result"):
+                finished = e.get("result") not in (None, "", "running")
+                if started is not None and started >= since - 1.0 and finished:
                     return dict(e)
         time.sleep(0.3)
     return None

@@ -2,7 +2,8 @@
 
 The controllers run the product's defaults where the issue fixes them (interval 0.2 s,
 timeout 0.15 s, fall 3, quorum majority) with an HTTP check, because a hung service still
-completes TCP handshakes in the kernel: only an HTTP answer tells a hang from a live service.
+completes TCP handshakes in the kernel: only an HTTP answer tells a hang from a live service;
+and an ecs_status check, which sees a graceful stop (Stopping) in one round.
 """
 
 from __future__ import annotations
@@ -42,9 +43,13 @@ def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.
     }
 
 
-def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any]) -> dict[str, Any]:
+def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
+                      policy: dict[str, Any] | None = None,
+                      cloud: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`policy` and `cloud` override the lab's own keys; a `None` in `cloud` removes one (the
+    product's default then applies)."""
     c = spec.controller(controller_id)
-    return {
+    doc: dict[str, Any] = {
         "controller": {"id": c.controller_id, "listen": f"{c.control_ip}:{METRICS_PORT}"},
         "zookeeper": {"hosts": f"{CONTROL_IP}:{ZK_PORT}", "root": f"/failover/{spec.prefix}",
                       "session_timeout_s": 4},
@@ -57,7 +62,7 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any])
             # the bench fails the group over and back dozens of times in a few minutes
             "policy": {"cooldown_s": 1, "detach_timeout_s": 10, "attach_timeout_s": 10,
                        "guest_timeout_s": 20, "verify_timeout_s": 10,
-                       "flap_max_failovers": 1000, "flap_window_s": 60},
+                       "flap_max_failovers": 1000, "flap_window_s": 60, **(policy or {})},
             # Instances are namespaces sharing the host's /etc: never write OS network files.
             "guest": {"method": "cloud_assistant", "os": "auto", "persist": False},
         },
@@ -67,9 +72,17 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any])
             "members": [m.instance_id for m in spec.members],
             "service_ips": [spec.eni.service_ip],
             "eips": [EIP],
-            "checks": [{"type": "http", "url": f"http://{{ip}}:{HTTP_PORT}/healthz", "expect_status": 200}],
+            "checks": [{"type": "http", "url": f"http://{{ip}}:{HTTP_PORT}/healthz", "expect_status": 200},
+                       {"type": "ecs_status"}],
         }],
     }
+    section: dict[str, Any] = doc["cloud"]
+    for key, value in (cloud or {}).items():
+        if value is None:
+            section.pop(key, None)
+        else:
+            section[key] = value
+    return doc
 
 
 def default_health(interval_s: float = 0.2, timeout_s: float = 0.15, fall: int = 3,

@@ -44,6 +44,8 @@ class Lab:
         self.spec = LabSpec(prefix or new_prefix())
         self.dir = Path(self.spec.run_dir)
         self.health = health or render.default_health()
+        self.policy: dict[str, Any] = {}  # overrides of render.controller_config's lab policy
+        self.cloud: dict[str, Any] = {}  # and of its cloud section
         self.api_latency_s = api_latency_s
         self._key_id = "LTAI" + secrets.token_hex(8)
         self._secret = secrets.token_urlsafe(24)
@@ -70,11 +72,31 @@ class Lab:
     def _write_files(self) -> None:
         world = render.world(self.spec, self._key_id, self._secret, self.api_latency_s)
         _write_private(self.dir / "world.yaml", yaml.safe_dump(world, sort_keys=False))
-        for c in self.spec.controllers:
-            cfg = render.controller_config(self.spec, c.controller_id, self.health)
-            (self.dir / f"{c.controller_id}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self._write_controller_configs()
         (self.dir / "zk" / "data").mkdir(parents=True, exist_ok=True)
         (self.dir / "zk" / "zoo.cfg").write_text(render.zoo_cfg(str(self.dir / "zk" / "data")))
+
+    def _write_controller_configs(self) -> None:
+        for c in self.spec.controllers:
+            cfg = render.controller_config(self.spec, c.controller_id, self.health, self.policy, self.cloud)
+            (self.dir / f"{c.controller_id}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    def restart_controllers(self, health: dict[str, Any] | None = None,
+                            policy: dict[str, Any] | None = None,
+                            cloud: dict[str, Any] | None = None) -> None:
+        """Every replica stopped (gracefully: leadership is released at once) and started again
+        with new health settings or policy or cloud overrides; the ENI stays where it is."""
+        if health is not None:
+            self.health = health
+        if policy is not None:
+            self.policy = policy
+        if cloud is not None:
+            self.cloud = cloud
+        self._write_controller_configs()
+        pids = [pid for c in self.spec.controllers if (pid := self.pid(c.controller_id))]
+        netns.stop_pids(pids, grace_s=10.0)
+        for c in self.spec.controllers:
+            self.start_controller(c.controller_id)
 
     def _spawn(self, name: str, ns: str, argv: list[str], env: dict[str, str] | None = None,
                cwd: str | None = None) -> int:

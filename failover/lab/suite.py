@@ -2,7 +2,9 @@
 
 The JSON follows DESIGN.md (`{"failover": {mode: {median_s, p90_s, trials}}, "keepalived":
 {...}, "settings": {...}}`) and adds `keepalived_fast` (the fastest stable advert_int), `ratio`
-(ours / keepalived's, per mode) and `goal` (the issue's targets, met or not).
+(ours / keepalived's, per mode) and `goal` (the issue's targets, met or not); then, per
+`--parts`, `equal_window` (ours at keepalived's detection window), `noise` (false failovers of
+both under loss and CPU hogs) and `realistic` (RTO and its breakdown under cloud-like timing).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from failover.lab import analysis, bench, chart, netns
+from failover.lab import analysis, bench, chart, netns, noise, parts
 from failover.lab.keepalived import VrrpSettings
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
@@ -28,39 +30,56 @@ def run_bench(opts: bench.BenchOptions, say: bench.Say, prefix: str | None = Non
     say(f"lab {lab.prefix}: bringing it up")
     try:
         lab.up()
-        side = FailoverSide(lab)
-        say("controller (failover): waiting for a healthy group")
-        side.wait_ready(60.0)
-        ours, trace = bench.run_side(lab, side, opts, say)
-        ka: dict[str, Any] = {}
-        ka_fast: dict[str, Any] = {}
-        fast = opts.fast_advert
-        if opts.keepalived:
-            say("keepalived: advert_int 1 (its default)")
-            ka = bench.run_keepalived(lab, VrrpSettings(1.0), opts, say)
-            if fast is None:
-                say("keepalived: looking for the fastest stable advert_int")
-                fast = bench.fastest_stable_advert(lab, say)
-            say(f"keepalived: advert_int {fast:g} (fastest stable)")
-            try:
-                ka_fast = bench.run_keepalived(lab, VrrpSettings(fast, fall=1, rise=1), opts, say)
-            except netns.LabError as e:
-                say(f"keepalived advert_int {fast:g}: failed ({str(e)[:150]}); reported as such")
-                ka_fast = {"error": str(e)[:300]}
-        result = assemble(ours, ka, ka_fast, settings(lab, opts, fast, time.time() - started))
-        if trace is not None:
-            png = opts.out_dir / "rto_timeline.png"
-            why = chart.render(png, trace.answers, trace.injected_at, trace.entry, trace.old, trace.new,
-                               f"One crash failover in the lab: the client's answers "
-                               f"({trace.old} -> {trace.new}, RTO "
-                               f"{_rto_of(trace):.3f} s)")
-            result["chart"] = str(png) if why is None else why
+        result = _parts(lab, opts, say)
+        result["settings"] = settings(lab, opts, result["settings"].get("fast"), time.time() - started)
         return result
     finally:
         if keep:
             say(f"lab {lab.prefix} kept: `failover lab down --prefix {lab.prefix}` removes it")
         else:
             lab.down()
+
+
+def _parts(lab: Lab, opts: bench.BenchOptions, say: bench.Say) -> dict[str, Any]:
+    side = FailoverSide(lab)
+    say("controller (failover): waiting for a healthy group")
+    side.wait_ready(60.0)
+    ours: dict[str, Any] = {}
+    trace = None
+    if "rto" in opts.parts:
+        ours, trace = bench.run_side(lab, side, opts, say)
+    ka: dict[str, Any] = {}
+    ka_fast: dict[str, Any] = {}
+    fast = opts.fast_advert
+    if opts.keepalived and {"rto", "window"} & set(opts.parts):
+        say("keepalived: advert_int 1 (its default)")
+        ka = bench.run_keepalived(lab, VrrpSettings(1.0), opts, say)
+    if opts.keepalived and "rto" in opts.parts:
+        if fast is None:
+            say("keepalived: looking for the fastest stable advert_int")
+            fast = bench.fastest_stable_advert(lab, say)
+        say(f"keepalived: advert_int {fast:g} (fastest stable)")
+        try:
+            ka_fast = bench.run_keepalived(lab, VrrpSettings(fast, fall=1, rise=1), opts, say)
+        except netns.LabError as e:
+            say(f"keepalived advert_int {fast:g}: failed ({str(e)[:150]}); reported as such")
+            ka_fast = {"error": str(e)[:300]}
+    result = assemble(ours, ka, ka_fast, {"fast": fast})
+    if trace is not None:
+        png = opts.out_dir / "rto_timeline.png"
+        why = chart.render(png, trace.answers, trace.injected_at, trace.entry, trace.old, trace.new,
+                           f"One crash failover in the lab: the client's answers "
+                           f"({trace.old} -> {trace.new}, RTO "
+                           f"{_rto_of(trace):.3f} s)")
+        result["chart"] = str(png) if why is None else why
+    if "window" in opts.parts:
+        result["equal_window"] = parts.equal_window(lab, opts, ka, say)
+    if "noise" in opts.parts:
+        result["noise"] = noise.run_noise(lab, noise.NoiseOptions(opts.noise_s, opts.loss), say)
+    if "realistic" in opts.parts:
+        result["realistic"] = parts.realistic(lab, opts.realistic_runs, opts.time_scale, opts.seed,
+                                              "raw", say)
+    return result
 
 
 def _rto_of(trace: bench.Trace) -> float:
@@ -70,8 +89,9 @@ def _rto_of(trace: bench.Trace) -> float:
 
 def settings(lab: Lab, opts: bench.BenchOptions, fast: float | None, elapsed_s: float) -> dict[str, Any]:
     return {
+        "parts": list(opts.parts),
         "runs": opts.runs, "modes": list(opts.modes), "client_period_s": bench.PERIOD_S,
-        "health": lab.health, "api_latency_s": lab.api_latency_s, "checks": ["http /healthz"],
+        "health": lab.health, "api_latency_s": lab.api_latency_s, "checks": ["http /healthz", "ecs_status"],
         "controllers": len(lab.spec.controllers), "quorum": lab.health.get("quorum"),
         "keepalived": {"advert_int": 1.0, "fast_advert_int": fast, "script_interval_s": 1,
                        "fall": 3, "fast_fall": 1, "unicast": True, "vrrp_version": 3},
@@ -117,6 +137,8 @@ def write(result: dict[str, Any], out_dir: Path) -> Path:
 
 def table(result: dict[str, Any]) -> list[str]:
     """The side-by-side lines a human reads."""
+    if not result.get("failover"):
+        return []
     lines = [f"{'mode':10} {'failover':>14} {'keepalived 1s':>14} {'keepalived fast':>16} {'ratio':>7}"]
     for mode, s in result["failover"].items():
         ka = (result.get("keepalived") or {}).get(mode) or {}
@@ -125,6 +147,34 @@ def table(result: dict[str, Any]) -> list[str]:
         ours = f"{s.get('ok')}/{s.get('runs')} held" if mode == "partition" else _fmt(s)
         shown = "" if r is None else f"{r:.2f}"
         lines.append(f"{mode:10} {ours:>14} {_fmt(ka):>14} {_fmt(kf):>16} {shown:>7}")
+    return lines
+
+
+def parts_table(result: dict[str, Any]) -> list[str]:
+    """The lines of the parts beyond the RTO table, when they ran."""
+    lines: list[str] = []
+    window = result.get("equal_window")
+    if window:
+        lines.append("at keepalived's window (interval 1 s, fall 3) vs keepalived advert_int 1:")
+        for mode, c in window["compare"].items():
+            lines.append(f"  {mode:8} ours {c['failover_median_s']}s, "
+                         f"keepalived {c['keepalived_median_s']}s, delta {c['delta_s']}s "
+                         f"(goal <= +0.1 s: {c['goal_met']})")
+    quiet = result.get("noise")
+    if quiet:
+        st = quiet["settings"]
+        lines.append(f"noise ({st['duration_s']:g}s, {st['loss_each_way']:.0%} loss each way, hogs "
+                     f"{st['cpu_hogs']}): false failovers ours {quiet['failover']['false_failovers']}, "
+                     f"keepalived {quiet['keepalived']['false_failovers']} (advert_int "
+                     f"{st['keepalived']['advert_int']:g}); dropped {sum(quiet['dropped_packets'].values())}")
+    real = result.get("realistic")
+    if real:
+        lines.append(f"realistic timing: RTO median {real.get('median_s')}s over {real.get('runs')} crashes, "
+                     f"{real.get('within_limit')} within detection + emulated steps + 0.5 s; "
+                     f"polling lag median {real.get('polling_lag_median_s')}s")
+        b = real.get("breakdown_median_s") or {}
+        if b:
+            lines.append("  median breakdown: " + ", ".join(f"{k} {v}" for k, v in b.items()))
     return lines
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from failover.sim.faults import FaultSpecError, parse_rule
 from failover.sim.instance_ops import start, stop
 from failover.sim.protocol import ApiError
+from failover.sim.timing import TimingError, make_timing, throttles
 
 if TYPE_CHECKING:
     from failover.sim.server import Emulator
@@ -99,12 +100,32 @@ def _route(
             raise ControlError(400, "limit: must be >= 1 (or null to remove)")
         emu.faults.set_qps(_field(d, "action", str, "*"), limit)
         return 200, {"ok": True}
+    if route == ("POST", "timing"):
+        return _set_timing(emu, d)
     with st.lock:
         now = st.clock()
         st.advance(now)
         reply = _mutate(emu, method, segs, d, now)
         st.persist()
         return reply
+
+
+def _set_timing(emu: Emulator, d: dict[str, Any]) -> Reply:
+    """Swaps the timing profile of a running world (a bench moves from instant to cloud-like
+    timing without losing the ENI's place); transitions already planned keep their times."""
+    st = emu.state
+    try:
+        timing = make_timing(d, st.world.seed)
+        limits = throttles(d)
+    except TimingError as e:
+        raise ControlError(400, str(e)) from None
+    with st.lock:
+        st.timing = timing
+        st.world.timing = dict(d)
+        st.persist()
+    for action, limit in limits.items():
+        emu.faults.set_qps(action, limit)
+    return 200, {"ok": True, "profile": str(d.get("profile", "fixed"))}
 
 
 def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now: float) -> Reply:

@@ -156,6 +156,9 @@ class SimControl:
     def qps(self, action: str, limit: int | None) -> dict[str, Any]:
         return self.request("POST", "/qps", {"action": action, "limit": limit})
 
+    def timing(self, **timing: Any) -> dict[str, Any]:
+        return self.request("POST", "/timing", timing)
+
     def cloud_assistant(self, instance_id: str, online: bool) -> dict[str, Any]:
         return self.request("POST", f"/cloud_assistant/{instance_id}", {"online": online})
 

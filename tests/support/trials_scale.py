@@ -123,9 +123,25 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
         "as_called_bound_s": round(busiest[1] / qps, 2),
         "ratio_to_as_called_bound": round(span / (busiest[1] / qps), 2) if busiest[1] else None,
         "throttled_calls": _throttled(system),
+        "steps_first_start_last_end_s": _timeline(recs.values(), started),
     }
     progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
     return result.done()
+
+
+def _timeline(recs: Any, t0: float) -> dict[str, str]:
+    """Per step, when the first one started and the last one ended (s after the first failover
+    began): where a pipeline of N failovers waits."""
+    spans: dict[str, list[float]] = {}
+    for r in recs:
+        for s in r.get("steps") or []:
+            if s.get("started_at") is None or s.get("duration_s") is None:
+                continue
+            start = float(s["started_at"]) - t0
+            lo_hi = spans.setdefault(s["name"], [start, start + float(s["duration_s"])])
+            lo_hi[0] = min(lo_hi[0], start)
+            lo_hi[1] = max(lo_hi[1], start + float(s["duration_s"]))
+    return {name: f"{lo:.2f}-{hi:.2f}" for name, (lo, hi) in spans.items()}
 
 
 def _throttled(system: ChaosSystem) -> int:

@@ -10,10 +10,10 @@ import pytest
 from failover.cloud import errors
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import PollPlans
+from failover.lab.measure import calls, transition_time
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
 from failover.sim.realistic import realistic
 from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
-from tests.integration.timing.measure import calls, transition_time
 from tests.support.sim import SimServer
 
 pytestmark = pytest.mark.timeout(60)

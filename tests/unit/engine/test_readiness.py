@@ -13,6 +13,7 @@ from failover.config import GroupConfig, parse
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.readiness import (
+    RECHECK_S,
     GroupFacts,
     ReadinessTracker,
     StandbyReadiness,
@@ -279,3 +280,51 @@ def test_status_shows_each_reason_and_degrades_without_a_ready_standby() -> None
     ok = build_status(cfg, FakeLeadership(), journal, obs.snapshot(),
                       {"g0": {"i-b": StandbyReadiness("i-b", True)}})["groups"][0]
     assert ok["state"] == "healthy" and readiness_lines(ok) == ["  i-b: ready for the ENI"]
+
+
+def test_a_recheck_rereads_a_stale_not_ready_at_once_and_at_most_every_few_seconds() -> None:
+    cloud = FakeCloud({"eni-rt": "i-a"}, zone="z1")
+    cloud.assistant_offline.add("i-b")  # read while i-b was rebooting
+    t, clock = tracker(cloud)
+    t.refresh()
+    assert t.ready_map()["rt"]["i-b"] is False
+    cloud.assistant_offline.clear()  # back, but the next slow round is 30 s away
+    clock.sleep(1)
+    assert not t.refresh()
+    t.recheck("rt")
+    assert t.refresh()
+    assert t.ready_map()["rt"]["i-b"] is True
+    cloud.assistant_offline.add("i-b")
+    clock.sleep(1)
+    t.recheck("rt")  # within RECHECK_S of the last one: ignored
+    assert not t.refresh()
+    clock.sleep(RECHECK_S)
+    t.recheck("rt")
+    assert t.refresh() and t.ready_map()["rt"]["i-b"] is False
+
+
+def test_the_engine_asks_for_a_recheck_when_a_standby_held_back_comes_back_up() -> None:
+    cfg = parse({"cloud": {"region": "cn-hangzhou"}, "defaults": {"policy": {"cooldown_s": 0}},
+                 "groups": [{"name": "g0", "network_interface": "eni-0", "members": ["i-a", "i-b"],
+                             "checks": [{"type": "tcp", "port": 80}]}]})
+    cloud = FakeCloud({"eni-0": "i-a"}, zone="z1")
+    cloud.assistant_offline.add("i-b")
+    clock = FakeClock()
+    ready = ReadinessTracker(cfg.groups, cloud, FakeInstanceTypes(), clock)
+    ready.refresh()
+    asked: list[str] = []
+    obs = FakeObservations()
+    deps = Collaborators(cloud, FakeLeadership(), FakeJournal(), lambda g: FakeGuest(), FakeVerifier(), clock)
+    engine = Engine(cfg, deps, obs, FakeRequests(), readiness=ready.ready_map, recheck_readiness=asked.append)
+    ctls = ["ctl-0", "ctl-1", "ctl-2"]
+    obs.vote("g0", "i-a", False, ctls)
+    obs.vote("g0", "i-b", False, ctls)
+    assert [a.code for a in engine.tick()] == ["no_standby"] and asked == []  # down: nothing to re-read
+    obs.vote("g0", "i-b", True, ctls)
+    assert [(a.code, a.unready) for a in engine.tick()] == [("no_standby", ("i-b",))]
+    assert asked == ["g0", "g0"]  # i-b came back while "not ready", and it holds a failover back
+    cloud.assistant_offline.clear()
+    ready.recheck("g0")
+    assert ready.refresh()
+    assert [(a.kind.value, a.to_instance) for a in engine.tick()] == [("failover", "i-b")]
+    engine.shutdown(5)

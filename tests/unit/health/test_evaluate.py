@@ -6,7 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from failover.config import GroupConfig
-from failover.health.evaluate import apply_results, effective_jitter, member_health, missed_rounds
+from failover.health.evaluate import (
+    apply_results,
+    effective_jitter,
+    grid_start,
+    member_health,
+    missed_rounds,
+)
 from failover.health.hysteresis import CheckState
 from failover.model import ProbeOutcome
 
@@ -66,3 +72,15 @@ def test_missed_rounds_recovers_the_count_despite_jitter(
     # Fire k is at k * interval + U(0, jitter): two fires skipped+1 slots apart.
     gap = (skipped + 1) * interval + jitter * (u2 - u1)
     assert missed_rounds(gap, interval) == skipped
+
+
+@given(st.floats(1e9, 2e9), st.floats(1.0, 2e3), st.sampled_from([0.2, 0.5, 1.0, 5.0]),
+       st.floats(0.0, 0.99))
+def test_replicas_started_apart_fire_on_the_same_grid(now: float, later: float, interval: float,
+                                                      phase_share: float) -> None:
+    phase = phase_share * interval
+    a, b = grid_start(now, interval, phase), grid_start(now + later, interval, phase)
+    assert now + 0.01 <= a < now + 0.01 + interval + 1e-6  # the next slot, never a past one
+    slots = (b - a) / interval
+    assert abs(slots - round(slots)) < 1e-6  # the later replica's fires coincide with the first's
+    assert abs(((a - phase) / interval) - round((a - phase) / interval)) < 1e-6

@@ -101,3 +101,12 @@ def test_member_reason_names_the_down_checks() -> None:
         ("2:command", CheckState(up=False, failures=3, reason="exit 1")),
     ]
     assert member_reason(checks) == "1:http: status 500; 2:command: exit 1"
+
+
+@given(st.lists(st.booleans(), max_size=20), thresholds, thresholds)
+def test_one_definitive_failure_takes_any_state_down(seq: list[bool], fall: int, rise: int) -> None:
+    before = run(seq, fall, rise)[-1]
+    after = step(before, False, fall, rise, "stopping", definitive=True)
+    assert after.up is False and after.failures == fall and after.reason == "stopping"
+    back = run([True] * rise, fall, rise, after)
+    assert all(s.up is False for s in back[:-1]) and back[-1].up is True

@@ -78,20 +78,37 @@ def test_one_batched_status_call_per_round_for_all_groups(monitor: HealthMonitor
 def test_verdicts_after_rise_and_fall_rounds(monitor: HealthMonitor, cloud: FakeCloud,
                                              seen: list[Observation]) -> None:
     monitor.run_round(job(monitor))
-    assert seen == []  # one round: nothing decided with rise = fall = 2
+    # One round decides nothing with rise = fall = 2, but a Stopped instance is down at once.
+    assert [(o.instance, o.up) for o in seen] == [("i-4", False)]
     assert monitor.member_up("a", "i-1") is None
     monitor.run_round(job(monitor))
     assert monitor.healthy_members("a") == ("i-1", "i-2")
     assert monitor.healthy_members("b") == ("i-3",)
     down = [o for o in seen if not o.up]
-    assert [(o.group, o.instance, o.reason) for o in down] == [("b", "i-4", "0:ecs_status: stopped")]
+    assert [(o.group, o.instance, o.reason) for o in down][:1] == [("b", "i-4", "0:ecs_status: stopped")]
     assert {o.controller_id for o in seen} == {"ctl-1"}
-    cloud.statuses["i-1"] = "Stopped"
+    cloud.statuses["i-1"] = "Starting"  # not Running, but not going away either
     monitor.run_round(job(monitor))
     assert monitor.member_up("a", "i-1") is True  # one failure is not `fall`
     monitor.run_round(job(monitor))
     assert monitor.member_up("a", "i-1") is False
-    assert monitor.snapshot()["a"]["i-1"].reason == "0:ecs_status: stopped"
+    assert monitor.snapshot()["a"]["i-1"].reason == "0:ecs_status: starting"
+
+
+@pytest.mark.parametrize("status", ["Stopping", "Stopped"])
+def test_the_cloud_saying_an_instance_stops_takes_it_down_in_one_round(
+        monitor: HealthMonitor, cloud: FakeCloud, status: str) -> None:
+    monitor.run_round(job(monitor))
+    monitor.run_round(job(monitor))
+    assert monitor.member_up("a", "i-2") is True
+    cloud.statuses["i-2"] = status
+    monitor.run_round(job(monitor))
+    assert monitor.member_up("a", "i-2") is False  # a graceful stop: no `fall` rounds to wait
+    cloud.statuses["i-2"] = "Running"
+    monitor.run_round(job(monitor))
+    assert monitor.member_up("a", "i-2") is False  # coming back still takes `rise`
+    monitor.run_round(job(monitor))
+    assert monitor.member_up("a", "i-2") is True
 
 
 def test_a_missing_instance_is_down(monitor: HealthMonitor, cloud: FakeCloud) -> None:

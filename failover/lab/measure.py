@@ -3,7 +3,8 @@
 The emulator stamps each transition with its due time (`t`, epoch seconds), not with the time
 somebody looked; the controller's step ends when the describe that showed the new state came
 back. Both clocks are this machine's `time.time()`, so the difference is the polling lag.
-Used by tests/integration/timing and benchmarks/bench_polling_lag.py.
+Used by `failover lab bench` (its realistic part), tests/integration/timing and
+benchmarks/bench_polling_lag.py.
 """
 
 from __future__ import annotations
@@ -59,3 +60,13 @@ def breakdown(record: Mapping[str, Any], events: list[Event], eni: str,
     out["verify_s"] = float(steps["verify"]["duration_s"])
     out["rto_s"] = step_end(steps["verify"]) - failed_at
     return out
+
+
+def command_time(events: Iterable[Event], after: float = 0.0) -> float:
+    """The emulated run time of the guest script(s) since `after`: invocation created -> Success."""
+    evs = [e for e in events if e["t"] >= after]
+    recs = [e for e in evs if e.get("kind") == "records"]
+    end = max((e["t"] for e in recs if e.get("to") == "Success"), default=None)
+    created = min((e["t"] for e in evs if e.get("kind") == "invocations"),
+                  default=min((e["t"] for e in recs if e.get("to") == "Running"), default=None))
+    return float(end - created) if end is not None and created is not None else 0.0

@@ -1,0 +1,86 @@
+"""The lab bench's parts at small counts: keepalived's window, noise, realistic cloud timing.
+
+Each brings a lab up and checks what the part measured and that it put everything back:
+the controllers' settings, the emulator's timing, no loss rules, no hog left spinning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from failover.lab import bench, netns, noise, parts
+from failover.lab.noise import IPTABLES, NoiseOptions
+from failover.lab.runtime import Lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
+
+
+def said() -> tuple[list[str], bench.Say]:
+    lines: list[str] = []
+    return lines, lines.append
+
+
+def controller_health(lab: Lab) -> dict[str, object]:
+    doc = yaml.safe_load(Path(lab.config_path()).read_text())
+    return dict(doc["defaults"]["health"])
+
+
+def test_the_controller_at_keepalived_window_is_measured_and_its_settings_restored(lab: Lab) -> None:
+    lab.up()
+    before = controller_health(lab)
+    opts = bench.BenchOptions(runs=1, modes=("crash",))
+    _, say = said()
+    out = parts.equal_window(lab, opts, {"crash": {"median_s": 3.1}}, say)
+    crash = out["failover"]["crash"]
+    assert crash["ok"] == 1, crash
+    # interval 1 s x fall 3: detection alone takes about two intervals and more
+    assert 1.5 < crash["median_s"] < 5.0
+    assert out["compare"]["crash"]["keepalived_median_s"] == 3.1
+    assert out["compare"]["crash"]["delta_s"] == pytest.approx(crash["median_s"] - 3.1, abs=1e-3)
+    assert controller_health(lab) == before  # the lab's own window again
+
+
+def test_noise_drops_packets_moves_nothing_and_cleans_up(lab: Lab) -> None:
+    lab.up()
+    _, say = said()
+    out = noise.run_noise(lab, NoiseOptions(duration_s=12.0), say)
+    namespaces = [lab.spec.ns(m.role) for m in (*lab.spec.members, *lab.spec.vrrp)]
+    assert set(out["dropped_packets"]) == set(namespaces)
+    # The controllers probe each member several times a second: loss must have hit them.
+    assert all(out["dropped_packets"][lab.spec.ns(m.role)] > 0 for m in lab.spec.members), out
+    assert out["failover"]["false_failovers"] == 0, out["failover"]
+    assert out["failover"]["holder_changes"] == 0
+    for ns in namespaces:
+        assert "statistic" not in netns.run(netns.in_ns(ns, [IPTABLES, "-S"]))
+        assert not [p for p in netns.netns_pids(ns) if "time.monotonic() < end" in _comm(p)], f"a hog is left in {ns}"
+    assert lab.holder() == "i-primary"
+
+
+def test_realistic_timing_breaks_down_a_slow_failover_and_is_put_back(lab: Lab) -> None:
+    lab.up()
+    before = lab.sim("state")["timing"]
+    assert before.get("profile", "fixed") == "fixed"
+    lines, say = said()
+    out = parts.realistic(lab, runs=1, scale=0.2, seed=5, out_dir_name="raw", say=say)
+    (trial,) = out["trials"]
+    assert trial["ok"], (trial, lines)
+    b = trial["breakdown"]
+    assert b["detach_s"] > 0.05 and b["attach_s"] > 0.05  # drawn durations, not the lab's instant ones
+    assert b["detach_polling_lag_s"] >= 0 and b["attach_polling_lag_s"] >= 0
+    assert b["rto_s"] >= b["detection_s"] + b["detach_s"] + b["attach_s"]
+    assert trial["limit_s"] == pytest.approx(
+        b["detection_s"] + b["detach_s"] + b["attach_s"] + b["command_s"] + 0.5, abs=2e-3)
+    assert out["timing"]["profile"] == "realistic"
+    doc = yaml.safe_load(Path(lab.config_path()).read_text())
+    assert doc["cloud"]["poll_dense_s"] == 0.05 and doc["defaults"]["policy"]["detach_timeout_s"] == 10
+    assert lab.sim("state")["timing"] == before
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
