@@ -42,6 +42,21 @@ class TokenBucket:
             return 0.0
         return (floor + 1.0 - self.tokens) / self.rate_per_s
 
+    def reserve(self, now: float, max_wait_s: float) -> float | None:
+        """Book the next token, even one that does not exist yet (the bucket goes into debt),
+        and say how long until it does; None, booking nothing, if that is over `max_wait_s`.
+
+        Bookings are served in the order they were made: a hundred failovers waiting on one
+        action go out one per 1/rate, first come first served, instead of racing for each
+        token as they wake (which starved some and stretched the tail of a mass failover).
+        """
+        self.refill(now)
+        wait = max(0.0, (1.0 - self.tokens) / self.rate_per_s)
+        if wait > max_wait_s + 1e-9:
+            return None
+        self.tokens -= 1.0
+        return wait
+
 
 class ApiBudget:
     """Thread-safe buckets keyed by action, all with the same rate, burst and reserve."""
@@ -85,9 +100,10 @@ class ApiBudget:
         Routine callers never wait longer than `routine_max_wait_s` either.
         Raises a retryable `CloudError` (code BudgetExhausted) when no token came.
         """
-        floor = 0.0 if priority is Priority.FAILOVER else self.reserve
-        if priority is not Priority.FAILOVER:
-            max_wait_s = min(max_wait_s, self.routine_max_wait_s)
+        if priority is Priority.FAILOVER:
+            return self._reserve(action, max_wait_s)
+        floor = self.reserve
+        max_wait_s = min(max_wait_s, self.routine_max_wait_s)
         start = self._clock.monotonic()
         while True:
             with self._lock:
@@ -108,6 +124,25 @@ class ApiBudget:
                 )
             # Sleep outside the lock so other actions and priorities are not blocked.
             self._clock.sleep(need)
+
+    def _reserve(self, action: str, max_wait_s: float) -> float:
+        """Failover calls book their token (FIFO, may use the reserve) and sleep until it is
+        theirs; while they are in debt, routine calls find nothing above the reserve and wait."""
+        with self._lock:
+            wait = self._bucket(action).reserve(self._clock.monotonic(), max(0.0, max_wait_s))
+        if wait is None:
+            record_budget_wait("failover", 0.0)
+            raise CloudError(
+                f"{action}: local API budget exhausted for failover calls "
+                f"({self.rate_per_s:g}/s, burst {self.burst:g})",
+                kind=ErrorKind.RETRYABLE,
+                code=errors.BUDGET,
+                action=action,
+            )
+        if wait > 0:
+            self._clock.sleep(wait)
+        record_budget_wait("failover", wait)
+        return wait
 
 
 _SHARED: dict[tuple[float, int, float], ApiBudget] = {}

@@ -103,3 +103,22 @@ def test_shared_budget_is_one_per_process_and_settings() -> None:
     a = shared_budget(3.0, 7, 0.2, clock=clock)
     assert shared_budget(3.0, 7, 0.2, clock=clock) is a
     assert shared_budget(3.0, 8, 0.2, clock=clock) is not a
+
+
+def test_failover_calls_book_tokens_first_come_first_served() -> None:
+    clock = ManualClock()
+    budget = ApiBudget(10.0, 1, 0.0, clock=clock)
+    bucket = TokenBucket(10.0, 1.0, 1.0, 0.0)
+    # Five failovers asking at the same instant get the next five slots, 0.1 s apart, in order.
+    assert [bucket.reserve(0.0, 10.0) for _ in range(5)] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert bucket.reserve(0.0, 0.45) is None and bucket.tokens == pytest.approx(-4.0)  # nothing booked
+    budget.acquire("A", Priority.FAILOVER, max_wait_s=1.0)
+    assert budget.acquire("A", Priority.FAILOVER, max_wait_s=1.0) == pytest.approx(0.1)
+
+
+def test_routine_calls_queue_behind_booked_failover_tokens() -> None:
+    bucket = TokenBucket(10.0, 1.0, 1.0, 0.0)
+    for _ in range(3):
+        bucket.reserve(0.0, 10.0)  # 1 token and 2 booked ahead: the bucket owes two
+    assert bucket.take(0.0, floor=0.0) == pytest.approx(0.3)  # a routine call comes after them
+    assert bucket.take(0.3, floor=0.0) == 0.0
