@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,8 @@ from failover.lab.measure import breakdown, command_time, transition_time  # noq
 from failover.model import CallTrace  # noqa: E402
 from tests.support.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 
-OLD = PollPlans(GROWING, GROWING, GROWING, GROWING, GROWING)
+OLD_PLAN = replace(GROWING, cap_s=2.0)  # the plain x1.5 back-off as it was
+OLD = PollPlans(OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN)
 SEED = 2024
 
 

@@ -7,6 +7,7 @@ importing kazoo and the cloud SDK. Each family lives in `failover/commands/`.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,21 @@ import click
 
 from failover import __version__, logs
 from failover import config as config_mod
+
+
+class SafePath(click.Path):
+    """click.Path, but a name the OS cannot take (a NUL byte) is a usage error (exit 2), not a
+    traceback: click lets os.stat's ValueError through (found by fuzzing the CLI)."""
+
+    def convert(self, value: str | os.PathLike[str], param: click.Parameter | None,
+                ctx: click.Context | None) -> str | bytes | os.PathLike[str]:
+        try:
+            return super().convert(value, param, ctx)
+        except ValueError as e:
+            if isinstance(e, click.BadParameter):
+                raise
+            self.fail(f"{value!r} is not a usable file name", param, ctx)
+
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
@@ -67,7 +83,7 @@ class CliState:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    "--config", "config_path", type=SafePath(dir_okay=False, path_type=Path), default=None,
     help="Configuration file (default: $FAILOVER_CONFIG, then config/local.yaml).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
@@ -102,7 +118,7 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
             state(ctx).json = True
 
     f = click.option(
-        "--config", type=click.Path(dir_okay=False, path_type=Path), expose_value=False,
+        "--config", type=SafePath(dir_okay=False, path_type=Path), expose_value=False,
         callback=set_config, help="Configuration file.",
     )(f)
     return click.option(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from failover.cli import config_option, state
+from failover.cli import SafePath, config_option, state
 
 
 def _need_root() -> None:
@@ -85,7 +85,7 @@ def down(prefix: str | None) -> None:
 @click.option("--no-keepalived", is_flag=True, help="Only the controller.")
 @click.option("--fast-advert", type=click.FloatRange(0.01, 10), default=None,
               help="keepalived's fast advert_int (default: the fastest stable one, measured).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=SafePath(file_okay=False, path_type=Path),
               default=Path("benchmarks/results"), show_default=True, help="Where rto.json and the PNG go.")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
 @click.option("--parts", "parts_csv", default="rto,window,noise,realistic", show_default=True,

@@ -10,6 +10,7 @@ from types import FrameType
 
 import click
 
+from failover.cli import SafePath
 from failover.sim.hooks import HookLoadError, Hooks, load_hooks
 from failover.sim.server import Emulator
 from failover.sim.world import WorldError, read_world_file
@@ -38,12 +39,12 @@ def sim() -> None:
     "--world",
     "world_path",
     required=True,
-    type=click.Path(path_type=Path),
+    type=SafePath(path_type=Path),
     help="World file (YAML): resources, access keys, timing.",
 )
 @click.option(
     "--state-file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=SafePath(dir_okay=False, path_type=Path),
     default=None,
     help="Persist the state here (atomically) and resume from it on restart.",
 )

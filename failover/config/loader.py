@@ -110,6 +110,8 @@ def load(path: str | Path) -> Config:
         raise ConfigError([f"--config: file not found: {p}"]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"--config: cannot read {p}: {e.__class__.__name__}"]) from None
+    except ValueError:  # found by fuzzing: a path with a NUL byte never reaches the OS
+        raise ConfigError([f"--config: not a usable file name: {str(path)!r}"]) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as e:

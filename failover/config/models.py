@@ -102,8 +102,8 @@ class CloudConfig(_Model):
     failover_reserve: float = Field(default=0.3, ge=0, lt=1)
     # Waits for attach/detach poll every poll_dense_s around the expected completion, so a
     # finished step is noticed that late at most; poll_max bounds the describes per wait.
-    poll_dense_s: float = Field(default=0.3, ge=0.02, le=5)
-    poll_max: int = Field(default=60, ge=5, le=1000)
+    poll_dense_s: float = Field(default=0.2, ge=0.02, le=5)
+    poll_max: int = Field(default=90, ge=5, le=1000)
 
     @field_validator("endpoint")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import statistics
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -55,17 +56,17 @@ def test_dense_up_to_the_90th_percentile_of_the_expected_law() -> None:
     inside = [t for t in times if t <= ATTACH.dense_until_s]
     gaps = [b - a for a, b in itertools.pairwise(inside)]
     assert gaps and max(gaps) <= ATTACH.dense_s + 1e-9
-    assert times[:3] == pytest.approx([0.15, 0.375, 0.675])  # an instant cloud is seen at once
-    assert len([t for t in times if t > ATTACH.dense_until_s]) < 15  # the tail is sparse
+    assert times[:3] == pytest.approx([0.15, 0.35, 0.55])  # an instant cloud is seen at once
+    assert len([t for t in times if t > ATTACH.dense_until_s]) < 20  # the tail is sparser
 
 
 def test_schedule_follows_the_real_elapsed_time() -> None:
     """Slow answers do not shift the dense window: the caller passes the time really elapsed."""
     s = PollSchedule(DETACH, 30.0)
     assert s.next(0.0) == pytest.approx(0.15)
-    assert [s.next(5.0), s.next(5.3)] == pytest.approx([0.225, DETACH.dense_s])  # in the window
-    past = [s.next(20.0 + i) for i in range(4)]  # past it: backing off from the dense spacing
-    assert past == pytest.approx([0.3, 0.45, 0.675, 1.0125])
+    assert [s.next(5.0), s.next(5.3)] == pytest.approx([DETACH.dense_s, DETACH.dense_s])  # in the window
+    past = [s.next(20.0 + i) for i in range(5)]  # past it: backing off from the dense spacing
+    assert past == pytest.approx([0.2, 0.3, 0.45, 0.675, 1.0])
 
 
 def test_growing_plan_is_the_old_back_off() -> None:
@@ -77,7 +78,7 @@ def test_growing_plan_is_the_old_back_off() -> None:
 
 def test_scaled_plans_keep_counts_and_shrink_times() -> None:
     fast = PollPlans().scaled(0.1)
-    assert fast.attach.dense_s == pytest.approx(0.03)
+    assert fast.attach.dense_s == pytest.approx(0.02)
     assert fast.attach.dense_until_s == pytest.approx(ATTACH.dense_until_s * 0.1)
     assert fast.attach.max_polls == ATTACH.max_polls
     assert len(looks(fast.attach, 3.0)) == len(looks(ATTACH, 30.0))
@@ -103,10 +104,10 @@ def lags(plan: PollPlan, law: LogNormal, rtt_s: float = 0.03, n: int = 4000) -> 
 def test_the_dense_plan_notices_a_finished_step_within_250_ms_median(plan: PollPlan,
                                                                      law: LogNormal) -> None:
     new, new_calls = lags(plan, law)
-    old, _old_calls = lags(GROWING, law)
+    old, _old_calls = lags(replace(GROWING, cap_s=2.0), law)  # the back-off as it was, 2 s cap
     assert statistics.median(new) <= 0.25
     assert statistics.median(old) >= 0.5  # the plain x1.5 back-off is seconds-scale late
-    assert statistics.mean(new_calls) <= 30  # bounded: a few describes per second of waiting
+    assert statistics.mean(new_calls) <= 35  # bounded: about five describes per second of waiting
 
 
 def test_dense_plans_follow_the_configured_interval() -> None:
@@ -119,4 +120,4 @@ def test_dense_plans_follow_the_configured_interval() -> None:
     waits = [sched.next(t * 0.05) for t in range(10)]
     assert max(waits) <= 0.05 + 1e-9
     default = PollPlans.dense(0.3)
-    assert default.command.dense_s == 0.2  # the guest wait never polls coarser than its own plan
+    assert default.command.dense_s == 0.1  # the guest wait never polls coarser than its own plan
