@@ -114,6 +114,13 @@ class InstanceTypeLimits:
     ips_per_eni: int
 
 
+class ScriptLanguage(enum.StrEnum):
+    """What a guest script is written in (the cloud adapter picks the command type)."""
+
+    SHELL = "shell"
+    POWERSHELL = "powershell"
+
+
 @dataclass(frozen=True)
 class CommandResult:
     invoke_id: str

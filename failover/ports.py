@@ -24,6 +24,7 @@ from failover.model import (
     InstanceTypeLimits,
     Observation,
     Priority,
+    ScriptLanguage,
     VerifyOutcome,
     VSwitchInfo,
 )
@@ -77,9 +78,13 @@ class CloudPort(Protocol):
 
     def attach_eni(
         self, eni_id: str, instance_id: str, *, timeout_s: float,
-        trace: CallTrace | None = ...,
+        trace: CallTrace | None = ..., known: EniState | None = ...,
     ) -> EniState:
-        """Idempotent: already InUse on `instance_id` = done."""
+        """Idempotent: already InUse on `instance_id` = done.
+
+        `known` is the ENI as the caller read it a moment ago (the detach's last look): it
+        stands in for the first read, which would wait for a describe round and a token.
+        """
         ...
 
     def force_stop(
@@ -88,8 +93,10 @@ class CloudPort(Protocol):
 
     def run_script(
         self, instance_id: str, script: str, *, timeout_s: float,
-        trace: CallTrace | None = ...,
-    ) -> CommandResult: ...
+        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
+    ) -> CommandResult:
+        """Run the script on the instance (POSIX sh, or PowerShell on Windows) and wait."""
+        ...
 
     def cloud_assistant_online(
         self, instance_ids: Sequence[str], *, priority: Priority = ...

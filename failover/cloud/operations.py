@@ -29,9 +29,12 @@ from failover.model import (
     EniStatus,
     ErrorKind,
     Priority,
+    ScriptLanguage,
 )
 
 SCRIPT_MAX_B64 = 24 * 1024  # Cloud Assistant's limit on the Base64-encoded content
+COMMAND_TYPES = {ScriptLanguage.SHELL: "RunShellScript",
+                 ScriptLanguage.POWERSHELL: "RunPowerShellScript"}
 FAILOVER = Priority.FAILOVER
 PLACEMENT_CODES = frozenset({
     "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
@@ -54,6 +57,17 @@ class CloudMoves(CloudReads):
     def _schedule(self, plan: PollPlan, deadline: Deadline) -> PollSchedule:
         return PollSchedule(plan, deadline.total_s)
 
+    def _accepted(self, timeout_s: float, plan: PollPlan) -> tuple[Deadline, PollSchedule]:
+        """A fresh deadline and poll schedule from the moment the cloud accepted our call.
+
+        In a zone outage a call may queue for its API token for many seconds (the token wait
+        itself is bounded by the first deadline): counted from the wait's start, that queue
+        would eat the cloud's share of the timeout and the dense polls meant for the step's
+        likely end.
+        """
+        deadline = Deadline.after(self._clock, timeout_s)
+        return deadline, self._schedule(plan, deadline)
+
     def _issue(self, action: str, params: dict[str, Any], deadline: Deadline,
                trace: CallTrace | None) -> ApiError | None:
         """One attempt of a mutation; the error to remember if it may be re-read and retried."""
@@ -67,18 +81,28 @@ class CloudMoves(CloudReads):
             return e
         return None
 
-    def _poll(self, deadline: Deadline, schedule: PollSchedule, until: float | None = None) -> None:
-        """Sleeps until the next look; never past `until` (seconds into the wait) if given."""
+    def _poll(self, deadline: Deadline, schedule: PollSchedule) -> None:
+        """Sleeps until the next look."""
+        self._clock.sleep(self._next_look(deadline, schedule))
+
+    @staticmethod
+    def _next_look(deadline: Deadline, schedule: PollSchedule, until: float | None = None) -> float:
+        """Seconds to the next look; never past `until` (seconds into the wait) if given.
+
+        ENI waits hand it to their next read (which a shared round may answer sooner);
+        the others sleep it.
+        """
         elapsed = deadline.elapsed()
         interval = schedule.next(elapsed)
         if until is not None and elapsed < until:
             interval = min(interval, until - elapsed + 0.001)
-        self._clock.sleep(deadline.bounded(interval))
+        return deadline.bounded(interval)
 
-    def _read_eni(self, eni_id: str, deadline: Deadline, trace: CallTrace | None) -> EniState | None:
+    def _read_eni(self, eni_id: str, deadline: Deadline, trace: CallTrace | None,
+                  due_in: float = 0.0) -> EniState | None:
         """The ENI, or None when a retryable error outlived the deadline."""
         try:
-            return self._eni(eni_id, FAILOVER, deadline, trace)
+            return self._eni(eni_id, FAILOVER, deadline, trace, due_in)
         except CloudError as e:
             if _out_of_time(e, deadline):
                 return None
@@ -92,6 +116,8 @@ class CloudMoves(CloudReads):
 
         A detach stuck in Detaching is re-sent once after `reissue_after_s`
         (default half the timeout): the documented first remedy for a hung guest.
+        The timeout is the cloud's time to detach: it restarts when our call is accepted
+        (`_accepted`), after what may be a long wait for an API token.
         """
         action = "DetachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
@@ -100,10 +126,15 @@ class CloudMoves(CloudReads):
         schedule = self._schedule(self._polls.detach, deadline)
         reissued = False
         unseen = 0  # reads since our accepted call that still show the ENI InUse
+        # When the detach in flight was accepted (s into the wait): the re-issue delay counts
+        # from there, not from the wait's start, or a call that queued for its token (a zone
+        # outage) is re-sent at once and takes a token another group's first detach needed.
+        accepted_at: float | None = None
         last: EniState | None = None
         last_error: ApiError | None = None
+        due_in = 0.0
         while not deadline.expired:
-            state = self._read_eni(eni_id, deadline, trace)
+            state = self._read_eni(eni_id, deadline, trace, due_in)
             if state is None:
                 break
             last = state
@@ -112,7 +143,10 @@ class CloudMoves(CloudReads):
                 return state
             if step.next is Next.FAIL:
                 raise _failed(step, action)
-            stuck = state.status is EniStatus.DETACHING and deadline.elapsed() >= reissue_at
+            if state.status is EniStatus.DETACHING and accepted_at is None:
+                accepted_at = deadline.elapsed()  # somebody else's detach: it counts from now
+            stuck = (state.status is EniStatus.DETACHING and accepted_at is not None
+                     and deadline.elapsed() - accepted_at >= reissue_at)
             # One read may lag behind an accepted call; a second one means it was lost.
             unseen = unseen + 1 if step.next is Next.ISSUE and unseen else unseen
             if (step.next is Next.ISSUE and unseen in (0, 2)) or (stuck and not reissued):
@@ -120,8 +154,12 @@ class CloudMoves(CloudReads):
                 error = self._issue(action, params, deadline, trace)
                 unseen = 1 if error is None and step.next is Next.ISSUE else 0
                 last_error = error or last_error
+                if error is None and accepted_at is None:
+                    deadline, schedule = self._accepted(timeout_s, self._polls.detach)
+                accepted_at = deadline.elapsed() if error is None else accepted_at
             # Wake up on time for the re-issue: a stuck detach is re-sent when the policy says.
-            self._poll(deadline, schedule, None if reissued else reissue_at)
+            due = None if reissued or accepted_at is None else accepted_at + reissue_at
+            due_in = self._next_look(deadline, schedule, due)
         if last is not None and last.status is EniStatus.DETACHING:
             raise DetachStalled(
                 f"ENI {eni_id} still Detaching from {instance_id} after {timeout_s:g} s"
@@ -134,18 +172,24 @@ class CloudMoves(CloudReads):
     # ---------------------------------------------------------------- attach
 
     def attach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> EniState:
-        """Attach and wait for InUse on `instance_id`; already there = done."""
+                   trace: CallTrace | None = None, known: EniState | None = None) -> EniState:
+        """Attach and wait for InUse on `instance_id`; already there = done. The timeout
+        restarts when the call is accepted, as for a detach.
+
+        `known` (the caller's read of a moment ago) stands in for the first read; if it is
+        stale the call fails and the next read tells the truth.
+        """
         action = "AttachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
         schedule = self._schedule(self._polls.attach, deadline)
-        issued = seen_attaching = False
+        issued = seen_attaching = restarted = False
         available_after_issue = 0
         last: EniState | None = None
         last_error: ApiError | None = None
+        due_in = 0.0
         while not deadline.expired:
-            state = self._read_eni(eni_id, deadline, trace)
+            state, known = known or self._read_eni(eni_id, deadline, trace, due_in), None
             if state is None:
                 break
             last = state
@@ -164,9 +208,12 @@ class CloudMoves(CloudReads):
                     error = self._issue(action, params, deadline, trace)
                 except ApiError as e:
                     raise self._placement_error(e, state, instance_id, deadline) from None
+                if error is None and not restarted:
+                    deadline, schedule = self._accepted(timeout_s, self._polls.attach)
+                    restarted = True
                 issued, seen_attaching, available_after_issue = error is None, False, 0
                 last_error = error or last_error
-            self._poll(deadline, schedule)
+            due_in = self._next_look(deadline, schedule)
         raise self._timeout(action, f"ENI {eni_id} not InUse on {instance_id}", timeout_s, last,
                             last_error)
 
@@ -208,8 +255,9 @@ class CloudMoves(CloudReads):
     # ---------------------------------------------------------------- script
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> CommandResult:
-        """Run a shell script through Cloud Assistant; its exit code and output."""
+                   trace: CallTrace | None = None,
+                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
+        """Run a script through Cloud Assistant; its exit code and output."""
         action = "RunCommand"
         content = base64.b64encode(script.encode("utf-8")).decode("ascii")
         if len(content) > SCRIPT_MAX_B64:
@@ -220,7 +268,7 @@ class CloudMoves(CloudReads):
             )
         deadline = Deadline.after(self._clock, timeout_s)
         params = {
-            "InstanceId": [instance_id], "Type": "RunShellScript", "CommandContent": content,
+            "InstanceId": [instance_id], "Type": COMMAND_TYPES[language], "CommandContent": content,
             "ContentEncoding": "Base64", "Timeout": max(1, math.ceil(timeout_s)),
             "Name": "failover-guest", "KeepCommand": False,
             # The same token on every retry: the command runs at most once.

@@ -77,8 +77,8 @@ class CloudReads:
         return self._eni(eni_id, priority, self._deadline(priority), trace)
 
     def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
-             trace: CallTrace | None) -> EniState:
-        return self._enis.read(eni_id, priority, deadline, trace)
+             trace: CallTrace | None, due_in: float = 0.0) -> EniState:
+        return self._enis.read(eni_id, priority, deadline, trace, due_in=due_in)
 
     # ------------------------------------------------------------- instances
 

@@ -103,7 +103,7 @@ class CloudConfig(_Model):
     # Waits for attach/detach poll every poll_dense_s around the expected completion, so a
     # finished step is noticed that late at most; poll_max bounds the describes per wait.
     poll_dense_s: float = Field(default=0.2, ge=0.02, le=5)
-    poll_max: int = Field(default=90, ge=5, le=1000)
+    poll_max: int = Field(default=200, ge=5, le=1000)
 
     @field_validator("endpoint")
     @classmethod
@@ -195,6 +195,11 @@ class HttpCheck(_Model):
 
 class EcsStatusCheck(_Model):
     type: Literal["ecs_status"]
+    # Its own cadence (default: the group's health interval). One batched call per round
+    # covers every member of every group, and Stopping/Stopped needs no `fall` rounds, so a
+    # short interval here catches an instance being stopped sooner at little API cost.
+    interval_s: float | None = Field(default=None, ge=0.1)
+    timeout_s: float | None = Field(default=None, gt=0)
 
 
 class CommandCheck(_Model):

@@ -11,6 +11,7 @@ from failover.config.models import (
     PLACEHOLDERS,
     CommandCheck,
     Config,
+    EcsStatusCheck,
     HttpCheck,
 )
 
@@ -90,6 +91,11 @@ def semantic_problems(cfg: Config) -> list[str]:
                     [("run", c.run)] if isinstance(c.run, str)
                     else [(f"run[{k}]", a) for k, a in enumerate(c.run)]
                 )
+            if isinstance(c, EcsStatusCheck) and c.timeout_s is not None \
+                    and c.timeout_s >= (c.interval_s or h.interval_s):
+                out.append(f"{p}.checks[{j}].timeout_s: {c.timeout_s} must be shorter than the "
+                           f"check's interval ({c.interval_s or h.interval_s}) or status rounds "
+                           "overlap")
             for key, text in texts:
                 for name in _placeholders(text):
                     if name not in PLACEHOLDERS:

@@ -3,7 +3,8 @@
 Before each step the leader asks for a fencing token (no token, no action),
 records the step as running, acts, and records the outcome. A new leader that
 finds the record unfinished calls `run` again: finished steps are skipped and
-every step re-reads the cloud before it acts, so nothing happens twice.
+every step re-reads the cloud before it acts (the attach step may start from the detach's
+look of a moment ago), so nothing happens twice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from failover.model import (
 from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
 
 log = logging.getLogger("failover.engine")
+
+# The attach step starts from the detach's last look when it is this young: the steps run
+# back to back, so an older look means an interruption and a fresh read is due.
+KNOWN_FRESH_S = 2.0
 
 
 class StepFailed(Exception):
@@ -79,6 +84,8 @@ class Executor:
     def __init__(self, deps: Collaborators) -> None:
         self.d = deps
         self._attached: dict[str, EniState] = {}  # by failover id, from the attach step
+        # By failover id: the detach's last look and when (monotonic); only a fresh one is used.
+        self._detached: dict[str, tuple[float, EniState]] = {}
         self._cidrs: dict[str, str] = {}  # by vSwitch id
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -204,10 +211,13 @@ class Executor:
             return "skipped"  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
             return "skipped"
-        self.d.cloud.detach_eni(group.network_interface, eni.instance_id,
-                                timeout_s=group.policy.detach_timeout_s, trace=trace,
-                                reissue_after_s=min(group.policy.detach_retry_s,
-                                                    group.policy.detach_timeout_s / 2))
+        # The attach step starts from this look instead of a read of its own (a round trip
+        # on the critical path of every failover).
+        state = self.d.cloud.detach_eni(
+            group.network_interface, eni.instance_id, timeout_s=group.policy.detach_timeout_s,
+            trace=trace, reissue_after_s=min(group.policy.detach_retry_s,
+                                             group.policy.detach_timeout_s / 2))
+        self._detached[record.id] = (self.d.clock.monotonic(), state)
         if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
             metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
         return "ok"
@@ -224,7 +234,8 @@ class Executor:
 
     def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
         eni = self.d.cloud.attach_eni(group.network_interface, record.to_instance,
-                                      timeout_s=group.policy.attach_timeout_s, trace=trace)
+                                      timeout_s=group.policy.attach_timeout_s, trace=trace,
+                                      known=self._fresh_detach(record.id))
         self._attached[record.id] = eni  # the guest step needs its MAC and IPs: no second read
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
@@ -232,6 +243,12 @@ class Executor:
                            lambda st: replace(st, holder=record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
+
+    def _fresh_detach(self, failover_id: str) -> EniState | None:
+        seen = self._detached.pop(failover_id, None)
+        if seen is None or self.d.clock.monotonic() - seen[0] > KNOWN_FRESH_S:
+            return None
+        return seen[1]
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)

@@ -1,7 +1,8 @@
 """Guest executors: run the rendered script through Cloud Assistant, or trust the image.
 
 `CloudAssistantGuest` sends the script with `CloudPort.run_script` (which
-waits for the invocation's result) and turns anything but success into a
+waits for the invocation's result; PowerShell for Windows guests, POSIX sh
+for the rest) and turns anything but success into a
 `GuestError` carrying the script's own one-line reason. `NoopGuest` is the
 `none` method: the image brings the ENI up itself; the engine's verify step
 is what checks it.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from failover.guest.script import DEFAULT_WAIT_S, render_release, render_runtime
 from failover.guest.validate import FAMILIES, GuestInputError, check_family
-from failover.model import CallTrace, CommandResult, GuestNetwork
+from failover.model import CallTrace, CommandResult, GuestNetwork, ScriptLanguage
 from failover.ports import CloudPort, GuestConfigurator
 
 MAX_DETAIL = 300  # characters of guest output an error message carries
@@ -47,13 +48,10 @@ class CloudAssistantGuest:
 
     def __init__(self, cloud: CloudPort, os_family: str = "auto", *, persist: bool = True) -> None:
         check_family(os_family)
-        if os_family == "windows":
-            # run_script sends RunShellScript; PowerShell needs a command type on the port
-            raise GuestInputError(
-                "os", "windows guests need RunPowerShellScript, which CloudPort.run_script "
-                "cannot ask for yet; use method none or render the script with `failover guest render`",
-            )
         self._cloud = cloud
+        # `auto` detects among the Linux families from inside a POSIX sh script, so a Windows
+        # guest must be named: its script is PowerShell and is sent as such.
+        self._language = ScriptLanguage.POWERSHELL if os_family == "windows" else ScriptLanguage.SHELL
         self._family = os_family
         self._persist = persist
 
@@ -74,7 +72,8 @@ class CloudAssistantGuest:
     def _run(
         self, action: str, instance_id: str, script: str, timeout_s: float, trace: CallTrace | None
     ) -> CommandResult:
-        result = self._cloud.run_script(instance_id, script, timeout_s=timeout_s, trace=trace)
+        result = self._cloud.run_script(instance_id, script, timeout_s=timeout_s, trace=trace,
+                                        language=self._language)
         if not result.ok:
             raise GuestError(
                 f"guest {action} on {instance_id} failed ({result.status}, exit {result.exit_code}, "

@@ -5,8 +5,9 @@ probes (tcp, http, command) are split into shards of at most
 `max_probes` probes, each its own job, and the shards' phases are spread
 evenly over the interval: one thread can start a few hundred probes at
 once in a few milliseconds, not thousands, and neither this replica nor the
-fleet sees one burst per interval. The bucket's ecs_status checks stay one
-job, so each interval makes a single batched DescribeInstanceStatus call.
+fleet sees one burst per interval. ecs_status checks form buckets of their
+own (a check may set its own, shorter interval); each is one job, so each of
+its rounds makes a single batched DescribeInstanceStatus call.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ class RoundJob:
     jitter_s: float
     phase_s: float  # offset of this job's fires within the interval
     groups: tuple[GroupConfig, ...]
+
+
+def _status_interval(g: GroupConfig) -> float | None:
+    """The group's ecs_status cadence, or None without such a check (the shortest wins)."""
+    own = [c.interval_s or g.health.interval_s for c in g.checks if isinstance(c, EcsStatusCheck)]
+    return min(own) if own else None
 
 
 def _direct_probes(g: GroupConfig) -> int:
@@ -60,7 +67,12 @@ def plan_jobs(groups: Sequence[GroupConfig], max_probes: int = DEFAULT_MAX_PROBE
         for i, shard in enumerate(shards):
             phase = interval * i / len(shards)
             jobs.append(RoundJob(f"{prefix}:{i}", "probes", interval, jitter, phase, tuple(shard)))
-        ecs = tuple(g for g in members if any(isinstance(c, EcsStatusCheck) for c in g.checks))
-        if ecs:
-            jobs.append(RoundJob(f"{prefix}:ecs", "ecs_status", interval, jitter, 0.0, ecs))
+    status: dict[tuple[float, float], list[GroupConfig]] = defaultdict(list)
+    for g in groups:
+        every = _status_interval(g)
+        if every is not None:
+            status[(every, effective_jitter(every, g.health.jitter_s))].append(g)
+    for (interval, jitter), members in sorted(status.items()):
+        jobs.append(RoundJob(f"health:{interval:g}:{jitter:g}:ecs", "ecs_status", interval, jitter,
+                             0.0, tuple(members)))
     return jobs

@@ -112,7 +112,10 @@ def target_for(check: AnyCheck, *, ip: str, instance: str, group: str) -> Target
 
 
 def _timeout(check: AnyCheck, group: GroupConfig) -> float:
-    own = None if isinstance(check, EcsStatusCheck) else check.timeout_s
+    own = check.timeout_s
+    if own is None and isinstance(check, EcsStatusCheck) and check.interval_s is not None:
+        # A faster status round must not inherit a timeout longer than itself.
+        return min(group.health.timeout_s, check.interval_s / 2)
     return own if own is not None else group.health.timeout_s
 
 

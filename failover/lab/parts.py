@@ -1,7 +1,11 @@
 """The bench's comparisons beyond its side-by-side RTO table.
 
 - `equal_window`: the controller at keepalived's own detection window (interval = advert_int,
-  fall 3), against keepalived's run at that advert_int in the same bench.
+  fall 3), against keepalived's run at that advert_int in the same bench. A stopping keepalived
+  tells its peer at once (a priority-0 advert); the controller has no agent on the instance and
+  sees a stop only in the cloud's status, so `stop` runs once more with the ecs_status check on
+  its own shorter cadence (`STATUS_FAST_S`): the network window unchanged, one batched
+  DescribeInstanceStatus per round for the whole fleet.
 - `realistic`: crash failovers while the emulator times attach, detach and Cloud Assistant like
   the cloud (`timing: {profile: realistic}`), with where the time went: detection, each step's
   emulated duration, the polling lag after it, guest, verify; RTO against detection + the
@@ -25,6 +29,7 @@ REALISTIC_SLACK_S = 0.5
 REALISTIC_POLICY = {"detach_timeout_s": 30, "attach_timeout_s": 30, "guest_timeout_s": 60,
                     "verify_timeout_s": 30}
 WINDOW_MODES = ("crash", "hang", "stop")
+STATUS_FAST_S = 0.25
 
 
 def equal_window(lab: Lab, opts: bench.BenchOptions, keepalived: dict[str, Any],
@@ -35,14 +40,25 @@ def equal_window(lab: Lab, opts: bench.BenchOptions, keepalived: dict[str, Any],
     say(f"controller at keepalived's window: interval {WINDOW_ADVERT_S:g}s, fall 3, "
         f"timeout {WINDOW_TIMEOUT_S:g}s")
     lab.restart_controllers(health=health)
+    fast: dict[str, Any] = {}
     try:
         side = FailoverSide(lab)
         side.wait_ready(60.0)
         ours, _ = bench.run_side(lab, side, replace(opts, modes=modes), say)
+        if "stop" in modes:
+            say(f"  and stop with the ecs_status check every {STATUS_FAST_S:g}s")
+            lab.restart_controllers(health=health, status_interval_s=STATUS_FAST_S)
+            side = FailoverSide(lab)
+            side.wait_ready(60.0)
+            fast, _ = bench.run_side(lab, side, replace(opts, modes=("stop",)), say)
     finally:
         lab.restart_controllers(health=previous)
-    return {"health": health, "keepalived_advert_int": WINDOW_ADVERT_S, "failover": ours,
-            "compare": compare_window(ours, keepalived)}
+    out = {"health": health, "keepalived_advert_int": WINDOW_ADVERT_S, "failover": ours,
+           "compare": compare_window(ours, keepalived)}
+    if fast:
+        out["status_fast"] = {"ecs_status_interval_s": STATUS_FAST_S, "failover": fast,
+                              "compare": compare_window(fast, keepalived)}
+    return out
 
 
 def compare_window(ours: dict[str, Any], keepalived: dict[str, Any]) -> dict[str, Any]:

@@ -45,9 +45,14 @@ def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.
 
 def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
                       policy: dict[str, Any] | None = None,
-                      cloud: dict[str, Any] | None = None) -> dict[str, Any]:
+                      cloud: dict[str, Any] | None = None, *,
+                      status_interval_s: float | None = None) -> dict[str, Any]:
     """`policy` and `cloud` override the lab's own keys; a `None` in `cloud` removes one (the
-    product's default then applies)."""
+    product's default then applies). `status_interval_s` gives the ecs_status check its own
+    cadence."""
+    status: dict[str, Any] = {"type": "ecs_status"}
+    if status_interval_s is not None:
+        status["interval_s"] = status_interval_s
     c = spec.controller(controller_id)
     doc: dict[str, Any] = {
         "controller": {"id": c.controller_id, "listen": f"{c.control_ip}:{METRICS_PORT}"},
@@ -73,7 +78,7 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
             "service_ips": [spec.eni.service_ip],
             "eips": [EIP],
             "checks": [{"type": "http", "url": f"http://{{ip}}:{HTTP_PORT}/healthz", "expect_status": 200},
-                       {"type": "ecs_status"}],
+                       status],
         }],
     }
     section: dict[str, Any] = doc["cloud"]

@@ -46,6 +46,7 @@ class Lab:
         self.health = health or render.default_health()
         self.policy: dict[str, Any] = {}  # overrides of render.controller_config's lab policy
         self.cloud: dict[str, Any] = {}  # and of its cloud section
+        self.status_interval_s: float | None = None  # the ecs_status check's own cadence
         self.api_latency_s = api_latency_s
         self._key_id = "LTAI" + secrets.token_hex(8)
         self._secret = secrets.token_urlsafe(24)
@@ -78,14 +79,18 @@ class Lab:
 
     def _write_controller_configs(self) -> None:
         for c in self.spec.controllers:
-            cfg = render.controller_config(self.spec, c.controller_id, self.health, self.policy, self.cloud)
+            cfg = render.controller_config(self.spec, c.controller_id, self.health, self.policy,
+                                           self.cloud, status_interval_s=self.status_interval_s)
             (self.dir / f"{c.controller_id}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     def restart_controllers(self, health: dict[str, Any] | None = None,
                             policy: dict[str, Any] | None = None,
-                            cloud: dict[str, Any] | None = None) -> None:
+                            cloud: dict[str, Any] | None = None,
+                            status_interval_s: float | None = None) -> None:
         """Every replica stopped (gracefully: leadership is released at once) and started again
-        with new health settings or policy or cloud overrides; the ENI stays where it is."""
+        with new health settings or policy or cloud overrides; the ENI stays where it is.
+        The ecs_status check keeps the health interval unless `status_interval_s` is given."""
+        self.status_interval_s = status_interval_s
         if health is not None:
             self.health = health
         if policy is not None:

@@ -160,6 +160,11 @@ def parts_table(result: dict[str, Any]) -> list[str]:
             lines.append(f"  {mode:8} ours {c['failover_median_s']}s, "
                          f"keepalived {c['keepalived_median_s']}s, delta {c['delta_s']}s "
                          f"(goal <= +0.1 s: {c['goal_met']})")
+        fast = window.get("status_fast")
+        for mode, c in (fast or {}).get("compare", {}).items():
+            lines.append(f"  {mode:8} ours {c['failover_median_s']}s with ecs_status every "
+                         f"{fast['ecs_status_interval_s']:g}s, delta {c['delta_s']}s "
+                         f"(goal <= +0.1 s: {c['goal_met']})")
     quiet = result.get("noise")
     if quiet:
         st = quiet["settings"]

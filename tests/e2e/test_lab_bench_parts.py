@@ -43,6 +43,21 @@ def test_the_controller_at_keepalived_window_is_measured_and_its_settings_restor
     assert controller_health(lab) == before  # the lab's own window again
 
 
+def test_a_stop_at_keepalived_window_is_measured_again_with_a_fast_status_check(lab: Lab) -> None:
+    lab.up()
+    opts = bench.BenchOptions(runs=1, modes=("stop",))
+    _, say = said()
+    out = parts.equal_window(lab, opts, {"stop": {"median_s": 0.5}}, say)
+    assert out["failover"]["stop"]["ok"] == 1, out["failover"]
+    fast = out["status_fast"]
+    assert fast["ecs_status_interval_s"] == parts.STATUS_FAST_S
+    assert fast["failover"]["stop"]["ok"] == 1, fast
+    assert fast["compare"]["stop"]["keepalived_median_s"] == 0.5
+    # Put back: the status check follows the lab's health interval again.
+    doc = yaml.safe_load(Path(lab.config_path()).read_text())
+    assert {"type": "ecs_status"} in doc["groups"][0]["checks"]
+
+
 def test_noise_drops_packets_moves_nothing_and_cleans_up(lab: Lab) -> None:
     lab.up()
     _, say = said()

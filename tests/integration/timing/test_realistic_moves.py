@@ -3,18 +3,21 @@ re-issued on time then reported stalled, failed attaches, throttling, polling la
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from failover.cloud import errors
+from failover.cloud import EcsCloud, errors
+from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import PollPlans
+from failover.cloud.waiting import PollPlans, SystemClock
+from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
-from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
+from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, Priority
 from failover.sim.realistic import realistic
 from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
-from tests.support.sim import SimServer
+from tests.support.sim import SimServer, small_world
 
 pytestmark = pytest.mark.timeout(60)
 FAST = {"time_scale": 0.02, "seed": 3}  # attach ~0.1 s, detach ~0.08 s median
@@ -109,3 +112,46 @@ def test_polling_lag_is_measured_from_the_emulators_event_time() -> None:
                 assert done is not None and noticed >= done
                 assert len(describes) <= plans.detach.max_polls + 1
                 cloud.attach_eni("eni-svc", eni_to, timeout_s=30 * scale * 4)
+
+
+def test_the_reissue_delay_counts_from_the_accepted_call_not_from_a_wait_for_its_token() -> None:
+    """A zone outage queues detaches for their tokens for seconds: a detach that has just been
+    accepted is not stuck, and re-sending it would take a token another group needs."""
+    with SimServer.from_world(small_world(timing={"detach_s": 0.4})) as sim:
+        cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http",
+                          connect_timeout_s=1.0, read_timeout_s=2.0)
+        budget = ApiBudget(1.0, 1, 0.3, clock=SystemClock())  # one detach a second
+        cloud = EcsCloud(cfg, budget=budget)
+        budget.acquire("DetachNetworkInterface", Priority.FAILOVER, max_wait_s=1.0)  # spent
+        t0, trace = time.time(), CallTrace()
+        state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=10, reissue_after_s=0.5,
+                                 trace=trace)
+        assert state.status is EniStatus.AVAILABLE
+        sent = calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")
+        assert sent[0]["t"] - t0 >= 0.8  # it did wait for its token ...
+        # ... and was not sent again for it (a second call, refused or not, took a token).
+        assert [c.action for c in trace.calls].count("DetachNetworkInterface") == 1
+
+
+def test_the_timeout_is_the_clouds_time_and_runs_from_the_accepted_call() -> None:
+    """A detach that queued ~1 s for its token still gets its whole 2 s for the cloud."""
+    with SimServer.from_world(small_world(timing={"detach_s": 1.6})) as sim:
+        cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http",
+                          connect_timeout_s=1.0, read_timeout_s=2.0)
+        budget = ApiBudget(4.0, 1, 0.3, clock=SystemClock())
+        cloud = EcsCloud(cfg, budget=budget)
+        # Four other failovers booked the next detach tokens: ours goes out ~1 s from now.
+        others = [threading.Thread(target=budget.acquire, args=("DetachNetworkInterface",),
+                                   kwargs={"priority": Priority.FAILOVER, "max_wait_s": 5.0})
+                  for _ in range(4)]
+        for t in others:
+            t.start()
+        t0, trace = time.time(), CallTrace()
+        state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=2.0, reissue_after_s=1.9,
+                                 trace=trace)
+        assert state.status is EniStatus.AVAILABLE
+        (sent,) = calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")
+        assert sent["t"] - t0 >= 0.8  # it queued for its token ...
+        assert time.time() - t0 > 2.0  # ... and still had the cloud's whole 2 s after it
+        for t in others:
+            t.join(5)

@@ -312,3 +312,48 @@ def test_batch_takes_the_first_hundred_distinct_enis_with_their_duplicates() -> 
     batch = batch_of(pending)
     assert len({x.eni_id for x in batch}) == 100 and len(batch) == 101
     assert batch[-1] is pending[-1]
+
+
+def test_a_look_not_yet_due_rides_along_with_a_round_another_reader_starts() -> None:
+    """A wait between its looks is answered by the next shared round, not at its own due."""
+    clock = SystemClock()
+    world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.01)
+    p = poller(world, clock, gap_s=0.0)
+    got: dict[str, float] = {}
+
+    def patient() -> None:
+        t0 = time.monotonic()
+        p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 10), None, due_in=3.0)
+        got["eni-a"] = time.monotonic() - t0
+
+    t = threading.Thread(target=patient)
+    t.start()
+    time.sleep(0.1)  # the patient reader is registered and waiting for its due
+    p.read("eni-b", Priority.FAILOVER, Deadline.after(clock, 10), None)
+    t.join(5)
+    assert got["eni-a"] < 1.0
+    assert [sorted(ids) for _, ids, _ in world.describes] == [["eni-a", "eni-b"]]
+
+
+def test_a_reader_alone_looks_at_its_due_and_not_before() -> None:
+    clock = ManualClock()
+    world = EniWorld(clock, ["eni-a"])
+    p = poller(world, clock, gap_s=0.0)
+    t0 = clock.monotonic()
+    p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 10), None, due_in=0.7)
+    assert [t - t0 for t, _, _ in world.describes] == [pytest.approx(0.7)]
+
+
+def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
+    """The detach's last look stands in for the attach's first read (one round trip less)."""
+    clock = ManualClock()
+    world = EniWorld(clock, ["eni-a"], attach_s=0.0)
+    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
+                     budget=ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(1))
+    known = EniState("eni-a", EniStatus.AVAILABLE, None, "00:16:3e:00:00:01", "192.168.1.50",
+                     ("192.168.1.50",), "vsw-a", "vpc-a", "z1")
+    t0 = clock.monotonic()
+    state = cloud.attach_eni("eni-a", "i-b", timeout_s=30, known=known)
+    assert (state.status, state.instance_id) == (EniStatus.IN_USE, "i-b")
+    # No read before the call: the first describe is the wait's first look after it.
+    assert [t - t0 for t, _, _ in world.describes] == [pytest.approx(ATTACH.first_s)]

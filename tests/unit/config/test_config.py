@@ -71,6 +71,11 @@ BROKEN: list[tuple[str, Any, str]] = [
      "groups[0].service_ips: 20 IPs"),
     ("timeout >= interval", lambda d: d["defaults"]["health"].update(timeout_s=1),
      "groups[0].health.timeout_s: 1"),
+    ("status timeout >= its interval", lambda d: d["groups"][0]["checks"].append(
+        {"type": "ecs_status", "interval_s": 0.25, "timeout_s": 0.3}),
+     "groups[0].checks[1].timeout_s: 0.3 must be shorter than the check's interval (0.25)"),
+    ("status interval too short", lambda d: d["groups"][0]["checks"].append(
+        {"type": "ecs_status", "interval_s": 0.01}), "groups[0].checks[1].interval_s:"),
     ("fall 0", lambda d: d["defaults"]["health"].update(fall=0), "groups[0].health.fall: must be at least 1"),
     ("rise 0", lambda d: d["groups"][0].update(health={"rise": 0}), "groups[0].health.rise: must be at least 1"),
     ("unknown placeholder", lambda d: d["groups"][0]["checks"].append(

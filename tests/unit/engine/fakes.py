@@ -25,6 +25,7 @@ from failover.model import (
     NotLeader,
     Observation,
     Priority,
+    ScriptLanguage,
     StaleEpoch,
     VerifyOutcome,
     VSwitchInfo,
@@ -65,6 +66,7 @@ class FakeCloud:
         self.assistant_offline: set[str] = set()
         self.read_error: CloudError | None = None  # every read raises it while set
         self.reads = 0
+        self.attach_known: list[EniState | None] = []  # what each attach was told it knew
 
     def _trace(self, trace: CallTrace | None, action: str) -> None:
         if trace is not None:
@@ -112,7 +114,8 @@ class FakeCloud:
         return self.enis[eni_id]
 
     def attach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> EniState:
+                   trace: CallTrace | None = None, known: EniState | None = None) -> EniState:
+        self.attach_known.append(known)
         eni = self.enis[eni_id]
         if eni.instance_id == instance_id and eni.status is EniStatus.IN_USE:
             return eni
@@ -131,7 +134,8 @@ class FakeCloud:
         self.stopped.add(instance_id)
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> CommandResult:
+                   trace: CallTrace | None = None,
+                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
         return CommandResult("t-1", "Success", 0, "")
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,

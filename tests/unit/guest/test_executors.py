@@ -8,7 +8,7 @@ import pytest
 
 from failover.guest import CloudAssistantGuest, GuestError, GuestInputError, NoopGuest, make_guest
 from failover.guest.executors import reason, wait_for
-from failover.model import CallTrace, CommandResult, GuestNetwork
+from failover.model import CallTrace, CommandResult, GuestNetwork, ScriptLanguage
 
 
 @dataclass
@@ -17,10 +17,13 @@ class FakeCloud:
 
     result: CommandResult = field(default_factory=lambda: CommandResult("t-1", "Success", 0, "ok"))
     calls: list[tuple[str, str, float, CallTrace | None]] = field(default_factory=list)
+    languages: list[ScriptLanguage] = field(default_factory=list)
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
-                   trace: CallTrace | None = None) -> CommandResult:
+                   trace: CallTrace | None = None,
+                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
         self.calls.append((instance_id, script, timeout_s, trace))
+        self.languages.append(language)
         return self.result
 
 
@@ -79,9 +82,18 @@ def test_bad_network_is_refused_before_any_call(net: GuestNetwork) -> None:
     assert cloud.calls == []
 
 
-def test_windows_and_unknown_families_are_refused_up_front() -> None:
-    with pytest.raises(GuestInputError, match="RunPowerShellScript"):
-        CloudAssistantGuest(FakeCloud(), "windows")  # type: ignore[arg-type]
+def test_windows_guests_get_their_powershell_sent_as_powershell(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    guest = CloudAssistantGuest(cloud, "windows")  # type: ignore[arg-type]
+    guest.configure("i-win", net, timeout_s=60)
+    guest.release("i-win-old", net, timeout_s=60)
+    assert cloud.languages == [ScriptLanguage.POWERSHELL, ScriptLanguage.POWERSHELL]
+    assert "Get-NetAdapter" in cloud.calls[0][1] and "#!/bin/sh" not in cloud.calls[0][1]
+    CloudAssistantGuest(cloud, "auto").configure("i-linux", net, timeout_s=60)  # type: ignore[arg-type]
+    assert cloud.languages[-1] is ScriptLanguage.SHELL
+
+
+def test_unknown_families_are_refused_up_front() -> None:
     with pytest.raises(GuestInputError, match="unknown family"):
         CloudAssistantGuest(FakeCloud(), "plan9")  # type: ignore[arg-type]
 

@@ -50,3 +50,25 @@ def test_ecs_only_groups_need_no_probe_shard() -> None:
 def test_max_probes_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_probes"):
         plan_jobs([group("a", [TCP])], max_probes=0)
+
+
+def test_an_ecs_status_check_can_run_on_its_own_shorter_cadence() -> None:
+    fast = {"type": "ecs_status", "interval_s": 0.25}
+    jobs = plan_jobs([group("a", [TCP, fast]), group("b", [TCP, ECS]), group("c", [fast])])
+    assert sorted((j.kind, j.interval_s, sorted(g.name for g in j.groups)) for j in jobs) == [
+        ("ecs_status", 0.25, ["a", "c"]),
+        ("ecs_status", 1.0, ["b"]),
+        ("probes", 1.0, ["a", "b"]),
+    ]
+
+
+def test_a_fast_status_round_gets_a_timeout_shorter_than_itself() -> None:
+    from failover.health.plan import plan_round
+
+    g = GroupConfig.model_validate({
+        "name": "a", "network_interface": "eni-a", "members": ["i-1", "i-2"],
+        "checks": [TCP, {"type": "ecs_status", "interval_s": 0.25}],
+        "health": {"interval_s": 1.0, "timeout_s": 0.5},
+    })
+    specs, _ = plan_round([g], {"i-1": "10.0.0.1", "i-2": "10.0.0.2"})
+    assert {s.kind: s.timeout_s for s in specs} == {"tcp": 0.5, "ecs_status": 0.125}

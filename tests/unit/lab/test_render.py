@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from failover import config
+from failover.health.jobs import plan_jobs
 from failover.lab import render
 from failover.lab.keepalived import VrrpSettings, render_conf
 from failover.lab.spec import NAME_PATTERN, LabSpec, check_prefix, new_prefix
@@ -44,6 +45,16 @@ def test_the_controller_config_is_valid_and_uses_the_issue_settings(tmp_path: Pa
     h = cfg.groups[0].health
     assert (h.interval_s, h.timeout_s, h.fall, h.quorum) == (0.2, 0.15, 3, "majority")
     assert cfg.cloud.endpoint == "198.18.0.1:18765"
+
+
+def test_the_status_check_can_be_given_its_own_cadence(tmp_path: Path) -> None:
+    spec = LabSpec("flab0abc")
+    path = tmp_path / "ctl.yaml"
+    doc = render.controller_config(spec, "ctl-a", render.default_health(interval_s=1.0, timeout_s=0.25),
+                                   status_interval_s=0.25)
+    path.write_text(yaml.safe_dump(doc))
+    (job,) = [j for j in plan_jobs(config.load(path).groups) if j.kind == "ecs_status"]
+    assert job.interval_s == 0.25
 
 
 def test_keepalived_accepts_the_config(tmp_path: Path) -> None:
