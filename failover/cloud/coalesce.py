@@ -12,10 +12,12 @@ older than the read that asked for it. A wait registers its next look at once, d
 poll schedule says: a round some other waiter starts before then answers it early, for free
 (a hundred waits each sleeping its own 0.2 s between rounds 0.15 s apart saw every other
 round: the state change was noticed up to 0.3 s late). Only a due ticket starts a round, so
-a wait alone looks exactly when its schedule says. Rounds start at least `gap_s` apart, with a credit of
-two so that one waiter alone (a read, then the wait's first read at once) is never held
-back. A retryable failure keeps the tickets for the next round, after a shared back-off when
-the API itself refused; every waiter gives up at its own deadline with the last error seen.
+a wait alone looks exactly when its schedule says.
+
+Rounds start at least `gap_s` apart, with a credit of two so that one waiter alone (a read,
+then the wait's first read at once) is never held back. A retryable failure keeps the
+tickets for the next round, after a shared back-off when the API itself refused; every
+waiter gives up at its own deadline with the last error seen.
 """
 
 from __future__ import annotations
