@@ -39,10 +39,6 @@ from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leaders
 
 log = logging.getLogger("failover.engine")
 
-# The attach step starts from the detach's last look when it is this young: the steps run
-# back to back, so an older look means an interruption and a fresh read is due.
-KNOWN_FRESH_S = 2.0
-
 
 class StepFailed(Exception):
     def __init__(self, record: FailoverRecord, cause: BaseException) -> None:
@@ -84,8 +80,8 @@ class Executor:
     def __init__(self, deps: Collaborators) -> None:
         self.d = deps
         self._attached: dict[str, EniState] = {}  # by failover id, from the attach step
-        # By failover id: the detach's last look and when (monotonic); only a fresh one is used.
-        self._detached: dict[str, tuple[float, EniState]] = {}
+        # By failover id, within one `run`: the detach's last look, for the attach step.
+        self._detached: dict[str, EniState] = {}
         self._cidrs: dict[str, str] = {}  # by vSwitch id
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -135,6 +131,9 @@ class Executor:
             return self._finish(group, failed.record, Result.FAILED, describe_error(failed.cause))
         finally:
             metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(0)
+            # What the steps handed on is for this run only: a resume reads afresh.
+            self._detached.pop(record.id, None)
+            self._attached.pop(record.id, None)
 
     def release(self, group: GroupConfig, instance: str) -> bool:
         """Removes the ENI's addresses and rules from a returned former holder."""
@@ -217,7 +216,7 @@ class Executor:
             group.network_interface, eni.instance_id, timeout_s=group.policy.detach_timeout_s,
             trace=trace, reissue_after_s=min(group.policy.detach_retry_s,
                                              group.policy.detach_timeout_s / 2))
-        self._detached[record.id] = (self.d.clock.monotonic(), state)
+        self._detached[record.id] = state
         if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
             metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
         return "ok"
@@ -235,7 +234,7 @@ class Executor:
     def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
         eni = self.d.cloud.attach_eni(group.network_interface, record.to_instance,
                                       timeout_s=group.policy.attach_timeout_s, trace=trace,
-                                      known=self._fresh_detach(record.id))
+                                      known=self._detached.pop(record.id, None))
         self._attached[record.id] = eni  # the guest step needs its MAC and IPs: no second read
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
@@ -243,12 +242,6 @@ class Executor:
                            lambda st: replace(st, holder=record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
-
-    def _fresh_detach(self, failover_id: str) -> EniState | None:
-        seen = self._detached.pop(failover_id, None)
-        if seen is None or self.d.clock.monotonic() - seen[0] > KNOWN_FRESH_S:
-            return None
-        return seen[1]
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)
