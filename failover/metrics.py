@@ -7,6 +7,8 @@ against `ALL_METRICS`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -122,6 +124,14 @@ def exported_names() -> set[str]:
             else:
                 names.add(base)
     return names
+
+
+def expose_api_actions(actions: Iterable[str]) -> None:
+    """Series at 0 for these actions from the start: a scrape, an alert's rate() or a runbook's
+    grep sees "none yet" rather than no series at all."""
+    for action in actions:
+        API_CALLS.labels(action=action, code="OK")
+        API_THROTTLED.labels(action=action)
 
 
 def record_api_call(action: str, code: str, duration_s: float) -> None:

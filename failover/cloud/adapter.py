@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+from failover import metrics
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
@@ -30,6 +31,12 @@ INSTANCE_TYPES_MAX = 10
 # 10 QPS had 10 % of its detaches throttled and re-sent, each to the back of the queue).
 # 5 % under the limit absorbs ~50 ms of jitter and left 2 throttled calls in that outage.
 RATE_MARGIN = 0.95
+# The calls of a failover and of its checks: their call and throttle series exist from the
+# start (at 0), so the throttling alert and runbook see "none yet" instead of nothing.
+FAILOVER_ACTIONS = (
+    "DescribeNetworkInterfaces", "DetachNetworkInterface", "AttachNetworkInterface",
+    "DescribeInstanceStatus", "StopInstance", "RunCommand", "DescribeInvocationResults",
+)
 
 class EcsCloud(CloudMoves):
     """ECS/VPC through the official SDK. Implements `failover.ports.CloudPort`."""
@@ -53,6 +60,7 @@ class EcsCloud(CloudMoves):
             cfg.api_rate_per_s * RATE_MARGIN, cfg.api_burst, cfg.failover_reserve, clock=clock
         )
         gw = gateway if gateway is not None else SdkGateway(cfg, environ=environ)
+        metrics.expose_api_actions(FAILOVER_ACTIONS)
         # A read gets the time of one slow attempt plus a quick retry or two.
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
         self._polls = polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max)

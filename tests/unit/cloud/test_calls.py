@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,3 +124,21 @@ def test_a_script_too_large_is_refused_before_any_call() -> None:
     assert "24576" in str(exc.value)
     assert gw.calls == []
     assert "EcsCloud(region='r'" in repr(cloud)
+
+
+def test_a_new_adapter_shows_every_failover_action_at_zero_before_any_call() -> None:
+    """In a fresh process: the throttling alert and runbook grep find series, not nothing."""
+    code = (
+        "from failover.cloud.adapter import EcsCloud, FAILOVER_ACTIONS\n"
+        "from failover.config import CloudConfig\n"
+        "from failover.metrics import REGISTRY\n"
+        "EcsCloud(CloudConfig(region='r'), gateway=object())\n"
+        "for a in FAILOVER_ACTIONS:\n"
+        "    assert REGISTRY.get_sample_value('failover_cloud_api_calls_total',"
+        " {'action': a, 'code': 'OK'}) == 0.0, a\n"
+        "    assert REGISTRY.get_sample_value('failover_cloud_api_throttled_total',"
+        " {'action': a}) == 0.0, a\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=False, env={**os.environ, "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
+    assert out.returncode == 0, out.stderr[-2000:]
