@@ -7,6 +7,7 @@ the CLI speak only these.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -147,10 +148,19 @@ class CallTrace:
     """Collects the API calls one step makes (its RequestIds go to the journal).
 
     Not frozen on purpose: a step hands it to the adapter, which appends.
+    `guard`, when given, runs right before each call that changes the cloud is sent (after
+    any wait for an API token) and raises to stop it: the leader's fencing check, so a
+    leader deposed in the middle of a step (a zone outage's token queue, a 15 s wait before
+    re-sending a stuck detach) sends nothing more.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, guard: Callable[[], object] | None = None) -> None:
         self.calls: list[ApiCall] = []
+        self.guard = guard
+
+    def check(self) -> None:
+        if self.guard is not None:
+            self.guard()
 
     def add(self, call: ApiCall) -> None:
         self.calls.append(call)

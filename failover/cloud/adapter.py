@@ -96,6 +96,7 @@ class EcsCloud(CloudMoves):
             {"NetworkInterfaceId": eni_id, "PrivateIpAddress": list(ips),
              "ClientToken": client_token},
             priority=Priority.ROUTINE, deadline=Deadline.after(self._clock, timeout_s), trace=trace,
+            mutation=True,
         )
         assigned = (reply.body.get("AssignedPrivateIpAddressesSet") or {}).get("PrivateIpSet") or {}
         return tuple(str(ip) for ip in assigned.get("PrivateIpAddress") or ())
@@ -129,7 +130,7 @@ class EcsCloud(CloudMoves):
             if not issued and eip.status == "Available":
                 # Retrying with the same ClientToken is safe: at most one association.
                 self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
-                                      trace=trace)
+                                      trace=trace, mutation=True)
                 issued = True
             if deadline.expired:
                 raise self._timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "

@@ -42,14 +42,20 @@ class Caller:
         self._rng = rng or random.Random()
 
     def once(self, action: str, params: Mapping[str, Any], *, priority: Priority,
-             deadline: Deadline, trace: CallTrace | None) -> Reply:
-        """Exactly one attempt (for calls that are not idempotent on their own)."""
+             deadline: Deadline, trace: CallTrace | None, mutation: bool = False) -> Reply:
+        """Exactly one attempt (for calls that are not idempotent on their own).
+
+        A `mutation` passes the trace's guard (the leader's fencing check) after its wait
+        for a token and before it is sent; whatever the guard raises stops it unsent.
+        """
         if deadline.remaining() < _MIN_ATTEMPT_S:
             raise CloudTimeout(
                 f"{action}: no time left to call the API (deadline of {deadline.total_s:g} s)",
                 kind=ErrorKind.RETRYABLE, code="Timeout", action=action,
             )
         self._budget.acquire(action, priority, max_wait_s=deadline.remaining())
+        if mutation and trace is not None:
+            trace.check()
         start = self._clock.monotonic()
         try:
             reply = self._gateway.call(action, params, timeout_s=deadline.remaining())
@@ -60,12 +66,13 @@ class Caller:
         return reply
 
     def retrying(self, action: str, params: Mapping[str, Any], *, priority: Priority,
-                 deadline: Deadline, trace: CallTrace | None) -> Reply:
+                 deadline: Deadline, trace: CallTrace | None, mutation: bool = False) -> Reply:
         """Attempts until success, a non-retryable error, or the deadline."""
         attempt = 0
         while True:
             try:
-                return self.once(action, params, priority=priority, deadline=deadline, trace=trace)
+                return self.once(action, params, priority=priority, deadline=deadline, trace=trace,
+                                 mutation=mutation)
             except ApiError as e:
                 if e.kind is not ErrorKind.RETRYABLE:
                     raise

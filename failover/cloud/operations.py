@@ -72,7 +72,8 @@ class CloudMoves(CloudReads):
                trace: CallTrace | None) -> ApiError | None:
         """One attempt of a mutation; the error to remember if it may be re-read and retried."""
         try:
-            self._caller.once(action, params, priority=FAILOVER, deadline=deadline, trace=trace)
+            self._caller.once(action, params, priority=FAILOVER, deadline=deadline, trace=trace,
+                              mutation=True)
         except ApiError as e:
             if e.kind is ErrorKind.FATAL:
                 raise
@@ -275,7 +276,7 @@ class CloudMoves(CloudReads):
             "ClientToken": uuid.uuid4().hex,
         }
         reply = self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
-                                      trace=trace)
+                                      trace=trace, mutation=True)
         invoke_id = str(reply.body.get("InvokeId") or "")
         if not invoke_id:
             raise ApiError(f"{action}: the answer carried no InvokeId", kind=ErrorKind.RETRYABLE,

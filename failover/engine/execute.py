@@ -168,7 +168,8 @@ class Executor:
         started, t0 = self.d.clock.now(), self.d.clock.monotonic()
         record = record.with_step(StepRecord(name, started_at=started))
         self.d.journal.update(record, token)
-        trace = CallTrace()
+        # Fenced again right before every call that changes the cloud, not only here.
+        trace = CallTrace(guard=self.d.leadership.fence)
         try:
             status = action(trace) or "ok"
         except NotLeader:

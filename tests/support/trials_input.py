@@ -18,7 +18,7 @@ import time
 from kazoo.exceptions import NoNodeError
 
 from tests.support.chaos import ChaosSystem, pause
-from tests.support.replicas import Replica
+from tests.support.replicas import Replica, wait_for
 from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
 
 GARBAGE = b"\x00\xff{not json"
@@ -150,7 +150,11 @@ def garbage_observation(system: ChaosSystem, watch_s: float = 3.0, progress: Pro
     assert leader is not None
     voter = next(c for c in system.f.replicas if c != leader.cid)
     before = leader.log.read_text(errors="replace").count(OBS_LOG)
-    system.kz.set(f"{system.root}/observations/{g.name}/{holder}/{voter}", GARBAGE)
+    path = f"{system.root}/observations/{g.name}/{holder}/{voter}"
+    kz = system.kz
+    # The voter publishes once its checks have decided: overwrite its vote, not a missing one.
+    wait_for(lambda: kz.exists(path), 15, f"{voter}'s observation of {holder}", system.diag)
+    kz.set(path, GARBAGE)
     pause(watch_s)
     lines = leader.log.read_text(errors="replace").count(OBS_LOG) - before
     result.check(lines >= 1, "no log line about the garbage observation")

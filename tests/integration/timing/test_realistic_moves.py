@@ -14,7 +14,7 @@ from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import PollPlans, SystemClock
 from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
-from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, Priority
+from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, NotLeader, Priority
 from failover.sim.realistic import realistic
 from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
 from tests.support.sim import SimServer, small_world
@@ -65,7 +65,8 @@ def test_stuck_detach_is_reissued_after_the_delay_then_stalls(cause: str) -> Non
         sent = calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")
         assert [e["reissue"] for e in sent] == [False, True]
         assert sent[1]["t"] - t0 >= 0.7  # not before the configured delay
-        assert sent[1]["t"] < stalled_at and stalled_at - t0 >= 2.0  # ... and the stall at the timeout
+        # ... and the stall at the timeout (a read needs 50 ms: with less left the wait ends)
+        assert sent[1]["t"] < stalled_at and stalled_at - t0 >= 2.0 - 0.05
         assert [c.action for c in trace.calls].count("DetachNetworkInterface") == 2
         assert sim.control.eni("eni-svc")["status"] == "Detaching"
         # The escalation the policy asks for next: the force stop releases the ENI.
@@ -146,6 +147,9 @@ def test_the_timeout_is_the_clouds_time_and_runs_from_the_accepted_call() -> Non
                   for _ in range(4)]
         for t in others:
             t.start()
+        booked = time.monotonic() + 5
+        while budget.available("DetachNetworkInterface") > -2.5 and time.monotonic() < booked:
+            time.sleep(0.005)  # all four bookings are in before ours
         t0, trace = time.time(), CallTrace()
         state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=2.0, reissue_after_s=1.9,
                                  trace=trace)
@@ -155,3 +159,22 @@ def test_the_timeout_is_the_clouds_time_and_runs_from_the_accepted_call() -> Non
         assert time.time() - t0 > 2.0  # ... and still had the cloud's whole 2 s after it
         for t in others:
             t.join(5)
+
+
+def test_a_leader_deposed_while_a_detach_hangs_does_not_re_send_it() -> None:
+    """The fencing check runs before every mutating call, not only when a step starts."""
+    with sim_with(FAST) as sim:
+        sim.control.hang("i-primary")
+        cloud = make_cloud(sim)
+        sent_before = len(calls(sim.control.events(), "eni-svc", "DetachNetworkInterface"))
+
+        def fence() -> None:
+            # Deposed once the first detach is out (a session lost during the wait).
+            if len(calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")) > sent_before:
+                raise NotLeader("session lost")
+
+        with pytest.raises(NotLeader):
+            cloud.detach_eni("eni-svc", "i-primary", timeout_s=3.0, reissue_after_s=0.5,
+                             trace=CallTrace(guard=fence))
+        sent = calls(sim.control.events(), "eni-svc", "DetachNetworkInterface")
+        assert [e["reissue"] for e in sent[sent_before:]] == [False]  # the re-send never went

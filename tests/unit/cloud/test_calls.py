@@ -16,7 +16,7 @@ from failover.cloud.calls import Caller
 from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.waiting import Deadline
 from failover.metrics import REGISTRY
-from failover.model import CallTrace, CloudTimeout, ErrorKind, Priority
+from failover.model import CallTrace, CloudTimeout, ErrorKind, NotLeader, Priority
 from tests.unit.cloud.fakes import ManualClock
 
 
@@ -142,3 +142,26 @@ def test_a_new_adapter_shows_every_failover_action_at_zero_before_any_call() -> 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=False, env={**os.environ, "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"})
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_a_mutation_is_fenced_after_its_token_wait_and_a_read_is_not() -> None:
+    caller, gw, clock = make([{"RequestId": "RID-READ"}, {"RequestId": "RID-UNSENT"}])
+    leader = {"ok": True}
+
+    def fence() -> None:
+        if not leader["ok"]:
+            raise NotLeader("deposed while waiting for a token")
+
+    trace = CallTrace(guard=fence)
+    deadline = Deadline.after(clock, 30)
+    leader["ok"] = False
+    # Reads go out whoever asks: they change nothing.
+    caller.once("DescribeThings", {}, priority=Priority.FAILOVER, deadline=deadline, trace=trace)
+    with pytest.raises(NotLeader):
+        caller.retrying("DetachThing", {}, priority=Priority.FAILOVER, deadline=deadline,
+                        trace=trace, mutation=True)
+    assert [a for a, _ in gw.calls] == ["DescribeThings"]
+    leader["ok"] = True
+    caller.once("DetachThing", {}, priority=Priority.FAILOVER, deadline=deadline, trace=trace,
+                mutation=True)
+    assert [a for a, _ in gw.calls] == ["DescribeThings", "DetachThing"]
