@@ -77,7 +77,7 @@ def world(enis: int, scale: float) -> dict[str, Any]:
 
 def adapter(sim: SimServer, polls: PollPlans, scale: float) -> EcsCloud:
     cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http")
-    # The default budget (20/s per action, burst 40), sped up with the world.
+    # The default budget (20/s per action, burst 20), sped up with the world.
     budget = ApiBudget(cfg.api_rate_per_s / scale, cfg.api_burst, cfg.failover_reserve,
                        clock=SystemClock())
     return EcsCloud(cfg, budget=budget, polls=polls)

@@ -29,13 +29,15 @@ INSTANCE_TYPES_MAX = 10
 # The gateway counts calls in a sliding second as they arrive; calls paced at exactly the
 # limit arrive with a few ms of jitter and one in ten is refused (measured: a zone outage at
 # 10 QPS had 10 % of its detaches throttled and re-sent, each to the back of the queue).
-# 5 % under the limit absorbs ~50 ms of jitter and left 2 throttled calls in that outage.
+# 5 % under the limit absorbs ~50 ms of jitter and left 2 throttled calls in that outage;
+# with the budget's window that is a second and 53 ms between a call and the burst-th after it.
 RATE_MARGIN = 0.95
 # The calls of a failover and of its checks: their call and throttle series exist from the
 # start (at 0), so the throttling alert and runbook see "none yet" instead of nothing.
 FAILOVER_ACTIONS = (
     "DescribeNetworkInterfaces", "DetachNetworkInterface", "AttachNetworkInterface",
     "DescribeInstanceStatus", "StopInstance", "RunCommand", "DescribeInvocationResults",
+    "DescribeInvocations",
 )
 
 class EcsCloud(CloudMoves):

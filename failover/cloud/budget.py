@@ -1,16 +1,22 @@
-"""The process's API budget: a token bucket per action, with a failover reserve.
+"""The process's API budget: a sliding window of calls per action, with a failover reserve.
 
-Alibaba Cloud throttles per action and account, so one replica's health polls
-could otherwise spend the quota a failover needs at the worst moment. Every
-bucket keeps a reserve (a share of its burst) that only `Priority.FAILOVER`
-calls may spend: routine calls stop at the reserve line and, after a short
-bounded wait, give up with a retryable "local API budget exhausted" error.
+Alibaba Cloud throttles per action and account, counting the calls of each second, so
+one replica's health polls could otherwise spend the quota a failover needs at the worst
+moment. Each action may make at most `burst` calls in any `burst / rate_per_s` seconds
+(with burst = the account's calls per second, exactly the gateway's own count, with the
+adapter's slack in the rate). A token bucket of the same rate and burst lets `burst` go at
+once and then `rate_per_s` more within that second: twice what a gateway counting a second
+allows. A share of the window (the reserve) is for `Priority.FAILOVER` calls only: routine
+calls stop at the reserve line and, after a short bounded wait, give up with a retryable
+"local API budget exhausted" error.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from failover.cloud import errors
 from failover.metrics import record_budget_wait
@@ -18,48 +24,77 @@ from failover.model import CloudError, ErrorKind, Priority
 from failover.ports import Clock
 
 ROUTINE_MAX_WAIT_S = 1.0
+# Float sums of call times and the window may miss an exact boundary by an ulp.
+_EPS = 1e-9
 
 
 @dataclass
-class TokenBucket:
-    """One action's bucket. Pure: time is passed in, nothing sleeps or locks here."""
+class CallWindow:
+    """One action's calls, sent and booked. Pure: time is passed in, nothing sleeps or locks."""
 
     rate_per_s: float
-    burst: float
-    tokens: float
-    updated_at: float
+    burst: int
+    times: deque[float] = field(default_factory=deque)
 
-    def refill(self, now: float) -> None:
-        if now > self.updated_at:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated_at) * self.rate_per_s)
-        self.updated_at = max(self.updated_at, now)
+    @property
+    def span_s(self) -> float:
+        return self.burst / self.rate_per_s
 
-    def take(self, now: float, floor: float) -> float:
-        """Take one token if that leaves at least `floor`; else how long until it would."""
-        self.refill(now)
-        if self.tokens - 1.0 >= floor - 1e-9:
-            self.tokens -= 1.0
+    def _prune(self, now: float) -> None:
+        while self.times and self.times[0] <= now - self.span_s + _EPS:
+            self.times.popleft()
+
+    def counted(self, now: float) -> int:
+        """Calls in the window that ends now, and every call booked after it."""
+        self._prune(now)
+        return len(self.times)
+
+    def take(self, now: float, keep: float) -> float:
+        """Send one call now if that leaves `keep` of the window free; else how long until it
+        would. A call slipped in before booked ones never pushes any of them over the limit:
+        each window that holds a booked call lies inside the one counted here."""
+        self._prune(now)
+        allowed = self.burst - keep
+        n = len(self.times)
+        if n + 1 <= allowed + _EPS:
+            bisect.insort(self.times, now)
             return 0.0
-        return (floor + 1.0 - self.tokens) / self.rate_per_s
+        # The oldest calls must age out until only allowed - 1 remain.
+        oldest = self.times[max(0, min(n - 1, n - int(allowed)))]
+        return max(_EPS, oldest + self.span_s - now)
 
-    def reserve(self, now: float, max_wait_s: float) -> float | None:
-        """Book the next token, even one that does not exist yet (the bucket goes into debt),
-        and say how long until it does; None, booking nothing, if that is over `max_wait_s`.
+    def move(self, slot_at: float, to: float) -> None:
+        """The call booked at `slot_at` goes out at `to` instead."""
+        i = bisect.bisect_right(self.times, slot_at + _EPS) - 1
+        if i >= 0:
+            del self.times[i]
+        bisect.insort(self.times, to)
 
-        Bookings are served in the order they were made: a hundred failovers waiting on one
-        action go out one per 1/rate, first come first served, instead of racing for each
-        token as they wake (which starved some and stretched the tail of a mass failover).
+    def next_in(self, now: float) -> float:
+        """How long a call booked now would wait."""
+        self._prune(now)
+        at = max(now, self.times[-1]) if self.times else now
+        if len(self.times) >= self.burst:
+            at = max(at, self.times[-self.burst] + self.span_s)
+        return at - now
+
+    def book(self, now: float, max_wait_s: float) -> float | None:
+        """Book the next free slot, after every slot booked before (first come, first served),
+        and say how long until it comes; None, booking nothing, if that is over `max_wait_s`.
+
+        A hundred failovers waiting on one action go out `burst` at a time, in the order they
+        asked, instead of racing for each slot as they wake (which starved some and stretched
+        the tail of a mass failover).
         """
-        self.refill(now)
-        wait = max(0.0, (1.0 - self.tokens) / self.rate_per_s)
-        if wait > max_wait_s + 1e-9:
+        wait = self.next_in(now)
+        if wait > max_wait_s + _EPS:
             return None
-        self.tokens -= 1.0
+        self.times.append(now + wait)
         return wait
 
 
 class ApiBudget:
-    """Thread-safe buckets keyed by action, all with the same rate, burst and reserve."""
+    """Thread-safe call windows keyed by action, all with the same rate, burst and reserve."""
 
     def __init__(
         self,
@@ -73,51 +108,64 @@ class ApiBudget:
         if rate_per_s <= 0 or burst < 1 or not 0 <= reserve_share < 1:
             raise ValueError("budget: rate_per_s > 0, burst >= 1 and 0 <= reserve_share < 1")
         self.rate_per_s = rate_per_s
-        self.burst = float(burst)
-        # Routine calls must leave this many tokens; at least one token stays theirs.
-        self.reserve = min(self.burst - 1.0, self.burst * reserve_share)
+        self.burst = burst
+        # Routine calls must leave this much of the window; at least one call stays theirs.
+        self.reserve = min(burst - 1.0, burst * reserve_share)
         self.routine_max_wait_s = routine_max_wait_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._buckets: dict[str, TokenBucket] = {}
+        self._windows: dict[str, CallWindow] = {}
 
-    def _bucket(self, action: str) -> TokenBucket:
-        b = self._buckets.get(action)
-        if b is None:
-            b = TokenBucket(self.rate_per_s, self.burst, self.burst, self._clock.monotonic())
-            self._buckets[action] = b
-        return b
+    def _window(self, action: str) -> CallWindow:
+        w = self._windows.get(action)
+        if w is None:
+            w = self._windows[action] = CallWindow(self.rate_per_s, self.burst)
+        return w
 
     def available(self, action: str) -> float:
+        """Calls that could go now; negative while failover calls are booked ahead."""
         with self._lock:
-            b = self._bucket(action)
-            b.refill(self._clock.monotonic())
-            return b.tokens
+            return float(self.burst - self._window(action).counted(self._clock.monotonic()))
+
+    def requeue(self, action: str, slot_at: float) -> float:
+        """Send again now, in the slot taken at `slot_at`, a call the gateway refused for flow
+        control: the gateway did not count it, and booking anew would put it behind every
+        call booked since (a whole queue of them in a mass failover). Returns now."""
+        with self._lock:
+            now = self._clock.monotonic()
+            self._window(action).move(slot_at, now)
+            return now
+
+    def quickest(self, actions: tuple[str, ...]) -> str:
+        """Of actions that answer the same question, the one whose next failover slot comes
+        first (the first on a tie): the gateway counts each action on its own."""
+        with self._lock:
+            now = self._clock.monotonic()
+            return min(actions, key=lambda a: self._window(a).next_in(now))
 
     def acquire(self, action: str, priority: Priority, *, max_wait_s: float) -> float:
-        """Spend one token of `action`, waiting at most `max_wait_s`; the seconds waited.
+        """Spend one call of `action`, waiting at most `max_wait_s`; the seconds waited.
 
         Routine callers never wait longer than `routine_max_wait_s` either.
-        Raises a retryable `CloudError` (code BudgetExhausted) when no token came.
+        Raises a retryable `CloudError` (code BudgetExhausted) when no slot came.
         """
         if priority is Priority.FAILOVER:
-            return self._reserve(action, max_wait_s)
-        floor = self.reserve
+            return self._book(action, max_wait_s)
         max_wait_s = min(max_wait_s, self.routine_max_wait_s)
         start = self._clock.monotonic()
         while True:
             with self._lock:
-                need = self._bucket(action).take(self._clock.monotonic(), floor)
+                need = self._window(action).take(self._clock.monotonic(), self.reserve)
             waited = self._clock.monotonic() - start
             if need == 0.0:
                 record_budget_wait(priority.name.lower(), waited)
                 return waited
             left = max_wait_s - waited
-            if left <= 0 or need > left + 1e-9:
+            if left <= 0 or need > left + _EPS:
                 record_budget_wait(priority.name.lower(), waited)
                 raise CloudError(
                     f"{action}: local API budget exhausted for {priority.name.lower()} calls "
-                    f"({self.rate_per_s:g}/s, burst {self.burst:g}, reserve {self.reserve:g})",
+                    f"({self.rate_per_s:g}/s, burst {self.burst}, reserve {self.reserve:g})",
                     kind=ErrorKind.RETRYABLE,
                     code=errors.BUDGET,
                     action=action,
@@ -125,16 +173,16 @@ class ApiBudget:
             # Sleep outside the lock so other actions and priorities are not blocked.
             self._clock.sleep(need)
 
-    def _reserve(self, action: str, max_wait_s: float) -> float:
-        """Failover calls book their token (FIFO, may use the reserve) and sleep until it is
-        theirs; while they are in debt, routine calls find nothing above the reserve and wait."""
+    def _book(self, action: str, max_wait_s: float) -> float:
+        """Failover calls book their slot (FIFO, may use the reserve) and sleep until it comes;
+        while slots are booked ahead, routine calls find the window full and wait."""
         with self._lock:
-            wait = self._bucket(action).reserve(self._clock.monotonic(), max(0.0, max_wait_s))
+            wait = self._window(action).book(self._clock.monotonic(), max(0.0, max_wait_s))
         if wait is None:
             record_budget_wait("failover", 0.0)
             raise CloudError(
                 f"{action}: local API budget exhausted for failover calls "
-                f"({self.rate_per_s:g}/s, burst {self.burst:g})",
+                f"({self.rate_per_s:g}/s, burst {self.burst})",
                 kind=ErrorKind.RETRYABLE,
                 code=errors.BUDGET,
                 action=action,

@@ -10,11 +10,13 @@ to the caller, which re-reads the state and decides.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from failover.cloud import errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.waiting import Deadline, retry_delay
@@ -41,19 +43,32 @@ class Caller:
         self._clock = clock
         self._rng = rng or random.Random()
 
+    def quickest(self, actions: tuple[str, ...]) -> str:
+        """Of equivalent actions, the one the budget would let out first."""
+        return self._budget.quickest(actions)
+
     def once(self, action: str, params: Mapping[str, Any], *, priority: Priority,
-             deadline: Deadline, trace: CallTrace | None, mutation: bool = False) -> Reply:
+             deadline: Deadline, trace: CallTrace | None, mutation: bool = False,
+             after: ApiError | None = None) -> Reply:
         """Exactly one attempt (for calls that are not idempotent on their own).
 
         A `mutation` passes the trace's guard (the leader's fencing check) after its wait
         for a token and before it is sent; whatever the guard raises stops it unsent.
+        `after`: the previous attempt's error; one refused for flow control hands on its slot.
         """
         if deadline.remaining() < _MIN_ATTEMPT_S:
             raise CloudTimeout(
                 f"{action}: no time left to call the API (deadline of {deadline.total_s:g} s)",
                 kind=ErrorKind.RETRYABLE, code="Timeout", action=action,
             )
-        self._budget.acquire(action, priority, max_wait_s=deadline.remaining())
+        kept = after.kept_slot if after is not None else None
+        if after is not None:
+            after.kept_slot = None
+        if kept is None:
+            self._budget.acquire(action, priority, max_wait_s=deadline.remaining())
+            slot = self._clock.monotonic()
+        else:
+            slot = self._budget.requeue(action, kept)
         if mutation and trace is not None:
             trace.check()
         start = self._clock.monotonic()
@@ -61,19 +76,23 @@ class Caller:
             reply = self._gateway.call(action, params, timeout_s=deadline.remaining())
         except ApiError as e:
             self._record(action, e.code, self._clock.monotonic() - start, e.request_id, trace)
+            if errors.flow_controlled(e):
+                e.kept_slot = slot
             raise
         self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
-        return reply
+        return dataclasses.replace(reply, sent_at=start)
 
     def retrying(self, action: str, params: Mapping[str, Any], *, priority: Priority,
                  deadline: Deadline, trace: CallTrace | None, mutation: bool = False) -> Reply:
         """Attempts until success, a non-retryable error, or the deadline."""
         attempt = 0
+        last: ApiError | None = None
         while True:
             try:
                 return self.once(action, params, priority=priority, deadline=deadline, trace=trace,
-                                 mutation=mutation)
+                                 mutation=mutation, after=last)
             except ApiError as e:
+                last = e
                 if e.kind is not ErrorKind.RETRYABLE:
                     raise
                 delay = self.backoff(e, attempt)

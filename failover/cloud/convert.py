@@ -135,8 +135,14 @@ def assistant_online(body: Mapping[str, Any]) -> dict[str, bool]:
 
 
 def invocation_result(body: Mapping[str, Any], invoke_id: str, instance_id: str) -> CommandResult | None:
-    """The row of DescribeInvocationResults for this run and instance; None if not listed yet."""
-    rows = items(body.get("Invocation") or {}, "InvocationResults", "InvocationResult")
+    """This run's row for this instance in a DescribeInvocationResults answer, or in a
+    DescribeInvocations one (its InvokeInstances); None if not listed yet."""
+    if "Invocations" in body:
+        rows = [row for inv in items(body, "Invocations", "Invocation")
+                if str(inv.get("InvokeId") or invoke_id) == invoke_id
+                for row in items(inv, "InvokeInstances", "InvokeInstance")]
+    else:
+        rows = items(body.get("Invocation") or {}, "InvocationResults", "InvocationResult")
     for row in rows:
         if str(row.get("InstanceId") or instance_id) != instance_id:
             continue

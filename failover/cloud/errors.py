@@ -9,7 +9,7 @@ attached to the codes people actually meet during a failover.
 
 from __future__ import annotations
 
-from failover.model import ErrorKind
+from failover.model import CloudError, ErrorKind
 
 # Codes for failures the API never answered; they are ours, not Alibaba's.
 TIMEOUT = "Timeout"
@@ -23,6 +23,7 @@ WRONG_HOLDER = "WrongHolder"
 ATTACH_FAILED = "AttachFailed"
 UNEXPECTED = "UnexpectedError"
 
+_FLOW_CONTROL_PREFIXES = ("Throttling", "Rejected.Throttling")
 _RETRYABLE_PREFIXES = ("Throttling", "Rejected.Throttling", "ServiceUnavailable", "InternalError")
 _RETRYABLE_CODES = frozenset({
     "OperationConflict",  # a concurrent request on the same resource: it clears by itself
@@ -97,3 +98,8 @@ def transport_code(exc_names: tuple[str, ...], text: str) -> str:
     if "parse" in text and "json" in text:
         return BAD_RESPONSE
     return CONNECTION
+
+
+def flow_controlled(e: CloudError) -> bool:
+    """Refused by the gateway's flow control: the call was neither run nor counted."""
+    return e.code.startswith(_FLOW_CONTROL_PREFIXES)

@@ -18,7 +18,7 @@ from failover.cloud import convert, errors
 from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
 from failover.cloud.reads import CloudReads
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import Deadline, PollPlan, PollPlans, PollSchedule
+from failover.cloud.waiting import Deadline, PollPlan, PollPlans, PollSchedule, RunTimes
 from failover.model import (
     CallTrace,
     CloudError,
@@ -36,6 +36,12 @@ SCRIPT_MAX_B64 = 24 * 1024  # Cloud Assistant's limit on the Base64-encoded cont
 COMMAND_TYPES = {ScriptLanguage.SHELL: "RunShellScript",
                  ScriptLanguage.POWERSHELL: "RunPowerShellScript"}
 FAILOVER = Priority.FAILOVER
+# Both carry a run's status, exit code and output; the first is preferred while both are free.
+INVOCATION_READS = ("DescribeInvocationResults", "DescribeInvocations")
+INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
+    "DescribeInvocationResults": {"ContentEncoding": "PlainText"},
+    "DescribeInvocations": {"ContentEncoding": "PlainText", "IncludeOutput": True},
+}
 PLACEMENT_CODES = frozenset({
     "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
 })
@@ -54,6 +60,10 @@ class CloudMoves(CloudReads):
     # How each kind of wait polls (EcsCloud takes others, e.g. scaled for a faster emulator).
     _polls: PollPlans = PollPlans()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._run_times = RunTimes()
+
     def _schedule(self, plan: PollPlan, deadline: Deadline) -> PollSchedule:
         return PollSchedule(plan, deadline.total_s)
 
@@ -69,11 +79,12 @@ class CloudMoves(CloudReads):
         return deadline, self._schedule(plan, deadline)
 
     def _issue(self, action: str, params: dict[str, Any], deadline: Deadline,
-               trace: CallTrace | None) -> ApiError | None:
-        """One attempt of a mutation; the error to remember if it may be re-read and retried."""
+               trace: CallTrace | None, after: ApiError | None) -> ApiError | None:
+        """One attempt of a mutation; the error to remember if it may be re-read and retried.
+        `after`: the last attempt's error (a refusal for flow control hands on its slot)."""
         try:
             self._caller.once(action, params, priority=FAILOVER, deadline=deadline, trace=trace,
-                              mutation=True)
+                              mutation=True, after=after)
         except ApiError as e:
             if e.kind is ErrorKind.FATAL:
                 raise
@@ -152,7 +163,7 @@ class CloudMoves(CloudReads):
             unseen = unseen + 1 if step.next is Next.ISSUE and unseen else unseen
             if (step.next is Next.ISSUE and unseen in (0, 2)) or (stuck and not reissued):
                 reissued = reissued or stuck
-                error = self._issue(action, params, deadline, trace)
+                error = self._issue(action, params, deadline, trace, last_error)
                 unseen = 1 if error is None and step.next is Next.ISSUE else 0
                 last_error = error or last_error
                 if error is None and accepted_at is None:
@@ -206,7 +217,7 @@ class CloudMoves(CloudReads):
                 raise _failed(step, action)
             if step.next is Next.ISSUE:
                 try:
-                    error = self._issue(action, params, deadline, trace)
+                    error = self._issue(action, params, deadline, trace, last_error)
                 except ApiError as e:
                     raise self._placement_error(e, state, instance_id, deadline) from None
                 if error is None and not restarted:
@@ -246,7 +257,7 @@ class CloudMoves(CloudReads):
             late = issued_at is not None and deadline.elapsed() - issued_at >= timeout_s / 2
             if step.next is Next.ISSUE and (issued_at is None or (late and not reissued)):
                 reissued = issued_at is not None
-                error = self._issue(action, params, deadline, trace)
+                error = self._issue(action, params, deadline, trace, last_error)
                 issued_at = deadline.elapsed() if error is None else issued_at
                 last_error = error or last_error
             self._poll(deadline, schedule)
@@ -285,19 +296,36 @@ class CloudMoves(CloudReads):
 
     def _await_invocation(self, invoke_id: str, instance_id: str, deadline: Deadline,
                           trace: CallTrace | None) -> CommandResult:
-        params = {"InvokeId": invoke_id, "InstanceId": instance_id, "ContentEncoding": "PlainText"}
-        schedule = self._schedule(self._polls.command, deadline)
+        params = {"InvokeId": invoke_id, "InstanceId": instance_id}
+        plan = self._polls.command
+        schedule = self._schedule(plan, deadline)
+        accepted = self._clock.monotonic()
+        aim = self._run_times.first_look(accepted)
         result: CommandResult | None = None
         while not deadline.expired:
-            self._poll(deadline, schedule)
+            if aim is None:
+                self._poll(deadline, schedule)
+            else:  # the first look where recent runs were seen done (`RunTimes`)
+                ahead = min(aim, plan.dense_until_s) - (self._clock.monotonic() - accepted)
+                self._clock.sleep(deadline.bounded(ahead))
+                aim = None
+            # The gateway throttles the two describes on their own: in a mass failover the
+            # looks of a hundred commands get twice the slots, so the looks of the first
+            # runs (before any was seen done) do not push every later look a window back.
+            action = self._caller.quickest(INVOCATION_READS)
             try:
-                body = self._get("DescribeInvocationResults", params, FAILOVER, deadline, trace)
+                reply = self._caller.retrying(action, {**params, **INVOCATION_PARAMS[action]},
+                                              priority=FAILOVER, deadline=deadline, trace=trace)
             except CloudError as e:
                 if _out_of_time(e, deadline):
                     break
                 raise
-            result = convert.invocation_result(body, invoke_id, instance_id) or result
+            result = convert.invocation_result(reply.body, invoke_id, instance_id) or result
             if result is not None and result.status in convert.TERMINAL_INVOCATION:
+                # Seen when the look went out, not when its budget slot came: a look that
+                # queued says nothing about how long the run took.
+                sent = reply.sent_at if reply.sent_at is not None else self._clock.monotonic()
+                self._run_times.record(sent, sent - accepted)
                 return result
         raise CloudTimeout(
             f"command {invoke_id} on {instance_id} still "

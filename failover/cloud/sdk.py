@@ -67,6 +67,9 @@ class ApiError(CloudError):
     ) -> None:
         super().__init__(message, kind=kind, code=code, action=action, request_id=request_id)
         self.status = status
+        # The budget slot of a call the gateway refused for flow control (set by `Caller`):
+        # its retry goes out in it. Used once.
+        self.kept_slot: float | None = None
         self.retry_after_ms = retry_after_ms
 
 
@@ -74,6 +77,8 @@ class ApiError(CloudError):
 class Reply:
     body: dict[str, Any]
     request_id: str | None
+    # When the call went out (monotonic), after any wait for its budget slot: set by `Caller`.
+    sent_at: float | None = None
 
 
 def proxy_hijack(endpoint: str | None, protocol: str, environ: Mapping[str, str]) -> str | None:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from statistics import NormalDist
@@ -193,3 +195,34 @@ class Deadline:
     def bounded(self, seconds: float) -> float:
         """`seconds`, cut so that sleeping it does not pass the deadline."""
         return max(0.0, min(seconds, self.remaining()))
+
+
+class RunTimes:
+    """How long this controller's recent guest commands took, from the accepted RunCommand
+    to the look that saw them finished: where the next command's first look goes.
+
+    A command's result is polled one invocation at a time, so in a mass failover (where
+    every describe queues for its slot) a look that comes before the command is done costs
+    a slot that a later command's look needed, and the budget runs as fast as the failovers
+    arrive: the delay is never made up. Looking first where recent runs were seen done makes
+    one look per command the rule when runs are alike. The first quartile, not the shortest:
+    a run's start is known only to within its RunCommand's round trip, and the shortest
+    figure is the one whose answer came back slowest. A look can only see a run end at or
+    after it, so a cloud that got faster is not learned from aimed looks: runs are forgotten
+    after `keep_s`, and a wait with nothing to go by polls the plan's dense schedule.
+    """
+
+    def __init__(self, keep_s: float = 600.0, size: int = 32) -> None:
+        self.keep_s = keep_s
+        self._runs: deque[tuple[float, float]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def record(self, now: float, seen_after_s: float) -> None:
+        with self._lock:
+            self._runs.append((now, seen_after_s))
+
+    def first_look(self, now: float) -> float | None:
+        """The first quartile of the runs of the last `keep_s`; None when there is none."""
+        with self._lock:
+            recent = sorted(s for (at, s) in self._runs if now - at <= self.keep_s)
+        return recent[len(recent) // 4] if recent else None

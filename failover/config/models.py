@@ -95,10 +95,11 @@ class CloudConfig(_Model):
     credentials: Literal["default"] | EnvCredentials = "default"
     connect_timeout_s: float = Field(default=2.0, gt=0)
     read_timeout_s: float = Field(default=5.0, gt=0)
-    # The API budget: a token bucket per action shared by the process, with a
-    # share that only failover steps may spend.
+    # The API budget per action, shared by the process: at most api_burst calls in any
+    # api_burst / api_rate_per_s seconds, with a share that only failover steps may spend.
+    # A burst equal to the account's calls per second matches a gateway counting each second.
     api_rate_per_s: float = Field(default=20.0, gt=0)
-    api_burst: int = Field(default=40, ge=1)
+    api_burst: int = Field(default=20, ge=1)
     failover_reserve: float = Field(default=0.3, ge=0, lt=1)
     # Waits for attach/detach poll every poll_dense_s around the expected completion, so a
     # finished step is noticed that late at most; poll_max bounds the describes per wait.

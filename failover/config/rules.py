@@ -124,6 +124,12 @@ def semantic_problems(cfg: Config) -> list[str]:
 def warnings(cfg: Config) -> list[str]:
     """Suspicious but legal settings: printed, never fatal."""
     out: list[str] = []
+    if cfg.cloud.api_burst > cfg.cloud.api_rate_per_s:
+        out.append(
+            f"cloud.api_burst: {cfg.cloud.api_burst} calls at once is more than api_rate_per_s "
+            f"({cfg.cloud.api_rate_per_s:g}) allows in a second; a gateway counting each second "
+            "throttles the excess"
+        )
     ep = cfg.cloud.endpoint
     if ep:
         host = ep.rsplit(":", 1)[0].strip("[]") if ":" in ep else ep

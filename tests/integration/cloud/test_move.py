@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from failover.cloud.adapter import EcsCloud
+from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
+from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
-from tests.integration.cloud.conftest import MakeCloud, transitions
+from tests.integration.cloud.conftest import (
+    MakeCloud,
+    cloud_config,
+    transitions,
+    world_with_far_instance,
+)
 from tests.support.sim import SimServer
 
 DETACH = [("InUse", "Detaching"), ("Detaching", "Available")]
@@ -174,3 +184,21 @@ def test_fresh_adapter_resumes_an_attach_in_flight(sim: SimServer, make_cloud: M
     assert state.instance_id == "i-standby"
     assert "AttachNetworkInterface" not in [c.action for c in trace.calls]
     assert transitions(sim, "enis", "eni-svc") == DETACH + ATTACH
+
+
+def test_a_command_is_looked_at_first_where_recent_runs_were_seen_done() -> None:
+    """The first run polls densely and learns ~0.6 s; the next is looked at once, at that time."""
+    with SimServer.from_world(world_with_far_instance(command_s=0.6)) as sim:
+        cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(200.0, 200, 0.3, clock=SystemClock()))
+        looks = []
+        took = []
+        for _ in range(3):
+            trace = CallTrace()
+            t0 = time.monotonic()
+            assert cloud.run_script("i-standby", "true\n", timeout_s=10, trace=trace).ok
+            took.append(time.monotonic() - t0)
+            looks.append(sum(c.action.startswith("DescribeInvocation") for c in trace.calls))
+    assert looks[0] >= 3  # dense polls, nothing learned yet
+    assert looks[1:] == [1, 1]
+    # ... and no later for it: the aimed look is where the dense ones saw the run done.
+    assert max(took[1:]) < took[0] + 0.05

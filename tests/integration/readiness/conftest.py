@@ -32,7 +32,7 @@ def write_config(path: Path, endpoint: str, **group: Any) -> Path:
     g.update(group)
     doc = {
         "cloud": {"region": "cn-hangzhou", "endpoint": endpoint, "protocol": "http",
-                  "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "api_rate_per_s": 200, "api_burst": 400,
+                  "connect_timeout_s": 0.5, "read_timeout_s": 2.0, "api_rate_per_s": 200, "api_burst": 200,
                   "credentials": {"access_key_id_env": "SIM_AK", "access_key_secret_env": "SIM_SECRET"}},
         "groups": [g],
     }

@@ -5,26 +5,45 @@ import threading
 import pytest
 
 from failover.cloud import errors
-from failover.cloud.budget import ApiBudget, TokenBucket, shared_budget
+from failover.cloud.budget import ApiBudget, CallWindow, shared_budget
 from failover.cloud.waiting import SystemClock
 from failover.model import CloudError, ErrorKind, Priority
 from tests.unit.cloud.fakes import ManualClock
 
 
-def test_bucket_refills_at_rate_up_to_burst() -> None:
-    b = TokenBucket(rate_per_s=2.0, burst=4.0, tokens=0.0, updated_at=0.0)
-    b.refill(1.0)
-    assert b.tokens == pytest.approx(2.0)
-    b.refill(100.0)
-    assert b.tokens == 4.0
+def test_window_allows_burst_calls_then_waits_for_the_oldest_to_age_out() -> None:
+    w = CallWindow(rate_per_s=2.0, burst=4)  # at most 4 calls in any 2 s
+    assert [w.take(0.0, keep=0.0) for _ in range(4)] == [0.0] * 4
+    assert w.take(0.5, keep=0.0) == pytest.approx(1.5)  # the first call leaves the window at 2.0
+    assert w.take(2.0, keep=0.0) == 0.0
+    assert w.counted(2.0) == 1  # all four at 0.0 aged out together
 
 
-def test_bucket_take_respects_floor_and_says_how_long() -> None:
-    b = TokenBucket(rate_per_s=1.0, burst=5.0, tokens=3.0, updated_at=0.0)
-    assert b.take(0.0, floor=2.0) == 0.0  # 3 -> 2, the floor
-    assert b.take(0.0, floor=2.0) == pytest.approx(1.0)  # needs one more second
-    assert b.take(0.0, floor=0.0) == 0.0  # a failover call goes below the floor
-    assert b.tokens == pytest.approx(1.0)
+def test_window_take_leaves_the_reserve_and_says_how_long() -> None:
+    w = CallWindow(rate_per_s=1.0, burst=5)
+    for t in (0.0, 1.0, 2.0):
+        assert w.take(t, keep=2.0) == 0.0
+    assert w.take(2.0, keep=2.0) == pytest.approx(3.0)  # 3 of 5 used: 2 are the reserve's
+    assert w.take(3.0, keep=2.0) == pytest.approx(2.0)  # the call at 0.0 leaves at 5.0
+    assert w.take(2.0, keep=0.0) == 0.0  # a failover call may spend the reserve
+
+
+def test_window_never_holds_more_than_burst_calls_in_any_span() -> None:
+    """Whatever mix of routine calls and bookings: the gateway's own count never overflows."""
+    import random
+    rng = random.Random(7)
+    w, now, sent = CallWindow(rate_per_s=10.0, burst=10), 0.0, []
+    for _ in range(2000):
+        now += rng.choice((0.0, 0.0, 0.01, 0.05, 0.2))
+        if rng.random() < 0.5:
+            wait = w.book(now, max_wait_s=2.0)
+            if wait is not None:
+                sent.append(now + wait)
+        elif w.take(now, keep=rng.choice((0.0, 3.0))) == 0.0:
+            sent.append(now)
+    sent.sort()
+    assert len(sent) > 500
+    assert all(sent[i + 10] - sent[i] >= 1.0 - 1e-6 for i in range(len(sent) - 10))
 
 
 def test_reserve_keeps_failover_going_when_routine_calls_exhaust_the_budget() -> None:
@@ -40,9 +59,11 @@ def test_reserve_keeps_failover_going_when_routine_calls_exhaust_the_budget() ->
     assert clock.slept == []  # a wait longer than the bound is refused at once, not slept
     for _ in range(3):
         assert budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=0.0) == 0.0
-    # The reserve is spent; a failover call now waits for the refill (bounded by its deadline).
-    waited = budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=5.0)
-    assert waited == pytest.approx(1.0)
+    # The reserve is spent; a failover call now waits for the window (bounded by its deadline).
+    with pytest.raises(CloudError):
+        budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=5.0)
+    waited = budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=10.0)
+    assert waited == pytest.approx(10.0)
 
 
 def test_buckets_are_per_action() -> None:
@@ -105,20 +126,61 @@ def test_shared_budget_is_one_per_process_and_settings() -> None:
     assert shared_budget(3.0, 8, 0.2, clock=clock) is not a
 
 
-def test_failover_calls_book_tokens_first_come_first_served() -> None:
+def test_failover_calls_book_slots_first_come_first_served() -> None:
     clock = ManualClock()
     budget = ApiBudget(10.0, 1, 0.0, clock=clock)
-    bucket = TokenBucket(10.0, 1.0, 1.0, 0.0)
+    paced = CallWindow(10.0, 1)
     # Five failovers asking at the same instant get the next five slots, 0.1 s apart, in order.
-    assert [bucket.reserve(0.0, 10.0) for _ in range(5)] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
-    assert bucket.reserve(0.0, 0.45) is None and bucket.tokens == pytest.approx(-4.0)  # nothing booked
+    assert [paced.book(0.0, 10.0) for _ in range(5)] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    assert paced.book(0.0, 0.45) is None and paced.counted(0.0) == 5  # nothing booked
     budget.acquire("A", Priority.FAILOVER, max_wait_s=1.0)
     assert budget.acquire("A", Priority.FAILOVER, max_wait_s=1.0) == pytest.approx(0.1)
 
 
-def test_routine_calls_queue_behind_booked_failover_tokens() -> None:
-    bucket = TokenBucket(10.0, 1.0, 1.0, 0.0)
+def test_a_burst_of_bookings_goes_out_burst_at_a_time() -> None:
+    """25 failovers on a 10-per-second window: 10 now, 10 a window later, 5 after that."""
+    w = CallWindow(9.5, 10)
+    waits = [w.book(0.0, 60.0) for _ in range(25)]
+    assert waits == pytest.approx([0.0] * 10 + [10 / 9.5] * 10 + [20 / 9.5] * 5)
+
+
+def test_routine_calls_queue_behind_booked_failover_slots() -> None:
+    paced = CallWindow(10.0, 1)
     for _ in range(3):
-        bucket.reserve(0.0, 10.0)  # 1 token and 2 booked ahead: the bucket owes two
-    assert bucket.take(0.0, floor=0.0) == pytest.approx(0.3)  # a routine call comes after them
-    assert bucket.take(0.3, floor=0.0) == 0.0
+        paced.book(0.0, 10.0)  # slots at 0.0, 0.1 and 0.2
+    assert paced.take(0.0, keep=0.0) == pytest.approx(0.3)  # a routine call comes after them
+    assert paced.take(0.3, keep=0.0) == 0.0
+
+
+def test_a_routine_call_may_go_before_booked_slots_when_the_window_has_room() -> None:
+    w = CallWindow(10.0, 10)
+    for _ in range(12):
+        w.book(0.0, 10.0)  # 10 now, 2 booked at 1.0
+    assert w.take(0.5, keep=0.0) > 0  # the window of 0.0-1.0 is full
+    assert w.counted(1.0) == 2
+    assert w.take(1.0, keep=3.0) == 0.0  # 2 booked + this one leave the 3 reserved
+
+
+def test_quickest_of_equivalent_actions_is_the_one_with_the_nearest_slot() -> None:
+    clock = ManualClock()
+    budget = ApiBudget(10.0, 2, 0.0, clock=clock)
+    pair = ("DescribeInvocationResults", "DescribeInvocations")
+    assert budget.quickest(pair) == pair[0]  # both free: the first
+    for _ in range(2):
+        budget.acquire(pair[0], Priority.FAILOVER, max_wait_s=0.0)
+    assert budget.quickest(pair) == pair[1]  # the first's window is full until 0.2 s
+    clock.t += 0.1
+    for _ in range(2):
+        budget.acquire(pair[1], Priority.FAILOVER, max_wait_s=0.0)  # the second's: until 0.3 s
+    assert clock.slept == []
+    assert budget.quickest(pair) == pair[0]
+
+
+def test_a_moved_slot_leaves_the_window_count_unchanged() -> None:
+    w = CallWindow(10.0, 10)
+    for _ in range(3):
+        w.book(0.0, 10.0)
+    w.move(0.0, 0.3)
+    assert list(w.times) == [0.0, 0.0, 0.3]
+    w.move(5.0, 5.0)  # a slot already out of the window: only the new time counts
+    assert w.counted(5.0) == 1

@@ -165,3 +165,33 @@ def test_a_mutation_is_fenced_after_its_token_wait_and_a_read_is_not() -> None:
     caller.once("DetachThing", {}, priority=Priority.FAILOVER, deadline=deadline, trace=trace,
                 mutation=True)
     assert [a for a, _ in gw.calls] == ["DescribeThings", "DetachThing"]
+
+
+def test_a_call_refused_for_flow_control_is_retried_in_its_own_slot() -> None:
+    """The gateway did not count it: the retry neither books behind later calls nor spends
+    a second slot, it moves its slot to when it goes out."""
+    clock = ManualClock()
+    gw = Scripted(clock, [err("Throttling.User", ErrorKind.RETRYABLE, retry_after_ms=100),
+                          {"RequestId": "RID-OK"}])
+    budget = ApiBudget(1.0, 1, 0.0, clock=clock)  # one call a second
+    caller = Caller(gw, budget, clock, random.Random(7))
+    t0 = clock.monotonic()
+    caller.retrying("UnitKept", {}, priority=Priority.FAILOVER, deadline=Deadline.after(clock, 30),
+                    trace=None)
+    sent_again = clock.monotonic() - gw.latency_s
+    assert sent_again - t0 < 0.2  # retry-after (0.1-0.12 s), not the next slot a second on
+    assert budget.available("UnitKept") == 0.0  # one slot for both attempts
+    # The next call waits a whole window from the retry, not from the refused attempt.
+    expected = 1.0 - (clock.monotonic() - sent_again)
+    assert budget.acquire("UnitKept", Priority.FAILOVER, max_wait_s=5) == pytest.approx(expected)
+
+
+def test_other_errors_book_a_new_slot_for_their_retry() -> None:
+    clock = ManualClock()
+    gw = Scripted(clock, [err("ServiceUnavailable", ErrorKind.RETRYABLE), {"RequestId": "ok"}])
+    budget = ApiBudget(1.0, 1, 0.0, clock=clock)
+    caller = Caller(gw, budget, clock, random.Random(7))
+    t0 = clock.monotonic()
+    caller.retrying("UnitNotKept", {}, priority=Priority.FAILOVER,
+                    deadline=Deadline.after(clock, 30), trace=None)
+    assert clock.monotonic() - t0 >= 1.0  # a 503 ran (or may have): its slot was spent

@@ -73,6 +73,22 @@ def test_invocation_result_running_then_done() -> None:
     assert convert.invocation_result({"Invocation": {}}, "t-1", "i-1") is None
 
 
+def test_invocation_result_from_describe_invocations_picks_this_run_and_instance() -> None:
+    def inv(invoke_id: str, *rows: tuple[str, str, int]) -> dict[str, object]:
+        return {"InvokeId": invoke_id, "InvocationStatus": "Running", "InvokeInstances": {
+            "InvokeInstance": [{"InstanceId": i, "InvocationStatus": st, "ExitCode": code,
+                                "Output": f"{invoke_id}/{i}"} for (i, st, code) in rows]}}
+
+    body = {"Invocations": {"Invocation": [inv("t-0", ("i-1", "Failed", 1)),
+                                           inv("t-1", ("i-2", "Running", 0),
+                                               ("i-1", "Success", 0))]}}
+    res = convert.invocation_result(body, "t-1", "i-1")
+    assert res is not None and res.ok and res.output == "t-1/i-1"
+    running = convert.invocation_result(body, "t-1", "i-2")
+    assert running is not None and running.exit_code is None
+    assert convert.invocation_result({"Invocations": {"Invocation": []}}, "t-1", "i-1") is None
+
+
 def test_invocation_error_code_becomes_output_when_there_is_none() -> None:
     row = {"InstanceId": "i-1", "InvocationStatus": "Aborted", "ErrorCode": "InstanceNotRunning",
            "ErrorInfo": "the instance is not running"}

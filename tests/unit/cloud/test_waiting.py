@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.cloud.waiting import POLL_CAP_S, Deadline, poll_intervals, retry_delay
+from failover.cloud.waiting import POLL_CAP_S, Deadline, RunTimes, poll_intervals, retry_delay
 from tests.unit.cloud.fakes import ManualClock
 
 
@@ -60,3 +60,16 @@ def test_deadline_counts_down_and_bounds_sleeps() -> None:
     assert d.bounded(2.0) == pytest.approx(1.0)
     clock.sleep(1.5)
     assert d.expired and d.remaining() == 0.0 and d.bounded(2.0) == 0.0
+
+
+def test_run_times_aim_at_the_first_quartile_of_recent_runs_and_forget_old_ones() -> None:
+    runs = RunTimes(keep_s=60.0, size=4)
+    assert runs.first_look(0.0) is None  # nothing to go by: the plan's dense polls
+    runs.record(0.0, 0.2)  # an outlier: its RunCommand answer came back late
+    for at, seen in ((10.0, 0.9), (20.0, 0.4), (30.0, 0.5)):
+        runs.record(at, seen)
+    assert runs.first_look(30.0) == 0.4  # not the outlier
+    runs.record(40.0, 0.45)  # only the last `size` runs count: the outlier is gone
+    assert runs.first_look(40.0) == 0.45
+    assert runs.first_look(85.0) == 0.45  # 0.9 and 0.4 were seen more than keep_s ago
+    assert runs.first_look(200.0) is None

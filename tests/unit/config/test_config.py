@@ -168,6 +168,13 @@ def test_protocol_warnings() -> None:
     assert config.warnings(config.parse(copy.deepcopy(BASE))) == []
 
 
+def test_a_burst_above_the_rate_is_warned_about() -> None:
+    bursty = config.parse(_with(lambda d: d["cloud"].update(api_rate_per_s=10, api_burst=11)))
+    assert [w.split(":")[0] for w in config.warnings(bursty)] == ["cloud.api_burst"]
+    even = config.parse(_with(lambda d: d["cloud"].update(api_rate_per_s=10, api_burst=10)))
+    assert config.warnings(even) == []
+
+
 def test_validate_ok_line_and_json(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(BASE))
