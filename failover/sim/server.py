@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -192,6 +193,15 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.conn_lock = threading.Lock()
         super().__init__(addr, handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that dies mid-request (a SIGKILLed controller, a chaos trial) resets its
+        # connection: that is the client's business, not a server fault worth a traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self.conn_lock:

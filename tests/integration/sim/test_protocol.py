@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import struct
+import time
 from typing import Any
 
 import pytest
@@ -139,6 +142,24 @@ def test_oversized_and_broken_requests_never_take_the_server_down(sim: SimServer
             while chunk := s.recv(65536):  # headers and body may come in separate segments
                 reply += chunk
         assert b'"Code"' in reply and b"RequestId" in reply
+    assert describe(ecs).status_code == 200
+
+
+def test_a_client_that_resets_mid_request_costs_a_debug_line_not_a_traceback(
+    sim: SimServer, ecs: Any, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # What a SIGKILLed controller does to its keep-alive connection.
+    caplog.set_level(logging.DEBUG, logger="failover.sim")
+    host, port = sim.endpoint.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(b"GET /?Action=Describe")  # half a request line: the server is reading
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()  # linger 0: a reset, not a FIN
+    deadline = time.monotonic() + 5
+    while not any("went away" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "the server never saw the reset"
+        time.sleep(0.02)
+    assert "Traceback" not in capfd.readouterr().err
     assert describe(ecs).status_code == 200
 
 
