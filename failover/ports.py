@@ -94,8 +94,10 @@ class CloudPort(Protocol):
     def run_script(
         self, instance_id: str, script: str, *, timeout_s: float,
         trace: CallTrace | None = ..., language: ScriptLanguage = ...,
+        priority: Priority = ...,
     ) -> CommandResult:
-        """Run the script on the instance (POSIX sh, or PowerShell on Windows) and wait."""
+        """Run the script on the instance (POSIX sh, or PowerShell on Windows) and wait.
+        ROUTINE `priority` yields the API budget to failovers (releases of former holders)."""
         ...
 
     def cloud_assistant_online(

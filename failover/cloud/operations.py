@@ -268,8 +268,13 @@ class CloudMoves(CloudReads):
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
                    trace: CallTrace | None = None,
-                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
-        """Run a script through Cloud Assistant; its exit code and output."""
+                   language: ScriptLanguage = ScriptLanguage.SHELL,
+                   priority: Priority = FAILOVER) -> CommandResult:
+        """Run a script through Cloud Assistant; its exit code and output.
+
+        `priority` ROUTINE (a release of a former holder): the command and its looks wait
+        for budget no failover is using.
+        """
         action = "RunCommand"
         content = base64.b64encode(script.encode("utf-8")).decode("ascii")
         if len(content) > SCRIPT_MAX_B64:
@@ -286,16 +291,16 @@ class CloudMoves(CloudReads):
             # The same token on every retry: the command runs at most once.
             "ClientToken": uuid.uuid4().hex,
         }
-        reply = self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
+        reply = self._caller.retrying(action, params, priority=priority, deadline=deadline,
                                       trace=trace, mutation=True)
         invoke_id = str(reply.body.get("InvokeId") or "")
         if not invoke_id:
             raise ApiError(f"{action}: the answer carried no InvokeId", kind=ErrorKind.RETRYABLE,
                            code=errors.BAD_RESPONSE, action=action, request_id=reply.request_id)
-        return self._await_invocation(invoke_id, instance_id, deadline, trace)
+        return self._await_invocation(invoke_id, instance_id, deadline, trace, priority)
 
     def _await_invocation(self, invoke_id: str, instance_id: str, deadline: Deadline,
-                          trace: CallTrace | None) -> CommandResult:
+                          trace: CallTrace | None, priority: Priority) -> CommandResult:
         params = {"InvokeId": invoke_id, "InstanceId": instance_id}
         plan = self._polls.command
         schedule = self._schedule(plan, deadline)
@@ -315,7 +320,7 @@ class CloudMoves(CloudReads):
             action = self._caller.quickest(INVOCATION_READS)
             try:
                 reply = self._caller.retrying(action, {**params, **INVOCATION_PARAMS[action]},
-                                              priority=FAILOVER, deadline=deadline, trace=trace)
+                                              priority=priority, deadline=deadline, trace=trace)
             except CloudError as e:
                 if _out_of_time(e, deadline):
                     break
@@ -325,7 +330,8 @@ class CloudMoves(CloudReads):
                 # Seen when the look went out, not when its budget slot came: a look that
                 # queued says nothing about how long the run took.
                 sent = reply.sent_at if reply.sent_at is not None else self._clock.monotonic()
-                self._run_times.record(sent, sent - accepted)
+                if priority is FAILOVER:  # routine looks wait for spare budget: not a run time
+                    self._run_times.record(sent, sent - accepted)
                 return result
         raise CloudTimeout(
             f"command {invoke_id} on {instance_id} still "

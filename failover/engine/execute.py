@@ -138,7 +138,7 @@ class Executor:
     def release(self, group: GroupConfig, instance: str) -> bool:
         """Removes the ENI's addresses and rules from a returned former holder."""
         token = self.d.leadership.fence()
-        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         try:
             result = self._guest_for(group).release(

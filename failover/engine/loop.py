@@ -2,7 +2,8 @@
 
 Followers tick too but do nothing beyond exporting that they are not the
 leader. The loop never blocks on a failover: each runs in the pool, at most
-`controller.max_parallel_failovers` at once (a zone outage moves many groups).
+`controller.max_parallel_failovers` at once (a zone outage moves many groups);
+releases of returned former holders queue in a pool of their own.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from failover.ports import Observations, Requests
 log = logging.getLogger("failover.engine")
 
 Readiness = Callable[[], Mapping[str, Mapping[str, bool]]]
+# Releases of returned former holders at once. They only clean an OS the ENI already left,
+# with budget no failover wants; a few at a time bounds the threads a returning zone holds.
+RELEASE_WORKERS = 8
 
 
 class Engine:
@@ -48,6 +52,9 @@ class Engine:
         self.readiness: Readiness = readiness or dict
         self._recheck_readiness = recheck_readiness or (lambda group: None)
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
+        # Releases queue in their own pool: when a zone returns, a hundred of them must not
+        # stand between the next failover and a worker.
+        self._housekeeping = ThreadPoolExecutor(RELEASE_WORKERS, "release")
         self._lock = threading.Lock()
         self._running: dict[str, Future[None]] = {}  # failovers, one per group
         self._releasing: dict[str, set[str]] = {}  # reverse scripts on former holders, by group
@@ -87,6 +94,7 @@ class Engine:
             log.info("waiting for %d running failovers before shutdown", len(running))
             wait_futures(running, timeout=grace_s)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._housekeeping.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> list[Action]:
         leader = self.d.leadership.is_leader()
@@ -268,8 +276,8 @@ class Engine:
             self.requests.set_result(final.request_id, final.id, final.result.value)
 
     def _start_release(self, group: GroupConfig, instance: str) -> None:
-        """Housekeeping in the pool, outside the group's failover slot: a slow or hung reverse
-        script on a former holder must never delay the group's next failover."""
+        """Housekeeping in its own pool, outside the group's failover slot: a slow or hung
+        reverse script on a former holder must never delay the group's next failover."""
         with self._lock:
             busy = self._releasing.setdefault(group.name, set())
             if instance in busy:
@@ -293,7 +301,7 @@ class Engine:
                     left = tuple(i for i in cached.pending_release if i != instance)
                     self._states[group.name] = replace(cached, pending_release=left)
 
-        self._pool.submit(job)
+        self._housekeeping.submit(job)
 
     def _reject(self, action: Action) -> None:
         if action.request is None:

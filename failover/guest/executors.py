@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from failover.guest.script import DEFAULT_WAIT_S, render_release, render_runtime
 from failover.guest.validate import FAMILIES, GuestInputError, check_family
-from failover.model import CallTrace, CommandResult, GuestNetwork, ScriptLanguage
+from failover.model import CallTrace, CommandResult, GuestNetwork, Priority, ScriptLanguage
 from failover.ports import CloudPort, GuestConfigurator
 
 MAX_DETAIL = 300  # characters of guest output an error message carries
@@ -60,20 +60,23 @@ class CloudAssistantGuest:
         trace: CallTrace | None = None,
     ) -> CommandResult:
         script = render_runtime(network, self._family, wait_s=wait_for(timeout_s), persist=self._persist)
-        return self._run("configure", instance_id, script, timeout_s, trace)
+        return self._run("configure", instance_id, script, timeout_s, trace, Priority.FAILOVER)
 
     def release(
         self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
         trace: CallTrace | None = None,
     ) -> CommandResult:
         script = render_release(network, self._family, persist=self._persist)
-        return self._run("release", instance_id, script, timeout_s, trace)
+        # The ENI already serves from its new holder: cleaning the old one waits for any
+        # failover's calls (after a zone returns, a hundred releases must not delay one).
+        return self._run("release", instance_id, script, timeout_s, trace, Priority.ROUTINE)
 
     def _run(
-        self, action: str, instance_id: str, script: str, timeout_s: float, trace: CallTrace | None
+        self, action: str, instance_id: str, script: str, timeout_s: float, trace: CallTrace | None,
+        priority: Priority,
     ) -> CommandResult:
         result = self._cloud.run_script(instance_id, script, timeout_s=timeout_s, trace=trace,
-                                        language=self._language)
+                                        language=self._language, priority=priority)
         if not result.ok:
             raise GuestError(
                 f"guest {action} on {instance_id} failed ({result.status}, exit {result.exit_code}, "

@@ -126,6 +126,39 @@ def test_a_script_too_large_is_refused_before_any_call() -> None:
     assert "EcsCloud(region='r'" in repr(cloud)
 
 
+def test_a_routine_script_leaves_the_reserve_to_failovers_and_a_failover_script_spends_it() -> None:
+    """A release (ROUTINE) waits while failovers hold the window past the reserve; a guest
+    configure (FAILOVER) goes at once. Its looks follow the same rule."""
+    from failover.cloud import EcsCloud
+    from failover.config import CloudConfig
+
+    def sent_after(priority: Priority) -> list[tuple[str, float]]:
+        clock = ManualClock()
+        done = {"Invocations": {"Invocation": [{"InvokeId": "t-1", "InvocationStatus": "Finished",
+                "InvokeInstances": {"InvokeInstance": [{"InstanceId": "i-1", "InvocationStatus": "Success",
+                                                        "ExitCode": 0, "Output": ""}]}}]}}
+        gw = Scripted(clock, [{"RequestId": "r", "InvokeId": "t-1"}, {"RequestId": "d", **done}])
+        budget = ApiBudget(10, 10, 0.3, clock=clock)
+        for _ in range(8):  # failovers hold 8 of the 10 calls a window allows; 3 are reserve
+            budget.acquire("RunCommand", Priority.FAILOVER, max_wait_s=1)
+        cloud = EcsCloud(CloudConfig(region="r"), gateway=gw, clock=clock, budget=budget)
+        t0 = clock.monotonic()
+        times: list[tuple[str, float]] = []
+        real_call = gw.call
+
+        def timed(action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply:
+            times.append((action, round(clock.monotonic() - t0, 2)))
+            return real_call(action, params, timeout_s=timeout_s)
+
+        gw.call = timed  # type: ignore[method-assign]
+        assert cloud.run_script("i-1", "true\n", timeout_s=10, priority=priority).ok
+        return times
+
+    assert sent_after(Priority.FAILOVER)[0] == ("RunCommand", 0.0)
+    action, at = sent_after(Priority.ROUTINE)[0]
+    assert action == "RunCommand" and at >= 1.0  # the failovers' calls had to age out first
+
+
 def test_a_new_adapter_shows_every_failover_action_at_zero_before_any_call() -> None:
     """In a fresh process: the throttling alert and runbook grep find series, not nothing."""
     code = (

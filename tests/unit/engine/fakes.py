@@ -135,7 +135,8 @@ class FakeCloud:
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
                    trace: CallTrace | None = None,
-                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
+                   language: ScriptLanguage = ScriptLanguage.SHELL,
+                   priority: Priority = Priority.FAILOVER) -> CommandResult:
         return CommandResult("t-1", "Success", 0, "")
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,

@@ -8,7 +8,7 @@ import pytest
 
 from failover.guest import CloudAssistantGuest, GuestError, GuestInputError, NoopGuest, make_guest
 from failover.guest.executors import reason, wait_for
-from failover.model import CallTrace, CommandResult, GuestNetwork, ScriptLanguage
+from failover.model import CallTrace, CommandResult, GuestNetwork, Priority, ScriptLanguage
 
 
 @dataclass
@@ -18,12 +18,15 @@ class FakeCloud:
     result: CommandResult = field(default_factory=lambda: CommandResult("t-1", "Success", 0, "ok"))
     calls: list[tuple[str, str, float, CallTrace | None]] = field(default_factory=list)
     languages: list[ScriptLanguage] = field(default_factory=list)
+    priorities: list[Priority] = field(default_factory=list)
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
                    trace: CallTrace | None = None,
-                   language: ScriptLanguage = ScriptLanguage.SHELL) -> CommandResult:
+                   language: ScriptLanguage = ScriptLanguage.SHELL,
+                   priority: Priority = Priority.FAILOVER) -> CommandResult:
         self.calls.append((instance_id, script, timeout_s, trace))
         self.languages.append(language)
+        self.priorities.append(priority)
         return self.result
 
 
@@ -43,6 +46,14 @@ def test_release_sends_the_release_script(net: GuestNetwork) -> None:
     cloud = FakeCloud()
     CloudAssistantGuest(cloud).release("i-old", net, timeout_s=30)  # type: ignore[arg-type]
     assert "# failover guest release" in cloud.calls[0][1]
+
+
+def test_a_release_yields_the_api_budget_a_configure_does_not(net: GuestNetwork) -> None:
+    cloud = FakeCloud()
+    guest = CloudAssistantGuest(cloud)
+    guest.configure("i-new", net, timeout_s=30)  # type: ignore[arg-type]
+    guest.release("i-old", net, timeout_s=30)  # type: ignore[arg-type]
+    assert cloud.priorities == [Priority.FAILOVER, Priority.ROUTINE]
 
 
 def test_failure_carries_the_scripts_own_reason(net: GuestNetwork) -> None:
