@@ -18,6 +18,7 @@ from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import POLL_FIRST_S, Deadline
 from failover.model import (
     CallTrace,
+    CloudError,
     EipInfo,
     EniState,
     ErrorKind,
@@ -75,6 +76,20 @@ class CloudReads:
     def describe_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
                      trace: CallTrace | None = None) -> EniState:
         return self._eni(eni_id, priority, self._deadline(priority), trace)
+
+    def describe_enis(self, eni_ids: Sequence[str], *,
+                      priority: Priority = Priority.ROUTINE) -> dict[str, EniState]:
+        """The ENIs the cloud knows of (a missing one is absent), read in shared rounds of up
+        to 100; any other failure raises."""
+        found: dict[str, EniState] = {}
+        for eni_id, got in self._enis.read_many(list(eni_ids), priority,
+                                                self._deadline(priority), None).items():
+            if isinstance(got, EniState):
+                found[eni_id] = got
+            elif not (isinstance(got, CloudError) and got.kind is ErrorKind.FATAL
+                      and (got.code == errors.NOT_FOUND or got.code.endswith(".NotFound"))):
+                raise got
+        return found
 
     def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
              trace: CallTrace | None, due_in: float = 0.0) -> EniState:

@@ -203,12 +203,15 @@ def read_eni(cloud: CloudPort, eni_id: str, priority: Priority = Priority.ROUTIN
 def read_facts(cloud: CloudPort, types: InstanceTypes, groups: Sequence[GroupConfig],
                limits_cache: dict[str, InstanceTypeLimits] | None = None,
                priority: Priority = Priority.ROUTINE) -> dict[str, GroupFacts]:
-    """One batched round: an ENI read per group, then members, types and agents at once.
+    """One batched round: the groups' ENIs, their members, types and agents, each at once
+    (every replica reads every group on each interval: a read per ENI would spend the
+    account's per-second limit that the leader's failovers need).
 
     Raises `CloudError` when the cloud does not answer; a missing ENI is a fact (None).
     """
     limits = limits_cache if limits_cache is not None else {}
-    enis = {g.name: read_eni(cloud, g.network_interface, priority) for g in groups}
+    found = cloud.describe_enis([g.network_interface for g in groups], priority=priority)
+    enis = {g.name: found.get(g.network_interface) for g in groups}
     members = list(dict.fromkeys(m for g in groups for m in g.members))
     instances = cloud.describe_instances(members, priority=priority) if members else {}
     unknown = sorted({i.instance_type for i in instances.values()} - limits.keys())

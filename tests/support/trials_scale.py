@@ -37,8 +37,10 @@ def outage_spec(groups: int, qps: int) -> Spec:
         cloud={"api_rate_per_s": qps, "api_burst": qps},
         health={"interval_s": 0.5, "timeout_s": 0.3},
         # The product's default step timeouts: a throttled step waits its turn for tokens.
+        # Every replica's standby-readiness round (a read of every group) falls inside the
+        # outage at least twice: the account's limit is shared by all of them.
         policy={"detach_timeout_s": 30, "attach_timeout_s": 30, "guest_timeout_s": 60,
-                "verify_timeout_s": 30},
+                "verify_timeout_s": 30, "readiness_interval_s": 5},
     )
 
 

@@ -357,3 +357,30 @@ def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
     assert (state.status, state.instance_id) == (EniStatus.IN_USE, "i-b")
     # No read before the call: the first describe is the wait's first look after it.
     assert [t - t0 for t, _, _ in world.describes] == [pytest.approx(ATTACH.first_s)]
+
+
+def test_one_thread_reading_many_enis_pays_one_call_per_hundred() -> None:
+    """Readiness reads every group's ENI from one thread: 150 ENIs (one unknown), two calls."""
+    clock = ManualClock()
+    ids = [f"eni-{k:03d}" for k in range(149)]
+    world = EniWorld(clock, ids, latency_s=0.01)
+    world.holder["eni-010"] = ("i-x", clock.monotonic())
+    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
+                     budget=ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
+    found = cloud.describe_enis([*ids, "eni-gone"], priority=Priority.ROUTINE)
+    assert sorted(found) == ids  # the unknown ENI is absent, not an error
+    assert found["eni-010"].status is EniStatus.IN_USE
+    assert [len(call_ids) for _, call_ids, _ in world.describes] == [100, 50]
+
+
+def test_many_enis_read_at_once_report_a_failure_that_is_not_a_missing_eni() -> None:
+    clock = ManualClock()
+    world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.01)
+    world.errors = [ApiError("denied", kind=ErrorKind.FATAL, code="Forbidden.RAM",
+                             action=DESCRIBE)]
+    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
+                     budget=ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
+    with pytest.raises(CloudError) as e:
+        cloud.describe_enis(["eni-a", "eni-b"])
+    assert e.value.code == "Forbidden.RAM"
+    assert len(world.describes) == 1

@@ -81,6 +81,11 @@ class FakeCloud:
             raise CloudError(f"ENI {eni_id} not found", kind=ErrorKind.FATAL, code="NotFound")
         return self.enis[eni_id]
 
+    def describe_enis(self, eni_ids: Sequence[str], *,
+                      priority: Priority = Priority.ROUTINE) -> dict[str, EniState]:
+        self._read()
+        return {e: self.enis[e] for e in eni_ids if e in self.enis}
+
     def _read(self) -> None:
         self.reads += 1
         if self.read_error is not None:
