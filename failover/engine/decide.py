@@ -147,7 +147,11 @@ def _failover(view: GroupView, now: float, holder: str | None, why: str) -> Acti
     return Action(Kind.FAILOVER, view.name, f"{why}; moving to {standbys[0]}", holder, standbys[0])
 
 
-def _drill(view: GroupView, request: DrillRequest) -> Action:
+def _drill(view: GroupView, request: DrillRequest) -> Action | None:
+    """The drill, a rejection, or None: the request waits (unclaimed, until it expires) for
+    a release of the standby it needs, which ends within the guest timeout: a drill back
+    right after a drill is what an operator does, and refusing it for a cleanup they cannot
+    see would be a surprise."""
     holder = view.state.holder
     target = request.to_instance
     if target is not None:
@@ -160,10 +164,11 @@ def _drill(view: GroupView, request: DrillRequest) -> Action:
         if view.ready.get(target) is False:
             return Action(Kind.REJECT, view.name, f"{target} is not ready for the ENI", request=request)
         if target in view.releasing:
-            return Action(Kind.REJECT, view.name, f"{target} is still being cleaned up as a former holder",
-                          request=request)
+            return None
     else:
         standbys = healthy_standbys(view)
+        if not standbys and any(view.member_up.get(m) is True for m in view.releasing):
+            return None
         if not standbys:
             return Action(Kind.REJECT, view.name, "no standby is healthy and ready", request=request)
         target = standbys[0]

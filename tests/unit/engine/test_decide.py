@@ -117,6 +117,17 @@ def test_drill_rejections() -> None:
     assert one(view({"i-a": True, "i-b": False, "i-c": False}), (drill(),)).kind is Kind.REJECT
 
 
+def test_a_drill_waits_for_the_release_of_the_standby_it_needs() -> None:
+    up = {"i-a": True, "i-b": True}
+    releasing = frozenset({"i-b"})
+    assert one(view(up, releasing=releasing), (drill(),)) is None
+    assert one(view(up, releasing=releasing), (drill("i-b"),)) is None
+    # Once released it goes; a standby that is down while released is no reason to wait.
+    assert one(view(up), (drill(),)).kind is Kind.DRILL
+    down = {"i-a": True, "i-b": False}
+    assert one(view(down, releasing=releasing), (drill(),)).kind is Kind.REJECT
+
+
 def test_drill_for_unknown_group_is_rejected() -> None:
     actions = decide(Snapshot(NOW, (view({"i-a": True}),), (drill(group_name="nope"),)))
     assert [a.kind for a in actions] == [Kind.REJECT]
