@@ -43,6 +43,11 @@ class Caller:
         self._clock = clock
         self._rng = rng or random.Random()
 
+    @property
+    def rate_per_s(self) -> float:
+        """Calls a second the budget allows each action."""
+        return self._budget.rate_per_s
+
     def quickest(self, actions: tuple[str, ...]) -> str:
         """Of equivalent actions, the one the budget would let out first."""
         return self._budget.quickest(actions)

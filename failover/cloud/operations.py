@@ -297,15 +297,17 @@ class CloudMoves(CloudReads):
         if not invoke_id:
             raise ApiError(f"{action}: the answer carried no InvokeId", kind=ErrorKind.RETRYABLE,
                            code=errors.BAD_RESPONSE, action=action, request_id=reply.request_id)
-        return self._await_invocation(invoke_id, instance_id, deadline, trace, priority)
+        with self._run_times.waiting() as waits:
+            return self._await_invocation(invoke_id, instance_id, deadline, trace, priority, waits)
 
     def _await_invocation(self, invoke_id: str, instance_id: str, deadline: Deadline,
-                          trace: CallTrace | None, priority: Priority) -> CommandResult:
+                          trace: CallTrace | None, priority: Priority, waits: int) -> CommandResult:
         params = {"InvokeId": invoke_id, "InstanceId": instance_id}
         plan = self._polls.command
         schedule = self._schedule(plan, deadline)
         accepted = self._clock.monotonic()
-        aim = self._run_times.first_look(accepted)
+        aim = self._run_times.aim(accepted, waits=waits, looks_per_s=1.0 / plan.dense_s,
+                                  capacity_per_s=len(INVOCATION_READS) * self._caller.rate_per_s)
         result: CommandResult | None = None
         while not deadline.expired:
             if aim is None:

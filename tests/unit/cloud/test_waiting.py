@@ -73,3 +73,20 @@ def test_run_times_aim_at_the_first_quartile_of_recent_runs_and_forget_old_ones(
     assert runs.first_look(40.0) == 0.45
     assert runs.first_look(85.0) == 0.45  # 0.9 and 0.4 were seen more than keep_s ago
     assert runs.first_look(200.0) is None
+
+
+def test_command_looks_are_aimed_only_when_dense_ones_would_crowd_the_budget() -> None:
+    runs = RunTimes()
+    runs.record(0.0, 0.8)
+    # Two describe actions at 20/s: 40 looks a second; a dense wait wants 10.
+    assert runs.aim(1.0, waits=1, looks_per_s=10, capacity_per_s=40) is None
+    assert runs.aim(1.0, waits=2, looks_per_s=10, capacity_per_s=40) is None
+    assert runs.aim(1.0, waits=3, looks_per_s=10, capacity_per_s=40) == 0.8
+    assert runs.aim(1.0, waits=1, looks_per_s=10, capacity_per_s=4) == 0.8  # a tight budget
+    with runs.waiting() as first:
+        with runs.waiting() as second:
+            assert (first, second) == (1, 2)
+        with runs.waiting() as again:
+            assert again == 2
+    with runs.waiting() as alone:
+        assert alone == 1
