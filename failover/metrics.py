@@ -134,10 +134,11 @@ def expose_api_actions(actions: Iterable[str]) -> None:
         API_THROTTLED.labels(action=action)
 
 
-def record_api_call(action: str, code: str, duration_s: float) -> None:
+def record_api_call(action: str, code: str, duration_s: float, *, throttled: bool) -> None:
+    """`throttled`: refused by the cloud's flow control (the adapter knows its codes)."""
     API_CALLS.labels(action=action, code=code).inc()
     API_DURATION.labels(action=action).observe(duration_s)
-    if code.startswith("Throttling"):
+    if throttled:
         API_THROTTLED.labels(action=action).inc()
 
 

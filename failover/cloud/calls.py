@@ -81,7 +81,7 @@ class Caller:
             reply = self._gateway.call(action, params, timeout_s=deadline.remaining())
         except ApiError as e:
             self._record(action, e.code, self._clock.monotonic() - start, e.request_id, trace)
-            if errors.flow_controlled(e):
+            if errors.flow_controlled(e.code):
                 e.kept_slot = slot
             raise
         self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
@@ -113,7 +113,7 @@ class Caller:
                 trace: CallTrace | None) -> None:
         if trace is not None:
             trace.add(ApiCall(action=action, code=code, duration_s=duration_s, request_id=request_id))
-        record_api_call(action, code, duration_s)
+        record_api_call(action, code, duration_s, throttled=errors.flow_controlled(code))
         log.debug(
             "cloud api %s %s", action, code,
             extra={"action": action, "code": code, "request_id": request_id,

@@ -9,7 +9,7 @@ attached to the codes people actually meet during a failover.
 
 from __future__ import annotations
 
-from failover.model import CloudError, ErrorKind
+from failover.model import ErrorKind
 
 # Codes for failures the API never answered; they are ours, not Alibaba's.
 TIMEOUT = "Timeout"
@@ -24,7 +24,7 @@ ATTACH_FAILED = "AttachFailed"
 UNEXPECTED = "UnexpectedError"
 
 _FLOW_CONTROL_PREFIXES = ("Throttling", "Rejected.Throttling")
-_RETRYABLE_PREFIXES = ("Throttling", "Rejected.Throttling", "ServiceUnavailable", "InternalError")
+_RETRYABLE_PREFIXES = (*_FLOW_CONTROL_PREFIXES, "ServiceUnavailable", "InternalError")
 _RETRYABLE_CODES = frozenset({
     "OperationConflict",  # a concurrent request on the same resource: it clears by itself
     "Operation.Conflict",
@@ -100,6 +100,6 @@ def transport_code(exc_names: tuple[str, ...], text: str) -> str:
     return CONNECTION
 
 
-def flow_controlled(e: CloudError) -> bool:
+def flow_controlled(code: str) -> bool:
     """Refused by the gateway's flow control: the call was neither run nor counted."""
-    return e.code.startswith(_FLOW_CONTROL_PREFIXES)
+    return code.startswith(_FLOW_CONTROL_PREFIXES)
