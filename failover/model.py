@@ -194,6 +194,11 @@ class CloudError(Exception):
         self.action = action
         self.request_id = request_id
 
+    @property
+    def not_found(self) -> bool:
+        """The cloud says the resource does not exist (a fact, not a failure to ask)."""
+        return self.kind is ErrorKind.FATAL and (self.code == "NotFound" or self.code.endswith(".NotFound"))
+
 
 class DetachStalled(CloudError):
     """The ENI stayed Detaching past the timeout: the holder is likely hung."""

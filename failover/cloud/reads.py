@@ -86,8 +86,7 @@ class CloudReads:
                                                 self._deadline(priority), None).items():
             if isinstance(got, EniState):
                 found[eni_id] = got
-            elif not (isinstance(got, CloudError) and got.kind is ErrorKind.FATAL
-                      and (got.code == errors.NOT_FOUND or got.code.endswith(".NotFound"))):
+            elif not (isinstance(got, CloudError) and got.not_found):
                 raise got
         return found
 

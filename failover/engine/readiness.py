@@ -22,7 +22,6 @@ from failover.config import GroupConfig, PolicyConfig
 from failover.model import (
     CloudError,
     EniState,
-    ErrorKind,
     InstanceInfo,
     InstanceTypeLimits,
     Priority,
@@ -186,16 +185,12 @@ def group_findings(index: int, group: GroupConfig, facts: GroupFacts,
 # --------------------------------------------------------------------- reads
 
 
-def is_not_found(e: CloudError) -> bool:
-    return e.kind is ErrorKind.FATAL and (e.code == "NotFound" or e.code.endswith(".NotFound"))
-
-
 def read_eni(cloud: CloudPort, eni_id: str, priority: Priority = Priority.ROUTINE) -> EniState | None:
     """The ENI, or None when the cloud says it does not exist (other errors raise)."""
     try:
         return cloud.describe_eni(eni_id, priority=priority)
     except CloudError as e:
-        if is_not_found(e):
+        if e.not_found:
             return None
         raise
 
