@@ -27,7 +27,7 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
 
 from failover import app  # noqa: E402
 from failover.config import load  # noqa: E402
-from failover.model import DrillRequest  # noqa: E402
+from failover.records import DrillRequest  # noqa: E402
 from tests.support.replicas import Fleet, wait_for, write_config  # noqa: E402
 from tests.support.sim import SimServer, small_world  # noqa: E402
 from tests.support.zk import ZkCluster  # noqa: E402

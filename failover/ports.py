@@ -13,21 +13,17 @@ from typing import Protocol
 from failover.model import (
     CallTrace,
     CommandResult,
-    DrillRequest,
     EipInfo,
     EniState,
-    FailoverRecord,
-    FencingToken,
-    GroupState,
     GuestNetwork,
     InstanceInfo,
     InstanceTypeLimits,
-    Observation,
     Priority,
     ScriptLanguage,
     VerifyOutcome,
     VSwitchInfo,
 )
+from failover.records import DrillRequest, FailoverRecord, FencingToken, GroupState, Observation
 
 
 class Clock(Protocol):

@@ -19,7 +19,8 @@ from failover import app, quorum
 from failover.cli import config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.config import Config, GroupConfig
-from failover.model import CloudError, DrillRequest, EniStatus, FailoverRecord, Result, StepRecord
+from failover.model import CloudError, EniStatus, Result
+from failover.records import DrillRequest, FailoverRecord, StepRecord
 
 REQUEST_TTL_S = 60.0
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from failover.model import DrillRequest, FailoverRecord, GroupState, Observation
+from failover.records import DrillRequest, FailoverRecord, GroupState, Observation
 
 
 class Undecodable(ValueError):

@@ -14,7 +14,8 @@ from typing import Any
 from kazoo.exceptions import BadVersionError, NoNodeError, RolledBackError, RuntimeInconsistency
 
 from failover.coordination.session import Coordinator
-from failover.model import FencingToken, StaleEpoch
+from failover.model import StaleEpoch
+from failover.records import FencingToken
 
 
 def first_error(results: list[Any]) -> tuple[int, Exception] | None:

@@ -29,7 +29,8 @@ from failover.coordination.codec import (
 )
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.session import Coordinator
-from failover.model import FailoverRecord, FencingToken, GroupState, JournalCorrupt, NotLeader
+from failover.model import JournalCorrupt, NotLeader
+from failover.records import FailoverRecord, FencingToken, GroupState
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION = 200

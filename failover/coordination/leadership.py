@@ -29,7 +29,8 @@ from failover.coordination.codec import controller_id_of, encode
 from failover.coordination.fencing import first_error
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.session import Coordinator
-from failover.model import FencingToken, NotLeader
+from failover.model import NotLeader
+from failover.records import FencingToken
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from failover.coordination.layout import check_name
 from failover.coordination.obs_cache import ObservationCache
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.session import Coordinator
-from failover.model import Observation
+from failover.records import Observation
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]

@@ -23,7 +23,7 @@ from failover.coordination.codec import Undecodable, decode, decode_request, enc
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
 from failover.coordination.session import Coordinator
-from failover.model import DrillRequest, FencingToken
+from failover.records import DrillRequest, FencingToken
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from failover.config import GroupConfig
-from failover.model import DrillRequest, FailoverRecord, GroupState
+from failover.records import DrillRequest, FailoverRecord, GroupState
 
 
 class Kind(enum.StrEnum):

@@ -24,18 +24,15 @@ from failover.model import (
     DetachStalled,
     EniState,
     EniStatus,
-    FailoverRecord,
-    FencingToken,
-    GroupState,
     GuestNetwork,
     NotLeader,
     Priority,
     Result,
     StepName,
-    StepRecord,
     Trigger,
 )
 from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
+from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
 
 log = logging.getLogger("failover.engine")
 

@@ -19,17 +19,9 @@ from failover import metrics, quorum
 from failover.config import Config, GroupConfig
 from failover.engine.decide import Action, GroupView, Kind, Snapshot, decide, healthy_standbys
 from failover.engine.execute import Collaborators, Executor, describe_error
-from failover.model import (
-    CloudError,
-    EniStatus,
-    FailoverRecord,
-    GroupState,
-    JournalCorrupt,
-    NotLeader,
-    Priority,
-    Trigger,
-)
+from failover.model import CloudError, EniStatus, JournalCorrupt, NotLeader, Priority, Trigger
 from failover.ports import Observations, Requests
+from failover.records import FailoverRecord, GroupState
 
 log = logging.getLogger("failover.engine")
 

@@ -12,8 +12,9 @@ from typing import Any
 from failover import quorum
 from failover.config import Config
 from failover.engine.readiness import StandbyReadiness
-from failover.model import FailoverRecord, GroupState, JournalCorrupt, Observation
+from failover.model import JournalCorrupt
 from failover.ports import Journal, Leadership
+from failover.records import FailoverRecord, GroupState, Observation
 
 ObservationMap = Mapping[str, Mapping[str, Mapping[str, Observation]]]
 

@@ -50,8 +50,9 @@ from failover.health.loop import ProbeLoop
 from failover.health.plan import ProbeSpec, Skipped, plan_round
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
-from failover.model import Observation, Priority
+from failover.model import Priority
 from failover.ports import CloudPort, VerdictSink
+from failover.records import Observation
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from kazoo.exceptions import NoAuthError
 
 from failover.config import ZkAuth
 from failover.coordination import ZkAuthError, connect
-from failover.model import Observation
+from failover.records import Observation
 from tests.integration.coordination.helpers import raw_client, wait_for, zk_config
 from tests.support.zk import ZkCluster
 

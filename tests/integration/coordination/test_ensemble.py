@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from failover.model import NotLeader, Observation
+from failover.model import NotLeader
+from failover.records import Observation
 from tests.integration.coordination.helpers import leaders, one_leader, replicas, wait_for
 from tests.integration.coordination.test_journal import finished, record
 from tests.support.zk import ZkCluster

@@ -8,18 +8,8 @@ import time
 import pytest
 
 from failover.coordination import Coordination, connect, journal_admin
-from failover.model import (
-    FailoverRecord,
-    FencingToken,
-    GroupState,
-    JournalCorrupt,
-    NotLeader,
-    Result,
-    StaleEpoch,
-    StepName,
-    StepRecord,
-    Trigger,
-)
+from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, Trigger
+from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
 from tests.integration.coordination.helpers import (
     expire_session,
     one_leader,

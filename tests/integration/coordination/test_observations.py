@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from failover.model import Observation
 from failover.quorum import quorum_verdict
+from failover.records import Observation
 from tests.integration.coordination.helpers import (
     expire_session,
     one_leader,

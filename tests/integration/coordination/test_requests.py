@@ -8,7 +8,8 @@ import time
 import pytest
 
 from failover.coordination import ZkRequests, connect
-from failover.model import DrillRequest, FencingToken, NotLeader, StaleEpoch
+from failover.model import NotLeader, StaleEpoch
+from failover.records import DrillRequest, FencingToken
 from tests.integration.coordination.helpers import (
     expire_session,
     leaders,

@@ -17,7 +17,7 @@ import pytest
 from failover import metrics
 from failover.config import GroupConfig
 from failover.health.monitor import HealthMonitor, RoundReport
-from failover.model import Observation
+from failover.records import Observation
 from tests.integration.health.servers import TcpListener, wait_until
 
 FALL, RISE = 3, 2

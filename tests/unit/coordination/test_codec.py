@@ -20,7 +20,8 @@ from failover.coordination.codec import (
 )
 from failover.coordination.layout import Layout, check_name
 from failover.coordination.session import ZkAuthError, auth_settings
-from failover.model import FailoverRecord, GroupState, Observation, Trigger
+from failover.model import Trigger
+from failover.records import FailoverRecord, GroupState, Observation
 
 
 def test_observation_round_trip_and_garbage() -> None:

@@ -11,25 +11,21 @@ from failover.model import (
     CloudError,
     CommandResult,
     DetachStalled,
-    DrillRequest,
     EipInfo,
     EniState,
     EniStatus,
     ErrorKind,
-    FailoverRecord,
-    FencingToken,
-    GroupState,
     GuestNetwork,
     InstanceInfo,
     InstanceTypeLimits,
     NotLeader,
-    Observation,
     Priority,
     ScriptLanguage,
     StaleEpoch,
     VerifyOutcome,
     VSwitchInfo,
 )
+from failover.records import DrillRequest, FailoverRecord, FencingToken, GroupState, Observation
 
 
 class FakeClock:

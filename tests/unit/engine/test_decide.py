@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from failover.config import GroupConfig
 from failover.engine.decide import GroupView, Kind, Snapshot, decide
-from failover.model import DrillRequest, FailoverRecord, GroupState, Trigger
+from failover.model import Trigger
+from failover.records import DrillRequest, FailoverRecord, GroupState
 
 NOW = 10_000.0
 

@@ -9,7 +9,8 @@ from failover.config import Config, parse
 from failover.engine.decide import Kind
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
-from failover.model import DrillRequest, Result
+from failover.model import Result
+from failover.records import DrillRequest
 from tests.unit.engine.fakes import (
     FakeClock,
     FakeCloud,
@@ -199,7 +200,7 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
 def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> None:
     import threading
 
-    from failover.model import GroupState
+    from failover.records import GroupState
 
     r = Rig()
     gate = threading.Event()

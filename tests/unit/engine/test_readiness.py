@@ -27,11 +27,11 @@ from failover.model import (
     EniState,
     EniStatus,
     ErrorKind,
-    GroupState,
     InstanceInfo,
     InstanceTypeLimits,
     Result,
 )
+from failover.records import GroupState
 from tests.unit.engine.fakes import (
     FakeClock,
     FakeCloud,

@@ -14,8 +14,9 @@ import pytest
 from failover.config import GroupConfig
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
-from failover.model import CloudError, ErrorKind, Observation, Priority
+from failover.model import CloudError, ErrorKind, Priority
 from failover.ports import CloudPort
+from failover.records import Observation
 
 
 class FakeCloud:

@@ -12,7 +12,8 @@ import pytest
 from failover import metrics
 from failover.config import parse
 from failover.engine.status import build_status
-from failover.model import FailoverRecord, GroupState, Result, Trigger
+from failover.model import Result, Trigger
+from failover.records import FailoverRecord, GroupState
 from failover.server import OpsServer
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeObservations
 

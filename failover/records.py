@@ -1,0 +1,206 @@
+"""What the coordination layer keeps in ZooKeeper, as plain immutable data: the leader's
+fencing token, replicas' verdicts, the journal's failover records, operators' drill
+requests and each group's state between failovers. Each record says how it is written
+(`to_dict`) and read back (`from_dict`); the codec and the status document use these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from failover.model import STEP_ORDER, Result, StepName, Trigger
+
+
+@dataclass(frozen=True)
+class FencingToken:
+    """Proof of leadership for one step: the epoch this leader holds."""
+
+    controller_id: str
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    controller_id: str
+    group: str
+    instance: str
+    up: bool
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    name: StepName
+    started_at: float
+    duration_s: float | None = None
+    request_ids: tuple[str, ...] = ()
+    error: str | None = None
+    status: str = "running"  # running | ok | failed | skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name.value,
+            "started_at": self.started_at,
+            "duration_s": self.duration_s,
+            "request_ids": list(self.request_ids),
+            "error": self.error,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StepRecord:
+        return cls(
+            name=StepName(d["name"]),
+            started_at=float(d["started_at"]),
+            duration_s=None if d.get("duration_s") is None else float(d["duration_s"]),
+            request_ids=tuple(d.get("request_ids") or ()),
+            error=d.get("error"),
+            status=str(d.get("status", "running")),
+        )
+
+
+@dataclass(frozen=True)
+class FailoverRecord:
+    """One failover (or drill) as the journal keeps it. `from`/`to` in JSON."""
+
+    id: str
+    group: str
+    from_instance: str | None
+    to_instance: str
+    trigger: Trigger
+    reason: str
+    started_at: float
+    epoch: int
+    result: Result = Result.RUNNING
+    finished_at: float | None = None
+    steps: tuple[StepRecord, ...] = ()
+    request_id: str | None = None  # the drill request it serves
+    error: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not Result.RUNNING
+
+    def step(self, name: StepName) -> StepRecord | None:
+        for s in self.steps:
+            if s.name is name:
+                return s
+        return None
+
+    def with_step(self, step: StepRecord) -> FailoverRecord:
+        others = tuple(s for s in self.steps if s.name is not step.name)
+        ordered = sorted((*others, step), key=lambda s: STEP_ORDER.index(s.name))
+        return replace(self, steps=tuple(ordered))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group": self.group,
+            "from": self.from_instance,
+            "to": self.to_instance,
+            "trigger": self.trigger.value,
+            "reason": self.reason,
+            "result": self.result.value,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
+            "epoch": self.epoch,
+            "request_id": self.request_id,
+            "error": self.error,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FailoverRecord:
+        return cls(
+            id=str(d["id"]),
+            group=str(d["group"]),
+            from_instance=d.get("from"),
+            to_instance=str(d["to"]),
+            trigger=Trigger(d["trigger"]),
+            reason=str(d.get("reason", "")),
+            started_at=float(d["started_at"]),
+            epoch=int(d["epoch"]),
+            result=Result(d.get("result", "running")),
+            finished_at=None if d.get("finished_at") is None else float(d["finished_at"]),
+            steps=tuple(StepRecord.from_dict(s) for s in d.get("steps") or ()),
+            request_id=d.get("request_id"),
+            error=d.get("error"),
+        )
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    """An operator's switchover request, written by the CLI, run once by the leader."""
+
+    id: str
+    group: str
+    to_instance: str | None
+    created_at: float
+    expires_at: float
+    requested_by: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "group": self.group,
+            "to": self.to_instance,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "requested_by": self.requested_by,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DrillRequest:
+        return cls(
+            id=str(d["id"]),
+            group=str(d["group"]),
+            to_instance=d.get("to"),
+            created_at=float(d["created_at"]),
+            expires_at=float(d["expires_at"]),
+            requested_by=str(d.get("requested_by", "")),
+        )
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """What the leader remembers of a group between failovers (anti-flapping)."""
+
+    group: str
+    holder: str | None = None
+    cooldown_until: float = 0.0
+    recent_failovers: tuple[float, ...] = ()  # start times, for the flap window
+    blocked: bool = False
+    blocked_reason: str = ""
+    # Former holders whose OS still carries the ENI's addresses and rules: the
+    # reverse guest script runs on each once it is back, then it is a standby.
+    pending_release: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "holder": self.holder,
+            "cooldown_until": self.cooldown_until,
+            "recent_failovers": list(self.recent_failovers),
+            "blocked": self.blocked,
+            "blocked_reason": self.blocked_reason,
+            "pending_release": list(self.pending_release),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GroupState:
+        return cls(
+            group=str(d["group"]),
+            holder=d.get("holder"),
+            cooldown_until=float(d.get("cooldown_until", 0.0)),
+            recent_failovers=tuple(float(x) for x in d.get("recent_failovers") or ()),
+            blocked=bool(d.get("blocked", False)),
+            blocked_reason=str(d.get("blocked_reason", "")),
+            pending_release=tuple(str(x) for x in d.get("pending_release") or ()),
+        )
