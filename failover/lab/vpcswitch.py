@@ -61,6 +61,12 @@ def enforce(spec: LabSpec) -> None:
     netns.run(netns.in_ns(spec.vpc_ns, [NFT, "-f", "-"]), input_text=ruleset(spec))
 
 
+def active(spec: LabSpec) -> bool:
+    """The check is in the switch now (read back from the kernel, not assumed)."""
+    out = netns.run(netns.in_ns(spec.vpc_ns, [NFT, "list", "table", "bridge", TABLE]), check=False)
+    return all(f"chain port_{port} " in out for port in port_sources(spec))
+
+
 def drops(spec: LabSpec) -> dict[str, int]:
     """Packets dropped so far per port (0 for a port that dropped nothing)."""
     out = netns.run(netns.in_ns(spec.vpc_ns, [NFT, "-j", "list", "table", "bridge", TABLE]), check=False)
