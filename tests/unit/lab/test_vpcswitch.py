@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
 import pytest
+from click.testing import CliRunner
 
+from failover.cli import main
 from failover.lab import stability, vpcswitch
 from failover.lab.spec import LabSpec
 
@@ -40,3 +43,13 @@ def test_a_stability_only_run_does_not_overwrite_the_full_bench() -> None:
     assert stability.result_name({"failover": {"crash": {}}, "stability": st}) == "rto.json"
     assert stability.result_name({"stability": {"guest_routes": "old"}}) == "stability_before.json"
     assert stability.result_name({"failover": {"crash": {}}}) == "rto.json"
+
+
+@pytest.mark.parametrize("parts", ["rto,stability", "stability,noise"])
+def test_the_before_run_takes_the_stability_part_alone(parts: str) -> None:
+    """Bad input: one line naming the option, exit 2, no lab built (it fails before any bring-up)."""
+    if os.geteuid() != 0:
+        pytest.fail("the lab command checks root first, as CI runs it")
+    result = CliRunner().invoke(main, ["lab", "bench", "--parts", parts, "--old-guest-routes"])
+    assert result.exit_code == 2
+    assert "--old-guest-routes: the 'before' run takes --parts stability alone" in result.output
