@@ -88,9 +88,10 @@ def down(prefix: str | None) -> None:
 @click.option("--out", "out_dir", type=SafePath(file_okay=False, path_type=Path),
               default=Path("benchmarks/results"), show_default=True, help="Where rto.json and the PNG go.")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
-@click.option("--parts", "parts_csv", default="rto,window,noise,realistic", show_default=True,
+@click.option("--parts", "parts_csv", default="rto,window,noise,realistic,stability", show_default=True,
               help="rto: side by side; window: ours at keepalived's window; noise: false failovers "
-                   "under loss and CPU hogs; realistic: RTO under cloud-like API timing.")
+                   "under loss and CPU hogs; realistic: RTO under cloud-like API timing; stability: "
+                   "each new holder watched after a failover (src/dst check, metric-100 routes).")
 @click.option("--noise-s", type=click.FloatRange(5, 3600), default=600, show_default=True,
               help="How long the noise part lasts.")
 @click.option("--loss", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
@@ -100,10 +101,18 @@ def down(prefix: str | None) -> None:
 @click.option("--time-scale", type=click.FloatRange(0.01, 10), default=1.0, show_default=True,
               help="Realistic part: every emulated duration times this.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Realistic part: the draws' seed.")
+@click.option("--stability-trials", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Stability part: failovers, each followed by a watch.")
+@click.option("--stability-watch-s", type=click.FloatRange(5, 3600), default=60, show_default=True,
+              help="Stability part: how long each new holder is watched.")
+@click.option("--old-guest-routes", is_flag=True,
+              help="Stability part with the guest script's earlier route handling (a metric-0 prefix "
+                   "route via the ENI): the 'before'; written to stability_before.json.")
 @click.pass_context
 def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_advert: float | None,
           out_dir: Path, keep: bool, parts_csv: str, noise_s: float, loss: float, realistic_runs: int,
-          time_scale: float, seed: int) -> None:
+          time_scale: float, seed: int, stability_trials: int, stability_watch_s: float,
+          old_guest_routes: bool) -> None:
     """Measure RTO per failure mode, ours and keepalived's, side by side in one run."""
     _need_root()
     from failover.lab import netns, suite
@@ -118,10 +127,14 @@ def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_a
     bad = [p for p in parts if p not in PARTS]
     if bad or not parts:
         raise click.UsageError(f"--parts: unknown part {bad[0] if bad else '(none)'}; use {', '.join(PARTS)}")
+    if old_guest_routes and parts != ("stability",):
+        raise click.UsageError("--old-guest-routes: the 'before' run takes --parts stability alone")
     as_json = state(ctx).json
     opts = BenchOptions(runs=runs, modes=wanted, keepalived=not no_keepalived, fast_advert=fast_advert,
                         out_dir=out_dir, parts=parts, noise_s=noise_s, loss=loss,
-                        realistic_runs=realistic_runs, time_scale=time_scale, seed=seed)
+                        realistic_runs=realistic_runs, time_scale=time_scale, seed=seed,
+                        stability_trials=stability_trials, stability_watch_s=stability_watch_s,
+                        old_guest_routes=old_guest_routes)
 
     def say(line: str) -> None:
         click.echo(line, err=as_json)

@@ -1,11 +1,22 @@
 """Persistent network configuration per Linux family, so a reboot keeps the ENI working.
 
-Every family gets the state the runtime script builds with iproute2: the
-ENI's IPs with the vSwitch prefix, no default route in the main table
-(`DEFROUTE=no`, `never-default`, no `gateway` line), and the ENI's own table
-(the subnet, and the default via the vSwitch gateway) chosen by `from <ip>`
-rules. The specs are templates (see `templates.py`); `render_persistent`
-expands them for one network.
+Every family gets the routing the runtime script builds with iproute2: no
+route via the ENI in the main table, and the ENI's own table (the subnet, and
+the default via the vSwitch gateway) chosen by `from <ip>` rules. The primary
+NIC's connected route (metric 100 on cloud images) must keep the subnet in
+`main`: a main-table route via the ENI would carry the primary IP's same-subnet
+traffic out of the ENI (dropped by the VPC's source/destination check) and make
+its inbound packets fail strict rp_filter. The runtime script adds its
+addresses with `noprefixroute`; not every family's tool has that knob, so the
+files give the ENI's addresses a host (/32) prefix, which no tool turns into a
+subnet route, and the subnet lives in the ENI's table only.
+
+Devices are matched by MAC where the family can (NetworkManager, netplan,
+ifcfg-rh's HWADDR); ifupdown and SUSE match by name, so their files use the
+hot-plug start modes (`allow-hotplug`, `STARTMODE='hotplug'`): an image built
+from a former holder boots without the ENI and without a failed network unit.
+The specs are templates (see `templates.py`); `render_persistent` expands them
+for one network.
 """
 
 from __future__ import annotations
@@ -28,14 +39,20 @@ from failover.guest.templates import (
 from failover.model import GuestNetwork
 
 RULE_PRIORITY = 10000  # before main (32766); one value for every ENI, their `from` differ
-CLOUD_INIT_GUARD = "/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg"
-GUARD_CONTENT = "network: {config: disabled}\n"
+# cloud-init renders the network again only for a new instance (its default event), never on
+# a hot-plug: the ENI's config stays ours, while an image built from a holder still gets its
+# own primary NIC rendered when it boots as a new instance. (Disabling cloud-init's network
+# config instead froze the first instance's primary MAC into the image.) The user control
+# over update events is cloud-init's `updates` key (canonical/cloud-init#834, 21.3).
+CLOUD_INIT_GUARD = "/etc/cloud/cloud.cfg.d/99-failover-network-events.cfg"
+GUARD_CONTENT = "updates:\n  network:\n    when: [boot-new-instance]\n"
 MARKER = "# failover: ENI @mac@ (generated; an original is kept as FILE.failover-bak)\n"
 TABLE_ROUTES = (
     "@cidr@ dev @dev@ src @primary@ table @table@\n"
     "default via @gw@ dev @dev@ table @table@\n"
 )
 RULE = "from @ip@ table @table@ priority @prio@\n"
+HOST_MASK = "255.255.255.255"  # see the module docstring: no subnet route in main
 
 
 @dataclass(frozen=True)
@@ -54,15 +71,16 @@ class Persistent:
 
 
 _NM_SETTINGS = (
-    "connection.autoconnect yes 802-3-ethernet.mac-address @mac@ ipv4.method manual "
+    "connection.autoconnect yes connection.autoconnect-priority 100 "
+    "802-3-ethernet.mac-address @mac@ ipv4.method manual "
     'ipv4.addresses "@addrs@" ipv4.never-default yes '
-    'ipv4.routes "@cidr@ table=@table@ src=@primary@, 0.0.0.0/0 @gw@ table=@table@" '
+    'ipv4.routes "@cidr@ table=@table@ src=@primary@, 0.0.0.0/0 @gw@ table=@table@ onlink=true" '
     'ipv4.routing-rules "@rules@" ipv6.method ignore'
 )
 NMCLI = FamilySpec(
     "nmcli",
     lists=(
-        ListSpec("addrs", "@ip@/@prefix@", ","),
+        ListSpec("addrs", "@ip@/32", ","),
         ListSpec("rules", "priority @prio@ from @ip@ table @table@", ", "),
     ),
     # modify, never delete+add: deleting an active profile would tear the live addresses down
@@ -70,9 +88,12 @@ NMCLI = FamilySpec(
         'if nmcli -g NAME connection show | grep -qxF "failover-@dev@"; then '
         f'nmcli connection modify "failover-@dev@" {_NM_SETTINGS}; else '
         f'nmcli connection add type ethernet con-name "failover-@dev@" ifname "@dev@" {_NM_SETTINGS}; fi',
+        # NM's automatic DHCP profile takes a hot-plugged NIC; activating ours takes it back
+        # (its DHCP could otherwise re-add routes via the ENI to main at any renewal)
+        'nmcli --wait 15 connection up "failover-@dev@" >/dev/null',
     ),
     notes=("NetworkManager stores the profile (keyfile or ifcfg-rh) and applies it on boot; "
-           "the runtime script has already set the same state now",),
+           "it is activated now, so NetworkManager's automatic DHCP profile leaves the ENI",),
     guard=True,
 )
 
@@ -81,23 +102,29 @@ def _netplan(family: str, default: str) -> FamilySpec:
     # gateway4 cannot name a table: it would add the second default route to main that
     # the ENI must not have, so both styles put the default into the ENI's table. They
     # differ in the `default` keyword, which netplan before 0.103 (Ubuntu 18/20) lacks.
+    # on-link: with /32 addresses only the ENI's table reaches the gateway, whatever order
+    # networkd adds the routes in.
     head = (
         "network:\n  version: 2\n  ethernets:\n    @dev@:\n      match:\n"
-        '        macaddress: "@mac@"\n      set-name: @dev@\n      dhcp4: false\n'
-        "      dhcp6: false\n      addresses:\n"
+        '        macaddress: "@mac@"\n      set-name: @dev@\n      optional: true\n'
+        "      dhcp4: false\n      dhcp6: false\n      addresses:\n"
     )
     routes = (
         "      routes:\n        - to: @cidr@\n          scope: link\n          from: @primary@\n"
         f"          table: @table@\n        - to: {default}\n          via: @gw@\n"
-        "          table: @table@\n      routing-policy:\n"
+        "          on-link: true\n          table: @table@\n      routing-policy:\n"
     )
     return FamilySpec(
         family,
         files=(FileSpec("@root@/etc/netplan/60-failover-@dev@.yaml", (
-            Seg(MARKER), Seg(head), Seg("        - @ip@/@prefix@\n", PER_IP), Seg(routes),
+            Seg(MARKER), Seg(head), Seg("        - @ip@/32\n", PER_IP), Seg(routes),
             Seg("        - from: @ip@\n          table: @table@\n          priority: @prio@\n", PER_IP),
         ), mode="600"),),
-        notes=("applies on the next `netplan apply` or reboot; nothing is restarted now",),
+        # networkd >= 248 deletes routing-policy rules it did not configure whenever it starts
+        # (ManageForeignRoutingPolicyRules): generating now puts ours in its config at once
+        commands=('netplan generate --root-dir "@root@/"',),
+        notes=("`netplan generate` runs now, so a systemd-networkd restart keeps the rules (networkd "
+               ">= 248 removes rules it did not configure); nothing is applied or restarted now",),
         guard=True,
     )
 
@@ -108,11 +135,11 @@ RHEL = FamilySpec(
     files=(
         FileSpec(f"{_SCRIPTS}/ifcfg-@dev@", (Seg(
             MARKER + "DEVICE=@dev@\nHWADDR=@mac@\nTYPE=Ethernet\nBOOTPROTO=static\nONBOOT=yes\n"
-            "DEFROUTE=no\nPEERDNS=no\nIPADDR=@primary@\nNETMASK=@mask@\n"
+            f"DEFROUTE=no\nPEERDNS=no\nIPADDR=@primary@\nNETMASK={HOST_MASK}\n"
         ),)),
         FileSpec(f"{_SCRIPTS}/ifcfg-@dev@:@j@", (Seg(
             MARKER + "DEVICE=@dev@:@j@\nTYPE=Ethernet\nBOOTPROTO=static\nONBOOT=yes\n"
-            "IPADDR=@ip@\nNETMASK=@mask@\n"
+            f"IPADDR=@ip@\nNETMASK={HOST_MASK}\n"
         ),), each=PER_SECONDARY),
         FileSpec(f"{_SCRIPTS}/route-@dev@", (Seg(MARKER + TABLE_ROUTES),)),
         FileSpec(f"{_SCRIPTS}/rule-@dev@", (Seg(MARKER), Seg(RULE, PER_IP))),
@@ -124,13 +151,15 @@ _IFACES = "@root@/etc/network/interfaces"
 DEBIAN = FamilySpec(
     "debian",
     files=(FileSpec(f"{_IFACES}.d/failover-@dev@.cfg", (
-        Seg(MARKER + "auto @dev@\niface @dev@ inet static\n    address @primary@\n    netmask @mask@\n"
-            "    post-up ip route replace @cidr@ dev @dev@ src @primary@ table @table@\n"
+        # allow-hotplug, not auto: a boot without the ENI does not fail networking.service;
+        # secondaries by `ip` in the one stanza (an alias stanza never sees a hot-plug event)
+        Seg(MARKER + "allow-hotplug @dev@\niface @dev@ inet static\n    address @primary@\n"
+            f"    netmask {HOST_MASK}\n"),
+        Seg("    post-up ip addr replace @ip@/32 dev @dev@\n", PER_SECONDARY),
+        Seg("    post-up ip route replace @cidr@ dev @dev@ src @primary@ table @table@\n"
             "    post-up ip route replace default via @gw@ dev @dev@ table @table@\n"),
         Seg("    post-up ip rule del from @ip@ table @table@ 2>/dev/null; "
             "ip rule add from @ip@ table @table@ priority @prio@\n", PER_IP),
-        Seg("\nauto @dev@:@j@\niface @dev@:@j@ inet static\n    address @ip@\n    netmask @mask@\n",
-            PER_SECONDARY),
     )),),
     # `source-directory` skips names with a dot; `source .../*` and `.../*.cfg` include ours
     commands=(
@@ -148,8 +177,8 @@ SUSE = FamilySpec(
     "suse",
     files=(
         FileSpec(f"{_NETWORK}/ifcfg-@dev@", (
-            Seg(MARKER + "BOOTPROTO='static'\nSTARTMODE='auto'\nUSERCONTROL='no'\n"),
-            Seg("IPADDR_@k@='@ip@'\nNETMASK_@k@='@mask@'\nLABEL_@k@='@j@'\n", PER_IP),
+            Seg(MARKER + "BOOTPROTO='static'\nSTARTMODE='hotplug'\nUSERCONTROL='no'\n"),
+            Seg(f"IPADDR_@k@='@ip@'\nNETMASK_@k@='{HOST_MASK}'\nLABEL_@k@='@j@'\n", PER_IP),
         )),
         FileSpec(f"{_NETWORK}/ifroute-@dev@", (Seg(
             MARKER + "@cidr@ - - @dev@ table @table@\ndefault @gw@ - @dev@ table @table@\n"
@@ -185,5 +214,6 @@ def render_persistent(family: str, network: GuestNetwork, *, dev: str | None = N
     if spec.guard:
         files.append(ConfigFile(CLOUD_INIT_GUARD, GUARD_CONTENT))
         notes += (f"{CLOUD_INIT_GUARD} is written only where cloud-init is installed (/etc/cloud "
-                  "exists), so cloud-init does not overwrite this configuration on reboot",)
+                  "exists): cloud-init re-renders the network only for a new instance, not on "
+                  "hot-plug, so it leaves this configuration alone and an image still boots",)
     return Persistent(family, tuple(files), tuple(fill(c, values) for c in spec.commands), notes)

@@ -26,7 +26,7 @@ STEADY_ANSWERS = 15  # 0.3 s of answers by the holder before the failure
 CONFIRM_S = 0.4  # the new holder answers this long before the trial ends
 TRIAL_DEADLINE_S = 20.0
 PARTITION_WATCH_S = 4.0
-PARTS = ("rto", "window", "noise", "realistic")
+PARTS = ("rto", "window", "noise", "realistic", "stability")
 FAST_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5)
 STABILITY_WINDOW_S = 6.0
 STABILITY_CRASHES = 3  # crashes (each with the peer's return) a stable interval must survive
@@ -41,12 +41,15 @@ class BenchOptions:
     keepalived: bool = True
     fast_advert: float | None = None  # None: find the fastest stable one
     out_dir: Path = field(default_factory=lambda: Path("benchmarks/results"))
-    parts: tuple[str, ...] = ("rto", "window", "noise", "realistic")
+    parts: tuple[str, ...] = PARTS
     noise_s: float = 600.0
     loss: float = 0.05
     realistic_runs: int = 5
     time_scale: float = 1.0
     seed: int = 1
+    stability_trials: int = 10
+    stability_watch_s: float = 60.0
+    old_guest_routes: bool = False  # the stability part's "before" (see stability.py)
 
 
 @dataclass

@@ -23,6 +23,9 @@ from failover.lab.spec import LabSpec
 from failover.lab.topology import GUEST_TABLE
 
 CRASHED_DIR = "crashed"  # run_dir/crashed/<instance>: a crashed guest runs no command
+# run_dir/old-guest-routes: guest scripts run with FAILOVER_OLD_ROUTES=1 (the earlier metric-0
+# prefix route via the ENI in main), for the stability part's "before"
+OLD_ROUTES_FLAG = "old-guest-routes"
 
 
 class LabHooks:
@@ -94,6 +97,8 @@ class LabHooks:
         path = cmd_dir / f"{instance_id}-{next(self._seq)}.sh"
         path.write_text(script)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "FAILOVER_PERSIST": "0", "LANG": "C"}
+        if (self.run_dir / OLD_ROUTES_FLAG).exists():
+            env["FAILOVER_OLD_ROUTES"] = "1"
         try:
             p = subprocess.run(netns.in_ns(ns, ["/bin/sh", str(path)]), capture_output=True, text=True,
                                timeout=timeout_s, env=env, check=False)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from failover.lab import analysis, bench, chart, netns, noise, parts
+from failover.lab import analysis, bench, chart, netns, noise, parts, stability
 from failover.lab.keepalived import VrrpSettings
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
@@ -79,6 +79,9 @@ def _parts(lab: Lab, opts: bench.BenchOptions, say: bench.Say) -> dict[str, Any]
     if "realistic" in opts.parts:
         result["realistic"] = parts.realistic(lab, opts.realistic_runs, opts.time_scale, opts.seed,
                                               "raw", say)
+    if "stability" in opts.parts:
+        result["stability"] = stability.run_stability(lab, stability.StabilityOptions(
+            opts.stability_trials, opts.stability_watch_s, opts.old_guest_routes), say)
     return result
 
 
@@ -130,7 +133,7 @@ def assemble(ours: dict[str, Any], ka: dict[str, Any], ka_fast: dict[str, Any],
 
 def write(result: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "rto.json"
+    path = out_dir / stability.result_name(result)
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
 
@@ -172,6 +175,7 @@ def parts_table(result: dict[str, Any]) -> list[str]:
                      f"{st['cpu_hogs']}): false failovers ours {quiet['failover']['false_failovers']}, "
                      f"keepalived {quiet['keepalived']['false_failovers']} (advert_int "
                      f"{st['keepalived']['advert_int']:g}); dropped {sum(quiet['dropped_packets'].values())}")
+    lines += stability.table(result.get("stability"))
     real = result.get("realistic")
     if real:
         lines.append(f"realistic timing: RTO median {real.get('median_s')}s over {real.get('runs')} crashes, "

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from failover.lab import netns
+from failover.lab import netns, vpcswitch
 from failover.lab.spec import (
     CONTROL_IP,
     CONTROL_SUBNET_PREFIXLEN,
@@ -31,6 +31,10 @@ BRIDGE = "br0"
 GUEST_TABLE = 1001  # the guest script's defaults (failover/guest): same table and rule priority
 GUEST_PRIO = 10000
 GATEWAY = "192.168.1.253"  # Alibaba's vSwitch gateway rule; nothing answers there in the lab
+# Cloud images (NetworkManager on Alibaba Cloud Linux 3 / RHEL 8+, networkd via netplan on
+# Ubuntu 20.04+ / Debian 12) give the primary NIC's connected route metric 100, so any metric-0
+# route an ENI adds to the same subnet in `main` wins: the lab's instances are the same.
+PRIMARY_METRIC = 100
 
 # Instances behave like cloud images with a secondary ENI: strict reverse-path filtering
 # (replies must leave by the ENI: policy routing), and ARP answered only by the interface that
@@ -104,11 +108,12 @@ def build(spec: LabSpec) -> Path:
     ])
     for m in (*spec.members, *spec.vrrp):
         netns.sysctl(spec.ns(m.role), INSTANCE_SYSCTLS)
-        _leg(spec.vpc_ns, m.role, spec.ns(m.role), "eth0", m.ip)
+        _leg(spec.vpc_ns, m.role, spec.ns(m.role), "eth0", m.ip, metric=PRIMARY_METRIC)
     for c in spec.controllers:
-        _leg(spec.vpc_ns, c.role, spec.ns(c.role), "eth0", c.vpc_ip)
+        # the controllers probe the members from the members' own subnet, as in example.yaml
+        _leg(spec.vpc_ns, c.role, spec.ns(c.role), "eth0", c.vpc_ip, metric=PRIMARY_METRIC)
         _leg(spec.control_ns, c.role, spec.ns(c.role), "ctl0", c.control_ip, CONTROL_SUBNET_PREFIXLEN)
-    _leg(spec.vpc_ns, "cli", spec.client_ns, "eth0", spec.client_ip)
+    _leg(spec.vpc_ns, "cli", spec.client_ns, "eth0", spec.client_ip, metric=PRIMARY_METRIC)
     eni = spec.eni
     primary = spec.members[0]
     netns.ip_batch(spec.vpc_ns, [
@@ -117,27 +122,31 @@ def build(spec: LabSpec) -> Path:
         f"link set dev {spec.eni_port} master {BRIDGE}", f"link set dev {spec.eni_port} up",
     ])
     bootstrap_eni(spec, spec.ns(primary.role))
+    vpcswitch.enforce(spec)
     return run_dir
 
 
-def _leg(bridge_ns: str, port: str, ns: str, inner: str, address: str, plen: int = PREFIXLEN) -> None:
+def _leg(bridge_ns: str, port: str, ns: str, inner: str, address: str, plen: int = PREFIXLEN,
+         metric: int = 0) -> None:
     netns.ip_batch(bridge_ns, [
         f"link add name {port} type veth peer name {inner} netns {ns}",
         f"link set dev {port} master {BRIDGE}", f"link set dev {port} up",
     ])
-    netns.ip_batch(ns, [f"addr add {address}/{plen} dev {inner}", f"link set dev {inner} up"])
+    # `metric` on the address: the kernel's connected route gets it (what NetworkManager does)
+    netns.ip_batch(ns, [f"addr add {address}/{plen} dev {inner}" + (f" metric {metric}" if metric else ""),
+                        f"link set dev {inner} up"])
 
 
 def bootstrap_eni(spec: LabSpec, ns: str) -> None:
     """What the primary's image holds at start: the ENI up with its IPs and policy routing.
 
     The same runtime state the guest script (failover/guest) leaves, with the same table and
-    rule priority, so that script later replaces it cleanly (delete before add).
+    rule priority and no prefix route in `main`, so that script later replaces it cleanly.
     """
     eni = spec.eni
     dev = eni.inner_name
     cmds = [f"link set dev {dev} up"]
-    cmds += [f"addr replace {a}/{PREFIXLEN} dev {dev}" for a in eni.ips]
+    cmds += [f"addr replace {a}/{PREFIXLEN} dev {dev} noprefixroute" for a in eni.ips]
     cmds += [
         f"route replace 192.168.1.0/{PREFIXLEN} dev {dev} src {eni.primary_ip} table {GUEST_TABLE}",
         f"route replace default via {GATEWAY} dev {dev} table {GUEST_TABLE}",
@@ -150,7 +159,8 @@ def member_link(spec: LabSpec, m: Member, up: bool) -> None:
     """A member's eth0 up (with its address back) or down: the instance is (un)reachable."""
     ns = spec.ns(m.role)
     if up:
-        netns.ip_batch(ns, [f"addr replace {m.ip}/{PREFIXLEN} dev eth0", "link set dev eth0 up"])
+        netns.ip_batch(ns, [f"addr replace {m.ip}/{PREFIXLEN} dev eth0 metric {PRIMARY_METRIC}",
+                            "link set dev eth0 up"])
     else:
         netns.ip(ns, "link", "set", "dev", "eth0", "down")
 

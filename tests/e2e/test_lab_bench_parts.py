@@ -1,4 +1,5 @@
-"""The lab bench's parts at small counts: keepalived's window, noise, realistic cloud timing.
+"""The lab bench's parts at small counts: keepalived's window, noise, realistic cloud timing,
+the new holder's stability.
 
 Each brings a lab up and checks what the part measured and that it put everything back:
 the controllers' settings, the emulator's timing, no loss rules, no hog left spinning.
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from failover.lab import bench, netns, noise, parts
+from failover.lab import bench, netns, noise, parts, stability
 from failover.lab.noise import IPTABLES, NoiseOptions
 from failover.lab.runtime import Lab
 
@@ -99,3 +100,22 @@ def _comm(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_stability_watches_the_new_holder_with_the_check_on(lab: Lab) -> None:
+    lab.up()
+    _, say = said()
+    out = stability.run_stability(lab, stability.StabilityOptions(trials=1, watch_s=6.0), say)
+    assert out["srcdst_check"] is True and out["primary_metric"] == 100
+    assert out["trials"] == 1 and out["failed_trials"] == 0, out["per_trial"]
+    assert out["probes"] >= 40  # two controllers, every 0.2 s for 6 s
+    assert out["false_failovers"] == 0 and out["holder_unreachable_probes"] == 0, out["per_trial"]
+
+
+def test_stability_with_the_old_guest_routes_shows_the_failure(lab: Lab) -> None:
+    lab.up()
+    _, say = said()
+    out = stability.run_stability(lab, stability.StabilityOptions(trials=1, watch_s=6.0, old_routes=True), say)
+    assert out["guest_routes"] == "old"
+    assert out["holder_unreachable_probes"] > 0 and out["false_failovers"] > 0, out["per_trial"]
+    assert not (lab.dir / "old-guest-routes").exists()  # the flag goes with the part

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from failover.lab import analysis, netns, topology
+from failover.lab import analysis, netns, topology, vpcswitch
 from failover.lab.bench import Client
-from failover.lab.hooks import LabHooks
+from failover.lab.hooks import OLD_ROUTES_FLAG, LabHooks
 from failover.lab.runtime import Lab
 from tests.e2e.conftest import require_root
 
@@ -62,6 +62,8 @@ def test_the_eni_moves_and_the_client_follows(lab: Lab) -> None:
     rules = netns.ip(spec.ns("i1"), "rule", "show")
     assert all(f"from {ip} " not in rules for ip in spec.eni.ips)
     assert spec.eni.mac in netns.ip(spec.ns("i2"), "link", "show", "dev", spec.eni.inner_name)
+    # the ENI's port passed its addresses from the new holder: its allowed set moved with it
+    assert vpcswitch.active(spec) and vpcswitch.drops(spec)[spec.eni_port] == 0
 
 
 def test_the_root_namespace_holds_no_lab_address_or_link(lab: Lab) -> None:
@@ -95,3 +97,60 @@ def test_down_cleans_up_after_a_lost_record_and_is_idempotent() -> None:
         assert topology.leftovers(lab.prefix) == []
     finally:
         lab.down()
+
+
+def _send_udp(ns: str, src: str, dst: str) -> None:
+    code = ("import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "s.bind((sys.argv[1], 0)); [s.sendto(b'x', (sys.argv[2], 9)) for _ in range(3)]")
+    netns.run(netns.in_ns(ns, [sys.executable, "-c", code, src, dst]))
+
+
+def test_the_switch_passes_a_port_only_its_own_addresses(lab: Lab) -> None:
+    """The VPC's source/destination check: the ENI's secondary IP leaves through the ENI, never
+    through an instance's own NIC, and an instance's primary IP never through the ENI."""
+    lab.up(controllers=False)
+    spec = lab.spec
+    before = vpcswitch.drops(spec)
+    _send_udp(spec.ns("i1"), spec.eni.service_ip, spec.client_ip)  # via the ENI (policy rule)
+    _send_udp(spec.ns("i1"), spec.members[0].ip, spec.client_ip)  # via eth0
+    after = vpcswitch.drops(spec)
+    assert after == before, "own addresses pass"
+    # i2 claims the service IP on its own NIC (a copy, as a stale config would leave)
+    netns.ip(spec.ns("i2"), "addr", "add", f"{spec.eni.service_ip}/32", "dev", "eth0")
+    _send_udp(spec.ns("i2"), spec.eni.service_ip, spec.client_ip)
+    # i1 sends its primary IP out of the ENI (what a main-table route via the ENI does)
+    netns.ip(spec.ns("i1"), "rule", "add", "from", spec.members[0].ip, "lookup", "1001", "priority", "9000")
+    _send_udp(spec.ns("i1"), spec.members[0].ip, spec.client_ip)
+    dropped = vpcswitch.drops(spec)
+    assert dropped["i2"] - before["i2"] >= 3
+    assert dropped[spec.eni_port] - before[spec.eni_port] >= 3
+
+
+def test_instances_have_metric_100_primary_routes_and_strict_rp_filter(lab: Lab) -> None:
+    lab.up(controllers=False)
+    ns = lab.spec.ns("i2")
+    assert "metric 100" in netns.ip(ns, "-4", "route", "show", "dev", "eth0", "proto", "kernel")
+    rp = netns.run(netns.in_ns(ns, ["sysctl", "-n", "net.ipv4.conf.all.rp_filter"])).strip()
+    assert rp == "1"
+    # the image's ENI state on the primary: no route via the ENI in main
+    assert lab.spec.eni.inner_name not in netns.ip(lab.spec.ns("i1"), "-4", "route", "show", "table", "main")
+
+
+def test_a_controller_reaches_the_new_holder_only_without_the_old_routes(lab: Lab) -> None:
+    """The controllers probe members from the members' subnet: with the guest script's earlier
+    metric-0 prefix route via the ENI, the new holder's primary IP goes dark to them."""
+    lab.up(controllers=False)
+    spec, hooks = lab.spec, LabHooks(lab.spec)
+    ctl = spec.ns(spec.controllers[0].role)
+    url = f"http://{spec.members[1].ip}/healthz"
+    assert "ok" in lab.probe(ctl, "http", url)
+    (lab.dir / OLD_ROUTES_FLAG).touch()
+    hooks.on_detach(spec.eni.eni_id, "i-primary")
+    hooks.on_attach(spec.eni.eni_id, spec.eni.mac, "i-standby")
+    code, output = hooks.run_command("i-standby", guest_script(lab), 30)
+    assert code == 0, output
+    assert lab.probe(ctl, "--timeout", "1", "http", url) == ""
+    (lab.dir / OLD_ROUTES_FLAG).unlink()
+    code, output = hooks.run_command("i-standby", guest_script(lab), 30)  # the current script repairs it
+    assert code == 0, output
+    assert "ok" in lab.probe(ctl, "http", url)

@@ -53,8 +53,11 @@ write_file() {
 
 guard_cloud_init() {
   [ -d "$ROOT/etc/cloud" ] || return 0
-  write_file "$ROOT/etc/cloud/cloud.cfg.d/99-disable-network-config.cfg" 644 <<'GUARD'
-network: {config: disabled}
+  # the same file as persistent.CLOUD_INIT_GUARD (a unit test holds them equal)
+  write_file "$ROOT/etc/cloud/cloud.cfg.d/99-failover-network-events.cfg" 644 <<'GUARD'
+updates:
+  network:
+    when: [boot-new-instance]
 GUARD
 }
 
@@ -102,11 +105,41 @@ persist() {
   esac
 }
 
+# The ENI's addresses get no prefix route in main (noprefixroute): the primary NIC's connected
+# route (metric 100 on cloud images) must keep the subnet, or traffic from the primary IP to
+# same-subnet hosts leaves by the ENI (dropped by the VPC's source/destination check) and
+# their packets arriving on the primary NIC fail strict rp_filter. The ENI's own table has the
+# subnet. FAILOVER_OLD_ROUTES=1 is the earlier handling (a metric-0 prefix route in main),
+# kept only so the lab can show the difference.
+add_addr() {
+  if [ "$OLD_ROUTES" = 1 ]; then
+    ip addr replace "$1/$PREFIX" brd + dev "$DEV"
+    return
+  fi
+  ip addr replace "$1/$PREFIX" brd + dev "$DEV" noprefixroute 2>/dev/null && return 0
+  # kernels before 4.4 (or an old ip) lack noprefixroute: add, then take the route out of main
+  ip addr replace "$1/$PREFIX" brd + dev "$DEV" || return 1
+  warn "noprefixroute unsupported here: removing the main-table route to $CIDR via $DEV instead"
+  del_all ip route del "$CIDR" dev "$DEV" table main
+}
+
+# NetworkManager starts its automatic DHCP profile on a hot-plugged NIC, which can put a
+# default route via the ENI back into main at any renewal. With the failover profile
+# persisted, that profile is activated instead (persist_nmcli); otherwise NM lets go of
+# the device for this boot.
+release_from_nm() {
+  [ -z "$ROOT" ] && have nmcli || return 0
+  [ "$(nmcli -t -f RUNNING general 2>/dev/null)" = running ] || return 0
+  nmcli -g GENERAL.CONNECTION device show "$DEV" 2>/dev/null | grep -qxF "failover-$DEV" && return 0
+  nmcli device set "$DEV" managed no >/dev/null 2>&1 && say "NetworkManager no longer manages $DEV (this boot)" \
+    || warn "cannot take $DEV from NetworkManager: its DHCP profile may re-add routes via $DEV"
+}
+
 apply_runtime() {
   ip link set dev "$DEV" up || die "cannot bring $DEV up"
   drop_addrs_elsewhere "$DEV"
   for ip in $IPS; do
-    ip addr replace "$ip/$PREFIX" brd + dev "$DEV" || die "cannot add $ip/$PREFIX to $DEV"
+    add_addr "$ip" || die "cannot add $ip/$PREFIX to $DEV"
   done
   # the primary ENI keeps the only default route of the main table
   del_all ip route del default dev "$DEV" table main
@@ -130,6 +163,11 @@ verify_runtime() {
     || die "table $TABLE has no default via $GW dev $DEV"
   ip -4 route show table main | awk -v d="$DEV" '$1 == "default" { for (i = 2; i < NF; i++) if ($i == "dev" && $(i + 1) == d) bad = 1 } END { exit bad }' \
     || die "a default route via $DEV is still in the main table"
+  [ "$OLD_ROUTES" = 1 ] && return 0
+  # below metric 512 (amazon-ec2-net-utils' ENI metric) a main route via the ENI can win over
+  # the primary NIC's (100) and carry its traffic
+  low=$(ip -4 route show table main | awk -v d="$DEV" '{ m = 0; on = 0; for (i = 2; i < NF; i++) { if ($i == "dev" && $(i + 1) == d) on = 1; if ($i == "metric") m = $(i + 1) } } on && m < 512 { print; exit }')
+  [ -z "$low" ] || die "the main table routes via $DEV below metric 512: $low"
 }
 
 # Gratuitous ARP so neighbours forget the old holder's MAC now, not at ARP timeout.
@@ -153,6 +191,7 @@ main() {
     persist || warn "persistent configuration incomplete: $DEV works now, but may not after a reboot"
   fi
   apply_runtime
+  release_from_nm
   verify_runtime
   announce
   say "configured $DEV ($MAC): $(echo $IPS | wc -w) addresses, table $TABLE via $GW"

@@ -21,9 +21,9 @@ in_ips() {
   return 1
 }
 
-# "DEV ADDR/PREFIX" per IPv4 address, every interface.
+# "DEV ADDR/PREFIX np|-" per IPv4 address, every interface (np: added with noprefixroute).
 all_addrs() {
-  ip -o -4 addr show | awk '{ d = $2; sub(/@.*/, "", d); print d, $4 }'
+  ip -o -4 addr show | awk '{ d = $2; sub(/@.*/, "", d); print d, $4, (index($0, " noprefixroute ") ? "np" : "-") }'
 }
 
 preflight() {
@@ -40,11 +40,13 @@ addr_gone() {
 # Remove our IPs from every interface except $1 (empty: from all of them).
 drop_addrs_elsewhere() {
   list=$(all_addrs) || die "cannot list addresses"
-  while read -r d a; do
+  while read -r d a f; do
     [ -n "$d" ] || continue
     ip=${a%/*}
     if in_ips "$ip"; then
-      [ "$d" = "$1" ] && [ "$a" = "$ip/$PREFIX" ] && continue
+      # kept, unless it carries the kernel's prefix route in main (an older script's or DHCP's):
+      # `ip addr replace` cannot drop that route, so the address goes and comes back without it
+      [ "$d" = "$1" ] && [ "$a" = "$ip/$PREFIX" ] && { [ "$f" = np ] || [ "$OLD_ROUTES" = 1 ]; } && continue
       ip addr del "$a" dev "$d" 2>/dev/null || addr_gone "$a" "$d" || die "cannot remove $a from $d"
       say "removed $a from $d"
     elif [ -n "$1" ] && [ "$d" = "$1" ]; then

@@ -11,7 +11,12 @@ unpersist() {
     else
       rm -f "$f" && say "removed $f" || warn "cannot remove $f"
     fi
+    case "$f" in */etc/netplan/*) regenerate=1 ;; esac
   done
+  # configure generated networkd's config from our netplan file: take that out of it too
+  if [ "${regenerate:-0}" = 1 ] && have netplan; then
+    netplan generate --root-dir "$ROOT/" || warn "netplan generate failed: networkd may still carry the ENI's config"
+  fi
   [ -z "$ROOT" ] && have nmcli || return 0
   for name in $(nmcli -g NAME connection show 2>/dev/null | grep '^failover-'); do
     m=$(nmcli -g 802-3-ethernet.mac-address connection show "$name" 2>/dev/null | tr 'A-F' 'a-f' | tr -d '\\')

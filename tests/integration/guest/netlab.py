@@ -4,7 +4,8 @@ Every address lives inside namespaces this module creates (names carry a
 per-run prefix) and the root namespace gets no route to them. The ENI is a
 veth whose inner end moves between the instance namespaces keeping its MAC,
 as an ENI does. rp_filter is strict and ARP flux is off on the instances, as
-on a VPC, so only policy routing lets replies leave by the ENI.
+on a VPC, so only policy routing lets replies leave by the ENI; the primary
+NIC's routes have metric 100, as on cloud images.
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ class Lab:
         run("ip", "-n", self.vpc, "link", "set", "br0", "up")
         for n, ip in (("a", "192.168.77.10"), ("b", "192.168.77.11"), ("c", "192.168.77.100")):
             self._port(f"p{n}", self.ns(n), "eth0")
-            run("ip", "-n", self.ns(n), "addr", "add", f"{ip}/24", "dev", "eth0")
+            # metric 100, as cloud images (NetworkManager, networkd) give the primary NIC
+            run("ip", "-n", self.ns(n), "addr", "add", f"{ip}/24", "dev", "eth0", "metric", "100")
             run("ip", "-n", self.ns(n), "link", "set", "eth0", "up")
-            run("ip", "-n", self.ns(n), "route", "add", "default", "via", GATEWAY)
+            run("ip", "-n", self.ns(n), "route", "add", "default", "via", GATEWAY, "metric", "100")
         for n in ("a", "b"):
             for key, value in (("all.rp_filter", "1"), ("default.rp_filter", "1"),
                                ("all.arp_ignore", "1"), ("all.arp_announce", "2")):

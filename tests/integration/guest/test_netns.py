@@ -34,7 +34,8 @@ def test_configure_brings_the_eni_up_and_replies_leave_through_it(lab: Lab, conf
     assert "10000:\tfrom 192.168.77.51 lookup 1001" in st["rules"]
     assert f"default via 192.168.77.1 dev {ENI_NAME}" in st["table"]
     defaults = [ln for ln in st["main"].splitlines() if ln.startswith("default")]
-    assert defaults == ["default via 192.168.77.1 dev eth0 "], "no second default in main"
+    assert defaults == ["default via 192.168.77.1 dev eth0 metric 100 "], "no second default in main"
+    assert f"dev {ENI_NAME}" not in st["main"], "no main-table route via the ENI at all"
 
     lab.serve("a")
     for ip in ENI_IPS:
@@ -156,3 +157,54 @@ def test_gratuitous_arp_corrects_a_neighbours_stale_entry(lab: Lab, configure: s
             break
         run("sleep", "0.05")
     assert "lladdr 00:16:3e:77:00:50" in seen, seen
+
+
+PRIMARY_A = "192.168.77.10"
+
+
+def test_the_primary_ip_stays_reachable_from_its_subnet(lab: Lab, configure: str) -> None:
+    """A controller probes the new holder's primary IP from the same subnet: its packets arrive on
+    eth0, whose connected route has metric 100; the ENI must not take the subnet from it."""
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    lab.serve("a", (PRIMARY_A, *ENI_IPS))
+    assert lab.ask(PRIMARY_A) == f"a {PRIMARY_A}"
+    assert lab.ask(ENI_IPS[1]) == f"a {ENI_IPS[1]}"
+    # unbound traffic to the subnet leaves by the primary NIC, from the primary IP
+    route = run("ip", "-n", lab.ns("a"), "route", "get", "192.168.77.100").stdout
+    assert "dev eth0" in route and f"src {PRIMARY_A}" in route, route
+
+
+def test_the_old_handling_makes_the_primary_ip_unreachable(lab: Lab, configure: str) -> None:
+    """Proves the test above can fail: a metric-0 prefix route via the ENI beats eth0's metric
+    100, so the probe's packets arriving on eth0 fail strict rp_filter."""
+    lab.attach("a")
+    _ok(lab.sh("a", configure, FAILOVER_OLD_ROUTES="1", **NO_PERSIST))
+    lab.serve("a", (PRIMARY_A, *ENI_IPS))
+    assert lab.ask(PRIMARY_A, timeout=1.0).startswith("ERR")
+    assert lab.ask(ENI_IPS[1]) == f"a {ENI_IPS[1]}"  # the service itself still answers
+
+
+def test_a_rerun_moves_old_addresses_off_the_main_table(lab: Lab, configure: str) -> None:
+    """An ENI configured by the older script (or by DHCP) keeps its prefix route in main until its
+    addresses are re-added: `ip addr replace` cannot change that flag."""
+    lab.attach("a")
+    _ok(lab.sh("a", configure, FAILOVER_OLD_ROUTES="1", **NO_PERSIST))
+    assert f"dev {ENI_NAME}" in lab.state("a")["main"]
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    st = lab.state("a")
+    assert f"dev {ENI_NAME}" not in st["main"]
+    assert all(f"{ip}/24 " in st["addrs"] for ip in ENI_IPS)
+    assert st["addrs"].count("noprefixroute") == len(ENI_IPS)
+    lab.serve("a", (PRIMARY_A, *ENI_IPS))
+    assert lab.ask(PRIMARY_A) == f"a {PRIMARY_A}"
+
+
+def test_a_low_metric_route_via_the_eni_fails_the_check(lab: Lab, configure: str) -> None:
+    """What NetworkManager's DHCP profile would leave: the script says so rather than succeed."""
+    lab.attach("a")
+    _ok(lab.sh("a", configure, **NO_PERSIST))
+    run("ip", "-n", lab.ns("a"), "route", "add", "192.168.77.0/25", "dev", ENI_NAME, "metric", "101")
+    r = lab.sh("a", configure.replace("\nmain\n", "\npreflight; wait_dev; verify_runtime\n"), **NO_PERSIST)
+    assert r.returncode == 1
+    assert f"the main table routes via {ENI_NAME} below metric 512" in r.stderr

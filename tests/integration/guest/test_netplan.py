@@ -49,12 +49,17 @@ def test_netplan_generate_accepts_it(tmp_path: Path, family: str) -> None:
     match = dict(sections[0][1])
     assert match["PermanentMACAddress"] == ["00:16:3e:00:00:50"]
     net = next(s for name, s in sections if name == "Network")
-    assert net["Address"] == [f"{ip}/24" for ip in NET.ips]
+    # host addresses: networkd adds no connected route via the ENI to main (see persistent.py)
+    assert net["Address"] == [f"{ip}/32" for ip in NET.ips]
     assert "Gateway" not in net, "no default route in the main table"
+    # optional: a former holder (or an image of one) boots without the ENI and is still online
+    assert next(s for name, s in sections if name == "Link")["RequiredForOnline"] == ["no"]
     routes = [s for name, s in sections if name == "Route"]
     assert all(r["Table"] == ["1001"] for r in routes)
+    assert [r["Destination"] for r in routes if "Gateway" not in r] == [["192.168.1.0/24"]]
     defaults = [r for r in routes if "Gateway" in r]
-    assert defaults == [{"Destination": ["0.0.0.0/0"], "Gateway": ["192.168.1.253"], "Table": ["1001"]}]
+    assert defaults == [{"Destination": ["0.0.0.0/0"], "Gateway": ["192.168.1.253"], "GatewayOnLink": ["true"],
+                         "Table": ["1001"]}]
     rules = [s for name, s in sections if name == "RoutingPolicyRule"]
     assert [r["From"][0] for r in rules] == list(NET.ips)
     assert all(r["Table"] == ["1001"] and r["Priority"] == ["10000"] for r in rules)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from failover.guest import render_persistent, render_runtime
-from failover.guest.persistent import CLOUD_INIT_GUARD
+from failover.guest.persistent import CLOUD_INIT_GUARD, GUARD_CONTENT
 from failover.model import GuestNetwork
 from tests.integration.guest.netlab import ENI_NAME, Lab
 
@@ -99,7 +99,10 @@ def test_auto_detects_and_writes_what_render_shows(
     backups = {k for k in _snapshot(root) if k.endswith(".failover-bak")}
     assert backups == BACKED_UP[family]
     if family.startswith("netplan"):
-        assert (root / CLOUD_INIT_GUARD.lstrip("/")).read_text() == "network: {config: disabled}\n"
+        assert (root / CLOUD_INIT_GUARD.lstrip("/")).read_text() == GUARD_CONTENT
+        # generated now: a networkd restart finds the ENI's rules in its own config
+        network = (root / f"run/systemd/network/10-netplan-{ENI_NAME}.network").read_text()
+        assert all(f"From={ip}" in network for ip in eni.ips)
     after_first = _snapshot(root)
 
     _ok(lab.sh("a", configure, **env))

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from failover.guest import MAX_SCRIPT_BYTES, render_persistent, render_release, render_runtime
-from failover.guest.persistent import SPECS
+from failover.guest.persistent import CLOUD_INIT_GUARD, GUARD_CONTENT, SPECS
 from failover.guest.script import _heredoc
 from failover.guest.validate import LINUX_FAMILIES
 from failover.model import GuestNetwork
@@ -76,13 +76,46 @@ def test_no_family_adds_a_main_table_default(net: GuestNetwork) -> None:
     assert "DEFROUTE=no" in rhel["/etc/sysconfig/network-scripts/ifcfg-eth1"]
     assert "IPADDR=192.168.1.52" in rhel["/etc/sysconfig/network-scripts/ifcfg-eth1:1"]
     suse = render_persistent("suse", net).files[0].content
-    assert "IPADDR_2='192.168.1.52'" in suse and "LABEL_2='1'" in suse and "NETMASK_2='255.255.255.0'" in suse
+    assert "IPADDR_2='192.168.1.52'" in suse and "LABEL_2='1'" in suse and "NETMASK_2='255.255.255.255'" in suse
+
+
+# how each family writes one address, and the subnet prefix it would carry the route in main by
+_ADDRESS_FORMS = (r"(\d+\.\d+\.\d+\.\d+)/(\d+)", r"NETMASK(?:_\d+)?='?([\d.]+)", r"netmask ([\d.]+)")
+
+
+@pytest.mark.parametrize("family", LINUX_FAMILIES)
+def test_no_family_gives_the_eni_a_subnet_route_in_main(net: GuestNetwork, family: str) -> None:
+    """Every ENI address is a host (/32) address: no tool adds a connected route via the ENI to
+    main, where (metric 0) it would beat the primary NIC's metric-100 route to the subnet."""
+    p = render_persistent(family, net)
+    lines = [line for f in p.files for line in f.content.splitlines()]
+    lines += [m for c in p.commands for m in re.findall(r'ipv4\.addresses "([^"]*)"', c)]
+    masks: list[str] = []
+    for line in lines:
+        if "table" in line or line.lstrip().startswith(("- to:", "#")):
+            continue  # the ENI's own table holds the subnet; that is the point
+        for form in _ADDRESS_FORMS:
+            masks += [m[-1] if isinstance(m, tuple) else m for m in re.findall(form, line)]
+    assert masks, family
+    assert set(masks) <= {"32", "255.255.255.255"}, (family, masks)
 
 
 def test_guard_only_where_the_docs_call_for_it(net: GuestNetwork) -> None:
-    guarded = {f for f in SPECS if any(x.path.endswith("99-disable-network-config.cfg")
-                                       for x in render_persistent(f, net).files)}
+    guarded = {f for f in SPECS if any(x.path == CLOUD_INIT_GUARD for x in render_persistent(f, net).files)}
     assert guarded == {"nmcli", "netplan", "netplan-legacy"}
+
+
+def test_the_guard_keeps_new_instances_rendering_and_the_script_writes_the_same(net: GuestNetwork) -> None:
+    """Disabling cloud-init's network config froze the first holder's primary MAC into images."""
+    assert "config: disabled" not in GUARD_CONTENT and "boot-new-instance" in GUARD_CONTENT
+    script = render_runtime(net, "netplan")
+    assert f'write_file "$ROOT{CLOUD_INIT_GUARD}" 644 <<\'GUARD\'\n{GUARD_CONTENT}GUARD\n' in script
+
+
+def test_addresses_get_no_main_prefix_route_unless_the_old_handling_is_asked_for(net: GuestNetwork) -> None:
+    script = render_runtime(net, "auto")
+    assert 'ip addr replace "$1/$PREFIX" brd + dev "$DEV" noprefixroute' in script
+    assert 'OLD_ROUTES="${FAILOVER_OLD_ROUTES:-0}"' in script
 
 
 @settings(max_examples=15, deadline=None)
