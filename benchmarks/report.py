@@ -87,7 +87,8 @@ def partition_rows(rto: dict[str, Any]) -> list[Row]:
     if not p:
         return []
     return [("one controller partitioned from the primary",
-             f"{p.get('ok')} of {p.get('runs')} trials: no failover", "`failover lab bench --modes partition`")]
+             f"{p.get('ok')} of {p.get('runs')} trials: no failover",
+             "`failover lab bench --modes partition`")]
 
 
 def reliability_rows(doc: dict[str, Any]) -> list[Row]:
@@ -98,7 +99,8 @@ def reliability_rows(doc: dict[str, Any]) -> list[Row]:
         f = t.get("figures") or {}
         runs = f.get("ratio_per_run") or []
         spread = f"{min(runs):g}-{max(runs):g}" if runs else "?"
-        out.append((f"zone outage: {f.get('groups')} groups at {f.get('qps_per_action')} API calls/s per action",
+        out.append((f"zone outage: {f.get('groups')} groups at {f.get('qps_per_action')} API calls/s "
+                    "per action",
                     f"{secs(f.get('span_s'), 1)}, {g(f.get('ratio'))} x the rate-limit bound "
                     f"({f.get('goal_met_runs', '?')} runs met {g(f.get('goal_ratio'))} x; per run {spread}); "
                     f"{g(f.get('ratio_to_bound_plus_step_times'))} x with the emulated step times; "
@@ -110,7 +112,8 @@ def reliability_rows(doc: dict[str, Any]) -> list[Row]:
 def overhead_rows(doc: dict[str, Any]) -> list[Row]:
     o = doc.get("overhead_s") or {}
     n = doc.get("drills")
-    p99 = f"p99 {secs(o.get('p99'), 3)}" if (n or 0) >= 100 else f"max {secs(o.get('max'), 3)} (p99 needs >= 100)"
+    p99 = (f"p99 {secs(o.get('p99'), 3)}" if (n or 0) >= 100
+           else f"max {secs(o.get('max'), 3)} (p99 needs >= 100)")
     return [(f"controller overhead per drill (total minus emulated API time), cloud.poll_dense_s "
              f"{g(doc.get('poll_dense_s'))} s{' (the default)' if doc.get('poll_dense_s') == 0.2 else ''}",
              f"p50 {secs(o.get('p50'), 3)}, {p99}, {n} drills", f"`{doc.get('command')}`")]
@@ -121,9 +124,11 @@ def polling_rows(doc: dict[str, Any]) -> list[Row]:
     real = doc.get("real")
     if real:
         old = doc.get("real_old_backoff") or {}
-        out.append((f"polling lag (cloud state change -> noticed), emulator's own law, {real.get('moves')} moves",
+        out.append((f"polling lag (cloud state change -> noticed), emulator's own law, "
+                    f"{real.get('moves')} moves",
                     f"median {secs(real.get('lag_median_s'), 3)}, max {secs(real.get('lag_max_s'), 3)} "
-                    f"(old back-off: {secs(old.get('lag_median_s'), 3)}, max {secs(old.get('lag_max_s'), 3)})",
+                    f"(old back-off: {secs(old.get('lag_median_s'), 3)}, "
+                    f"max {secs(old.get('lag_max_s'), 3)})",
                     f"`{doc.get('command', 'python benchmarks/bench_polling_lag.py').strip()}`"))
     for name, law in (doc.get("other_laws") or {}).items():
         out.append((f"polling lag against a law the poll plan was not built for: {name}",
@@ -135,7 +140,8 @@ def polling_rows(doc: dict[str, Any]) -> list[Row]:
 
 def takeover_rows(doc: dict[str, Any]) -> list[Row]:
     return [(f"leader takeover after SIGKILL, session {g(doc.get('session_timeout_s'))} s",
-             f"median {secs(doc.get('median_s'))} (p90 {secs(doc.get('p90_s'))})", f"`python {doc.get('command')}`")]
+             f"median {secs(doc.get('median_s'))} (p90 {secs(doc.get('p90_s'))})",
+             f"`python {doc.get('command')}`")]
 
 
 def health_rows(doc: dict[str, Any]) -> list[Row]:
@@ -206,7 +212,8 @@ def check(readme: str, lines: list[str]) -> str | None:
                     f"benchmarks/results:\n  README:    {got[:300]}\n  generated: {want[:300]}")
     if len(found) != len(lines):
         extra = found[len(lines)] if len(found) > len(lines) else lines[len(found)]
-        return f"README Measured section has {len(found)} lines, generated {len(lines)}: first unmatched: {extra[:300]}"
+        return (f"README Measured section has {len(found)} lines, generated {len(lines)}: "
+                f"first unmatched row {row_name(extra)!r}")
     return None
 
 

@@ -57,7 +57,8 @@ def keepalived_label(s: dict[str, Any]) -> str:
 def windows(ours: dict[str, Any], ka: dict[str, Any]) -> str:
     """The nominal detection windows the settings imply, per failure kind."""
     interval, timeout, fall = num(ours.get("interval_s")), num(ours.get("timeout_s")), num(ours.get("fall"))
-    advert, script, kfall = num(ka.get("advert_int")), num(ka.get("script_interval_s", 1)), num(ka.get("fall"))
+    advert, script = num(ka.get("advert_int")), num(ka.get("script_interval_s", 1))
+    kfall = num(ka.get("fall"))
     if None in (interval, timeout, fall, advert, script, kfall):
         return "settings not recorded"
     assert interval is not None and timeout is not None and fall is not None
@@ -166,7 +167,8 @@ def rows_from_legacy(doc: dict[str, Any]) -> list[Row]:
 
 def _theirs(part: dict[str, Any]) -> dict[str, Any]:
     """keepalived's medians as the part compared them (its own run, not the flat file's)."""
-    return {mode: {"median_s": c.get("keepalived_median_s")} for mode, c in (part.get("compare") or {}).items()}
+    compare = part.get("compare") or {}
+    return {mode: {"median_s": c.get("keepalived_median_s")} for mode, c in compare.items()}
 
 
 def rows(doc: dict[str, Any]) -> list[Row]:

@@ -6,6 +6,12 @@ the controller keeps the ENI where it moved) and no trial pays for a preemption.
 tracked by a `vrrp_script` (curl of /healthz): without one keepalived never notices a hung
 service. keepalived 2.2 takes whole seconds for a script's interval, so its fastest health
 check is 1 s; the VRRP advertisement itself takes centiseconds (VRRPv3).
+
+Each daemon's notify log starts empty when that daemon starts: a SIGKILLed daemon writes no
+last transition, so a log kept across restarts showed its final "MASTER" as the state of its
+successor (read as two masters while the kernel had one VIP). Each trial's lines are saved
+next to its client log (`save_since`), and a pair that does not settle says who holds the VIP
+in the kernel as well as what the notify logs say.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ class KeepalivedPair:
         peer = self.spec.other(m.instance_id)
         priority = 150 if m == self.spec.vrrp[0] else 100
         p["notify.sh"].write_text(NOTIFY_SH.format(log=p["transitions"]))
+        p["transitions"].write_text("")  # this daemon's states only (see the module's docstring)
         p["notify.sh"].chmod(0o755)
         p["conf"].write_text(render_conf(self.spec, m, peer, self.settings, str(p["notify.sh"]), priority))
         proc = netns.spawn(self.spec.ns(m.role), [
@@ -125,6 +132,29 @@ class KeepalivedPair:
             out[m.instance_id] = lines[-1].split()[-1] if lines else "INIT"
         return out
 
+    def vip_holders(self) -> list[str]:
+        """Every instance whose eth0 carries the VIP (two means a real split brain)."""
+        out = []
+        for m in self.spec.vrrp:
+            shown = netns.ip(self.spec.ns(m.role), "-o", "-4", "addr", "show", "dev", "eth0", check=False)
+            if f" {self.spec.vip}/" in shown:
+                out.append(m.instance_id)
+        return out
+
+    def mark(self) -> dict[str, int]:
+        """How many notify lines each instance has written so far."""
+        return {m.role: len(_read_lines(self.paths(m)["transitions"])) for m in self.spec.vrrp}
+
+    def save_since(self, mark: dict[str, int], path: Path) -> None:
+        """The notify lines written since `mark`, per instance, into `path` (one trial's log).
+        A daemon restarted meanwhile started a new log: all of its lines count."""
+        lines = []
+        for m in self.spec.vrrp:
+            now = _read_lines(self.paths(m)["transitions"])
+            since = mark.get(m.role, 0) if len(now) >= mark.get(m.role, 0) else 0
+            lines += [f"{m.instance_id} {line}" for line in now[since:]]
+        path.write_text("\n".join(sorted(lines, key=lambda s: s.split()[1])) + "\n")
+
     def transitions(self) -> int:
         return sum(len(_read_lines(self.paths(m)["transitions"])) for m in self.spec.vrrp)
 
@@ -137,7 +167,8 @@ class KeepalivedPair:
             if master and sorted(st.values()) == ["BACKUP", "MASTER"] and st.get(master) == "MASTER":
                 return master
             time.sleep(0.1)
-        raise netns.LabError(f"keepalived did not settle within {timeout_s:g}s: {self.states()}")
+        raise netns.LabError(f"keepalived did not settle within {timeout_s:g}s: notify logs say "
+                             f"{self.states()}, the VIP is on {self.vip_holders() or 'nobody'}")
 
 
 def _read_lines(path: Path) -> list[str]:
