@@ -131,10 +131,15 @@ def polling_rows(doc: dict[str, Any]) -> list[Row]:
                     f"max {secs(old.get('lag_max_s'), 3)})",
                     f"`{doc.get('command', 'python benchmarks/bench_polling_lag.py').strip()}`"))
     for name, law in (doc.get("other_laws") or {}).items():
-        out.append((f"polling lag against a law the poll plan was not built for: {name}",
-                    f"median {secs(law.get('lag_median_s'), 3)}, p90 {secs(law.get('lag_p90_s'), 3)}, "
-                    f"max {secs(law.get('lag_max_s'), 3)}; {g(law.get('describes_per_move_median'))} "
-                    f"describes per move", f"`{doc.get('command', '').strip()}`"))
+        scale = num(law.get("time_scale")) or 1.0
+        scaled = "" if scale == 1.0 else f" (run at time_scale {scale:g}, lags x{1 / scale:g})"
+        out.append((f"polling lag against a law the poll plan was not built for: {name}, "
+                    f"{law.get('moves')} moves",
+                    f"median {secs(law.get('lag_median_real_equiv_s'), 3)}, "
+                    f"p90 {secs(law.get('lag_p90_real_equiv_s'), 3)}, "
+                    f"max {secs((num(law.get('lag_max_s')) or 0) / scale, 3)}{scaled}; "
+                    f"{g(law.get('describes_per_move_median'))} describes per move",
+                    f"`python {doc.get('command', '').strip()}`"))
     return out
 
 

@@ -92,6 +92,7 @@ class KeepalivedPair:
         self.settings = settings
         self.dir = run_dir / "keepalived"
         self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._logs: dict[str, int] = {}  # role -> how many daemons (notify logs) it has had
 
     def paths(self, m: Member) -> dict[str, Path]:
         d = self.dir
@@ -103,7 +104,7 @@ class KeepalivedPair:
         peer = self.spec.other(m.instance_id)
         priority = 150 if m == self.spec.vrrp[0] else 100
         p["notify.sh"].write_text(NOTIFY_SH.format(log=p["transitions"]))
-        p["transitions"].write_text("")  # this daemon's states only (see the module's docstring)
+        self.new_log(m)
         p["notify.sh"].chmod(0o755)
         p["conf"].write_text(render_conf(self.spec, m, peer, self.settings, str(p["notify.sh"]), priority))
         proc = netns.spawn(self.spec.ns(m.role), [
@@ -141,17 +142,24 @@ class KeepalivedPair:
                 out.append(m.instance_id)
         return out
 
-    def mark(self) -> dict[str, int]:
-        """How many notify lines each instance has written so far."""
-        return {m.role: len(_read_lines(self.paths(m)["transitions"])) for m in self.spec.vrrp}
+    def new_log(self, m: Member) -> None:
+        """An empty notify log for a daemon about to start (see the module's docstring)."""
+        self.paths(m)["transitions"].write_text("")
+        self._logs[m.role] = self._logs.get(m.role, 0) + 1
 
-    def save_since(self, mark: dict[str, int], path: Path) -> None:
+    def mark(self) -> dict[str, tuple[int, int]]:
+        """Per instance: which of its daemons' logs, and how many lines it holds so far."""
+        return {m.role: (self._logs.get(m.role, 0), len(_read_lines(self.paths(m)["transitions"])))
+                for m in self.spec.vrrp}
+
+    def save_since(self, mark: dict[str, tuple[int, int]], path: Path) -> None:
         """The notify lines written since `mark`, per instance, into `path` (one trial's log).
         A daemon restarted meanwhile started a new log: all of its lines count."""
         lines = []
         for m in self.spec.vrrp:
+            log, count = mark.get(m.role, (0, 0))
             now = _read_lines(self.paths(m)["transitions"])
-            since = mark.get(m.role, 0) if len(now) >= mark.get(m.role, 0) else 0
+            since = count if log == self._logs.get(m.role, 0) else 0
             lines += [f"{m.instance_id} {line}" for line in now[since:]]
         path.write_text("\n".join(sorted(lines, key=lambda s: s.split()[1])) + "\n")
 

@@ -85,6 +85,7 @@ def realistic(lab: Lab, runs: int, scale: float, seeds: tuple[int, ...], out_dir
     health = matrix.DEFAULTS.health()
     say(f"realistic cloud timing (time_scale {scale:g}, seeds {list(seeds)}), ours at the product's "
         f"defaults {health}: attach ~5 s, detach ~4 s, Cloud Assistant ~1 s median (assumed laws)")
+    previous = dict(lab.health), dict(lab.policy), dict(lab.cloud)
     # The product's own poll plans and step timeouts.
     lab.restart_controllers(health=health, policy=REALISTIC_POLICY, cloud={"poll_dense_s": None})
     per_seed: dict[str, Any] = {}
@@ -102,7 +103,7 @@ def realistic(lab: Lab, runs: int, scale: float, seeds: tuple[int, ...], out_dir
             trials += mine
     finally:
         lab.sim("timing", before)
-        lab.restart_controllers(policy={}, cloud={})
+        lab.restart_controllers(health=previous[0], policy=previous[1], cloud=previous[2])
     pooled = _summary(trials)
     return {"seeds": per_seed, "pooled": pooled, "within_limit": pooled["within_limit"],
             "slack_s": REALISTIC_SLACK_S, "health": health, "time_scale": scale,
