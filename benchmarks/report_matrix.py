@@ -64,9 +64,22 @@ def windows(ours: dict[str, Any], ka: dict[str, Any]) -> str:
     assert interval is not None and timeout is not None and fall is not None
     assert advert is not None and script is not None and kfall is not None
     skew = (256 - BACKUP_PRIORITY) / 256 * advert
+    status = num(ours.get("ecs_status_interval_s")) or interval
     return (f"crash: ours {fall:g}x{interval:g} = {fall * interval:.2f} s (+{timeout:g} s timeout), "
             f"keepalived 3x{advert:g} + skew {skew:.2f} = {3 * advert + skew:.2f} s; "
-            f"hang: ours the same, keepalived script {kfall:g}x{script:g} = {kfall * script:.2f} s")
+            f"hang: ours the same, keepalived script {kfall:g}x{script:g} = {kfall * script:.2f} s; "
+            f"stop: keepalived's priority-0 advert, then skew {skew:.2f} s; ours sees Stopping in the "
+            f"cloud within one ecs_status round ({status:g} s)")
+
+
+def steps(ours: dict[str, Any]) -> str:
+    """How long our steps took after detection (crash medians): polling even an instant cloud."""
+    b = ((ours.get("crash") or {}).get("breakdown_median_s")) or {}
+    parts = [num(b.get(k)) for k in ("detach", "attach", "guest", "verify")]
+    if None in parts:
+        return ""
+    total = sum(p or 0 for p in parts)
+    return f"ours' steps after detection (detach + attach + guest + verify): {total:.2f} s"
 
 
 def cell(ours: dict[str, Any] | None, ka: dict[str, Any] | None) -> str:
@@ -105,8 +118,9 @@ def noise_cell(noise: dict[str, Any] | None) -> str:
 
 def rto_row(n: str, title: str, ours_s: dict[str, Any], ka_s: dict[str, Any],
             ours: dict[str, Any], ka: dict[str, Any], noise: dict[str, Any] | None, note: str = "") -> Row:
+    why = "; ".join(x for x in (windows(ours_s, ka_s), steps(ours)) if x)
     row: Row = {"n": n, "title": title, "ours": ours_label(ours_s), "keepalived": keepalived_label(ka_s),
-                "why": windows(ours_s, ka_s) + (f". {note}" if note else "")}
+                "why": why + (f". {note}" if note else "")}
     for mode in MODES:
         row[mode] = cell(ours.get(mode), ka.get(mode)) if mode in ours else "not run"
     row["noise"] = noise_cell(noise)

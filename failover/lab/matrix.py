@@ -66,8 +66,8 @@ def _product() -> Config:
 
 CONFIGS: tuple[Config, ...] = (
     _product(),
-    Config("window-0.5", "2", "equal detection window, 0.5 s", 0.5, 0.25, advert_int=0.5, script_fall=2),
-    Config("window-0.2", "2", "equal detection window, 0.2 s", 0.2, 0.15, advert_int=0.2, script_fall=1),
+    Config("window-0.5", "2a", "equal detection window, 0.5 s", 0.5, 0.25, advert_int=0.5, script_fall=2),
+    Config("window-0.2", "2b", "equal detection window, 0.2 s", 0.2, 0.15, advert_int=0.2, script_fall=1),
 )
 DEFAULTS = CONFIGS[0]
 WINDOWS = CONFIGS[1:]

@@ -96,3 +96,16 @@ def test_matrix_rows_name_both_sides_settings_and_their_windows() -> None:
     assert "0 vs 2 in 60 s at 5% loss" in line
     assert "| not run |" in line  # hang and stop were not run in this row
     assert "SMOKE" in report_matrix.provenance(doc)
+
+
+def test_a_bench_run_renders_every_matrix_row_and_says_it_was_a_smoke_run() -> None:
+    """The smoke run of `failover lab bench` (benchmarks/results/smoke/): the new JSON's shape."""
+    doc = json.loads((REPO / "benchmarks" / "results" / "smoke" / "rto.json").read_text())
+    lines = report.section({"rto": doc})
+    table = [x for x in lines if x.startswith("| 1 ") or x.startswith("| 2")]
+    assert len(table) == 3  # product defaults, and the equal windows at 0.5 s and 0.2 s
+    assert "ours interval 1 s, timeout 0.5 s, fall 3, polling 0.2 s" in table[0]
+    assert all("false failovers" not in row and " vs " in row.split("|")[6] for row in table)  # noise ran
+    assert any("SMOKE RUN" in x for x in lines)
+    (real,) = [x for x in lines if x.startswith("| (4) real-cloud")]
+    assert "Cloud Assistant time included" in real and "per seed" in real and "assumption" in real
