@@ -7,9 +7,12 @@ tracked by a `vrrp_script` (curl of /healthz): without one keepalived never noti
 service. keepalived 2.2 takes whole seconds for a script's interval, so its fastest health
 check is 1 s; the VRRP advertisement itself takes centiseconds (VRRPv3).
 
-Each daemon's notify log starts empty when that daemon starts: a SIGKILLed daemon writes no
-last transition, so a log kept across restarts showed its final "MASTER" as the state of its
-successor (read as two masters while the kernel had one VIP). Each trial's lines are saved
+A crashed daemon leaves two things behind that the bench once misread as a split brain at
+advert_int 0.2: its pid files (when the host reuses the pid, the restarted keepalived logs
+"daemon is already running" and exits, writing no notify line) and its notify log's last
+"MASTER" (read as the state of the daemon that never started: two masters, while the kernel
+had the VIP on one instance). So each start removes the pid files, and each daemon's notify
+log starts empty. Each trial's lines are saved
 next to its client log (`save_since`), and a pair that does not settle says who holds the VIP
 in the kernel as well as what the notify logs say.
 """
@@ -105,6 +108,11 @@ class KeepalivedPair:
         priority = 150 if m == self.spec.vrrp[0] else 100
         p["notify.sh"].write_text(NOTIFY_SH.format(log=p["transitions"]))
         self.new_log(m)
+        for pidfile in ("pid", "vrrp.pid", "checkers.pid"):
+            # A SIGKILLed daemon leaves its pid files; once the host reuses that pid, a new
+            # keepalived says "daemon is already running" and exits (a rebooted instance
+            # starts with an empty /run).
+            p[pidfile].unlink(missing_ok=True)
         p["notify.sh"].chmod(0o755)
         p["conf"].write_text(render_conf(self.spec, m, peer, self.settings, str(p["notify.sh"]), priority))
         proc = netns.spawn(self.spec.ns(m.role), [
