@@ -126,7 +126,14 @@ def overhead_rows(doc: dict[str, Any]) -> list[Row]:
            else f"max {secs(o.get('max'), 3)} (p99 needs >= 100)")
     return [(f"controller overhead per drill (total minus emulated API time), cloud.poll_dense_s "
              f"{g(doc.get('poll_dense_s'))} s{' (the default)' if doc.get('poll_dense_s') == 0.2 else ''}",
-             f"p50 {secs(o.get('p50'), 3)}, {p99}, {n} drills", f"`{doc.get('command')}`")]
+             f"p50 {secs(o.get('p50'), 3)}, {p99}, {n} drills{load_avg(doc.get('machine'))}",
+             f"`{doc.get('command')}`")]
+
+
+def load_avg(machine: Any) -> str:
+    """The load average the bench recorded, when it did: 2 cores shared with other work."""
+    text = str(machine or "")
+    return f" ({text[text.index('load average'):]})" if "load average" in text else ""
 
 
 def polling_rows(doc: dict[str, Any]) -> list[Row]:
