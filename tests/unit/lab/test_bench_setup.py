@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
 from failover import config
+from failover.cli import main
 from failover.lab import bench, matrix, render, suite
 from failover.lab.keepalived import KeepalivedPair
 from failover.lab.spec import LabSpec
@@ -63,3 +69,15 @@ def test_a_trials_notify_log_holds_only_that_trials_transitions(tmp_path: Path) 
     pair.save_since(mark, out)
     assert out.read_text() == "k-primary 7.0 FAULT\nk-primary 8.0 BACKUP\nk-primary 9.0 BACKUP\n"
     assert pair.states() == {"k-primary": "BACKUP", "k-standby": "MASTER"}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="`failover lab bench` refuses to start without root first")
+def test_the_bench_fails_at_once_naming_the_missing_package(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    monkeypatch.setitem(suite.TOOLS, "keepalived", ("/nonexistent/keepalived", "keepalived"))
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["lab", "bench", "--parts", "rto", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert "/nonexistent/keepalived (Debian package keepalived)" in result.output
+    assert time.monotonic() - started < 5  # no lab was brought up
+    assert not list(tmp_path.iterdir())  # and nothing written
