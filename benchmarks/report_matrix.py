@@ -21,6 +21,10 @@ EVEN_S = 0.1  # within this, neither side is called faster
 BACKUP_PRIORITY = 100  # the lab's keepalived backup; skew = (256 - priority) / 256 x advert_int
 LEGACY_POLL_S = 0.05  # the lab's cloud.poll_dense_s before issue 24; that rto.json does not record it
 
+SPLIT_BRAIN_WITHDRAWN = (" The split brain is withdrawn: the restarted keepalived had exited ('daemon is "
+                         "already running', a stale pid file) and the notify log kept the killed one's "
+                         "MASTER line; one VIP in the kernel (benchmarks/results/notes/issue-24.md)")
+
 Row = dict[str, str]
 
 
@@ -155,7 +159,7 @@ def rows_from_legacy(doc: dict[str, Any]) -> list[Row]:
     if doc.get("keepalived_fast"):
         rows.append(rto_row("b", "lab settings vs keepalived at a sub-second advert_int", lab, kfast,
                             doc.get("failover") or {}, doc["keepalived_fast"], None,
-                            str(st.get("keepalived_fast_note", ""))))
+                            str(st.get("keepalived_fast_note", "")) + SPLIT_BRAIN_WITHDRAWN))
     window = doc.get("equal_window")
     if window:
         wst = {**window["health"], "poll_dense_s": LEGACY_POLL_S}

@@ -44,6 +44,7 @@ class BenchOptions:
     time_scale: float = 1.0
     seed: int = 1
     realistic_seeds: int = 3  # seeds seed, seed + 1, ...: the draws differ from seed to seed
+    raw_dir: str = "raw"  # under the lab's directory: each trial's client log (and notify log)
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -178,7 +179,7 @@ def run_side(lab: Lab, side: Side, opts: BenchOptions, say: Say) -> tuple[dict[s
         trials = []
         for k in range(1, opts.runs + 1):
             try:
-                rec, trace = trial(lab, side, mode, k, lab.dir / "raw")
+                rec, trace = trial(lab, side, mode, k, lab.dir / opts.raw_dir)
             except netns.LabError as e:
                 # a trial that breaks the pair is a result too; the bench carries on
                 rec, trace = {"trial": k, "from": "?", "ok": False, "error": str(e)[:300]}, None

@@ -18,7 +18,7 @@ the realistic part (parts.realistic) is the cloud-timed picture.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from failover.lab import bench, noise, render
@@ -97,6 +97,7 @@ def row(result: dict[str, Any], cfg: Config) -> dict[str, Any]:
 def run_rto(lab: Lab, cfg: Config, opts: bench.BenchOptions, say: bench.Say,
             result: dict[str, Any]) -> bench.Trace | None:
     side = apply(lab, cfg, say)
+    opts = replace(opts, raw_dir=f"raw/{cfg.id}")  # each row's trial logs apart
     ours, trace = bench.run_side(lab, side, opts, say)
     theirs: dict[str, Any] = {}
     if opts.keepalived:
