@@ -146,7 +146,7 @@ def polling_rows(doc: dict[str, Any]) -> list[Row]:
                     f"median {secs(real.get('lag_median_s'), 3)}, max {secs(real.get('lag_max_s'), 3)} "
                     f"(old back-off: {secs(old.get('lag_median_s'), 3)}, "
                     f"max {secs(old.get('lag_max_s'), 3)})",
-                    f"`{doc.get('command', 'python benchmarks/bench_polling_lag.py').strip()}`"))
+                    f"`python {doc.get('command', 'benchmarks/bench_polling_lag.py').strip()}`"))
     for name, law in (doc.get("other_laws") or {}).items():
         scale = num(law.get("time_scale")) or 1.0
         scaled = "" if scale == 1.0 else f" (run at time_scale {scale:g}, lags x{1 / scale:g})"
