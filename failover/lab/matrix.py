@@ -41,6 +41,9 @@ class Config:
     fall: int = 3
     rise: int = 2
     note: str = ""
+    status_interval_s: float | None = None  # the ecs_status check's own cadence (None: the interval)
+    modes: tuple[str, ...] | None = None  # None: the bench's modes
+    keepalived_of: str | None = None  # keepalived's settings equal that row's: its figures are reused
 
     def health(self) -> dict[str, Any]:
         return render.default_health(self.interval_s, self.timeout_s, self.fall, self.rise)
@@ -49,7 +52,8 @@ class Config:
         return VrrpSettings(self.advert_int, script_interval=1, fall=self.script_fall, rise=2)
 
     def ours(self) -> dict[str, Any]:
-        return {**self.health(), "poll_dense_s": render.product_poll_dense_s(), "cloud": INSTANT}
+        status = {} if self.status_interval_s is None else {"ecs_status_interval_s": self.status_interval_s}
+        return {**self.health(), "poll_dense_s": render.product_poll_dense_s(), **status, "cloud": INSTANT}
 
     def keepalived(self) -> dict[str, Any]:
         v = self.vrrp()
@@ -71,12 +75,19 @@ CONFIGS: tuple[Config, ...] = (
 )
 DEFAULTS = CONFIGS[0]
 WINDOWS = CONFIGS[1:]
+# A graceful stop: keepalived tells its peer at once (priority 0); ours has no agent on the
+# instance and reads Stopping from the cloud, so a faster ecs_status cadence is its lever.
+STATUS_FAST = Config("defaults-status-0.25", "1'", "as (1), the ecs_status check every 0.25 s",
+                     DEFAULTS.interval_s, DEFAULTS.timeout_s, advert_int=1.0, script_fall=3,
+                     status_interval_s=0.25, modes=("stop",), keepalived_of=DEFAULTS.id,
+                     note="keepalived's figures are row (1)'s, same settings")
 
 
 def apply(lab: Lab, cfg: Config, say: bench.Say) -> FailoverSide:
     """Every controller restarted with this row's settings; back to a healthy group."""
     say(f"[{cfg.id}] ours: {cfg.ours()}; keepalived: {cfg.keepalived()}")
-    lab.restart_controllers(health=cfg.health(), cloud={"poll_dense_s": render.product_poll_dense_s()})
+    lab.restart_controllers(health=cfg.health(), cloud={"poll_dense_s": render.product_poll_dense_s()},
+                            status_interval_s=cfg.status_interval_s)
     side = FailoverSide(lab)
     side.wait_ready(60.0)
     return side
@@ -97,10 +108,14 @@ def row(result: dict[str, Any], cfg: Config) -> dict[str, Any]:
 def run_rto(lab: Lab, cfg: Config, opts: bench.BenchOptions, say: bench.Say,
             result: dict[str, Any]) -> bench.Trace | None:
     side = apply(lab, cfg, say)
-    opts = replace(opts, raw_dir=f"raw/{cfg.id}")  # each row's trial logs apart
+    modes = tuple(m for m in opts.modes if cfg.modes is None or m in cfg.modes)
+    opts = replace(opts, raw_dir=f"raw/{cfg.id}", modes=modes)  # each row's trial logs apart
     ours, trace = bench.run_side(lab, side, opts, say)
     theirs: dict[str, Any] = {}
-    if opts.keepalived:
+    shared = next((r for r in result.get("matrix") or [] if r["id"] == cfg.keepalived_of), None)
+    if shared is not None:
+        theirs = {m: s for m, s in ((shared.get("rto") or {}).get("keepalived") or {}).items() if m in modes}
+    elif opts.keepalived:
         try:
             theirs = bench.run_keepalived(lab, cfg.vrrp(), opts, say)
         except Exception as e:

@@ -81,3 +81,22 @@ def test_the_bench_fails_at_once_naming_the_missing_package(monkeypatch: pytest.
     assert "/nonexistent/keepalived (Debian package keepalived)" in result.output
     assert time.monotonic() - started < 5  # no lab was brought up
     assert not list(tmp_path.iterdir())  # and nothing written
+
+
+def test_the_status_row_runs_only_the_stop_and_reuses_row_1s_keepalived(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[tuple[str, ...]] = []
+
+    def run_side(lab: object, side: object, opts: bench.BenchOptions, say: object) -> tuple[dict[str, object], None]:
+        ran.append(opts.modes)
+        return {m: {"median_s": 0.4, "ok": 1, "runs": 1} for m in opts.modes}, None
+
+    monkeypatch.setattr(matrix, "apply", lambda lab, cfg, say: None)
+    monkeypatch.setattr(bench, "run_side", run_side)
+    monkeypatch.setattr(bench, "run_keepalived", lambda *a: pytest.fail("keepalived must not run again"))
+    result: dict[str, object] = {"matrix": [{"id": "defaults", "rto": {"keepalived": {
+        "crash": {"median_s": 3.0}, "stop": {"median_s": 0.5}}}}]}
+    matrix.run_rto(None, matrix.STATUS_FAST, bench.BenchOptions(), print, result)  # type: ignore[arg-type]
+    assert ran == [("stop",)]
+    row = matrix.row(result, matrix.STATUS_FAST)
+    assert row["rto"]["keepalived"] == {"stop": {"median_s": 0.5}}
+    assert row["ours"]["settings"]["ecs_status_interval_s"] == 0.25
