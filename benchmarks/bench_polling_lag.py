@@ -12,6 +12,9 @@ the official SDK against the emulator with `timing: {profile: realistic}`):
   real    time_scale 1: the headline. `--threads` ENIs move in parallel (each thread its own
           adapter and API budget, like separate controllers), `--moves` in all; then the same
           moves, same seed (so the same drawn durations), with the old plain x1.5 back-off.
+  laws    the default poll plans against clouds whose attach/detach laws the plans were NOT
+          built for (`OTHER_LAWS`: median 2 s and 15 s, assumed log-normal shapes), at
+          `--laws-scale` (1 = real seconds): the plan must not be tuned to the emulator's law.
   scaled  time_scale 0.1 with the poll plans scaled by 0.1 too (the same shapes, 10x faster);
           lags are reported raw and x10 ("real-equivalent"). The x10 also inflates the
           local round trip (~2-5 ms -> 20-50 ms), so it errs on the slow side.
@@ -56,9 +59,15 @@ from tests.support.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 OLD_PLAN = replace(GROWING, cap_s=2.0)  # the plain x1.5 back-off as it was
 OLD = PollPlans(OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN)
 SEED = 2024
+# Laws other than the emulator's own (attach 5 s / detach 4 s median, p99 30 s): assumptions,
+# chosen to bracket it (a fast cloud, a slow one), not measurements.
+OTHER_LAWS = {
+    "attach and detach median 2 s, p99 10 s (assumed fast cloud)": {"median_s": 2.0, "p99_s": 10.0},
+    "attach and detach median 15 s, p99 60 s (assumed slow cloud)": {"median_s": 15.0, "p99_s": 60.0},
+}
 
 
-def world(enis: int, scale: float) -> dict[str, Any]:
+def world(enis: int, scale: float, law: dict[str, float] | None = None) -> dict[str, Any]:
     """`enis` groups: two instances and one service ENI each, realistic timing."""
     instances, nics = [], []
     for g in range(enis):
@@ -72,7 +81,8 @@ def world(enis: int, scale: float) -> dict[str, Any]:
             "vpcs": [{"id": "vpc-a", "vswitches": [{"id": "vsw-a", "zone": "cn-hangzhou-h",
                                                      "cidr": "10.0.0.0/8"}]}],
             "instances": instances, "network_interfaces": nics,
-            "timing": {"profile": "realistic", "time_scale": scale}}
+            "timing": {"profile": "realistic", "time_scale": scale,
+                       **({"attach": law, "detach": law} if law else {})}}
 
 
 def adapter(sim: SimServer, polls: PollPlans, scale: float) -> EcsCloud:
@@ -103,12 +113,14 @@ def pct(xs: list[float], q: float) -> float:
     return round(s[min(len(s) - 1, max(0, round(q * len(s)) - 1))], 4)
 
 
-def run_moves(polls: PollPlans, scale: float, threads: int, moves: int) -> dict[str, Any]:
+def run_moves(polls: PollPlans, scale: float, threads: int, moves: int,
+              law: dict[str, float] | None = None) -> dict[str, Any]:
     per_thread = max(1, moves // threads)
     rows: list[dict[str, Any]] = []
-    with SimServer.from_world(world(threads, scale)) as sim:
+    timeout_s = 4 * (law or {"p99_s": 30.0})["p99_s"] * scale  # the law's cut: no step times out
+    with SimServer.from_world(world(threads, scale, law)) as sim:
         workers = [threading.Thread(target=move_eni, args=(sim, adapter(sim, polls, scale), g,
-                                                           per_thread, 60 * scale, rows))
+                                                           per_thread, timeout_s, rows))
                    for g in range(threads)]
         t0 = time.monotonic()
         for w in workers:
@@ -215,6 +227,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=10)
     ap.add_argument("--skip-real", action="store_true", help="skip the time_scale 1 phase (~2 min)")
     ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--skip-laws", action="store_true", help="skip the other laws (~4 min at scale 1)")
+    ap.add_argument("--laws-scale", type=float, default=1.0, help="time_scale of the other-laws phase")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/polling_lag.json")
     args = ap.parse_args()
     result: dict[str, Any] = {
@@ -228,6 +242,12 @@ def main() -> None:
         print("real", json.dumps(result["real"]), flush=True)
         result["real_old_backoff"] = run_moves(OLD, 1.0, args.threads, args.moves)
         print("real_old_backoff", json.dumps(result["real_old_backoff"]), flush=True)
+    if not args.skip_laws:
+        k = args.laws_scale
+        plans = PollPlans() if k == 1.0 else PollPlans().scaled(k)
+        result["other_laws"] = {name: {**run_moves(plans, k, args.threads, args.moves, law), "law": law}
+                                for name, law in OTHER_LAWS.items()}
+        print("other_laws", json.dumps(result["other_laws"]), flush=True)
     result["scaled"] = run_moves(PollPlans().scaled(0.1), 0.1, min(args.threads, 5), args.moves)
     print("scaled", json.dumps(result["scaled"]), flush=True)
     if not args.skip_e2e:

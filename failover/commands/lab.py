@@ -83,21 +83,23 @@ def down(prefix: str | None) -> None:
 @click.option("--runs", default=10, show_default=True, type=click.IntRange(1, 100), help="Trials per mode.")
 @click.option("--modes", default="crash,hang,stop,partition", show_default=True, help="Failure modes.")
 @click.option("--no-keepalived", is_flag=True, help="Only the controller.")
-@click.option("--fast-advert", type=click.FloatRange(0.01, 10), default=None,
-              help="keepalived's fast advert_int (default: the fastest stable one, measured).")
 @click.option("--out", "out_dir", type=SafePath(file_okay=False, path_type=Path),
               default=Path("benchmarks/results"), show_default=True, help="Where rto.json and the PNG go.")
 @click.option("--keep", is_flag=True, help="Leave the lab up afterwards.")
 @click.option("--parts", "parts_csv", default="rto,window,noise,realistic,stability", show_default=True,
-              help="rto: side by side; window: ours at keepalived's window; noise: false failovers "
-                   "under loss and CPU hogs; realistic: RTO under cloud-like API timing; stability: "
+              help="rto: product defaults vs keepalived defaults; window: equal detection windows at "
+                   "0.5 s and 0.2 s; noise: false failovers under loss and CPU hogs at each of those "
+                   "settings; realistic: RTO under cloud-like API timing, several seeds; stability: "
                    "each new holder watched after a failover (src/dst check, metric-100 routes).")
 @click.option("--noise-s", type=click.FloatRange(5, 3600), default=600, show_default=True,
               help="How long the noise part lasts.")
 @click.option("--loss", type=click.FloatRange(0, 0.5), default=0.05, show_default=True,
               help="Share of packets dropped entering and leaving each instance (noise part).")
-@click.option("--realistic-runs", type=click.IntRange(1, 100), default=5, show_default=True,
-              help="Crash failovers under realistic timing.")
+@click.option("--realistic-runs", type=click.IntRange(1, 100), default=10, show_default=True,
+              help="Crash failovers under realistic timing, per seed.")
+@click.option("--realistic-seeds", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Realistic part: how many seeds (--seed, --seed + 1, ...).")
+@click.option("--smoke", is_flag=True, help="Mark the JSON as a smoke run (few trials): not the figures.")
 @click.option("--time-scale", type=click.FloatRange(0.01, 10), default=1.0, show_default=True,
               help="Realistic part: every emulated duration times this.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Realistic part: the draws' seed.")
@@ -109,10 +111,10 @@ def down(prefix: str | None) -> None:
               help="Stability part with the guest script's earlier route handling (a metric-0 prefix "
                    "route via the ENI): the 'before'; written to stability_before.json.")
 @click.pass_context
-def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_advert: float | None,
+def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool,
           out_dir: Path, keep: bool, parts_csv: str, noise_s: float, loss: float, realistic_runs: int,
-          time_scale: float, seed: int, stability_trials: int, stability_watch_s: float,
-          old_guest_routes: bool) -> None:
+          realistic_seeds: int, smoke: bool, time_scale: float, seed: int, stability_trials: int,
+          stability_watch_s: float, old_guest_routes: bool) -> None:
     """Measure RTO per failure mode, ours and keepalived's, side by side in one run."""
     _need_root()
     from failover.lab import netns, suite
@@ -130,11 +132,11 @@ def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_a
     if old_guest_routes and parts != ("stability",):
         raise click.UsageError("--old-guest-routes: the 'before' run takes --parts stability alone")
     as_json = state(ctx).json
-    opts = BenchOptions(runs=runs, modes=wanted, keepalived=not no_keepalived, fast_advert=fast_advert,
+    opts = BenchOptions(runs=runs, modes=wanted, keepalived=not no_keepalived,
                         out_dir=out_dir, parts=parts, noise_s=noise_s, loss=loss,
                         realistic_runs=realistic_runs, time_scale=time_scale, seed=seed,
-                        stability_trials=stability_trials, stability_watch_s=stability_watch_s,
-                        old_guest_routes=old_guest_routes)
+                        realistic_seeds=realistic_seeds, stability_trials=stability_trials,
+                        stability_watch_s=stability_watch_s, old_guest_routes=old_guest_routes)
 
     def say(line: str) -> None:
         click.echo(line, err=as_json)
@@ -144,6 +146,9 @@ def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_a
     except netns.LabError as e:
         click.echo(f"error: bench failed: {e}", err=True)
         raise SystemExit(1) from None
+    result["command"] = "failover lab bench " + " ".join(sys.argv[sys.argv.index("bench") + 1:]
+                                                         if "bench" in sys.argv else [])
+    result["smoke"] = smoke
     path = suite.write(result, out_dir)
     if as_json:
         click.echo(json.dumps(result, indent=1))
@@ -151,4 +156,5 @@ def bench(ctx: click.Context, runs: int, modes: str, no_keepalived: bool, fast_a
         for line in [*suite.table(result), *suite.parts_table(result)]:
             click.echo(line)
         click.echo(f"(median/p90) written to {path}; chart: {result.get('chart', '-')}")
+        click.echo("the README's table: .venv/bin/python benchmarks/report.py --write")
     sys.stdout.flush()

@@ -12,7 +12,7 @@ import itertools
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,7 @@ STEADY_ANSWERS = 15  # 0.3 s of answers by the holder before the failure
 CONFIRM_S = 0.4  # the new holder answers this long before the trial ends
 TRIAL_DEADLINE_S = 20.0
 PARTITION_WATCH_S = 4.0
-PARTS = ("rto", "window", "noise", "realistic", "stability")
-FAST_CANDIDATES = (0.02, 0.05, 0.1, 0.2, 0.5)
-STABILITY_WINDOW_S = 6.0
-STABILITY_CRASHES = 3  # crashes (each with the peer's return) a stable interval must survive
+PARTS = ("rto", "window", "noise", "realistic", "stability")  # run in this order; runners in parts.RUNNERS
 
 Say = Callable[[str], None]
 
@@ -39,17 +36,26 @@ class BenchOptions:
     runs: int = 10
     modes: tuple[str, ...] = ("crash", "hang", "stop", "partition")
     keepalived: bool = True
-    fast_advert: float | None = None  # None: find the fastest stable one
     out_dir: Path = field(default_factory=lambda: Path("benchmarks/results"))
     parts: tuple[str, ...] = PARTS
     noise_s: float = 600.0
     loss: float = 0.05
-    realistic_runs: int = 5
+    realistic_runs: int = 10  # per seed
     time_scale: float = 1.0
     seed: int = 1
     stability_trials: int = 10
     stability_watch_s: float = 60.0
     old_guest_routes: bool = False  # the stability part's "before" (see stability.py)
+    realistic_seeds: int = 3  # seeds seed, seed + 1, ...: the draws differ from seed to seed
+    raw_dir: str = "raw"  # under the lab's directory: each trial's client log (and notify log)
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.realistic_seeds))
+
+
+def replace_modes(opts: BenchOptions, modes: tuple[str, ...]) -> BenchOptions:
+    return replace(opts, modes=modes)
 
 
 @dataclass
@@ -103,6 +109,7 @@ def trial(lab: Lab, side: Side, mode: str, k: int, out_dir: Path,
     other = next(m.instance_id for m in side.members if m.instance_id != holder)
     client = Client(lab, side.address, out_dir / f"{side.name}-{mode}-{k}.jsonl", deadline_s + 20)
     rec: dict[str, Any] = {"trial": k, "from": holder}
+    notify = side.pair.mark() if isinstance(side, KeepalivedSide) else None
     try:
         if not _wait_for(lambda: sum(a.answer == holder for a in client.answers()) >= STEADY_ANSWERS, 10.0):
             raise netns.LabError(f"{side.name}: no steady answers by {holder} before the failure")
@@ -117,6 +124,9 @@ def trial(lab: Lab, side: Side, mode: str, k: int, out_dir: Path,
             _wait_for(confirmed, deadline_s, step=0.05)
     finally:
         answers = client.stop()
+        if isinstance(side, KeepalivedSide) and notify is not None:
+            # this trial's VRRP transitions only, next to its client log
+            side.pair.save_since(notify, out_dir / f"{side.name}-{mode}-{k}.notify")
     trace = None
     if mode == "partition":
         moved = analysis.served_by(answers, injected).get(other, 0)
@@ -172,7 +182,7 @@ def run_side(lab: Lab, side: Side, opts: BenchOptions, say: Say) -> tuple[dict[s
         trials = []
         for k in range(1, opts.runs + 1):
             try:
-                rec, trace = trial(lab, side, mode, k, lab.dir / "raw")
+                rec, trace = trial(lab, side, mode, k, lab.dir / opts.raw_dir)
             except netns.LabError as e:
                 # a trial that breaks the pair is a result too; the bench carries on
                 rec, trace = {"trial": k, "from": "?", "ok": False, "error": str(e)[:300]}, None
@@ -195,38 +205,6 @@ def run_side(lab: Lab, side: Side, opts: BenchOptions, say: Say) -> tuple[dict[s
             say(f"  {side.name:10} {mode:9} #{k:<2} {rec['from']} -> {rec.get('to')}: {shown}")
         out[mode] = analysis.summarize(trials)
     return out, first_trace
-
-
-def fastest_stable_advert(lab: Lab, say: Say) -> float:
-    """The smallest advert_int at which a pair keeps one master through an idle window, then
-    survives a crash trial and settles again with one master after the crashed peer returns."""
-    for advert in FAST_CANDIDATES:
-        settings = VrrpSettings(advert, fall=1, rise=1)
-        pair = KeepalivedPair(lab.spec, lab.dir / f"stability-{advert:g}", settings)
-        side = KeepalivedSide(lab, pair)
-        try:
-            side.start()
-            before, master = pair.transitions(), pair.master()
-            time.sleep(STABILITY_WINDOW_S)
-            stable = pair.transitions() == before and pair.master() == master
-            for k in range(STABILITY_CRASHES):
-                if not stable:
-                    break
-                rec, _ = trial(lab, side, "crash", -k, lab.dir / "raw")
-                side.wait_ready(10.0)
-                stable = bool(rec.get("ok"))
-        except netns.LabError:
-            stable = False
-        finally:
-            for m in lab.spec.vrrp:
-                pair.stop(m)
-                _stop_service(lab, m.instance_id)
-        verdict = "stable" if stable else "unstable"
-        say(f"  keepalived advert_int {advert:g}: {verdict}"
-            f" ({STABILITY_WINDOW_S:g}s idle, {STABILITY_CRASHES} crashes)")
-        if stable:
-            return advert
-    return 1.0
 
 
 def _stop_service(lab: Lab, instance_id: str) -> None:

@@ -6,6 +6,15 @@ the controller keeps the ENI where it moved) and no trial pays for a preemption.
 tracked by a `vrrp_script` (curl of /healthz): without one keepalived never notices a hung
 service. keepalived 2.2 takes whole seconds for a script's interval, so its fastest health
 check is 1 s; the VRRP advertisement itself takes centiseconds (VRRPv3).
+
+A crashed daemon leaves two things behind that the bench once misread as a split brain at
+advert_int 0.2: its pid files (when the host reuses the pid, the restarted keepalived logs
+"daemon is already running" and exits, writing no notify line) and its notify log's last
+"MASTER" (read as the state of the daemon that never started: two masters, while the kernel
+had the VIP on one instance). So each start removes the pid files, and each daemon's notify
+log starts empty. Each trial's lines are saved
+next to its client log (`save_since`), and a pair that does not settle says who holds the VIP
+in the kernel as well as what the notify logs say.
 """
 
 from __future__ import annotations
@@ -86,6 +95,7 @@ class KeepalivedPair:
         self.settings = settings
         self.dir = run_dir / "keepalived"
         self.dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self._logs: dict[str, int] = {}  # role -> how many daemons (notify logs) it has had
 
     def paths(self, m: Member) -> dict[str, Path]:
         d = self.dir
@@ -97,6 +107,12 @@ class KeepalivedPair:
         peer = self.spec.other(m.instance_id)
         priority = 150 if m == self.spec.vrrp[0] else 100
         p["notify.sh"].write_text(NOTIFY_SH.format(log=p["transitions"]))
+        self.new_log(m)
+        for pidfile in ("pid", "vrrp.pid", "checkers.pid"):
+            # A SIGKILLed daemon leaves its pid files; once the host reuses that pid, a new
+            # keepalived says "daemon is already running" and exits (a rebooted instance
+            # starts with an empty /run).
+            p[pidfile].unlink(missing_ok=True)
         p["notify.sh"].chmod(0o755)
         p["conf"].write_text(render_conf(self.spec, m, peer, self.settings, str(p["notify.sh"]), priority))
         proc = netns.spawn(self.spec.ns(m.role), [
@@ -125,6 +141,36 @@ class KeepalivedPair:
             out[m.instance_id] = lines[-1].split()[-1] if lines else "INIT"
         return out
 
+    def vip_holders(self) -> list[str]:
+        """Every instance whose eth0 carries the VIP (two means a real split brain)."""
+        out = []
+        for m in self.spec.vrrp:
+            shown = netns.ip(self.spec.ns(m.role), "-o", "-4", "addr", "show", "dev", "eth0", check=False)
+            if f" {self.spec.vip}/" in shown:
+                out.append(m.instance_id)
+        return out
+
+    def new_log(self, m: Member) -> None:
+        """An empty notify log for a daemon about to start (see the module's docstring)."""
+        self.paths(m)["transitions"].write_text("")
+        self._logs[m.role] = self._logs.get(m.role, 0) + 1
+
+    def mark(self) -> dict[str, tuple[int, int]]:
+        """Per instance: which of its daemons' logs, and how many lines it holds so far."""
+        return {m.role: (self._logs.get(m.role, 0), len(_read_lines(self.paths(m)["transitions"])))
+                for m in self.spec.vrrp}
+
+    def save_since(self, mark: dict[str, tuple[int, int]], path: Path) -> None:
+        """The notify lines written since `mark`, per instance, into `path` (one trial's log).
+        A daemon restarted meanwhile started a new log: all of its lines count."""
+        lines = []
+        for m in self.spec.vrrp:
+            log, count = mark.get(m.role, (0, 0))
+            now = _read_lines(self.paths(m)["transitions"])
+            since = count if log == self._logs.get(m.role, 0) else 0
+            lines += [f"{m.instance_id} {line}" for line in now[since:]]
+        path.write_text("\n".join(sorted(lines, key=lambda s: s.split()[1])) + "\n")
+
     def transitions(self) -> int:
         return sum(len(_read_lines(self.paths(m)["transitions"])) for m in self.spec.vrrp)
 
@@ -137,7 +183,8 @@ class KeepalivedPair:
             if master and sorted(st.values()) == ["BACKUP", "MASTER"] and st.get(master) == "MASTER":
                 return master
             time.sleep(0.1)
-        raise netns.LabError(f"keepalived did not settle within {timeout_s:g}s: {self.states()}")
+        raise netns.LabError(f"keepalived did not settle within {timeout_s:g}s: notify logs say "
+                             f"{self.states()}, the VIP is on {self.vip_holders() or 'nobody'}")
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -1,9 +1,10 @@
 """The bench's noisy-network part: both contenders under packet loss and a CPU hog, counting
 the failovers nobody asked for.
 
-Both run at once for the same minutes in the same conditions: the controller (its lab window,
-interval 0.2 s x fall 3) over `i1`/`i2`, keepalived at a sub-second `advert_int` over `k1`/`k2`.
-Nothing fails; every move of the service is a false failover.
+Both run at once for the same minutes in the same conditions: the controller (at whatever
+health settings the lab's controllers run, recorded) over `i1`/`i2`, keepalived at the given
+`VrrpSettings` over `k1`/`k2`. The bench runs this at each row of its matrix, so both sides
+are always at the same window. Nothing fails; every move of the service is a false failover.
 
 Loss: this kernel has no `sch_netem`, so each instance namespace drops a share of what enters
 and leaves it (`! lo`) with iptables' `statistic` match, counted per rule (the proof the loss
@@ -18,7 +19,7 @@ import itertools
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from failover.lab import analysis, netns
@@ -40,7 +41,7 @@ class NoiseOptions:
     duration_s: float = 600.0
     loss: float = 0.05
     hogs: bool = True
-    advert_int: float = 0.2  # keepalived's sub-second window (master down ~3.6 x advert_int)
+    vrrp: VrrpSettings = field(default_factory=VrrpSettings)  # keepalived's, at the same window as ours
 
 
 def loss_rules(loss: float) -> list[list[str]]:
@@ -110,7 +111,7 @@ class Noise:
 def run_noise(lab: Lab, opts: NoiseOptions, say: Say) -> dict[str, Any]:
     ours = FailoverSide(lab)
     ours.wait_ready(60.0)
-    pair = KeepalivedPair(lab.spec, lab.dir / "ka-noise", VrrpSettings(opts.advert_int, fall=3, rise=2))
+    pair = KeepalivedPair(lab.spec, lab.dir / f"ka-noise-{opts.vrrp.advert_int:g}", opts.vrrp)
     ka = KeepalivedSide(lab, pair)
     try:
         ka.start()
@@ -155,7 +156,8 @@ def _watch(lab: Lab, ours: FailoverSide, ka: KeepalivedSide, opts: NoiseOptions,
         "settings": {
             "duration_s": opts.duration_s, "loss_each_way": opts.loss, "cpu_hogs": opts.hogs,
             "failover_window": {k: lab.health[k] for k in ("interval_s", "timeout_s", "fall", "rise")},
-            "keepalived": {"advert_int": opts.advert_int, "script_interval_s": 1, "fall": 3, "rise": 2},
+            "keepalived": {"advert_int": opts.vrrp.advert_int, "script_interval_s": opts.vrrp.script_interval,
+                           "fall": opts.vrrp.fall, "rise": opts.vrrp.rise},
             "sample_s": SAMPLE_S,
         },
         "failover": {"false_failovers": len(journal), "holder_changes": _changes(samples["failover"]),

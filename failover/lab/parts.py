@@ -1,111 +1,143 @@
-"""The bench's comparisons beyond its side-by-side RTO table.
+"""The bench's parts: each a function that adds its figures to the result, run in `PARTS` order.
 
-- `equal_window`: the controller at keepalived's own detection window (interval = advert_int,
-  fall 3), against keepalived's run at that advert_int in the same bench. A stopping keepalived
-  tells its peer at once (a priority-0 advert); the controller has no agent on the instance and
-  sees a stop only in the cloud's status, so `stop` runs once more with the ecs_status check on
-  its own shorter cadence (`STATUS_FAST_S`): the network window unchanged, one batched
-  DescribeInstanceStatus per round for the whole fleet.
-- `realistic`: crash failovers while the emulator times attach, detach and Cloud Assistant like
-  the cloud (`timing: {profile: realistic}`), with where the time went: detection, each step's
-  emulated duration, the polling lag after it, guest, verify; RTO against detection + the
-  emulated step times + 0.5 s.
+- `rto`: row (1) of the matrix, product defaults vs keepalived defaults, every failure mode
+  (the partition too); its figures are also the top-level `failover` / `keepalived` of
+  rto.json (DESIGN.md's shape).
+- `window`: rows (2), equal detection windows at 0.5 s and 0.2 s (1 s is row (1)), and (1'),
+  a stop at the defaults with the ecs_status check every 0.25 s; see matrix.py.
+- `noise`: (3), false failovers under loss and CPU hogs at each of those same settings.
+- `realistic`: (4), crash failovers at the product's defaults while the emulator times attach,
+  detach and Cloud Assistant like the cloud (`timing: {profile: realistic}`), over several
+  seeds, with where the time went. The client's RTO includes the emulated Cloud Assistant time
+  (the emulator runs the script when its drawn duration is over). The bound "RTO <= detection
+  + emulated steps + 0.5 s" uses the emulator's own draws and the journal: it checks only that
+  the controller's own overhead stays under 0.5 s, and is reported next to the absolute RTO.
+
+A new part is a function `(lab, opts, say, result) -> None` added to `RUNNERS` (and its name
+to `bench.PARTS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-from failover.lab import analysis, bench, measure, netns, render
+from failover.lab import analysis, bench, matrix, measure, netns, stability
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
+from failover.sim.realistic import DEFAULT_LAWS
 
-WINDOW_ADVERT_S = 1.0  # keepalived's default advert_int: its window is ~3.6 of them
-WINDOW_TIMEOUT_S = 0.25  # ours; keepalived's own check is `curl -m 0.5`, its crash path has none
-WINDOW_GOAL_S = 0.1  # ours at most keepalived's + 100 ms
 REALISTIC_SLACK_S = 0.5
 # The product's default step timeouts (the lab's own are short, for a quick bench).
 REALISTIC_POLICY = {"detach_timeout_s": 30, "attach_timeout_s": 30, "guest_timeout_s": 60,
                     "verify_timeout_s": 30}
-WINDOW_MODES = ("crash", "hang", "stop")
-STATUS_FAST_S = 0.25
+# Where each emulated law comes from (failover/sim/realistic.py): none is a published measurement.
+SOURCES = {
+    "attach": "assumption: implied by Alibaba's own SDK waits; no published measurement",
+    "detach": "assumption: implied by Alibaba's own SDK waits; no published measurement",
+    "command": "assumption (Cloud Assistant delivery and run)",
+}
+
+Runner = Callable[[Lab, bench.BenchOptions, bench.Say, dict[str, Any]], None]
 
 
-def equal_window(lab: Lab, opts: bench.BenchOptions, keepalived: dict[str, Any],
-                 say: bench.Say) -> dict[str, Any]:
-    health = render.default_health(interval_s=WINDOW_ADVERT_S, timeout_s=WINDOW_TIMEOUT_S, fall=3, rise=2)
-    modes = tuple(m for m in opts.modes if m in WINDOW_MODES)
-    previous = dict(lab.health)
-    say(f"controller at keepalived's window: interval {WINDOW_ADVERT_S:g}s, fall 3, "
-        f"timeout {WINDOW_TIMEOUT_S:g}s")
-    lab.restart_controllers(health=health)
-    fast: dict[str, Any] = {}
-    try:
-        side = FailoverSide(lab)
-        side.wait_ready(60.0)
-        ours, _ = bench.run_side(lab, side, replace(opts, modes=modes), say)
-        if "stop" in modes:
-            say(f"  and stop with the ecs_status check every {STATUS_FAST_S:g}s")
-            lab.restart_controllers(health=health, status_interval_s=STATUS_FAST_S)
-            side = FailoverSide(lab)
-            side.wait_ready(60.0)
-            fast, _ = bench.run_side(lab, side, replace(opts, modes=("stop",)), say)
-    finally:
-        lab.restart_controllers(health=previous)
-    out = {"health": health, "keepalived_advert_int": WINDOW_ADVERT_S, "failover": ours,
-           "compare": compare_window(ours, keepalived)}
-    if fast:
-        out["status_fast"] = {"ecs_status_interval_s": STATUS_FAST_S, "failover": fast,
-                              "compare": compare_window(fast, keepalived)}
+def run_rto(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
+    trace = matrix.run_rto(lab, matrix.DEFAULTS, opts, say, result)
+    rto = matrix.row(result, matrix.DEFAULTS)["rto"]
+    result["failover"], result["keepalived"] = rto["failover"], rto["keepalived"]
+    if trace is not None:
+        result["_trace"] = trace  # the chart's; taken out before the JSON is written
+
+
+def run_window(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
+    if "stop" in opts.modes:
+        matrix.run_rto(lab, matrix.STATUS_FAST, opts, say, result)
+    for cfg in matrix.WINDOWS:
+        modes = tuple(m for m in opts.modes if m != "partition")
+        matrix.run_rto(lab, cfg, bench.replace_modes(opts, modes), say, result)
+
+
+def run_noise(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
+    for cfg in matrix.CONFIGS:
+        matrix.run_noise(lab, cfg, opts, say, result)
+
+
+def run_realistic(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
+    result["realistic"] = realistic(lab, opts.realistic_runs, opts.time_scale, opts.seeds, "raw", say)
+
+
+def run_stability(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
+    result["stability"] = stability.run_stability(lab, stability.StabilityOptions(
+        opts.stability_trials, opts.stability_watch_s, opts.old_guest_routes), say)
+
+
+RUNNERS: dict[str, Runner] = {"rto": run_rto, "window": run_window, "noise": run_noise,
+                              "realistic": run_realistic, "stability": run_stability}
+
+
+def laws(scale: float) -> dict[str, Any]:
+    out = {}
+    for kind, source in SOURCES.items():
+        law = DEFAULT_LAWS[kind]
+        shown = vars(law) if hasattr(law, "median_s") else {"fixed_s": law}
+        out[kind] = {**shown, "time_scale": scale, "source": source}
     return out
 
 
-def compare_window(ours: dict[str, Any], keepalived: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for mode, s in ours.items():
-        m, k = s.get("median_s"), (keepalived.get(mode) or {}).get("median_s")
-        delta = None if m is None or k is None else round(m - k, 4)
-        out[mode] = {"failover_median_s": m, "keepalived_median_s": k, "delta_s": delta,
-                     "goal_met": None if delta is None else delta <= WINDOW_GOAL_S}
-    return out
-
-
-def realistic(lab: Lab, runs: int, scale: float, seed: int, out_dir_name: str,
+def realistic(lab: Lab, runs: int, scale: float, seeds: tuple[int, ...], out_dir_name: str,
               say: bench.Say) -> dict[str, Any]:
+    """`runs` crash failovers per seed under the realistic profile, at the product's defaults."""
     # Instance stop/start are not part of an ENI failover: instant, so each trial's restore
     # (the crashed instance back up) does not wait a drawn 20 s boot.
-    timing = {"profile": "realistic", "seed": seed, "time_scale": scale, "stop_s": 0, "start_s": 0}
-    say(f"realistic cloud timing (time_scale {scale:g}, seed {seed}): attach ~5 s, detach ~4 s median")
-    # The product's own poll plans (the lab's dense 50 ms suits only its instant cloud).
-    lab.restart_controllers(policy=REALISTIC_POLICY, cloud={"poll_dense_s": None})
-    trials: list[dict[str, Any]] = []
     before = lab.sim("state").get("timing") or {"profile": "fixed"}
+    health = matrix.DEFAULTS.health()
+    say(f"realistic cloud timing (time_scale {scale:g}, seeds {list(seeds)}), ours at the product's "
+        f"defaults {health}: attach ~5 s, detach ~4 s, Cloud Assistant ~1 s median (assumed laws)")
+    previous = dict(lab.health), dict(lab.policy), dict(lab.cloud)
+    # The product's own poll plans and step timeouts.
+    lab.restart_controllers(health=health, policy=REALISTIC_POLICY, cloud={"poll_dense_s": None})
+    per_seed: dict[str, Any] = {}
+    trials: list[dict[str, Any]] = []
     try:
-        if lab.sim("timing", timing).get("ok") is not True:
-            raise netns.LabError("the emulator refused the realistic timing profile")
-        side = FailoverSide(lab)
-        side.wait_ready(60.0)
-        for k in range(1, runs + 1):
-            trials.append(_realistic_trial(lab, side, k, scale, out_dir_name))
-            r = trials[-1]
-            b = r.get("breakdown") or {}
-            say(f"  realistic crash #{k:<2} RTO {r.get('rto_s')}s (journal {b.get('rto_s')}s, "
-                f"limit {r.get('limit_s')}s): detach {b.get('detach_s')} + lag "
-                f"{b.get('detach_polling_lag_s')}, attach {b.get('attach_s')} + lag "
-                f"{b.get('attach_polling_lag_s')}" + (f" FAILED: {r['error']}" if r.get("error") else ""))
+        for seed in seeds:
+            timing = {"profile": "realistic", "seed": seed, "time_scale": scale, "stop_s": 0, "start_s": 0}
+            if lab.sim("timing", timing).get("ok") is not True:
+                raise netns.LabError("the emulator refused the realistic timing profile")
+            side = FailoverSide(lab)
+            side.wait_ready(60.0)
+            mine = [_said(_realistic_trial(lab, side, k, scale, out_dir_name), seed, k, say)
+                    for k in range(1, runs + 1)]
+            per_seed[str(seed)] = _summary(mine)
+            trials += mine
     finally:
         lab.sim("timing", before)
-        lab.restart_controllers(policy={}, cloud={})
+        lab.restart_controllers(health=previous[0], policy=previous[1], cloud=previous[2])
+    pooled = _summary(trials)
+    return {"seeds": per_seed, "pooled": pooled, "within_limit": pooled["within_limit"],
+            "slack_s": REALISTIC_SLACK_S, "health": health, "time_scale": scale,
+            "bound": "controller overhead at most 0.5 s: client RTO <= detection + the emulator's drawn "
+                     "detach, attach and Cloud Assistant times + 0.5 s",
+            "rto_definition": "client: last answer by the old holder -> first answer by the new; "
+                              "includes the emulated Cloud Assistant time",
+            "laws": laws(scale)}
+
+
+def _summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
     out = analysis.summarize(trials)
-    out["timing"] = timing
     out["within_limit"] = sum(1 for t in trials if t.get("within_limit"))
     lags = [t["breakdown"][k] for t in trials for k in ("detach_polling_lag_s", "attach_polling_lag_s")
             if k in (t.get("breakdown") or {})]
     out["polling_lag_median_s"] = analysis._r(analysis.median(lags))
-    out["goal"] = {"rto_within_detection_plus_emulated_plus_0_5s": out["within_limit"] == len(trials),
-                   "polling_lag_median_at_most_0_25s": bool(lags) and (analysis.median(lags) or 0) <= 0.25}
     return out
+
+
+def _said(r: dict[str, Any], seed: int, k: int, say: bench.Say) -> dict[str, Any]:
+    b = r.get("breakdown") or {}
+    say(f"  realistic seed {seed} crash #{k:<2} RTO {r.get('rto_s')}s (journal {b.get('rto_s')}s, "
+        f"limit {r.get('limit_s')}s): detach {b.get('detach_s')} + lag {b.get('detach_polling_lag_s')}, "
+        f"attach {b.get('attach_s')} + lag {b.get('attach_polling_lag_s')}, command {b.get('command_s')}"
+        + (f" FAILED: {r['error']}" if r.get("error") else ""))
+    return {**r, "seed": seed}
 
 
 def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir_name: str) -> dict[str, Any]:
@@ -130,5 +162,7 @@ def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir
     limit = parts["detection_s"] + emulated + REALISTIC_SLACK_S
     rec["breakdown"] = {name: round(v, 4) for name, v in parts.items()}
     rec["limit_s"] = round(limit, 4)
+    # The journal's end of the failover (verify done) against the emulated times: the
+    # controller's own overhead. The client's RTO is reported next to it, not bounded by it.
     rec["within_limit"] = parts["rto_s"] <= limit
     return rec

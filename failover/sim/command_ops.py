@@ -2,8 +2,9 @@
 
 Each instance of an invocation is an `InvokeRecord` moving `Pending -> Running -> Success |
 Failed | Timeout` (or `Aborted` when the agent cannot take it). The script runs through the
-hooks in a worker thread; the record's final step waits for it, with the command's timeout as
-its deadline, so a lost worker still ends in `Timeout`.
+hooks in a worker thread once the drawn command time is over (see `_wait_for_draw`); the
+record's final step waits for it, with the command's timeout as its deadline, so a lost
+worker still ends in `Timeout`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+import time
 from typing import Any
 
 from failover.sim.protocol import (
@@ -129,7 +131,21 @@ def _start_record(st: State, inv: Invocation, iid: str, now: float) -> None:
     ).start()
 
 
+def _wait_for_draw(st: State, not_before: float) -> None:
+    """Sleeps until the drawn command time is over, before the script runs.
+
+    The drawn duration is Cloud Assistant's delivery and start-up time: the script's effect
+    (in the lab, the service IPs and ARP on the new holder) must not show before it, or a
+    client would see the service back while the cloud still reports the command running.
+    The script's own run time comes on top, and Success is reported when it really ended.
+    """
+    delay = not_before - st.clock()
+    if delay > 0:
+        time.sleep(delay)
+
+
 def _worker(st: State, rec_id: str, iid: str, script: str, timeout_s: float, not_before: float) -> None:
+    _wait_for_draw(st, not_before)
     try:
         code, output = st.hooks.run_command(iid, script, timeout_s)
     except Exception as e:

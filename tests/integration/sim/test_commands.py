@@ -181,3 +181,37 @@ def test_crashed_instance_still_runs_in_the_api_but_its_agent_is_gone(sim: SimSe
     assert (res.invocation_status, res.error_code) == ("Aborted", "ClientNotRunning")
     ecs.reboot_instance(m.RebootInstanceRequest(instance_id="i-standby", force_stop=True))
     assert result(ecs, run(ecs, "echo hi", ["i-standby"])).invocation_status == "Success"  # a fresh boot
+
+
+class TimedHooks:
+    """Records when the guest ran each script (the lab's hook would change the network then)."""
+
+    def __init__(self) -> None:
+        self.ran_at: list[float] = []
+
+    def on_attach(self, eni_id: str, mac: str, instance_id: str) -> None:
+        return None
+
+    def on_detach(self, eni_id: str, instance_id: str) -> None:
+        return None
+
+    def run_command(self, instance_id: str, script: str, timeout_s: float) -> tuple[int, str]:
+        import time
+
+        self.ran_at.append(time.time())
+        time.sleep(0.2)  # the script's own run time
+        return 0, "ran"
+
+
+def test_the_script_runs_when_its_drawn_time_is_over_and_success_follows_it() -> None:
+    """A client must not see the script's effect before the cloud's command time is over."""
+    hooks = TimedHooks()
+    with SimServer.from_world(small_world(timing={"command_s": 0.5}), hooks=hooks) as sim:
+        ecs = sim.ecs_client()
+        invoke = run(ecs, "echo hi", ["i-standby"])
+        wait_for(lambda: result(ecs, invoke).invocation_status == "Success", timeout=3)
+        created = next(e["t"] for e in sim.control.events() if e["kind"] == "invocations")
+        success = next(e["t"] for e in sim.control.events() if e["kind"] == "records" and e["to"] == "Success")
+    (ran_at,) = hooks.ran_at
+    assert ran_at - created >= 0.5 - 0.02  # not at once: after the drawn 0.5 s
+    assert success - ran_at >= 0.2 - 0.02  # Success when the script really ended

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import statistics
 from dataclasses import replace
+from statistics import NormalDist
 
 import pytest
 from hypothesis import given
@@ -20,7 +22,16 @@ from failover.cloud.waiting import (
     PollSchedule,
     poll_intervals,
 )
-from failover.sim.draws import LogNormal
+
+# Step durations drawn here, not from the emulator: the plans must hold for clouds other
+# than the one the emulator models (median, p99 in seconds; log-normal shapes).
+LAWS = {"emulator's own (5 s, 30 s)": (5.0, 30.0), "fast (2 s, 10 s)": (2.0, 10.0),
+        "slow (15 s, 60 s)": (15.0, 60.0)}
+
+
+def lognormal(median_s: float, p99_s: float, u: float) -> float:
+    sigma = math.log(p99_s / median_s) / NormalDist().inv_cdf(0.99)
+    return median_s * math.exp(sigma * NormalDist().inv_cdf(min(max(u, 1e-12), 1 - 1e-12)))
 
 PLANS = [ATTACH, DETACH, GROWING, PollPlan(max_polls=5), PollPlan.around(5.0, 30.0, max_polls=12)]
 
@@ -49,9 +60,7 @@ def test_intervals_are_bounded_for_the_policy_timeouts(plan: PollPlan, timeout_s
     assert max(got) <= plan.cap_s + 1e-9
 
 
-def test_dense_up_to_the_99th_percentile_of_the_expected_law() -> None:
-    law = LogNormal(5.0, 30.0, 120.0)
-    assert ATTACH.dense_until_s == pytest.approx(law.quantile(0.99))
+def test_dense_through_the_default_timeout() -> None:
     times = looks(ATTACH, 30.0)
     # Through the whole default timeout: a step drawn far in the tail is seen as fast.
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -87,13 +96,14 @@ def test_scaled_plans_keep_counts_and_shrink_times() -> None:
     assert len(looks(fast.attach, 3.0)) == len(looks(ATTACH, 30.0))
 
 
-def lags(plan: PollPlan, law: LogNormal, rtt_s: float = 0.03, n: int = 4000) -> tuple[list[float], list[int]]:
+def lags(plan: PollPlan, law: tuple[float, float], rtt_s: float = 0.03,
+         n: int = 1500) -> tuple[list[float], list[int]]:
     """Noticing lag and looks per wait, for steps ending at times drawn from `law` (pure)."""
     rng = random.Random(11)
     times = looks(plan, 30.0)  # the policy's default timeouts
     out, counts = [], []
     for _ in range(n):
-        end = law.sample(rng.random())
+        end = lognormal(*law, rng.random())
         if end > times[-1]:
             continue  # past the timeout: a stalled step, not a lag
         i = next(i for i, t in enumerate(times) if t + rtt_s / 2 >= end)
@@ -102,15 +112,21 @@ def lags(plan: PollPlan, law: LogNormal, rtt_s: float = 0.03, n: int = 4000) -> 
     return out, counts
 
 
-@pytest.mark.parametrize(("plan", "law"), [(ATTACH, LogNormal(5.0, 30.0, 120.0)),
-                                           (DETACH, LogNormal(4.0, 30.0, 120.0))])
+@pytest.mark.parametrize("plan", [ATTACH, DETACH])
+@pytest.mark.parametrize("law", LAWS.values(), ids=list(LAWS))
 def test_the_dense_plan_notices_a_finished_step_within_250_ms_median(plan: PollPlan,
-                                                                     law: LogNormal) -> None:
+                                                                     law: tuple[float, float]) -> None:
+    """Behaviour, whatever the cloud's law: a finished step is seen about one dense interval
+    late, where the old back-off was seconds late, for a bounded number of describes."""
     new, new_calls = lags(plan, law)
+    assert max(new) <= plan.dense_s + 0.03 + 1e-9  # within the timeout, never worse than one interval
     old, _old_calls = lags(replace(GROWING, cap_s=2.0), law)  # the back-off as it was, 2 s cap
     assert statistics.median(new) <= 0.25
-    assert statistics.median(old) >= 0.5  # the plain x1.5 back-off is seconds-scale late
-    assert statistics.mean(new_calls) <= 35  # bounded: about five describes per second of waiting
+    assert statistics.median(new) < statistics.median(old) / 2  # the plain x1.5 back-off is far later
+    # bounded: about one describe per dense interval of waiting (+ the first read), whatever the law
+    rng = random.Random(11)
+    ends = [e for e in (lognormal(*law, rng.random()) for _ in range(1500)) if e <= looks(plan, 30.0)[-1]]
+    assert statistics.mean(new_calls) <= statistics.mean(ends) / plan.dense_s + 3
 
 
 def test_dense_plans_follow_the_configured_interval() -> None:

@@ -1,0 +1,111 @@
+"""benchmarks/report.py: the README's Measured section is exactly what the results say."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import report, report_matrix
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_the_readme_matches_the_stored_results(capsys: pytest.CaptureFixture[str]) -> None:
+    """What `make test` checks: regenerate with `benchmarks/report.py --write` after a bench."""
+    assert report.main(["--check"]) == 0, capsys.readouterr().err
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> tuple[Path, Path]:
+    results = tmp_path / "results"
+    shutil.copytree(REPO / "benchmarks" / "results", results)
+    readme = tmp_path / "README.md"
+    shutil.copy(REPO / "README.md", readme)
+    return readme, results
+
+
+def args(readme: Path, results: Path, *flags: str) -> list[str]:
+    return [*flags, "--readme", str(readme), "--results", str(results)]
+
+
+def test_a_hand_edited_number_fails_the_check_naming_its_row(copy: tuple[Path, Path],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    readme, results = copy
+    text = readme.read_text()
+    edited = text.replace("leader takeover after SIGKILL, session 2 s | median 2.01 s",
+                          "leader takeover after SIGKILL, session 2 s | median 1.01 s")
+    assert edited != text
+    readme.write_text(edited)
+    assert report.main(args(readme, results, "--check")) == 1
+    err = capsys.readouterr().err
+    assert "leader takeover after SIGKILL" in err and "1.01 s" in err and "2.01 s" in err
+
+
+def test_new_results_fail_the_check_until_written(copy: tuple[Path, Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    readme, results = copy
+    doc = json.loads((results / "takeover.json").read_text())
+    doc["median_s"] = 3.5
+    (results / "takeover.json").write_text(json.dumps(doc))
+    assert report.main(args(readme, results, "--check")) == 1
+    assert "leader takeover" in capsys.readouterr().err
+    assert report.main(args(readme, results, "--write")) == 0
+    assert report.main(args(readme, results, "--check")) == 0
+    assert "median 3.50 s" in readme.read_text()
+    # Only the section between the markers was rewritten.
+    assert readme.read_text().split(report.BEGIN)[0] == (REPO / "README.md").read_text().split(report.BEGIN)[0]
+
+
+def test_missing_markers_are_an_error(copy: tuple[Path, Path]) -> None:
+    readme, results = copy
+    readme.write_text("# no markers\n")
+    with pytest.raises(SystemExit, match="markers"):
+        report.main(args(readme, results, "--check"))
+
+
+def summary(median: float, ok: int = 10, runs: int = 10) -> dict[str, Any]:
+    return {"median_s": median, "p90_s": median, "ok": ok, "runs": runs}
+
+
+def test_cells_say_who_is_faster_and_by_how_much() -> None:
+    assert report_matrix.cell(summary(2.8), summary(3.1)) == "2.80 vs 3.10 s (ours faster, -0.30 s)"
+    assert report_matrix.cell(summary(1.0), summary(0.5)) == "1.00 vs 0.50 s (keepalived faster, +0.50 s)"
+    assert "(even," in report_matrix.cell(summary(0.51), summary(0.53))
+    assert "[keepalived 1 of 2 ok]" in report_matrix.cell(summary(0.9), summary(0.7, ok=1, runs=2))
+    assert report_matrix.cell(summary(0.9), None) == "0.90 s vs not run"
+
+
+def test_matrix_rows_name_both_sides_settings_and_their_windows() -> None:
+    ours = {"interval_s": 0.5, "timeout_s": 0.25, "fall": 3, "rise": 2, "poll_dense_s": 0.2,
+            "cloud": "instant cloud"}
+    ka = {"advert_int": 0.5, "script_interval_s": 1, "fall": 2, "rise": 2}
+    doc = {"matrix": [{"id": "window-0.5", "n": "2", "title": "equal window 0.5 s",
+                       "ours": {"settings": ours}, "keepalived": {"settings": ka},
+                       "rto": {"failover": {"crash": summary(1.5)}, "keepalived": {"crash": summary(1.6)}},
+                       "noise": {"settings": {"duration_s": 60, "loss_each_way": 0.05, "cpu_hogs": True},
+                                 "failover": {"false_failovers": 0}, "keepalived": {"false_failovers": 2}}}],
+           "settings": {"measured_at": "T"}, "smoke": True}
+    (line,) = [x for x in report_matrix.markdown(doc) if x.startswith("| 2 ")]
+    assert "ours interval 0.5 s, timeout 0.25 s, fall 3, polling 0.2 s" in line
+    assert "keepalived advert_int 0.5 s, vrrp_script every 1 s x fall 2" in line
+    assert "keepalived 3x0.5 + skew 0.30 = 1.80 s" in line and "ours 3x0.5 = 1.50 s" in line
+    assert "0 vs 2 in 60 s at 5% loss" in line
+    assert "| not run |" in line  # hang and stop were not run in this row
+    assert "SMOKE" in report_matrix.provenance(doc)
+
+
+def test_a_bench_run_renders_every_matrix_row_and_says_it_was_a_smoke_run() -> None:
+    """The smoke run of `failover lab bench` (benchmarks/results/smoke/): the new JSON's shape."""
+    doc = json.loads((REPO / "benchmarks" / "results" / "smoke" / "rto.json").read_text())
+    lines = report.section({"rto": doc})
+    table = [x for x in lines if x.startswith("| 1 ") or x.startswith("| 2")]
+    assert len(table) == 3  # product defaults, and the equal windows at 0.5 s and 0.2 s
+    assert "ours interval 1 s, timeout 0.5 s, fall 3, polling 0.2 s" in table[0]
+    assert all("false failovers" not in row and " vs " in row.split("|")[6] for row in table)  # noise ran
+    assert any("SMOKE RUN" in x for x in lines)
+    (real,) = [x for x in lines if x.startswith("| (4) real-cloud")]
+    assert "Cloud Assistant time included" in real and "per seed" in real and "assumption" in real
