@@ -23,8 +23,10 @@ from failover.config import Config, ConfigError, GroupConfig
 from failover.coordination import Coordination, connect
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
-from failover.engine.readiness import ReadinessTracker, StandbyReadiness, evaluate, read_facts
+from failover.engine.observe import EniObserver
+from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadiness, evaluate, read_facts
 from failover.engine.status import build_status
+from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
@@ -99,19 +101,31 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         c = self.coordination
+        facts, enis = self.facts()
+        readiness = None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in self.cfg.groups}
         return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                            readiness=self.readiness())
+                            readiness=readiness, enis=enis)
+
+    def facts(self, groups: list[GroupConfig] | None = None,
+              ) -> tuple[dict[str, GroupFacts] | None, dict[str, EniSeen]]:
+        """The groups' cloud facts read live, and the look at each ENI they give (one batched
+        round); (None, every ENI unknown with the error) if the cloud cannot say."""
+        chosen = self.cfg.groups if groups is None else groups
+        started = time.monotonic()
+        try:
+            facts = read_facts(self.cloud, self.cloud, chosen)
+        except (CloudError, ConfigError) as e:
+            log.warning("could not read the cloud", extra={"error": str(e)})
+            error = f"the ENI read failed: {e}"
+            return None, {g.network_interface: EniSeen(None, None, started, error) for g in chosen}
+        return facts, {g.network_interface: EniSeen.of(facts[g.name].eni, started) for g in chosen}
 
     def readiness(self, groups: list[GroupConfig] | None = None,
                   ) -> dict[str, dict[str, StandbyReadiness]] | None:
         """Standby readiness read live for an operator command; None if the cloud cannot say."""
         chosen = self.cfg.groups if groups is None else groups
-        try:
-            facts = read_facts(self.cloud, self.cloud, chosen)
-        except (CloudError, ConfigError) as e:
-            log.warning("could not read standby readiness", extra={"error": str(e)})
-            return None
-        return {g.name: evaluate(g, facts[g.name]) for g in chosen}
+        facts, _ = self.facts(chosen)
+        return None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in chosen}
 
 
 @contextmanager
@@ -136,6 +150,7 @@ class Replica:
         self._stop = threading.Event()
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
+        self._eni_thread: threading.Thread | None = None
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
@@ -153,9 +168,12 @@ class Replica:
                              SystemClock())
         # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
+        # Every replica reads the ENIs: the leader decides on them, every /status reports them.
+        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
-                             recheck_readiness=self.standby_readiness.recheck)
+                             recheck_readiness=self.standby_readiness.recheck,
+                             observer=self.eni_observer)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -176,6 +194,9 @@ class Replica:
         self._readiness_thread = threading.Thread(target=self.standby_readiness.run_forever,
                                                   args=(self._stop,), name="readiness", daemon=True)
         self._readiness_thread.start()
+        self._eni_thread = threading.Thread(target=self.eni_observer.run_forever, args=(self._stop,),
+                                            name="eni-observer", daemon=True)
+        self._eni_thread.start()
 
     def _stop_workers(self, grace_s: float) -> None:
         self._stop.set()
@@ -183,6 +204,9 @@ class Replica:
             self._engine_thread.join(timeout=5)
         if self._readiness_thread is not None:
             self._readiness_thread.join(timeout=5)
+        if self._eni_thread is not None:
+            self.eni_observer.wake()
+            self._eni_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
         self.health.stop()
 
@@ -220,7 +244,7 @@ class Replica:
     def status(self) -> dict[str, Any]:
         c = self.coordination
         doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                           readiness=self.standby_readiness.snapshot())
+                           readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
                        "health": {g: {m: h.up for m, h in members.items()}
                                   for g, members in self.health.snapshot().items()}}
