@@ -151,6 +151,7 @@ class Replica:
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._eni_thread: threading.Thread | None = None
+        self._parts_stop = threading.Event()
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
@@ -159,21 +160,26 @@ class Replica:
         metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
 
     def _build(self, cfg: Config) -> None:
+        deps = self._build_parts(cfg)
         c = self.coordination
-        self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
-                                    addresses=self.addresses.get, sink=c.observations.publish,
-                                    cloud=self.cloud)
-        verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
-        deps = Collaborators(self.cloud, c.leadership, c.journal, guest_factory(self.cloud), verifier,
-                             SystemClock())
-        # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
-        self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
         # Every replica reads the ENIs: the leader decides on them, every /status reports them.
         self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
                              recheck_readiness=self.standby_readiness.recheck,
                              observer=self.eni_observer)
+
+    def _build_parts(self, cfg: Config) -> Collaborators:
+        """What a reload rebuilds: health, verify, readiness (the engine lives on)."""
+        c = self.coordination
+        self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
+                                    addresses=self.addresses.get, sink=c.observations.publish,
+                                    cloud=self.cloud)
+        verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
+        # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
+        self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
+        return Collaborators(self.cloud, c.leadership, c.journal, guest_factory(self.cloud), verifier,
+                             SystemClock())
 
     # -------------------------------------------------------------- lifecycle
 
@@ -186,29 +192,38 @@ class Replica:
                                            "listen": self.cfg.controller.listen})
 
     def _start_workers(self) -> None:
-        self.health.start()
         self._stop = threading.Event()
         self._engine_thread = threading.Thread(target=self.engine.run_forever, args=(self._stop,),
                                                name="engine", daemon=True)
         self._engine_thread.start()
-        self._readiness_thread = threading.Thread(target=self.standby_readiness.run_forever,
-                                                  args=(self._stop,), name="readiness", daemon=True)
-        self._readiness_thread.start()
+        self._start_parts()
         self._eni_thread = threading.Thread(target=self.eni_observer.run_forever, args=(self._stop,),
                                             name="eni-observer", daemon=True)
         self._eni_thread.start()
+
+    def _start_parts(self) -> None:
+        self.health.start()
+        self._parts_stop = threading.Event()
+        self._readiness_thread = threading.Thread(target=self.standby_readiness.run_forever,
+                                                  args=(self._parts_stop,), name="readiness",
+                                                  daemon=True)
+        self._readiness_thread.start()
+
+    def _stop_parts(self) -> None:
+        self._parts_stop.set()
+        if self._readiness_thread is not None:
+            self._readiness_thread.join(timeout=5)
+        self.health.stop()
 
     def _stop_workers(self, grace_s: float) -> None:
         self._stop.set()
         if self._engine_thread is not None:
             self._engine_thread.join(timeout=5)
-        if self._readiness_thread is not None:
-            self._readiness_thread.join(timeout=5)
         if self._eni_thread is not None:
             self.eni_observer.wake()
             self._eni_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
-        self.health.stop()
+        self._stop_parts()
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Graceful: running failovers finish their step, then leadership is released at once."""
@@ -222,11 +237,15 @@ class Replica:
         """Applies a new config's groups; returns what needs a restart instead."""
         fixed = [k for k in ("controller", "zookeeper", "cloud")
                  if getattr(cfg, k) != getattr(self.cfg, k)]
-        self._stop_workers(grace_s=60.0)
+        # The engine lives on (its running failovers and releases with it): two engines would
+        # run the same failover twice and forget the releases in flight.
+        self._stop_parts()
         self.cfg = cfg
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
-        self._build(cfg)
-        self._start_workers()
+        deps = self._build_parts(cfg)
+        self.engine.reconfigure(cfg, deps, self.standby_readiness.ready_map,
+                                self.standby_readiness.recheck)
+        self._start_parts()
         return fixed
 
     # --------------------------------------------------------------- probes

@@ -91,6 +91,19 @@ class Engine:
                 pause = min(max(pause * 2, 0.2), 2.0)
             stop.wait(pause)
 
+    def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
+                    recheck_readiness: Callable[[str], None]) -> None:
+        """A reload, inside this engine: running failovers and releases go on with the group
+        config they started with (and stay the only ones of their group); the next tick
+        decides on the new groups, after re-reading the journal. Never a second engine."""
+        with self._lock:
+            self.cfg = cfg
+            self.d = self.executor.d = deps
+            self.readiness = readiness
+            self._recheck_readiness = recheck_readiness
+            self._in_office = False
+        self.observer.reconfigure(cfg.groups)
+
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""
         with self._lock:

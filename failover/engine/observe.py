@@ -41,6 +41,12 @@ class EniObserver:
         self._wake = threading.Event()
         self._failing = ""
 
+    def reconfigure(self, groups: Sequence[GroupConfig]) -> None:
+        """A reload's groups: read from the next round on."""
+        with self._lock:
+            self._enis = list(dict.fromkeys(g.network_interface for g in groups))
+        self.wake()
+
     def seen(self) -> Mapping[str, EniSeen]:
         """ENI id -> the last look (absent: never read)."""
         with self._lock:
@@ -52,19 +58,21 @@ class EniObserver:
 
     def refresh(self) -> None:
         started = self._clock.monotonic()
+        with self._lock:
+            enis = self._enis
         try:
-            found = self._cloud.describe_enis(self._enis, priority=Priority.ROUTINE)
+            found = self._cloud.describe_enis(enis, priority=Priority.ROUTINE)
         except CloudError as e:
             error = f"the ENI read failed: {e}"
             if error != self._failing:
                 log.warning("could not read the groups' ENIs", extra={"error": str(e)})
             self._failing = error
-            seen = {eni: EniSeen(None, None, started, error) for eni in self._enis}
+            seen = {eni: EniSeen(None, None, started, error) for eni in enis}
         else:
             if self._failing:
                 log.info("the groups' ENIs are readable again")
             self._failing = ""
-            seen = {eni: EniSeen.of(found.get(eni), started) for eni in self._enis}
+            seen = {eni: EniSeen.of(found.get(eni), started) for eni in enis}
         with self._lock:
             self._seen = seen
 

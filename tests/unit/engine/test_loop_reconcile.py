@@ -138,3 +138,45 @@ def test_a_resume_whose_target_died_before_the_attach_is_abandoned_and_decided_a
     assert [(a.kind, a.to_instance) for a in r.engine.tick()] == [(Kind.FAILOVER, "i-c")]
     r.settle()
     assert r.cloud.enis["eni-0"].instance_id == "i-c"
+
+
+def test_a_reload_mid_failover_swaps_config_in_the_running_engine_and_runs_it_once() -> None:
+    import threading
+
+    from failover.engine.execute import Collaborators
+    from tests.unit.engine.fakes import FakeGuest, FakeVerifier
+    from tests.unit.engine.test_loop import config
+
+    r = Rig()
+    gate = threading.Event()
+    guest = FakeGuest()
+    real = guest.configure
+
+    def slow_configure(*a: object, **k: object) -> object:
+        gate.wait(10)  # the guest step of a failover in flight when SIGHUP comes
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    guest.configure = slow_configure  # type: ignore[method-assign, assignment]
+    r.engine.d = r.engine.executor.d = replace(r.engine.d, guest_for=lambda g: guest)
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    r.engine.tick()
+    r.obs.vote("g0", "i-a", False, CTLS)
+    assert [a.kind for a in r.engine.tick()] == [Kind.FAILOVER]
+    new_cfg = config(2)  # a second group added
+    deps = Collaborators(r.cloud, r.lead, r.journal, lambda g: guest, FakeVerifier(), r.clock)
+    r.engine.reconfigure(new_cfg, deps, dict, lambda g: None)
+    r.cloud.enis["eni-1"] = replace(r.cloud.enis["eni-0"], eni_id="eni-1", instance_id="i-a")
+    r.votes("i-a", False, groups=2)
+    r.votes("i-b", True, groups=2)
+    for _ in range(3):  # re-reads the journal; g0's failover is running: not started again
+        kinds = [(a.group, a.kind) for a in r.engine.tick()]
+        assert ("g0", Kind.FAILOVER) not in kinds and ("g0", Kind.RESUME) not in kinds
+    gate.set()
+    r.settle()
+    r.engine.tick()
+    r.settle()
+    g0 = [x for x in r.journal.history("g0")]
+    assert [x.result for x in g0] == [Result.COMPLETED]
+    assert [c[0] for c in guest.configured].count("i-b") == 2  # g0 once, g1 once
+    assert r.cloud.enis["eni-1"].instance_id == "i-b"
