@@ -46,6 +46,7 @@ class MemberAddresses:
         self._cloud = cloud
         self._instances = instances
         self._addresses: dict[str, str] = {}
+        self._missing: frozenset[str] = frozenset()  # asked for, not listed: released or deleted
         self._lock = threading.Lock()
         self._loaded_at = 0.0
 
@@ -58,6 +59,12 @@ class MemberAddresses:
         with self._lock:
             return self._addresses
 
+    def missing(self) -> frozenset[str]:
+        """Members the last successful DescribeInstances did not list."""
+        self.get()  # refreshes when stale
+        with self._lock:
+            return self._missing
+
     def refresh(self) -> None:
         try:
             found = self._cloud.describe_instances(self._instances)
@@ -69,6 +76,7 @@ class MemberAddresses:
             return
         with self._lock:
             self._addresses = {i: info.primary_ip for i, info in found.items() if info.primary_ip}
+            self._missing = frozenset(self._instances) - found.keys()
             self._loaded_at = time.monotonic()
 
 
@@ -174,7 +182,7 @@ class Replica:
         c = self.coordination
         self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
                                     addresses=self.addresses.get, sink=c.observations.publish,
-                                    cloud=self.cloud)
+                                    cloud=self.cloud, missing=self.addresses.missing)
         verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
         # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())

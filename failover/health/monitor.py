@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -47,10 +47,10 @@ from failover.health.evaluate import (
 from failover.health.hysteresis import CheckState
 from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
 from failover.health.loop import ProbeLoop
-from failover.health.plan import ProbeSpec, Skipped, plan_round
+from failover.health.plan import EcsTarget, ProbeSpec, Skipped, plan_round
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
-from failover.model import Priority
+from failover.model import Priority, ProbeOutcome
 from failover.ports import CloudPort, VerdictSink
 from failover.records import Observation
 
@@ -82,9 +82,14 @@ class HealthMonitor:
         cloud: CloudPort | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
+        missing: Callable[[], Collection[str]] | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
+        # Members DescribeInstances no longer lists (released, deleted): a check that needs
+        # their address fails each round instead of giving no evidence, so a gone member
+        # turns down after `fall` rounds instead of keeping its last "up" vote forever.
+        self._missing = missing or frozenset
         self._sink = sink
         self._cloud = cloud
         self._on_round = on_round
@@ -149,14 +154,18 @@ class HealthMonitor:
         job = self._jobs[job_id]
         started = time.time()
         specs, skipped = self._plan(job)
+        gone = set(self._missing())
         for s in skipped:
-            log.warning("check not probed: %s", s.reason, extra={"group": s.group, "instance": s.instance})
+            if s.instance not in gone:
+                log.warning("check not probed: %s", s.reason,
+                            extra={"group": s.group, "instance": s.instance})
         longest = max((s.timeout_s for s in specs), default=0.0)
         try:
             results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
         except TimeoutError:
             log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
             results = []
+        results = [*results, *self._gone_results(skipped, gone, started)]
         for r in results:
             if r.outcome is not None:
                 metrics.record_probe(r.spec.kind, r.spec.group, r.outcome.duration_s, r.outcome.ok,
@@ -171,6 +180,14 @@ class HealthMonitor:
             probes=len(results),
             failures=sum(1 for r in results if r.outcome is not None and not r.outcome.ok),
         )
+
+    @staticmethod
+    def _gone_results(skipped: Sequence[Skipped], gone: set[str], at: float) -> list[ProbeResult]:
+        return [
+            ProbeResult(ProbeSpec(s.group, s.instance, s.key, s.kind, 0.0, EcsTarget(s.instance)),
+                        ProbeOutcome(False, "not listed by DescribeInstances"), at)
+            for s in skipped if s.instance in gone
+        ]
 
     def _plan(self, job: RoundJob) -> tuple[list[ProbeSpec], list[Skipped]]:
         """The job's probes, re-planned only when the members' addresses change."""
