@@ -168,10 +168,11 @@ class Replica:
         metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
 
     def _build(self, cfg: Config) -> None:
+        # Every replica reads the ENIs: the leader decides on them, every /status reports them,
+        # and the serving signal probes through the service IPs on the holder they show.
+        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
         deps = self._build_parts(cfg)
         c = self.coordination
-        # Every replica reads the ENIs: the leader decides on them, every /status reports them.
-        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
                              recheck_readiness=self.standby_readiness.recheck,
@@ -182,7 +183,8 @@ class Replica:
         c = self.coordination
         self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
                                     addresses=self.addresses.get, sink=c.observations.publish,
-                                    cloud=self.cloud, missing=self.addresses.missing)
+                                    cloud=self.cloud, missing=self.addresses.missing,
+                                    holders=self._holders)
         verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
         # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
@@ -255,6 +257,14 @@ class Replica:
                                 self.standby_readiness.recheck)
         self._start_parts()
         return fixed
+
+    def _holders(self) -> dict[str, str | None]:
+        seen = self.eni_observer.seen()
+        out: dict[str, str | None] = {}
+        for g in self.cfg.groups:
+            eni = seen.get(g.network_interface)
+            out[g.name] = eni.instance if eni is not None else None
+        return out
 
     # --------------------------------------------------------------- probes
 

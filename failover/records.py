@@ -20,6 +20,15 @@ class FencingToken:
     epoch: int
 
 
+SERVING_PREFIX = "serving@"
+
+
+def serving_key(holder: str) -> str:
+    """The pseudo member under which replicas vote whether `holder` serves through the group's
+    service IPs (one per holder, so a vote about a former holder never counts for the next)."""
+    return f"{SERVING_PREFIX}{holder}"
+
+
 @dataclass(frozen=True)
 class Observation:
     controller_id: str

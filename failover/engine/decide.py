@@ -26,6 +26,9 @@ RETRY_BASE_S = 2.0
 RETRY_MAX_S = 60.0
 TARGET_TRIES = 2
 FAILURE_MEMORY_S = 300.0
+# The failure recorded against a holder that is up but not serving, when its guest step is
+# re-run: kept after that re-run completes, so a holder that still does not serve is left.
+NOT_SERVING = "not serving through the service IPs"
 
 
 class Kind(enum.StrEnum):
@@ -164,6 +167,8 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
         return None  # a move in flight outside the controller: the next read shows where it lands
     if view.state.configured != holder:
         return _configure(view, now, holder)
+    if view.serving is False:
+        return _not_serving(view, now, holder)
     for former in view.state.pending_release:
         if former != holder and former not in view.releasing and view.member_up.get(former) is True:
             return Action(
@@ -171,6 +176,22 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
                 from_instance=former,
             )
     return None
+
+
+def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
+    """Up by its own address, but the service does not answer through the service IPs (by a
+    quorum of replicas, each after `fall` rounds): its guest step is re-run once; if it still
+    does not serve once the checks had time to see it again, the ENI moves on."""
+    f = recent_failure(view.state, holder, now)
+    why = f"the holder {holder} is up but does not serve through the service IPs"
+    if f is None:
+        return Action(Kind.ADOPT, view.name, f"{why}; re-running its guest step and verify",
+                      holder, holder, code="not_serving")
+    health = view.config.health
+    settle = retry_at(f) + (health.fall + health.rise) * health.interval_s
+    if now < settle:
+        return None  # the serving checks need these rounds to see the re-run's outcome
+    return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
 
 
 def _resume(view: GroupView, rec: FailoverRecord) -> Action:

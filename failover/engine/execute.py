@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from failover import metrics
 from failover.config import GroupConfig
-from failover.engine.decide import FAILURE_MEMORY_S
+from failover.engine.decide import FAILURE_MEMORY_S, NOT_SERVING
 from failover.model import (
     CallTrace,
     CloudError,
@@ -163,6 +163,18 @@ class Executor:
             log.info("former holder released; it is a standby now",
                      extra={"group": group.name, "instance": instance})
         return ok
+
+    def note_not_serving(self, group: GroupConfig, instance: str) -> None:
+        """Remembers, before its guest step is re-run, that `instance` did not serve."""
+        now = self.d.clock.now()
+
+        def change(st: GroupState) -> GroupState:
+            before = st.failures_of(instance)
+            count = 1 if before is None else before.count + 1
+            others = tuple(f for f in st.target_failures if f.instance != instance)
+            return replace(st, target_failures=(*others, TargetFailure(instance, count, now, NOT_SERVING)))
+
+        self.update_state(group, self.d.leadership.fence(), change)
 
     def abandon(self, group: GroupConfig, record: FailoverRecord, reason: str) -> FailoverRecord:
         """Closes an unfinished record whose attach never started: nothing is half-done, so the
@@ -346,7 +358,8 @@ class Executor:
         attach = record.step(StepName.ATTACH)
         if record.trigger is Trigger.AUTO and attach is not None and attach.status == "ok":
             recent = (*recent, record.started_at)  # drills and adoptions do not count as flapping
-        failures = tuple(f for f in state.target_failures if f.instance != record.to_instance)
+        failures = tuple(f for f in state.target_failures if f.instance != record.to_instance
+                         or (record.trigger is Trigger.ADOPT and f.error == NOT_SERVING))
         cooldown = state.cooldown_until
         failed = next((s for s in record.steps if s.status == "failed"), None)
         if record.result is Result.FAILED and failed is not None and failed.name in TARGET_STEPS:

@@ -297,6 +297,8 @@ class Engine:
             if not self.requests.claim(request_id, self.d.leadership.fence()):
                 return  # another leader took it: executed exactly once
         self._last_block.pop(group.name, None)
+        if action.code == "not_serving":
+            self.executor.note_not_serving(group, action.to_instance)
         trigger = {Kind.DRILL: Trigger.DRILL, Kind.ADOPT: Trigger.ADOPT}.get(action.kind, Trigger.AUTO)
         record = self.executor.begin(group, action.from_instance, action.to_instance, trigger,
                                      action.reason, request_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from failover import quorum
 from failover.config import GroupConfig
 from failover.model import EniState, EniStatus
-from failover.records import FailoverRecord, GroupState, Observation
+from failover.records import FailoverRecord, GroupState, Observation, serving_key
 
 # The statuses under which the ENI belongs to an instance (Detaching: still, until it lets go).
 HELD = (EniStatus.IN_USE, EniStatus.ATTACHING, EniStatus.DETACHING)
@@ -68,6 +68,9 @@ class GroupView:
     # The cloud's ENI; None: no read since this controller last acted on the group (a read
     # from before a move would show the world the move changed): decide waits for the next.
     eni: EniSeen | None = None
+    # The replicas' quorum on whether the holder serves through the service IPs (the serving
+    # signal); None: not known (no service IPs, no `{ip}` check, too few votes yet).
+    serving: bool | None = None
 
     @property
     def name(self) -> str:
@@ -89,7 +92,7 @@ class GroupView:
         eni = self.eni
         return (eni is not None and eni.status is EniStatus.IN_USE and eni.instance is not None
                 and not self.foreign and eni.instance == self.state.configured
-                and self.member_up.get(eni.instance) is not False)
+                and self.member_up.get(eni.instance) is not False and self.serving is not False)
 
 
 def member_verdicts(group: GroupConfig, observations: Mapping[str, Mapping[str, Observation]],
@@ -108,8 +111,12 @@ def build_view(group: GroupConfig, state: GroupState,
                unfinished: FailoverRecord | None = None, running: bool = False,
                releasing: frozenset[str] = frozenset()) -> GroupView:
     """The one builder of a group's view (the engine, `status` and `drill --dry-run`)."""
+    serving = None
+    if eni is not None and eni.instance is not None:
+        votes = {ctl: o.up for ctl, o in observations.get(serving_key(eni.instance), {}).items()}
+        serving = quorum.quorum_verdict(votes, live, group.health.quorum)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
-                     unfinished, running, releasing, eni)
+                     unfinished, running, releasing, eni, serving)
 
 
 def health_of(view: GroupView, standby_ready: bool) -> Health:
@@ -146,4 +153,7 @@ def why_unserved(view: GroupView) -> str:
         return f"the ENI is {eni.status} on {eni.instance}"
     if eni.instance is not None and view.member_up.get(eni.instance) is False:
         return f"the holder {eni.instance} is down by quorum"
+    if view.state.configured == eni.instance and view.serving is False:
+        return (f"the holder {eni.instance} is up, but the service does not answer through the "
+                "service IPs (the serving signal)")
     return f"the guest step and verify have not succeeded on the holder {eni.instance}"

@@ -44,15 +44,15 @@ from failover.health.evaluate import (
     member_health,
     missed_rounds,
 )
-from failover.health.hysteresis import CheckState
+from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up
 from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
 from failover.health.loop import ProbeLoop
-from failover.health.plan import EcsTarget, ProbeSpec, Skipped, plan_round
+from failover.health.plan import EcsTarget, ProbeSpec, Skipped, plan_round, plan_serving
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
 from failover.model import Priority, ProbeOutcome
 from failover.ports import CloudPort, VerdictSink
-from failover.records import Observation
+from failover.records import SERVING_PREFIX, Observation
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class HealthMonitor:
         on_round: Callable[[RoundReport], None] | None = None,
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
         missing: Callable[[], Collection[str]] | None = None,
+        holders: Callable[[], Mapping[str, str | None]] | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
@@ -90,6 +91,9 @@ class HealthMonitor:
         # their address fails each round instead of giving no evidence, so a gone member
         # turns down after `fall` rounds instead of keeping its last "up" vote forever.
         self._missing = missing or frozenset
+        # group -> the ENI's holder as this replica last read it: the serving signal probes the
+        # group's `{ip}` checks through the service IPs there (see plan.plan_serving).
+        self._holders = holders
         self._sink = sink
         self._cloud = cloud
         self._on_round = on_round
@@ -154,6 +158,8 @@ class HealthMonitor:
         job = self._jobs[job_id]
         started = time.time()
         specs, skipped = self._plan(job)
+        if self._holders is not None and job.kind == "probes":
+            specs = [*specs, *plan_serving(job.groups, self._holders())]
         gone = set(self._missing())
         for s in skipped:
             if s.instance not in gone:
@@ -212,7 +218,7 @@ class HealthMonitor:
         pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
         with self._lock:
             self._states = apply_results(self._states, pairs, self._thresholds)
-            verdicts = member_health(groups, self._states)
+            verdicts = member_health(groups, self._states) + self._serving(results)
             changed = set()
             for v in verdicts:
                 before = self._health[v.group].get(v.instance)
@@ -223,13 +229,26 @@ class HealthMonitor:
         for v in verdicts:
             if v.up is None:
                 continue  # no vote until the checks have decided
-            if (v.group, v.instance) in changed:
+            if (v.group, v.instance) in changed and not v.instance.startswith(SERVING_PREFIX):
                 metrics.set_health(v.group, v.instance, v.up)
             # Every round: the sink (Observations.publish) writes only on change.
             try:
                 self._sink(Observation(self._controller_id, v.group, v.instance, v.up, now, v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
+
+    def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
+        """The serving verdicts of this round's serving probes (caller holds the lock)."""
+        keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for r in results:
+            if r.spec.instance.startswith(SERVING_PREFIX):
+                keys[(r.spec.group, r.spec.instance)].append(r.spec.key)
+        out = []
+        for (group, pseudo), ks in keys.items():
+            checks = tuple((k, self._states.get((group, pseudo, k), UNKNOWN)) for k in ks)
+            out.append(MemberHealth(group, pseudo, member_up(s for _, s in checks),
+                                    member_reason(checks), checks))
+        return out
 
     # ------------------------------------------------------ scheduler events
 

@@ -180,3 +180,26 @@ def test_a_reload_mid_failover_swaps_config_in_the_running_engine_and_runs_it_on
     assert [x.result for x in g0] == [Result.COMPLETED]
     assert [c[0] for c in guest.configured].count("i-b") == 2  # g0 once, g1 once
     assert r.cloud.enis["eni-1"].instance_id == "i-b"
+
+
+def test_a_holder_not_serving_by_quorum_is_reconfigured_then_left() -> None:
+    from tests.unit.engine.fakes import FakeGuest
+    from tests.unit.engine.test_loop import replace_guest
+
+    r = Rig()
+    guest = FakeGuest()
+    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    r.engine.tick()
+    r.obs.vote("g0", "serving@i-a", False, CTLS)
+    actions = r.engine.tick()
+    assert [(a.kind, a.to_instance, a.code) for a in actions] == [(Kind.ADOPT, "i-a", "not_serving")]
+    r.settle()
+    assert [c[0] for c in guest.configured] == ["i-a"]
+    assert r.engine.tick() == []  # the serving checks need a few rounds to see the re-run
+    r.clock.sleep(30)
+    actions = r.engine.tick()
+    assert [(a.kind, a.from_instance, a.to_instance) for a in actions] == [(Kind.FAILOVER, "i-a", "i-b")]
+    r.settle()
+    assert served(r) and r.cloud.enis["eni-0"].instance_id == "i-b"

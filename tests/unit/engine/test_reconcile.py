@@ -142,3 +142,26 @@ def test_a_drill_names_the_clouds_holder_as_its_source() -> None:
     state = GroupState("web", holder="i-a", configured="i-b")
     a = one(at(EniStatus.IN_USE, "i-b", state=state), (DrillRequest("r1", "web", None, NOW, NOW + 60),))
     assert (a.kind, a.from_instance, a.to_instance) == (Kind.DRILL, "i-b", "i-a")
+
+
+def test_a_holder_up_but_not_serving_gets_its_guest_step_rerun_then_a_failover() -> None:
+    from failover.engine.decide import NOT_SERVING
+
+    a = one(at(EniStatus.IN_USE, "i-a", serving=False))
+    assert (a.kind, a.to_instance, a.code) == (Kind.ADOPT, "i-a", "not_serving")
+    assert "does not serve through the service IPs" in a.reason
+    noted = GroupState("web", holder="i-a", configured="i-a",
+                       target_failures=(TargetFailure("i-a", 1, NOW - 1, NOT_SERVING),))
+    # The checks need fall + rise rounds to see the re-run's outcome: wait meanwhile.
+    assert one(at(EniStatus.IN_USE, "i-a", state=noted, serving=False)) is None
+    later = GroupState("web", holder="i-a", configured="i-a",
+                       target_failures=(TargetFailure("i-a", 1, NOW - 60, NOT_SERVING),))
+    moved = one(at(EniStatus.IN_USE, "i-a", state=later, serving=False))
+    assert (moved.kind, moved.from_instance, moved.to_instance) == (Kind.FAILOVER, "i-a", "i-b")
+    assert one(at(EniStatus.IN_USE, "i-a", state=later, serving=True)) is None
+    assert one(at(EniStatus.IN_USE, "i-a", serving=None)) is None  # unknown is no reason to act
+
+
+def test_served_needs_the_serving_signal_not_to_say_no() -> None:
+    assert at(EniStatus.IN_USE, "i-a", serving=None).served
+    assert not at(EniStatus.IN_USE, "i-a", serving=False).served
