@@ -22,10 +22,11 @@ from dataclasses import replace
 
 from failover import metrics
 from failover.config import Config, GroupConfig
-from failover.engine.decide import Action, Kind, Snapshot, decide, healthy_standbys
+from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
+from failover.engine.exports import ViewExports
 from failover.engine.observe import EniObserver
-from failover.engine.view import GroupView, build_view, why_unserved
+from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, JournalCorrupt, NotLeader, Priority, Trigger
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
@@ -69,7 +70,7 @@ class Engine:
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
         self._acted_at: dict[str, float] = {}  # group -> monotonic end of this leader's last move
-        self._unserved: dict[str, str] = {}  # groups last seen unserved, and why (logged on change)
+        self._exports = ViewExports()
 
     # ----------------------------------------------------------------- loop
 
@@ -207,35 +208,10 @@ class Engine:
             view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
                               ready=readiness.get(g.name, {}), unfinished=unfinished,
                               running=running, releasing=releasing)
-            self._export(view)
+            self._exports.export(view)
             self._recheck_returning(view)
             views.append(view)
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
-
-    def _export(self, view: GroupView) -> None:
-        """Per tick, so dashboards see the group before any failover; unserved is logged once
-        per change of reason."""
-        g = view.config
-        for m in g.members:
-            up = view.member_up.get(m)
-            if up is not None:
-                metrics.QUORUM_UP.labels(group=g.name, instance=m).set(1 if up else 0)
-        metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if view.state.blocked else 0)
-        if view.eni is None:
-            return  # the last read is older than our last move: nothing new to show
-        for m in g.members:
-            metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == view.holder else 0)
-        metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
-        metrics.GROUP_SERVED.labels(group=g.name).set(1 if view.served else 0)
-        why = why_unserved(view)
-        if why and not view.running and view.unfinished is None and self._unserved.get(g.name) != why:
-            log.warning("group unserved", extra={"group": g.name, "reason": why})
-        elif not why and g.name in self._unserved:
-            log.info("group served again", extra={"group": g.name, "holder": view.holder})
-        if why:
-            self._unserved[g.name] = why
-        else:
-            self._unserved.pop(g.name, None)
 
     def _recheck_returning(self, view: GroupView) -> None:
         """A standby the quorum sees come back up while readiness still says "not ready" (read
