@@ -1,17 +1,19 @@
 """The cloud's look at every group's ENI: one batched DescribeNetworkInterfaces per interval.
 
-The leader reconciles against this, `/status` reports from it. ROUTINE priority: it never
-spends the failover reserve. An ENI the answer leaves out is "not found", an ENI whose
-status this controller does not know is unknown: either is that ENI's state alone. A read
-that fails leaves every ENI unknown (with the error) rather than keeping an old answer that
-would claim a service is served on the strength of the past.
+The leader reconciles against this, `/status` reports from it. On the leader the read is
+at FAILOVER priority (its decisions depend on it: in a zone outage a routine read stopped at
+the reserve line would hold back every failover not yet started); on followers ROUTINE.
+An ENI the answer leaves out is "not found", an ENI whose status this controller does not
+know is unknown: either is that ENI's state alone. A read that fails leaves every ENI
+unknown (with the error) rather than keeping an old answer that would claim a service is
+served on the strength of the past.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from failover.config import GroupConfig
 from failover.engine.view import EniSeen
@@ -31,7 +33,8 @@ def interval_of(groups: Sequence[GroupConfig]) -> float:
 
 class EniObserver:
     def __init__(self, groups: Sequence[GroupConfig], cloud: CloudPort, clock: Clock,
-                 interval_s: float | None = None) -> None:
+                 interval_s: float | None = None,
+                 priority: Callable[[], Priority] | None = None) -> None:
         self._enis = list(dict.fromkeys(g.network_interface for g in groups))
         self._cloud = cloud
         self._clock = clock
@@ -40,6 +43,7 @@ class EniObserver:
         self._seen: dict[str, EniSeen] = {}
         self._wake = threading.Event()
         self._failing = ""
+        self._priority = priority or (lambda: Priority.ROUTINE)
 
     def reconfigure(self, groups: Sequence[GroupConfig]) -> None:
         """A reload's groups: read from the next round on."""
@@ -61,7 +65,7 @@ class EniObserver:
         with self._lock:
             enis = self._enis
         try:
-            found = self._cloud.describe_enis(enis, priority=Priority.ROUTINE)
+            found = self._cloud.describe_enis(enis, priority=self._priority())
         except CloudError as e:
             error = f"the ENI read failed: {e}"
             if error != self._failing:
