@@ -30,7 +30,7 @@ from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
-from failover.model import CloudError, Priority
+from failover.model import CloudError
 from failover.ports import GuestConfigurator
 from failover.server import OpsServer
 
@@ -170,10 +170,8 @@ class Replica:
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,
         # and the serving signal probes through the service IPs on the holder they show.
-        leadership = self.coordination.leadership
-        self.eni_observer = EniObserver(
-            cfg.groups, self.cloud, SystemClock(),
-            priority=lambda: Priority.FAILOVER if leadership.is_leader() else Priority.ROUTINE)
+        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock(),
+                                        leading=self.coordination.leadership.is_leader)
         deps = self._build_parts(cfg)
         c = self.coordination
         self.engine = Engine(cfg, deps, c.observations, c.requests,
