@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from failover import metrics
 from failover.config import GroupConfig
+from failover.engine.transitions import closed, moved, not_serving, served
 from failover.model import (
     CallTrace,
     CloudError,
@@ -80,6 +81,9 @@ class Executor:
         # By failover id, within one `run`: the detach's last look, for the attach step.
         self._detached: dict[str, EniState] = {}
         self._cidrs: dict[str, str] = {}  # by vSwitch id
+        # By group: the verify step's look at the ENI and when that read began (monotonic),
+        # for the engine, which needs a look newer than the move before deciding again.
+        self._verified: dict[str, tuple[float, EniState]] = {}
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -136,6 +140,14 @@ class Executor:
         """Removes the ENI's addresses and rules from a returned former holder."""
         token = self.d.leadership.fence()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
+        if eni.instance_id == instance:
+            # The ENI is back on it (a rollback, a move by hand): its addresses are the
+            # service's now. Never remove them from the ENI's current holder.
+            self.update_state(group, token, lambda st: replace(
+                st, pending_release=tuple(i for i in st.pending_release if i != instance)))
+            log.info("former holder holds the ENI again; not released",
+                     extra={"group": group.name, "instance": instance})
+            return True
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         try:
             result = self._guest_for(group).release(
@@ -151,6 +163,23 @@ class Executor:
             log.info("former holder released; it is a standby now",
                      extra={"group": group.name, "instance": instance})
         return ok
+
+    def note_not_serving(self, group: GroupConfig, instance: str) -> None:
+        """Remembers, before its guest step is re-run, that `instance` did not serve."""
+        now = self.d.clock.now()
+
+        self.update_state(group, self.d.leadership.fence(), lambda st: not_serving(st, instance, now))
+
+    def abandon(self, group: GroupConfig, record: FailoverRecord, reason: str) -> FailoverRecord:
+        """Closes an unfinished record whose attach never started: nothing is half-done, so the
+        group is decided afresh from what the cloud shows."""
+        final = replace(record, result=Result.ABORTED, finished_at=self.d.clock.now(), error=reason)
+        self.d.journal.update(final, self.d.leadership.fence())
+        metrics.FAILOVERS.labels(group=group.name, result=final.result.value,
+                                 trigger=final.trigger.value).inc()
+        log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
+                                                 "reason": reason})
+        return final
 
     # ---------------------------------------------------------------- steps
 
@@ -199,6 +228,8 @@ class Executor:
             rec = failed.record
             eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
             holder = eni.instance_id or record.from_instance
+            if holder not in group.members:
+                raise
             rec = self._step(rec, group, StepName.FENCE, lambda t: self._fence(rec, group, t, holder))
             return self._step(rec, group, StepName.DETACH, lambda t: self._do_detach(rec, group, t))
 
@@ -208,6 +239,9 @@ class Executor:
             return "skipped"  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
             return "skipped"
+        if eni.instance_id not in group.members:
+            raise RuntimeError(f"the ENI is attached to {eni.instance_id}, not a member of {group.name}; "
+                               "the controller never detaches a non-member: detach it by hand")
         # The attach step starts from this look instead of a read of its own (a round trip
         # on the critical path of every failover).
         state = self.d.cloud.detach_eni(
@@ -222,7 +256,7 @@ class Executor:
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
                instance: str | None = None) -> str:
         target = instance or record.from_instance
-        if target is None or target == record.to_instance:
+        if target is None or target == record.to_instance or target not in group.members:
             return "skipped"
         self.d.cloud.force_stop(target, timeout_s=group.policy.stop_timeout_s, trace=trace)
         log.warning("fenced the old holder with a force-stop",
@@ -237,7 +271,7 @@ class Executor:
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.d.leadership.fence(),
-                           lambda st: replace(st, holder=record.to_instance))
+                          lambda st: moved(st, record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
 
@@ -263,7 +297,12 @@ class Executor:
                                f"(exit {result.exit_code}): {result.output[-300:]}")
         return "ok"
 
+    def take_verified(self, group: str) -> tuple[float, EniState] | None:
+        """The last successful verify's look at the group's ENI (once)."""
+        return self._verified.pop(group, None)
+
     def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
+        looked_at = self.d.clock.monotonic()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
             raise RuntimeError(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
@@ -279,24 +318,13 @@ class Executor:
             missing = [ip for ip in group.eips if ip not in found]
             if missing:
                 raise RuntimeError(f"EIPs {', '.join(missing)} are not associated with the ENI")
+        self._verified[group.name] = (looked_at, eni)
         return "ok"
 
     def _done(self, group: GroupConfig, record: FailoverRecord) -> str:
         now = self.d.clock.now()
-        self.update_state(group, self.d.leadership.fence(), lambda st: self._after(group, st, record, now))
+        self.update_state(group, self.d.leadership.fence(), lambda st: served(group, st, record, now))
         return "ok"
-
-    @staticmethod
-    def _after(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
-        window = group.policy.flap_window_s
-        recent = tuple(t for t in state.recent_failovers if now - t <= window)
-        if record.trigger is Trigger.AUTO:
-            recent = (*recent, record.started_at)  # drills do not count as flapping
-        pending = state.pending_release
-        if record.from_instance and record.from_instance not in pending:
-            pending = (*pending, record.from_instance)
-        return replace(state, holder=record.to_instance, cooldown_until=now + group.policy.cooldown_s,
-                       recent_failovers=recent, pending_release=pending)
 
     def _finish(self, group: GroupConfig, record: FailoverRecord, result: Result,
                 error: str | None) -> FailoverRecord:
@@ -304,11 +332,7 @@ class Executor:
         record = replace(record, result=result, finished_at=now, error=error)
         token: FencingToken = self.d.leadership.fence()
         self.d.journal.update(record, token)
-        if result is Result.FAILED:
-            # A short pause before an automatic retry, so a fatal error cannot spin.
-            retry_at = now + min(group.policy.cooldown_s, 10.0)
-            self.update_state(group, token, lambda st: replace(
-                st, cooldown_until=max(st.cooldown_until, retry_at)))
+        self.update_state(group, token, lambda st: closed(group, st, record, now))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

@@ -175,8 +175,10 @@ def test_fatal_attach_fails_with_the_clouds_words_and_records_the_truth() -> Non
     assert rec.result is Result.FAILED
     assert "zone z2" in (rec.error or "") and "R-9" in (rec.error or "")
     assert steps(rec)[-1] == ("attach", "failed")
-    # Not stranded forever: a short retry pause, then decide sees "no holder" and tries again.
-    assert w.journal.group_state("web").cooldown_until > w.clock.now()
+    # Not stranded forever: the failure is remembered against i-b (decide backs off before
+    # trying it again, then tries the next standby); the ENI, Available, is attached again.
+    failure = w.journal.group_state("web").failures_of("i-b")
+    assert failure is not None and failure.count == 1 and "zone z2" in failure.error
     assert w.cloud.enis["eni-a"].status is EniStatus.AVAILABLE
 
 
@@ -210,3 +212,18 @@ def test_release_clears_pending_release() -> None:
     assert w.ex.release(g, "i-a")
     assert w.guest.released == ["i-a"]
     assert w.journal.group_state("web").pending_release == ()
+
+
+def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure() -> None:
+    from failover.engine.decide import NOT_SERVING
+    from failover.records import GroupState, TargetFailure
+
+    w = World()
+    w.journal.states["web"] = GroupState("web", holder="i-a", configured="i-a",
+                                         target_failures=(TargetFailure("i-a", 1, w.clock.now() - 1, NOT_SERVING),))
+    w.verifier.ok = False
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving"))
+    assert rec.result is Result.FAILED
+    failures = w.journal.group_state("web").target_failures
+    assert [(f.instance, f.count) for f in failures] == [("i-a", 2)]
