@@ -132,6 +132,11 @@ class Replica:
         self.cloud = EcsCloud(cfg.cloud)
         self.coordination = connect(cfg.zookeeper, cfg.controller.id,
                                     retention=cfg.zookeeper.journal_retention)
+        try:
+            self.coordination.secure()  # ACLs repaired under the root, or one warning without auth
+        except Exception:
+            self.coordination.close()
+            raise
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
         self._stop = threading.Event()
         self._engine_thread: threading.Thread | None = None

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from failover.config import ZookeeperConfig
+from failover.coordination.acl import ZkAclError, check_at_start
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
@@ -18,7 +19,7 @@ from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal", "ZkLeadership",
+    "Coordination", "Coordinator", "RequestStatus", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership",
     "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
@@ -33,6 +34,11 @@ class Coordination:
     observations: ZkObservations
     journal: ZkJournal
     requests: ZkRequests
+
+    def secure(self) -> int:
+        """A replica's start: our ACL on every znode under the root (auth on; raises ZkAclError
+        when one cannot be changed), or one warning that the tree is open (auth off)."""
+        return check_at_start(self.session)
 
     def join(self) -> None:
         """Become a replica: register, publish, contend (the CLI never calls this)."""

@@ -44,6 +44,10 @@ class StepFailed(Exception):
         self.cause = cause
 
 
+class HoldsTheEni(Exception):
+    """A release stopped unsent: its instance is the ENI's holder by the cloud's fresh word."""
+
+
 @dataclass(frozen=True)
 class Collaborators:
     """The ports one execution is handed (the engine never builds an adapter)."""
@@ -137,11 +141,14 @@ class Executor:
         token = self.d.leadership.fence()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        # Fenced like every mutation, and the ENI re-read right before the script is sent: a
+        # release waits at routine priority, and meanwhile the ENI may have come back to it.
+        trace = CallTrace(guard=lambda: self._may_release(group, instance))
         try:
             result = self._guest_for(group).release(
-                instance, network, timeout_s=group.policy.guest_timeout_s)
+                instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
             ok = result.ok
-        except CloudError as e:
+        except (CloudError, HoldsTheEni) as e:
             log.warning("release failed", extra={"group": group.name, "instance": instance,
                                                  "error": describe_error(e)})
             ok = False
@@ -151,6 +158,12 @@ class Executor:
             log.info("former holder released; it is a standby now",
                      extra={"group": group.name, "instance": instance})
         return ok
+
+    def _may_release(self, group: GroupConfig, instance: str) -> None:
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
+        if eni.instance_id == instance:
+            raise HoldsTheEni(f"{instance} holds the ENI now ({eni.status}): not releasing it")
+        self.d.leadership.fence()  # after the read, which may have waited for a token
 
     # ---------------------------------------------------------------- steps
 

@@ -210,3 +210,47 @@ def test_release_clears_pending_release() -> None:
     assert w.ex.release(g, "i-a")
     assert w.guest.released == ["i-a"]
     assert w.journal.group_state("web").pending_release == ()
+
+
+class SendingGuest(FakeGuest):
+    """Like the Cloud Assistant adapter: the trace's guard runs right before the script leaves."""
+
+    def release(self, instance_id: str, network: Any, *, timeout_s: float,
+                trace: Any = None) -> Any:
+        assert trace is not None, "a release must carry a trace: its guard is the fencing check"
+        trace.check()
+        return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
+
+
+def test_release_is_fenced_right_before_it_is_sent() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    w.lead.lose_after = w.lead.fences + 1  # deposed while the release waited for budget
+    with pytest.raises(NotLeader):
+        w.ex.release(g, "i-a")
+    assert w.guest.released == []
+    assert w.journal.group_state("web").pending_release == ("i-a",)
+
+
+def test_no_release_on_the_enis_current_holder() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    # Meanwhile the ENI went back to i-a (another failover, or a deposed leader's view).
+    w.cloud.enis["eni-a"] = replace(w.cloud.enis["eni-a"], instance_id="i-a")
+    assert not w.ex.release(g, "i-a")
+    assert w.guest.released == []
+
+
+def test_release_passes_its_guard_when_the_enis_elsewhere() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    reads = w.cloud.reads
+    assert w.ex.release(g, "i-a")
+    assert w.guest.released == ["i-a"]
+    assert w.cloud.reads == reads + 2  # the network's read, and the re-read right before sending
