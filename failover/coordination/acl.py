@@ -30,6 +30,14 @@ def _same(found: list[ACL], wanted: list[ACL]) -> bool:
     return sorted(map(tuple, found)) == sorted(map(tuple, wanted))  # type: ignore[arg-type]
 
 
+def _foreign(coord: Coordinator, path: str) -> ZkAclError:
+    return ZkAclError(
+        f"zookeeper.auth: znode {path} belongs to another identity and cannot get this "
+        f"replica's ACL; as its owner (or ZooKeeper's super user) run "
+        f"`setAcl -R {coord.layout.root} digest:<user>:<hash>:cdrwa` in zkCli, or use "
+        f"a new zookeeper.root")
+
+
 def secure_tree(coord: Coordinator) -> int:
     """Gives every znode under (and including) the root our ACL; returns how many changed.
 
@@ -46,6 +54,8 @@ def secure_tree(coord: Coordinator) -> int:
         for path, got in zip(level, acls, strict=True):
             if isinstance(got, NoNodeError):
                 continue
+            if isinstance(got, NoAuthError):
+                raise _foreign(coord, path)
             if isinstance(got, Exception):
                 raise got
             acl, stat = got
@@ -55,11 +65,7 @@ def secure_tree(coord: Coordinator) -> int:
                           [(p, wanted, version) for p, version in fixes])
         for (path, _), res in zip(fixes, done, strict=True):
             if isinstance(res, NoAuthError):
-                raise ZkAclError(
-                    f"zookeeper.auth: znode {path} belongs to another identity and cannot get this "
-                    f"replica's ACL; as its owner (or ZooKeeper's super user) run "
-                    f"`setAcl -R {coord.layout.root} digest:<user>:<hash>:cdrwa` in zkCli, or use "
-                    f"a new zookeeper.root")
+                raise _foreign(coord, path)
             if isinstance(res, Exception) and not isinstance(res, NoNodeError):
                 raise res
             repaired += 0 if isinstance(res, NoNodeError) else 1

@@ -107,9 +107,9 @@ class ZkLeadership:
         """Gives leadership up at once (graceful shutdown)."""
         self._joined = False
         self._stop.set()
-        self._give_up("shutting down")
+        self._give_up("shutting down", logging.INFO)
 
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str, level: int = logging.WARNING) -> None:
         """Drops office, then deletes our leader znode and marks the epoch znode "resigned"
         in one transaction, so the next leader sees a clean handover and skips the grace.
         Setting the epoch znode bumps its version: our own token is stale from then on."""
@@ -131,7 +131,7 @@ class ZkLeadership:
                 failed = first_error(coord.commit(tx))
                 if failed is not None:
                     raise failed[1]
-        log.warning("resigned leadership (epoch %d): %s", held.epoch, why)
+        log.log(level, "resigned leadership (epoch %d): %s", held.epoch, why)
 
     def _on_stale(self, epoch: int) -> None:
         # Any thread (a journal write): stop acting at once, resign on the worker.
