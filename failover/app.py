@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from failover import __version__, metrics
+from failover import __version__, metrics, quorum
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
@@ -26,6 +26,7 @@ from failover.engine.loop import Engine
 from failover.engine.readiness import ReadinessTracker, StandbyReadiness, evaluate, read_facts
 from failover.engine.status import build_status
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
+from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError
@@ -150,6 +151,8 @@ class Replica:
 
     def _build(self, cfg: Config) -> None:
         c = self.coordination
+        c.observations.set_vote_ages({g.name: quorum.vote_max_age(round_cadence_s(g))
+                                      for g in cfg.groups})
         self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
                                     addresses=self.addresses.get, sink=c.observations.publish,
                                     cloud=self.cloud)

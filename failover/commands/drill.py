@@ -75,7 +75,7 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     checks.append(("no failover running", not running, running[0].id if running else "none"))
     state_ = coord.journal.group_state(g.name)
     holder = state_.holder
-    live = max(1, len(coord.leadership.controllers()))
+    live = quorum.electorate(len(coord.leadership.controllers()), c.cfg.controller.replicas)
     obs = coord.observations.snapshot().get(g.name, {})
     up = {m: quorum.quorum_verdict({k: o.up for k, o in obs.get(m, {}).items()}, live, g.health.quorum)
           for m in g.members}

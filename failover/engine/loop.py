@@ -145,7 +145,7 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         obs = self.observations.snapshot()
-        live = max(1, len(self.d.leadership.controllers()))
+        live = quorum.electorate(len(self.d.leadership.controllers()), self.cfg.controller.replicas)
         readiness = self.readiness()
         views = []
         for g in self.cfg.groups:

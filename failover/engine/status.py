@@ -32,7 +32,7 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
                  ) -> dict[str, Any]:
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
-    live = max(1, len(controllers))
+    live = quorum.electorate(len(controllers), cfg.controller.replicas)
     unfinished = {r.group for r in journal.unfinished()}
     groups = []
     for g in cfg.groups:
