@@ -59,7 +59,8 @@ def connect(
     session = Coordinator(config, controller_id, environ)
     session.start()
     registry = ControllerRegistry(session)
+    leadership = ZkLeadership(session, registry)
     return Coordination(
-        session, registry, ZkLeadership(session, registry), ZkObservations(session, registry),
-        ZkJournal(session, retention), ZkRequests(session),
+        session, registry, leadership, ZkObservations(session, registry),
+        ZkJournal(session, retention), ZkRequests(session, fence=leadership.fence),
     )
