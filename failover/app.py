@@ -31,11 +31,12 @@ from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError
 from failover.ports import GuestConfigurator
-from failover.server import OpsServer
+from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
 
 ADDRESS_REFRESH_S = 60.0
+STATUS_MAX_AGE_S = 1.0  # the session worker's tick: /status is never older than that
 
 
 class MemberAddresses:
@@ -140,6 +141,7 @@ class Replica:
             raise
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
         self._stop = threading.Event()
+        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S)
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._build(cfg)
@@ -226,10 +228,16 @@ class Replica:
         return True, ""
 
     def status(self) -> dict[str, Any]:
+        """The /status document, built at most once per STATUS_MAX_AGE_S (see CachedDocument)."""
+        return self._status()
+
+    def _build_status(self) -> dict[str, Any]:
         c = self.coordination
-        doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+        reads = c.status_reads([g.name for g in self.cfg.groups])
+        doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                            readiness=self.standby_readiness.snapshot())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
                        "health": {g: {m: h.up for m, h in members.items()}
                                   for g, members in self.health.snapshot().items()}}
+        doc["as_of"] = time.time()
         return doc

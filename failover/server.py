@@ -3,6 +3,7 @@
 Liveness says the process serves; readiness says it can take part (ZooKeeper
 connected, config loaded); /status is the JSON of `failover status`. The
 server is handed callables, so it knows nothing of the adapters behind them.
+`CachedDocument` bounds what /status costs however often it is asked for.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,33 @@ log = logging.getLogger("failover.server")
 
 Readiness = Callable[[], tuple[bool, str]]
 StatusSource = Callable[[], dict[str, Any]]
+
+
+class CachedDocument:
+    """A document built at most once per `max_age_s`; concurrent callers wait for one build.
+
+    The status document reads ZooKeeper on the session the leader's fenced writes use, and
+    scrapers, dashboards and people may ask many times a second: they share one build.
+    """
+
+    def __init__(self, build: StatusSource, max_age_s: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._build = build
+        self._max_age_s = max_age_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._doc: tuple[float, dict[str, Any]] | None = None
+        self.builds = 0
+
+    def __call__(self) -> dict[str, Any]:
+        with self._lock:
+            cached = self._doc
+            if cached is not None and self._monotonic() - cached[0] < self._max_age_s:
+                return cached[1]
+            doc = self._build()
+            self.builds += 1
+            self._doc = (self._monotonic(), doc)
+            return doc
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -17,10 +17,11 @@ from failover.coordination.observations import ZkObservations
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
+from failover.coordination.status_reads import StatusReads
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership",
-    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "Coordination", "Coordinator", "RequestStatus", "StatusReads", "ZkAclError", "ZkAuthError",
+    "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 
@@ -39,6 +40,10 @@ class Coordination:
         """A replica's start: our ACL on every znode under the root (auth on; raises ZkAclError
         when one cannot be changed), or one warning that the tree is open (auth off)."""
         return check_at_start(self.session)
+
+    def status_reads(self, groups: list[str]) -> StatusReads:
+        """The journal as one status document needs it, read in a few pipelined rounds."""
+        return StatusReads(self.session, self.journal, groups)
 
     def join(self) -> None:
         """Become a replica: register, publish, contend (the CLI never calls this)."""

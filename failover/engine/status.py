@@ -13,7 +13,7 @@ from failover import quorum
 from failover.config import Config
 from failover.engine.readiness import StandbyReadiness
 from failover.model import JournalCorrupt
-from failover.ports import Journal, Leadership
+from failover.ports import JournalReader, Leadership
 from failover.records import FailoverRecord, GroupState, Observation
 
 ObservationMap = Mapping[str, Mapping[str, Mapping[str, Observation]]]
@@ -27,7 +27,7 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
             "trigger": record.trigger.value, "started_at": record.started_at}
 
 
-def build_status(cfg: Config, leadership: Leadership, journal: Journal, observations: ObservationMap,
+def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, observations: ObservationMap,
                  readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
                  ) -> dict[str, Any]:
     leader = leadership.leader_id()

@@ -89,3 +89,27 @@ def test_status_document_follows_the_contract() -> None:
                                "holder": True}
     assert g["last_failover"]["from"] == "i-b" and g["last_failover"]["duration_s"] == 1.5
     assert g["last_failover"]["result"] == "completed"
+
+
+def test_a_cached_document_is_built_once_per_age_however_often_asked() -> None:
+    import threading
+
+    from failover.server import CachedDocument
+    now = [0.0]
+    built: list[float] = []
+
+    def build() -> dict[str, Any]:
+        built.append(now[0])
+        return {"n": len(built)}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0])
+    threads = [threading.Thread(target=doc) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert doc() == {"n": 1} and doc.builds == 1
+    now[0] = 0.99
+    assert doc() == {"n": 1}
+    now[0] = 1.0
+    assert doc() == {"n": 2} and built == [0.0, 1.0]
