@@ -9,7 +9,8 @@ members), then measures:
 - `status_reads`: one uncached build the new way (states, one listing and the newest record
   per group, pipelined);
 - `http`: GET /status over loopback HTTP from `--clients` concurrent clients for
-  `--seconds`, through the replica's `CachedDocument` (built at most once a second).
+  `--seconds`, through the replica's `CachedDocument` (rebuilt in the background at most
+  once a second; callers never wait for a rebuild).
 
 ZooKeeper reads are counted on the client (every get/get_children/exists the session sends).
 
@@ -65,7 +66,7 @@ class ReadCounter:
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def fill(c: Coordination, groups: list[str], records: int) -> None:

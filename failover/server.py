@@ -27,30 +27,56 @@ StatusSource = Callable[[], dict[str, Any]]
 
 
 class CachedDocument:
-    """A document built at most once per `max_age_s`; concurrent callers wait for one build.
+    """A document rebuilt at most once per `max_age_s`, never on a caller's time but the first's.
 
-    The status document reads ZooKeeper on the session the leader's fenced writes use, and
-    scrapers, dashboards and people may ask many times a second: they share one build.
+    The status document reads ZooKeeper on the session the leader's fenced writes use (about
+    three reads per group), and scrapers, dashboards and people may ask many times a second.
+    Callers get the last document at once; one that finds it older than `max_age_s` starts
+    one rebuild in the background (never two at a time). Only the very first call waits.
+    A failed rebuild keeps the last document (its `as_of` tells its age) and is logged.
     """
 
     def __init__(self, build: StatusSource, max_age_s: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 spawn: Callable[[Callable[[], None]], None] | None = None) -> None:
         self._build = build
         self._max_age_s = max_age_s
         self._monotonic = monotonic
+        self._spawn = spawn or (lambda fn: threading.Thread(target=fn, name="status-build",
+                                                            daemon=True).start())
         self._lock = threading.Lock()
+        self._first = threading.Lock()
         self._doc: tuple[float, dict[str, Any]] | None = None
+        self._building = False
         self.builds = 0
 
     def __call__(self) -> dict[str, Any]:
         with self._lock:
             cached = self._doc
-            if cached is not None and self._monotonic() - cached[0] < self._max_age_s:
+            if cached is not None:
+                if self._monotonic() - cached[0] >= self._max_age_s and not self._building:
+                    self._building = True
+                    self._spawn(self._rebuild)
                 return cached[1]
-            doc = self._build()
-            self.builds += 1
+        with self._first:  # nothing built yet: the first caller builds, the others wait for it
+            if self._doc is None:
+                self._store(self._build())
+            return self._doc[1] if self._doc is not None else {}
+
+    def _rebuild(self) -> None:
+        try:
+            self._store(self._build())
+        except Exception as e:
+            log.warning("status rebuild failed; serving the last one",
+                        extra={"error": f"{e.__class__.__name__}: {e}"})
+        finally:
+            with self._lock:
+                self._building = False
+
+    def _store(self, doc: dict[str, Any]) -> None:
+        with self._lock:
             self._doc = (self._monotonic(), doc)
-            return doc
+            self.builds += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,8 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ready else 503, (why or "ready").encode() + b"\n", "text/plain")
         elif path == "/status":
             try:
-                body = json.dumps(self.server.status(), indent=1).encode()
-                self._send(200, body, "application/json")
+                self._send(200, self.server.status_body(), "application/json")
             except Exception as e:
                 log.warning("status failed", extra={"error": f"{e.__class__.__name__}: {e}"})
                 self._send(503, json.dumps({"error": "status unavailable"}).encode(), "application/json")
@@ -96,6 +121,17 @@ class _Server(ThreadingHTTPServer):
         self.liveness = liveness
         self.readiness = readiness
         self.status = status
+        self._encoded: tuple[dict[str, Any], bytes] | None = None
+
+    def status_body(self) -> bytes:
+        """The document as JSON, encoded once per document (a cached one is asked for often)."""
+        doc = self.status()
+        encoded = self._encoded
+        if encoded is not None and encoded[0] is doc:
+            return encoded[1]
+        body = json.dumps(doc, indent=1).encode()
+        self._encoded = (doc, body)
+        return body
 
 
 class OpsServer:

@@ -91,25 +91,48 @@ def test_status_document_follows_the_contract() -> None:
     assert g["last_failover"]["result"] == "completed"
 
 
-def test_a_cached_document_is_built_once_per_age_however_often_asked() -> None:
+def test_a_cached_document_is_rebuilt_in_the_background_at_most_once_per_age() -> None:
     import threading
 
     from failover.server import CachedDocument
     now = [0.0]
     built: list[float] = []
+    spawned: list[Any] = []
 
     def build() -> dict[str, Any]:
         built.append(now[0])
         return {"n": len(built)}
 
-    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0])
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
     threads = [threading.Thread(target=doc) for _ in range(20)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert doc() == {"n": 1} and doc.builds == 1
+    assert doc() == {"n": 1} and doc.builds == 1  # the first callers wait for one build
     now[0] = 0.99
-    assert doc() == {"n": 1}
+    assert doc() == {"n": 1} and spawned == []
     now[0] = 1.0
+    assert doc() == {"n": 1}  # stale: answered at once, one rebuild started...
+    assert doc() == {"n": 1} and len(spawned) == 1  # ...and never a second while it runs
+    spawned[0]()
     assert doc() == {"n": 2} and built == [0.0, 1.0]
+
+
+def test_a_failed_rebuild_keeps_the_last_document() -> None:
+    from failover.server import CachedDocument
+    now = [0.0]
+    fail = [False]
+    spawned: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        if fail[0]:
+            raise RuntimeError("zookeeper away")
+        return {"ok": True}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
+    assert doc() == {"ok": True}
+    fail[0], now[0] = True, 5.0
+    assert doc() == {"ok": True}
+    spawned[0]()
+    assert doc() == {"ok": True} and len(spawned) == 2  # tried again on the next call
