@@ -31,6 +31,7 @@ for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROX
 
 from tests.support.chaos import ChaosSystem, Spec  # noqa: E402
 from tests.support.trials import TrialResult  # noqa: E402
+from tests.support.trials_auth import auth_upgrade  # noqa: E402
 from tests.support.trials_faults import FAULT_SPEC, FLAP_SPEC, HANG_SPEC, api_faults, flapping, hung_primary  # noqa: E402
 from tests.support.trials_input import (  # noqa: E402
     corrupt_group_isolated,
@@ -126,6 +127,7 @@ def run(only: set[str], counts: dict[str, Any], tmp: Path) -> list[TrialResult]:
                                  lambda s: [paused_leader(s, counts["pauses"], progress=say)])
             results += on_system(zk, tmp, "t21b", PAUSE_HUNG_SPEC,
                                  lambda s: [paused_leader(s, counts["pauses"], hung=True, progress=say)])
+            results += on_system(zk, tmp, "t21c", Spec(), lambda s: [auth_upgrade(s, say)])
         if "8" in only:
             say("trial 8: bad input")
             results += trial_fuzz(counts["fuzz"])

@@ -59,6 +59,7 @@ class ZkLeadership:
         self._was_leader = False
         self._joined = False
         self._stale: int | None = None  # an epoch a fenced write found stale: resign it
+        self._stale_at = 0.0
         self._prober: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -137,7 +138,7 @@ class ZkLeadership:
         # Any thread (a journal write): stop acting at once, resign on the worker.
         held = self._held
         if held is not None and held.epoch == epoch:
-            self._stale = epoch
+            self._stale, self._stale_at = epoch, self._monotonic()
             self.lease.end()
             self._coord.wake()
 
@@ -161,7 +162,8 @@ class ZkLeadership:
             held = None
         stale, self._stale = self._stale, None
         if held is not None and stale == held.epoch:
-            self._give_up(f"epoch {stale} is stale (bumped by someone else); contending again")
+            self._give_up(f"epoch {stale} is stale (bumped by someone else) since "
+                          f"{self._monotonic() - self._stale_at:.2f} s; contending again")
             held = None
         if not self._joined or sid is None or not self._registry.registered():
             return
