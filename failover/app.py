@@ -101,7 +101,8 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         c = self.coordination
-        return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+        reads = c.status_reads([g.name for g in self.cfg.groups])  # O(groups), not O(records)
+        return build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                             readiness=self.readiness())
 
     def readiness(self, groups: list[GroupConfig] | None = None,

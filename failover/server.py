@@ -31,7 +31,8 @@ class CachedDocument:
 
     The status document reads ZooKeeper on the session the leader's fenced writes use (about
     three reads per group), and scrapers, dashboards and people may ask many times a second.
-    Callers get the last document at once; one that finds it older than `max_age_s` starts
+    Callers get the last document at once; one that finds it older than `max_age_s` (or than
+    twice the last build's duration, so rebuilding takes at most a third of the time) starts
     one rebuild in the background (never two at a time). Only the very first call waits.
     A failed rebuild keeps the last document (its `as_of` tells its age) and is logged.
     """
@@ -48,24 +49,26 @@ class CachedDocument:
         self._first = threading.Lock()
         self._doc: tuple[float, dict[str, Any]] | None = None
         self._building = False
+        self._took_s = 0.0
         self.builds = 0
 
     def __call__(self) -> dict[str, Any]:
         with self._lock:
             cached = self._doc
             if cached is not None:
-                if self._monotonic() - cached[0] >= self._max_age_s and not self._building:
+                age = self._monotonic() - cached[0]
+                if age >= max(self._max_age_s, 2 * self._took_s) and not self._building:
                     self._building = True
                     self._spawn(self._rebuild)
                 return cached[1]
         with self._first:  # nothing built yet: the first caller builds, the others wait for it
             if self._doc is None:
-                self._store(self._build())
+                self._timed_build()
             return self._doc[1] if self._doc is not None else {}
 
     def _rebuild(self) -> None:
         try:
-            self._store(self._build())
+            self._timed_build()
         except Exception as e:
             log.warning("status rebuild failed; serving the last one",
                         extra={"error": f"{e.__class__.__name__}: {e}"})
@@ -73,9 +76,12 @@ class CachedDocument:
             with self._lock:
                 self._building = False
 
-    def _store(self, doc: dict[str, Any]) -> None:
+    def _timed_build(self) -> None:
+        started = self._monotonic()
+        doc = self._build()
         with self._lock:
-            self._doc = (self._monotonic(), doc)
+            now = self._monotonic()
+            self._doc, self._took_s = (now, doc), now - started
             self.builds += 1
 
 

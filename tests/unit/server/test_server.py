@@ -119,6 +119,25 @@ def test_a_cached_document_is_rebuilt_in_the_background_at_most_once_per_age() -
     assert doc() == {"n": 2} and built == [0.0, 1.0]
 
 
+def test_a_slow_build_is_not_repeated_more_than_a_third_of_the_time() -> None:
+    from failover.server import CachedDocument
+    now = [0.0]
+    spawned: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        now[0] += 3.0  # a build that takes 3 s
+        return {}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
+    doc()
+    now[0] += 5.9
+    doc()
+    assert spawned == []  # 5.9 s old: not yet twice the build's 3 s
+    now[0] += 0.1
+    doc()
+    assert len(spawned) == 1
+
+
 def test_a_failed_rebuild_keeps_the_last_document() -> None:
     from failover.server import CachedDocument
     now = [0.0]
