@@ -234,7 +234,7 @@ class Replica:
 
     def _build_status(self) -> dict[str, Any]:
         c = self.coordination
-        reads = c.status_reads([g.name for g in self.cfg.groups])
+        reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
         doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                            readiness=self.standby_readiness.snapshot())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),

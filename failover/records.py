@@ -181,6 +181,9 @@ class GroupState:
     # Former holders whose OS still carries the ENI's addresses and rules: the
     # reverse guest script runs on each once it is back, then it is a standby.
     pending_release: tuple[str, ...] = ()
+    # The last finished failover, without its steps: what /status shows, read with the state
+    # instead of the journal (issue 21: a status must not read every retained record).
+    last_failover: FailoverRecord | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -191,6 +194,7 @@ class GroupState:
             "blocked": self.blocked,
             "blocked_reason": self.blocked_reason,
             "pending_release": list(self.pending_release),
+            "last_failover": None if self.last_failover is None else self.last_failover.to_dict(),
         }
 
     @classmethod
@@ -203,4 +207,6 @@ class GroupState:
             blocked=bool(d.get("blocked", False)),
             blocked_reason=str(d.get("blocked_reason", "")),
             pending_release=tuple(str(x) for x in d.get("pending_release") or ()),
+            last_failover=(FailoverRecord.from_dict(d["last_failover"]) if d.get("last_failover")
+                           else None),
         )

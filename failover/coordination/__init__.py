@@ -17,11 +17,11 @@ from failover.coordination.observations import ZkObservations
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
-from failover.coordination.status_reads import StatusReads
+from failover.coordination.status_reads import StatusMirror, StatusReads, StatusView
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "StatusReads", "ZkAclError", "ZkAuthError",
-    "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads", "StatusView",
+    "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 
@@ -35,6 +35,7 @@ class Coordination:
     observations: ZkObservations
     journal: ZkJournal
     requests: ZkRequests
+    status: StatusMirror  # what a replica's /status reads (the CLI uses `status_reads`)
 
     def secure(self) -> int:
         """A replica's start: our ACL on every znode under the root (auth on; raises ZkAclError
@@ -53,6 +54,7 @@ class Coordination:
         self.session.run_worker()
 
     def close(self) -> None:
+        self.status.close()
         self.session.close()
 
 
@@ -65,7 +67,8 @@ def connect(
     session.start()
     registry = ControllerRegistry(session)
     leadership = ZkLeadership(session, registry)
+    journal = ZkJournal(session, retention)
     return Coordination(
         session, registry, leadership, ZkObservations(session, registry),
-        ZkJournal(session, retention), ZkRequests(session, fence=leadership.fence),
+        journal, ZkRequests(session, fence=leadership.fence), StatusMirror(session, journal),
     )

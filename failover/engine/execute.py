@@ -317,11 +317,14 @@ class Executor:
         record = replace(record, result=result, finished_at=now, error=error)
         token: FencingToken = self.d.leadership.fence()
         self.d.journal.update(record, token)
+        last = replace(record, steps=())  # kept with the group's state for /status
         if result is Result.FAILED:
             # A short pause before an automatic retry, so a fatal error cannot spin.
             retry_at = now + min(group.policy.cooldown_s, 10.0)
             self.update_state(group, token, lambda st: replace(
-                st, cooldown_until=max(st.cooldown_until, retry_at)))
+                st, cooldown_until=max(st.cooldown_until, retry_at), last_failover=last))
+        else:
+            self.update_state(group, token, lambda st: replace(st, last_failover=last))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

@@ -62,3 +62,26 @@ def test_status_reads_match_the_full_history_in_a_bounded_number_of_reads(
         assert by_name["broken"]["state"] == "corrupt"
         # One state, one listing and one record per group, whatever the retention holds.
         assert reads.reads <= 3 * len(groups)
+        # The mirror: the same document; journal reads only the first time (older states
+        # carry no last failover), none per group afterwards.
+        assert build_status(cfg, solo.leadership, solo.status.view(groups), {}) == full
+        assert solo.status.reads <= 3 * len(groups)
+        # A failover finishing now keeps itself in the group's state (as the executor does).
+        newer = dataclasses.replace(rec("web", 99, base + 5000), result=Result.COMPLETED,
+                                    finished_at=(base + 5099) / 1000 + 1)
+        solo.journal.begin(dataclasses.replace(newer, result=Result.RUNNING, finished_at=None), tok)
+        solo.journal.update(newer, tok)
+        solo.journal.set_group_state(GroupState("web", holder="i-weba", last_failover=newer), tok)
+        running = rec("quiet", 1, base + 9000)
+        solo.journal.begin(running, tok)
+
+        def fresh() -> bool:
+            doc = build_status(cfg, solo.leadership, solo.status.view(groups), {})
+            return doc == build_status(cfg, solo.leadership, solo.journal, {})
+
+        wait_for(fresh, timeout=5.0, what="the mirror to follow the writes")
+        assert solo.status.reads == 0
+        by_name = {g["name"]: g for g in build_status(cfg, solo.leadership, solo.status.view(groups),
+                                                      {})["groups"]}
+        assert by_name["web"]["last_failover"]["id"] == newer.id
+        assert by_name["quiet"]["last_failover"]["result"] == "running"

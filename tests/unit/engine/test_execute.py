@@ -254,3 +254,12 @@ def test_release_passes_its_guard_when_the_enis_elsewhere() -> None:
     assert w.ex.release(g, "i-a")
     assert w.guest.released == ["i-a"]
     assert w.cloud.reads == reads + 2  # the network's read, and the re-read right before sending
+
+
+def test_the_group_state_keeps_the_last_finished_failover_for_status() -> None:
+    w = World()
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    last = w.journal.group_state("web").last_failover
+    assert last is not None and last.id == rec.id and last.result is Result.COMPLETED
+    assert last.steps == () and last.duration_s == rec.duration_s
