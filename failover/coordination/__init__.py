@@ -21,7 +21,8 @@ from failover.coordination.status_reads import StatusMirror, StatusReads, Status
 
 __all__ = [
     "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads", "StatusView",
-    "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests",
+    "ZkUnavailable", "connect",
 ]
 
 

@@ -66,6 +66,23 @@ class ZkLeadership:
     # ------------------------------------------------------------------ port
 
     def fence(self) -> FencingToken:
+        held = self._office()
+        refusal = self.lease.refusal()
+        if refusal is not None:
+            raise NotLeader(f"{self._coord.controller_id} may not act: {refusal}")
+        return FencingToken(self._coord.controller_id, held.epoch)
+
+    def is_leader(self) -> bool:
+        """In office and past the takeover grace. A lease that lapsed for a moment (a late
+        probe on a loaded host) does not count here: the engine keeps its office, and any
+        action it tries meanwhile is refused by `fence`."""
+        try:
+            self._office()
+        except NotLeader:
+            return False
+        return self.lease.grace_left() == 0.0
+
+    def _office(self) -> _Held:
         held = self._held
         if held is None:
             raise NotLeader(f"{self._coord.controller_id} is not the leader")
@@ -73,17 +90,7 @@ class ZkLeadership:
             raise NotLeader(f"ZooKeeper session is {self._coord.state}; not acting")
         if self._coord.session_id != held.session_id:
             raise NotLeader("the session that won leadership is gone")
-        refusal = self.lease.refusal()
-        if refusal is not None:
-            raise NotLeader(f"{self._coord.controller_id} may not act: {refusal}")
-        return FencingToken(self._coord.controller_id, held.epoch)
-
-    def is_leader(self) -> bool:
-        try:
-            self.fence()
-        except NotLeader:
-            return False
-        return True
+        return held
 
     def leader_id(self) -> str | None:
         found = self._coord.get_or_none(self._coord.layout.leader)

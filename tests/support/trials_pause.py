@@ -80,9 +80,10 @@ def paused_leader(system: ChaosSystem, runs: int, seed: int = 1, hung: bool = Fa
     completed = 0
 
     for i in range(runs):
-        src = system.holder_of(g)
-        leader = system.f.leader()
-        if src is None or leader is None:
+        try:
+            src, leader = wait_for(lambda: (h := system.holder_of(g)) and (le := system.f.leader())
+                                   and (h, le), 20, "a holder and a leader before the run", system.diag)
+        except AssertionError:
             result.fail(f"run {i}: no holder or no leader before the run")
             break
         dst = system.other(g, src)
