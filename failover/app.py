@@ -148,7 +148,7 @@ class Replica:
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
-            liveness=self._liveness, readiness=self._readiness, status=self.status,
+            liveness=self._liveness, readiness=self._readiness, status=self._status,
         )
         metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
 

@@ -48,6 +48,7 @@ class CachedDocument:
         self._lock = threading.Lock()
         self._first = threading.Lock()
         self._doc: tuple[float, dict[str, Any]] | None = None
+        self._body = b""
         self._building = False
         self._took_s = 0.0
         self.builds = 0
@@ -76,12 +77,19 @@ class CachedDocument:
             with self._lock:
                 self._building = False
 
+    def body(self) -> bytes:
+        """The document as JSON, encoded once per build on the building thread."""
+        self()
+        with self._lock:
+            return self._body
+
     def _timed_build(self) -> None:
         started = self._monotonic()
         doc = self._build()
+        body = json.dumps(doc, indent=1).encode()
         with self._lock:
             now = self._monotonic()
-            self._doc, self._took_s = (now, doc), now - started
+            self._doc, self._body, self._took_s = (now, doc), body, now - started
             self.builds += 1
 
 
@@ -127,17 +135,12 @@ class _Server(ThreadingHTTPServer):
         self.liveness = liveness
         self.readiness = readiness
         self.status = status
-        self._encoded: tuple[dict[str, Any], bytes] | None = None
 
     def status_body(self) -> bytes:
-        """The document as JSON, encoded once per document (a cached one is asked for often)."""
-        doc = self.status()
-        encoded = self._encoded
-        if encoded is not None and encoded[0] is doc:
-            return encoded[1]
-        body = json.dumps(doc, indent=1).encode()
-        self._encoded = (doc, body)
-        return body
+        # A cached document comes encoded already (on its building thread, not a request's).
+        if isinstance(self.status, CachedDocument):
+            return self.status.body()
+        return json.dumps(self.status(), indent=1).encode()
 
 
 class OpsServer:

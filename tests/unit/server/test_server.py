@@ -117,6 +117,7 @@ def test_a_cached_document_is_rebuilt_in_the_background_at_most_once_per_age() -
     assert doc() == {"n": 1} and len(spawned) == 1  # ...and never a second while it runs
     spawned[0]()
     assert doc() == {"n": 2} and built == [0.0, 1.0]
+    assert json.loads(doc.body()) == {"n": 2}  # encoded by the build, not by each request
 
 
 def test_a_slow_build_is_not_repeated_more_than_a_third_of_the_time() -> None:
