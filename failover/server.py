@@ -86,7 +86,7 @@ class CachedDocument:
     def _timed_build(self) -> None:
         started = self._monotonic()
         doc = self._build()
-        body = json.dumps(doc, indent=1).encode()
+        body = json.dumps(doc).encode()  # no indent: CPython's C encoder (indent forces Python's)
         with self._lock:
             now = self._monotonic()
             self._doc, self._body, self._took_s = (now, doc), body, now - started
