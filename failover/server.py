@@ -26,6 +26,9 @@ Readiness = Callable[[], tuple[bool, str]]
 StatusSource = Callable[[], dict[str, Any]]
 
 
+STALE_FACTOR = 3  # a document older than this many rebuild periods is never served
+
+
 class CachedDocument:
     """A document rebuilt at most once per `max_age_s`, never on a caller's time but the first's.
 
@@ -33,7 +36,8 @@ class CachedDocument:
     three reads per group), and scrapers, dashboards and people may ask many times a second.
     Callers get the last document at once; one that finds it older than `max_age_s` (or than
     twice the last build's duration, so rebuilding takes at most a third of the time) starts
-    one rebuild in the background (never two at a time). Only the very first call waits.
+    one rebuild in the background (never two at a time). Only a call that finds nothing, or a
+    document older than `STALE_FACTOR` rebuild periods (nobody asked for a while), waits.
     A failed rebuild keeps the last document (its `as_of` tells its age) and is logged.
     """
 
@@ -58,12 +62,17 @@ class CachedDocument:
             cached = self._doc
             if cached is not None:
                 age = self._monotonic() - cached[0]
-                if age >= max(self._max_age_s, 2 * self._took_s) and not self._building:
-                    self._building = True
-                    self._spawn(self._rebuild)
-                return cached[1]
-        with self._first:  # nothing built yet: the first caller builds, the others wait for it
-            if self._doc is None:
+                due = max(self._max_age_s, 2 * self._took_s)
+                if age < STALE_FACTOR * due:
+                    if age >= due and not self._building:
+                        self._building = True
+                        self._spawn(self._rebuild)
+                    return cached[1]
+        # Nothing built yet, or nobody asked for a long time (the last document may describe
+        # another leader): build now; concurrent callers wait for the same build.
+        seen = cached
+        with self._first:
+            if self._doc is seen:
                 self._timed_build()
             return self._doc[1] if self._doc is not None else {}
 

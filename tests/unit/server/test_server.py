@@ -118,6 +118,8 @@ def test_a_cached_document_is_rebuilt_in_the_background_at_most_once_per_age() -
     spawned[0]()
     assert doc() == {"n": 2} and built == [0.0, 1.0]
     assert json.loads(doc.body()) == {"n": 2}  # encoded by the build, not by each request
+    now[0] = 10.0  # nobody asked for a long time: the old one is not served, the caller waits
+    assert doc() == {"n": 3} and len(spawned) == 1
 
 
 def test_a_slow_build_is_not_repeated_more_than_a_third_of_the_time() -> None:
@@ -152,7 +154,10 @@ def test_a_failed_rebuild_keeps_the_last_document() -> None:
 
     doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
     assert doc() == {"ok": True}
-    fail[0], now[0] = True, 5.0
+    fail[0], now[0] = True, 2.0
     assert doc() == {"ok": True}
     spawned[0]()
     assert doc() == {"ok": True} and len(spawned) == 2  # tried again on the next call
+    now[0] = 10.0  # too old to serve, and no new one: the caller hears it (/status answers 503)
+    with pytest.raises(RuntimeError):
+        doc()
