@@ -142,7 +142,7 @@ class Replica:
             raise
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
         self._stop = threading.Event()
-        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S)
+        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S, fresh=self._self_status)
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._build(cfg)
@@ -237,8 +237,12 @@ class Replica:
         reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
         doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                            readiness=self.standby_readiness.snapshot())
-        doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
-                       "health": {g: {m: h.up for m, h in members.items()}
-                                  for g, members in self.health.snapshot().items()}}
         doc["as_of"] = time.time()
         return doc
+
+    def _self_status(self) -> dict[str, Any]:
+        """This replica's own part of /status: local and cheap, so never cached."""
+        return {"self": {"id": self.cfg.controller.id,
+                         "leader": self.coordination.leadership.is_leader(),
+                         "health": {g: {m: h.up for m, h in members.items()}
+                                    for g, members in self.health.snapshot().items()}}}

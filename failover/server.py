@@ -43,8 +43,10 @@ class CachedDocument:
 
     def __init__(self, build: StatusSource, max_age_s: float,
                  monotonic: Callable[[], float] = time.monotonic,
-                 spawn: Callable[[Callable[[], None]], None] | None = None) -> None:
+                 spawn: Callable[[Callable[[], None]], None] | None = None,
+                 fresh: StatusSource | None = None) -> None:
         self._build = build
+        self._fresh = fresh  # keys added on every call, never cached (must not clash with `build`'s)
         self._max_age_s = max_age_s
         self._monotonic = monotonic
         self._spawn = spawn or (lambda fn: threading.Thread(target=fn, name="status-build",
@@ -58,6 +60,10 @@ class CachedDocument:
         self.builds = 0
 
     def __call__(self) -> dict[str, Any]:
+        doc = self._cached()
+        return doc if self._fresh is None else {**doc, **self._fresh()}
+
+    def _cached(self) -> dict[str, Any]:
         with self._lock:
             cached = self._doc
             if cached is not None:
@@ -87,10 +93,17 @@ class CachedDocument:
                 self._building = False
 
     def body(self) -> bytes:
-        """The document as JSON, encoded once per build on the building thread."""
-        self()
+        """The document as JSON, encoded once per build on the building thread (the fresh keys
+        are encoded per call and spliced in)."""
+        self._cached()
         with self._lock:
-            return self._body
+            body = self._body
+        if self._fresh is None:
+            return body
+        extra = json.dumps(self._fresh()).encode()
+        if len(extra) <= 2:
+            return body
+        return body[:-1] + (b"," if len(body) > 2 else b"") + extra[1:]
 
     def _timed_build(self) -> None:
         started = self._monotonic()

@@ -161,3 +161,16 @@ def test_a_failed_rebuild_keeps_the_last_document() -> None:
     now[0] = 10.0  # too old to serve, and no new one: the caller hears it (/status answers 503)
     with pytest.raises(RuntimeError):
         doc()
+
+
+def test_fresh_keys_are_never_cached() -> None:
+    from failover.server import CachedDocument
+    leader = [False]
+    doc = CachedDocument(lambda: {"groups": [1]}, max_age_s=60.0,
+                         fresh=lambda: {"self": {"leader": leader[0]}})
+    assert doc() == {"groups": [1], "self": {"leader": False}}
+    leader[0] = True
+    assert doc() == {"groups": [1], "self": {"leader": True}}
+    assert json.loads(doc.body()) == {"groups": [1], "self": {"leader": True}}
+    empty = CachedDocument(dict, max_age_s=60.0, fresh=lambda: {"self": 1})
+    assert json.loads(empty.body()) == {"self": 1}
