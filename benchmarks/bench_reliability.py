@@ -31,6 +31,7 @@ for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROX
 
 from tests.support.chaos import ChaosSystem, Spec  # noqa: E402
 from tests.support.trials import TrialResult  # noqa: E402
+from tests.support.trials_auth import auth_upgrade  # noqa: E402
 from tests.support.trials_faults import FAULT_SPEC, FLAP_SPEC, HANG_SPEC, api_faults, flapping, hung_primary  # noqa: E402
 from tests.support.trials_input import (  # noqa: E402
     corrupt_group_isolated,
@@ -39,14 +40,17 @@ from tests.support.trials_input import (  # noqa: E402
     garbage_observation,
 )
 from tests.support.trials_kill import leader_kill  # noqa: E402
+from tests.support.trials_pause import HUNG_SPEC as PAUSE_HUNG_SPEC  # noqa: E402
+from tests.support.trials_pause import paused_leader  # noqa: E402
 from tests.support.trials_scale import combined, outage_spec, zone_outage  # noqa: E402
+from tests.support.trials_voter import stale_voter  # noqa: E402
 from tests.support.trials_zk import zk_leader_killed, zk_outage  # noqa: E402
 from tests.support.zk import ZkCluster  # noqa: E402
 
 FULL = {"kills": 50, "zk": 5, "faults": 20, "flap": (2.0, 60.0), "partition": 5, "hang": 5,
-        "groups": 100, "outages": 5, "fuzz": 500}
+        "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5}
 QUICK = {"kills": 2, "zk": 1, "faults": 2, "flap": (1.0, 8.0), "partition": 1, "hang": 1,
-         "groups": 20, "outages": 1, "fuzz": 50}
+         "groups": 20, "outages": 1, "fuzz": 50, "pauses": 2, "voters": 1}
 T0 = time.monotonic()
 
 
@@ -118,6 +122,17 @@ def run(only: set[str], counts: dict[str, Any], tmp: Path) -> list[TrialResult]:
                        for r in on_system(zk, tmp, f"t7-{i}", outage_spec(n, 10),
                                           lambda s: [zone_outage(s, 10, say)])]
             results.append(combined(outages))
+        if "21" in only:
+            say("trials 21a/21b: the leader paused (SIGSTOP) past its session mid-failover")
+            results += on_system(zk, tmp, "t21a", Spec(),
+                                 lambda s: [paused_leader(s, counts["pauses"], progress=say)])
+            results += on_system(zk, tmp, "t21b", PAUSE_HUNG_SPEC,
+                                 lambda s: [paused_leader(s, counts["pauses"], hung=True, progress=say)])
+            results += on_system(zk, tmp, "t21c", Spec(), lambda s: [auth_upgrade(s, say)])
+        if "21" in only or "21d" in only:
+            say("trial 21d: stale voter")
+            results += on_system(zk, tmp, "t21d", Spec(),
+                                 lambda s: [stale_voter(s, counts["voters"], progress=say)])
         if "8" in only:
             say("trial 8: bad input")
             results += trial_fuzz(counts["fuzz"])

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from failover import __version__, metrics
+from failover import __version__, metrics, quorum
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
@@ -28,15 +28,17 @@ from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadi
 from failover.engine.status import build_status
 from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
+from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
 from failover.ports import GuestConfigurator
-from failover.server import OpsServer
+from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
 
 ADDRESS_REFRESH_S = 60.0
+STATUS_MAX_AGE_S = 1.0  # the session worker's tick: /status is never older than that
 
 
 class MemberAddresses:
@@ -111,7 +113,8 @@ class Client:
         c = self.coordination
         facts, enis = self.facts()
         readiness = None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in self.cfg.groups}
-        return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+        reads = c.status_reads([g.name for g in self.cfg.groups])  # O(groups), not O(records)
+        return build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                             readiness=readiness, enis=enis)
 
     def facts(self, groups: list[GroupConfig] | None = None,
@@ -154,8 +157,14 @@ class Replica:
         self.cloud = EcsCloud(cfg.cloud)
         self.coordination = connect(cfg.zookeeper, cfg.controller.id,
                                     retention=cfg.zookeeper.journal_retention)
+        try:
+            self.coordination.secure()  # ACLs repaired under the root, or one warning without auth
+        except Exception:
+            self.coordination.close()
+            raise
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
         self._stop = threading.Event()
+        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S, fresh=self._self_status)
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._eni_thread: threading.Thread | None = None
@@ -163,7 +172,7 @@ class Replica:
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
-            liveness=self._liveness, readiness=self._readiness, status=self.status,
+            liveness=self._liveness, readiness=self._readiness, status=self._status,
         )
         metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
 
@@ -182,6 +191,8 @@ class Replica:
     def _build_parts(self, cfg: Config) -> Collaborators:
         """What a reload rebuilds: health, verify, readiness (the engine lives on)."""
         c = self.coordination
+        c.observations.set_vote_ages({g.name: quorum.vote_max_age(round_cadence_s(g))
+                                      for g in cfg.groups})
         self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
                                     addresses=self.addresses.get, sink=c.observations.publish,
                                     cloud=self.cloud, missing=self.addresses.missing,
@@ -284,10 +295,20 @@ class Replica:
         return True, ""
 
     def status(self) -> dict[str, Any]:
+        """The /status document, built at most once per STATUS_MAX_AGE_S (see CachedDocument)."""
+        return self._status()
+
+    def _build_status(self) -> dict[str, Any]:
         c = self.coordination
-        doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
+        reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
+        doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
                            readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen())
-        doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
-                       "health": {g: {m: h.up for m, h in members.items()}
-                                  for g, members in self.health.snapshot().items()}}
+        doc["as_of"] = time.time()
         return doc
+
+    def _self_status(self) -> dict[str, Any]:
+        """This replica's own part of /status: local and cheap, so never cached."""
+        return {"self": {"id": self.cfg.controller.id,
+                         "leader": self.coordination.leadership.is_leader(),
+                         "health": {g: {m: h.up for m, h in members.items()}
+                                    for g, members in self.health.snapshot().items()}}}

@@ -156,6 +156,16 @@ class Leadership(Protocol):
         ...
 
 
+class JournalReader(Protocol):
+    """The reads the status document needs (a status may answer them from one batched read)."""
+
+    def history(self, group: str | None = None, limit: int = 100) -> list[FailoverRecord]: ...
+
+    def unfinished(self) -> list[FailoverRecord]: ...
+
+    def group_state(self, group: str) -> GroupState: ...
+
+
 class Journal(Protocol):
     """Write-ahead failover records and per-group state, all epoch-checked."""
 

@@ -12,6 +12,25 @@ from typing import Literal
 
 QuorumSpec = Literal["majority", "all"] | int
 
+VOTE_ROUNDS = 3  # a vote counts for this many of its group's intervals without a new round...
+VOTE_SLACK_S = 3.0  # ...plus the cadence of writing and reading round times (1 s + 0.5 s) and a tick
+
+
+def vote_max_age(interval_s: float) -> float:
+    """How long a replica's vote on a group counts while its rounds for the group stand still."""
+    return VOTE_ROUNDS * interval_s + VOTE_SLACK_S
+
+
+def electorate(live: int, replicas: int | None) -> int:
+    """How many replicas a quorum is counted against.
+
+    With `controller.replicas` set, at least that many: a partition that cuts the others off
+    from ZooKeeper cannot shrink the electorate, so one replica's view never decides alone.
+    Without it, the live replicas (the weaker choice: after a partition, the replicas left
+    are the whole electorate).
+    """
+    return max(live, replicas or 0, 1)
+
 
 def votes_needed(live: int, quorum: QuorumSpec) -> int:
     """Votes one verdict needs among `live` replicas.

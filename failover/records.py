@@ -196,6 +196,9 @@ class GroupState:
     # Failed attach, guest or verify attempts per target, remembered for a while: the engine
     # backs off before trying it again and tries the next standby after a few.
     target_failures: tuple[TargetFailure, ...] = ()
+    # The last finished failover, without its steps: what /status shows, read with the state
+    # instead of the journal (a status must not read every retained record).
+    last_failover: FailoverRecord | None = None
 
     def failures_of(self, instance: str) -> TargetFailure | None:
         for f in self.target_failures:
@@ -214,6 +217,7 @@ class GroupState:
             "blocked": self.blocked,
             "blocked_reason": self.blocked_reason,
             "pending_release": list(self.pending_release),
+            "last_failover": None if self.last_failover is None else self.last_failover.to_dict(),
         }
 
     @classmethod
@@ -229,6 +233,8 @@ class GroupState:
             # A state written before this field existed was left by a completed failover.
             configured=d["configured"] if "configured" in d else d.get("holder"),
             target_failures=tuple(TargetFailure.from_dict(f) for f in d.get("target_failures") or ()),
+            last_failover=(FailoverRecord.from_dict(d["last_failover"]) if d.get("last_failover")
+                           else None),
         )
 
 

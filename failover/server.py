@@ -3,6 +3,7 @@
 Liveness says the process serves; readiness says it can take part (ZooKeeper
 connected, config loaded); /status is the JSON of `failover status`. The
 server is handed callables, so it knows nothing of the adapters behind them.
+`CachedDocument` bounds what /status costs however often it is asked for.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,95 @@ log = logging.getLogger("failover.server")
 
 Readiness = Callable[[], tuple[bool, str]]
 StatusSource = Callable[[], dict[str, Any]]
+
+
+STALE_FACTOR = 3  # a document older than this many rebuild periods is never served
+
+
+class CachedDocument:
+    """A document rebuilt at most once per `max_age_s`, never on a caller's time but the first's.
+
+    The status document reads ZooKeeper on the session the leader's fenced writes use (about
+    three reads per group), and scrapers, dashboards and people may ask many times a second.
+    Callers get the last document at once; one that finds it older than `max_age_s` (or than
+    twice the last build's duration, so rebuilding takes at most a third of the time) starts
+    one rebuild in the background (never two at a time). Only a call that finds nothing, or a
+    document older than `STALE_FACTOR` rebuild periods (nobody asked for a while), waits.
+    A failed rebuild keeps the last document (its `as_of` tells its age) and is logged.
+    """
+
+    def __init__(self, build: StatusSource, max_age_s: float,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 spawn: Callable[[Callable[[], None]], None] | None = None,
+                 fresh: StatusSource | None = None) -> None:
+        self._build = build
+        self._fresh = fresh  # keys added on every call, never cached (must not clash with `build`'s)
+        self._max_age_s = max_age_s
+        self._monotonic = monotonic
+        self._spawn = spawn or (lambda fn: threading.Thread(target=fn, name="status-build",
+                                                            daemon=True).start())
+        self._lock = threading.Lock()
+        self._first = threading.Lock()
+        self._doc: tuple[float, dict[str, Any]] | None = None
+        self._body = b""
+        self._building = False
+        self._took_s = 0.0
+        self.builds = 0
+
+    def __call__(self) -> dict[str, Any]:
+        doc = self._cached()
+        return doc if self._fresh is None else {**doc, **self._fresh()}
+
+    def _cached(self) -> dict[str, Any]:
+        with self._lock:
+            cached = self._doc
+            if cached is not None:
+                age = self._monotonic() - cached[0]
+                due = max(self._max_age_s, 2 * self._took_s)
+                if age < STALE_FACTOR * due:
+                    if age >= due and not self._building:
+                        self._building = True
+                        self._spawn(self._rebuild)
+                    return cached[1]
+        # Nothing built yet, or nobody asked for a long time (the last document may describe
+        # another leader): build now; concurrent callers wait for the same build.
+        seen = cached
+        with self._first:
+            if self._doc is seen:
+                self._timed_build()
+            return self._doc[1] if self._doc is not None else {}
+
+    def _rebuild(self) -> None:
+        try:
+            self._timed_build()
+        except Exception as e:
+            log.warning("status rebuild failed; serving the last one",
+                        extra={"error": f"{e.__class__.__name__}: {e}"})
+        finally:
+            with self._lock:
+                self._building = False
+
+    def body(self) -> bytes:
+        """The document as JSON, encoded once per build on the building thread (the fresh keys
+        are encoded per call and spliced in)."""
+        self._cached()
+        with self._lock:
+            body = self._body
+        if self._fresh is None:
+            return body
+        extra = json.dumps(self._fresh()).encode()
+        if len(extra) <= 2:
+            return body
+        return body[:-1] + (b"," if len(body) > 2 else b"") + extra[1:]
+
+    def _timed_build(self) -> None:
+        started = self._monotonic()
+        doc = self._build()
+        body = json.dumps(doc).encode()  # no indent: CPython's C encoder (indent forces Python's)
+        with self._lock:
+            now = self._monotonic()
+            self._doc, self._body, self._took_s = (now, doc), body, now - started
+            self.builds += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,8 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if ready else 503, (why or "ready").encode() + b"\n", "text/plain")
         elif path == "/status":
             try:
-                body = json.dumps(self.server.status(), indent=1).encode()
-                self._send(200, body, "application/json")
+                self._send(200, self.server.status_body(), "application/json")
             except Exception as e:
                 log.warning("status failed", extra={"error": f"{e.__class__.__name__}: {e}"})
                 self._send(503, json.dumps({"error": "status unavailable"}).encode(), "application/json")
@@ -67,6 +157,12 @@ class _Server(ThreadingHTTPServer):
         self.liveness = liveness
         self.readiness = readiness
         self.status = status
+
+    def status_body(self) -> bytes:
+        # A cached document comes encoded already (on its building thread, not a request's).
+        if isinstance(self.status, CachedDocument):
+            return self.status.body()
+        return json.dumps(self.status(), indent=1).encode()
 
 
 class OpsServer:

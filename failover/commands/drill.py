@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from failover import app
+from failover import app, quorum
 from failover.cli import config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.config import Config, GroupConfig
@@ -81,7 +81,8 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     ready = {} if facts is None else evaluate(g, facts[g.name])
     now = time.time()
     view = build_view(g, coord.journal.group_state(g.name), coord.observations.snapshot().get(g.name, {}),
-                      max(1, len(coord.leadership.controllers())), eni=enis.get(g.network_interface),
+                      quorum.electorate(len(coord.leadership.controllers()), c.cfg.controller.replicas),
+                      eni=enis.get(g.network_interface),
                       ready={m: r.ready for m, r in ready.items()},
                       unfinished=running[0] if running else None)
     up = view.member_up

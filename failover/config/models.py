@@ -36,6 +36,9 @@ class ControllerConfig(_Model):
     # A zone outage fails many groups at once; bounded so the API budget holds.
     max_parallel_failovers: int = Field(default=16, ge=1, le=256)
     tick_s: float = Field(default=0.05, gt=0, le=5)  # how often the leader re-decides
+    # How many replicas are deployed: quorums are counted against at least this many, so a
+    # partition cannot shrink the electorate to the replicas left. None: the live ones (weaker).
+    replicas: int | None = Field(default=None, ge=1, le=9)
 
     @field_validator("listen")
     @classmethod

@@ -10,16 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from failover.config import ZookeeperConfig
+from failover.coordination.acl import ZkAclError, check_at_start
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
+from failover.coordination.status_reads import StatusMirror, StatusReads, StatusView
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal", "ZkLeadership",
-    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads", "StatusView",
+    "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests",
+    "ZkUnavailable", "connect",
 ]
 
 
@@ -33,6 +36,16 @@ class Coordination:
     observations: ZkObservations
     journal: ZkJournal
     requests: ZkRequests
+    status: StatusMirror  # what a replica's /status reads (the CLI uses `status_reads`)
+
+    def secure(self) -> int:
+        """A replica's start: our ACL on every znode under the root (auth on; raises ZkAclError
+        when one cannot be changed), or one warning that the tree is open (auth off)."""
+        return check_at_start(self.session)
+
+    def status_reads(self, groups: list[str]) -> StatusReads:
+        """The journal as one status document needs it, read in a few pipelined rounds."""
+        return StatusReads(self.session, self.journal, groups)
 
     def join(self) -> None:
         """Become a replica: register, publish, contend (the CLI never calls this)."""
@@ -42,6 +55,7 @@ class Coordination:
         self.session.run_worker()
 
     def close(self) -> None:
+        self.status.close()
         self.session.close()
 
 
@@ -53,7 +67,9 @@ def connect(
     session = Coordinator(config, controller_id, environ)
     session.start()
     registry = ControllerRegistry(session)
+    leadership = ZkLeadership(session, registry)
+    journal = ZkJournal(session, retention)
     return Coordination(
-        session, registry, ZkLeadership(session, registry), ZkObservations(session, registry),
-        ZkJournal(session, retention), ZkRequests(session),
+        session, registry, leadership, ZkObservations(session, registry),
+        journal, ZkRequests(session, fence=leadership.fence), StatusMirror(session, journal),
     )

@@ -44,6 +44,7 @@ def fenced_commit(
         return results[1:]
     index, err = failed
     if index == 0 and isinstance(err, BadVersionError | NoNodeError):
+        coord.stale_epoch(token.epoch)  # the leader resigns that epoch and contends again
         raise StaleEpoch(
             f"{what}: epoch {token.epoch} of {token.controller_id} is stale; a newer leader exists"
         )

@@ -70,6 +70,13 @@ class Layout:
         )
 
     @property
+    def rounds(self) -> str:
+        return self._p("rounds")
+
+    def round_times(self, cid: str) -> str:
+        return self._p("rounds", check_name("controller id", cid))
+
+    @property
     def journal(self) -> str:
         return self._p("journal")
 

@@ -5,6 +5,8 @@ records the wanted verdict and wakes the session worker, which writes it (as
 an ephemeral owned by our session, so a dead replica's votes vanish with it).
 Only a changed verdict (up/down) is written. After a lost session every
 verdict is written again, because its ephemerals went with the old session.
+The round time of every publish goes to `rounds`, so the leader can stop
+counting the votes of a replica whose rounds stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from failover.coordination.fencing import first_error
 from failover.coordination.layout import check_name
 from failover.coordination.obs_cache import ObservationCache
 from failover.coordination.registry import ControllerRegistry
+from failover.coordination.rounds import RoundTimes
 from failover.coordination.session import Coordinator
 from failover.records import Observation
 
@@ -40,12 +43,18 @@ class ZkObservations:
         self._session: int | None = None
         self._parents: set[Key] = set()  # observation dirs known to exist
         self._cache = ObservationCache(coord)
+        self.rounds = RoundTimes(coord)
+        self._max_age: dict[str, float] = {}  # by group; a group absent here is not aged
         # (group, instance, controller, bytes) already reported as garbage: the leader
         # reads every 50 ms, and one bad znode must not write twenty lines a second.
         self._reported: set[tuple[str, str, str, bytes]] = set()
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
+
+    def set_vote_ages(self, max_age_s: Mapping[str, float]) -> None:
+        """How long each group's votes count without the voter's rounds advancing."""
+        self._max_age = dict(max_age_s)
 
     # ------------------------------------------------------------------ port
 
@@ -58,6 +67,7 @@ class ZkObservations:
         check_name("group", observation.group)
         check_name("instance", observation.instance)
         key = (observation.group, observation.instance)
+        self.rounds.note(observation.group, observation.at)
         with self._lock:
             old = self._wanted.get(key)
             if old is not None and old.up == observation.up:
@@ -68,7 +78,14 @@ class ZkObservations:
 
     def snapshot(self) -> Mapping[str, Mapping[str, Mapping[str, Observation]]]:
         out: Snapshot = {}
-        for g, i, c, raw in self._cache.entries(set(self._registry.live())):
+        live = set(self._registry.live())
+        ages = self._max_age
+        if ages:
+            self.rounds.refresh(live)
+        for g, i, c, raw in self._cache.entries(live):
+            age = ages.get(g)
+            if age is not None and not self.rounds.counts(c, g, age):
+                continue  # its rounds stopped: the last word it wrote no longer counts
             try:
                 obs = decode_observation(raw, c, g, i)
             except Undecodable as e:
@@ -98,6 +115,7 @@ class ZkObservations:
             batch = {k: self._wanted[k] for k in self._dirty}
             self._dirty.clear()
         if not batch:
+            self.rounds.write(sid)
             return
         try:
             self._write(sid, batch)
@@ -105,6 +123,7 @@ class ZkObservations:
             with self._lock:
                 self._dirty |= set(batch)
             raise
+        self.rounds.write(sid)
 
     def _write(self, sid: int, batch: dict[Key, Observation]) -> None:
         coord = self._coord

@@ -5,6 +5,8 @@ wins, and that create is fenced (same transaction as the epoch check), so a
 deposed leader can neither claim nor double-run. `requests/<id>/result` tells
 the CLI which failover to follow. Unclaimed requests past `expires_at` are
 deleted by the leader; answered ones are kept `keep_s` longer for the CLI.
+Results and deletes are fenced like the claim (`fence`: the leadership's check),
+so a deposed leader can neither overwrite a result nor sweep a request.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 
 from failover.coordination.codec import Undecodable, decode, decode_request, encode
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
 from failover.coordination.session import Coordinator
+from failover.model import NotLeader
 from failover.records import DrillRequest, FencingToken
 
 log = logging.getLogger(__name__)
@@ -46,10 +49,12 @@ class ZkRequests:
     def __init__(
         self, coord: Coordinator, keep_s: float = 3600.0,
         now: Callable[[], float] = time.time,
+        fence: Callable[[], FencingToken] | None = None,
     ) -> None:
         self._coord = coord
         self._keep_s = keep_s
         self._now = now
+        self._fence = fence
 
     def submit(self, request: DrillRequest) -> None:
         coord = self._coord
@@ -112,15 +117,38 @@ class ZkRequests:
         return True
 
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None:
+        """Raises NotLeader (StaleEpoch) when this replica may not write it any more."""
         coord = self._coord
         path = coord.layout.result(request_id)
         body = encode({"failover_id": failover_id, "message": message, "at": self._now()})
-        try:
-            coord.call(coord.client.create_async, path, body)
-        except NodeExistsError:
-            coord.call(coord.client.set_async, path, body)
-        except NoNodeError:
-            log.warning("drill request %s vanished before its result was written", request_id)
+        for _ in range(3):  # NodeExists / BadVersion: the result changed between read and write
+            try:
+                self._write_result(path, body)
+                return
+            except (NodeExistsError, BadVersionError):
+                continue
+            except NoNodeError:
+                log.warning("drill request %s vanished before its result was written", request_id)
+                return
+        raise NotLeader(f"drill request {request_id}: its result kept changing under us")
+
+    def _write_result(self, path: str, body: bytes) -> None:
+        coord = self._coord
+        found = coord.get_or_none(path)
+        if self._fence is None:  # a session that never leads (tests, tools)
+            if found is None:
+                coord.call(coord.client.create_async, path, body)
+            else:
+                coord.call(coord.client.set_async, path, body)
+            return
+
+        def ops(tx: Any) -> None:
+            if found is None:
+                tx.create(path, body)
+            else:
+                tx.set_data(path, body, version=found[1].version)
+
+        fenced_commit(coord, self._fence(), ops, f"result of {path}")
 
     # ----------------------------------------------------------- CLI side
 
@@ -157,9 +185,26 @@ class ZkRequests:
 
     def _delete(self, request_id: str) -> None:
         coord = self._coord
-        # NotEmpty: a claim or result landed meanwhile; the next sweep decides again.
-        with contextlib.suppress(NotEmptyError):
-            coord.delete_tree(coord.layout.request(request_id))
+        if self._fence is None:
+            # NotEmpty: a claim or result landed meanwhile; the next sweep decides again.
+            with contextlib.suppress(NotEmptyError):
+                coord.delete_tree(coord.layout.request(request_id))
+            return
+        try:
+            token = self._fence()
+        except NotLeader:
+            return  # only the leader sweeps
+        path = coord.layout.request(request_id)
+        kids = coord.children(path)
+
+        def ops(tx: Any) -> None:
+            for k in kids:
+                tx.delete(f"{path}/{k}")
+            tx.delete(path)
+
+        # NotEmpty / NoNode: a claim or result landed, or another sweep won: decide next time.
+        with contextlib.suppress(NotEmptyError, NoNodeError):
+            fenced_commit(coord, token, ops, f"delete request {request_id}")
 
 
 def _field(found: tuple[bytes, Any] | None, key: str) -> str | None:

@@ -121,6 +121,7 @@ class Coordinator:
         self._reconcilers: list[Reconciler] = []
         self._closers: list[Callable[[], None]] = []
         self._always: list[Reconciler] = []  # also run while disconnected (local state only)
+        self._stale_listeners: list[Callable[[int], None]] = []
         self._worker: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -194,6 +195,14 @@ class Coordinator:
     def add_local_hook(self, fn: Reconciler) -> None:
         """Runs on the worker after every pass, connected or not; must not do I/O."""
         self._always.append(fn)
+
+    def add_stale_listener(self, fn: Callable[[int], None]) -> None:
+        """`fn(epoch)` runs on the writer's thread when a fenced write finds `epoch` stale."""
+        self._stale_listeners.append(fn)
+
+    def stale_epoch(self, epoch: int) -> None:
+        for fn in list(self._stale_listeners):
+            fn(epoch)
 
     def wake(self, *_: Any) -> None:
         """Safe from any thread, including kazoo's watch callbacks."""

@@ -45,6 +45,10 @@ class StepFailed(Exception):
         self.cause = cause
 
 
+class HoldsTheEni(Exception):
+    """A release stopped unsent: its instance is the ENI's holder by the cloud's fresh word."""
+
+
 @dataclass(frozen=True)
 class Collaborators:
     """The ports one execution is handed (the engine never builds an adapter)."""
@@ -149,11 +153,14 @@ class Executor:
                      extra={"group": group.name, "instance": instance})
             return True
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        # Fenced like every mutation, and the ENI re-read right before the script is sent: a
+        # release waits at routine priority, and meanwhile the ENI may have come back to it.
+        trace = CallTrace(guard=lambda: self._may_release(group, instance))
         try:
             result = self._guest_for(group).release(
-                instance, network, timeout_s=group.policy.guest_timeout_s)
+                instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
             ok = result.ok
-        except CloudError as e:
+        except (CloudError, HoldsTheEni) as e:
             log.warning("release failed", extra={"group": group.name, "instance": instance,
                                                  "error": describe_error(e)})
             ok = False
@@ -180,6 +187,11 @@ class Executor:
         log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
                                                  "reason": reason})
         return final
+    def _may_release(self, group: GroupConfig, instance: str) -> None:
+        eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
+        if eni.instance_id == instance:
+            raise HoldsTheEni(f"{instance} holds the ENI now ({eni.status}): not releasing it")
+        self.d.leadership.fence()  # after the read, which may have waited for a token
 
     # ---------------------------------------------------------------- steps
 
@@ -332,7 +344,9 @@ class Executor:
         record = replace(record, result=result, finished_at=now, error=error)
         token: FencingToken = self.d.leadership.fence()
         self.d.journal.update(record, token)
-        self.update_state(group, token, lambda st: closed(group, st, record, now))
+        last = replace(record, steps=())  # kept with the group's state for /status
+        self.update_state(group, token,
+                          lambda st: replace(closed(group, st, record, now), last_failover=last))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 
-from failover import metrics
+from failover import metrics, quorum
 from failover.config import Config, GroupConfig
 from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
@@ -179,7 +179,7 @@ class Engine:
 
     def snapshot(self) -> Snapshot:
         obs = self.observations.snapshot()
-        live = max(1, len(self.d.leadership.controllers()))
+        live = quorum.electorate(len(self.d.leadership.controllers()), self.cfg.controller.replicas)
         readiness = self.readiness()
         if self._inline:
             self.observer.refresh()

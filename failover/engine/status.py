@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from failover import quorum
 from failover.config import Config
 from failover.engine.decide import healthy_standbys
 from failover.engine.readiness import StandbyReadiness
 from failover.engine.view import EniSeen, GroupView, Health, build_view, health_of, why_unserved
 from failover.model import JournalCorrupt
-from failover.ports import Journal, Leadership
+from failover.ports import JournalReader, Leadership
 from failover.records import FailoverRecord, GroupState, Observation
 
 ObservationMap = Mapping[str, Mapping[str, Mapping[str, Observation]]]
@@ -29,14 +30,14 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
             "trigger": record.trigger.value, "started_at": record.started_at}
 
 
-def build_status(cfg: Config, leadership: Leadership, journal: Journal, observations: ObservationMap,
+def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, observations: ObservationMap,
                  readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
                  enis: Mapping[str, EniSeen] | None = None) -> dict[str, Any]:
     """`enis`: ENI id -> the cloud's look at it. The holder and whether the group is served come
     from there, never from the journal; without it every group's state is `unknown`."""
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
-    live = max(1, len(controllers))
+    live = quorum.electorate(len(controllers), cfg.controller.replicas)
     unfinished = {r.group: r for r in journal.unfinished()}
     groups = []
     for g in cfg.groups:

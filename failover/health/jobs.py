@@ -39,6 +39,11 @@ def _status_interval(g: GroupConfig) -> float | None:
     return min(own) if own else None
 
 
+def round_cadence_s(g: GroupConfig) -> float:
+    """The slowest of the group's round cadences: how often, at worst, it gets new evidence."""
+    return max(g.health.interval_s, _status_interval(g) or 0.0)
+
+
 def _direct_probes(g: GroupConfig) -> int:
     return len(g.members) * sum(1 for c in g.checks if not isinstance(c, EcsStatusCheck))
 

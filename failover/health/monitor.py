@@ -102,6 +102,7 @@ class HealthMonitor:
         self._order = [g.name for g in groups]
         self._states: dict[StateKey, CheckState] = {}
         self._health: dict[str, dict[str, MemberHealth]] = {g.name: {} for g in groups}
+        self._evidence_at: dict[str, float] = {}  # by group: the last round that probed it
         self._lock = threading.Lock()
         self._plans: dict[str, tuple[Mapping[str, str], list[ProbeSpec], list[Skipped]]] = {}
         self._loop = ProbeLoop()
@@ -226,6 +227,8 @@ class HealthMonitor:
                     changed.add((v.group, v.instance))
                 self._health[v.group][v.instance] = v
         now = time.time()
+        for group in {r.spec.group for r in results if r.outcome is not None}:
+            self._evidence_at[group] = now
         for v in verdicts:
             if v.up is None:
                 continue  # no vote until the checks have decided
@@ -233,7 +236,10 @@ class HealthMonitor:
                 metrics.set_health(v.group, v.instance, v.up)
             # Every round: the sink (Observations.publish) writes only on change.
             try:
-                self._sink(Observation(self._controller_id, v.group, v.instance, v.up, now, v.reason))
+                # `at`: the round time of the vote, which advances only with evidence, so a
+                # replica whose probes stopped for a group stops counting there (`rounds`).
+                at = self._evidence_at.get(v.group, now)
+                self._sink(Observation(self._controller_id, v.group, v.instance, v.up, at, v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
 

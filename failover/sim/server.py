@@ -138,6 +138,9 @@ class Emulator:
             st = self.state
             ak, nonce = verify_signature(req, st.world.access_keys, st.clock())
             self.check_nonce(ak, nonce)
+            if entry.mutates:  # who sent which change, whatever becomes of it (faults included)
+                with st.lock:
+                    st.event("mutation", action, None, "received", st.clock(), access_key_id=ak)
             verdict = self.faults.judge(action, time.monotonic())
             if verdict.delay_s > 0:
                 time.sleep(verdict.delay_s)

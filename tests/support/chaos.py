@@ -71,10 +71,16 @@ def layout(n: int) -> tuple[list[Group], dict[str, str]]:
     return groups, ips
 
 
+def replica_key(cid: str) -> tuple[str, str]:
+    """Each replica's own access key, so the emulator's log tells whose call it was."""
+    return f"{AK}-{cid}", f"{SECRET}-{cid}"
+
+
 def chaos_world(groups: list[Group], instances: dict[str, str], timing: dict[str, float]) -> dict[str, Any]:
     slots = min(len(groups), PER_PAIR) + 2  # each instance's own primary ENI counts too
+    keys = {AK: SECRET, **dict(replica_key(c) for c in CONTROLLERS)}
     return {
-        "region": "cn-hangzhou", "seed": 11, "access_keys": {AK: SECRET},
+        "region": "cn-hangzhou", "seed": 11, "access_keys": keys,
         "vpcs": [{"id": "vpc-a", "vswitches": [{"id": "vsw-a", "zone": "cn-hangzhou-h",
                                                 "cidr": "127.0.0.0/16"}]}],
         "security_groups": [{"id": "sg-a", "vpc": "vpc-a"}],
@@ -152,7 +158,9 @@ class ChaosSystem:
         cfg.write_text(yaml.safe_dump(doc))
         env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": AK, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
                "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
-        self.fleet = Fleet(cfg, self.workdir, env)
+        self.fleet = Fleet(cfg, self.workdir, env, env_of={
+            c: dict(zip(("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+                        replica_key(c), strict=True)) for c in CONTROLLERS})
         self.kz = KazooClient(hosts=self.zk.hosts, timeout=5.0)
         self.kz.start(timeout=15)
         for cid in CONTROLLERS:

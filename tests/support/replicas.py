@@ -78,11 +78,12 @@ class Fleet:
     workdir: Path
     env: dict[str, str]
     replicas: dict[str, Replica] = field(default_factory=dict)
+    env_of: dict[str, dict[str, str]] = field(default_factory=dict)  # per replica (its own access key)
 
     def start(self, cid: str) -> Replica:
         port = free_port()
         log = self.workdir / f"{cid}.log"
-        env = {**self.env, "FAILOVER_CONTROLLER_ID": cid}
+        env = {**self.env, **self.env_of.get(cid, {}), "FAILOVER_CONTROLLER_ID": cid}
         cfg = yaml.safe_load(self.config.read_text())
         cfg["controller"]["listen"] = f"127.0.0.1:{port}"
         own = self.workdir / f"{cid}.yaml"

@@ -60,3 +60,19 @@ def test_an_integer_quorum_is_a_floor() -> None:
     # One surviving replica cannot reach `quorum: 2` alone, either way.
     assert quorum_verdict({"a": False}, 1, 2) is None
     assert quorum_verdict({"a": False, "b": False}, 3, 2) is False
+
+
+def test_a_configured_electorate_survives_a_partition() -> None:
+    from failover.quorum import electorate
+    # Three replicas deployed; a partition leaves one in touch with ZooKeeper.
+    assert electorate(1, 3) == 3
+    assert quorum_verdict({"a": False}, electorate(1, 3), "majority") is None  # one view never decides
+    assert quorum_verdict({"a": False}, electorate(1, None), "majority") is False  # the weaker rule
+    assert electorate(4, 3) == 4  # a rolling upgrade's extra replica is counted too
+    assert electorate(0, None) == 1
+
+
+def test_a_vote_counts_a_few_intervals() -> None:
+    from failover.quorum import VOTE_ROUNDS, vote_max_age
+    assert vote_max_age(1.0) == VOTE_ROUNDS * 1.0 + 3.0
+    assert vote_max_age(10.0) > vote_max_age(1.0)

@@ -2,6 +2,8 @@
 
 Prints one JSON line per leadership change: {"event": "leader"|"follower", "epoch", "t"} where
 `t` is time.monotonic() (CLOCK_MONOTONIC is system-wide on Linux, so the parent can compare).
+After a gap of over a second in its own loop (SIGSTOP), it keeps calling `fence()` for 3 s and
+prints {"event": "woke", "fenced_ok": how many passed, "epochs": [...]}.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 
 from failover.config import ZookeeperConfig
 from failover.coordination import connect
+from failover.model import NotLeader
 
 
 def main() -> None:
@@ -36,7 +39,24 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_term)
     print(json.dumps({"event": "ready", "t": time.monotonic()}), flush=True)
     leading = False
+    last = time.monotonic()
+    woke_at: float | None = None
+    fenced_ok, epochs = 0, set()
     while not stop:
+        now = time.monotonic()
+        if now - last > 1.0:
+            woke_at, fenced_ok, epochs = now, 0, set()
+        last = now
+        if woke_at is not None:
+            try:
+                epochs.add(coord.leadership.fence().epoch)
+                fenced_ok += 1
+            except NotLeader:
+                pass
+            if now - woke_at > 3.0:
+                print(json.dumps({"event": "woke", "fenced_ok": fenced_ok, "epochs": sorted(epochs),
+                                  "t": now}), flush=True)
+                woke_at = None
         now_leading = coord.leadership.is_leader()
         if now_leading != leading:
             leading = now_leading

@@ -142,3 +142,26 @@ def test_drill_runs_exactly_once_through_leader_changes(zk_server: ZkCluster, zk
         cli_coord.close()
     ids = [rid for rid, _ in executed]
     assert sorted(ids) == [f"r{i:02d}" for i in range(12)]  # every one, none twice
+
+
+def test_a_deposed_leader_can_neither_overwrite_a_result_nor_sweep(
+    zk_server: ZkCluster, zk_root: str
+) -> None:
+    with replicas(zk_server.hosts, zk_root, ["a", "b"]) as reps:
+        old = wait_for(lambda: one_leader(reps), what="a leader")
+        new = "b" if old == "a" else "a"
+        reps[old].requests.submit(drill("r1"))
+        reps[old].requests.submit(drill("gone", ttl=0.2))
+        assert reps[old].requests.claim("r1", reps[old].leadership.fence())
+        reps[old].requests.set_result("r1", "f-1", "started")
+        expire_session(zk_server.hosts, reps[old])
+        wait_for(reps[new].leadership.fence, what="the new leader's token")
+        reps[new].requests.set_result("r1", "f-1", "completed")
+        time.sleep(0.3)
+        with pytest.raises(NotLeader):  # not the leader any more: refused before the write
+            reps[old].requests.set_result("r1", "f-1", "failed")
+        assert reps[new].requests.status("r1").message == "completed"
+        reps[old].requests.pending()  # its sweep deletes nothing
+        assert reps[new].requests.status("gone").exists
+        reps[new].requests.pending()  # the leader's sweep does
+        assert not reps[new].requests.status("gone").exists

@@ -227,3 +227,73 @@ def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure
     assert rec.result is Result.FAILED
     failures = w.journal.group_state("web").target_failures
     assert [(f.instance, f.count) for f in failures] == [("i-a", 2)]
+class SendingGuest(FakeGuest):
+    """Like the Cloud Assistant adapter: the trace's guard runs right before the script leaves."""
+
+    def release(self, instance_id: str, network: Any, *, timeout_s: float,
+                trace: Any = None) -> Any:
+        assert trace is not None, "a release must carry a trace: its guard is the fencing check"
+        trace.check()
+        return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
+
+
+def test_release_is_fenced_right_before_it_is_sent() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    w.lead.lose_after = w.lead.fences + 1  # deposed while the release waited for budget
+    with pytest.raises(NotLeader):
+        w.ex.release(g, "i-a")
+    assert w.guest.released == []
+    assert w.journal.group_state("web").pending_release == ("i-a",)
+
+
+def test_no_release_on_the_enis_current_holder() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    # The ENI went back to i-a (another failover, a move by hand) before the release began.
+    w.cloud.enis["eni-a"] = replace(w.cloud.enis["eni-a"], instance_id="i-a")
+    assert w.ex.release(g, "i-a")  # nothing to release: its addresses are the service's now
+    assert w.guest.released == []
+    assert w.journal.group_state("web").pending_release == ()
+
+
+def test_no_release_when_the_eni_comes_back_while_the_release_waits() -> None:
+    w = World()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    cloud = w.cloud
+
+    class ComingBack(SendingGuest):
+        def release(self, instance_id: str, network: Any, *, timeout_s: float,
+                    trace: Any = None) -> Any:
+            # While the release waited for budget, the ENI went back to i-a.
+            cloud.enis["eni-a"] = replace(cloud.enis["eni-a"], instance_id="i-a")
+            return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
+
+    w.guest = ComingBack()
+    assert not w.ex.release(g, "i-a")  # the guard's re-read refused it right before sending
+    assert w.guest.released == []
+
+
+def test_release_passes_its_guard_when_the_enis_elsewhere() -> None:
+    w = World()
+    w.guest = SendingGuest()
+    g = group()
+    w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    reads = w.cloud.reads
+    assert w.ex.release(g, "i-a")
+    assert w.guest.released == ["i-a"]
+    assert w.cloud.reads == reads + 2  # the network's read, and the re-read right before sending
+
+
+def test_the_group_state_keeps_the_last_finished_failover_for_status() -> None:
+    w = World()
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    last = w.journal.group_state("web").last_failover
+    assert last is not None and last.id == rec.id and last.result is Result.COMPLETED
+    assert last.steps == () and last.duration_s == rec.duration_s

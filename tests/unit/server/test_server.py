@@ -125,3 +125,88 @@ def test_status_never_calls_a_group_served_on_the_strength_of_the_journal() -> N
     assert foreign["state"] == "unserved" and "not a member" in foreign["unserved_reason"]
     obs.vote("web", "i-a", False, ["ctl-0"])
     assert group(EniSeen(EniStatus.IN_USE, "i-a"))["state"] == "down"
+
+
+def test_a_cached_document_is_rebuilt_in_the_background_at_most_once_per_age() -> None:
+    import threading
+
+    from failover.server import CachedDocument
+    now = [0.0]
+    built: list[float] = []
+    spawned: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        built.append(now[0])
+        return {"n": len(built)}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
+    threads = [threading.Thread(target=doc) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert doc() == {"n": 1} and doc.builds == 1  # the first callers wait for one build
+    now[0] = 0.99
+    assert doc() == {"n": 1} and spawned == []
+    now[0] = 1.0
+    assert doc() == {"n": 1}  # stale: answered at once, one rebuild started...
+    assert doc() == {"n": 1} and len(spawned) == 1  # ...and never a second while it runs
+    spawned[0]()
+    assert doc() == {"n": 2} and built == [0.0, 1.0]
+    assert json.loads(doc.body()) == {"n": 2}  # encoded by the build, not by each request
+    now[0] = 10.0  # nobody asked for a long time: the old one is not served, the caller waits
+    assert doc() == {"n": 3} and len(spawned) == 1
+
+
+def test_a_slow_build_is_not_repeated_more_than_a_third_of_the_time() -> None:
+    from failover.server import CachedDocument
+    now = [0.0]
+    spawned: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        now[0] += 3.0  # a build that takes 3 s
+        return {}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
+    doc()
+    now[0] += 5.9
+    doc()
+    assert spawned == []  # 5.9 s old: not yet twice the build's 3 s
+    now[0] += 0.1
+    doc()
+    assert len(spawned) == 1
+
+
+def test_a_failed_rebuild_keeps_the_last_document() -> None:
+    from failover.server import CachedDocument
+    now = [0.0]
+    fail = [False]
+    spawned: list[Any] = []
+
+    def build() -> dict[str, Any]:
+        if fail[0]:
+            raise RuntimeError("zookeeper away")
+        return {"ok": True}
+
+    doc = CachedDocument(build, max_age_s=1.0, monotonic=lambda: now[0], spawn=spawned.append)
+    assert doc() == {"ok": True}
+    fail[0], now[0] = True, 2.0
+    assert doc() == {"ok": True}
+    spawned[0]()
+    assert doc() == {"ok": True} and len(spawned) == 2  # tried again on the next call
+    now[0] = 10.0  # too old to serve, and no new one: the caller hears it (/status answers 503)
+    with pytest.raises(RuntimeError):
+        doc()
+
+
+def test_fresh_keys_are_never_cached() -> None:
+    from failover.server import CachedDocument
+    leader = [False]
+    doc = CachedDocument(lambda: {"groups": [1]}, max_age_s=60.0,
+                         fresh=lambda: {"self": {"leader": leader[0]}})
+    assert doc() == {"groups": [1], "self": {"leader": False}}
+    leader[0] = True
+    assert doc() == {"groups": [1], "self": {"leader": True}}
+    assert json.loads(doc.body()) == {"groups": [1], "self": {"leader": True}}
+    empty = CachedDocument(dict, max_age_s=60.0, fresh=lambda: {"self": 1})
+    assert json.loads(empty.body()) == {"self": 1}

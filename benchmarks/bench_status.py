@@ -1,0 +1,237 @@
+"""What /status costs at 1,000 groups: latency (p50/p99) and ZooKeeper reads, before and after.
+
+Runs its own one-node ZooKeeper and one replica's coordination (leader), fills the journal
+with `--records` finished failovers per group (every group has a state and votes of its two
+members), then measures:
+
+- `full_history`: the document built the old way (`history(limit=1)` reads every record of
+  every group) - a few builds, for reference;
+- `status_reads_cli`: one build as `failover status` makes it (states, one listing and the
+  newest record per group, pipelined);
+- `mirror_replica`: one build as a replica makes it for /status (group states mirrored by
+  watches, each with its last finished failover; only the running index is read);
+- `http`: GET /status over loopback HTTP from `--clients` concurrent clients for
+  `--seconds`, through the replica's `CachedDocument` (rebuilt in the background at most
+  once a second and at most a third of the time; callers never wait for a rebuild). The
+  first request after start waits for the first build: reported on its own.
+
+ZooKeeper reads are counted on the client (every get/get_children/exists the session sends).
+
+    .venv/bin/python benchmarks/bench_status.py [--groups 1000] [--records 20]
+    -> benchmarks/results/status.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from failover.config import Config, ZookeeperConfig  # noqa: E402
+from failover.coordination import Coordination, connect  # noqa: E402
+from failover.coordination.codec import encode  # noqa: E402
+from failover.engine.status import build_status  # noqa: E402
+from failover.model import Result, Trigger  # noqa: E402
+from failover.records import FailoverRecord, GroupState, Observation  # noqa: E402
+from failover.server import CachedDocument, OpsServer  # noqa: E402
+from tests.support.zk import ZkCluster  # noqa: E402
+
+READS = ("get_async", "get_children_async", "exists_async", "get_acls_async")
+
+
+class ReadCounter:
+    """Counts the read requests one kazoo client sends (wrapping its async methods)."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        for name in READS:
+            setattr(client, name, self._wrap(getattr(client, name)))
+
+    def _wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.count += 1
+            return fn(*args, **kwargs)
+        return counted
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def fill(c: Coordination, groups: list[str], records: int) -> None:
+    """Group states and finished records, written straight to the layout (pipelined)."""
+    lay, client = c.session.layout, c.session.client
+    c.session.ensure_path(lay.groups)
+    base = int(time.time() * 1000) - records * 1000
+    creates: list[tuple[str, bytes]] = []
+    for g in groups:
+        creates.append((lay.journal_group(g), b""))
+        last: FailoverRecord | None = None
+        for n in range(records):
+            ms = base + n * 1000
+            rec = FailoverRecord(id=f"{g}-{ms:x}-{n:06x}", group=g, from_instance=f"i-{g}-b",
+                                 to_instance=f"i-{g}-a", trigger=Trigger.AUTO, reason="down", epoch=1,
+                                 started_at=ms / 1000, result=Result.COMPLETED,
+                                 finished_at=ms / 1000 + 1.0)
+            creates.append((lay.record(g, rec.id), encode(rec.to_dict())))
+            last = rec
+        # As the executor leaves it: the last finished failover kept with the state.
+        creates.append((lay.group(g), encode(GroupState(g, holder=f"i-{g}-a",
+                                                        last_failover=last).to_dict())))
+    c.session.ensure_path(lay.journal)
+    for start in range(0, len(creates), 5000):
+        chunk = creates[start:start + 5000]
+        for res in c.session.many(client.create_async, chunk):
+            if isinstance(res, Exception):
+                raise res
+    for g in groups:
+        for m in (f"i-{g}-a", f"i-{g}-b"):
+            c.observations.publish(Observation("a", g, m, True, time.time()))
+
+
+def config(groups: list[str]) -> Config:
+    return Config.model_validate({"cloud": {"region": "cn-bench"}, "groups": [
+        {"name": g, "network_interface": f"eni-{g}", "members": [f"i-{g}-a", f"i-{g}-b"],
+         "checks": [{"type": "tcp", "port": 80}]} for g in groups]})
+
+
+def http_load(port: int, clients: int, seconds: float) -> list[float]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client() -> None:
+        while True:
+            t0 = time.monotonic()
+            with opener.open(f"http://127.0.0.1:{port}/status", timeout=30) as r:
+                r.read()
+                assert r.status == 200
+            with lock:
+                latencies.append(time.monotonic() - t0)
+            if time.monotonic() >= stop:
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--groups", type=int, default=1000)
+    ap.add_argument("--records", type=int, default=20, help="finished failovers kept per group")
+    ap.add_argument("--builds", type=int, default=20, help="uncached builds the new way")
+    ap.add_argument("--full-builds", type=int, default=3, help="builds the old way")
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
+    args = ap.parse_args()
+    groups = [f"g{i:04d}" for i in range(args.groups)]
+    cfg = config(groups)
+    with tempfile.TemporaryDirectory() as tmp:
+        zk = ZkCluster(Path(tmp), size=1)
+        zk.start()
+        c = connect(ZookeeperConfig(hosts=zk.hosts, root="/bench", session_timeout_s=6.0), "a")
+        try:
+            c.join()
+            deadline = time.monotonic() + 30
+            while not c.leadership.is_leader() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            t0 = time.monotonic()
+            fill(c, groups, args.records)
+            deadline = time.monotonic() + 60
+            while len(c.observations.snapshot()) < len(groups) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            print(f"filled {args.groups} groups x {args.records} records in "
+                  f"{time.monotonic() - t0:.1f} s", flush=True)
+            counter = ReadCounter(c.session.client)
+
+            def measure(build: Callable[[], dict[str, Any]], n: int) -> dict[str, Any]:
+                times, reads = [], []
+                for _ in range(n):
+                    before, t = counter.count, time.monotonic()
+                    doc = build()
+                    times.append(time.monotonic() - t)
+                    reads.append(counter.count - before)
+                    assert len(doc["groups"]) == len(groups)
+                return {"builds": n, "p50_s": round(statistics.median(times), 4),
+                        "p99_s": round(pct(times, 99), 4), "max_s": round(max(times), 4),
+                        "zk_reads_per_build": max(reads)}
+
+            def cli_way() -> dict[str, Any]:
+                return build_status(cfg, c.leadership, c.status_reads(groups),
+                                    c.observations.snapshot())
+
+            def new_way() -> dict[str, Any]:
+                return build_status(cfg, c.leadership, c.status.view(groups),
+                                    c.observations.snapshot())
+
+            def old_way() -> dict[str, Any]:
+                return build_status(cfg, c.leadership, c.journal, c.observations.snapshot())
+
+            assert new_way()["groups"] == old_way()["groups"] == cli_way()["groups"]
+            full = measure(old_way, args.full_builds)
+            print(f"full history: {full}", flush=True)
+            cli = measure(cli_way, args.full_builds)
+            print(f"status reads (CLI): {cli}", flush=True)
+            fast = measure(new_way, args.builds)
+            print(f"mirror (replica): {fast}", flush=True)
+            cached = CachedDocument(new_way, max_age_s=1.0)
+            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
+                               readiness=lambda: (True, ""), status=cached)
+            server.start()
+            try:
+                t = time.monotonic()
+                http_load(server.port, 1, 0.0)  # the first request waits for the first build
+                first_s = time.monotonic() - t
+                before, t = counter.count, time.monotonic()
+                lat = http_load(server.port, args.clients, args.seconds)
+                elapsed = time.monotonic() - t
+                reads = counter.count - before
+            finally:
+                server.stop()
+            http = {"clients": args.clients, "seconds": args.seconds, "requests": len(lat),
+                    "p50_s": round(statistics.median(lat), 4), "p99_s": round(pct(lat, 99), 4),
+                    "max_s": round(max(lat), 4), "builds": cached.builds,
+                    "first_request_after_start_s": round(first_s, 3),
+                    "zk_reads_per_s": round(reads / elapsed, 1)}
+            print(f"http: {http}", flush=True)
+        finally:
+            c.close()
+            zk.stop()
+    result = {
+        "benchmark": "status",
+        "command": "benchmarks/bench_status.py " + " ".join(sys.argv[1:]),
+        "settings": {"groups": args.groups, "records_per_group": args.records,
+                     "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
+                     "zookeeper": "one local node, loopback"},
+        "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
+        "note": "2 CPU cores shared with other engineers' work while measured",
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
