@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,12 +19,13 @@ from failover import __version__, metrics
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
-from failover.coordination import Coordination, connect
+from failover.coordination import ApiShareWatch, Coordination, connect
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.readiness import ReadinessTracker, StandbyReadiness, evaluate, read_facts
 from failover.engine.status import build_status
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
+from failover.health.addresses import MemberAddresses
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError
@@ -33,42 +33,6 @@ from failover.ports import GuestConfigurator
 from failover.server import OpsServer
 
 log = logging.getLogger("failover.app")
-
-ADDRESS_REFRESH_S = 60.0
-
-
-class MemberAddresses:
-    """Members' primary IPs for the probes, read from the cloud and refreshed slowly."""
-
-    def __init__(self, cloud: EcsCloud, instances: list[str]) -> None:
-        self._cloud = cloud
-        self._instances = instances
-        self._addresses: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._loaded_at = 0.0
-
-    def get(self) -> Mapping[str, str]:
-        with self._lock:
-            stale = time.monotonic() - self._loaded_at > ADDRESS_REFRESH_S
-            current = self._addresses
-        if stale or not current:
-            self.refresh()
-        with self._lock:
-            return self._addresses
-
-    def refresh(self) -> None:
-        try:
-            found = self._cloud.describe_instances(self._instances)
-        except CloudError as e:
-            log.warning("could not read member addresses; keeping the last ones",
-                        extra={"error": str(e)})
-            with self._lock:
-                self._loaded_at = time.monotonic() - ADDRESS_REFRESH_S + 5  # retry in 5 s
-            return
-        with self._lock:
-            self._addresses = {i: info.primary_ip for i, info in found.items() if info.primary_ip}
-            self._loaded_at = time.monotonic()
-
 
 def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]:
     cache: dict[tuple[str, str, bool], GuestConfigurator] = {}
@@ -132,7 +96,9 @@ class Replica:
         self.cloud = EcsCloud(cfg.cloud)
         self.coordination = connect(cfg.zookeeper, cfg.controller.id,
                                     retention=cfg.zookeeper.journal_retention)
-        self.addresses = MemberAddresses(self.cloud, cfg.instances)
+        self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
+        # The account's per-action limit, split by the live replicas (see cloud/budget.py).
+        self.api_share = ApiShareWatch(self.coordination.session, self.cloud.budget)
         self._stop = threading.Event()
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
@@ -162,12 +128,14 @@ class Replica:
     def start(self) -> None:
         self.server.start()
         self.coordination.join()
+        self.api_share.join()
         self._start_workers()
         log.info("replica running", extra={"controller": self.cfg.controller.id,
                                            "groups": len(self.cfg.groups),
                                            "listen": self.cfg.controller.listen})
 
     def _start_workers(self) -> None:
+        self.addresses.start()
         self.health.start()
         self._stop = threading.Event()
         self._engine_thread = threading.Thread(target=self.engine.run_forever, args=(self._stop,),
@@ -185,6 +153,7 @@ class Replica:
             self._readiness_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
         self.health.stop()
+        self.addresses.stop()
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Graceful: running failovers finish their step, then leadership is released at once."""
@@ -200,7 +169,7 @@ class Replica:
                  if getattr(cfg, k) != getattr(self.cfg, k)]
         self._stop_workers(grace_s=60.0)
         self.cfg = cfg
-        self.addresses = MemberAddresses(self.cloud, cfg.instances)
+        self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
         self._build(cfg)
         self._start_workers()
         return fixed

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from failover.config import ZookeeperConfig
+from failover.coordination.api_share import ApiShareWatch
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
@@ -18,8 +19,8 @@ from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal", "ZkLeadership",
-    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "ApiShareWatch", "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal",
+    "ZkLeadership", "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 
