@@ -233,12 +233,12 @@ class ApiBudget:
             wait = self._window(action).book(self._clock.monotonic(), max(0.0, max_wait_s))
         if wait is None:
             record_budget_wait("failover", 0.0)
-            raise CloudError(
+            with self._lock:
+                retry_in = self._window(action).next_in(self._clock.monotonic())
+            raise BudgetExhausted(
                 f"{action}: local API budget exhausted for failover calls "
                 f"({self.rate_per_s:g}/s, burst {self.burst})",
-                kind=ErrorKind.RETRYABLE,
-                code=errors.BUDGET,
-                action=action,
+                action=action, retry_in_s=retry_in,
             )
         if wait > 0:
             self._clock.sleep(wait)
