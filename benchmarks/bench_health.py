@@ -254,7 +254,8 @@ def run_replica(args: argparse.Namespace) -> None:
                 result = run_scale(system, lambda m: print(m, file=sys.stderr, flush=True))
         finally:
             zk.stop()
-    key = f"{args.groups}g-{args.replicas}r" + (f"-qps{args.account_qps}" if args.account_qps else "")
+    key = (f"{args.groups}g-{args.replicas}r-http{args.http_every}-{args.seconds:g}s"
+           + (f"-qps{args.account_qps}" if args.account_qps else ""))
     doc = {
         "command": " ".join(["benchmarks/bench_health.py", *sys.argv[1:]]),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),

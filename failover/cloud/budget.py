@@ -13,7 +13,8 @@ up with a retryable "local API budget exhausted" error.
 The account's limit is shared by every replica. The reads every replica makes (`SHARED`:
 health's and readiness's) are split: with n live replicas each may send
 floor((burst - reserve) / n) routine calls of such an action per window, and failover calls
-(the leader's) that share plus the reserve, so n replicas together never pass `burst`. The
+(the leader's) what the others' shares leave (the reserve, its own share and what rounding
+left over), so n replicas together never pass `burst`. The
 actions only the leader calls (moves, commands) keep the whole window. `set_replicas` is
 told n by the coordination adapter (`coordination.api_share`), through `ports.ApiShare`.
 """
@@ -153,7 +154,9 @@ class ApiBudget:
         if action not in SHARED:
             return self.burst, self.reserve
         routine = self.routine_calls(action)
-        total = min(self.burst, int(routine + self.reserve + _EPS))
+        # What the other replicas' routine shares leave of the account's window: the reserve
+        # and this replica's share, plus what rounding the shares down left over.
+        total = max(routine, self.burst - (self.replicas - 1) * routine)
         return total, float(total - routine)
 
     def set_replicas(self, n: int) -> None:

@@ -35,10 +35,11 @@ def test_replicas_together_never_pass_the_account_limit(replicas: int) -> None:
         b.set_replicas(replicas)
     routine = [sent_in_window(b, SHARED_ACTION, Priority.ROUTINE) for b in budgets]
     assert routine == [14 // replicas] * replicas
-    # The leader (any one of them) may then still spend the reserve on the same action.
+    # The leader (any one of them) may then still spend the reserve on the same action, and
+    # what rounding the shares down left over: the account's window is used, never passed.
     reserve = sent_in_window(budgets[0], SHARED_ACTION, Priority.FAILOVER)
-    assert reserve == 6
-    assert sum(routine) + reserve <= 20
+    assert reserve >= 6
+    assert sum(routine) + reserve == 20
 
 
 def test_a_leader_only_action_keeps_the_whole_window() -> None:
