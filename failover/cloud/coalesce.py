@@ -40,7 +40,9 @@ PAGES_MAX = 5
 ROUND_CREDIT = 2.0
 _MIN_LEFT_S = 0.05
 ALONE_SLICE_S = 0.05
-ROUTINE_ROUND_WAIT_S = 1.0
+# A routine round never waits for its slot while it leads: every reader (failover polls too)
+# would wait behind it. Refused, its tickets come due when the slot can (see `_failed`).
+ROUTINE_ROUND_WAIT_S = 0.0
 
 
 @dataclass(eq=False)
@@ -258,8 +260,6 @@ class EniPoller:
         wanted = set(ids)
         for _ in range(PAGES_MAX):
             self.calls_made += 1
-            # A routine round holds every reader (failover polls too) while it waits for its
-            # slot: it waits briefly, and on refusal its tickets back off to the next round.
             body = self._caller.once(ACTION, params, priority=priority, deadline=deadline,
                                      trace=calls, budget_wait_s=None
                                      if priority is Priority.FAILOVER else ROUTINE_ROUND_WAIT_S).body

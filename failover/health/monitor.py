@@ -154,6 +154,9 @@ class HealthMonitor:
             results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
         except TimeoutError:
             log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
+            # No evidence came of it: a missed round, where the alert on missed rounds sees it
+            # (a replica starved of CPU otherwise kept its old verdicts with no sign but logs).
+            self._count_missed(1)
             results = []
         for r in results:
             if r.outcome is not None:
