@@ -372,7 +372,10 @@ def run_scale(system: ScaleSystem, progress: Progress = lambda _m: None) -> dict
         progress(f"steady: {round(end_at - time.monotonic())} s left")
     steady1 = system.snapshot()
     down_at_end = {cid: want - members_up(s) for cid, s in steady1.samples.items()}
+    # Finished ones, and those still running at the last scrape (the cloud's word, ENIs
+    # moved, is below).
     failovers = sum(sum(counter_by(s, "failover_failovers_total", "result").values())
+                    + sum(int(v) for n, _l, v in s if n == "failover_in_progress")
                     for s in steady1.samples.values())
     missed = {cid: int(sum(v for n, _l, v in s if n == "failover_health_rounds_missed_total"))
               for cid, s in steady1.samples.items()}
