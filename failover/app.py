@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +20,7 @@ from failover import __version__, metrics, quorum
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
-from failover.coordination import Coordination, connect
+from failover.coordination import ApiShareWatch, Coordination, connect
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.observe import EniObserver
@@ -28,6 +28,7 @@ from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadi
 from failover.engine.status import build_status
 from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
+from failover.health.addresses import MemberAddresses
 from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
@@ -37,49 +38,7 @@ from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
 
-ADDRESS_REFRESH_S = 60.0
 STATUS_MAX_AGE_S = 1.0  # the session worker's tick: /status is never older than that
-
-
-class MemberAddresses:
-    """Members' primary IPs for the probes, read from the cloud and refreshed slowly."""
-
-    def __init__(self, cloud: EcsCloud, instances: list[str]) -> None:
-        self._cloud = cloud
-        self._instances = instances
-        self._addresses: dict[str, str] = {}
-        self._missing: frozenset[str] = frozenset()  # asked for, not listed: released or deleted
-        self._lock = threading.Lock()
-        self._loaded_at = 0.0
-
-    def get(self) -> Mapping[str, str]:
-        with self._lock:
-            stale = time.monotonic() - self._loaded_at > ADDRESS_REFRESH_S
-            current = self._addresses
-        if stale or not current:
-            self.refresh()
-        with self._lock:
-            return self._addresses
-
-    def missing(self) -> frozenset[str]:
-        """Members the last successful DescribeInstances did not list."""
-        self.get()  # refreshes when stale
-        with self._lock:
-            return self._missing
-
-    def refresh(self) -> None:
-        try:
-            found = self._cloud.describe_instances(self._instances)
-        except CloudError as e:
-            log.warning("could not read member addresses; keeping the last ones",
-                        extra={"error": str(e)})
-            with self._lock:
-                self._loaded_at = time.monotonic() - ADDRESS_REFRESH_S + 5  # retry in 5 s
-            return
-        with self._lock:
-            self._addresses = {i: info.primary_ip for i, info in found.items() if info.primary_ip}
-            self._missing = frozenset(self._instances) - found.keys()
-            self._loaded_at = time.monotonic()
 
 
 def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]:
@@ -162,7 +121,9 @@ class Replica:
         except Exception:
             self.coordination.close()
             raise
-        self.addresses = MemberAddresses(self.cloud, cfg.instances)
+        self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
+        # The account's per-action limit, split by the live replicas (see cloud/budget.py).
+        self.api_share = ApiShareWatch(self.coordination.session, self.cloud.budget)
         self._stop = threading.Event()
         self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S, fresh=self._self_status)
         self._engine_thread: threading.Thread | None = None
@@ -208,12 +169,14 @@ class Replica:
     def start(self) -> None:
         self.server.start()
         self.coordination.join()
+        self.api_share.join()
         self._start_workers()
         log.info("replica running", extra={"controller": self.cfg.controller.id,
                                            "groups": len(self.cfg.groups),
                                            "listen": self.cfg.controller.listen})
 
     def _start_workers(self) -> None:
+        self.addresses.start()
         self._stop = threading.Event()
         self._engine_thread = threading.Thread(target=self.engine.run_forever, args=(self._stop,),
                                                name="engine", daemon=True)
@@ -246,6 +209,7 @@ class Replica:
             self._eni_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
         self._stop_parts()
+        self.addresses.stop()
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Graceful: running failovers finish their step, then leadership is released at once."""
@@ -263,10 +227,12 @@ class Replica:
         # run the same failover twice and forget the releases in flight.
         self._stop_parts()
         self.cfg = cfg
-        self.addresses = MemberAddresses(self.cloud, cfg.instances)
+        self.addresses.stop()
+        self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
         deps = self._build_parts(cfg)
         self.engine.reconfigure(cfg, deps, self.standby_readiness.ready_map,
                                 self.standby_readiness.recheck)
+        self.addresses.start()
         self._start_parts()
         return fixed
 

@@ -38,6 +38,10 @@ PROBE_FAILURES = Counter(
     "failover_probe_failures_total", "Failed probes by reason", ["group", "check", "reason"],
     registry=REGISTRY,
 )
+PROBE_LAG = Histogram(
+    "failover_probe_lag_seconds", "A probe's start minus its round's scheduled time",
+    buckets=_PROBE_BUCKETS, registry=REGISTRY,
+)
 HEALTH_ROUNDS_MISSED = Counter(
     "failover_health_rounds_missed_total", "Probe rounds skipped because the previous one ran late",
     registry=REGISTRY,
@@ -110,7 +114,7 @@ BUILD_INFO = Gauge(
 )
 
 ALL_METRICS = (
-    LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES,
+    LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES, PROBE_LAG,
     HEALTH_ROUNDS_MISSED, NO_HEALTHY_STANDBY, STANDBY_READY, FAILOVERS, FAILOVER_DURATION,
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
     GROUP_SERVED,
@@ -157,6 +161,11 @@ def record_probe(check: str, group: str, duration_s: float, ok: bool, reason: st
     PROBE_DURATION.labels(check=check).observe(duration_s)
     if not ok:
         PROBE_FAILURES.labels(group=group, check=check, reason=reason or "unknown").inc()
+
+
+def record_probe_lags(lags_s: Iterable[float]) -> None:
+    for lag in lags_s:
+        PROBE_LAG.observe(max(0.0, lag))
 
 
 def set_health(group: str, instance: str, up: bool) -> None:

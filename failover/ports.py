@@ -142,6 +142,14 @@ class Provisioning(Protocol):
         ...
 
 
+class ApiShare(Protocol):
+    """What the account's per-action API limit is divided by (the cloud's budget)."""
+
+    def set_replicas(self, n: int) -> None:
+        """`n` live replicas share the account's limit from now on."""
+        ...
+
+
 class Leadership(Protocol):
     def is_leader(self) -> bool: ...
 

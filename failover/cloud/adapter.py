@@ -79,11 +79,12 @@ class EcsCloud(CloudMoves):
                                 priority: Priority = Priority.ROUTINE,
                                 ) -> dict[str, InstanceTypeLimits]:
         """Per type: how many ENIs (primary included) and IPv4 addresses per ENI it allows."""
-        deadline = self._deadline(priority)
+        parts = list(chunks(list(dict.fromkeys(instance_types)), INSTANCE_TYPES_MAX))
+        bound = self._bound("DescribeInstanceTypes", len(parts), priority)
         out: dict[str, InstanceTypeLimits] = {}
-        for part in chunks(list(dict.fromkeys(instance_types)), INSTANCE_TYPES_MAX):
-            body = self._get("DescribeInstanceTypes", {"InstanceTypes": part}, priority, deadline,
-                             None)
+        for part in parts:
+            body = self._page("DescribeInstanceTypes", {"InstanceTypes": part}, priority, bound,
+                              None)
             for item in convert.items(body, "InstanceTypes", "InstanceType"):
                 limits = convert.instance_type_limits(item)
                 out[limits.instance_type] = limits

@@ -7,8 +7,16 @@ moment. Each action may make at most `burst` calls in any `burst / rate_per_s` s
 adapter's slack in the rate). A token bucket of the same rate and burst lets `burst` go at
 once and then `rate_per_s` more within that second: twice what a gateway counting a second
 allows. A share of the window (the reserve) is for `Priority.FAILOVER` calls only: routine
-calls stop at the reserve line and, after a short bounded wait, give up with a retryable
-"local API budget exhausted" error.
+calls stop at the reserve line and wait for a slot, as long as their caller allows, then give
+up with a retryable "local API budget exhausted" error.
+
+The account's limit is shared by every replica. The reads every replica makes (`SHARED`:
+health's and readiness's) are split: with n live replicas each may send
+floor((burst - reserve) / n) routine calls of such an action per window, and failover calls
+(the leader's) what the others' shares leave (the reserve, its own share and what rounding
+left over), so n replicas together never pass `burst`. The
+actions only the leader calls (moves, commands) keep the whole window. `set_replicas` is
+told n by the coordination adapter (`coordination.api_share`), through `ports.ApiShare`.
 """
 
 from __future__ import annotations
@@ -23,9 +31,21 @@ from failover.metrics import record_budget_wait
 from failover.model import CloudError, ErrorKind, Priority
 from failover.ports import Clock
 
-ROUTINE_MAX_WAIT_S = 1.0
+# The reads every replica makes, on its own schedule: their per-action limit is split.
+SHARED = frozenset({
+    "DescribeInstances", "DescribeNetworkInterfaces", "DescribeCloudAssistantStatus",
+    "DescribeInstanceStatus", "DescribeInstanceTypes",
+})
 # Float sums of call times and the window may miss an exact boundary by an ulp.
 _EPS = 1e-9
+
+
+class BudgetExhausted(CloudError):
+    """No slot within the caller's bound; `retry_in_s`: when the next one would come."""
+
+    def __init__(self, message: str, *, action: str, retry_in_s: float) -> None:
+        super().__init__(message, kind=ErrorKind.RETRYABLE, code=errors.BUDGET, action=action)
+        self.retry_in_s = retry_in_s
 
 
 @dataclass
@@ -103,7 +123,7 @@ class ApiBudget:
         reserve_share: float,
         *,
         clock: Clock,
-        routine_max_wait_s: float = ROUTINE_MAX_WAIT_S,
+        routine_max_wait_s: float | None = None,
     ) -> None:
         if rate_per_s <= 0 or burst < 1 or not 0 <= reserve_share < 1:
             raise ValueError("budget: rate_per_s > 0, burst >= 1 and 0 <= reserve_share < 1")
@@ -111,21 +131,55 @@ class ApiBudget:
         self.burst = burst
         # Routine calls must leave this much of the window; at least one call stays theirs.
         self.reserve = min(burst - 1.0, burst * reserve_share)
+        # None: a routine call waits for its slot as long as its caller's bound allows.
         self.routine_max_wait_s = routine_max_wait_s
+        self.replicas = 1
         self._clock = clock
         self._lock = threading.Lock()
         self._windows: dict[str, CallWindow] = {}
 
+    def routine_calls(self, action: str) -> int:
+        """Routine calls of `action` this replica may send per window (its share)."""
+        whole = max(1, int(self.burst - self.reserve + _EPS))
+        if action not in SHARED:
+            return whole
+        return max(1, whole // self.replicas)
+
+    def routine_rate(self, action: str) -> float:
+        """Routine calls a second this replica may send of `action`."""
+        return self.routine_calls(action) * self.rate_per_s / self.burst
+
+    def _limits(self, action: str) -> tuple[int, float]:
+        """The window's size for this replica, and what routine calls must leave of it."""
+        if action not in SHARED:
+            return self.burst, self.reserve
+        routine = self.routine_calls(action)
+        # What the other replicas' routine shares leave of the account's window: the reserve
+        # and this replica's share, plus what rounding the shares down left over.
+        total = max(routine, self.burst - (self.replicas - 1) * routine)
+        return total, float(total - routine)
+
+    def set_replicas(self, n: int) -> None:
+        """`n` live replicas share the account's limit from now on (`ports.ApiShare`)."""
+        with self._lock:
+            self.replicas = max(1, n)
+            for action, w in self._windows.items():
+                total, _keep = self._limits(action)
+                # The same span (burst / rate), fewer calls in it.
+                w.burst, w.rate_per_s = total, self.rate_per_s * total / self.burst
+
     def _window(self, action: str) -> CallWindow:
         w = self._windows.get(action)
         if w is None:
-            w = self._windows[action] = CallWindow(self.rate_per_s, self.burst)
+            total, _keep = self._limits(action)
+            w = self._windows[action] = CallWindow(self.rate_per_s * total / self.burst, total)
         return w
 
     def available(self, action: str) -> float:
         """Calls that could go now; negative while failover calls are booked ahead."""
         with self._lock:
-            return float(self.burst - self._window(action).counted(self._clock.monotonic()))
+            w = self._window(action)
+            return float(w.burst - w.counted(self._clock.monotonic()))
 
     def requeue(self, action: str, slot_at: float) -> float:
         """Send again now, in the slot taken at `slot_at`, a call the gateway refused for flow
@@ -146,16 +200,18 @@ class ApiBudget:
     def acquire(self, action: str, priority: Priority, *, max_wait_s: float) -> float:
         """Spend one call of `action`, waiting at most `max_wait_s`; the seconds waited.
 
-        Routine callers never wait longer than `routine_max_wait_s` either.
+        Routine callers never wait longer than `routine_max_wait_s` either, when set.
         Raises a retryable `CloudError` (code BudgetExhausted) when no slot came.
         """
         if priority is Priority.FAILOVER:
             return self._book(action, max_wait_s)
-        max_wait_s = min(max_wait_s, self.routine_max_wait_s)
+        if self.routine_max_wait_s is not None:
+            max_wait_s = min(max_wait_s, self.routine_max_wait_s)
         start = self._clock.monotonic()
         while True:
             with self._lock:
-                need = self._window(action).take(self._clock.monotonic(), self.reserve)
+                keep = self._limits(action)[1]
+                need = self._window(action).take(self._clock.monotonic(), keep)
             waited = self._clock.monotonic() - start
             if need == 0.0:
                 record_budget_wait(priority.name.lower(), waited)
@@ -163,12 +219,12 @@ class ApiBudget:
             left = max_wait_s - waited
             if left <= 0 or need > left + _EPS:
                 record_budget_wait(priority.name.lower(), waited)
-                raise CloudError(
+                raise BudgetExhausted(
                     f"{action}: local API budget exhausted for {priority.name.lower()} calls "
-                    f"({self.rate_per_s:g}/s, burst {self.burst}, reserve {self.reserve:g})",
-                    kind=ErrorKind.RETRYABLE,
-                    code=errors.BUDGET,
-                    action=action,
+                    f"({self.rate_per_s:g}/s, burst {self.burst}, reserve {self.reserve:g}, "
+                    f"{self.routine_calls(action)} routine per window for "
+                    f"{self.replicas} replica(s))",
+                    action=action, retry_in_s=need,
                 )
             # Sleep outside the lock so other actions and priorities are not blocked.
             self._clock.sleep(need)
@@ -180,12 +236,12 @@ class ApiBudget:
             wait = self._window(action).book(self._clock.monotonic(), max(0.0, max_wait_s))
         if wait is None:
             record_budget_wait("failover", 0.0)
-            raise CloudError(
+            with self._lock:
+                retry_in = self._window(action).next_in(self._clock.monotonic())
+            raise BudgetExhausted(
                 f"{action}: local API budget exhausted for failover calls "
                 f"({self.rate_per_s:g}/s, burst {self.burst})",
-                kind=ErrorKind.RETRYABLE,
-                code=errors.BUDGET,
-                action=action,
+                action=action, retry_in_s=retry_in,
             )
         if wait > 0:
             self._clock.sleep(wait)

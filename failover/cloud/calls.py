@@ -48,18 +48,31 @@ class Caller:
         """Calls a second the budget allows each action."""
         return self._budget.rate_per_s
 
+    def routine_rate(self, action: str) -> float:
+        """Routine calls a second this replica may send of `action` (its share)."""
+        return self._budget.routine_rate(action)
+
     def quickest(self, actions: tuple[str, ...]) -> str:
         """Of equivalent actions, the one the budget would let out first."""
         return self._budget.quickest(actions)
 
+    def pay(self, action: str, priority: Priority, bound: Deadline) -> None:
+        """Take the budget slot of one call ahead of it, waiting up to `bound`: a paged read
+        waits its turn for each page, then gives the page's attempt its whole deadline
+        (a deadline shared by the wait and the attempt left a slow page 58 ms to answer)."""
+        self._budget.acquire(action, priority, max_wait_s=bound.remaining())
+
     def once(self, action: str, params: Mapping[str, Any], *, priority: Priority,
              deadline: Deadline, trace: CallTrace | None, mutation: bool = False,
-             after: ApiError | None = None) -> Reply:
+             after: ApiError | None = None, budget_wait_s: float | None = None,
+             paid: bool = False) -> Reply:
         """Exactly one attempt (for calls that are not idempotent on their own).
 
         A `mutation` passes the trace's guard (the leader's fencing check) after its wait
         for a token and before it is sent; whatever the guard raises stops it unsent.
         `after`: the previous attempt's error; one refused for flow control hands on its slot.
+        `budget_wait_s`: the longest this attempt waits for its slot (else its deadline);
+        `paid`: its slot was taken by `pay`.
         """
         if deadline.remaining() < _MIN_ATTEMPT_S:
             raise CloudTimeout(
@@ -69,8 +82,12 @@ class Caller:
         kept = after.kept_slot if after is not None else None
         if after is not None:
             after.kept_slot = None
-        if kept is None:
-            self._budget.acquire(action, priority, max_wait_s=deadline.remaining())
+        if paid:
+            slot = self._clock.monotonic()
+        elif kept is None:
+            wait = deadline.remaining()
+            self._budget.acquire(action, priority, max_wait_s=wait if budget_wait_s is None
+                                 else min(wait, budget_wait_s))
             slot = self._clock.monotonic()
         else:
             slot = self._budget.requeue(action, kept)
@@ -88,14 +105,17 @@ class Caller:
         return dataclasses.replace(reply, sent_at=start)
 
     def retrying(self, action: str, params: Mapping[str, Any], *, priority: Priority,
-                 deadline: Deadline, trace: CallTrace | None, mutation: bool = False) -> Reply:
-        """Attempts until success, a non-retryable error, or the deadline."""
+                 deadline: Deadline, trace: CallTrace | None, mutation: bool = False,
+                 paid: bool = False, budget_wait_s: float | None = None) -> Reply:
+        """Attempts until success, a non-retryable error, or the deadline (`paid`: the first
+        attempt's slot was taken by `pay`)."""
         attempt = 0
         last: ApiError | None = None
         while True:
             try:
                 return self.once(action, params, priority=priority, deadline=deadline, trace=trace,
-                                 mutation=mutation, after=last)
+                                 mutation=mutation, after=last, paid=paid and attempt == 0,
+                                 budget_wait_s=budget_wait_s)
             except ApiError as e:
                 last = e
                 if e.kind is not ErrorKind.RETRYABLE:

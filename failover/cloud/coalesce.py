@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass
 
 from failover.cloud import convert, errors
+from failover.cloud.budget import BudgetExhausted
 from failover.cloud.calls import Caller
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import Deadline, retry_delay
@@ -39,6 +40,9 @@ PAGES_MAX = 5
 ROUND_CREDIT = 2.0
 _MIN_LEFT_S = 0.05
 ALONE_SLICE_S = 0.05
+# A routine round never waits for its slot while it leads: every reader (failover polls too)
+# would wait behind it. Refused, its tickets come due when the slot can (see `_failed`).
+ROUTINE_ROUND_WAIT_S = 0.0
 
 
 @dataclass(eq=False)
@@ -257,7 +261,8 @@ class EniPoller:
         for _ in range(PAGES_MAX):
             self.calls_made += 1
             body = self._caller.once(ACTION, params, priority=priority, deadline=deadline,
-                                     trace=calls).body
+                                     trace=calls, budget_wait_s=None
+                                     if priority is Priority.FAILOVER else ROUTINE_ROUND_WAIT_S).body
             for item in convert.items(body, "NetworkInterfaceSets", "NetworkInterfaceSet"):
                 if item.get("NetworkInterfaceId") in wanted:
                     state = convert.eni_state(item)
@@ -281,13 +286,26 @@ class EniPoller:
             return
         with self._cond:
             # Throttled, slow or out of local budget: the next round backs off, for all.
-            n = self._gate.failures
-            delay = self._caller.backoff(e, n) if isinstance(e, ApiError) else retry_delay(n)
-            self._gate.not_before = self._clock.monotonic() + delay
-            self._gate.failures += 1
+            now = self._clock.monotonic()
+            if isinstance(e, BudgetExhausted):
+                # Only this replica's routine share is spent: the gate stays open for
+                # failover reads, and these tickets come due when a routine slot can (a
+                # reader whose deadline is before that leaves at once).
+                for t in batch:
+                    t.last_error = e
+                    if t.done:
+                        continue
+                    if t.deadline.remaining() - e.retry_in_s < _MIN_LEFT_S:
+                        self._leave(t)
+                    t.due = max(t.due, now + e.retry_in_s)
+            else:
+                n = self._gate.failures
+                delay = self._caller.backoff(e, n) if isinstance(e, ApiError) else retry_delay(n)
+                self._gate.not_before = now + delay
+                self._gate.failures += 1
             for t in batch:
                 t.last_error = e
-            self._pending[:0] = [t for t in batch if not t.gone]
+            self._pending[:0] = [t for t in batch if not t.gone and not t.done]
 
     def _settle(self, batch: list[Ticket], found: dict[str, EniState],
                 error: Exception | None) -> None:

@@ -3,6 +3,12 @@
 Reads are idempotent, so every one retries retryable errors until its
 deadline. Routine reads (health checks, status) spend only the non-reserved
 part of the API budget; failover steps pass `Priority.FAILOVER`.
+
+A routine read of many pages (2,000 members' addresses are 20 DescribeInstances) waits its
+turn in the budget for each page, and each page then gets a whole attempt deadline: a
+read's bound grows with its pages at this replica's routine share of the action, so it
+converges however many replicas share the account. A routine read on a clock (a health
+round's statuses) waits at most `ROUND_BUDGET_WAIT_S` for its slot instead.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any, TypeVar
 
 from failover.cloud import convert, errors
 from failover.cloud.calls import Caller
-from failover.cloud.coalesce import EniPoller
+from failover.cloud.coalesce import ACTION, BATCH_MAX, EniPoller
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import POLL_FIRST_S, Deadline
 from failover.model import (
@@ -46,6 +52,13 @@ def not_found(action: str, what: str) -> ApiError:
 
 
 FAILOVER_READ_S = 30.0
+ROUND_BUDGET_WAIT_S = 1.0  # a read on a round's clock: the next round asks again
+# A routine read may wait for twice its pages' time at the replica's routine share: other
+# routine readers of the same action (readiness, addresses) share it.
+PAGE_WAIT_SLACK = 2.0
+# ...and never longer than this in all: a routine answer older than a minute helps nobody, and
+# a reader that cannot get a slot before its bound gives up at once rather than at the bound.
+ROUTINE_READ_MAX_S = 60.0
 
 
 class CloudReads:
@@ -66,9 +79,30 @@ class CloudReads:
         return Deadline.after(self._clock, seconds)
 
     def _get(self, action: str, params: dict[str, Any], priority: Priority,
-             deadline: Deadline, trace: CallTrace | None) -> dict[str, Any]:
+             deadline: Deadline, trace: CallTrace | None,
+             budget_wait_s: float | None = None) -> dict[str, Any]:
         return self._caller.retrying(
-            action, params, priority=priority, deadline=deadline, trace=trace
+            action, params, priority=priority, deadline=deadline, trace=trace,
+            budget_wait_s=budget_wait_s,
+        ).body
+
+    def _bound(self, action: str, pages: int, priority: Priority) -> Deadline:
+        """How long a read of `pages` pages may take in all (see the module's doc)."""
+        if priority is Priority.FAILOVER:
+            return self._deadline(priority)
+        wait = PAGE_WAIT_SLACK * pages / self._caller.routine_rate(action)
+        return Deadline.after(self._clock, min(ROUTINE_READ_MAX_S, self._read_deadline_s + wait))
+
+    def _page(self, action: str, params: dict[str, Any], priority: Priority,
+              bound: Deadline, trace: CallTrace | None) -> dict[str, Any]:
+        """One page of a paged read: a routine page waits for its slot (up to `bound`), then
+        has a whole attempt deadline of its own; a failover page shares the read's."""
+        if priority is Priority.FAILOVER:
+            return self._get(action, params, priority, bound, trace)
+        self._caller.pay(action, priority, bound)
+        return self._caller.retrying(
+            action, params, priority=priority, trace=trace, paid=True,
+            deadline=Deadline.after(self._clock, self._read_deadline_s),
         ).body
 
     # ------------------------------------------------------------------ ENIs
@@ -81,9 +115,11 @@ class CloudReads:
                       priority: Priority = Priority.ROUTINE) -> dict[str, EniState]:
         """The ENIs the cloud knows of (a missing one is absent), read in shared rounds of up
         to 100; any other failure raises."""
+        ids = list(dict.fromkeys(eni_ids))
+        pages = -(-len(ids) // BATCH_MAX)
         found: dict[str, EniState] = {}
-        for eni_id, got in self._enis.read_many(list(eni_ids), priority,
-                                                self._deadline(priority), None).items():
+        for eni_id, got in self._enis.read_many(ids, priority,
+                                                self._bound(ACTION, pages, priority), None).items():
             if isinstance(got, EniState):
                 found[eni_id] = got
             elif not (isinstance(got, CloudError) and got.not_found):
@@ -99,13 +135,14 @@ class CloudReads:
     def describe_instances(self, instance_ids: Sequence[str], *,
                            priority: Priority = Priority.ROUTINE,
                            trace: CallTrace | None = None) -> dict[str, InstanceInfo]:
-        deadline = self._deadline(priority)
+        parts = list(chunks(list(dict.fromkeys(instance_ids)), DESCRIBE_INSTANCES_MAX))
+        bound = self._bound("DescribeInstances", len(parts), priority)
         out: dict[str, InstanceInfo] = {}
-        for part in chunks(list(dict.fromkeys(instance_ids)), DESCRIBE_INSTANCES_MAX):
-            body = self._get(
+        for part in parts:
+            body = self._page(
                 "DescribeInstances",
                 {"InstanceIds": json.dumps(part), "MaxResults": DESCRIBE_INSTANCES_MAX},
-                priority, deadline, trace,
+                priority, bound, trace,
             )
             for item in convert.items(body, "Instances", "Instance"):
                 info = convert.instance_info(item)
@@ -124,20 +161,22 @@ class CloudReads:
                 "DescribeInstanceStatus",
                 {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
                 priority, deadline, trace,
+                None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S,
             )
             out.update(convert.statuses(body))
         return out
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        deadline = self._deadline(priority)
         ids = list(dict.fromkeys(instance_ids))
         out = dict.fromkeys(ids, False)
-        for part in chunks(ids, ASSISTANT_PAGE_MAX):
-            body = self._get(
+        parts = list(chunks(ids, ASSISTANT_PAGE_MAX))
+        bound = self._bound("DescribeCloudAssistantStatus", len(parts), priority)
+        for part in parts:
+            body = self._page(
                 "DescribeCloudAssistantStatus",
                 {"InstanceId": part, "PageSize": ASSISTANT_PAGE_MAX, "PageNumber": 1},
-                priority, deadline, None,
+                priority, bound, None,
             )
             out.update({k: v for k, v in convert.assistant_online(body).items() if k in out})
         return out

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from failover.config import ZookeeperConfig
 from failover.coordination.acl import ZkAclError, check_at_start
+from failover.coordination.api_share import ApiShareWatch
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
@@ -20,9 +21,9 @@ from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailabl
 from failover.coordination.status_reads import StatusMirror, StatusReads, StatusView
 
 __all__ = [
-    "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads", "StatusView",
-    "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations", "ZkRequests",
-    "ZkUnavailable", "connect",
+    "ApiShareWatch", "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads",
+    "StatusView", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations",
+    "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 

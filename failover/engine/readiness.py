@@ -33,6 +33,7 @@ log = logging.getLogger("failover.readiness")
 PLUGGABLE = ("Running", "Stopped")  # the only states an ENI attaches in
 RETRY_S = 10.0  # after a failed read round, well before the next interval
 RECHECK_S = 2.0  # a failover waiting on "not ready" re-reads at most this often per group
+READ_GROUPS = 100  # groups per read round: one page of ENIs
 
 
 @dataclass(frozen=True)
@@ -291,11 +292,21 @@ class ReadinessTracker:
             self._wake.clear()
 
     def refresh(self, force: bool = False) -> bool:
-        """Reads the groups that are due (all with `force`); False if nothing was updated."""
+        """Reads the groups that are due (all with `force`); False if nothing was updated.
+
+        A hundred groups at a time (one DescribeNetworkInterfaces page, two of
+        DescribeInstances): each part's answer is kept as it comes, and a part the cloud does
+        not answer is retried on its own, so a thousand groups never start over from the first.
+        """
         now = self._clock.monotonic()
         due = [g for g in self._groups if force or self._due.get(g.name, 0.0) <= now]
-        if not due:
-            return False
+        updated = False
+        for i in range(0, len(due), READ_GROUPS):
+            updated = self._refresh_part(due[i:i + READ_GROUPS]) or updated
+        return updated
+
+    def _refresh_part(self, due: list[GroupConfig]) -> bool:
+        now = self._clock.monotonic()
         try:
             facts = read_facts(self._cloud, self._types, due, self._limits)
         except CloudError as e:

@@ -1,0 +1,98 @@
+"""Members' services for the scale benchmark, in a process of its own (its CPU is not the
+replica's): a TCP listener (accept, close) or a minimal HTTP/1.1 server (200 "ok") on each
+member's own loopback address.
+
+    python -m tests.support.endpoints --tcp-port P --http-port H --lifetime-s S < addresses.json
+
+reads {"tcp": [ip, ...], "http": [ip, ...]} on stdin, prints "ready" once every socket
+listens, and exits after `lifetime_s` (never outliving a benchmark that died).
+
+Raw sockets on one selector, not asyncio transports: 2,000 connections a second on a shared
+host made the transport version the bottleneck (accepted sockets piled up to the fd limit
+and HTTP checks timed out while the replica itself waited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import selectors
+import signal
+import socket
+import sys
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+_LISTEN, _TCP, _HTTP = 0, 1, 2
+
+
+def _listener(ip: str, port: int) -> socket.socket:
+    if not ip.startswith("127."):
+        raise SystemExit(f"endpoints stay on loopback, got {ip}")
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port))
+    s.listen(1024)
+    s.setblocking(False)
+    return s
+
+
+def serve(tcp: list[str], http: list[str], tcp_port: int, http_port: int) -> None:
+    sel = selectors.DefaultSelector()
+    for ip in tcp:
+        sel.register(_listener(ip, tcp_port), selectors.EVENT_READ, (_LISTEN, _TCP))
+    for ip in http:
+        sel.register(_listener(ip, http_port), selectors.EVENT_READ, (_LISTEN, _HTTP))
+    print("ready", flush=True)
+    buffers: dict[int, bytes] = {}
+    while True:
+        for key, _ in sel.select():
+            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            role, kind = key.data
+            if role == _LISTEN:
+                for _ in range(64):  # drain the accept queue a bounded number at a time
+                    try:
+                        conn, _addr = sock.accept()
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        break
+                    if kind == _TCP:
+                        conn.close()
+                        continue
+                    conn.setblocking(False)
+                    buffers[conn.fileno()] = b""
+                    sel.register(conn, selectors.EVENT_READ, (_HTTP, _HTTP))
+                continue
+            fd = sock.fileno()
+            try:
+                data = sock.recv(4096)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            buf = buffers.get(fd, b"") + data
+            if data and b"\r\n\r\n" not in buf and len(buf) < 65536:
+                buffers[fd] = buf
+                continue
+            if data:
+                with contextlib.suppress(OSError):
+                    sock.send(RESPONSE)
+            buffers.pop(fd, None)
+            sel.unregister(sock)
+            sock.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tcp-port", type=int, required=True)
+    ap.add_argument("--http-port", type=int, required=True)
+    ap.add_argument("--lifetime-s", type=int, required=True)
+    args = ap.parse_args()
+    doc = json.loads(sys.stdin.readline())
+    signal.alarm(args.lifetime_s)
+    serve(doc["tcp"], doc["http"], args.tcp_port, args.http_port)
+
+
+if __name__ == "__main__":
+    main()
