@@ -16,7 +16,7 @@ from typing import Any
 
 from failover.cloud import convert, errors
 from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
-from failover.cloud.reads import CloudReads
+from failover.cloud.refusals import StateRefusals, out_of_time
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import (
     ConflictBackoff,
@@ -49,23 +49,16 @@ INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
     "DescribeInvocationResults": {"ContentEncoding": "PlainText"},
     "DescribeInvocations": {"ContentEncoding": "PlainText", "IncludeOutput": True},
 }
-INSTANCE_STATE_CODE = "InvalidOperation.InvalidEcsState"
-DETACH_REFUSED = "DetachRefused"
 PLACEMENT_CODES = frozenset({
     "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
 })
-
-
-def _out_of_time(e: CloudError, deadline: Deadline) -> bool:
-    """A retryable failure that the deadline leaves no room to retry: the wait is over."""
-    return e.kind is ErrorKind.RETRYABLE and deadline.remaining() < 0.1
 
 
 def _failed(step: Step, action: str) -> ApiError:
     return ApiError(step.message, kind=step.kind, code=step.code, action=action)
 
 
-class CloudMoves(CloudReads):
+class CloudMoves(StateRefusals):
     # How each kind of wait polls (EcsCloud takes others, e.g. scaled for a faster emulator).
     _polls: PollPlans = PollPlans()
 
@@ -125,7 +118,7 @@ class CloudMoves(CloudReads):
         try:
             return self._eni(eni_id, FAILOVER, deadline, trace, due_in)
         except CloudError as e:
-            if _out_of_time(e, deadline):
+            if out_of_time(e, deadline):
                 return None
             raise
 
@@ -198,29 +191,6 @@ class CloudMoves(CloudReads):
             )
         raise self._timeout(action, f"ENI {eni_id} not Available", timeout_s, last, last_error)
 
-    def _refused_detach(self, e: ApiError, eni_id: str, instance_id: str, deadline: Deadline,
-                        trace: CallTrace | None) -> None:
-        """A detach refused for the instance's state: if the instance runs, its type releases
-        an ENI only while Stopped, and no wait will change that: DetachStalled now."""
-        if e.code != INSTANCE_STATE_CODE or self._instance_status(instance_id, deadline, trace) != "Running":
-            return
-        raise DetachStalled(
-            f"ENI {eni_id} cannot be detached from {instance_id} while it runs: its instance "
-            f"type releases an ENI only while Stopped (the cloud refused: {e.code}); fence it "
-            "(force stop) and detach again",
-            kind=ErrorKind.CONFLICT, code=DETACH_REFUSED, action=e.action,
-            request_id=e.request_id,
-        )
-
-    def _instance_status(self, instance_id: str, deadline: Deadline,
-                         trace: CallTrace | None) -> str | None:
-        try:
-            return self._statuses([instance_id], FAILOVER, deadline, trace).get(instance_id)
-        except CloudError as e:
-            if _out_of_time(e, deadline):
-                return None
-            raise
-
     # ---------------------------------------------------------------- attach
 
     def attach_eni(self, eni_id: str, instance_id: str, *, timeout_s: float,
@@ -276,20 +246,6 @@ class CloudMoves(CloudReads):
         raise self._timeout(action, f"ENI {eni_id} not InUse on {instance_id}", timeout_s, last,
                             last_error)
 
-    def _refused_attach(self, e: ApiError, instance_id: str, deadline: Deadline,
-                        trace: CallTrace | None) -> None:
-        """An attach refused for the target's state while it runs: its type takes an ENI
-        only while Stopped. Fatal for this target (a wait changes nothing)."""
-        if e.code != INSTANCE_STATE_CODE or self._instance_status(instance_id, deadline, trace) != "Running":
-            return
-        raise ApiError(
-            f"cannot attach to {instance_id} while it runs: its instance type takes an ENI only "
-            "while Stopped; keep it Stopped as a cold standby (policy.stop_to_attach_types) "
-            f"[{e.code}, RequestId {e.request_id}]",
-            kind=ErrorKind.FATAL, code=e.code, action=e.action, request_id=e.request_id,
-            status=e.status,
-        )
-
     # ------------------------------------------------------------------ stop
 
     def force_stop(self, instance_id: str, *, timeout_s: float,
@@ -307,7 +263,7 @@ class CloudMoves(CloudReads):
             try:
                 status = self._statuses([instance_id], FAILOVER, deadline, trace).get(instance_id)
             except CloudError as e:
-                if _out_of_time(e, deadline):
+                if out_of_time(e, deadline):
                     break
                 raise
             step = stop_step(status, instance_id)
@@ -385,7 +341,7 @@ class CloudMoves(CloudReads):
                 reply = self._caller.retrying(action, {**params, **INVOCATION_PARAMS[action]},
                                               priority=priority, deadline=deadline, trace=trace)
             except CloudError as e:
-                if _out_of_time(e, deadline):
+                if out_of_time(e, deadline):
                     break
                 raise
             result = convert.invocation_result(reply.body, invoke_id, instance_id) or result

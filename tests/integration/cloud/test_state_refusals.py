@@ -5,6 +5,7 @@ judged by what describe lag cannot fake; an empty InstanceId while Attaching is 
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.operations import DETACH_REFUSED
+from failover.cloud.refusals import DETACH_REFUSED
 from failover.cloud.sdk import ApiError, Reply, SdkGateway
 from failover.cloud.waiting import PollPlans, SystemClock
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
@@ -71,7 +72,7 @@ def test_a_state_refusal_is_retried_once_per_back_off_step() -> None:
         # holds after refusals 1..6: 0.1, 0.2, 0.3, 0.3, 0.3, 0.3 s (x K of 1, 2, 3 s steps):
         # at most one call per step
         starts = gw.times("DetachNetworkInterface")
-        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
         for gap, hold in zip(gaps, [0.1, 0.2, 0.3, 0.3, 0.3, 0.3], strict=True):
             assert gap >= hold - 0.005, (gaps, hold)
         assert max(gaps) < 0.3 + 0.25  # and not much later: the reads went on meanwhile
