@@ -99,6 +99,7 @@ STOP = PollPlan.around(5.0, 30.0)  # assumed: nobody publishes force-stop times
 # Assumed: a short guest script. It is on the critical path and its describe is cheap: denser.
 COMMAND = PollPlan.around(1.0, 10.0, dense_s=0.1)
 EIP = PollPlan.around(1.0, 5.0)  # assumed
+START = PollPlan.around(20.0, 60.0)  # assumed, as the emulator's realistic start
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,12 @@ class PollPlans:
     lag_s: float = LAG_S
     conflict_step_s: float = CONFLICT_STEP_S
     conflict_cap_s: float = CONFLICT_CAP_S
+    start: PollPlan = START
 
     def scaled(self, k: float) -> PollPlans:
         return PollPlans(self.attach.scaled(k), self.detach.scaled(k), self.stop.scaled(k),
                          self.command.scaled(k), self.eip.scaled(k), self.lag_s * k,
-                         self.conflict_step_s * k, self.conflict_cap_s * k)
+                         self.conflict_step_s * k, self.conflict_cap_s * k, self.start.scaled(k))
 
     @classmethod
     def dense(cls, dense_s: float, max_polls: int = POLL_MAX) -> PollPlans:
@@ -125,7 +127,7 @@ class PollPlans:
         def one(plan: PollPlan) -> PollPlan:
             d = min(dense_s, plan.dense_s) if plan is COMMAND else dense_s
             return replace(plan, first_s=min(plan.first_s, d), dense_s=d, max_polls=max_polls)
-        return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP))
+        return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP), start=one(START))
 
 
 class PollSchedule:

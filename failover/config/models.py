@@ -136,6 +136,9 @@ class PolicyConfig(_Model):
     attach_timeout_s: float = Field(default=120.0, gt=0)
     detach_retry_s: float = Field(default=10.0, gt=0)  # re-issue a stalled detach after this
     stop_timeout_s: float = Field(default=60.0, gt=0)
+    # Starting a cold standby (Stopped) before the guest step: Running, then Cloud Assistant
+    # online. Assumed (no public figure): the emulator's realistic start is 20 s / p99 60 s.
+    start_timeout_s: float = Field(default=180.0, gt=0)
     guest_timeout_s: float = Field(default=60.0, gt=0)
     verify_timeout_s: float = Field(default=30.0, gt=0)
     flap_max_failovers: int = Field(default=3, ge=1)

@@ -256,6 +256,10 @@ class Executor:
         eni = self._attached.pop(record.id, None) or self.d.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        # A cold standby (kept Stopped: its type takes an ENI only then) is started now: the
+        # guest script and the service need it Running.
+        self.d.cloud.ensure_running(record.to_instance, timeout_s=group.policy.start_timeout_s,
+                                    trace=trace)
         result = self._guest_for(group).configure(
             record.to_instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
         if not result.ok:
