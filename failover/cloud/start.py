@@ -30,7 +30,12 @@ class ColdStart(CloudMoves):
         status: str | None = None
         last_error: ApiError | None = None
         while not deadline.expired:
-            status = self._instance_status(instance_id, deadline, trace)
+            try:
+                status = self._statuses([instance_id], FAILOVER, deadline, trace).get(instance_id)
+            except CloudError as e:
+                if out_of_time(e, deadline):
+                    break
+                raise
             if status == "Running":
                 if not started:
                     return False

@@ -6,44 +6,17 @@ judged by what describe lag cannot fake; an empty InstanceId while Attaching is 
 from __future__ import annotations
 
 import itertools
-import time
 from typing import Any
 
 import pytest
 
-from failover.cloud.adapter import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.cloud.refusals import DETACH_REFUSED
-from failover.cloud.sdk import ApiError, Reply, SdkGateway
-from failover.cloud.waiting import PollPlans, SystemClock
+from failover.cloud.sdk import ApiError, SdkGateway
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
-from tests.integration.cloud.conftest import cloud_config
+from tests.integration.cloud.conftest import K, Timed, cloud_config, scaled_cloud
 from tests.support.sim import SimServer, small_world
 
 pytestmark = pytest.mark.timeout(60)
-K = 0.1  # the adapter's waits ten times faster: back-off steps of 0.1, 0.2, 0.3 s
-
-
-class Timed:
-    """The real SDK gateway, noting when each call went out (our own port, wrapped)."""
-
-    def __init__(self, inner: SdkGateway) -> None:
-        self.inner = inner
-        self.sent: list[tuple[float, str]] = []
-
-    def call(self, action: str, params: Any, *, timeout_s: float) -> Reply:
-        self.sent.append((time.monotonic(), action))
-        return self.inner.call(action, params, timeout_s=timeout_s)
-
-    def times(self, action: str) -> list[float]:
-        return [t for t, a in self.sent if a == action]
-
-
-def _cloud(sim: SimServer, gateway: Timed | None = None) -> EcsCloud:
-    cfg = cloud_config(sim)
-    return EcsCloud(cfg, gateway=gateway or SdkGateway(cfg),
-                    budget=ApiBudget(500.0, 1000, 0.3, clock=SystemClock()),
-                    polls=PollPlans().scaled(K))
 
 
 def _world(instance_type: str | None = None, **timing: Any) -> dict[str, Any]:
@@ -65,7 +38,7 @@ def test_a_state_refusal_is_retried_once_per_back_off_step() -> None:
         sim.control.fault(action="DetachNetworkInterface", code="InvalidOperation.InvalidEniState",
                           status=400, count=6)
         trace, gw = CallTrace(), Timed(SdkGateway(cloud_config(sim)))
-        state = _cloud(sim, gw).detach_eni("eni-svc", "i-primary", timeout_s=20, trace=trace)
+        state = scaled_cloud(sim, gw).detach_eni("eni-svc", "i-primary", timeout_s=20, trace=trace)
         assert state.status is EniStatus.AVAILABLE
         sent = _calls(trace, "DetachNetworkInterface")
         assert [c.code for c in sent] == ["InvalidOperation.InvalidEniState"] * 6 + ["OK"]
@@ -81,7 +54,7 @@ def test_a_state_refusal_is_retried_once_per_back_off_step() -> None:
 
 def test_a_running_stop_to_attach_holder_refuses_the_detach_and_it_escalates_at_once() -> None:
     with SimServer.from_world(_world("ecs.e-c1m1.large")) as sim:
-        cloud = _cloud(sim)
+        cloud = scaled_cloud(sim)
         trace = CallTrace()
         with pytest.raises(DetachStalled) as info:
             cloud.detach_eni("eni-svc", "i-primary", timeout_s=20, trace=trace)
@@ -95,7 +68,7 @@ def test_a_running_stop_to_attach_holder_refuses_the_detach_and_it_escalates_at_
 
 def test_an_attach_to_a_running_stop_to_attach_target_is_fatal_for_that_target() -> None:
     with SimServer.from_world(_world("ecs.t6-c1m1.large")) as sim:
-        cloud = _cloud(sim)
+        cloud = scaled_cloud(sim)
         sim.control.instance_action("i-primary", "stop")
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         trace = CallTrace()
@@ -108,7 +81,7 @@ def test_an_attach_to_a_running_stop_to_attach_target_is_fatal_for_that_target()
 def test_an_attach_the_describes_do_not_show_yet_is_not_failed_nor_re_sent() -> None:
     """Before: two Available reads 0.15 s and 0.35 s after the call marked it failed."""
     with SimServer.from_world(_world(describe_lag_s=0.25, attach_s=0.6)) as sim:
-        cloud = _cloud(sim)
+        cloud = scaled_cloud(sim)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         trace = CallTrace()
         state = cloud.attach_eni("eni-svc", "i-standby", timeout_s=10, trace=trace)
@@ -121,7 +94,7 @@ def test_an_attach_never_seen_is_re_sent_after_the_lag_allowance() -> None:
     it is sent again once the describes cannot be lagging any more."""
     with SimServer.from_world(_world(attach_s=0.0)) as sim:
         gw = Timed(SdkGateway(cloud_config(sim)))
-        cloud = _cloud(sim, gw)
+        cloud = scaled_cloud(sim, gw)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         sim.control.request("POST", "/enis/eni-svc/fail_attach", {})
         state = cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
@@ -132,7 +105,7 @@ def test_an_attach_never_seen_is_re_sent_after_the_lag_allowance() -> None:
 
 def test_an_empty_instance_id_while_attaching_is_tolerated() -> None:
     with SimServer.from_world(_world(hide_attaching_instance=True, attach_s=0.5)) as sim:
-        cloud = _cloud(sim)
+        cloud = scaled_cloud(sim)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         trace = CallTrace()
         state = cloud.attach_eni("eni-svc", "i-standby", timeout_s=10, trace=trace)
@@ -143,7 +116,7 @@ def test_an_empty_instance_id_while_attaching_is_tolerated() -> None:
 def test_a_fall_back_seen_after_attaching_is_still_a_failed_attach() -> None:
     with SimServer.from_world(_world(hide_attaching_instance=True, describe_lag_s=0.05,
                                      attach_s=0.5)) as sim:
-        cloud = _cloud(sim)
+        cloud = scaled_cloud(sim)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         sim.control.request("POST", "/enis/eni-svc/fail_attach", {})
         with pytest.raises(ApiError) as info:

@@ -138,6 +138,18 @@ def test_stalled_detach_escalates_to_force_stop() -> None:
     assert w.cloud.mutations == [("stop", "i-a", ""), ("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
 
 
+def test_a_cold_standby_is_started_before_the_guest_step() -> None:
+    w = World()
+    w.cloud.stopped.add("i-b")  # kept Stopped: its type takes an ENI only then
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b"),
+                                 ("start", "i-b", "")]
+    guest = next(s for s in rec.steps if s.name is StepName.GUEST)
+    assert len(guest.request_ids) == 1  # the StartInstance is in the guest step's record
+
+
 def test_stalled_detach_without_fencing_fails_clearly() -> None:
     w = World()
     w.cloud.stalled.add("i-a")
