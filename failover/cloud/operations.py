@@ -255,6 +255,7 @@ class CloudMoves(StateRefusals):
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"InstanceId": instance_id, "ForceStop": True, "StoppedMode": "KeepCharging"}
         schedule = self._schedule(self._polls.stop, deadline)
+        backoff = ConflictBackoff(self._polls.conflict_step_s, self._polls.conflict_cap_s)
         issued_at: float | None = None
         reissued = False
         status: str | None = None
@@ -272,11 +273,14 @@ class CloudMoves(StateRefusals):
             if step.next is Next.FAIL:
                 raise _failed(step, action)
             late = issued_at is not None and deadline.elapsed() - issued_at >= timeout_s / 2
-            if step.next is Next.ISSUE and (issued_at is None or (late and not reissued)):
+            due = issued_at is None or (late and not reissued)
+            if step.next is Next.ISSUE and due and backoff.ready(deadline.elapsed()):
                 reissued = issued_at is not None
                 error = self._issue(action, params, deadline, trace, last_error)
                 issued_at = deadline.elapsed() if error is None else issued_at
                 last_error = error or last_error
+                if error is not None and error.kind is ErrorKind.CONFLICT:
+                    backoff.refused(deadline.elapsed())
             self._poll(deadline, schedule)
         raise self._timeout(action, f"instance {instance_id} not Stopped (last status "
                             f"{status or 'unknown'})", timeout_s, None, last_error)

@@ -122,3 +122,16 @@ def test_a_fall_back_seen_after_attaching_is_still_a_failed_attach() -> None:
         with pytest.raises(ApiError) as info:
             cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
         assert info.value.code == "AttachFailed" and info.value.kind is ErrorKind.RETRYABLE
+
+
+def test_a_refused_force_stop_backs_off_too() -> None:
+    with SimServer.from_world(_world()) as sim:
+        sim.control.fault(action="StopInstance", code="IncorrectInstanceStatus", status=403, count=3)
+        gw = Timed(SdkGateway(cloud_config(sim)))
+        scaled_cloud(sim, gw).force_stop("i-primary", timeout_s=20)
+        starts = gw.times("StopInstance")
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert len(starts) == 4
+        for gap, hold in zip(gaps, [0.1, 0.2, 0.3], strict=True):
+            assert gap >= hold - 0.005, (gaps, hold)
+        assert sim.control.instance("i-primary")["status"] == "Stopped"
