@@ -49,9 +49,7 @@ INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
     "DescribeInvocationResults": {"ContentEncoding": "PlainText"},
     "DescribeInvocations": {"ContentEncoding": "PlainText", "IncludeOutput": True},
 }
-PLACEMENT_CODES = frozenset({
-    "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
-})
+ATTACH_RETRIES = 1  # attaches re-sent within one wait after the cloud failed (or lost) one
 
 
 def _failed(step: Step, action: str) -> ApiError:
@@ -208,6 +206,7 @@ class CloudMoves(StateRefusals):
         schedule = self._schedule(self._polls.attach, deadline)
         backoff = ConflictBackoff(self._polls.conflict_step_s, self._polls.conflict_cap_s)
         issued = seen_attaching = False
+        accepted = 0  # attach calls the cloud took
         sent_at: float | None = None
         last: EniState | None = None
         last_error: ApiError | None = None
@@ -226,6 +225,16 @@ class CloudMoves(StateRefusals):
                                lag_over=lag_over)
             if step.next is Next.DONE:
                 return state
+            # The cloud gave up on our attach (seen Attaching, now Available), or shows no sign
+            # of it past the lag allowance: the documented remedy is another attach, here and
+            # now rather than a whole new failover; but only so many.
+            again = step.code == errors.ATTACH_FAILED or (step.next is Next.ISSUE and issued)
+            if again and accepted > ATTACH_RETRIES:
+                raise ApiError(f"attach of ENI {eni_id} to {instance_id} failed {accepted} times: "
+                               "the ENI went back to Available", kind=ErrorKind.RETRYABLE,
+                               code=errors.ATTACH_FAILED, action=action)
+            if step.code == errors.ATTACH_FAILED:
+                step = Step(Next.ISSUE)
             if step.next is Next.FAIL:
                 raise _failed(step, action)
             if step.next is Next.ISSUE and backoff.ready(elapsed):
@@ -238,6 +247,7 @@ class CloudMoves(StateRefusals):
                     if sent_at is None:
                         deadline, schedule = self._accepted(timeout_s, self._polls.attach)
                     issued, seen_attaching, sent_at = True, False, deadline.elapsed()
+                    accepted += 1
                     backoff.accepted()
                 elif error.kind is ErrorKind.CONFLICT:
                     self._refused_attach(error, instance_id, deadline, trace)
@@ -363,23 +373,6 @@ class CloudMoves(StateRefusals):
         )
 
     # --------------------------------------------------------------- helpers
-
-    def _placement_error(self, e: ApiError, eni: EniState, instance_id: str,
-                         deadline: Deadline) -> ApiError:
-        """A zone/VPC refusal, rewritten to name both sides so an operator sees the mistake."""
-        if e.code not in PLACEMENT_CODES:
-            return e
-        try:
-            inst = self.describe_instances([instance_id], priority=FAILOVER).get(instance_id)
-        except ApiError:
-            inst = None
-        there = f"zone {inst.zone_id}, VPC {inst.vpc_id}" if inst else "its zone and VPC unknown"
-        return ApiError(
-            f"cannot attach ENI {eni.eni_id} (zone {eni.zone_id}, VPC {eni.vpc_id}) to "
-            f"{instance_id} ({there}): {errors.hint(e.code)} [{e.code}, RequestId {e.request_id}]",
-            kind=ErrorKind.FATAL, code=e.code, action=e.action, request_id=e.request_id,
-            status=e.status,
-        )
 
     @staticmethod
     def _timeout(action: str, what: str, timeout_s: float, last: EniState | None,

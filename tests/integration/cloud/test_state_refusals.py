@@ -113,15 +113,28 @@ def test_an_empty_instance_id_while_attaching_is_tolerated() -> None:
         assert len(_calls(trace, "AttachNetworkInterface")) == 1
 
 
-def test_a_fall_back_seen_after_attaching_is_still_a_failed_attach() -> None:
+def test_a_fall_back_seen_after_attaching_is_re_sent_once() -> None:
     with SimServer.from_world(_world(hide_attaching_instance=True, describe_lag_s=0.05,
                                      attach_s=0.5)) as sim:
-        cloud = scaled_cloud(sim)
+        gw = Timed(SdkGateway(cloud_config(sim)))
+        cloud = scaled_cloud(sim, gw)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
-        sim.control.request("POST", "/enis/eni-svc/fail_attach", {})
+        sim.control.request("POST", "/enis/eni-svc/fail_attach", {})  # the next attach fails
+        state = cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
+        assert state.status is EniStatus.IN_USE and len(gw.times("AttachNetworkInterface")) == 2
+
+
+def test_an_attach_the_cloud_fails_twice_is_a_failed_attach() -> None:
+    timing = {"profile": "realistic", "time_scale": 0.02, "attach_failure_share": 1.0,
+              "stuck_detach_share": 0}
+    with SimServer.from_world(small_world(timing=timing)) as sim:
+        gw = Timed(SdkGateway(cloud_config(sim)))
+        cloud = scaled_cloud(sim, gw)
+        cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         with pytest.raises(ApiError) as info:
-            cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
+            cloud.attach_eni("eni-svc", "i-standby", timeout_s=20)
         assert info.value.code == "AttachFailed" and info.value.kind is ErrorKind.RETRYABLE
+        assert len(gw.times("AttachNetworkInterface")) == 2
 
 
 def test_a_refused_force_stop_backs_off_too() -> None:
