@@ -93,6 +93,13 @@ class CloudPort(Protocol):
         self, instance_id: str, *, timeout_s: float, trace: CallTrace | None = ...
     ) -> None: ...
 
+    def ensure_running(
+        self, instance_id: str, *, timeout_s: float, trace: CallTrace | None = ...
+    ) -> bool:
+        """Start the instance if it is Stopped (a cold standby) and wait until it runs with
+        Cloud Assistant online; True when it had to. A Running one costs one status read."""
+        ...
+
     def run_script(
         self, instance_id: str, script: str, *, timeout_s: float,
         trace: CallTrace | None = ..., language: ScriptLanguage = ...,

@@ -15,9 +15,10 @@ from failover import metrics
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
-from failover.cloud.operations import FAILOVER, CloudMoves
+from failover.cloud.operations import FAILOVER
 from failover.cloud.reads import chunks
 from failover.cloud.sdk import ApiError, SdkGateway
+from failover.cloud.start import ColdStart
 from failover.cloud.waiting import Deadline, PollPlans, SystemClock
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
@@ -37,10 +38,11 @@ RATE_MARGIN = 0.95
 FAILOVER_ACTIONS = (
     "DescribeNetworkInterfaces", "DetachNetworkInterface", "AttachNetworkInterface",
     "DescribeInstanceStatus", "StopInstance", "RunCommand", "DescribeInvocationResults",
-    "DescribeInvocations",
+    "DescribeInvocations", "StartInstance", "DescribeCloudAssistantStatus",
 )
 
-class EcsCloud(CloudMoves):
+
+class EcsCloud(ColdStart):
     """ECS/VPC through the official SDK. Implements `failover.ports.CloudPort`."""
 
     def __init__(

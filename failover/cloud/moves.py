@@ -41,36 +41,42 @@ def _deleting(state: EniState) -> Step:
 
 
 def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: bool,
-                available_after_issue: int) -> Step:
+                lag_over: bool = False) -> Step:
     """Next move of an attach of `state.eni_id` to `target`.
 
-    `available_after_issue` counts the reads showing Available since our call:
-    one may just be the cloud not showing the call yet; two, or one after the
-    ENI was seen Attaching, mean the attach failed and fell back.
+    Describes may lag an accepted call (the ENI still shows Available), so Available after
+    our call is a failed attach only once the ENI was seen Attaching since: evidence lag
+    cannot produce. Available with no sign of our call past the lag allowance (`lag_over`)
+    is re-issued: if the call did land, the cloud refuses the second one (the ENI is busy)
+    and the next read tells. The cloud may leave InstanceId empty while Attaching: after our
+    call that is taken as ours (a wrong holder shows when it turns InUse).
     """
     holder = state.instance_id
     if state.status is EniStatus.DELETING:
         return _deleting(state)
     if state.status is EniStatus.UNKNOWN:
         return WAIT  # never act on a status we cannot read; the deadline ends the wait
+    if state.status is EniStatus.ATTACHING and holder is None:
+        return WAIT  # ours (issued) or somebody's: its InUse names the holder
     if state.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
         if holder == target:
             return DONE if state.status is EniStatus.IN_USE else WAIT
+        if holder is None:
+            return WAIT  # InUse without a holder yet: read again
         return Step(
             Next.FAIL,
-            f"ENI {state.eni_id} is attached to {holder or 'another instance'}, not {target}; "
-            "detach it first",
+            f"ENI {state.eni_id} is attached to {holder}, not {target}; detach it first",
             ErrorKind.FATAL, errors.WRONG_HOLDER,
         )
     if state.status is EniStatus.DETACHING:
         return WAIT  # the previous holder is letting go; attach once it is Available
-    if issued and (seen_attaching or available_after_issue >= 2):
+    if issued and seen_attaching:
         return Step(
             Next.FAIL,
             f"attach of ENI {state.eni_id} to {target} failed: the ENI went back to Available",
             ErrorKind.RETRYABLE, errors.ATTACH_FAILED,
         )
-    return WAIT if issued else ISSUE
+    return ISSUE if not issued or lag_over else WAIT
 
 
 def detach_step(state: EniState, instance: str) -> Step:

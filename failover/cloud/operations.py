@@ -16,9 +16,16 @@ from typing import Any
 
 from failover.cloud import convert, errors
 from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
-from failover.cloud.reads import CloudReads
+from failover.cloud.refusals import StateRefusals, out_of_time
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import Deadline, PollPlan, PollPlans, PollSchedule, RunTimes
+from failover.cloud.waiting import (
+    ConflictBackoff,
+    Deadline,
+    PollPlan,
+    PollPlans,
+    PollSchedule,
+    RunTimes,
+)
 from failover.model import (
     CallTrace,
     CloudError,
@@ -42,21 +49,14 @@ INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
     "DescribeInvocationResults": {"ContentEncoding": "PlainText"},
     "DescribeInvocations": {"ContentEncoding": "PlainText", "IncludeOutput": True},
 }
-PLACEMENT_CODES = frozenset({
-    "InvalidOperation.AvailabilityZoneMismatch", "InvalidOperation.VpcMismatch",
-})
-
-
-def _out_of_time(e: CloudError, deadline: Deadline) -> bool:
-    """A retryable failure that the deadline leaves no room to retry: the wait is over."""
-    return e.kind is ErrorKind.RETRYABLE and deadline.remaining() < 0.1
+ATTACH_RETRIES = 1  # attaches re-sent within one wait after the cloud failed (or lost) one
 
 
 def _failed(step: Step, action: str) -> ApiError:
     return ApiError(step.message, kind=step.kind, code=step.code, action=action)
 
 
-class CloudMoves(CloudReads):
+class CloudMoves(StateRefusals):
     # How each kind of wait polls (EcsCloud takes others, e.g. scaled for a faster emulator).
     _polls: PollPlans = PollPlans()
 
@@ -116,7 +116,7 @@ class CloudMoves(CloudReads):
         try:
             return self._eni(eni_id, FAILOVER, deadline, trace, due_in)
         except CloudError as e:
-            if _out_of_time(e, deadline):
+            if out_of_time(e, deadline):
                 return None
             raise
 
@@ -129,19 +129,22 @@ class CloudMoves(CloudReads):
         A detach stuck in Detaching is re-sent once after `reissue_after_s`
         (default half the timeout): the documented first remedy for a hung guest.
         The timeout is the cloud's time to detach: it restarts when our call is accepted
-        (`_accepted`), after what may be a long wait for an API token.
+        (`_accepted`), after what may be a long wait for an API token. A detach refused
+        because the holder runs and its type releases an ENI only while Stopped is
+        DetachStalled at once (code DetachRefused): the same remedy, a force stop, applies.
         """
         action = "DetachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
         reissue_at = timeout_s / 2 if reissue_after_s is None else reissue_after_s
         params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
         schedule = self._schedule(self._polls.detach, deadline)
+        backoff = ConflictBackoff(self._polls.conflict_step_s, self._polls.conflict_cap_s)
         reissued = False
-        unseen = 0  # reads since our accepted call that still show the ENI InUse
         # When the detach in flight was accepted (s into the wait): the re-issue delay counts
         # from there, not from the wait's start, or a call that queued for its token (a zone
         # outage) is re-sent at once and takes a token another group's first detach needed.
         accepted_at: float | None = None
+        sent_at: float | None = None  # our last accepted call: reads may lag it until lag_s
         last: EniState | None = None
         last_error: ApiError | None = None
         due_in = 0.0
@@ -155,20 +158,25 @@ class CloudMoves(CloudReads):
                 return state
             if step.next is Next.FAIL:
                 raise _failed(step, action)
+            elapsed = deadline.elapsed()
             if state.status is EniStatus.DETACHING and accepted_at is None:
-                accepted_at = deadline.elapsed()  # somebody else's detach: it counts from now
+                accepted_at = elapsed  # somebody else's detach: it counts from now
             stuck = (state.status is EniStatus.DETACHING and accepted_at is not None
-                     and deadline.elapsed() - accepted_at >= reissue_at)
-            # One read may lag behind an accepted call; a second one means it was lost.
-            unseen = unseen + 1 if step.next is Next.ISSUE and unseen else unseen
-            if (step.next is Next.ISSUE and unseen in (0, 2)) or (stuck and not reissued):
+                     and elapsed - accepted_at >= reissue_at)
+            # Still InUse after our call: lag, until lag_s has passed; then the call was lost.
+            lost = step.next is Next.ISSUE and (sent_at is None or elapsed - sent_at >= self._polls.lag_s)
+            if (lost or (stuck and not reissued)) and backoff.ready(elapsed):
                 reissued = reissued or stuck
                 error = self._issue(action, params, deadline, trace, last_error)
-                unseen = 1 if error is None and step.next is Next.ISSUE else 0
                 last_error = error or last_error
-                if error is None and accepted_at is None:
-                    deadline, schedule = self._accepted(timeout_s, self._polls.detach)
-                accepted_at = deadline.elapsed() if error is None else accepted_at
+                if error is None:
+                    if sent_at is None:
+                        deadline, schedule = self._accepted(timeout_s, self._polls.detach)
+                    accepted_at = sent_at = deadline.elapsed()
+                    backoff.accepted()
+                elif error.kind is ErrorKind.CONFLICT:
+                    self._refused_detach(error, eni_id, instance_id, deadline, trace)
+                    backoff.refused(deadline.elapsed())
             # Wake up on time for the re-issue: a stuck detach is re-sent when the policy says.
             due = None if reissued or accepted_at is None else accepted_at + reissue_at
             due_in = self._next_look(deadline, schedule, due)
@@ -189,14 +197,17 @@ class CloudMoves(CloudReads):
         restarts when the call is accepted, as for a detach.
 
         `known` (the caller's read of a moment ago) stands in for the first read; if it is
-        stale the call fails and the next read tells the truth.
+        stale the call fails and the next read tells the truth. The attach is judged failed
+        only on evidence describe lag cannot give (`moves.attach_step`).
         """
         action = "AttachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"NetworkInterfaceId": eni_id, "InstanceId": instance_id}
         schedule = self._schedule(self._polls.attach, deadline)
-        issued = seen_attaching = restarted = False
-        available_after_issue = 0
+        backoff = ConflictBackoff(self._polls.conflict_step_s, self._polls.conflict_cap_s)
+        issued = seen_attaching = False
+        accepted = 0  # attach calls the cloud took
+        sent_at: float | None = None
         last: EniState | None = None
         last_error: ApiError | None = None
         due_in = 0.0
@@ -205,26 +216,42 @@ class CloudMoves(CloudReads):
             if state is None:
                 break
             last = state
-            if issued and state.status is EniStatus.ATTACHING and state.instance_id == instance_id:
+            if (issued and state.status is EniStatus.ATTACHING
+                    and state.instance_id in (instance_id, None)):
                 seen_attaching = True
-            if issued and state.status is EniStatus.AVAILABLE:
-                available_after_issue += 1
+            elapsed = deadline.elapsed()
+            lag_over = sent_at is not None and elapsed - sent_at >= self._polls.lag_s
             step = attach_step(state, instance_id, issued=issued, seen_attaching=seen_attaching,
-                               available_after_issue=available_after_issue)
+                               lag_over=lag_over)
             if step.next is Next.DONE:
                 return state
+            # The cloud gave up on our attach (seen Attaching, now Available), or shows no sign
+            # of it past the lag allowance: the documented remedy is another attach, here and
+            # now rather than a whole new failover; but only so many.
+            again = step.code == errors.ATTACH_FAILED or (step.next is Next.ISSUE and issued)
+            if again and accepted > ATTACH_RETRIES:
+                raise ApiError(f"attach of ENI {eni_id} to {instance_id} failed {accepted} times: "
+                               "the ENI went back to Available", kind=ErrorKind.RETRYABLE,
+                               code=errors.ATTACH_FAILED, action=action)
+            if step.code == errors.ATTACH_FAILED:
+                step = Step(Next.ISSUE)
             if step.next is Next.FAIL:
                 raise _failed(step, action)
-            if step.next is Next.ISSUE:
+            if step.next is Next.ISSUE and backoff.ready(elapsed):
                 try:
                     error = self._issue(action, params, deadline, trace, last_error)
                 except ApiError as e:
                     raise self._placement_error(e, state, instance_id, deadline) from None
-                if error is None and not restarted:
-                    deadline, schedule = self._accepted(timeout_s, self._polls.attach)
-                    restarted = True
-                issued, seen_attaching, available_after_issue = error is None, False, 0
                 last_error = error or last_error
+                if error is None:
+                    if sent_at is None:
+                        deadline, schedule = self._accepted(timeout_s, self._polls.attach)
+                    issued, seen_attaching, sent_at = True, False, deadline.elapsed()
+                    accepted += 1
+                    backoff.accepted()
+                elif error.kind is ErrorKind.CONFLICT:
+                    self._refused_attach(error, instance_id, deadline, trace)
+                    backoff.refused(deadline.elapsed())
             due_in = self._next_look(deadline, schedule)
         raise self._timeout(action, f"ENI {eni_id} not InUse on {instance_id}", timeout_s, last,
                             last_error)
@@ -238,6 +265,7 @@ class CloudMoves(CloudReads):
         deadline = Deadline.after(self._clock, timeout_s)
         params = {"InstanceId": instance_id, "ForceStop": True, "StoppedMode": "KeepCharging"}
         schedule = self._schedule(self._polls.stop, deadline)
+        backoff = ConflictBackoff(self._polls.conflict_step_s, self._polls.conflict_cap_s)
         issued_at: float | None = None
         reissued = False
         status: str | None = None
@@ -246,7 +274,7 @@ class CloudMoves(CloudReads):
             try:
                 status = self._statuses([instance_id], FAILOVER, deadline, trace).get(instance_id)
             except CloudError as e:
-                if _out_of_time(e, deadline):
+                if out_of_time(e, deadline):
                     break
                 raise
             step = stop_step(status, instance_id)
@@ -255,11 +283,14 @@ class CloudMoves(CloudReads):
             if step.next is Next.FAIL:
                 raise _failed(step, action)
             late = issued_at is not None and deadline.elapsed() - issued_at >= timeout_s / 2
-            if step.next is Next.ISSUE and (issued_at is None or (late and not reissued)):
+            due = issued_at is None or (late and not reissued)
+            if step.next is Next.ISSUE and due and backoff.ready(deadline.elapsed()):
                 reissued = issued_at is not None
                 error = self._issue(action, params, deadline, trace, last_error)
                 issued_at = deadline.elapsed() if error is None else issued_at
                 last_error = error or last_error
+                if error is not None and error.kind is ErrorKind.CONFLICT:
+                    backoff.refused(deadline.elapsed())
             self._poll(deadline, schedule)
         raise self._timeout(action, f"instance {instance_id} not Stopped (last status "
                             f"{status or 'unknown'})", timeout_s, None, last_error)
@@ -324,7 +355,7 @@ class CloudMoves(CloudReads):
                 reply = self._caller.retrying(action, {**params, **INVOCATION_PARAMS[action]},
                                               priority=priority, deadline=deadline, trace=trace)
             except CloudError as e:
-                if _out_of_time(e, deadline):
+                if out_of_time(e, deadline):
                     break
                 raise
             result = convert.invocation_result(reply.body, invoke_id, instance_id) or result
@@ -342,23 +373,6 @@ class CloudMoves(CloudReads):
         )
 
     # --------------------------------------------------------------- helpers
-
-    def _placement_error(self, e: ApiError, eni: EniState, instance_id: str,
-                         deadline: Deadline) -> ApiError:
-        """A zone/VPC refusal, rewritten to name both sides so an operator sees the mistake."""
-        if e.code not in PLACEMENT_CODES:
-            return e
-        try:
-            inst = self.describe_instances([instance_id], priority=FAILOVER).get(instance_id)
-        except ApiError:
-            inst = None
-        there = f"zone {inst.zone_id}, VPC {inst.vpc_id}" if inst else "its zone and VPC unknown"
-        return ApiError(
-            f"cannot attach ENI {eni.eni_id} (zone {eni.zone_id}, VPC {eni.vpc_id}) to "
-            f"{instance_id} ({there}): {errors.hint(e.code)} [{e.code}, RequestId {e.request_id}]",
-            kind=ErrorKind.FATAL, code=e.code, action=e.action, request_id=e.request_id,
-            status=e.status,
-        )
 
     @staticmethod
     def _timeout(action: str, what: str, timeout_s: float, last: EniState | None,

@@ -36,6 +36,15 @@ POLL_DENSE_S = 0.2
 POLL_MAX = 200  # polls per wait: ~26 for a median 5 s attach; 150 dense + 50 kept for a longer tail
 RETRY_BASE_S = 0.2
 RETRY_CAP_S = 2.0
+# Describes may lag an accepted call (eventual consistency; no public figure: the emulator's
+# realistic profile assumes 1 s). Until this long after our call, a read that does not show it
+# yet is not evidence that it failed or was lost.
+LAG_S = 3.0
+# A call refused for the resource's state (InvalidEniState / InvalidEcsState, ...) is not
+# re-sent at poll cadence: the next one waits 1 s, then 2 s, then terraform's 3 s step
+# (terraform-provider-alicloud retries these with 3 s incremental waits) at most.
+CONFLICT_STEP_S = 1.0
+CONFLICT_CAP_S = 3.0
 _RNG = random.Random()
 _Z99 = NormalDist().inv_cdf(0.99)
 
@@ -90,6 +99,7 @@ STOP = PollPlan.around(5.0, 30.0)  # assumed: nobody publishes force-stop times
 # Assumed: a short guest script. It is on the critical path and its describe is cheap: denser.
 COMMAND = PollPlan.around(1.0, 10.0, dense_s=0.1)
 EIP = PollPlan.around(1.0, 5.0)  # assumed
+START = PollPlan.around(20.0, 60.0)  # assumed, as the emulator's realistic start
 
 
 @dataclass(frozen=True)
@@ -101,10 +111,15 @@ class PollPlans:
     stop: PollPlan = STOP
     command: PollPlan = COMMAND
     eip: PollPlan = EIP
+    lag_s: float = LAG_S
+    conflict_step_s: float = CONFLICT_STEP_S
+    conflict_cap_s: float = CONFLICT_CAP_S
+    start: PollPlan = START
 
     def scaled(self, k: float) -> PollPlans:
         return PollPlans(self.attach.scaled(k), self.detach.scaled(k), self.stop.scaled(k),
-                         self.command.scaled(k), self.eip.scaled(k))
+                         self.command.scaled(k), self.eip.scaled(k), self.lag_s * k,
+                         self.conflict_step_s * k, self.conflict_cap_s * k, self.start.scaled(k))
 
     @classmethod
     def dense(cls, dense_s: float, max_polls: int = POLL_MAX) -> PollPlans:
@@ -112,7 +127,7 @@ class PollPlans:
         def one(plan: PollPlan) -> PollPlan:
             d = min(dense_s, plan.dense_s) if plan is COMMAND else dense_s
             return replace(plan, first_s=min(plan.first_s, d), dense_s=d, max_polls=max_polls)
-        return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP))
+        return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP), start=one(START))
 
 
 class PollSchedule:
@@ -145,6 +160,31 @@ class PollSchedule:
                 interval = max(interval, (self.timeout_s - elapsed_s) / left)
         self.polls += 1
         return max(0.0, interval)
+
+
+class ConflictBackoff:
+    """Calls refused for the resource's state: the n-th refusal in a row holds the next call
+    back min(n x step, cap) seconds, so a refusal that lasts costs one call per step."""
+
+    def __init__(self, step_s: float, cap_s: float) -> None:
+        self.step_s = step_s
+        self.cap_s = cap_s
+        self.refusals = 0
+        self._until = -math.inf
+
+    def ready(self, elapsed_s: float) -> bool:
+        return elapsed_s >= self._until
+
+    def refused(self, elapsed_s: float) -> float:
+        """Records a refusal at `elapsed_s`; returns the hold."""
+        self.refusals += 1
+        hold = min(self.cap_s, self.step_s * self.refusals)
+        self._until = elapsed_s + hold
+        return hold
+
+    def accepted(self) -> None:
+        self.refusals = 0
+        self._until = -math.inf
 
 
 def poll_intervals(plan: PollPlan = GROWING, timeout_s: float = math.inf) -> Iterator[float]:

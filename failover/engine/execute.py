@@ -22,6 +22,7 @@ from failover.engine.transitions import closed, moved, not_serving, served
 from failover.model import (
     CallTrace,
     CloudError,
+    CommandResult,
     DetachStalled,
     EniState,
     EniStatus,
@@ -302,8 +303,7 @@ class Executor:
         eni = self._attached.pop(record.id, None) or self.d.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
-        result = self._guest_for(group).configure(
-            record.to_instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
+        result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
             raise RuntimeError(f"guest script on {record.to_instance} ended {result.status} "
                                f"(exit {result.exit_code}): {result.output[-300:]}")
@@ -312,6 +312,25 @@ class Executor:
     def take_verified(self, group: str) -> tuple[float, EniState] | None:
         """The last successful verify's look at the group's ENI (once)."""
         return self._verified.pop(group, None)
+
+    def _configure(self, group: GroupConfig, target: str, network: GuestNetwork,
+                   trace: CallTrace) -> CommandResult:
+        """The guest script on the new holder. A cold standby (kept Stopped: its type takes an
+        ENI only then) refuses it until started: then it is started and the script sent again.
+        A warm one costs nothing more; without a script, the instance is started up front."""
+        def start() -> bool:
+            return self.d.cloud.ensure_running(target, timeout_s=group.policy.start_timeout_s,
+                                               trace=trace)
+        if group.guest.method == "none":
+            start()
+        guest = self._guest_for(group)
+        try:
+            return guest.configure(target, network, timeout_s=group.policy.guest_timeout_s,
+                                   trace=trace)
+        except CloudError:
+            if not start():
+                raise
+        return guest.configure(target, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
 
     def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
         looked_at = self.d.clock.monotonic()

@@ -83,6 +83,13 @@ def run_command(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
             raise ApiError(
                 "InvalidInstance.NotMatch", 403, f"{cmd_type} cannot run on {iid} ({inst.os_type})."
             )
+        if inst.status != "Running":
+            # RunCommand's documented refusal: the instance's state does not meet the conditions
+            raise ApiError(
+                "InvalidInstance.NotMatch", 403,
+                f"The specified instance type does not match the command: {iid} is {inst.status}, "
+                "not Running.",
+            )
     inv = Invocation(
         id=st.new_id("t"),
         command_id=st.new_id("c"),

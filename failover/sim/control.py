@@ -11,6 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from failover.sim.behaviour import make_behaviour
 from failover.sim.faults import FaultSpecError, parse_rule
 from failover.sim.instance_ops import start, stop
 from failover.sim.protocol import ApiError
@@ -116,11 +117,13 @@ def _set_timing(emu: Emulator, d: dict[str, Any]) -> Reply:
     st = emu.state
     try:
         timing = make_timing(d, st.world.seed)
+        behaviour = make_behaviour(d)
         limits = throttles(d)
     except TimingError as e:
         raise ControlError(400, str(e)) from None
     with st.lock:
         st.timing = timing
+        st.behaviour = behaviour
         st.world.timing = dict(d)
         st.persist()
     for action, limit in limits.items():
@@ -137,7 +140,10 @@ def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now:
         verb = segs[2]
         if verb == "crash":
             inst.crashed = True
-            st.event("instances", inst.id, None, "Crashed", now)
+            # {stall_detach: bool}: this crash stalls detaches (or not); absent: drawn
+            inst.crash_stalls_detach = _field(d, "stall_detach", bool, None) if d.get(
+                "stall_detach") is not None else None
+            st.event("instances", inst.id, None, "Crashed", now, stall_detach=inst.crash_stalls_detach)
         elif verb == "hang":
             inst.hung = True
             st.event("instances", inst.id, None, "Hung", now)
@@ -148,7 +154,8 @@ def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now:
             inst.hung = False
             st.event("instances", inst.id, None, "Unhung", now)
             for eni in st.world.enis.values():
-                drawn = bool(eni.plan) and eni.plan[0].get("stuck") == "drawn"  # not the hang's doing
+                # not the hang's doing: a drawn or crash stall stays
+                drawn = bool(eni.plan) and eni.plan[0].get("stuck") in ("drawn", "crashed")
                 if eni.instance == inst.id and eni.status == "Detaching" and not drawn:
                     st.unblock("enis", eni, now + st.timing("detach", eni.id))
             if inst.status == "Stopping":
@@ -165,6 +172,17 @@ def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now:
         if target is None:
             raise ControlError(404, f"network interface {segs[1]}: not found")
         target.fail_next_attach = True
+        return 200, {"ok": True}
+    if method == "POST" and len(segs) == 3 and segs[0] == "enis" and segs[2] == "status":
+        target = st.world.enis.get(segs[1])
+        if target is None:
+            raise ControlError(404, f"network interface {segs[1]}: not found")
+        # null: show the real status again
+        shown = _field(d, "status", str) if d.get("status") is not None else None
+        if shown is not None and not shown:
+            raise ControlError(400, "status: must be a non-empty string (or null)")
+        target.shown_status = shown
+        st.event("enis", target.id, None, "Shown", now, shown=shown)
         return 200, {"ok": True}
     if method == "POST" and len(segs) == 2 and segs[0] == "cloud_assistant":
         inst = st.world.instances.get(segs[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from failover.sim.draws import transition_rng
 from failover.sim.protocol import ApiError, get_int, get_list, get_str, invalid, missing, page, req_str
 from failover.sim.registry import bound_eips, find_eni, find_instance, iso, op, public_ip
 from failover.sim.state import State
@@ -13,8 +14,42 @@ from failover.sim.world import Eip, Eni, Instance
 _START = 1_700_000_000.0
 
 
-def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip]) -> dict[str, Any]:
+def shown(st: State, eni: Eni, now: float) -> tuple[str, str | None]:
+    """The (status, instance) describes show: the state of a moment ago while an accepted call
+    lags (`describe_lag_s`), a status shown instead of the real one, and no instance while
+    Attaching when the behaviour hides it."""
+    status, instance = eni.status, eni.instance
+    if eni.lagged is not None and now < float(eni.lagged["until"]):
+        status, instance = str(eni.lagged["status"]), eni.lagged["instance"]
+    if eni.shown_status is not None:
+        status = eni.shown_status
+    if status == "Attaching" and st.behaviour.hide_attaching_instance:
+        instance = None
+    return status, instance
+
+
+def _lag(st: State, eni: Eni, now: float) -> None:
+    """An accepted call: describes keep showing the state before it for `describe_lag_s`."""
+    lag = st.behaviour.describe_lag_s
+    if lag <= 0:
+        return
+    if eni.lagged is None or now >= float(eni.lagged["until"]):
+        eni.lagged = {"status": eni.status, "instance": eni.instance}
+    eni.lagged["until"] = now + lag
+
+
+def _refuse_if_shown(eni: Eni) -> None:
+    if eni.shown_status is not None:
+        raise ApiError(
+            "InvalidOperation.InvalidEniState",
+            400,
+            f"The ENI {eni.id} is {eni.shown_status}; the operation is not allowed in this state.",
+        )
+
+
+def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip], now: float) -> dict[str, Any]:
     vsw = st.world.vswitches[eni.vswitch]
+    status, instance = shown(st, eni, now)
     ip_sets = []
     for ip in [eni.primary_ip, *eni.secondary_ips]:
         item: dict[str, Any] = {"PrivateIpAddress": ip, "Primary": ip == eni.primary_ip}
@@ -24,9 +59,9 @@ def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip]) -> dict[st
         ip_sets.append(item)
     out: dict[str, Any] = {
         "NetworkInterfaceId": eni.id,
-        "Status": eni.status,
+        "Status": status,
         "Type": eni.type,
-        "InstanceId": eni.instance or "",
+        "InstanceId": instance or "",
         "VpcId": vsw.vpc,
         "VSwitchId": vsw.id,
         "ZoneId": vsw.zone,
@@ -46,9 +81,9 @@ def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip]) -> dict[st
         "Tags": {"Tag": []},
         "AssociatedPublicIp": public_ip(eips.get((eni.id, eni.primary_ip))),
     }
-    if eni.instance is not None and eni.status != "Available":
+    if instance is not None and status != "Available":
         out["Attachment"] = {
-            "InstanceId": eni.instance,
+            "InstanceId": instance,
             "DeviceIndex": eni.device_index or 0,
             "TrunkNetworkInterfaceId": "",
         }
@@ -76,11 +111,12 @@ def describe_network_interfaces(st: State, p: dict[str, str], now: float) -> dic
     found = []
     for eni in pool:
         vsw = st.world.vswitches[eni.vswitch]
+        status, instance = shown(st, eni, now)
         checks = (
-            (filters["InstanceId"], eni.instance),
+            (filters["InstanceId"], instance),
             (filters["VpcId"], vsw.vpc),
             (filters["VSwitchId"], vsw.id),
-            (filters["Status"], eni.status),
+            (filters["Status"], status),
             (filters["Type"], eni.type),
             (filters["PrimaryIpAddress"], eni.primary_ip),
             (filters["NetworkInterfaceName"], eni.name),
@@ -96,13 +132,13 @@ def describe_network_interfaces(st: State, p: dict[str, str], now: float) -> dic
     eips = bound_eips(st)
     return {
         **fields,
-        "NetworkInterfaceSets": {"NetworkInterfaceSet": [render_eni(st, e, eips) for e in chunk]},
+        "NetworkInterfaceSets": {"NetworkInterfaceSet": [render_eni(st, e, eips, now) for e in chunk]},
     }
 
 
 @op("DescribeNetworkInterfaceAttribute")
 def describe_network_interface_attribute(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
-    return render_eni(st, find_eni(st, req_str(p, "NetworkInterfaceId")), bound_eips(st))
+    return render_eni(st, find_eni(st, req_str(p, "NetworkInterfaceId")), bound_eips(st), now)
 
 
 def _instance_can_plug(inst: Instance) -> None:
@@ -110,13 +146,15 @@ def _instance_can_plug(inst: Instance) -> None:
         raise ApiError(
             "InvalidOperation.InvalidEcsState",
             400,
-            f"The instance {inst.id} is {inst.status}; it must be Running or Stopped.",
+            f"The operation is not allowed in the current ECS state: {inst.id} is {inst.status}; "
+            "it must be Running or Stopped.",
         )
     if not inst.hotplug and inst.status != "Stopped":
         raise ApiError(
             "InvalidOperation.InvalidEcsState",
             400,
-            f"The instance type {inst.type} supports ENI changes only while Stopped.",
+            f"The operation is not allowed in the current ECS state: the instance type {inst.type} "
+            "takes or releases an ENI only while Stopped.",
         )
 
 
@@ -131,6 +169,7 @@ def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
     get_int(p, "NetworkCardIndex", lo=0, hi=7)
     if eni.type == "Primary":
         raise ApiError("InvalidOperation.InvalidEniType", 403, "A primary ENI cannot be attached.")
+    _refuse_if_shown(eni)
     if eni.status != "Available":
         raise ApiError(
             "InvalidOperation.InvalidEniState",
@@ -161,6 +200,7 @@ def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
             f"The ENI holds more private IPs than {inst.type} allows per ENI ({inst.max_ips_per_eni}).",
         )
     used = {e.device_index for e in held}
+    _lag(st, eni, now)
     eni.instance = inst.id
     eni.device_index = next(i for i in range(1, len(used) + 2) if i not in used)
     st.set_status("enis", eni, "Attaching", now, instance=inst.id)
@@ -183,6 +223,7 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
         raise ApiError(
             "InvalidOperation.DetachPrimaryEniNotAllowed", 400, "The primary ENI cannot be detached."
         )
+    _refuse_if_shown(eni)
     if eni.status == "Detaching" and eni.instance == inst.id:
         # re-issuing a detach is legal and changes nothing; the log shows it was asked again
         st.event("calls", eni.id, None, "DetachNetworkInterface", now, instance=inst.id, reissue=True)
@@ -195,17 +236,29 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
         )
     _instance_can_plug(inst)
     st.event("calls", eni.id, None, "DetachNetworkInterface", now, instance=inst.id, reissue=False)
+    _lag(st, eni, now)
     st.set_status("enis", eni, "Detaching", now, instance=inst.id)
     fate = st.draw("detach", eni.id)
-    # a hung guest never acknowledges the unplug (nor, now and then, a healthy-looking one):
-    # the ENI waits in Detaching until the instance is stopped
-    stuck = inst.hung or fate.stuck
+    # a hung guest never acknowledges the unplug, a crashed one often not (nor, now and then,
+    # a healthy-looking one): the ENI waits in Detaching until the instance is stopped
+    crash = _crash_stalls(st, inst, eni)
+    stuck = inst.hung or crash or fate.stuck
     due = None if stuck else now + fate.duration_s
     step: dict[str, Any] = {"status": "Available", "due": due, "effect": "detached"}
     if stuck:
-        step["stuck"] = "hung" if inst.hung else "drawn"
+        step["stuck"] = "hung" if inst.hung else "crashed" if crash else "drawn"
     st.schedule("enis", eni, [step])
     return {}
+
+
+def _crash_stalls(st: State, inst: Instance, eni: Eni) -> bool:
+    """Does this detach from a crashed guest stall? As the crash said, else drawn."""
+    if not inst.crashed:
+        return False
+    if inst.crash_stalls_detach is not None:
+        return inst.crash_stalls_detach
+    share = st.behaviour.crash_stall_share
+    return share > 0 and transition_rng(st.world.seed, "crash-stall", eni.id, st.seq).random() < share
 
 
 def _reserved(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> set[Any]:

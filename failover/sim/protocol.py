@@ -275,6 +275,16 @@ def _check_time(value: str | None, now: float, fmt: str = "%Y-%m-%dT%H:%M:%SZ") 
         )
 
 
+def _mismatch(string_to_sign: str) -> ApiError:
+    """The real API's text: its own string-to-sign after the colon. The classic SDK
+    (aliyun-python-sdk-core) compares it with its own to tell a wrong secret apart."""
+    return ApiError(
+        "SignatureDoesNotMatch",
+        400,
+        f"Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}",
+    )
+
+
 def verify_signature(req: Request, keys: dict[str, str], now: float) -> tuple[str, str | None]:
     """Checks the ACS3 or classic RPC signature; returns (access key id, nonce)."""
     auth = req.header("authorization")
@@ -293,9 +303,7 @@ def verify_signature(req: Request, keys: dict[str, str], now: float) -> tuple[st
             secret.encode(), acs3_string_to_sign(req, signed).encode(), hashlib.sha256
         ).hexdigest()
         if not hmac.compare_digest(expected, signature):
-            raise ApiError(
-                "SignatureDoesNotMatch", 400, "Specified signature is not matched with our calculation."
-            )
+            raise _mismatch(acs3_string_to_sign(req, signed))
         return ak, req.header("x-acs-signature-nonce")
     signature_b64 = req.params.get("Signature")
     ak = req.params.get("AccessKeyId")
@@ -310,9 +318,7 @@ def verify_signature(req: Request, keys: dict[str, str], now: float) -> tuple[st
     _check_time(req.params.get("Timestamp"), now)
     digest = hmac.new((secret + "&").encode(), rpc_string_to_sign(req).encode(), hashlib.sha1).digest()
     if not hmac.compare_digest(base64.b64encode(digest).decode(), signature_b64):
-        raise ApiError(
-            "SignatureDoesNotMatch", 400, "Specified signature is not matched with our calculation."
-        )
+        raise _mismatch(rpc_string_to_sign(req))
     return ak, req.params.get("SignatureNonce")
 
 

@@ -7,14 +7,16 @@
       attach: {median_s: 5, p99_s: 30, max_s: 120}
       detach: {median_s: 4, p99_s: 30}
       command_s: 0.5                # a fixed number of seconds instead of a distribution
-      stuck_detach_share: 0.05      # detaches the guest never acknowledges (until a stop)
+      stuck_detach_share: 0.02      # detaches the guest never acknowledges (until a stop)
       attach_failure_share: 0.02    # attaches that fall back Attaching -> Available
+      describe_lag_s: 1.0           # and the rest of `behaviour.py`, on by default here
       qps: {DescribeNetworkInterfaces: 50}   # the gateway's throttling, per real second
 
 Attach and detach default to what Alibaba's own waits imply (no public measurement exists):
 attach median 5 s / p99 30 s, detach 4 s / 30 s. The other kinds are assumptions, stated
 here: command 1 s / 5 s, force stop 5 s / 20 s, start 20 s / 60 s, EIP 1 s / 5 s. Every law
-is cut at `max_s` (default 4 x p99). Failures are opt-in (both shares default to 0).
+is cut at `max_s` (default 4 x p99). Failures are on by default (2 % each, assumed; give 0 to
+turn them off), and so are the misbehaviours of `behaviour.py` (describe lag and the rest).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from failover.sim.behaviour import KEYS as BEHAVIOUR_KEYS
 from failover.sim.draws import (
     KINDS,
     Draw,
@@ -44,7 +47,10 @@ DEFAULT_LAWS: dict[str, Law] = {
     "eip": LogNormal(1.0, 5.0, 20.0),
 }
 KEYS = frozenset({"profile", "seed", "time_scale", "stuck_detach_share", "attach_failure_share",
-                  "qps", *KINDS, *(f"{k}_s" for k in KINDS)})
+                  "qps", *KINDS, *(f"{k}_s" for k in KINDS), *BEHAVIOUR_KEYS})
+# Failures are on by default: a cloud-like run meets them (assumed shares, no public figure).
+STUCK_DETACH_SHARE = 0.02
+ATTACH_FAILURE_SHARE = 0.02
 
 
 class Realistic:
@@ -103,6 +109,7 @@ def realistic(cfg: Mapping[str, Any], seed: int) -> Realistic:
         laws,
         scale=time_scale(cfg),
         seed=own_seed,
-        stuck_detach_share=number(cfg, "stuck_detach_share", "timing", 0.0, hi=1.0),
-        attach_failure_share=number(cfg, "attach_failure_share", "timing", 0.0, hi=1.0),
+        stuck_detach_share=number(cfg, "stuck_detach_share", "timing", STUCK_DETACH_SHARE, hi=1.0),
+        attach_failure_share=number(cfg, "attach_failure_share", "timing", ATTACH_FAILURE_SHARE,
+                                    hi=1.0),
     )

@@ -21,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from failover.sim.behaviour import Behaviour, make_behaviour
 from failover.sim.hooks import Hooks, NoopHooks
 from failover.sim.timing import Draw, Timing, draw, make_timing
 from failover.sim.world import (
@@ -54,6 +55,7 @@ class State:
         self.hooks: Hooks = hooks or NoopHooks()
         self.clock = clock
         self.timing = timing or make_timing(world.timing, world.seed)
+        self.behaviour: Behaviour = make_behaviour(world.timing)
         self.rng = random.Random(world.seed)
         self.lock = threading.RLock()
         self.events: deque[dict[str, Any]] = deque(maxlen=EVENT_LOG_MAX)
@@ -173,6 +175,7 @@ class State:
         elif effect in ("stopped", "booted") and isinstance(obj, Instance):
             # the guest went down (or came up fresh): whatever hung or crashed it is gone
             obj.hung = obj.crashed = False
+            obj.crash_stalls_detach = None
             if effect == "stopped":
                 self._instance_stopped(obj.id, at)
 

@@ -15,11 +15,22 @@ from typing import Any
 
 import yaml
 
+from failover.sim.behaviour import make_behaviour
 from failover.sim.timing import TimingError, make_timing
 
 DEFAULT_LIMITS = {"available_ips": 10, "security_group_ips": 2000}
 TIMING_KEYS = ("attach_s", "detach_s", "command_s", "stop_s", "start_s", "eip_s")
 INSTANCE_STATUSES = ("Running", "Stopped", "Starting", "Stopping", "Pending")
+# Instance types that take or release an ENI only while Stopped (AttachNetworkInterface's page
+# points to the list in the "Bind an ENI" topic: the shared families, the burstable t5/t6 and
+# the economy e family). A prefix matches a type equal to it or going on with "." or "-".
+STOP_TO_ATTACH_TYPES = ("ecs.t5", "ecs.t6", "ecs.s6", "ecs.xn4", "ecs.n4", "ecs.mn4", "ecs.e4",
+                        "ecs.e")
+
+
+def stop_to_attach(instance_type: str, prefixes: tuple[str, ...] | list[str]) -> bool:
+    """True when the type changes ENIs only while Stopped."""
+    return any(instance_type == p or instance_type.startswith((p + ".", p + "-")) for p in prefixes)
 
 
 class WorldError(ValueError):
@@ -58,6 +69,8 @@ class Instance(Stateful):
     hotplug: bool = True
     hung: bool = False
     crashed: bool = False
+    # while crashed: does a detach stall like on a hung guest? None = drawn (timing's share)
+    crash_stalls_detach: bool | None = None
     cloud_assistant: bool = True
     os_type: str = "linux"
     name: str = ""
@@ -77,6 +90,11 @@ class Eni(Stateful):
     device_index: int | None = None
     fail_next_attach: bool = False
     name: str = ""
+    # A status the describes show instead of the real one (`Creating`, or any string the
+    # cloud may add); while set, attach and detach are refused as for a busy ENI.
+    shown_status: str | None = None
+    # Describe lag: until `until`, describes still show this older {status, instance}.
+    lagged: dict[str, Any] | None = None
 
 
 @dataclass(kw_only=True)
@@ -228,21 +246,25 @@ def load_world(data: Any) -> World:
     instances: dict[str, Instance] = {}
     enis: dict[str, Eni] = {}
     types: dict[str, tuple[int, int]] = {}
+    stopped_types = _get(data, "stop_to_attach_types", "", list, list(STOP_TO_ATTACH_TYPES))
+    if not all(isinstance(t, str) and t.startswith("ecs.") for t in stopped_types):
+        raise WorldError("stop_to_attach_types", "must be a list of instance-type prefixes like ecs.t6")
     for i, d in enumerate(_items(data, "instances")):
         p = f"instances[{i}]"
         vsw = vswitch_of(d, p)
         status = _get(d, "status", p, str, "Running")
         if status not in INSTANCE_STATUSES:
             raise WorldError(f"{p}.status", f"must be one of {', '.join(INSTANCE_STATUSES)}")
+        itype = _get(d, "type", p, str, "ecs.g7.large")
         inst = Instance(
             id=_get(d, "id", p, str),
             status=status,
             vswitch=vsw.id,
-            type=_get(d, "type", p, str, "ecs.g7.large"),
+            type=itype,
             primary_ip=_ip_in(_get(d, "primary_ip", p, str), f"{p}.primary_ip", vsw),
             max_enis=_get(d, "max_enis", p, int, 3),
             max_ips_per_eni=_get(d, "max_ips_per_eni", p, int, 10),
-            hotplug=_get(d, "hotplug", p, bool, True),
+            hotplug=_get(d, "hotplug", p, bool, not stop_to_attach(itype, stopped_types)),
             hung=_get(d, "hung", p, bool, False),
             cloud_assistant=_get(d, "cloud_assistant", p, bool, True),
             os_type=_get(d, "os_type", p, str, "linux"),
@@ -301,6 +323,7 @@ def load_world(data: Any) -> World:
             mac=_get(d, "mac", p, str, make_mac(rng)),
             instance=owner,
             name=_get(d, "name", p, str, ""),
+            shown_status=_get(d, "shown_status", p, str, None),
         )
     _check_unique_ips(enis)
     _number_devices(enis)
@@ -333,6 +356,7 @@ def load_world(data: Any) -> World:
             raise WorldError(f"timing.{k}", "must be a number of seconds >= 0")
     try:
         make_timing(timing, seed)
+        make_behaviour(timing)
     except TimingError as e:
         raise WorldError(e.path, e.message) from None
     limits = dict(DEFAULT_LIMITS)

@@ -76,7 +76,7 @@ def replica_key(cid: str) -> tuple[str, str]:
     return f"{AK}-{cid}", f"{SECRET}-{cid}"
 
 
-def chaos_world(groups: list[Group], instances: dict[str, str], timing: dict[str, float]) -> dict[str, Any]:
+def chaos_world(groups: list[Group], instances: dict[str, str], timing: dict[str, Any]) -> dict[str, Any]:
     slots = min(len(groups), PER_PAIR) + 2  # each instance's own primary ENI counts too
     keys = {AK: SECRET, **dict(replica_key(c) for c in CONTROLLERS)}
     return {
@@ -92,8 +92,21 @@ def chaos_world(groups: list[Group], instances: dict[str, str], timing: dict[str
              "secondary_ips": [g.service_ip], "mac": f"00:16:3e:01:{k // 256:02x}:{k % 256:02x}",
              "instance": g.members[0]}
             for k, g in enumerate(groups)],
-        "timing": dict(timing),
+        "timing": trial_timing(timing),
     }
+
+
+# FAILOVER_TRIAL_PROFILE=realistic runs the trials against the emulator's realistic profile at
+# 10x speed (medians 0.5 s / 0.4 s like the fixed 0.5 s steps, with their tails, describe lag,
+# hidden InstanceIds, stuck detaches, failed attaches and crash stalls on by default).
+REALISTIC_TRIALS = {"profile": "realistic", "time_scale": 0.1, "seed": 11}
+
+
+def trial_timing(timing: dict[str, Any]) -> dict[str, Any]:
+    if os.environ.get("FAILOVER_TRIAL_PROFILE") != "realistic":
+        return dict(timing)
+    kept = {k: v for k, v in timing.items() if k not in ("attach_s", "detach_s", "profile")}
+    return {**REALISTIC_TRIALS, **kept}
 
 
 def chaos_config(spec: Spec, groups: list[Group], *, zk_hosts: str, root: str, endpoint: str,

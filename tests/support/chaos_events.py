@@ -39,10 +39,15 @@ class EniMoves:
     attaching: int
     in_use: int
     attached_to: tuple[str, ...]  # the instance of each Attaching, in order
+    # attaches the cloud itself failed (back to Available with an error; the realistic
+    # profile's attach_failure_share): re-sending those is the remedy, not a second move
+    failed: int = 0
+    failed_from_in_use: int = 0
 
     @property
     def moved_once(self) -> bool:
-        return self.detaching == 1 and self.attaching == 1 and self.in_use == 1
+        return (self.detaching == 1 and self.attaching - self.failed == 1
+                and self.in_use - self.failed_from_in_use == 1)
 
 
 def eni_moves(events: Iterable[Event], eni: str) -> EniMoves:
@@ -53,6 +58,9 @@ def eni_moves(events: Iterable[Event], eni: str) -> EniMoves:
         attaching=len(attaching),
         in_use=sum(1 for e in mine if e.get("to") == "InUse"),
         attached_to=tuple(str(e.get("instance")) for e in attaching),
+        failed=sum(1 for e in mine if e.get("to") == "Available" and e.get("error")),
+        failed_from_in_use=sum(1 for e in mine if e.get("to") == "Available" and e.get("error")
+                               and e.get("from") == "InUse"),
     )
 
 

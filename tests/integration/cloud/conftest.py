@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,7 +10,8 @@ import pytest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
+from failover.cloud.sdk import Reply, SdkGateway
+from failover.cloud.waiting import PollPlans, SystemClock
 from failover.config import CloudConfig
 from tests.support.sim import SimServer, small_world
 
@@ -49,6 +51,32 @@ def make_cloud(sim: SimServer) -> MakeCloud:
         return EcsCloud(cfg, budget=own)
 
     return make
+
+
+K = 0.1  # the adapter's waits ten times faster (back-off steps of 0.1, 0.2, 0.3 s)
+
+
+class Timed:
+    """The real SDK gateway, noting when each call went out (our own port, wrapped)."""
+
+    def __init__(self, inner: SdkGateway) -> None:
+        self.inner = inner
+        self.sent: list[tuple[float, str]] = []
+
+    def call(self, action: str, params: Any, *, timeout_s: float) -> Reply:
+        self.sent.append((time.monotonic(), action))
+        return self.inner.call(action, params, timeout_s=timeout_s)
+
+    def times(self, action: str) -> list[float]:
+        return [t for t, a in self.sent if a == action]
+
+
+def scaled_cloud(sim: SimServer, gateway: Timed | None = None) -> EcsCloud:
+    cfg = cloud_config(sim)
+    return EcsCloud(cfg, gateway=gateway or SdkGateway(cfg),
+                    budget=ApiBudget(500.0, 1000, 0.3, clock=SystemClock()),
+                    polls=PollPlans().scaled(K))
+
 
 
 def transitions(sim: SimServer, kind: str, rid: str) -> list[tuple[str | None, str]]:

@@ -8,7 +8,6 @@ import pytest
 
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
 from tests.integration.cloud.conftest import (
@@ -130,16 +129,16 @@ def test_attach_to_an_instance_holding_it_elsewhere_is_refused(sim: SimServer,
     assert "attached to i-primary, not i-standby" in str(exc.value)
 
 
-def test_failed_attach_falls_back_and_is_reported(sim: SimServer, make_cloud: MakeCloud) -> None:
+def test_failed_attach_falls_back_and_is_re_sent(sim: SimServer, make_cloud: MakeCloud) -> None:
     cloud = make_cloud()
     cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
     sim.control.fail_next_attach("eni-svc")
-    with pytest.raises(ApiError) as exc:
-        cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
-    assert exc.value.kind is ErrorKind.RETRYABLE
-    assert "went back to Available" in str(exc.value)
-    cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)  # the engine's one retry
+    trace = CallTrace()
+    cloud.attach_eni("eni-svc", "i-standby", timeout_s=10, trace=trace)  # re-sent in the wait
     assert sim.control.eni("eni-svc")["instance"] == "i-standby"
+    assert [c.action for c in trace.calls].count("AttachNetworkInterface") == 2
+    failed = [e for e in sim.control.events() if e["id"] == "eni-svc" and e.get("error")]
+    assert [(e["from"], e["to"]) for e in failed] == [("InUse", "Available")]
 
 
 def test_fresh_adapter_resumes_an_eni_left_detaching(sim: SimServer, make_cloud: MakeCloud) -> None:

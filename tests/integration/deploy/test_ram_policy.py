@@ -115,3 +115,32 @@ def test_the_policy_file_is_plain_json_without_placeholders() -> None:
     text = POLICY.read_text()
     assert not re.search(r"<[A-Z_]+>|\$\{", text)
     assert Path(POLICY).suffix == ".json"
+
+
+# ECS's RAM authorization reference (help/en/ecs/developer-reference/api-ecs-2014-05-26-ram):
+# the resource types each write the controller makes is authorized against, all required.
+DOCUMENTED_RESOURCES = {
+    "ecs:AttachNetworkInterface": ("eni", "instance"),
+    "ecs:DetachNetworkInterface": ("eni", "instance"),
+    "ecs:AssignPrivateIpAddresses": ("eni",),
+    "ecs:StopInstance": ("instance",),
+    "ecs:StartInstance": ("instance",),
+    "ecs:RunCommand": ("instance",),
+}
+ARN = re.compile(r"^acs:ecs:[a-z0-9-]+:\*:(?P<type>[a-z]+)/\*$")
+
+
+def test_each_write_covers_the_resource_types_ram_checks_it_against() -> None:
+    """A wrong form (networkinterface/ for eni/, say) fails every move with Forbidden.RAM."""
+    for action, types in DOCUMENTED_RESOURCES.items():
+        granted: set[str] = set()
+        for st in policy()["Statement"]:
+            acts = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+            if action in acts:
+                resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+                for arn in resources:
+                    m = ARN.match(arn)
+                    assert m, f"{action}: {arn} is not acs:ecs:<region>:*:<type>/*"
+                    granted.add(m["type"])
+        missing = set(types) - granted
+        assert not missing, f"{action}: the policy grants no {sorted(missing)} resource"

@@ -24,7 +24,8 @@ def test_a_new_profile_applies_to_the_next_transition(sim: SimServer, ecs: Any) 
 
 
 def test_the_realistic_profile_draws_seeded_durations(sim: SimServer, ecs: Any) -> None:
-    sim.control.timing(profile="realistic", seed=3, time_scale=0.02)
+    sim.control.timing(profile="realistic", seed=3, time_scale=0.02, describe_lag_s=0,
+                       stuck_detach_share=0)
     detach(ecs, "eni-svc", "i-primary")
     assert eni_status(ecs, "eni-svc")[0] == "Detaching"
     wait_for(lambda: eni_status(ecs, "eni-svc")[0] == "Available", timeout=10.0)

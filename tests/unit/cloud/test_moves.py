@@ -16,9 +16,9 @@ def eni(status: EniStatus, holder: str | None) -> EniState:
     return replace(BASE, status=status, instance_id=holder)
 
 
-def attach(state: EniState, *, issued: bool = False, seen: bool = False, avail: int = 0) -> Next:
+def attach(state: EniState, *, issued: bool = False, seen: bool = False, lag_over: bool = False) -> Next:
     return attach_step(state, "i-b", issued=issued, seen_attaching=seen,
-                       available_after_issue=avail).next
+                       lag_over=lag_over).next
 
 
 def test_attach_is_idempotent() -> None:
@@ -29,18 +29,29 @@ def test_attach_is_idempotent() -> None:
 
 
 def test_attach_elsewhere_is_fatal_and_names_both_instances() -> None:
-    step = attach_step(eni(EniStatus.IN_USE, "i-a"), "i-b", issued=False, seen_attaching=False,
-                       available_after_issue=0)
+    step = attach_step(eni(EniStatus.IN_USE, "i-a"), "i-b", issued=False, seen_attaching=False)
     assert step.next is Next.FAIL and step.kind is ErrorKind.FATAL
     assert "i-a" in step.message and "i-b" in step.message
 
 
 def test_attach_falling_back_to_available_is_a_failed_attach() -> None:
     available = eni(EniStatus.AVAILABLE, None)
-    assert attach(available, issued=True, avail=1) is Next.WAIT  # the call may not show yet
-    assert attach(available, issued=True, avail=2) is Next.FAIL
-    step = attach_step(available, "i-b", issued=True, seen_attaching=True, available_after_issue=1)
+    step = attach_step(available, "i-b", issued=True, seen_attaching=True)
     assert step.next is Next.FAIL and step.kind is ErrorKind.RETRYABLE
+
+
+def test_available_without_a_sign_of_the_call_is_lag_then_a_re_issue_never_a_failure() -> None:
+    available = eni(EniStatus.AVAILABLE, None)
+    assert attach(available, issued=True) is Next.WAIT  # the describes may not show it yet
+    assert attach(available, issued=True, lag_over=True) is Next.ISSUE  # lost: send it again
+
+
+def test_an_empty_instance_id_while_attaching_is_waited_on() -> None:
+    attaching = eni(EniStatus.ATTACHING, None)
+    assert attach(attaching) is Next.WAIT
+    assert attach(attaching, issued=True) is Next.WAIT
+    assert attach(eni(EniStatus.IN_USE, None), issued=True) is Next.WAIT  # the holder shows next
+    assert detach_step(attaching, "i-a").next is Next.WAIT
 
 
 def test_detach_decisions() -> None:

@@ -134,6 +134,15 @@ class FakeCloud:
         self.mutations.append(("stop", instance_id, ""))
         self.stopped.add(instance_id)
 
+    def ensure_running(self, instance_id: str, *, timeout_s: float,
+                       trace: CallTrace | None = None) -> bool:
+        if instance_id not in self.stopped:
+            return False
+        self._trace(trace, "StartInstance")
+        self.mutations.append(("start", instance_id, ""))
+        self.stopped.discard(instance_id)
+        return True
+
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
                    trace: CallTrace | None = None,
                    language: ScriptLanguage = ScriptLanguage.SHELL,

@@ -138,6 +138,61 @@ def test_stalled_detach_escalates_to_force_stop() -> None:
     assert w.cloud.mutations == [("stop", "i-a", ""), ("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
 
 
+class ColdRefusingGuest(FakeGuest):
+    """Cloud Assistant refuses a command on a Stopped instance."""
+
+    def __init__(self, cloud: FakeCloud) -> None:
+        super().__init__()
+        self.cloud = cloud
+        self.refused = 0
+
+    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
+                  trace: Any = None) -> Any:
+        if instance_id in self.cloud.stopped:
+            self.refused += 1
+            raise CloudError("instance not running", kind=ErrorKind.FATAL, code="NotRunning")
+        return super().configure(instance_id, network, timeout_s=timeout_s, trace=trace)
+
+
+def test_a_cold_standby_is_started_when_it_refuses_the_guest_script() -> None:
+    w = World()
+    w.guest = ColdRefusingGuest(w.cloud)
+    w.cloud.stopped.add("i-b")  # kept Stopped: its type takes an ENI only then
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b"),
+                                 ("start", "i-b", "")]
+    assert w.guest.refused == 1 and [i for i, _ in w.guest.configured] == ["i-b"]
+
+
+class TimingOutGuest(FakeGuest):
+    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
+                  trace: Any = None) -> Any:
+        raise CloudError("command timed out", kind=ErrorKind.RETRYABLE, code="Timeout")
+
+
+def test_a_warm_standby_costs_no_start_and_a_real_guest_error_still_fails() -> None:
+    w = World()
+    w.guest = ColdRefusingGuest(w.cloud)
+    rec = w.ex.run(group(), w.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED and not any(m[0] == "start" for m in w.cloud.mutations)
+    w2 = World()
+    w2.guest = TimingOutGuest()
+    rec2 = w2.ex.run(group(), w2.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec2.result is Result.FAILED and "command timed out" in (rec2.error or "")
+    assert not any(m[0] == "start" for m in w2.cloud.mutations)
+
+
+def test_without_a_guest_script_a_cold_standby_is_started_up_front() -> None:
+    w = World()
+    w.cloud.stopped.add("i-b")
+    g = group(guest={"method": "none"})
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert ("start", "i-b", "") in w.cloud.mutations
+
+
 def test_stalled_detach_without_fencing_fails_clearly() -> None:
     w = World()
     w.cloud.stalled.add("i-a")

@@ -120,6 +120,7 @@ def test_unknown_limits_are_not_a_finding() -> None:
 @pytest.mark.parametrize(("itype", "stop"), [
     ("ecs.t6-c1m1.large", True), ("ecs.t5-lc1m2.small", True), ("ecs.n4.small", True),
     ("ecs.s6", True), ("ecs.g7.large", False), ("ecs.n4v2.small", False), ("ecs.t60.large", False),
+    ("ecs.e-c1m2.large", True), ("ecs.e4.small", True), ("ecs.ebmg7.32xlarge", False),
 ])
 def test_types_that_need_stopping_match_by_family(itype: str, stop: bool) -> None:
     assert needs_stop(itype, group().policy) is stop

@@ -78,7 +78,14 @@ def test_failure_and_stuck_shares() -> None:
     assert sum(d.fails for d in attaches) / N == pytest.approx(0.02, abs=0.005)
     assert sum(d.stuck for d in detaches) / (N // 2) == pytest.approx(0.3, abs=0.02)
     assert not any(d.stuck for d in attaches) and not any(d.fails for d in detaches)
-    calm = realistic({"profile": "realistic"}, seed=5)
+    # On by default (2 % each), off when asked
+    default = realistic({"profile": "realistic"}, seed=5)
+    assert sum(default.draw_nth("attach", "e", n).fails for n in range(N)) / N == pytest.approx(
+        0.02, abs=0.005)
+    assert sum(default.draw_nth("detach", "e", n).stuck for n in range(N)) / N == pytest.approx(
+        0.02, abs=0.005)
+    calm = realistic({"profile": "realistic", "attach_failure_share": 0,
+                      "stuck_detach_share": 0}, seed=5)
     assert not any(calm.draw_nth("attach", "e", n).fails or calm.draw_nth("detach", "e", n).stuck
                    for n in range(2000))
 
