@@ -24,7 +24,7 @@ def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip]) -> dict[st
         ip_sets.append(item)
     out: dict[str, Any] = {
         "NetworkInterfaceId": eni.id,
-        "Status": eni.status,
+        "Status": eni.status if eni.reported_status is None else eni.reported_status,
         "Type": eni.type,
         "InstanceId": eni.instance or "",
         "VpcId": vsw.vpc,

@@ -138,14 +138,14 @@ class Emulator:
             st = self.state
             ak, nonce = verify_signature(req, st.world.access_keys, st.clock())
             self.check_nonce(ak, nonce)
-            verdict = self.faults.judge(action, time.monotonic())
+            params = req.business_params()
+            verdict = self.faults.judge(action, time.monotonic(), params)
             if verdict.delay_s > 0:
                 time.sleep(verdict.delay_s)
             if verdict.drop:
                 return 0, {}, {}, True
             if verdict.error is not None:
                 raise verdict.error
-            params = req.business_params()
             with st.lock:
                 now = st.clock()
                 st.advance(now)

@@ -77,6 +77,7 @@ class Eni(Stateful):
     device_index: int | None = None
     fail_next_attach: bool = False
     name: str = ""
+    reported_status: str | None = None  # what Describe* say instead of `status` (control route)
 
 
 @dataclass(kw_only=True)
