@@ -44,7 +44,8 @@ def manual_route(st: State, method: str, segs: list[str], d: dict[str, Any], now
         return _reported_status(st, eni, d, now)
     if verb == "detach":
         if eni.instance is None or eni.status != "InUse":
-            return 409, {"error": f"{eni.id} is {eni.status}, not attached", "code": "InvalidOperation.InvalidEniState"}
+            return 409, {"error": f"{eni.id} is {eni.status}, not attached",
+                         "code": "InvalidOperation.InvalidEniState"}
         _detach(st, eni, now)
         return 200, {"ok": True, "status": eni.status}
     return _move(st, eni, d, now)
@@ -94,7 +95,8 @@ def _attach_when_available(st: State, eni_id: str, to: str) -> None:
                 try:
                     attach_network_interface(st, {"NetworkInterfaceId": eni_id, "InstanceId": to}, now)
                 except ApiError as e:
-                    st.event("calls", eni_id, None, "ByHandFailed", now, action="move", instance=to, code=e.code)
+                    st.event("calls", eni_id, None, "ByHandFailed", now, action="move", instance=to,
+                             code=e.code)
                 st.persist()
                 return
             if eni.status not in ("Detaching", "Available"):
