@@ -23,8 +23,10 @@ from failover.config import Config, ConfigError, GroupConfig
 from failover.coordination import Coordination, connect
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
-from failover.engine.readiness import ReadinessTracker, StandbyReadiness, evaluate, read_facts
+from failover.engine.observe import EniObserver
+from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadiness, evaluate, read_facts
 from failover.engine.status import build_status
+from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
@@ -44,6 +46,7 @@ class MemberAddresses:
         self._cloud = cloud
         self._instances = instances
         self._addresses: dict[str, str] = {}
+        self._missing: frozenset[str] = frozenset()  # asked for, not listed: released or deleted
         self._lock = threading.Lock()
         self._loaded_at = 0.0
 
@@ -56,6 +59,12 @@ class MemberAddresses:
         with self._lock:
             return self._addresses
 
+    def missing(self) -> frozenset[str]:
+        """Members the last successful DescribeInstances did not list."""
+        self.get()  # refreshes when stale
+        with self._lock:
+            return self._missing
+
     def refresh(self) -> None:
         try:
             found = self._cloud.describe_instances(self._instances)
@@ -67,6 +76,7 @@ class MemberAddresses:
             return
         with self._lock:
             self._addresses = {i: info.primary_ip for i, info in found.items() if info.primary_ip}
+            self._missing = frozenset(self._instances) - found.keys()
             self._loaded_at = time.monotonic()
 
 
@@ -99,19 +109,31 @@ class Client:
 
     def status(self) -> dict[str, Any]:
         c = self.coordination
+        facts, enis = self.facts()
+        readiness = None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in self.cfg.groups}
         return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                            readiness=self.readiness())
+                            readiness=readiness, enis=enis)
+
+    def facts(self, groups: list[GroupConfig] | None = None,
+              ) -> tuple[dict[str, GroupFacts] | None, dict[str, EniSeen]]:
+        """The groups' cloud facts read live, and the look at each ENI they give (one batched
+        round); (None, every ENI unknown with the error) if the cloud cannot say."""
+        chosen = self.cfg.groups if groups is None else groups
+        started = time.monotonic()
+        try:
+            facts = read_facts(self.cloud, self.cloud, chosen)
+        except (CloudError, ConfigError) as e:
+            log.warning("could not read the cloud", extra={"error": str(e)})
+            error = f"the ENI read failed: {e}"
+            return None, {g.network_interface: EniSeen(None, None, started, error) for g in chosen}
+        return facts, {g.network_interface: EniSeen.of(facts[g.name].eni, started) for g in chosen}
 
     def readiness(self, groups: list[GroupConfig] | None = None,
                   ) -> dict[str, dict[str, StandbyReadiness]] | None:
         """Standby readiness read live for an operator command; None if the cloud cannot say."""
         chosen = self.cfg.groups if groups is None else groups
-        try:
-            facts = read_facts(self.cloud, self.cloud, chosen)
-        except (CloudError, ConfigError) as e:
-            log.warning("could not read standby readiness", extra={"error": str(e)})
-            return None
-        return {g.name: evaluate(g, facts[g.name]) for g in chosen}
+        facts, _ = self.facts(chosen)
+        return None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in chosen}
 
 
 @contextmanager
@@ -136,6 +158,8 @@ class Replica:
         self._stop = threading.Event()
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
+        self._eni_thread: threading.Thread | None = None
+        self._parts_stop = threading.Event()
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
@@ -144,18 +168,28 @@ class Replica:
         metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
 
     def _build(self, cfg: Config) -> None:
+        # Every replica reads the ENIs: the leader decides on them, every /status reports them,
+        # and the serving signal probes through the service IPs on the holder they show.
+        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
+        deps = self._build_parts(cfg)
+        c = self.coordination
+        self.engine = Engine(cfg, deps, c.observations, c.requests,
+                             readiness=self.standby_readiness.ready_map,
+                             recheck_readiness=self.standby_readiness.recheck,
+                             observer=self.eni_observer)
+
+    def _build_parts(self, cfg: Config) -> Collaborators:
+        """What a reload rebuilds: health, verify, readiness (the engine lives on)."""
         c = self.coordination
         self.health = HealthMonitor(cfg.groups, controller_id=cfg.controller.id,
                                     addresses=self.addresses.get, sink=c.observations.publish,
-                                    cloud=self.cloud)
+                                    cloud=self.cloud, missing=self.addresses.missing,
+                                    holders=self._holders)
         verifier = ProbeVerifier(cfg.groups, cloud=self.cloud, addresses=self.addresses.get)
-        deps = Collaborators(self.cloud, c.leadership, c.journal, guest_factory(self.cloud), verifier,
-                             SystemClock())
         # ROUTINE reads on a slow interval, in their own thread: never in a failover's way.
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
-        self.engine = Engine(cfg, deps, c.observations, c.requests,
-                             readiness=self.standby_readiness.ready_map,
-                             recheck_readiness=self.standby_readiness.recheck)
+        return Collaborators(self.cloud, c.leadership, c.journal, guest_factory(self.cloud), verifier,
+                             SystemClock())
 
     # -------------------------------------------------------------- lifecycle
 
@@ -168,23 +202,38 @@ class Replica:
                                            "listen": self.cfg.controller.listen})
 
     def _start_workers(self) -> None:
-        self.health.start()
         self._stop = threading.Event()
         self._engine_thread = threading.Thread(target=self.engine.run_forever, args=(self._stop,),
                                                name="engine", daemon=True)
         self._engine_thread.start()
+        self._start_parts()
+        self._eni_thread = threading.Thread(target=self.eni_observer.run_forever, args=(self._stop,),
+                                            name="eni-observer", daemon=True)
+        self._eni_thread.start()
+
+    def _start_parts(self) -> None:
+        self.health.start()
+        self._parts_stop = threading.Event()
         self._readiness_thread = threading.Thread(target=self.standby_readiness.run_forever,
-                                                  args=(self._stop,), name="readiness", daemon=True)
+                                                  args=(self._parts_stop,), name="readiness",
+                                                  daemon=True)
         self._readiness_thread.start()
+
+    def _stop_parts(self) -> None:
+        self._parts_stop.set()
+        if self._readiness_thread is not None:
+            self._readiness_thread.join(timeout=5)
+        self.health.stop()
 
     def _stop_workers(self, grace_s: float) -> None:
         self._stop.set()
         if self._engine_thread is not None:
             self._engine_thread.join(timeout=5)
-        if self._readiness_thread is not None:
-            self._readiness_thread.join(timeout=5)
+        if self._eni_thread is not None:
+            self.eni_observer.wake()
+            self._eni_thread.join(timeout=5)
         self.engine.shutdown(grace_s)
-        self.health.stop()
+        self._stop_parts()
 
     def stop(self, grace_s: float = 30.0) -> None:
         """Graceful: running failovers finish their step, then leadership is released at once."""
@@ -198,12 +247,24 @@ class Replica:
         """Applies a new config's groups; returns what needs a restart instead."""
         fixed = [k for k in ("controller", "zookeeper", "cloud")
                  if getattr(cfg, k) != getattr(self.cfg, k)]
-        self._stop_workers(grace_s=60.0)
+        # The engine lives on (its running failovers and releases with it): two engines would
+        # run the same failover twice and forget the releases in flight.
+        self._stop_parts()
         self.cfg = cfg
         self.addresses = MemberAddresses(self.cloud, cfg.instances)
-        self._build(cfg)
-        self._start_workers()
+        deps = self._build_parts(cfg)
+        self.engine.reconfigure(cfg, deps, self.standby_readiness.ready_map,
+                                self.standby_readiness.recheck)
+        self._start_parts()
         return fixed
+
+    def _holders(self) -> dict[str, str | None]:
+        seen = self.eni_observer.seen()
+        out: dict[str, str | None] = {}
+        for g in self.cfg.groups:
+            eni = seen.get(g.network_interface)
+            out[g.name] = eni.instance if eni is not None else None
+        return out
 
     # --------------------------------------------------------------- probes
 
@@ -220,7 +281,7 @@ class Replica:
     def status(self) -> dict[str, Any]:
         c = self.coordination
         doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                           readiness=self.standby_readiness.snapshot())
+                           readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
                        "health": {g: {m: h.up for m, h in members.items()}
                                   for g, members in self.health.snapshot().items()}}

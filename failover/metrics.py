@@ -78,6 +78,12 @@ DECISIONS = Counter(
     "failover_decisions_total", "Leader decisions that blocked or skipped a failover, by reason",
     ["group", "reason"], registry=REGISTRY,
 )
+GROUP_SERVED = Gauge(
+    "failover_group_served",
+    "1 while the cloud shows the group's ENI InUse on a member whose guest step and verify "
+    "succeeded (the leader's view); 0 when unserved or not known",
+    ["group"], registry=REGISTRY,
+)
 ENI_HOLDER = Gauge(
     "failover_eni_holder", "1 for the instance holding the group's ENI", ["group", "instance"],
     registry=REGISTRY,
@@ -107,6 +113,7 @@ ALL_METRICS = (
     LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES,
     HEALTH_ROUNDS_MISSED, NO_HEALTHY_STANDBY, STANDBY_READY, FAILOVERS, FAILOVER_DURATION,
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
+    GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
 )
 

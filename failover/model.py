@@ -17,6 +17,16 @@ class EniStatus(enum.StrEnum):
     IN_USE = "InUse"
     DETACHING = "Detaching"
     DELETING = "Deleting"
+    # A status this controller does not know (`Creating`, a missing field): an explicit state
+    # of that ENI alone, so one odd ENI never fails the round that reads every other one.
+    UNKNOWN = "Unknown"
+
+    @classmethod
+    def parse(cls, value: str) -> EniStatus:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
 
 
 class Priority(enum.IntEnum):
@@ -29,6 +39,9 @@ class Priority(enum.IntEnum):
 class Trigger(enum.StrEnum):
     AUTO = "auto"
     DRILL = "drill"
+    # The cloud shows the ENI on a member the journal did not: run the guest step and verify
+    # there and make it the holder (a move made outside the controller, or a late attach).
+    ADOPT = "adopt"
 
 
 class Result(enum.StrEnum):

@@ -20,6 +20,15 @@ class FencingToken:
     epoch: int
 
 
+SERVING_PREFIX = "serving@"
+
+
+def serving_key(holder: str) -> str:
+    """The pseudo member under which replicas vote whether `holder` serves through the group's
+    service IPs (one per holder, so a vote about a former holder never counts for the next)."""
+    return f"{SERVING_PREFIX}{holder}"
+
+
 @dataclass(frozen=True)
 class Observation:
     controller_id: str
@@ -181,11 +190,25 @@ class GroupState:
     # Former holders whose OS still carries the ENI's addresses and rules: the
     # reverse guest script runs on each once it is back, then it is a standby.
     pending_release: tuple[str, ...] = ()
+    # The holder whose guest step and verify last succeeded (None: none has since the ENI last
+    # moved). The group is served only while the cloud shows the ENI InUse on this member.
+    configured: str | None = None
+    # Failed attach, guest or verify attempts per target, remembered for a while: the engine
+    # backs off before trying it again and tries the next standby after a few.
+    target_failures: tuple[TargetFailure, ...] = ()
+
+    def failures_of(self, instance: str) -> TargetFailure | None:
+        for f in self.target_failures:
+            if f.instance == instance:
+                return f
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "group": self.group,
             "holder": self.holder,
+            "configured": self.configured,
+            "target_failures": [f.to_dict() for f in self.target_failures],
             "cooldown_until": self.cooldown_until,
             "recent_failovers": list(self.recent_failovers),
             "blocked": self.blocked,
@@ -203,4 +226,25 @@ class GroupState:
             blocked=bool(d.get("blocked", False)),
             blocked_reason=str(d.get("blocked_reason", "")),
             pending_release=tuple(str(x) for x in d.get("pending_release") or ()),
+            # A state written before this field existed was left by a completed failover.
+            configured=d["configured"] if "configured" in d else d.get("holder"),
+            target_failures=tuple(TargetFailure.from_dict(f) for f in d.get("target_failures") or ()),
         )
+
+
+@dataclass(frozen=True)
+class TargetFailure:
+    """Failed moves onto one member: how many in a row, the last one's time and error."""
+
+    instance: str
+    count: int
+    last_at: float
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instance": self.instance, "count": self.count, "last_at": self.last_at,
+                "error": self.error}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TargetFailure:
+        return cls(str(d["instance"]), int(d["count"]), float(d["last_at"]), str(d.get("error", "")))

@@ -59,7 +59,7 @@ def eni_state(d: Mapping[str, Any]) -> EniState:
     holder = d.get("InstanceId") or (d.get("Attachment") or {}).get("InstanceId") or None
     return EniState(
         eni_id=_s(d, "NetworkInterfaceId"),
-        status=EniStatus(_s(d, "Status")),
+        status=EniStatus.parse(_s(d, "Status")),
         instance_id=str(holder) if holder else None,
         mac=_s(d, "MacAddress"),
         primary_ip=primary,

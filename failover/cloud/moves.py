@@ -51,6 +51,8 @@ def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: b
     holder = state.instance_id
     if state.status is EniStatus.DELETING:
         return _deleting(state)
+    if state.status is EniStatus.UNKNOWN:
+        return WAIT  # never act on a status we cannot read; the deadline ends the wait
     if state.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
         if holder == target:
             return DONE if state.status is EniStatus.IN_USE else WAIT
@@ -78,7 +80,7 @@ def detach_step(state: EniState, instance: str) -> Step:
         return DONE
     if state.status is EniStatus.DELETING:
         return _deleting(state)
-    if state.status is EniStatus.DETACHING:
+    if state.status in (EniStatus.DETACHING, EniStatus.UNKNOWN):
         return WAIT
     if holder is not None and holder != instance:
         return Step(

@@ -15,10 +15,13 @@ from typing import Any
 
 import click
 
-from failover import app, quorum
+from failover import app
 from failover.cli import config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.config import Config, GroupConfig
+from failover.engine.decide import Action, Kind, Snapshot, decide
+from failover.engine.readiness import evaluate
+from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, Result
 from failover.records import DrillRequest, FailoverRecord, StepRecord
 
@@ -73,18 +76,23 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     checks.append(("leader", leader is not None, leader or "no leader elected"))
     running = [r for r in coord.journal.unfinished() if r.group == g.name]
     checks.append(("no failover running", not running, running[0].id if running else "none"))
-    state_ = coord.journal.group_state(g.name)
-    holder = state_.holder
-    live = max(1, len(coord.leadership.controllers()))
-    obs = coord.observations.snapshot().get(g.name, {})
-    up = {m: quorum.quorum_verdict({k: o.up for k, o in obs.get(m, {}).items()}, live, g.health.quorum)
-          for m in g.members}
-    ready = (c.readiness([g]) or {}).get(g.name, {})  # live, as the leader's tracker sees it
-    candidates = [m for m in g.members
-                  if m != holder and up[m] is True and (m not in ready or ready[m].ready)]
-    target = to_instance or (candidates[0] if candidates else None)
+    # The leader's own decision, on a view built by the leader's builder from a live read.
+    facts, enis = c.facts([g])
+    ready = {} if facts is None else evaluate(g, facts[g.name])
+    now = time.time()
+    view = build_view(g, coord.journal.group_state(g.name), coord.observations.snapshot().get(g.name, {}),
+                      max(1, len(coord.leadership.controllers())), eni=enis.get(g.network_interface),
+                      ready={m: r.ready for m, r in ready.items()},
+                      unfinished=running[0] if running else None)
+    up = view.member_up
+    holder = view.holder
+    request = DrillRequest("dry-run", g.name, to_instance, now, now + REQUEST_TTL_S)
+    actions = decide(Snapshot(now, (view,), (request,)))
+    action = actions[0] if actions else None
+    target = action.to_instance if action is not None and action.kind is Kind.DRILL else None
+    checks.append(("leader's decision", target is not None, _decision(action, view)))
     checks.append(("target", target is not None and target != holder,
-                   target or "no healthy and ready standby"))
+                   target or to_instance or "no healthy and ready standby"))
     if target is not None:
         checks.append(("target healthy by quorum", up.get(target) is True, f"verdict {up.get(target)}"))
         known = ready.get(target)
@@ -106,6 +114,15 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     except CloudError as e:
         checks.append(("cloud reachable", False, str(e)))
     return checks, holder, target
+
+
+def _decision(action: Action | None, view: GroupView) -> str:
+    if action is None:
+        return ("the request would wait: the ENI was not read or a release of the target is "
+                "running" if view.eni is None or view.releasing else "the request would wait")
+    if action.kind is Kind.DRILL:
+        return f"drill from {action.from_instance or 'nothing'} to {action.to_instance}"
+    return f"{action.kind.value}: {action.reason}"
 
 
 def _print_plan(as_json: bool, group: str, holder: str | None, target: str | None,

@@ -1,44 +1,45 @@
 """Decide: one snapshot of the world in, at most one action per group out. Pure.
 
-Everything the leader knows at one instant (quorum verdicts, holders, the
-journal, cooldowns, drill requests) arrives as data; the answer is data too,
-with the reason that logs, metrics and history show.
+Everything the leader knows at one instant (the cloud's ENI, quorum verdicts,
+the journal, cooldowns, drill requests) arrives as data; the answer is data too,
+with the reason that logs, metrics and history show. Level-triggered: each tick
+compares what the cloud shows with what the group needs (the ENI InUse on a
+healthy, ready member whose guest step and verify succeeded) and acts on the
+difference, whatever caused it.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from failover.config import GroupConfig
-from failover.records import DrillRequest, FailoverRecord, GroupState
+from failover.engine.view import GroupView, why_unserved
+from failover.model import EniStatus, StepName, Trigger
+from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
+
+__all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "healthy_standbys"]
+
+# A failed attach, guest step or verify on a target: retried after a back-off that doubles,
+# and after TARGET_TRIES failures in a row the next standby goes first. Forgotten after
+# FAILURE_MEMORY_S (the member may have been repaired).
+RETRY_BASE_S = 2.0
+RETRY_MAX_S = 60.0
+TARGET_TRIES = 2
+FAILURE_MEMORY_S = 300.0
+# The failure recorded against a holder that is up but not serving, when its guest step is
+# re-run: kept after that re-run completes, so a holder that still does not serve is left.
+NOT_SERVING = "not serving through the service IPs"
 
 
 class Kind(enum.StrEnum):
-    FAILOVER = "failover"  # automatic: the holder is down by quorum
+    FAILOVER = "failover"  # automatic: the holder is down, or the ENI serves nobody
     RESUME = "resume"  # finish a failover an earlier leader started
+    ABANDON = "abandon"  # close an unfinished failover whose target went away before its attach
+    ADOPT = "adopt"  # run the guest step and verify on the ENI's real holder, making it the holder
     DRILL = "drill"  # an operator's switchover request
     BLOCK = "block"  # a failover is wanted but not allowed now
     REJECT = "reject"  # a drill request that cannot be served
     RELEASE = "release"  # clean a returned former holder's OS (it becomes a standby)
-
-
-@dataclass(frozen=True)
-class GroupView:
-    config: GroupConfig
-    state: GroupState
-    member_up: Mapping[str, bool | None]  # the quorum's verdict per member
-    ready: Mapping[str, bool] = field(default_factory=dict)  # standby readiness; absent = unknown
-    unfinished: FailoverRecord | None = None
-    running: bool = False  # a failover of this group is executing right now
-    # Former holders whose reverse script is running: never a target meanwhile (the script
-    # would remove the addresses a failover just added), but they block nothing else.
-    releasing: frozenset[str] = frozenset()
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,11 @@ class Action:
 
 
 def healthy_standbys(view: GroupView) -> list[str]:
-    """Standbys in preference order that the quorum sees up and that are ready."""
+    """Standbys (members but the ENI's real holder) in preference order that the quorum sees
+    up and that are ready."""
     return [
         m for m in view.config.members
-        if m != view.state.holder and m not in view.releasing
+        if m != view.holder and m not in view.releasing
         and view.member_up.get(m) is True and view.ready.get(m, True)
     ]
 
@@ -75,9 +77,45 @@ def unready_standbys(view: GroupView) -> tuple[str, ...]:
     """Standbys the quorum sees up that readiness holds back (its answer may be stale)."""
     return tuple(
         m for m in view.config.members
-        if m != view.state.holder and m not in view.releasing
+        if m != view.holder and m not in view.releasing
         and view.member_up.get(m) is True and view.ready.get(m, True) is False
     )
+
+
+def recent_failure(state: GroupState, member: str, now: float) -> TargetFailure | None:
+    f = state.failures_of(member)
+    return f if f is not None and now - f.last_at <= FAILURE_MEMORY_S else None
+
+
+def retry_at(failure: TargetFailure) -> float:
+    return failure.last_at + min(RETRY_BASE_S * 2.0 ** (failure.count - 1), RETRY_MAX_S)
+
+
+def target_order(view: GroupView, now: float, members: list[str]) -> list[str]:
+    """`members` in the order to try them: fewer than TARGET_TRIES recent failures first (in
+    preference order), then the others, the longest-failed first."""
+    def tries(m: str) -> int:
+        f = recent_failure(view.state, m, now)
+        return 0 if f is None else f.count
+    def last(m: str) -> float:
+        f = recent_failure(view.state, m, now)
+        return 0.0 if f is None else f.last_at
+    fresh = [m for m in members if tries(m) < TARGET_TRIES]
+    tired = sorted((m for m in members if m not in fresh), key=last)
+    return fresh + tired
+
+
+def _pick(view: GroupView, now: float, members: list[str]) -> tuple[str | None, str]:
+    """The target to try now, or None and why not (empty: nobody to try)."""
+    ordered = target_order(view, now, members)
+    if not ordered:
+        return None, ""
+    first = ordered[0]
+    f = recent_failure(view.state, first, now)
+    if f is not None and now < retry_at(f):
+        return None, (f"{first} failed {f.count} time(s) ({f.error or 'no detail'}); "
+                      f"retrying in {retry_at(f) - now:.0f} s")
+    return first, ""
 
 
 def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
@@ -104,18 +142,33 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
     if view.running:
         return None
     if view.unfinished is not None:
-        rec = view.unfinished
-        return Action(
-            Kind.RESUME, view.name, f"resuming failover {rec.id} left unfinished",
-            rec.from_instance, rec.to_instance, record=rec,
-        )
+        return _resume(view, view.unfinished)
+    eni = view.eni
+    if eni is None:
+        return None  # no read of the ENI since our last move: wait for the next one
+    if eni.status is None:  # the drill requests wait (until they expire) for a readable ENI
+        return Action(Kind.BLOCK, view.name, f"the ENI's state is unknown ({eni.error}); "
+                      "not acting on a guess", code="eni_unknown")
+    if view.foreign:
+        why = why_unserved(view)
+        if requests:
+            return Action(Kind.REJECT, view.name, why, request=requests[0])
+        return Action(Kind.BLOCK, view.name, why, code="foreign_holder")
     if requests:
         return _drill(view, requests[0])
-    holder = view.state.holder
+    holder = view.holder
+    if eni.status is EniStatus.AVAILABLE:
+        return _repair(view, now)
     if holder is None:
-        return _failover(view, now, None, "the ENI has no holder")
+        return None  # Deleting: nothing to move
     if view.member_up.get(holder) is False:
         return _failover(view, now, holder, f"holder {holder} is down by quorum")
+    if eni.status is not EniStatus.IN_USE:
+        return None  # a move in flight outside the controller: the next read shows where it lands
+    if view.state.configured != holder:
+        return _configure(view, now, holder)
+    if view.serving is False:
+        return _not_serving(view, now, holder)
     for former in view.state.pending_release:
         if former != holder and former not in view.releasing and view.member_up.get(former) is True:
             return Action(
@@ -125,9 +178,85 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
     return None
 
 
-def _failover(view: GroupView, now: float, holder: str | None, why: str) -> Action:
+def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
+    """Up by its own address, but the service does not answer through the service IPs (by a
+    quorum of replicas, each after `fall` rounds): its guest step is re-run once; if it still
+    does not serve once the checks had time to see it again, the ENI moves on."""
+    f = recent_failure(view.state, holder, now)
+    why = f"the holder {holder} is up but does not serve through the service IPs"
+    if f is None:
+        return Action(Kind.ADOPT, view.name, f"{why}; re-running its guest step and verify",
+                      holder, holder, code="not_serving")
+    health = view.config.health
+    settle = retry_at(f) + (health.fall + health.rise) * health.interval_s
+    if now < settle:
+        return None  # the serving checks need these rounds to see the re-run's outcome
+    return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
+
+
+def _resume(view: GroupView, rec: FailoverRecord) -> Action:
+    """Resume, unless the target went away before the attach started: then nothing is
+    half-done, and the group is better decided afresh than attached to a dead instance."""
+    target = rec.to_instance
+    if rec.step(StepName.ATTACH) is None and rec.trigger is not Trigger.ADOPT:
+        why = ("down by quorum" if view.member_up.get(target) is False
+               else "not ready for the ENI" if view.ready.get(target) is False else "")
+        if why:
+            return Action(Kind.ABANDON, view.name,
+                          f"abandoning {rec.id}: its target {target} is {why} and its attach "
+                          "had not started", rec.from_instance, target, record=rec)
+    return Action(Kind.RESUME, view.name, f"resuming failover {rec.id} left unfinished",
+                  rec.from_instance, target, record=rec)
+
+
+def _repair(view: GroupView, now: float) -> Action:
+    """The ENI is Available with no step in flight (a failed attach, a detach by hand):
+    attach it to the best healthy, ready member. Nothing serves, so neither cooldown nor a
+    flapping block holds this back; moving nothing away, it fences nobody."""
+    members = [m for m in view.config.members if m not in view.releasing
+               and view.member_up.get(m) is True and view.ready.get(m, True)]
+    target, wait = _pick(view, now, members)
+    if target is None:
+        if wait:
+            return Action(Kind.BLOCK, view.name, f"the ENI is Available (nothing serves); {wait}",
+                          code="retry_backoff")
+        return Action(Kind.BLOCK, view.name, "the ENI is Available (nothing serves) and no member "
+                      "is healthy and ready", code="no_standby", unready=unready_standbys(view))
+    rollback = " (a rollback to the former holder)" if target == view.state.holder else ""
+    return Action(Kind.FAILOVER, view.name,
+                  f"the ENI is Available with no step in flight; attaching it to {target}{rollback}",
+                  None, target)
+
+
+def _configure(view: GroupView, now: float, holder: str) -> Action:
+    """The ENI is InUse on a member that is up, but its guest step and verify have not
+    succeeded there: adopt it (run them), after a back-off if they failed, or move on."""
+    f = recent_failure(view.state, holder, now)
+    if f is not None and f.count >= TARGET_TRIES:
+        return _failover(view, now, holder, f"the guest step or verify failed {f.count} times on the "
+                         f"holder {holder} ({f.error or 'no detail'})", unserved=True)
+    if f is not None and now < retry_at(f):
+        return Action(Kind.BLOCK, view.name, f"the holder {holder} is not configured: "
+                      f"{holder} failed {f.count} time(s); retrying in {retry_at(f) - now:.0f} s",
+                      code="retry_backoff")
+    recorded = view.state.holder
+    if recorded != holder:
+        why = (f"the ENI was moved outside the controller: the cloud shows it InUse on {holder}, "
+               f"the journal had {recorded or 'no holder'}; adopting {holder}")
+    else:
+        why = f"the guest step and verify have not succeeded on the holder {holder}; running them"
+    return Action(Kind.ADOPT, view.name, why, recorded, holder)
+
+
+def _failover(view: GroupView, now: float, holder: str | None, why: str,
+              unserved: bool = False) -> Action:
+    """Away from `holder`. `unserved`: the holder is up but cannot serve; moving can only help,
+    so cooldown and flapping blocks do not hold it back (the per-target back-off paces it)."""
     policy = view.config.policy
     state = view.state
+    standbys = target_order(view, now, healthy_standbys(view))
+    if unserved:
+        return _moved_to(view, now, holder, why, standbys)
     if state.blocked:
         return Action(Kind.BLOCK, view.name, f"{why}, but the group is blocked ({state.blocked_reason}); "
                       f"run `failover ack {view.name}`", holder, code="blocked")
@@ -140,11 +269,18 @@ def _failover(view: GroupView, now: float, holder: str | None, why: str) -> Acti
         reason = f"flapping: {count} failovers in {policy.flap_window_s:g} s"
         return Action(Kind.BLOCK, view.name, f"{why}, but {reason}; run `failover ack {view.name}`",
                       holder, block_group=True, code="flapping")
-    standbys = healthy_standbys(view)
+    return _moved_to(view, now, holder, why, standbys)
+
+
+def _moved_to(view: GroupView, now: float, holder: str | None, why: str,
+              standbys: list[str]) -> Action:
     if not standbys:
         return Action(Kind.BLOCK, view.name, f"{why}, but no standby is healthy and ready", holder,
                       code="no_standby", unready=unready_standbys(view))
-    return Action(Kind.FAILOVER, view.name, f"{why}; moving to {standbys[0]}", holder, standbys[0])
+    target, wait = _pick(view, now, standbys)
+    if target is None:
+        return Action(Kind.BLOCK, view.name, f"{why}, but {wait}", holder, code="retry_backoff")
+    return Action(Kind.FAILOVER, view.name, f"{why}; moving to {target}", holder, target)
 
 
 def _drill(view: GroupView, request: DrillRequest) -> Action | None:
@@ -152,7 +288,7 @@ def _drill(view: GroupView, request: DrillRequest) -> Action | None:
     a release of the standby it needs, which ends within the guest timeout: a drill back
     right after a drill is what an operator does, and refusing it for a cleanup they cannot
     see would be a surprise."""
-    holder = view.state.holder
+    holder = view.holder
     target = request.to_instance
     if target is not None:
         if target not in view.config.members:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from failover import metrics
 from failover.config import GroupConfig
+from failover.engine.decide import FAILURE_MEMORY_S, NOT_SERVING
 from failover.model import (
     CallTrace,
     CloudError,
@@ -32,9 +33,12 @@ from failover.model import (
     Trigger,
 )
 from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
-from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
+from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord, TargetFailure
 
 log = logging.getLogger("failover.engine")
+
+# A failure in one of these steps is the target's: remembered against it (see decide).
+TARGET_STEPS = (StepName.ATTACH, StepName.GUEST, StepName.VERIFY)
 
 
 class StepFailed(Exception):
@@ -136,6 +140,14 @@ class Executor:
         """Removes the ENI's addresses and rules from a returned former holder."""
         token = self.d.leadership.fence()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
+        if eni.instance_id == instance:
+            # The ENI is back on it (a rollback, a move by hand): its addresses are the
+            # service's now. Never remove them from the ENI's current holder.
+            self.update_state(group, token, lambda st: replace(
+                st, pending_release=tuple(i for i in st.pending_release if i != instance)))
+            log.info("former holder holds the ENI again; not released",
+                     extra={"group": group.name, "instance": instance})
+            return True
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         try:
             result = self._guest_for(group).release(
@@ -151,6 +163,29 @@ class Executor:
             log.info("former holder released; it is a standby now",
                      extra={"group": group.name, "instance": instance})
         return ok
+
+    def note_not_serving(self, group: GroupConfig, instance: str) -> None:
+        """Remembers, before its guest step is re-run, that `instance` did not serve."""
+        now = self.d.clock.now()
+
+        def change(st: GroupState) -> GroupState:
+            before = st.failures_of(instance)
+            count = 1 if before is None else before.count + 1
+            others = tuple(f for f in st.target_failures if f.instance != instance)
+            return replace(st, target_failures=(*others, TargetFailure(instance, count, now, NOT_SERVING)))
+
+        self.update_state(group, self.d.leadership.fence(), change)
+
+    def abandon(self, group: GroupConfig, record: FailoverRecord, reason: str) -> FailoverRecord:
+        """Closes an unfinished record whose attach never started: nothing is half-done, so the
+        group is decided afresh from what the cloud shows."""
+        final = replace(record, result=Result.ABORTED, finished_at=self.d.clock.now(), error=reason)
+        self.d.journal.update(final, self.d.leadership.fence())
+        metrics.FAILOVERS.labels(group=group.name, result=final.result.value,
+                                 trigger=final.trigger.value).inc()
+        log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
+                                                 "reason": reason})
+        return final
 
     # ---------------------------------------------------------------- steps
 
@@ -199,6 +234,8 @@ class Executor:
             rec = failed.record
             eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
             holder = eni.instance_id or record.from_instance
+            if holder not in group.members:
+                raise
             rec = self._step(rec, group, StepName.FENCE, lambda t: self._fence(rec, group, t, holder))
             return self._step(rec, group, StepName.DETACH, lambda t: self._do_detach(rec, group, t))
 
@@ -208,6 +245,9 @@ class Executor:
             return "skipped"  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
             return "skipped"
+        if eni.instance_id not in group.members:
+            raise RuntimeError(f"the ENI is attached to {eni.instance_id}, not a member of {group.name}; "
+                               "the controller never detaches a non-member: detach it by hand")
         # The attach step starts from this look instead of a read of its own (a round trip
         # on the critical path of every failover).
         state = self.d.cloud.detach_eni(
@@ -222,7 +262,7 @@ class Executor:
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
                instance: str | None = None) -> str:
         target = instance or record.from_instance
-        if target is None or target == record.to_instance:
+        if target is None or target == record.to_instance or target not in group.members:
             return "skipped"
         self.d.cloud.force_stop(target, timeout_s=group.policy.stop_timeout_s, trace=trace)
         log.warning("fenced the old holder with a force-stop",
@@ -237,9 +277,19 @@ class Executor:
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.d.leadership.fence(),
-                           lambda st: replace(st, holder=record.to_instance))
+                          lambda st: self._moved(st, record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
+
+    @staticmethod
+    def _moved(state: GroupState, holder: str) -> GroupState:
+        """The ENI is on `holder`, not yet configured there; the holder the journal had keeps
+        the ENI's addresses in its OS until it is released."""
+        pending = state.pending_release
+        if state.holder is not None and state.holder != holder and state.holder not in pending:
+            pending = (*pending, state.holder)
+        return replace(state, holder=holder, configured=None,
+                       pending_release=tuple(i for i in pending if i != holder))
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)
@@ -288,15 +338,41 @@ class Executor:
 
     @staticmethod
     def _after(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
-        window = group.policy.flap_window_s
-        recent = tuple(t for t in state.recent_failovers if now - t <= window)
-        if record.trigger is Trigger.AUTO:
-            recent = (*recent, record.started_at)  # drills do not count as flapping
+        """Served: the target holds the ENI with its guest step and verify done."""
+        to = record.to_instance
         pending = state.pending_release
         if record.from_instance and record.from_instance not in pending:
             pending = (*pending, record.from_instance)
-        return replace(state, holder=record.to_instance, cooldown_until=now + group.policy.cooldown_s,
-                       recent_failovers=recent, pending_release=pending)
+        # An adoption moved nothing: no cooldown after it (a failover may be needed at once).
+        cooldown = state.cooldown_until if record.trigger is Trigger.ADOPT else now + group.policy.cooldown_s
+        return replace(state, holder=to, configured=to, cooldown_until=cooldown,
+                       pending_release=tuple(i for i in pending if i != to))
+
+    @staticmethod
+    def _closed(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
+        """What a finished record leaves in the group's state. An automatic move counts once
+        for flapping, when its attach succeeded (the retries of one incident do not add up);
+        a failure in a target's step is remembered against that target."""
+        window = group.policy.flap_window_s
+        recent = tuple(t for t in state.recent_failovers if now - t <= window)
+        attach = record.step(StepName.ATTACH)
+        if record.trigger is Trigger.AUTO and attach is not None and attach.status == "ok":
+            recent = (*recent, record.started_at)  # drills and adoptions do not count as flapping
+        failures = tuple(f for f in state.target_failures if f.instance != record.to_instance
+                         or (record.trigger is Trigger.ADOPT and f.error == NOT_SERVING))
+        cooldown = state.cooldown_until
+        failed = next((s for s in record.steps if s.status == "failed"), None)
+        if record.result is Result.FAILED and failed is not None and failed.name in TARGET_STEPS:
+            before = state.failures_of(record.to_instance)
+            count = 1 if before is None or now - before.last_at > FAILURE_MEMORY_S else before.count + 1
+            failures = (*failures, TargetFailure(record.to_instance, count, now,
+                                                 (failed.error or "")[:200]))
+        elif record.result is Result.FAILED:
+            # Not the target's fault (a detach, a fence): a short pause before an automatic
+            # retry, so a fatal error cannot spin.
+            cooldown = max(cooldown, now + min(group.policy.cooldown_s, 10.0))
+        return replace(state, recent_failovers=recent, target_failures=failures,
+                       cooldown_until=cooldown)
 
     def _finish(self, group: GroupConfig, record: FailoverRecord, result: Result,
                 error: str | None) -> FailoverRecord:
@@ -304,11 +380,7 @@ class Executor:
         record = replace(record, result=result, finished_at=now, error=error)
         token: FencingToken = self.d.leadership.fence()
         self.d.journal.update(record, token)
-        if result is Result.FAILED:
-            # A short pause before an automatic retry, so a fatal error cannot spin.
-            retry_at = now + min(group.policy.cooldown_s, 10.0)
-            self.update_state(group, token, lambda st: replace(
-                st, cooldown_until=max(st.cooldown_until, retry_at)))
+        self.update_state(group, token, lambda st: self._closed(group, st, record, now))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

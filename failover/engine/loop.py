@@ -1,5 +1,10 @@
 """The leader's loop: snapshot, decide, dispatch; failovers run in a bounded pool.
 
+Each tick builds every group's view from what the cloud shows (the `EniObserver`'s last
+batched read of the ENIs) and the quorum's verdicts, so the leader acts on any difference
+between the world and what the group needs, whoever caused it (level-triggered). A read
+that started before this leader's last move of a group is no evidence about that group.
+
 Followers tick too but do nothing beyond exporting that they are not the
 leader. The loop never blocks on a failover: each runs in the pool, at most
 `controller.max_parallel_failovers` at once (a zone outage moves many groups);
@@ -15,10 +20,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 
-from failover import metrics, quorum
+from failover import metrics
 from failover.config import Config, GroupConfig
-from failover.engine.decide import Action, GroupView, Kind, Snapshot, decide, healthy_standbys
+from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
+from failover.engine.exports import ViewExports
+from failover.engine.observe import EniObserver
+from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, JournalCorrupt, NotLeader, Priority, Trigger
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
@@ -35,6 +43,7 @@ class Engine:
     def __init__(
         self, cfg: Config, deps: Collaborators, observations: Observations, requests: Requests,
         readiness: Readiness | None = None, recheck_readiness: Callable[[str], None] | None = None,
+        observer: EniObserver | None = None,
     ) -> None:
         self.cfg = cfg
         self.d = deps
@@ -57,6 +66,11 @@ class Engine:
         self._retry_at: dict[str, float] = {}
         self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
         self._in_office = False
+        # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
+        self._inline = observer is None
+        self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
+        self._acted_at: dict[str, float] = {}  # group -> monotonic end of this leader's last move
+        self._exports = ViewExports()
 
     # ----------------------------------------------------------------- loop
 
@@ -77,6 +91,19 @@ class Engine:
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
             stop.wait(pause)
+
+    def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
+                    recheck_readiness: Callable[[str], None]) -> None:
+        """A reload, inside this engine: running failovers and releases go on with the group
+        config they started with (and stay the only ones of their group); the next tick
+        decides on the new groups, after re-reading the journal. Never a second engine."""
+        with self._lock:
+            self.cfg = cfg
+            self.d = self.executor.d = deps
+            self.readiness = readiness
+            self._recheck_readiness = recheck_readiness
+            self._in_office = False
+        self.observer.reconfigure(cfg.groups)
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""
@@ -129,7 +156,8 @@ class Engine:
             if state.holder is None:
                 eni = self.d.cloud.describe_eni(g.network_interface, priority=Priority.FAILOVER)
                 if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
-                    state = replace(state, holder=eni.instance_id)
+                    # A group the journal never knew: its holder is taken as found, serving.
+                    state = replace(state, holder=eni.instance_id, configured=eni.instance_id)
                     self.d.journal.set_group_state(state, self.d.leadership.fence())
         except (JournalCorrupt, CloudError) as e:
             reason = describe_error(e)
@@ -147,6 +175,9 @@ class Engine:
         obs = self.observations.snapshot()
         live = max(1, len(self.d.leadership.controllers()))
         readiness = self.readiness()
+        if self._inline:
+            self.observer.refresh()
+        seen = self.observer.seen()
         views = []
         for g in self.cfg.groups:
             if g.name in self._unknown:
@@ -157,17 +188,12 @@ class Engine:
                     continue
                 with self._lock:
                     self._states[g.name] = loaded
-            member_up: dict[str, bool | None] = {}
-            for m in g.members:
-                votes = {ctl: o.up for ctl, o in obs.get(g.name, {}).get(m, {}).items()}
-                member_up[m] = quorum.quorum_verdict(votes, live, g.health.quorum)
-                if member_up[m] is not None:
-                    metrics.QUORUM_UP.labels(group=g.name, instance=m).set(1 if member_up[m] else 0)
             with self._lock:
                 state = self._states.get(g.name) or GroupState(g.name)
                 running = g.name in self._running
                 releasing = frozenset(self._releasing.get(g.name, ()))
                 unfinished = self._unfinished.get(g.name)
+                acted = self._acted_at.get(g.name)
             if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
                 reread = self._load_group(g)
                 if reread is None:
@@ -175,13 +201,15 @@ class Engine:
                 state = reread
                 with self._lock:
                     self._states[g.name] = state
-            metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)
-            for m in g.members:  # exported every tick, so dashboards see it before any failover
-                metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == state.holder else 0)
-            view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running,
-                             releasing)
+            eni = seen.get(g.network_interface)
+            if eni is not None and acted is not None and eni.at < acted:
+                eni = None  # read before our last move: wait for a read that shows its outcome
+                self.observer.wake()
+            view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
+                              ready=readiness.get(g.name, {}), unfinished=unfinished,
+                              running=running, releasing=releasing)
+            self._exports.export(view)
             self._recheck_returning(view)
-            metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
             views.append(view)
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
 
@@ -209,15 +237,33 @@ class Engine:
             self._block(action)
         elif group is None:
             return
-        elif action.kind is Kind.RESUME and action.record is not None:
-            with self._lock:
-                self._unfinished.pop(group.name, None)
-            log.info(action.reason, extra={"group": group.name})
-            self._submit(group, lambda: self._run(group, action.record))  # type: ignore[arg-type]
-        elif action.kind in (Kind.FAILOVER, Kind.DRILL) and action.to_instance is not None:
+        elif action.kind in (Kind.RESUME, Kind.ABANDON) and action.record is not None:
+            self._resume(group, action, action.record)
+        elif action.kind in (Kind.FAILOVER, Kind.DRILL, Kind.ADOPT) and action.to_instance is not None:
             self._start(group, action)
         elif action.kind is Kind.RELEASE and action.from_instance is not None:
             self._start_release(group, action.from_instance)
+
+    def _resume(self, group: GroupConfig, action: Action, seen: FailoverRecord) -> None:
+        """Re-reads the record first: the copy taken at election may be stale (a job that
+        ended since, another leader's work), and a finished failover is never run again."""
+        with self._lock:
+            self._unfinished.pop(group.name, None)
+        record = self.d.journal.get(seen.id)
+        if record is None or record.finished:
+            log.info("unfinished failover already closed; deciding afresh",
+                     extra={"group": group.name, "failover": seen.id})
+            return
+        log.info(action.reason, extra={"group": group.name, "failover": record.id})
+        if action.kind is Kind.ABANDON:
+            self._submit(group, lambda: self._abandon(group, record, action.reason))
+        else:
+            self._submit(group, lambda: self._run(group, record))
+
+    def _abandon(self, group: GroupConfig, record: FailoverRecord, reason: str) -> None:
+        final = self.executor.abandon(group, record, reason)
+        if final.request_id:
+            self.requests.set_result(final.request_id, final.id, final.result.value)
 
     def _start(self, group: GroupConfig, action: Action) -> None:
         assert action.to_instance is not None
@@ -227,7 +273,9 @@ class Engine:
             if not self.requests.claim(request_id, self.d.leadership.fence()):
                 return  # another leader took it: executed exactly once
         self._last_block.pop(group.name, None)
-        trigger = Trigger.DRILL if action.kind is Kind.DRILL else Trigger.AUTO
+        if action.code == "not_serving":
+            self.executor.note_not_serving(group, action.to_instance)
+        trigger = {Kind.DRILL: Trigger.DRILL, Kind.ADOPT: Trigger.ADOPT}.get(action.kind, Trigger.AUTO)
         record = self.executor.begin(group, action.from_instance, action.to_instance, trigger,
                                      action.reason, request_id)
         if request_id is not None:
@@ -261,6 +309,8 @@ class Engine:
                 if state is not None:
                     self._states[group.name] = state
                 self._running.pop(group.name, None)
+                self._acted_at[group.name] = self.d.clock.monotonic()
+            self.observer.wake()
 
     def _run(self, group: GroupConfig, record: FailoverRecord) -> None:
         final = self.executor.run(group, record)

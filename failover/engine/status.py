@@ -1,4 +1,5 @@
-"""The status document (the `failover status --json` contract), built from the ports.
+"""The status document (the `failover status --json` contract), built from the ports and
+the cloud's look at each ENI with the same view builder the leader decides on.
 
 Standby readiness, when known, adds `ready` and `ready_reason` to each standby:
 the reason is a line for people (never a metric label, to keep label sets small).
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from failover import quorum
 from failover.config import Config
+from failover.engine.decide import healthy_standbys
 from failover.engine.readiness import StandbyReadiness
+from failover.engine.view import EniSeen, GroupView, Health, build_view, health_of, why_unserved
 from failover.model import JournalCorrupt
 from failover.ports import Journal, Leadership
 from failover.records import FailoverRecord, GroupState, Observation
@@ -29,11 +31,13 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
 
 def build_status(cfg: Config, leadership: Leadership, journal: Journal, observations: ObservationMap,
                  readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
-                 ) -> dict[str, Any]:
+                 enis: Mapping[str, EniSeen] | None = None) -> dict[str, Any]:
+    """`enis`: ENI id -> the cloud's look at it. The holder and whether the group is served come
+    from there, never from the journal; without it every group's state is `unknown`."""
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
     live = max(1, len(controllers))
-    unfinished = {r.group for r in journal.unfinished()}
+    unfinished = {r.group: r for r in journal.unfinished()}
     groups = []
     for g in cfg.groups:
         corrupt: str | None = None
@@ -41,39 +45,33 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
             state = journal.group_state(g.name)
         except JournalCorrupt as e:  # one bad znode must not hide every other group
             state, corrupt = GroupState(g.name), f"{e}; see `failover journal inspect`"
+        ready = {m: r.ready for m, r in (readiness or {}).get(g.name, {}).items()}
+        view = build_view(g, state, observations.get(g.name, {}), live,
+                          eni=(enis or {}).get(g.network_interface), ready=ready,
+                          unfinished=unfinished.get(g.name))
         history = journal.history(g.name, limit=1)
         members = []
-        verdicts: dict[str, bool | None] = {}
         for m in g.members:
             votes = {c: o.up for c, o in observations.get(g.name, {}).get(m, {}).items()}
-            verdicts[m] = quorum.quorum_verdict(votes, live, g.health.quorum)
-            entry: dict[str, Any] = {"instance": m, "up": verdicts[m], "votes": votes,
-                                     "holder": m == state.holder}
+            entry: dict[str, Any] = {"instance": m, "up": view.member_up[m], "votes": votes,
+                                     "holder": m == view.holder}
             known = (readiness or {}).get(g.name, {}).get(m)
-            if known is not None and m != state.holder:
+            if known is not None and m != view.holder:
                 entry["ready"] = known.ready
                 entry["ready_reason"] = known.reason
             members.append(entry)
-        standbys_up = [m for m in g.members if m != state.holder and verdicts[m] is True
-                       and not _not_ready(readiness or {}, g.name, m)]
-        if corrupt is not None:
-            health = "corrupt"
-        elif g.name in unfinished:
-            health = "failing_over"
-        elif state.blocked:
-            health = "blocked"
-        elif state.holder is None or verdicts.get(state.holder) is False:
-            health = "down"
-        elif not standbys_up:
-            health = "degraded"  # serving, but no standby is up and ready to take over
-        else:
-            health = "healthy"
+        health = Health.CORRUPT if corrupt is not None else health_of(view, bool(healthy_standbys(view)))
         doc: dict[str, Any] = {
-            "name": g.name, "holder": state.holder, "state": health, "members": members,
+            "name": g.name, "holder": view.holder, "state": health.value, "members": members,
             "last_failover": last_failover(history[0] if history else None),
             "blocked_reason": state.blocked_reason or None,
             "cooldown_until": state.cooldown_until or None,
+            "eni": _eni_doc(view),
+            "served": view.served,
         }
+        why = why_unserved(view)
+        if why and health is not Health.FAILING_OVER:
+            doc["unserved_reason"] = why
         if corrupt is not None:
             doc["error"] = corrupt
         groups.append(doc)
@@ -82,9 +80,17 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
             "groups": groups}
 
 
-def _not_ready(readiness: Mapping[str, Mapping[str, StandbyReadiness]], group: str, member: str) -> bool:
-    known = readiness.get(group, {}).get(member)
-    return known is not None and not known.ready
+def _eni_doc(view: GroupView) -> dict[str, Any]:
+    """What the cloud shows of the ENI, beside what the journal recorded."""
+    eni = view.eni
+    doc: dict[str, Any] = {"id": view.config.network_interface,
+                           "status": None if eni is None or eni.status is None else eni.status.value,
+                           "instance": view.holder,
+                           "recorded_holder": view.state.holder,
+                           "configured": view.state.configured}
+    if eni is not None and eni.error:
+        doc["error"] = eni.error
+    return doc
 
 
 def readiness_lines(group: Mapping[str, Any]) -> list[str]:

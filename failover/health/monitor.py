@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -44,15 +44,15 @@ from failover.health.evaluate import (
     member_health,
     missed_rounds,
 )
-from failover.health.hysteresis import CheckState
+from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up
 from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
 from failover.health.loop import ProbeLoop
-from failover.health.plan import ProbeSpec, Skipped, plan_round
+from failover.health.plan import EcsTarget, ProbeSpec, Skipped, plan_round, plan_serving
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
-from failover.model import Priority
+from failover.model import Priority, ProbeOutcome
 from failover.ports import CloudPort, VerdictSink
-from failover.records import Observation
+from failover.records import SERVING_PREFIX, Observation
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,18 @@ class HealthMonitor:
         cloud: CloudPort | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
+        missing: Callable[[], Collection[str]] | None = None,
+        holders: Callable[[], Mapping[str, str | None]] | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
+        # Members DescribeInstances no longer lists (released, deleted): a check that needs
+        # their address fails each round instead of giving no evidence, so a gone member
+        # turns down after `fall` rounds instead of keeping its last "up" vote forever.
+        self._missing = missing or frozenset
+        # group -> the ENI's holder as this replica last read it: the serving signal probes the
+        # group's `{ip}` checks through the service IPs there (see plan.plan_serving).
+        self._holders = holders
         self._sink = sink
         self._cloud = cloud
         self._on_round = on_round
@@ -149,14 +158,20 @@ class HealthMonitor:
         job = self._jobs[job_id]
         started = time.time()
         specs, skipped = self._plan(job)
+        if self._holders is not None and job.kind == "probes":
+            specs = [*specs, *plan_serving(job.groups, self._holders())]
+        gone = set(self._missing())
         for s in skipped:
-            log.warning("check not probed: %s", s.reason, extra={"group": s.group, "instance": s.instance})
+            if s.instance not in gone:
+                log.warning("check not probed: %s", s.reason,
+                            extra={"group": s.group, "instance": s.instance})
         longest = max((s.timeout_s for s in specs), default=0.0)
         try:
             results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
         except TimeoutError:
             log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
             results = []
+        results = [*results, *self._gone_results(skipped, gone, started)]
         for r in results:
             if r.outcome is not None:
                 metrics.record_probe(r.spec.kind, r.spec.group, r.outcome.duration_s, r.outcome.ok,
@@ -171,6 +186,14 @@ class HealthMonitor:
             probes=len(results),
             failures=sum(1 for r in results if r.outcome is not None and not r.outcome.ok),
         )
+
+    @staticmethod
+    def _gone_results(skipped: Sequence[Skipped], gone: set[str], at: float) -> list[ProbeResult]:
+        return [
+            ProbeResult(ProbeSpec(s.group, s.instance, s.key, s.kind, 0.0, EcsTarget(s.instance)),
+                        ProbeOutcome(False, "not listed by DescribeInstances"), at)
+            for s in skipped if s.instance in gone
+        ]
 
     def _plan(self, job: RoundJob) -> tuple[list[ProbeSpec], list[Skipped]]:
         """The job's probes, re-planned only when the members' addresses change."""
@@ -195,7 +218,7 @@ class HealthMonitor:
         pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
         with self._lock:
             self._states = apply_results(self._states, pairs, self._thresholds)
-            verdicts = member_health(groups, self._states)
+            verdicts = member_health(groups, self._states) + self._serving(results)
             changed = set()
             for v in verdicts:
                 before = self._health[v.group].get(v.instance)
@@ -206,13 +229,26 @@ class HealthMonitor:
         for v in verdicts:
             if v.up is None:
                 continue  # no vote until the checks have decided
-            if (v.group, v.instance) in changed:
+            if (v.group, v.instance) in changed and not v.instance.startswith(SERVING_PREFIX):
                 metrics.set_health(v.group, v.instance, v.up)
             # Every round: the sink (Observations.publish) writes only on change.
             try:
                 self._sink(Observation(self._controller_id, v.group, v.instance, v.up, now, v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
+
+    def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
+        """The serving verdicts of this round's serving probes (caller holds the lock)."""
+        keys: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for r in results:
+            if r.spec.instance.startswith(SERVING_PREFIX):
+                keys[(r.spec.group, r.spec.instance)].append(r.spec.key)
+        out = []
+        for (group, pseudo), ks in keys.items():
+            checks = tuple((k, self._states.get((group, pseudo, k), UNKNOWN)) for k in ks)
+            out.append(MemberHealth(group, pseudo, member_up(s for _, s in checks),
+                                    member_reason(checks), checks))
+        return out
 
     # ------------------------------------------------------ scheduler events
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from failover.config import CommandCheck, EcsStatusCheck, GroupConfig, HttpCheck, TcpCheck
+from failover.records import serving_key
 
 AnyCheck = TcpCheck | HttpCheck | EcsStatusCheck | CommandCheck
 
@@ -136,6 +137,25 @@ def plan_round(
                 target = target_for(check, ip=ip or "", instance=member, group=g.name)
                 specs.append(ProbeSpec(g.name, member, key, check.type, _timeout(check, g), target))
     return specs, skipped
+
+
+def plan_serving(groups: Sequence[GroupConfig], holders: Mapping[str, str | None]) -> list[ProbeSpec]:
+    """The serving signal: each group's `{ip}` checks through its service IPs, with
+    `{instance}` the ENI's holder as this replica's last read of the cloud shows it.
+    A group without service IPs or without an `{ip}` check has none."""
+    specs: list[ProbeSpec] = []
+    for g in groups:
+        holder = holders.get(g.name)
+        if holder is None or not g.service_ips:
+            continue
+        for i, check in enumerate(g.checks):
+            if not needs_ip(check):
+                continue
+            for ip in g.service_ips:
+                target = target_for(check, ip=ip, instance=holder, group=g.name)
+                specs.append(ProbeSpec(g.name, serving_key(holder), f"{i}:{check_label(check)}@{ip}",
+                                       check.type, _timeout(check, g), target))
+    return specs
 
 
 def plan_verify(group: GroupConfig, instance: str, ips: Sequence[str]) -> list[ProbeSpec]:

@@ -32,6 +32,13 @@ def test_eni_state_available_has_no_holder_and_primary_from_sets() -> None:
     assert s.private_ips[0] == "192.168.1.50"
 
 
+def test_unknown_or_missing_eni_status_is_that_enis_unknown_state() -> None:
+    assert convert.eni_state({**ENI, "Status": "Creating"}).status is EniStatus.UNKNOWN
+    missing = {k: v for k, v in ENI.items() if k != "Status"}
+    assert convert.eni_state(missing).status is EniStatus.UNKNOWN
+    assert convert.eni_state(missing).instance_id == "i-1"  # the rest of the ENI is still read
+
+
 def test_instance_info() -> None:
     info = convert.instance_info({
         "InstanceId": "i-1", "Status": "Running", "InstanceType": "ecs.g7.large",

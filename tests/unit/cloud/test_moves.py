@@ -53,6 +53,11 @@ def test_detach_decisions() -> None:
     assert detach_step(eni(EniStatus.DELETING, None), "i-a").kind is ErrorKind.FATAL
 
 
+def test_an_unknown_status_is_waited_out_never_acted_on() -> None:
+    assert attach(eni(EniStatus.UNKNOWN, None)) is Next.WAIT
+    assert detach_step(eni(EniStatus.UNKNOWN, "i-a"), "i-a").next is Next.WAIT
+
+
 @pytest.mark.parametrize(("status", "nxt"), [
     ("Stopped", Next.DONE), ("Stopping", Next.WAIT), ("Running", Next.ISSUE),
     ("Starting", Next.ISSUE), (None, Next.FAIL),

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from failover.config import GroupConfig
 from failover.engine.decide import GroupView, Kind, Snapshot, decide
-from failover.model import Trigger
+from failover.engine.view import EniSeen
+from failover.model import EniStatus, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState
 
 NOW = 10_000.0
@@ -23,8 +24,10 @@ def group(**over: Any) -> GroupConfig:
 
 
 def view(up: dict[str, bool | None], holder: str | None = "i-a", **kw: Any) -> GroupView:
-    state = kw.pop("state", GroupState("web", holder=holder))
-    return GroupView(kw.pop("config", group()), state, up, **kw)
+    """The cloud shows the ENI InUse on `holder` (Available if None), configured there."""
+    state = kw.pop("state", GroupState("web", holder=holder, configured=holder))
+    eni = kw.pop("eni", EniSeen(EniStatus.IN_USE if holder else EniStatus.AVAILABLE, holder))
+    return GroupView(kw.pop("config", group()), state, up, eni=eni, **kw)
 
 
 def one(v: GroupView, requests: tuple[DrillRequest, ...] = ()) -> Any:
@@ -135,10 +138,10 @@ def test_drill_for_unknown_group_is_rejected() -> None:
 
 
 def test_returned_former_holder_is_released() -> None:
-    state = GroupState("web", holder="i-b", pending_release=("i-a",))
-    a = one(view({"i-a": True, "i-b": True}, state=state))
+    state = GroupState("web", holder="i-b", configured="i-b", pending_release=("i-a",))
+    a = one(view({"i-a": True, "i-b": True}, "i-b", state=state))
     assert (a.kind, a.from_instance) == (Kind.RELEASE, "i-a")
-    assert one(view({"i-a": False, "i-b": True}, state=state)) is None
+    assert one(view({"i-a": False, "i-b": True}, "i-b", state=state)) is None
 
 
 verdicts = st.sampled_from([True, False, None])
@@ -149,7 +152,8 @@ def test_never_fails_over_to_the_holder_or_an_unhealthy_member(
     v: tuple[bool | None, bool | None, bool | None], blocked: bool, cooldown: float
 ) -> None:
     up = dict(zip(["i-a", "i-b", "i-c"], v, strict=True))
-    state = GroupState("web", holder="i-a", blocked=blocked, cooldown_until=NOW - 500 + cooldown)
+    state = GroupState("web", holder="i-a", configured="i-a", blocked=blocked,
+                       cooldown_until=NOW - 500 + cooldown)
     a = one(view(up, state=state))
     if a is not None and a.kind is Kind.FAILOVER:
         assert a.to_instance != "i-a"

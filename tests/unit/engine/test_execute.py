@@ -175,8 +175,10 @@ def test_fatal_attach_fails_with_the_clouds_words_and_records_the_truth() -> Non
     assert rec.result is Result.FAILED
     assert "zone z2" in (rec.error or "") and "R-9" in (rec.error or "")
     assert steps(rec)[-1] == ("attach", "failed")
-    # Not stranded forever: a short retry pause, then decide sees "no holder" and tries again.
-    assert w.journal.group_state("web").cooldown_until > w.clock.now()
+    # Not stranded forever: the failure is remembered against i-b (decide backs off before
+    # trying it again, then tries the next standby); the ENI, Available, is attached again.
+    failure = w.journal.group_state("web").failures_of("i-b")
+    assert failure is not None and failure.count == 1 and "zone z2" in failure.error
     assert w.cloud.enis["eni-a"].status is EniStatus.AVAILABLE
 
 

@@ -22,6 +22,7 @@ from failover.engine.readiness import (
     needs_stop,
 )
 from failover.engine.status import build_status, readiness_lines
+from failover.engine.view import EniSeen
 from failover.model import (
     CloudError,
     EniState,
@@ -265,20 +266,21 @@ def test_status_shows_each_reason_and_degrades_without_a_ready_standby() -> None
                  "groups": [{"name": "g0", "network_interface": "eni-0", "members": ["i-a", "i-b"],
                              "checks": [{"type": "tcp", "port": 80}]}]})
     journal = FakeJournal()
-    journal.states["g0"] = GroupState("g0", holder="i-a")
+    journal.states["g0"] = GroupState("g0", holder="i-a", configured="i-a")
     obs = FakeObservations()
     for m in ("i-a", "i-b"):
         obs.vote("g0", m, True, ["ctl-0", "ctl-1", "ctl-2"])
     why = "i-b is in zone z2, the ENI eni-0 is in z1"
+    enis = {"eni-0": EniSeen(EniStatus.IN_USE, "i-a")}
     doc = build_status(cfg, FakeLeadership(), journal, obs.snapshot(),
-                       {"g0": {"i-b": StandbyReadiness("i-b", False, why)}})
+                       {"g0": {"i-b": StandbyReadiness("i-b", False, why)}}, enis)
     g = doc["groups"][0]
     assert g["state"] == "degraded"
     assert [(m["instance"], m.get("ready"), m.get("ready_reason")) for m in g["members"]] == [
         ("i-a", None, None), ("i-b", False, why)]
     assert readiness_lines(g) == [f"  i-b: NOT READY: {why}"]
     ok = build_status(cfg, FakeLeadership(), journal, obs.snapshot(),
-                      {"g0": {"i-b": StandbyReadiness("i-b", True)}})["groups"][0]
+                      {"g0": {"i-b": StandbyReadiness("i-b", True)}}, enis)["groups"][0]
     assert ok["state"] == "healthy" and readiness_lines(ok) == ["  i-b: ready for the ENI"]
 
 

@@ -12,7 +12,8 @@ import pytest
 from failover import metrics
 from failover.config import parse
 from failover.engine.status import build_status
-from failover.model import Result, Trigger
+from failover.engine.view import EniSeen
+from failover.model import EniStatus, Result, Trigger
 from failover.records import FailoverRecord, GroupState
 from failover.server import OpsServer
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeObservations
@@ -74,13 +75,14 @@ def test_status_document_follows_the_contract() -> None:
          "checks": [{"type": "tcp", "port": 80}]}]})
     lead = FakeLeadership("ctl-0", controllers=2)
     journal = FakeJournal()
-    journal.states["web"] = GroupState("web", holder="i-a")
+    journal.states["web"] = GroupState("web", holder="i-a", configured="i-a")
     rec = FailoverRecord("f1", "web", "i-b", "i-a", Trigger.DRILL, "x", 100.0, 1, Result.COMPLETED, 101.5)
     journal.records["f1"] = rec
     obs = FakeObservations()
     obs.vote("web", "i-a", True, ["ctl-0", "ctl-1"])
     obs.vote("web", "i-b", False, ["ctl-0", "ctl-1"])
-    doc = build_status(cfg, lead, journal, obs.snapshot())
+    doc = build_status(cfg, lead, journal, obs.snapshot(),
+                       enis={"eni-a": EniSeen(EniStatus.IN_USE, "i-a")})
     assert doc["leader"] == "ctl-0"
     assert doc["controllers"] == [{"id": "ctl-0", "leader": True}, {"id": "ctl-1", "leader": False}]
     g = doc["groups"][0]
@@ -89,3 +91,37 @@ def test_status_document_follows_the_contract() -> None:
                                "holder": True}
     assert g["last_failover"]["from"] == "i-b" and g["last_failover"]["duration_s"] == 1.5
     assert g["last_failover"]["result"] == "completed"
+    assert g["served"] is True and g["eni"]["status"] == "InUse"
+
+
+def test_status_never_calls_a_group_served_on_the_strength_of_the_journal() -> None:
+    cfg = parse({"cloud": {"region": "r"}, "groups": [
+        {"name": "web", "network_interface": "eni-a", "members": ["i-a", "i-b"],
+         "checks": [{"type": "tcp", "port": 80}]}]})
+    journal = FakeJournal()
+    journal.states["web"] = GroupState("web", holder="i-a", configured="i-a")
+    obs = FakeObservations()
+    for m in ("i-a", "i-b"):
+        obs.vote("web", m, True, ["ctl-0"])
+
+    def group(eni: EniSeen | None) -> dict[str, Any]:
+        enis = {} if eni is None else {"eni-a": eni}
+        doc: dict[str, Any] = build_status(cfg, FakeLeadership("ctl-0", controllers=1), journal,
+                                           obs.snapshot(), enis=enis)["groups"][0]
+        return doc
+
+    assert group(EniSeen(EniStatus.IN_USE, "i-a"))["state"] == "healthy"
+    assert group(None)["state"] == "unknown"  # no read of the cloud: nothing is claimed
+    unknown = group(EniSeen(None, None, error="the cloud reported a status ..."))
+    assert unknown["state"] == "unknown" and "status" in unknown["unserved_reason"]
+    available = group(EniSeen(EniStatus.AVAILABLE, None))
+    assert (available["state"], available["holder"], available["served"]) == ("unserved", None, False)
+    assert "Available" in available["unserved_reason"]
+    assert available["eni"]["recorded_holder"] == "i-a"
+    moved = group(EniSeen(EniStatus.IN_USE, "i-b"))  # moved by hand: not yet configured there
+    assert (moved["state"], moved["holder"]) == ("unserved", "i-b")
+    assert "guest step" in moved["unserved_reason"]
+    foreign = group(EniSeen(EniStatus.IN_USE, "i-zzz"))
+    assert foreign["state"] == "unserved" and "not a member" in foreign["unserved_reason"]
+    obs.vote("web", "i-a", False, ["ctl-0"])
+    assert group(EniSeen(EniStatus.IN_USE, "i-a"))["state"] == "down"

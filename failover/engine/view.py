@@ -1,0 +1,159 @@
+"""One group's view: what the cloud shows of its ENI, what the quorum says of its members,
+and what the journal remembers, put together by one builder.
+
+The engine decides on it, `status` and `/status` report from it, and `drill --dry-run` runs
+`decide()` on it: all three see the same group. The ENI's holder is the cloud's (its status
+and real holder from the last batched read), never the journal's: a move made outside the
+controller shows here at the next read. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from failover import quorum
+from failover.config import GroupConfig
+from failover.model import EniState, EniStatus
+from failover.records import FailoverRecord, GroupState, Observation, serving_key
+
+# The statuses under which the ENI belongs to an instance (Detaching: still, until it lets go).
+HELD = (EniStatus.IN_USE, EniStatus.ATTACHING, EniStatus.DETACHING)
+
+
+@dataclass(frozen=True)
+class EniSeen:
+    """The group's ENI as one read showed it; `status` None: the read did not say (`error`)."""
+
+    status: EniStatus | None
+    instance: str | None = None
+    at: float = 0.0  # monotonic: when the read that saw this started
+    error: str = ""
+
+    @classmethod
+    def of(cls, eni: EniState | None, at: float, error: str = "") -> EniSeen:
+        if eni is None:
+            return cls(None, None, at, error or "the ENI was not found")
+        if eni.status is EniStatus.UNKNOWN:
+            return cls(None, eni.instance_id, at, "the cloud reported a status this controller "
+                                                  "does not know")
+        return cls(eni.status, eni.instance_id if eni.status in HELD else None, at)
+
+
+class Health(enum.StrEnum):
+    """A group's state in `status`, `/status` and `failover_group_state` (DESIGN.md)."""
+
+    HEALTHY = "healthy"  # served, a standby ready
+    DEGRADED = "degraded"  # served, no standby ready
+    UNSERVED = "unserved"  # the ENI is not InUse on a member whose guest step and verify passed
+    DOWN = "down"  # the ENI's holder is down by quorum
+    FAILING_OVER = "failing_over"
+    BLOCKED = "blocked"  # served, but automatic failover is blocked until `failover ack`
+    UNKNOWN = "unknown"  # the ENI could not be read: nothing is claimed
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True)
+class GroupView:
+    config: GroupConfig
+    state: GroupState
+    member_up: Mapping[str, bool | None]  # the quorum's verdict per member
+    ready: Mapping[str, bool] = field(default_factory=dict)  # standby readiness; absent = unknown
+    unfinished: FailoverRecord | None = None
+    running: bool = False  # a failover of this group is executing right now
+    # Former holders whose reverse script is running: never a target meanwhile (the script
+    # would remove the addresses a failover just added), but they block nothing else.
+    releasing: frozenset[str] = frozenset()
+    # The cloud's ENI; None: no read since this controller last acted on the group (a read
+    # from before a move would show the world the move changed): decide waits for the next.
+    eni: EniSeen | None = None
+    # The replicas' quorum on whether the holder serves through the service IPs (the serving
+    # signal); None: not known (no service IPs, no `{ip}` check, too few votes yet).
+    serving: bool | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def holder(self) -> str | None:
+        """The instance the cloud shows holding the ENI (None: Available, or not known)."""
+        return self.eni.instance if self.eni is not None else None
+
+    @property
+    def foreign(self) -> bool:
+        """The ENI is on an instance that is not a member: only an operator may take it off."""
+        return self.holder is not None and self.holder not in self.config.members
+
+    @property
+    def served(self) -> bool:
+        """The ENI InUse on a member, not down by quorum, whose guest step and verify passed."""
+        eni = self.eni
+        return (eni is not None and eni.status is EniStatus.IN_USE and eni.instance is not None
+                and not self.foreign and eni.instance == self.state.configured
+                and self.member_up.get(eni.instance) is not False and self.serving is not False)
+
+
+def member_verdicts(group: GroupConfig, observations: Mapping[str, Mapping[str, Observation]],
+                    live: int) -> dict[str, bool | None]:
+    """The quorum's verdict on each member from the replicas' published observations."""
+    out: dict[str, bool | None] = {}
+    for m in group.members:
+        votes = {ctl: o.up for ctl, o in observations.get(m, {}).items()}
+        out[m] = quorum.quorum_verdict(votes, live, group.health.quorum)
+    return out
+
+
+def build_view(group: GroupConfig, state: GroupState,
+               observations: Mapping[str, Mapping[str, Observation]], live: int, *,
+               eni: EniSeen | None, ready: Mapping[str, bool] | None = None,
+               unfinished: FailoverRecord | None = None, running: bool = False,
+               releasing: frozenset[str] = frozenset()) -> GroupView:
+    """The one builder of a group's view (the engine, `status` and `drill --dry-run`)."""
+    serving = None
+    if eni is not None and eni.instance is not None:
+        votes = {ctl: o.up for ctl, o in observations.get(serving_key(eni.instance), {}).items()}
+        serving = quorum.quorum_verdict(votes, live, group.health.quorum)
+    return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
+                     unfinished, running, releasing, eni, serving)
+
+
+def health_of(view: GroupView, standby_ready: bool) -> Health:
+    """The group's state: `healthy`/`degraded` only when the cloud shows it served."""
+    if view.running or view.unfinished is not None:
+        return Health.FAILING_OVER
+    if view.eni is None or view.eni.status is None:
+        return Health.UNKNOWN
+    holder = view.holder
+    if holder is not None and not view.foreign and view.member_up.get(holder) is False:
+        return Health.DOWN
+    if not view.served:
+        return Health.UNSERVED
+    if view.state.blocked:
+        return Health.BLOCKED
+    return Health.HEALTHY if standby_ready else Health.DEGRADED
+
+
+def why_unserved(view: GroupView) -> str:
+    """One line for people: why the group is not served (empty when it is)."""
+    eni = view.eni
+    if view.served:
+        return ""
+    if eni is None:
+        return "the ENI has not been read since the last move"
+    if eni.status is None:
+        return f"the ENI's state is unknown: {eni.error}"
+    if eni.status is EniStatus.AVAILABLE:
+        return "the ENI is Available: attached to no instance"
+    if view.foreign:
+        return (f"the ENI is attached to {eni.instance}, not a member of {view.name}: the "
+                "controller never detaches a non-member; detach it by hand")
+    if eni.status is not EniStatus.IN_USE:
+        return f"the ENI is {eni.status} on {eni.instance}"
+    if eni.instance is not None and view.member_up.get(eni.instance) is False:
+        return f"the holder {eni.instance} is down by quorum"
+    if view.state.configured == eni.instance and view.serving is False:
+        return (f"the holder {eni.instance} is up, but the service does not answer through the "
+                "service IPs (the serving signal)")
+    return f"the guest step and verify have not succeeded on the holder {eni.instance}"

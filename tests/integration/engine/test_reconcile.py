@@ -1,0 +1,129 @@
+"""The reconcile loop end to end: real ZooKeeper, the emulator over the SDK, three replicas as
+processes. The ENI is moved by hand, detached by hand, or its attach fails after the detach:
+every case ends with the ENI InUse on a healthy member, configured and verified."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_ecs20140526 import models as m
+
+from tests.support.replicas import Fleet, wait_for, write_config
+from tests.support.sim import SimServer, small_world
+from tests.support.zk import ZkCluster
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimServer]:
+    world = small_world(timing={"attach_s": 0.3, "detach_s": 0.3, "command_s": 0.1})
+    with SimServer.from_world(world) as s:
+        yield s
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+    health = tmp_path / "health"
+    health.mkdir()
+    for i in ("i-primary", "i-standby"):
+        (health / i).touch()
+    cfg = write_config(tmp_path / "config.yaml", zk_hosts=zk_server.hosts, zk_root=zk_root,
+                       endpoint=sim.endpoint, health_dir=health, members=["i-primary", "i-standby"])
+    env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": sim.access_key_id,
+           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
+           "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
+    f = Fleet(cfg, tmp_path, env)
+    f.health = health  # type: ignore[attr-defined]
+    try:
+        for cid in ("ctl-a", "ctl-b", "ctl-c"):
+            f.start(cid)
+        wait_for(lambda: _group(f).get("state") == "healthy", 30, "a healthy group", f.logs)
+        yield f
+    finally:
+        f.stop_all()
+
+
+def _group(f: Fleet) -> dict[str, Any]:
+    leader = f.leader()
+    st = (leader.status() if leader is not None else None) or {}
+    groups: list[dict[str, Any]] = st.get("groups") or [{}]
+    return groups[0]
+
+
+def _eni(sim: SimServer) -> tuple[str, str | None]:
+    eni = sim.control.eni("eni-svc")
+    return eni["status"], eni.get("instance")
+
+
+def _served_on(f: Fleet, sim: SimServer, instance: str) -> bool:
+    g = _group(f)
+    return _eni(sim) == ("InUse", instance) and g.get("served") is True and g.get("holder") == instance
+
+
+def _history(f: Fleet) -> list[dict[str, Any]]:
+    out = f.cli("history", "--json")
+    return json.loads(out.stdout) if out.returncode == 0 else []
+
+
+def _detach_by_hand(sim: SimServer, instance: str) -> None:
+    sim.ecs_client().detach_network_interface(m.DetachNetworkInterfaceRequest(
+        region_id="cn-hangzhou", network_interface_id="eni-svc", instance_id=instance))
+
+
+def _attach_by_hand(sim: SimServer, instance: str) -> None:
+    sim.ecs_client().attach_network_interface(m.AttachNetworkInterfaceRequest(
+        region_id="cn-hangzhou", network_interface_id="eni-svc", instance_id=instance))
+
+
+def test_an_eni_detached_by_hand_is_attached_back_and_said_unserved_meanwhile(
+        fleet: Fleet, sim: SimServer) -> None:
+    _detach_by_hand(sim, "i-primary")
+    wait_for(lambda: _served_on(fleet, sim, "i-primary"), 20, "the ENI served on i-primary again",
+             fleet.logs)
+    rec = _history(fleet)[0]
+    assert (rec["trigger"], rec["result"], rec["to"]) == ("auto", "completed", "i-primary")
+    assert "Available" in rec["reason"] and "rollback" in rec["reason"]
+    leader = fleet.leader()
+    assert leader is not None
+    assert "group unserved" in leader.log.read_text()
+
+
+def test_a_move_by_hand_is_adopted_and_that_holders_death_is_followed(
+        fleet: Fleet, sim: SimServer) -> None:
+    # The runbook's last resort: the controllers are frozen while an operator moves the ENI.
+    for r in fleet.replicas.values():
+        os.kill(r.proc.pid, signal.SIGSTOP)
+    try:
+        _detach_by_hand(sim, "i-primary")
+        wait_for(lambda: _eni(sim)[0] == "Available", 10, "the hand-made detach")
+        _attach_by_hand(sim, "i-standby")
+        wait_for(lambda: _eni(sim) == ("InUse", "i-standby"), 10, "the hand-made attach")
+    finally:
+        for r in fleet.replicas.values():
+            os.kill(r.proc.pid, signal.SIGCONT)
+    wait_for(lambda: _served_on(fleet, sim, "i-standby"), 30, "i-standby adopted", fleet.logs)
+    adopted = [r for r in _history(fleet) if r["trigger"] == "adopt"]
+    assert adopted and adopted[0]["to"] == "i-standby" and "outside the controller" in adopted[0]["reason"]
+    assert "i-primary" in adopted[0]["reason"]
+    # Not undone while i-standby is healthy; when it dies, the failover starts from it.
+    (fleet.health / "i-standby").unlink()  # type: ignore[attr-defined]
+    wait_for(lambda: _served_on(fleet, sim, "i-primary"), 30, "failed over to i-primary", fleet.logs)
+    last = _history(fleet)[0]
+    assert (last["from"], last["to"], last["result"]) == ("i-standby", "i-primary", "completed")
+
+
+def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: SimServer) -> None:
+    sim.control.fail_next_attach("eni-svc")
+    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    wait_for(lambda: _served_on(fleet, sim, "i-standby"), 40, "the ENI served on i-standby",
+             fleet.logs)
+    results = [(r["to"], r["result"]) for r in reversed(_history(fleet))]
+    assert results[0] == ("i-standby", "failed") and results[-1] == ("i-standby", "completed")
+    assert _group(fleet)["state"] in ("degraded", "healthy")

@@ -1,0 +1,167 @@
+"""Decide, level-triggered: the cloud's ENI against what the group needs, whoever moved it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failover.engine.decide import RETRY_BASE_S, GroupView, Kind, Snapshot, decide
+from failover.engine.view import EniSeen
+from failover.model import EniStatus, Result, StepName, Trigger
+from failover.records import DrillRequest, FailoverRecord, GroupState, StepRecord, TargetFailure
+from tests.unit.engine.test_decide import group
+
+NOW = 10_000.0
+UP = {"i-a": True, "i-b": True, "i-c": True}
+
+
+def at(status: EniStatus | None, instance: str | None = None, **kw: Any) -> GroupView:
+    state = kw.pop("state", GroupState("web", holder="i-a", configured="i-a"))
+    return GroupView(group(), state, kw.pop("up", UP), eni=EniSeen(status, instance), **kw)
+
+
+def one(v: GroupView, requests: tuple[DrillRequest, ...] = ()) -> Any:
+    actions = decide(Snapshot(NOW, (v,), requests))
+    assert len(actions) <= 1
+    return actions[0] if actions else None
+
+
+def test_served_by_its_configured_holder_means_nothing() -> None:
+    assert one(at(EniStatus.IN_USE, "i-a")) is None
+
+
+def test_no_read_since_our_last_move_waits() -> None:
+    v = GroupView(group(), GroupState("web", holder="i-a", configured="i-a"), UP, eni=None)
+    assert one(v) is None
+
+
+def test_an_available_eni_goes_back_to_the_former_holder_when_it_is_healthy() -> None:
+    a = one(at(EniStatus.AVAILABLE))  # a failed attach, or a detach by hand
+    assert (a.kind, a.from_instance, a.to_instance) == (Kind.FAILOVER, None, "i-a")
+    assert "rollback" in a.reason
+
+
+def test_an_available_eni_goes_to_the_best_healthy_ready_member_despite_cooldown_and_block() -> None:
+    state = GroupState("web", holder="i-a", configured="i-a", cooldown_until=NOW + 100, blocked=True)
+    a = one(at(EniStatus.AVAILABLE, state=state, up={"i-a": False, "i-b": True, "i-c": True},
+               ready={"i-b": False}))
+    assert (a.kind, a.to_instance) == (Kind.FAILOVER, "i-c")
+
+
+def test_an_available_eni_with_nobody_to_take_it_says_so() -> None:
+    a = one(at(EniStatus.AVAILABLE, up={"i-a": False, "i-b": None, "i-c": False}))
+    assert (a.kind, a.code) == (Kind.BLOCK, "no_standby") and "Available" in a.reason
+
+
+def test_a_move_outside_the_controller_is_adopted_not_undone() -> None:
+    a = one(at(EniStatus.IN_USE, "i-b"))
+    assert (a.kind, a.from_instance, a.to_instance) == (Kind.ADOPT, "i-a", "i-b")
+    assert "outside the controller" in a.reason and "journal had i-a" in a.reason
+
+
+def test_an_adopted_holder_that_dies_is_failed_over_from_not_the_recorded_one() -> None:
+    a = one(at(EniStatus.IN_USE, "i-b", up={"i-a": True, "i-b": False, "i-c": True}))
+    assert (a.kind, a.from_instance, a.to_instance) == (Kind.FAILOVER, "i-b", "i-a")
+
+
+def test_the_recorded_holder_going_down_means_nothing_once_the_eni_left_it() -> None:
+    state = GroupState("web", holder="i-a", configured="i-b")
+    assert one(at(EniStatus.IN_USE, "i-b", state=state, up={"i-a": False, "i-b": True})) is None
+
+
+def test_a_release_never_runs_on_the_enis_current_holder() -> None:
+    state = GroupState("web", holder="i-b", configured="i-b", pending_release=("i-a",))
+    assert one(at(EniStatus.IN_USE, "i-a", state=state)).kind is Kind.ADOPT
+    state = GroupState("web", holder="i-a", configured="i-a", pending_release=("i-a",))
+    assert one(at(EniStatus.IN_USE, "i-a", state=state)) is None
+
+
+def test_a_non_member_holder_is_left_to_an_operator_and_said_so() -> None:
+    a = one(at(EniStatus.IN_USE, "i-other", up={"i-a": False, "i-b": True}))
+    assert (a.kind, a.code) == (Kind.BLOCK, "foreign_holder")
+    assert "not a member" in a.reason and "by hand" in a.reason
+    req = DrillRequest("r1", "web", None, NOW, NOW + 60)
+    assert one(at(EniStatus.IN_USE, "i-other"), (req,)).kind is Kind.REJECT
+
+
+def test_an_unknown_eni_is_never_acted_on() -> None:
+    a = one(at(None, up={"i-a": False, "i-b": True}))
+    assert (a.kind, a.code) == (Kind.BLOCK, "eni_unknown")
+
+
+def test_a_failed_guest_step_is_retried_after_a_back_off_then_the_next_standby() -> None:
+    def state(count: int, ago: float) -> GroupState:
+        return GroupState("web", holder="i-b", configured=None,
+                          target_failures=(TargetFailure("i-b", count, NOW - ago, "agent offline"),))
+    waiting = one(at(EniStatus.IN_USE, "i-b", state=state(1, 0.5)))
+    assert (waiting.kind, waiting.code) == (Kind.BLOCK, "retry_backoff")
+    again = one(at(EniStatus.IN_USE, "i-b", state=state(1, RETRY_BASE_S + 0.1)))
+    assert (again.kind, again.to_instance) == (Kind.ADOPT, "i-b")
+    assert "have not succeeded" in again.reason
+    # Twice in a row: the next standby, whatever the cooldown.
+    moved = one(at(EniStatus.IN_USE, "i-b", state=state(2, 0.1)))
+    assert (moved.kind, moved.from_instance, moved.to_instance) == (Kind.FAILOVER, "i-b", "i-a")
+
+
+def test_a_target_whose_attach_keeps_failing_is_passed_over_for_the_next() -> None:
+    failures = (TargetFailure("i-b", 2, NOW - 1, "attach failed"),)
+    state = GroupState("web", holder="i-a", configured="i-a", target_failures=failures)
+    a = one(at(EniStatus.IN_USE, "i-a", state=state, up={"i-a": False, "i-b": True, "i-c": True}))
+    assert (a.kind, a.to_instance) == (Kind.FAILOVER, "i-c")
+    # Once forgotten, preference order again.
+    old = GroupState("web", holder="i-a", configured="i-a",
+                     target_failures=(TargetFailure("i-b", 2, NOW - 1000, "attach failed"),))
+    assert one(at(EniStatus.IN_USE, "i-a", state=old, up={"i-a": False, "i-b": True})).to_instance == "i-b"
+
+
+def test_one_failure_waits_for_its_back_off_before_the_next_is_tried() -> None:
+    state = GroupState("web", holder="i-a", configured="i-a",
+                       target_failures=(TargetFailure("i-b", 1, NOW - 0.5),))
+    a = one(at(EniStatus.AVAILABLE, state=state, up={"i-a": False, "i-b": True, "i-c": True}))
+    assert (a.kind, a.code) == (Kind.BLOCK, "retry_backoff") and "retrying in" in a.reason
+
+
+def record(steps: tuple[StepRecord, ...] = ()) -> FailoverRecord:
+    return FailoverRecord("f1", "web", "i-a", "i-b", Trigger.AUTO, "down", NOW - 5, 1, Result.RUNNING,
+                          steps=steps)
+
+
+def test_resume_abandons_when_its_target_went_away_before_the_attach() -> None:
+    detached = (StepRecord(StepName.DETACH, NOW - 4, 1.0, status="ok"),)
+    down = {"i-a": False, "i-b": False, "i-c": True}
+    a = one(at(EniStatus.AVAILABLE, up=down, unfinished=record(detached)))
+    assert (a.kind, a.record.id) == (Kind.ABANDON, "f1") and "down by quorum" in a.reason
+    unready = one(at(EniStatus.AVAILABLE, ready={"i-b": False}, unfinished=record(detached)))
+    assert unready.kind is Kind.ABANDON and "not ready" in unready.reason
+    # The attach had started: finish it (it may have landed).
+    started = (*detached, StepRecord(StepName.ATTACH, NOW - 3))
+    assert one(at(EniStatus.AVAILABLE, up=down, unfinished=record(started))).kind is Kind.RESUME
+    assert one(at(EniStatus.AVAILABLE, unfinished=record(detached))).kind is Kind.RESUME
+
+
+def test_a_drill_names_the_clouds_holder_as_its_source() -> None:
+    state = GroupState("web", holder="i-a", configured="i-b")
+    a = one(at(EniStatus.IN_USE, "i-b", state=state), (DrillRequest("r1", "web", None, NOW, NOW + 60),))
+    assert (a.kind, a.from_instance, a.to_instance) == (Kind.DRILL, "i-b", "i-a")
+
+
+def test_a_holder_up_but_not_serving_gets_its_guest_step_rerun_then_a_failover() -> None:
+    from failover.engine.decide import NOT_SERVING
+
+    a = one(at(EniStatus.IN_USE, "i-a", serving=False))
+    assert (a.kind, a.to_instance, a.code) == (Kind.ADOPT, "i-a", "not_serving")
+    assert "does not serve through the service IPs" in a.reason
+    noted = GroupState("web", holder="i-a", configured="i-a",
+                       target_failures=(TargetFailure("i-a", 1, NOW - 1, NOT_SERVING),))
+    # The checks need fall + rise rounds to see the re-run's outcome: wait meanwhile.
+    assert one(at(EniStatus.IN_USE, "i-a", state=noted, serving=False)) is None
+    later = GroupState("web", holder="i-a", configured="i-a",
+                       target_failures=(TargetFailure("i-a", 1, NOW - 60, NOT_SERVING),))
+    moved = one(at(EniStatus.IN_USE, "i-a", state=later, serving=False))
+    assert (moved.kind, moved.from_instance, moved.to_instance) == (Kind.FAILOVER, "i-a", "i-b")
+    assert one(at(EniStatus.IN_USE, "i-a", state=later, serving=True)) is None
+    assert one(at(EniStatus.IN_USE, "i-a", serving=None)) is None  # unknown is no reason to act
+
+
+def test_served_needs_the_serving_signal_not_to_say_no() -> None:
+    assert at(EniStatus.IN_USE, "i-a", serving=None).served
+    assert not at(EniStatus.IN_USE, "i-a", serving=False).served
