@@ -33,6 +33,7 @@ from tests.support.replicas import Replica, wait_for
 from tests.support.zk import ZkCluster
 
 PERIOD_S = 0.1
+CLI_PAUSE_S = 0.5  # between `failover status` processes: each costs a Python start on shared cores
 CLAIMS_SERVED = ("healthy", "degraded")
 SAMPLE_SLACK_S = 0.3  # two sample periods plus scheduling on a shared 2-core machine
 _MAC = re.compile(r"MAC='([0-9a-fA-F:]{17})'")
@@ -173,6 +174,7 @@ class Episode:
     cli_lies: int  # `failover status --json` answers that did the same
     cli_samples: int
     states: list[str] = field(default_factory=list)  # the status states seen, in order, deduplicated
+    timeline: list[str] = field(default_factory=list)  # "+1.23 s unserved (ENI on i-b), status healthy"
 
     def figures(self) -> dict[str, Any]:
         return {"served_after_s": None if self.served_after_s is None else round(self.served_after_s, 2),
@@ -275,7 +277,7 @@ class Watch:
                 doc = None
             with self._lock:
                 self.cli_samples.append(CliSample(t0, time.time(), _states(doc, self.names)))
-            self._stop.wait(0.05)
+            self._stop.wait(CLI_PAUSE_S)
 
     # ---------------------------------------------------------------- reading
 
@@ -297,37 +299,56 @@ class Watch:
                     and time.time() - (t_fault + ep.served_after_s) >= stable_s):
                 return ep
             time.sleep(PERIOD_S)
-        return self.episode(group, t_fault, final=True)
+        return self.episode(group, t_fault)
 
-    def episode(self, group: str, t_fault: float, final: bool = False) -> Episode:
-        window = self.system.detection_window_s()
+    def episode(self, group: str, t_fault: float) -> Episode:
         with self._lock:
             samples = list(self.samples)
-            cli = [c for c in self.cli_samples if c.t1 >= t_fault]
-        last_served = max((s.t for s in samples if s.t < t_fault and s.served[group]), default=t_fault)
-        after = [s for s in samples if s.t >= t_fault]
-        unserved = lying = beyond = 0.0
-        states: list[str] = []
-        for a, b in itertools.pairwise(after):
-            dt = b.t - a.t
-            st = a.state[group]
-            if st is not None and (not states or states[-1] != st):
-                states.append(st)
-            if a.served[group]:
-                last_served = a.t
-                continue
-            unserved += dt
-            if st in CLAIMS_SERVED:
-                lying += dt
-                if a.t - last_served > window:
-                    beyond += dt
-        served_at = _stable_start(after, group)
-        lies = sum(1 for c in cli if c.state[group] in CLAIMS_SERVED
-                   and not _served_between(samples, group, c.t0 - window, c.t1))
-        if len(states) > 8:  # a retry loop flips between two states: keep the story readable
-            states = [*states[:6], f"... ({len(states) - 7} more)", states[-1]]
-        return Episode(t_fault, None if served_at is None else served_at - t_fault, unserved, lying,
-                       beyond, lies, len(cli), states)
+            cli = list(self.cli_samples)
+        return judge_samples(samples, cli, group, t_fault, self.system.detection_window_s())
+
+
+def judge_samples(samples: list[Sample], cli: list[CliSample], group: str, t_fault: float,
+                  window: float) -> Episode:
+    """One fault's figures from the samples (pure): a sample's verdict holds until the next one."""
+    last_served = max((s.t for s in samples if s.t < t_fault and s.served[group]), default=t_fault)
+    after = [s for s in samples if s.t >= t_fault]
+    unserved = lying = beyond = 0.0
+    states: list[str] = []
+    for a, b in itertools.pairwise(after):
+        dt = b.t - a.t
+        st = a.state[group]
+        if st is not None and (not states or states[-1] != st):
+            states.append(st)
+        if a.served[group]:
+            last_served = a.t
+            continue
+        unserved += dt
+        if st in CLAIMS_SERVED:
+            lying += dt
+            if a.t - last_served > window:
+                beyond += dt
+    served_at = _stable_start(after, group)
+    lies = sum(1 for c in cli if c.t1 >= t_fault and c.state[group] in CLAIMS_SERVED
+               and not _served_between(samples, group, c.t0 - window, c.t1))
+    if len(states) > 8:  # a retry loop flips between two states: keep the story readable
+        states = [*states[:6], f"... ({len(states) - 7} more)", states[-1]]
+    return Episode(t_fault, None if served_at is None else served_at - t_fault, unserved, lying,
+                   beyond, lies, sum(1 for c in cli if c.t1 >= t_fault), states,
+                   _timeline(after, group, t_fault))
+
+
+def _timeline(after: list[Sample], group: str, t_fault: float, limit: int = 16) -> list[str]:
+    """Each change of (served, cloud holder, status state), relative to the fault."""
+    out: list[str] = []
+    last: tuple[bool, str | None, str | None] | None = None
+    for s in after:
+        key = (s.served[group], s.holder[group], s.state[group])
+        if key != last:
+            out.append(f"+{s.t - t_fault:.2f} s {'served' if key[0] else 'unserved'} "
+                       f"(ENI InUse on {key[1]}), status {key[2]}")
+            last = key
+    return out if len(out) <= limit else [*out[:limit - 2], f"... ({len(out) - limit + 1} more)", out[-1]]
 
 
 def _states(doc: dict[str, Any] | None, names: list[str]) -> dict[str, str | None]:

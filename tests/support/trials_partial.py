@@ -83,12 +83,13 @@ def judge_run(result: TrialResult, system: PartialSystem, g: Group, label: str, 
               **extra: Any) -> Run:
     ep = system.w.wait_stably_served(g.name, t_fault, STABLE_S, WAIT_S)
     holder = system.w.holder(g.name)
+    story = "; ".join(ep.timeline)
     if ep.served_after_s is None:
         result.fail(f"{label}: not served {WAIT_S:g} s after the fault (cloud: ENI on {holder}; "
-                    f"status said {' -> '.join(ep.states) or 'nothing'})")
+                    f"status said {' -> '.join(ep.states) or 'nothing'}): {story}")
     else:
         result.check(ep.served_after_s <= GOAL_S,
-                     f"{label}: served again only after {ep.served_after_s:.2f} s (goal {GOAL_S:g} s)")
+                     f"{label}: served again only after {ep.served_after_s:.2f} s (goal {GOAL_S:g} s): {story}")
     result.check(ep.lying_beyond_s == 0,
                  f"{label}: /status said healthy/degraded for {ep.lying_beyond_s:.2f} s while nothing "
                  f"served {g.name} for longer than one detection window "
@@ -145,6 +146,15 @@ def _loop(name: str, system: PartialSystem, runs: int, progress: Progress,
     return result.done()
 
 
+def _left_in_use(system: PartialSystem, g: Group, seq0: int, timeout: float) -> float:
+    """The cloud's time of the first event after `seq0` that took the ENI out of InUse."""
+    def left() -> float | None:
+        return next((float(e["t"]) for e in system.events(seq0)
+                     if e.get("kind") == "enis" and e.get("id") == g.eni and e.get("from") == "InUse"), None)
+    found: float = wait_for(left, timeout, f"{g.eni} leaving InUse", system.diag)
+    return found
+
+
 def _wait_eni(system: PartialSystem, g: Group, statuses: tuple[str, ...], timeout: float = 20) -> None:
     wait_for(lambda: system.s.control.eni(g.eni)["status"] in statuses, timeout,
              f"{g.eni} {'/'.join(statuses)}", system.diag)
@@ -158,7 +168,7 @@ def attach_fails_drill(system: PartialSystem, runs: int, progress: Progress = qu
 
     def one(result: TrialResult, label: str) -> Run:
         system.s.control.fail_next_attach(g.eni)
-        t_fault = time.time()
+        seq0 = system.last_seq()
         out: dict[str, Any] = {}
 
         def drill() -> None:
@@ -170,6 +180,9 @@ def attach_fails_drill(system: PartialSystem, runs: int, progress: Progress = qu
 
         th = threading.Thread(target=drill, daemon=True)
         th.start()
+        # The fault begins when the drill's detach does (a CLI process may take seconds to start
+        # on a loaded machine; that is not the controller's time).
+        t_fault = _left_in_use(system, g, seq0, timeout=60)
         run = judge_run(result, system, g, label, t_fault)
         th.join(90)
         run.extra["drill_exit"] = out.get("exit")
