@@ -28,6 +28,8 @@ def status(ctx: click.Context) -> None:
                + ", ".join(x["id"] + ("*" if x["leader"] else "") for x in doc["controllers"]))
     for g in doc["groups"]:
         click.echo(f"group {g['name']}: {g['state']}, holder {g['holder'] or 'NONE'}")
+        if g.get("unserved_reason"):
+            click.echo(f"  not served: {g['unserved_reason']}")
         for m in g["members"]:
             up = {True: "up", False: "DOWN", None: "unknown"}[m["up"]]
             votes = " ".join(f"{c}={'up' if v else 'down'}" for c, v in sorted(m["votes"].items()))

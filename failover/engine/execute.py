@@ -358,8 +358,10 @@ class Executor:
         attach = record.step(StepName.ATTACH)
         if record.trigger is Trigger.AUTO and attach is not None and attach.status == "ok":
             recent = (*recent, record.started_at)  # drills and adoptions do not count as flapping
+        # A completed re-run on a holder that did not serve keeps that mark (see decide).
+        keep = record.result is Result.COMPLETED and record.trigger is Trigger.ADOPT
         failures = tuple(f for f in state.target_failures if f.instance != record.to_instance
-                         or (record.trigger is Trigger.ADOPT and f.error == NOT_SERVING))
+                         or (keep and f.error == NOT_SERVING))
         cooldown = state.cooldown_until
         failed = next((s for s in record.steps if s.status == "failed"), None)
         if record.result is Result.FAILED and failed is not None and failed.name in TARGET_STEPS:

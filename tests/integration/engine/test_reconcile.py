@@ -8,10 +8,12 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from alibabacloud_ecs20140526 import models as m
 
 from tests.support.replicas import Fleet, wait_for, write_config
@@ -28,14 +30,20 @@ def sim() -> Iterator[SimServer]:
         yield s
 
 
-@pytest.fixture
-def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+@contextmanager
+def _running(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str,
+             serving_check: bool = False) -> Iterator[Fleet]:
     health = tmp_path / "health"
     health.mkdir()
     for i in ("i-primary", "i-standby"):
         (health / i).touch()
     cfg = write_config(tmp_path / "config.yaml", zk_hosts=zk_server.hosts, zk_root=zk_root,
                        endpoint=sim.endpoint, health_dir=health, members=["i-primary", "i-standby"])
+    if serving_check:  # a check through {ip}: fails where `down-<instance>-<ip>` exists
+        doc = yaml.safe_load(cfg.read_text())
+        doc["groups"][0]["checks"].append(
+            {"type": "command", "run": ["test", "!", "-e", f"{health}/down-{{instance}}-{{ip}}"]})
+        cfg.write_text(yaml.safe_dump(doc))
     env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": sim.access_key_id,
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
@@ -48,6 +56,12 @@ def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) ->
         yield f
     finally:
         f.stop_all()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+    with _running(tmp_path, sim, zk_server, zk_root) as f:
+        yield f
 
 
 def _group(f: Fleet) -> dict[str, Any]:
@@ -127,3 +141,16 @@ def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: Si
     results = [(r["to"], r["result"]) for r in reversed(_history(fleet))]
     assert results[0] == ("i-standby", "failed") and results[-1] == ("i-standby", "completed")
     assert _group(fleet)["state"] in ("degraded", "healthy")
+
+
+def test_a_holder_up_but_not_serving_through_the_service_ip_is_left(
+        tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> None:
+    with _running(tmp_path, sim, zk_server, zk_root, serving_check=True) as fleet:
+        health: Path = fleet.health  # type: ignore[attr-defined]
+        (health / "down-i-primary-192.168.1.51").touch()  # i-primary answers, but not on the ENI
+        wait_for(lambda: _served_on(fleet, sim, "i-standby"), 60, "served on i-standby", fleet.logs)
+        rows = _history(fleet)
+        reasons = " | ".join(r["reason"] for r in rows)
+        assert "does not serve through the service IPs" in reasons, reasons
+        assert rows[0]["to"] == "i-standby" and rows[0]["result"] == "completed"
+        assert any(r["trigger"] == "adopt" and r["to"] == "i-primary" for r in rows)  # the re-run

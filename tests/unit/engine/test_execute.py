@@ -212,3 +212,18 @@ def test_release_clears_pending_release() -> None:
     assert w.ex.release(g, "i-a")
     assert w.guest.released == ["i-a"]
     assert w.journal.group_state("web").pending_release == ()
+
+
+def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure() -> None:
+    from failover.engine.decide import NOT_SERVING
+    from failover.records import GroupState, TargetFailure
+
+    w = World()
+    w.journal.states["web"] = GroupState("web", holder="i-a", configured="i-a",
+                                         target_failures=(TargetFailure("i-a", 1, w.clock.now() - 1, NOT_SERVING),))
+    w.verifier.ok = False
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving"))
+    assert rec.result is Result.FAILED
+    failures = w.journal.group_state("web").target_failures
+    assert [(f.instance, f.count) for f in failures] == [("i-a", 2)]
