@@ -3,7 +3,7 @@ the figures of an episode (when served again, how long status lied). Pure, no pr
 
 from __future__ import annotations
 
-from tests.support.partial import CliSample, GuestModel, Sample, judge_samples
+from tests.support.partial import GuestModel, Sample, StatusSample, judge_samples
 
 MAC = "00:16:3e:01:00:00"
 STATE = {"enis": [{"id": "eni-svc", "mac": MAC.upper(), "status": "InUse", "instance": "i-a"}]}
@@ -44,27 +44,32 @@ def test_a_release_on_a_former_holder_changes_nothing() -> None:
     assert m.enis["eni-svc"].configured is True
 
 
-def samples(pattern: str, states: str, t0: float = 100.0) -> list[Sample]:
-    """One sample per 0.1 s: `pattern` S = served, . = not; `states` h = healthy, f = failing_over."""
-    names = {"h": "healthy", "f": "failing_over", "u": "unserved"}
-    return [Sample(t0 + i / 10, {"web": c == "S"}, {"web": names[s]}, {"web": None})
-            for i, (c, s) in enumerate(zip(pattern, states, strict=True))]
+def cloud(pattern: str, t0: float = 100.0) -> list[Sample]:
+    """One cloud sample per 0.1 s: S = served, . = not."""
+    return [Sample(t0 + i / 10, {"web": c == "S"}, {"web": None}) for i, c in enumerate(pattern)]
+
+
+def status(states: str, t0: float = 100.0) -> list[StatusSample]:
+    """One /status answer per 0.1 s, each taking 0.05 s: h = healthy, f = failing_over."""
+    names = {"h": "healthy", "f": "failing_over"}
+    return [StatusSample(t0 + i / 10, t0 + i / 10 + 0.05, {"web": names[c]}) for i, c in enumerate(states)]
 
 
 def test_served_again_and_an_honest_status() -> None:
-    s = samples("SS....SSSS", "hhffffhhhh")
-    ep = judge_samples(s, [], "web", 100.15, window=0.5)
+    ep = judge_samples(cloud("SS....SSSS"), status("hhffffhhhh"), [], "web", 100.15, window=0.5)
     assert ep.served_after_s is not None and abs(ep.served_after_s - 0.45) < 1e-6
     assert abs(ep.unserved_s - 0.4) < 1e-6 and ep.lying_s == 0 and ep.lying_beyond_s == 0
     assert ep.states == ["failing_over", "healthy"]
+    assert ep.timeline[0] == "+0.05 s unserved (ENI InUse on None)"
 
 
 def test_healthy_while_unserved_counts_beyond_one_window() -> None:
-    s = samples("S.........", "hhhhhhhhhh")
-    ep = judge_samples(s, [CliSample(100.2, 100.9, {"web": "healthy"})], "web", 100.05, window=0.3)
+    c = cloud("S.........")
+    ep = judge_samples(c, status("hhhhhhhhhh"), [StatusSample(100.2, 100.9, {"web": "healthy"})], "web", 100.05,
+                       window=0.25)
     assert ep.served_after_s is None
-    assert abs(ep.lying_s - 0.8) < 1e-6
-    assert abs(ep.lying_beyond_s - 0.5) < 1e-6  # the samples at 100.5 .. 100.8 (age > 0.3 s)
-    assert ep.cli_lies == 0  # served at 100.0, within a window before the call began
-    late = judge_samples(s, [CliSample(100.4, 100.9, {"web": "healthy"})], "web", 100.05, window=0.3)
-    assert late.cli_lies == 1
+    assert abs(ep.lying_s - 0.8) < 1e-6  # the answers asked at 100.1 .. 100.8 (the last has no end)
+    assert abs(ep.lying_beyond_s - 0.5) < 1e-6  # those asked at 100.4 .. 100.8: unserved from 100.1
+    assert ep.cli_lies == 0  # served until 100.1, within a window before the call began
+    late = judge_samples(c, [], [StatusSample(100.45, 100.9, {"web": "healthy"})], "web", 100.05, window=0.25)
+    assert late.cli_lies == 1 and late.cli_samples == 1

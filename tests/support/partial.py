@@ -11,10 +11,11 @@ the ENI was InUse there, ended Success, and no release script succeeded there si
 comes from the emulator's event log and state, never from the controller's journal. The
 service IP's listener follows that verdict, so the controller's own verify probes the truth.
 
-`Watch` samples the emulator and one replica's `/status` side by side every `PERIOD_S` and, in
-a second thread, `failover status --json` through the CLI; `Watch.episode` turns the samples
-after a fault into the trial's figures: when the group was served again, and how long the
-status called it healthy or degraded while nothing served it.
+`Watch` samples the emulator every `CLOUD_PERIOD_S` (and moves the service IPs' listeners at
+once), one replica's `/status` every `PERIOD_S`, and `failover status --json` through the CLI
+in a loop, each in its own thread, every sample stamped with the wall clock the emulator's
+events use. `judge_samples` turns them into a fault's figures: when the group was served
+again, and how long status called it healthy or degraded while nothing served it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,9 @@ from tests.support.chaos import ChaosSystem, Group, Spec, _ip
 from tests.support.replicas import Replica, wait_for
 from tests.support.zk import ZkCluster
 
-PERIOD_S = 0.1
+PERIOD_S = 0.1  # /status
+CLOUD_PERIOD_S = 0.05  # the emulator's state, and the service IPs that follow it
+MIN_INTERRUPTION_S = 0.3  # every trial's fault unserves for longer (a detach alone takes 0.5 s)
 CLI_PAUSE_S = 0.5  # between `failover status` processes: each costs a Python start on shared cores
 CLAIMS_SERVED = ("healthy", "degraded")
 SAMPLE_SLACK_S = 0.3  # two sample periods plus scheduling on a shared 2-core machine
@@ -149,17 +153,20 @@ class GuestModel:
 
 @dataclass(frozen=True)
 class Sample:
+    """The cloud at one instant: whether each group was served, and where its ENI was InUse."""
+
     t: float
     served: dict[str, bool]
-    state: dict[str, str | None]  # the status document's group state (None: no answer)
-    holder: dict[str, str | None]  # where the cloud has the ENI InUse
+    holder: dict[str, str | None]
 
 
 @dataclass(frozen=True)
-class CliSample:
+class StatusSample:
+    """One status answer (a replica's /status, or the CLI), asked at t0 and answered at t1."""
+
     t0: float
     t1: float
-    state: dict[str, str | None]
+    state: dict[str, str | None]  # the group's state (None: no answer)
 
 
 @dataclass
@@ -174,7 +181,7 @@ class Episode:
     cli_lies: int  # `failover status --json` answers that did the same
     cli_samples: int
     states: list[str] = field(default_factory=list)  # the status states seen, in order, deduplicated
-    timeline: list[str] = field(default_factory=list)  # "+1.23 s unserved (ENI on i-b), status healthy"
+    timeline: list[str] = field(default_factory=list)  # "+1.23 s unserved (ENI InUse on None)" ...
 
     def figures(self) -> dict[str, Any]:
         return {"served_after_s": None if self.served_after_s is None else round(self.served_after_s, 2),
@@ -184,19 +191,26 @@ class Episode:
 
 
 class Watch:
+    """Three threads: the cloud (which also drives the service IPs), /status, the CLI."""
+
     def __init__(self, system: PartialSystem, cli: bool = True) -> None:
         self.system = system
         self.names = [g.name for g in system.groups]
         self.model = GuestModel(system.s.control.state(), [g.eni for g in system.groups])
         self.samples: list[Sample] = []
-        self.cli_samples: list[CliSample] = []
+        self.status_samples: list[StatusSample] = []
+        self.cli_samples: list[StatusSample] = []
+        self.errors: list[str] = []  # sampling errors, for a trial's diagnosis
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, name="partial-watch", daemon=True)]
+        self._threads = [threading.Thread(target=self._every, args=(CLOUD_PERIOD_S, self._sample_cloud),
+                                          name="partial-cloud", daemon=True),
+                         threading.Thread(target=self._every, args=(PERIOD_S, self._sample_status),
+                                          name="partial-status", daemon=True)]
         if cli:
-            self._threads.append(threading.Thread(target=self._cli_loop, name="partial-cli", daemon=True))
+            self._threads.append(threading.Thread(target=self._every, args=(CLI_PAUSE_S, self._sample_cli),
+                                                  name="partial-cli", daemon=True))
         self._replica: Replica | None = None
-        self.errors: list[str] = []  # sampling errors, for a trial's diagnosis
 
     def start(self) -> None:
         for t in self._threads:
@@ -209,21 +223,20 @@ class Watch:
 
     # ---------------------------------------------------------------- sampling
 
-    def _loop(self) -> None:
+    def _every(self, period: float, sample: Callable[[], None]) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                self._sample()
+                sample()
             except Exception as e:  # the emulator goes away at close; else the next round tries again
                 self.errors.append(f"{e.__class__.__name__}: {e}")
-            self._stop.wait(max(0.0, PERIOD_S - (time.monotonic() - started)))
+            self._stop.wait(max(0.0, period - (time.monotonic() - started)))
 
-    def _sample(self) -> None:
-        t = time.time()
-        states = self._status_states()
+    def _sample_cloud(self) -> None:
         ctl = self.system.s.control
         self.model.feed(ctl.events(self.model.since))
         world = ctl.state()
+        t = time.time()
         instances = {i["id"]: i for i in world["instances"]}
         enis = {e["id"]: e for e in world["enis"]}
         served: dict[str, bool] = {}
@@ -238,7 +251,7 @@ class Watch:
             served[g.name] = ok
             self._service(g, ok)
         with self._lock:
-            self.samples.append(Sample(t, served, states, holder))
+            self.samples.append(Sample(t, served, holder))
 
     def _healthy(self, inst: dict[str, Any]) -> bool:
         assert self.system.listeners is not None
@@ -253,7 +266,8 @@ class Watch:
         else:
             self.system.listeners.down(g.service_ip)
 
-    def _status_states(self) -> dict[str, str | None]:
+    def _sample_status(self) -> None:
+        t0 = time.time()
         doc = None
         if self._replica is not None and self._replica.proc.poll() is None:
             doc = self._replica.status()
@@ -265,19 +279,20 @@ class Watch:
                     if doc is not None:
                         self._replica = r
                         break
-        return _states(doc, self.names)
+        sample = StatusSample(t0, time.time(), _states(doc, self.names))
+        with self._lock:
+            self.status_samples.append(sample)
 
-    def _cli_loop(self) -> None:
-        while not self._stop.is_set():
-            t0 = time.time()
-            try:
-                out = self.system.f.cli("status", "--json", timeout=30)
-                doc = json.loads(out.stdout) if out.returncode == 0 else None
-            except Exception:
-                doc = None
-            with self._lock:
-                self.cli_samples.append(CliSample(t0, time.time(), _states(doc, self.names)))
-            self._stop.wait(CLI_PAUSE_S)
+    def _sample_cli(self) -> None:
+        t0 = time.time()
+        try:
+            out = self.system.f.cli("status", "--json", timeout=30)
+            doc = json.loads(out.stdout) if out.returncode == 0 else None
+        except Exception:
+            doc = None
+        sample = StatusSample(t0, time.time(), _states(doc, self.names))
+        with self._lock:
+            self.cli_samples.append(sample)
 
     # ---------------------------------------------------------------- reading
 
@@ -295,7 +310,7 @@ class Watch:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ep = self.episode(group, t_fault)
-            if (ep.unserved_s > 0 and ep.served_after_s is not None
+            if (ep.unserved_s >= MIN_INTERRUPTION_S and ep.served_after_s is not None
                     and time.time() - (t_fault + ep.served_after_s) >= stable_s):
                 return ep
             time.sleep(PERIOD_S)
@@ -303,51 +318,54 @@ class Watch:
 
     def episode(self, group: str, t_fault: float) -> Episode:
         with self._lock:
-            samples = list(self.samples)
-            cli = list(self.cli_samples)
-        return judge_samples(samples, cli, group, t_fault, self.system.detection_window_s())
+            cloud, status, cli = list(self.samples), list(self.status_samples), list(self.cli_samples)
+        return judge_samples(cloud, status, cli, group, t_fault, self.system.detection_window_s())
 
 
-def judge_samples(samples: list[Sample], cli: list[CliSample], group: str, t_fault: float,
-                  window: float) -> Episode:
-    """One fault's figures from the samples (pure): a sample's verdict holds until the next one."""
-    last_served = max((s.t for s in samples if s.t < t_fault and s.served[group]), default=t_fault)
-    after = [s for s in samples if s.t >= t_fault]
-    unserved = lying = beyond = 0.0
+def judge_samples(cloud: list[Sample], status: list[StatusSample], cli: list[StatusSample], group: str,
+                  t_fault: float, window: float) -> Episode:
+    """One fault's figures (pure). A cloud sample's verdict holds until the next one; a status
+    answer lies when it says healthy/degraded and nothing served the group while it was asked
+    and answered, and it lies beyond the window when nothing served it for `window` before."""
+    after = [s for s in cloud if s.t >= t_fault]
+    unserved = sum(b.t - a.t for a, b in itertools.pairwise(after) if not a.served[group])
+    asked = [s for s in status if s.t1 >= t_fault]
+    lying = beyond = 0.0
+    for a, b in itertools.pairwise(asked):
+        if a.state[group] in CLAIMS_SERVED and not _served_between(cloud, group, a.t0, a.t1):
+            lying += b.t0 - a.t0
+            if not _served_between(cloud, group, a.t0 - window, a.t1):
+                beyond += b.t0 - a.t0
     states: list[str] = []
-    for a, b in itertools.pairwise(after):
-        dt = b.t - a.t
-        st = a.state[group]
+    for s in asked:
+        st = s.state[group]
         if st is not None and (not states or states[-1] != st):
             states.append(st)
-        if a.served[group]:
-            last_served = a.t
-            continue
-        unserved += dt
-        if st in CLAIMS_SERVED:
-            lying += dt
-            if a.t - last_served > window:
-                beyond += dt
-    served_at = _stable_start(after, group)
-    lies = sum(1 for c in cli if c.t1 >= t_fault and c.state[group] in CLAIMS_SERVED
-               and not _served_between(samples, group, c.t0 - window, c.t1))
     if len(states) > 8:  # a retry loop flips between two states: keep the story readable
         states = [*states[:6], f"... ({len(states) - 7} more)", states[-1]]
-    return Episode(t_fault, None if served_at is None else served_at - t_fault, unserved, lying,
-                   beyond, lies, sum(1 for c in cli if c.t1 >= t_fault), states,
-                   _timeline(after, group, t_fault))
+    mine = [c for c in cli if c.t1 >= t_fault]
+    lies = sum(1 for c in mine if c.state[group] in CLAIMS_SERVED
+               and not _served_between(cloud, group, c.t0 - window, c.t1))
+    served_at = _stable_start(after, group)
+    return Episode(t_fault, None if served_at is None else served_at - t_fault, unserved, lying, beyond,
+                   lies, len(mine), states, _timeline(after, asked, group, t_fault))
 
 
-def _timeline(after: list[Sample], group: str, t_fault: float, limit: int = 16) -> list[str]:
-    """Each change of (served, cloud holder, status state), relative to the fault."""
-    out: list[str] = []
-    last: tuple[bool, str | None, str | None] | None = None
+def _timeline(after: list[Sample], asked: list[StatusSample], group: str, t_fault: float,
+              limit: int = 20) -> list[str]:
+    """Each change of the cloud's verdict or holder, and of the status state, relative to the fault."""
+    marks: list[tuple[float, str]] = []
+    last: tuple[bool, str | None] | None = None
     for s in after:
-        key = (s.served[group], s.holder[group], s.state[group])
-        if key != last:
-            out.append(f"+{s.t - t_fault:.2f} s {'served' if key[0] else 'unserved'} "
-                       f"(ENI InUse on {key[1]}), status {key[2]}")
-            last = key
+        if (s.served[group], s.holder[group]) != last:
+            last = (s.served[group], s.holder[group])
+            marks.append((s.t, f"{'served' if last[0] else 'unserved'} (ENI InUse on {last[1]})"))
+    state: str | None = None
+    for a in asked:
+        if a.state[group] != state:
+            state = a.state[group]
+            marks.append((a.t1, f"status {state}"))
+    out = [f"+{t - t_fault:.2f} s {what}" for t, what in sorted(marks)]
     return out if len(out) <= limit else [*out[:limit - 2], f"... ({len(out) - limit + 1} more)", out[-1]]
 
 
@@ -364,8 +382,12 @@ def _stable_start(after: list[Sample], group: str) -> float | None:
     k = len(after) - 1
     while k > 0 and after[k - 1].served[group]:
         k -= 1
-    return after[k].t if k > 0 else after[0].t
+    return after[k].t
 
 
 def _served_between(samples: list[Sample], group: str, t0: float, t1: float) -> bool:
+    """Served at some sample in [t0, t1], or by the verdict that held when the span began."""
+    before = [s for s in samples if s.t <= t0]
+    if before and before[-1].served[group]:
+        return True
     return any(s.served[group] for s in samples if t0 <= s.t <= t1)
