@@ -170,7 +170,8 @@ class Replica:
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,
         # and the serving signal probes through the service IPs on the holder they show.
-        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock())
+        self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock(),
+                                        leading=self.coordination.leadership.is_leader)
         deps = self._build_parts(cfg)
         c = self.coordination
         self.engine = Engine(cfg, deps, c.observations, c.requests,

@@ -10,6 +10,7 @@ must resume). Finished records beyond `retention` per group are pruned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import replace
 from typing import Any
@@ -44,6 +45,10 @@ class ZkJournal:
         self._coord = coord
         self._retention = retention
         self._versions: dict[str, int] = {}  # record path -> version we last read or wrote
+        # Records known finished (read or written so): final. A stale in-memory copy of one,
+        # whose version the cache may hold from this process's own last write, never
+        # overwrites it (it would re-open a completed failover).
+        self._finished: set[str] = set()
         self._seen_groups: dict[str, tuple[GroupState, int]] = {}
 
     # ------------------------------------------------------------ records
@@ -77,6 +82,9 @@ class ZkJournal:
             if found is None:
                 raise NotLeader(f"journal record {path} is gone (journal reset?); not acting")
             version = int(found[1].version)
+            self._note(path, found[0])
+        if path in self._finished:
+            raise NotLeader(f"journal record {path} is already finished; not writing a stale copy")
         running = rec.finished and coord.get_or_none(lay.running_entry(rec.id)) is not None
 
         def ops(tx: Any) -> None:
@@ -93,6 +101,7 @@ class ZkJournal:
             raise NotLeader(f"journal record {path} is gone (journal reset?); not acting") from None
         self._versions[path] = int(results[0].version)
         if rec.finished:
+            self._finished.add(path)
             self._prune(rec.group, token)
 
     def get(self, failover_id: str) -> FailoverRecord | None:
@@ -110,6 +119,7 @@ class ZkJournal:
         except Undecodable as e:
             raise JournalCorrupt(f"{path}: {e}") from None
         self._versions[path] = int(found[1].version)
+        self._mark(path, rec)
         return rec
 
     def history(self, group: str | None = None, limit: int = 100) -> list[FailoverRecord]:
@@ -146,7 +156,19 @@ class ZkJournal:
                 continue
             if remember:
                 self._versions[path] = int(got[1].version)
+                self._mark(path, out[-1])
         return out
+
+    def _mark(self, path: str, rec: FailoverRecord) -> None:
+        if rec.finished:
+            self._finished.add(path)
+        else:
+            self._finished.discard(path)
+
+    def _note(self, path: str, raw: bytes) -> None:
+        # Undecodable: the write replaces it; `journal inspect` shows what it was.
+        with contextlib.suppress(Undecodable):
+            self._mark(path, decode_record(raw))
 
     def _prune(self, group: str, token: FencingToken) -> None:
         coord, lay = self._coord, self._coord.layout
@@ -178,6 +200,7 @@ class ZkJournal:
                 log.info("journal prune of %s raced a reset; skipped", group)
             for fid in chunk:
                 self._versions.pop(lay.record(group, fid), None)
+                self._finished.discard(lay.record(group, fid))
 
     # --------------------------------------------------------- group state
 

@@ -69,7 +69,9 @@ class Engine:
         # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
-        self._acted_at: dict[str, float] = {}  # group -> monotonic end of this leader's last move
+        # group -> monotonic time before which an ENI read is no evidence: the end of this
+        # leader's last move of the group, or when it took office (a follower reads rarely).
+        self._fresh_after: dict[str, float] = {}
         self._exports = ViewExports()
 
     # ----------------------------------------------------------------- loop
@@ -139,9 +141,13 @@ class Engine:
             if state is not None:
                 states[g.name] = state
         unfinished = {r.group: r for r in self.d.journal.unfinished()}
+        now = self.d.clock.monotonic()
         with self._lock:
             self._states = states
             self._unfinished = unfinished
+            for g in self.cfg.groups:
+                self._fresh_after[g.name] = max(now, self._fresh_after.get(g.name, now))
+        self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
                                    "unknown": sorted(self._unknown)})
 
@@ -193,7 +199,7 @@ class Engine:
                 running = g.name in self._running
                 releasing = frozenset(self._releasing.get(g.name, ()))
                 unfinished = self._unfinished.get(g.name)
-                acted = self._acted_at.get(g.name)
+                after = self._fresh_after.get(g.name)
             if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
                 reread = self._load_group(g)
                 if reread is None:
@@ -202,8 +208,8 @@ class Engine:
                 with self._lock:
                     self._states[g.name] = state
             eni = seen.get(g.network_interface)
-            if eni is not None and acted is not None and eni.at < acted:
-                eni = None  # read before our last move: wait for a read that shows its outcome
+            if eni is not None and after is not None and eni.at < after:
+                eni = None  # read before our last move or our taking office: wait for a newer one
                 self.observer.wake()
             view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
                               ready=readiness.get(g.name, {}), unfinished=unfinished,
@@ -309,7 +315,7 @@ class Engine:
                 if state is not None:
                     self._states[group.name] = state
                 self._running.pop(group.name, None)
-                self._acted_at[group.name] = self.d.clock.monotonic()
+                self._fresh_after[group.name] = self.d.clock.monotonic()
             self.observer.wake()
 
     def _run(self, group: GroupConfig, record: FailoverRecord) -> None:

@@ -1,17 +1,20 @@
 """The cloud's look at every group's ENI: one batched DescribeNetworkInterfaces per interval.
 
-The leader reconciles against this, `/status` reports from it. ROUTINE priority: it never
-spends the failover reserve. An ENI the answer leaves out is "not found", an ENI whose
-status this controller does not know is unknown: either is that ENI's state alone. A read
-that fails leaves every ENI unknown (with the error) rather than keeping an old answer that
-would claim a service is served on the strength of the past.
+The leader reconciles against this, `/status` reports from it. On the leader the read is
+at FAILOVER priority (its decisions depend on it: in a zone outage a routine read stopped at
+the reserve line would hold back every failover not yet started); a follower reads at
+ROUTINE priority, less often (only its own /status uses it).
+An ENI the answer leaves out is "not found", an ENI whose status this controller does not
+know is unknown: either is that ENI's state alone. A read that fails leaves every ENI
+unknown (with the error) rather than keeping an old answer that would claim a service is
+served on the strength of the past.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from failover.config import GroupConfig
 from failover.engine.view import EniSeen
@@ -20,18 +23,24 @@ from failover.ports import Clock, CloudPort
 
 log = logging.getLogger("failover.engine")
 
-INTERVAL_MIN_S = 0.25
+INTERVAL_MIN_S = 1.0  # the leader's reads: at most one batched call per second
+FOLLOWER_INTERVAL_S = 5.0  # a follower reads only for its own /status
+WAKE_GAP_S = 0.2  # reads asked for at once (a failover just ended) at most this often
 
 
 def interval_of(groups: Sequence[GroupConfig]) -> float:
-    """As often as the fastest health round: a change in the cloud is seen as soon as a
-    change in a member's health is."""
+    """As often as the slowest of the fastest health round and once a second: a change in the
+    cloud is seen about as soon as a change in a member's health, and every replica's reads
+    together stay a small share of the account's per-action limit (a zone outage needs it)."""
     return max(INTERVAL_MIN_S, min((g.health.interval_s for g in groups), default=1.0))
 
 
 class EniObserver:
     def __init__(self, groups: Sequence[GroupConfig], cloud: CloudPort, clock: Clock,
-                 interval_s: float | None = None) -> None:
+                 interval_s: float | None = None,
+                 leading: Callable[[], bool] | None = None) -> None:
+        """`leading`: whether this replica leads now (FAILOVER priority and `interval_s`);
+        otherwise ROUTINE every FOLLOWER_INTERVAL_S. Without it: always as the leader."""
         self._enis = list(dict.fromkeys(g.network_interface for g in groups))
         self._cloud = cloud
         self._clock = clock
@@ -40,6 +49,7 @@ class EniObserver:
         self._seen: dict[str, EniSeen] = {}
         self._wake = threading.Event()
         self._failing = ""
+        self._leading = leading or (lambda: True)
 
     def reconfigure(self, groups: Sequence[GroupConfig]) -> None:
         """A reload's groups: read from the next round on."""
@@ -61,7 +71,8 @@ class EniObserver:
         with self._lock:
             enis = self._enis
         try:
-            found = self._cloud.describe_enis(enis, priority=Priority.ROUTINE)
+            priority = Priority.FAILOVER if self._leading() else Priority.ROUTINE
+            found = self._cloud.describe_enis(enis, priority=priority)
         except CloudError as e:
             error = f"the ENI read failed: {e}"
             if error != self._failing:
@@ -78,9 +89,13 @@ class EniObserver:
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            started = self._clock.monotonic()
             try:
                 self.refresh()
             except Exception:
                 log.exception("ENI read crashed; retrying")
-            self._wake.wait(self.interval_s)
+            every = self.interval_s if self._leading() else max(self.interval_s, FOLLOWER_INTERVAL_S)
+            self._wake.wait(max(0.0, started + every - self._clock.monotonic()))
             self._wake.clear()
+            # Many failovers ending at once (a zone outage) wake it many times: one read each gap.
+            stop.wait(max(0.0, started + WAKE_GAP_S - self._clock.monotonic()))

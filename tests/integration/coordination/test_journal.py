@@ -173,3 +173,20 @@ def test_forged_future_epoch_is_refused(solo: Coordination) -> None:
     tok = solo.leadership.fence()
     with pytest.raises(StaleEpoch):
         solo.journal.begin(record("x"), FencingToken("a", tok.epoch + 1))
+
+
+def test_a_stale_copy_never_overwrites_a_finished_record(solo: Coordination) -> None:
+    token = solo.leadership.fence()
+    rec = record("f-stale")
+    solo.journal.begin(rec, token)
+    stale = rec.with_step(StepRecord(StepName.DETACH, time.time()))  # taken while running
+    solo.journal.update(finished(rec), token)
+    with pytest.raises(NotLeader, match="already finished"):
+        solo.journal.update(stale, token)
+    got = solo.journal.get("f-stale")
+    assert got is not None and got.result is Result.COMPLETED
+    # Without a cached version (a new process), the write reads the record first: refused too.
+    solo.journal._versions.clear()  # type: ignore[attr-defined]
+    solo.journal._finished.clear()  # type: ignore[attr-defined]
+    with pytest.raises(NotLeader, match="already finished"):
+        solo.journal.update(stale, token)
