@@ -196,10 +196,11 @@ def markdown(results: list[TrialResult], command: str) -> str:
     if per_run:
         lines += ["", "## Partial failures, per run (seconds after the fault)", "",
                   "| trial | run | served after | unserved | status lying | beyond window | CLI lies "
-                  "| holder |", "|---|---|---|---|---|---|---|---|"]
+                  "| holder | attaches | guest runs there |", "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {t.split(' ')[0]} | {x['run']} | {x['served_after_s']} | {x['unserved_s']} "
                   f"| {x['lying_s']} | {x['lying_beyond_window_s']} | {x['cli_lies']}/{x['cli_samples']} "
-                  f"| {x.get('holder')} |" for t, x in per_run]
+                  f"| {x.get('holder')} | {x.get('attaches')} | {x.get('guest_runs_on_holder')} |"
+                  for t, x in per_run]
     failed = [(r.trial, f) for r in results for f in r.failures]
     if failed:
         lines += ["", "## Failures", ""] + [f"- {t}: {f}" for t, f in failed]

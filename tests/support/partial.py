@@ -59,6 +59,7 @@ class PartialSystem(ChaosSystem):
         self.groups, self.ips = partial_layout(second_group)
         self.cli_status = cli_status
         self.watch: Watch | None = None
+        self.run_seq = 0  # the emulator's event sequence number when the current run began
 
     def _start(self) -> None:
         super()._start()

@@ -97,7 +97,12 @@ def judge_run(result: TrialResult, system: PartialSystem, g: Group, label: str, 
     result.check(ep.cli_lies == 0,
                  f"{label}: `failover status --json` said healthy/degraded {ep.cli_lies} time(s) while "
                  f"nothing served {g.name} for longer than one detection window")
-    return Run(label, ep, {"holder": holder, **extra})
+    events = system.events(system.run_seq)
+    guest_runs = invocations_by_instance(events, "configure")[holder] if holder else 0
+    # More than one guest run on the final holder per attach there is a repair of a holder
+    # the controller thought unserved: a figure, checked only where the trial says so (P9).
+    return Run(label, ep, {"holder": holder, "attaches": eni_moves(events, g.eni).attaching,
+                           "guest_runs_on_holder": guest_runs, **extra})
 
 
 def summarize(result: TrialResult, runs: list[Run], system: PartialSystem) -> None:
@@ -128,6 +133,7 @@ def _loop(name: str, system: PartialSystem, runs: int, progress: Progress,
         except AssertionError as e:
             result.fail(f"{label}: not steady and served before the run: {str(e).splitlines()[0]}")
             break
+        system.run_seq = system.last_seq()
         try:
             run = one(result, label)
         except AssertionError as e:
