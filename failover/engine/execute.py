@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 from failover import metrics
 from failover.config import GroupConfig
-from failover.engine.decide import FAILURE_MEMORY_S, NOT_SERVING
+from failover.engine.transitions import closed, moved, not_serving, served
 from failover.model import (
     CallTrace,
     CloudError,
@@ -33,12 +33,9 @@ from failover.model import (
     Trigger,
 )
 from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
-from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord, TargetFailure
+from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
 
 log = logging.getLogger("failover.engine")
-
-# A failure in one of these steps is the target's: remembered against it (see decide).
-TARGET_STEPS = (StepName.ATTACH, StepName.GUEST, StepName.VERIFY)
 
 
 class StepFailed(Exception):
@@ -84,6 +81,9 @@ class Executor:
         # By failover id, within one `run`: the detach's last look, for the attach step.
         self._detached: dict[str, EniState] = {}
         self._cidrs: dict[str, str] = {}  # by vSwitch id
+        # By group: the verify step's look at the ENI and when that read began (monotonic),
+        # for the engine, which needs a look newer than the move before deciding again.
+        self._verified: dict[str, tuple[float, EniState]] = {}
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -168,13 +168,7 @@ class Executor:
         """Remembers, before its guest step is re-run, that `instance` did not serve."""
         now = self.d.clock.now()
 
-        def change(st: GroupState) -> GroupState:
-            before = st.failures_of(instance)
-            count = 1 if before is None else before.count + 1
-            others = tuple(f for f in st.target_failures if f.instance != instance)
-            return replace(st, target_failures=(*others, TargetFailure(instance, count, now, NOT_SERVING)))
-
-        self.update_state(group, self.d.leadership.fence(), change)
+        self.update_state(group, self.d.leadership.fence(), lambda st: not_serving(st, instance, now))
 
     def abandon(self, group: GroupConfig, record: FailoverRecord, reason: str) -> FailoverRecord:
         """Closes an unfinished record whose attach never started: nothing is half-done, so the
@@ -277,19 +271,9 @@ class Executor:
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.d.leadership.fence(),
-                          lambda st: self._moved(st, record.to_instance))
+                          lambda st: moved(st, record.to_instance))
         self._export_holder(group, record.to_instance)
         return "ok"
-
-    @staticmethod
-    def _moved(state: GroupState, holder: str) -> GroupState:
-        """The ENI is on `holder`, not yet configured there; the holder the journal had keeps
-        the ENI's addresses in its OS until it is released."""
-        pending = state.pending_release
-        if state.holder is not None and state.holder != holder and state.holder not in pending:
-            pending = (*pending, state.holder)
-        return replace(state, holder=holder, configured=None,
-                       pending_release=tuple(i for i in pending if i != holder))
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)
@@ -313,7 +297,12 @@ class Executor:
                                f"(exit {result.exit_code}): {result.output[-300:]}")
         return "ok"
 
+    def take_verified(self, group: str) -> tuple[float, EniState] | None:
+        """The last successful verify's look at the group's ENI (once)."""
+        return self._verified.pop(group, None)
+
     def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
+        looked_at = self.d.clock.monotonic()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
             raise RuntimeError(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
@@ -329,52 +318,13 @@ class Executor:
             missing = [ip for ip in group.eips if ip not in found]
             if missing:
                 raise RuntimeError(f"EIPs {', '.join(missing)} are not associated with the ENI")
+        self._verified[group.name] = (looked_at, eni)
         return "ok"
 
     def _done(self, group: GroupConfig, record: FailoverRecord) -> str:
         now = self.d.clock.now()
-        self.update_state(group, self.d.leadership.fence(), lambda st: self._after(group, st, record, now))
+        self.update_state(group, self.d.leadership.fence(), lambda st: served(group, st, record, now))
         return "ok"
-
-    @staticmethod
-    def _after(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
-        """Served: the target holds the ENI with its guest step and verify done."""
-        to = record.to_instance
-        pending = state.pending_release
-        if record.from_instance and record.from_instance not in pending:
-            pending = (*pending, record.from_instance)
-        # An adoption moved nothing: no cooldown after it (a failover may be needed at once).
-        cooldown = state.cooldown_until if record.trigger is Trigger.ADOPT else now + group.policy.cooldown_s
-        return replace(state, holder=to, configured=to, cooldown_until=cooldown,
-                       pending_release=tuple(i for i in pending if i != to))
-
-    @staticmethod
-    def _closed(group: GroupConfig, state: GroupState, record: FailoverRecord, now: float) -> GroupState:
-        """What a finished record leaves in the group's state. An automatic move counts once
-        for flapping, when its attach succeeded (the retries of one incident do not add up);
-        a failure in a target's step is remembered against that target."""
-        window = group.policy.flap_window_s
-        recent = tuple(t for t in state.recent_failovers if now - t <= window)
-        attach = record.step(StepName.ATTACH)
-        if record.trigger is Trigger.AUTO and attach is not None and attach.status == "ok":
-            recent = (*recent, record.started_at)  # drills and adoptions do not count as flapping
-        # A completed re-run on a holder that did not serve keeps that mark (see decide).
-        keep = record.result is Result.COMPLETED and record.trigger is Trigger.ADOPT
-        failures = tuple(f for f in state.target_failures if f.instance != record.to_instance
-                         or (keep and f.error == NOT_SERVING))
-        cooldown = state.cooldown_until
-        failed = next((s for s in record.steps if s.status == "failed"), None)
-        if record.result is Result.FAILED and failed is not None and failed.name in TARGET_STEPS:
-            before = state.failures_of(record.to_instance)
-            count = 1 if before is None or now - before.last_at > FAILURE_MEMORY_S else before.count + 1
-            failures = (*failures, TargetFailure(record.to_instance, count, now,
-                                                 (failed.error or "")[:200]))
-        elif record.result is Result.FAILED:
-            # Not the target's fault (a detach, a fence): a short pause before an automatic
-            # retry, so a fatal error cannot spin.
-            cooldown = max(cooldown, now + min(group.policy.cooldown_s, 10.0))
-        return replace(state, recent_failovers=recent, target_failures=failures,
-                       cooldown_until=cooldown)
 
     def _finish(self, group: GroupConfig, record: FailoverRecord, result: Result,
                 error: str | None) -> FailoverRecord:
@@ -382,7 +332,7 @@ class Executor:
         record = replace(record, result=result, finished_at=now, error=error)
         token: FencingToken = self.d.leadership.fence()
         self.d.journal.update(record, token)
-        self.update_state(group, token, lambda st: self._closed(group, st, record, now))
+        self.update_state(group, token, lambda st: closed(group, st, record, now))
         metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
         if result is Result.COMPLETED and record.duration_s is not None:
             metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)

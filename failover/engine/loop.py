@@ -26,7 +26,7 @@ from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
 from failover.engine.exports import ViewExports
 from failover.engine.observe import EniObserver
-from failover.engine.view import GroupView, build_view
+from failover.engine.view import EniSeen, GroupView, build_view
 from failover.model import CloudError, EniStatus, JournalCorrupt, NotLeader, Priority, Trigger
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
@@ -311,12 +311,18 @@ class Engine:
                 state = self.d.journal.group_state(group.name)
             except Exception:
                 log.warning("could not re-read group state", extra={"group": group.name})
+            # A verify's look at the ENI is a read newer than the move: no read needs to wait
+            # for (a zone outage ends a hundred of these). Otherwise: read again now.
+            look = self.executor.take_verified(group.name)
             with self._lock:
                 if state is not None:
                     self._states[group.name] = state
                 self._running.pop(group.name, None)
-                self._fresh_after[group.name] = self.d.clock.monotonic()
-            self.observer.wake()
+                self._fresh_after[group.name] = look[0] if look else self.d.clock.monotonic()
+            if look is not None:
+                self.observer.note(group.network_interface, EniSeen.of(look[1], look[0]))
+            else:
+                self.observer.wake()
 
     def _run(self, group: GroupConfig, record: FailoverRecord) -> None:
         final = self.executor.run(group, record)

@@ -62,6 +62,13 @@ class EniObserver:
         with self._lock:
             return self._seen
 
+    def note(self, eni_id: str, seen: EniSeen) -> None:
+        """A look taken elsewhere (a failover's verify step), kept if newer than ours."""
+        with self._lock:
+            current = self._seen.get(eni_id)
+            if current is None or current.at <= seen.at:
+                self._seen = {**self._seen, eni_id: seen}
+
     def wake(self) -> None:
         """Read again now (the engine just finished moving something)."""
         self._wake.set()
@@ -84,8 +91,9 @@ class EniObserver:
                 log.info("the groups' ENIs are readable again")
             self._failing = ""
             seen = {eni: EniSeen.of(found.get(eni), started) for eni in enis}
-        with self._lock:
-            self._seen = seen
+        with self._lock:  # a look noted meanwhile that is newer than this read stays
+            self._seen = {e: s if (old := self._seen.get(e)) is None or old.at <= s.at else old
+                          for e, s in seen.items()}
 
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
