@@ -31,7 +31,7 @@ from typing import Any
 
 from tests.support.chaos import Group, Spec
 from tests.support.chaos_events import eni_moves, invocations_by_instance, percentile
-from tests.support.partial import Episode, PartialSystem
+from tests.support.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
 from tests.support.replicas import wait_for
 from tests.support.trials import Progress, TrialResult, quiet
 
@@ -84,7 +84,9 @@ def judge_run(result: TrialResult, system: PartialSystem, g: Group, label: str, 
     ep = system.w.wait_stably_served(g.name, t_fault, STABLE_S, WAIT_S)
     holder = system.w.holder(g.name)
     story = "; ".join(ep.timeline)
-    if ep.served_after_s is None:
+    if ep.unserved_s < MIN_INTERRUPTION_S:
+        result.fail(f"{label}: the fault never made {g.name} unserved (the trial did not take): {story}")
+    elif ep.served_after_s is None:
         result.fail(f"{label}: not served {WAIT_S:g} s after the fault (cloud: ENI on {holder}; "
                     f"status said {' -> '.join(ep.states) or 'nothing'}): {story}")
     else:
@@ -283,6 +285,10 @@ def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress
         result.check(releases == 0, f"{label}: {releases} release script(s) ran on {to}, the ENI's real holder")
         if moved.episode.served_after_s is None:
             return moved
+        if moved.extra["holder"] != to:
+            result.fail(f"{label}: the ENI was moved by hand to {to}, healthy, and the controller moved it "
+                        f"to {moved.extra['holder']} (an adoption must not be undone)")
+            return moved
         t_fault = time.time()
         system.fail(to)
         system.s.control.crash(to)
@@ -303,18 +309,25 @@ def target_dies_leader_killed(system: PartialSystem, runs: int, progress: Progre
     def one(result: TrialResult, label: str) -> Run:
         src = system.holder_of(g)
         assert src is not None, "the ENI has no holder"
-        target = next(m for m in g.members if m != src)
         leader = system.f.leader()
         assert leader is not None, "no leader"
         ctl = system.s.control
-        # The target's attach cannot start (a retryable refusal) while the test kills it: its
-        # guest hangs (the API still says Running; a command there never ends; probes fail).
-        ctl.fault(action="AttachNetworkInterface", code="ServiceUnavailable", status=503,
-                  match={"InstanceId": target})
+        # No attach can start (a retryable refusal, on every standby: the engine may skip one it
+        # remembers failing) until the test has killed the target the leader tried: that guest
+        # hangs (the API still says Running; a command there never ends; probes fail).
+        for m in g.members:
+            if m != src:
+                ctl.fault(action="AttachNetworkInterface", code="ServiceUnavailable", status=503,
+                          match={"InstanceId": m})
         system.fail(src)
-        wait_for(lambda: ctl.eni(g.eni)["status"] == "Available"
-                 and sum(r["fired"] for r in ctl.state()["faults"]["rules"]) >= 1, 20,
-                 f"the detach done and an attach to {target} tried", system.diag)
+
+        def tried() -> str | None:
+            if ctl.eni(g.eni)["status"] != "Available":
+                return None
+            fired = [r for r in ctl.state()["faults"]["rules"] if r["fired"]]
+            return str(fired[0]["match"]["InstanceId"]) if fired else None
+
+        target: str = wait_for(tried, 20, "the detach done and an attach tried", system.diag)
         t_fault = time.time()
         system.fail(target)
         ctl.hang(target)
