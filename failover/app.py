@@ -30,7 +30,7 @@ from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
-from failover.model import CloudError
+from failover.model import CloudError, EniStatus
 from failover.ports import GuestConfigurator
 from failover.server import OpsServer
 
@@ -259,12 +259,16 @@ class Replica:
         self._start_parts()
         return fixed
 
-    def _holders(self) -> dict[str, str | None]:
+    def _holders(self) -> dict[str, tuple[str, tuple[str, ...]] | None]:
+        """group -> the ENI's holder and IPs as this replica last read them (serving signal)."""
         seen = self.eni_observer.seen()
-        out: dict[str, str | None] = {}
+        out: dict[str, tuple[str, tuple[str, ...]] | None] = {}
         for g in self.cfg.groups:
             eni = seen.get(g.network_interface)
-            out[g.name] = eni.instance if eni is not None else None
+            if eni is not None and eni.status is EniStatus.IN_USE and eni.instance is not None:
+                out[g.name] = (eni.instance, eni.ips)
+            else:
+                out[g.name] = None  # Available or moving: nobody to probe through the ENI
         return out
 
     # --------------------------------------------------------------- probes

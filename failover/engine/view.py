@@ -30,6 +30,7 @@ class EniSeen:
     instance: str | None = None
     at: float = 0.0  # monotonic: when the read that saw this started
     error: str = ""
+    ips: tuple[str, ...] = ()  # the ENI's private IPs, primary first
 
     @classmethod
     def of(cls, eni: EniState | None, at: float, error: str = "") -> EniSeen:
@@ -38,7 +39,8 @@ class EniSeen:
         if eni.status is EniStatus.UNKNOWN:
             return cls(None, eni.instance_id, at, "the cloud reported a status this controller "
                                                   "does not know")
-        return cls(eni.status, eni.instance_id if eni.status in HELD else None, at)
+        return cls(eni.status, eni.instance_id if eni.status in HELD else None, at,
+                   ips=eni.private_ips)
 
 
 class Health(enum.StrEnum):

@@ -47,7 +47,7 @@ from failover.health.evaluate import (
 from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up
 from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
 from failover.health.loop import ProbeLoop
-from failover.health.plan import EcsTarget, ProbeSpec, Skipped, plan_round, plan_serving
+from failover.health.plan import EcsTarget, Holder, ProbeSpec, Skipped, plan_round, plan_serving
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
 from failover.model import Priority, ProbeOutcome
@@ -83,7 +83,7 @@ class HealthMonitor:
         on_round: Callable[[RoundReport], None] | None = None,
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
         missing: Callable[[], Collection[str]] | None = None,
-        holders: Callable[[], Mapping[str, str | None]] | None = None,
+        holders: Callable[[], Mapping[str, Holder | None]] | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
@@ -91,8 +91,8 @@ class HealthMonitor:
         # their address fails each round instead of giving no evidence, so a gone member
         # turns down after `fall` rounds instead of keeping its last "up" vote forever.
         self._missing = missing or frozenset
-        # group -> the ENI's holder as this replica last read it: the serving signal probes the
-        # group's `{ip}` checks through the service IPs there (see plan.plan_serving).
+        # group -> the ENI's holder and IPs as this replica last read them: the serving signal
+        # probes the group's `{ip}` checks through the service IPs there (plan.plan_serving).
         self._holders = holders
         self._sink = sink
         self._cloud = cloud

@@ -139,19 +139,23 @@ def plan_round(
     return specs, skipped
 
 
-def plan_serving(groups: Sequence[GroupConfig], holders: Mapping[str, str | None]) -> list[ProbeSpec]:
-    """The serving signal: each group's `{ip}` checks through its service IPs, with
-    `{instance}` the ENI's holder as this replica's last read of the cloud shows it.
-    A group without service IPs or without an `{ip}` check has none."""
+Holder = tuple[str, tuple[str, ...]]  # the ENI's holder and the ENI's private IPs
+
+
+def plan_serving(groups: Sequence[GroupConfig], holders: Mapping[str, Holder | None]) -> list[ProbeSpec]:
+    """The serving signal: each group's `{ip}` checks through its service IPs (the ENI's
+    IPs when it names none, as verify does), with `{instance}` the ENI's holder as this
+    replica's last read of the cloud shows it. A group without an `{ip}` check has none."""
     specs: list[ProbeSpec] = []
     for g in groups:
-        holder = holders.get(g.name)
-        if holder is None or not g.service_ips:
+        found = holders.get(g.name)
+        if found is None:
             continue
+        holder, eni_ips = found
         for i, check in enumerate(g.checks):
             if not needs_ip(check):
                 continue
-            for ip in g.service_ips:
+            for ip in g.service_ips or eni_ips:
                 target = target_for(check, ip=ip, instance=holder, group=g.name)
                 specs.append(ProbeSpec(g.name, serving_key(holder), f"{i}:{check_label(check)}@{ip}",
                                        check.type, _timeout(check, g), target))

@@ -165,3 +165,31 @@ def test_a_holder_up_but_not_serving_gets_its_guest_step_rerun_then_a_failover()
 def test_served_needs_the_serving_signal_not_to_say_no() -> None:
     assert at(EniStatus.IN_USE, "i-a", serving=None).served
     assert not at(EniStatus.IN_USE, "i-a", serving=False).served
+
+
+def test_never_moves_from_a_non_member_nor_acts_on_an_unknown_eni() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    verdict = st.sampled_from([True, False, None])
+    statuses = st.sampled_from([None, *EniStatus])
+    holders = st.sampled_from([None, "i-a", "i-b", "i-c", "i-other"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.tuples(verdict, verdict, verdict), statuses, holders, holders, st.booleans())
+    def check(v: tuple[bool | None, ...], status: EniStatus | None, holder: str | None,
+              configured: str | None, drill: bool) -> None:
+        up = dict(zip(["i-a", "i-b", "i-c"], v, strict=True))
+        state = GroupState("web", holder="i-a", configured=configured)
+        view = GroupView(group(), state, up, eni=EniSeen(status, holder))
+        reqs = (DrillRequest("r", "web", None, NOW, NOW + 60),) if drill else ()
+        a = one(view, reqs)
+        moving = a is not None and a.kind in (Kind.FAILOVER, Kind.DRILL, Kind.ADOPT)
+        if status is None or holder == "i-other":
+            assert not moving
+        if moving:
+            assert a.from_instance in (None, "i-a", "i-b", "i-c")
+            assert a.to_instance in ("i-a", "i-b", "i-c")
+            assert a.kind is Kind.ADOPT or up[a.to_instance] is True
+
+    check()

@@ -57,7 +57,7 @@ def test_the_serving_signal_probes_the_service_ips_on_the_holder_and_votes_for_i
         "checks": [{"type": "tcp", "port": port}, {"type": "ecs_status"}],
         "health": {"fall": 2, "rise": 1},
     })
-    holders: dict[str, str | None] = {"a": "i-1"}
+    holders: dict[str, tuple[str, tuple[str, ...]] | None] = {"a": ("i-1", ("127.0.0.9",))}
     seen: list[Observation] = []
     m = HealthMonitor([g], controller_id="c", addresses=lambda: {"i-1": "127.0.0.2", "i-2": "127.0.0.3"},
                       sink=seen.append, holders=lambda: holders)
@@ -78,3 +78,19 @@ def test_the_serving_signal_probes_the_service_ips_on_the_holder_and_votes_for_i
     finally:
         m.stop()
         srv.close()
+
+
+def test_without_service_ips_the_serving_signal_probes_the_enis_own_ips() -> None:
+    from failover.health.plan import TcpTarget, plan_serving
+
+    g = GroupConfig.model_validate({
+        "name": "a", "network_interface": "eni-a", "members": ["i-1", "i-2"],
+        "checks": [{"type": "tcp", "port": 80}, {"type": "ecs_status"}],
+    })
+    specs = plan_serving([g], {"a": ("i-2", ("10.0.0.5", "10.0.0.6"))})
+    assert [(s.instance, s.target) for s in specs] == [
+        ("serving@i-2", TcpTarget("10.0.0.5", 80)), ("serving@i-2", TcpTarget("10.0.0.6", 80))]
+    named = g.model_copy(update={"service_ips": ["10.0.0.6"]})
+    assert [s.target for s in plan_serving([named], {"a": ("i-2", ("10.0.0.5", "10.0.0.6"))})] == [
+        TcpTarget("10.0.0.6", 80)]
+    assert plan_serving([g], {"a": None}) == []
