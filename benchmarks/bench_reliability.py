@@ -215,10 +215,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other trials of an existing reliability.json (re-run only --only)")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="keep the controller logs and configs here, not in a temporary directory")
     args = ap.parse_args()
     counts = QUICK if args.quick else FULL
-    with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp:
-        results = run(set(args.only.split(",")), counts, Path(tmp))
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        results = run(set(args.only.split(",")), counts, args.workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp:
+            results = run(set(args.only.split(",")), counts, Path(tmp))
     command = "benchmarks/bench_reliability.py " + " ".join(sys.argv[1:])
     if args.merge and (args.out / "reliability.json").exists():
         previous = json.loads((args.out / "reliability.json").read_text())
