@@ -184,10 +184,14 @@ def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
     does not serve once the checks had time to see it again, the ENI moves on."""
     f = recent_failure(view.state, holder, now)
     why = f"the holder {holder} is up but does not serve through the service IPs"
+    health = view.config.health
+    if view.serving_since is not None and now - view.serving_since < health.interval_s:
+        # One more round first: a crashed holder fails its own checks in the same rounds, and
+        # its "down" verdict must win (a failover, not a guest step on a dead instance).
+        return None
     if f is None:
         return Action(Kind.ADOPT, view.name, f"{why}; re-running its guest step and verify",
                       holder, holder, code="not_serving")
-    health = view.config.health
     settle = retry_at(f) + (health.fall + health.rise) * health.interval_s
     if now < settle:
         return None  # the serving checks need these rounds to see the re-run's outcome

@@ -73,6 +73,8 @@ class GroupView:
     # The replicas' quorum on whether the holder serves through the service IPs (the serving
     # signal); None: not known (no service IPs, no `{ip}` check, too few votes yet).
     serving: bool | None = None
+    # When the serving quorum turned False (wall clock: the latest of the "no" votes' times).
+    serving_since: float | None = None
 
     @property
     def name(self) -> str:
@@ -113,12 +115,15 @@ def build_view(group: GroupConfig, state: GroupState,
                unfinished: FailoverRecord | None = None, running: bool = False,
                releasing: frozenset[str] = frozenset()) -> GroupView:
     """The one builder of a group's view (the engine, `status` and `drill --dry-run`)."""
-    serving = None
+    serving, since = None, None
     if eni is not None and eni.instance is not None:
-        votes = {ctl: o.up for ctl, o in observations.get(serving_key(eni.instance), {}).items()}
-        serving = quorum.quorum_verdict(votes, live, group.health.quorum)
+        seen = observations.get(serving_key(eni.instance), {})
+        serving = quorum.quorum_verdict({ctl: o.up for ctl, o in seen.items()}, live,
+                                        group.health.quorum)
+        if serving is False:
+            since = max(o.at for o in seen.values() if not o.up)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
-                     unfinished, running, releasing, eni, serving)
+                     unfinished, running, releasing, eni, serving, since)
 
 
 def health_of(view: GroupView, standby_ready: bool) -> Health:

@@ -193,3 +193,24 @@ def test_never_moves_from_a_non_member_nor_acts_on_an_unknown_eni() -> None:
             assert a.kind is Kind.ADOPT or up[a.to_instance] is True
 
     check()
+
+
+def test_a_fresh_not_serving_verdict_waits_a_round_for_the_holders_own_verdict() -> None:
+    fresh = at(EniStatus.IN_USE, "i-a", serving=False, serving_since=NOW - 0.5)
+    assert one(fresh) is None  # a crash shows as "down" by its own address within the round
+    settled = at(EniStatus.IN_USE, "i-a", serving=False, serving_since=NOW - 1.5)
+    assert one(settled).kind is Kind.ADOPT
+    crashed = at(EniStatus.IN_USE, "i-a", serving=False, serving_since=NOW - 0.5,
+                 up={"i-a": False, "i-b": True, "i-c": True})
+    assert one(crashed).kind is Kind.FAILOVER
+
+
+def test_the_view_dates_a_not_serving_quorum_from_its_latest_no_vote() -> None:
+    from failover.engine.view import build_view
+    from failover.records import Observation
+
+    obs = {"serving@i-a": {c: Observation(c, "web", "serving@i-a", False, t)
+                           for c, t in (("ctl-0", 5.0), ("ctl-1", 7.0))}}
+    v = build_view(group(), GroupState("web", holder="i-a", configured="i-a"), obs, 3,
+                   eni=EniSeen(EniStatus.IN_USE, "i-a"))
+    assert (v.serving, v.serving_since) == (False, 7.0)
