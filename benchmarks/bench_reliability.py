@@ -8,6 +8,8 @@ benchmarks/results/reliability.json and benchmarks/results/reliability.md.
     .venv/bin/python benchmarks/bench_reliability.py            # full count (~20 min)
     .venv/bin/python benchmarks/bench_reliability.py --quick    # the CI counts
     .venv/bin/python benchmarks/bench_reliability.py --only 7 --merge   # re-run one, keep the rest
+    .venv/bin/python benchmarks/bench_reliability.py --only P --merge   # the partial-failure family
+    .venv/bin/python benchmarks/bench_reliability.py --only P3,P7 --merge   # two of its trials
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from tests.support.trials_input import (  # noqa: E402
     garbage_observation,
 )
 from tests.support.trials_kill import leader_kill  # noqa: E402
+from tests.support.trials_partial import FAMILY as PARTIAL  # noqa: E402
 from tests.support.trials_pause import HUNG_SPEC as PAUSE_HUNG_SPEC  # noqa: E402
 from tests.support.trials_pause import paused_leader  # noqa: E402
 from tests.support.trials_scale import combined, outage_spec, zone_outage  # noqa: E402
@@ -48,9 +51,9 @@ from tests.support.trials_zk import zk_leader_killed, zk_outage  # noqa: E402
 from tests.support.zk import ZkCluster  # noqa: E402
 
 FULL = {"kills": 50, "zk": 5, "faults": 20, "flap": (2.0, 60.0), "partition": 5, "hang": 5,
-        "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5}
+        "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5, "partial": 10}
 QUICK = {"kills": 2, "zk": 1, "faults": 2, "flap": (1.0, 8.0), "partition": 1, "hang": 1,
-         "groups": 20, "outages": 1, "fuzz": 50, "pauses": 2, "voters": 1}
+         "groups": 20, "outages": 1, "fuzz": 50, "pauses": 2, "voters": 1, "partial": 1}
 T0 = time.monotonic()
 
 
@@ -67,6 +70,26 @@ def on_system(zk: ZkCluster, tmp: Path, name: str, spec: Spec,
         r = TrialResult(name, 0)
         r.fail(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         return [r.done()]
+
+
+def partial_family(zk: ZkCluster, tmp: Path, only: set[str], runs: int) -> list[TrialResult]:
+    """The partial-failure trials (issue 20), each on a fresh system; `P` selects them all."""
+    from tests.support.partial import PartialSystem
+
+    results = []
+    for name, member in sorted(PARTIAL.items()):
+        if "P" not in only and name not in only:
+            continue
+        say(f"trial {name}: partial failures")
+        try:
+            with PartialSystem(tmp / name, zk, f"/bench/{name}", member.spec,
+                               second_group=member.second_group) as system:
+                results.append(member.trial(system, runs, say))
+        except Exception as e:
+            r = TrialResult(f"{name}. (its system failed)", 0)
+            r.fail(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            results.append(r.done())
+    return results
 
 
 def trial_partition(runs: int) -> list[TrialResult]:
@@ -140,6 +163,7 @@ def run(only: set[str], counts: dict[str, Any], tmp: Path) -> list[TrialResult]:
             results += on_system(zk, tmp, "t8c", Spec(), lambda s: [corrupt_group_state(s, say)])
             results += on_system(zk, tmp, "t8d", Spec(), lambda s: [garbage_observation(s, progress=say)])
             results += on_system(zk, tmp, "t8e", Spec(groups=2), lambda s: [corrupt_group_isolated(s, say)])
+        results += partial_family(zk, tmp, only, counts["partial"])
     finally:
         zk.stop()
     if "2" in only:
@@ -180,9 +204,18 @@ def markdown(results: list[TrialResult], command: str) -> str:
     lines = ["# Reliability trials (issue 11)", "", f"Command: `{command}`", "",
              "| trial | runs | failures | passed | figures | time |", "|---|---|---|---|---|---|"]
     for r in results:
-        figs = "; ".join(f"{k}: {_fig(v)}" for k, v in r.figures.items()) or "-"
+        figs = "; ".join(f"{k}: {_fig(v)}" for k, v in r.figures.items() if k != "runs") or "-"
         lines.append(f"| {r.trial} | {r.runs} | {len(r.failures)} | {'yes' if not r.failures else 'NO'} "
                      f"| {figs} | {r.elapsed_s:g} s |")
+    per_run = [(r.trial, x) for r in results for x in r.figures.get("runs", [])]
+    if per_run:
+        lines += ["", "## Partial failures, per run (seconds after the fault)", "",
+                  "| trial | run | served after | unserved | status lying | beyond window | CLI lies "
+                  "| holder | attaches | guest runs there |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {t.split(' ')[0]} | {x['run']} | {x['served_after_s']} | {x['unserved_s']} "
+                  f"| {x['lying_s']} | {x['lying_beyond_window_s']} | {x['cli_lies']}/{x['cli_samples']} "
+                  f"| {x.get('holder')} | {x.get('attaches')} | {x.get('guest_runs_on_holder')} |"
+                  for t, x in per_run]
     failed = [(r.trial, f) for r in results for f in r.failures]
     if failed:
         lines += ["", "## Failures", ""] + [f"- {t}: {f}" for t, f in failed]
@@ -192,14 +225,21 @@ def markdown(results: list[TrialResult], command: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the small counts of `make test`")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated trial numbers")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,P",
+                    help="comma-separated trial numbers; P is the partial-failure family, P1..P9 one of it")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other trials of an existing reliability.json (re-run only --only)")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="keep the controller logs and configs here, not in a temporary directory")
     args = ap.parse_args()
     counts = QUICK if args.quick else FULL
-    with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp:
-        results = run(set(args.only.split(",")), counts, Path(tmp))
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        results = run(set(args.only.split(",")), counts, args.workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp:
+            results = run(set(args.only.split(",")), counts, Path(tmp))
     command = "benchmarks/bench_reliability.py " + " ".join(sys.argv[1:])
     if args.merge and (args.out / "reliability.json").exists():
         previous = json.loads((args.out / "reliability.json").read_text())

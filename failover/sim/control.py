@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from failover.sim.behaviour import make_behaviour
 from failover.sim.faults import FaultSpecError, parse_rule
 from failover.sim.instance_ops import start, stop
+from failover.sim.manual import manual_route
 from failover.sim.protocol import ApiError
 from failover.sim.timing import TimingError, make_timing, throttles
 
@@ -133,6 +134,9 @@ def _set_timing(emu: Emulator, d: dict[str, Any]) -> Reply:
 
 def _mutate(emu: Emulator, method: str, segs: list[str], d: dict[str, Any], now: float) -> Reply:
     st = emu.state
+    manual = manual_route(st, method, segs, d, now)
+    if manual is not None:
+        return manual
     if method == "POST" and len(segs) == 3 and segs[0] == "instances":
         inst = st.world.instances.get(segs[1])
         if inst is None:

@@ -32,6 +32,7 @@ class FaultRule:
     count: int | None = None
     drop_connection: bool = False
     delay_s: float = 0.0
+    match: dict[str, str] | None = None  # request parameters the call must carry, e.g. {InstanceId: i-x}
     fired: int = 0
 
 
@@ -69,6 +70,8 @@ def parse_rule(d: Any) -> FaultRule:
         ("count", rule.count is None or (isinstance(rule.count, int) and rule.count > 0)),
         ("drop_connection", isinstance(rule.drop_connection, bool)),
         ("delay_s", isinstance(rule.delay_s, int | float) and 0 <= rule.delay_s <= 300),
+        ("match", rule.match is None or (isinstance(rule.match, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in rule.match.items()))),
     ]
     for name, ok in checks:
         if not ok:
@@ -122,8 +125,9 @@ class Faults:
                 "qps": dict(self.qps),
             }
 
-    def judge(self, action: str, now: float) -> Verdict:
-        """Decides one call's fate; throttling comes first, as it does at the gateway."""
+    def judge(self, action: str, now: float, params: dict[str, str] | None = None) -> Verdict:
+        """Decides one call's fate; throttling comes first, as it does at the gateway. A rule
+        with `match` fires only on calls whose parameters carry those values."""
         with self._lock:
             verdict = Verdict(delay_s=self.latency.get(action, self.latency.get("*", 0.0)))
             throttled = self._throttle(action, now)
@@ -132,6 +136,8 @@ class Faults:
                 return verdict
             for rule in self.rules:
                 if rule.action not in ("*", action):
+                    continue
+                if rule.match and any((params or {}).get(k) != v for k, v in rule.match.items()):
                     continue
                 if rule.count is not None:
                     if rule.fired >= rule.count:

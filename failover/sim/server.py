@@ -141,14 +141,14 @@ class Emulator:
             if entry.mutates:  # who sent which change, whatever becomes of it (faults included)
                 with st.lock:
                     st.event("mutation", action, None, "received", st.clock(), access_key_id=ak)
-            verdict = self.faults.judge(action, time.monotonic())
+            params = req.business_params()
+            verdict = self.faults.judge(action, time.monotonic(), params)
             if verdict.delay_s > 0:
                 time.sleep(verdict.delay_s)
             if verdict.drop:
                 return 0, {}, {}, True
             if verdict.error is not None:
                 raise verdict.error
-            params = req.business_params()
             with st.lock:
                 now = st.clock()
                 st.advance(now)

@@ -48,7 +48,7 @@ class Spec:
 class Group:
     name: str
     eni: str
-    members: tuple[str, str]
+    members: tuple[str, ...]
     service_ip: str
 
 

@@ -170,6 +170,18 @@ class SimControl:
     def fail_next_attach(self, eni_id: str) -> dict[str, Any]:
         return self.request("POST", f"/enis/{eni_id}/fail_attach", {})
 
+    def detach_by_hand(self, eni_id: str) -> dict[str, Any]:
+        """The console's Detach on the ENI's current holder."""
+        return self.request("POST", f"/enis/{eni_id}/detach", {})
+
+    def move_by_hand(self, eni_id: str, to: str) -> dict[str, Any]:
+        """Detach from the current holder, then attach to `to` once Available."""
+        return self.request("POST", f"/enis/{eni_id}/move", {"to": to})
+
+    def report_status(self, eni_id: str, status: str | None) -> dict[str, Any]:
+        """Describe* report `status` for the ENI (None: its real status again)."""
+        return self.request("POST", f"/enis/{eni_id}/status", {"status": status})
+
 
 class SimControlError(Exception):
     def __init__(self, status: int, body: str) -> None:
