@@ -120,8 +120,9 @@ class GuestModel:
             elif kind == "invocations" and e.get("to") == "Created":
                 script = str(e.get("script") or "")
                 mac = _MAC.search(script)
-                which = "configure" if "# --- configure:" in script else (
-                    "release" if "# --- release:" in script else "other")
+                # The generated header names the action (the helper files' comments are stripped).
+                which = "configure" if "# failover guest configure:" in script else (
+                    "release" if "# failover guest release:" in script else "other")
                 self.scripts[str(e["id"])] = (which, mac.group(1).lower() if mac else None, float(e["t"]))
             elif kind == "records" and e.get("to") == "Success":
                 invoke, _, instance = str(e["id"]).partition("/")
