@@ -37,9 +37,11 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("which", ["base", "overlays/example"])
 def test_renders_offline_with_every_required_object(which: str) -> None:
     kinds = sorted(d["kind"] for d in render(which))
-    for kind in ("ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
-                 "ServiceMonitor"):
+    for kind in ("ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"):
         assert kind in kinds, f"{which}: no {kind}"
+    # Prometheus Operator kinds only through the optional component: the base applies on a
+    # cluster without the monitoring.coreos.com CRDs.
+    assert not {k for k in kinds if k in {"ServiceMonitor", "PrometheusRule"}}, which
 
 
 def test_deployment_is_spread_hardened_and_probed() -> None:
@@ -105,14 +107,34 @@ def test_pdb_keeps_a_majority_of_the_replicas() -> None:
 
 
 def test_service_and_servicemonitor_scrape_every_replica() -> None:
-    docs = render("overlays/example")
+    docs = render("overlays/example-monitoring")
     svc, mon, dep = one(docs, "Service"), one(docs, "ServiceMonitor"), one(docs, "Deployment")
     assert matches(svc["spec"]["selector"], dep["spec"]["template"]["metadata"]["labels"])
     assert matches(mon["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"])
     (endpoint,) = mon["spec"]["endpoints"]
     assert endpoint["port"] in {p["name"] for p in svc["spec"]["ports"]}
     assert endpoint["path"] == "/metrics"
-    assert endpoint.get("honorLabels", False) is False, "alerts expect exported_instance"
+    assert endpoint.get("honorLabels", False) is False
+
+
+def test_monitoring_component_carries_the_alerts_and_a_configurable_selector_label() -> None:
+    """The component ships ServiceMonitor and PrometheusRule with kube-prometheus-stack's
+    `release` label; the example-monitoring overlay sets its own value on both."""
+    import importlib.util
+
+    docs = render("overlays/example-monitoring")
+    mon, rule = one(docs, "ServiceMonitor"), one(docs, "PrometheusRule")
+    for obj in (mon, rule):
+        assert obj["metadata"]["labels"]["release"] == "monitoring", obj["kind"]
+        assert obj["metadata"]["namespace"] == "failover"
+    component = KUSTOMIZE / "components" / "prometheus-operator"
+    spec = importlib.util.spec_from_file_location("sync_rules", component / "sync_rules.py")
+    assert spec is not None and spec.loader is not None
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    assert (component / "prometheusrule.yaml").read_text() == sync.render(), (
+        "prometheusrule.yaml is stale: python3 deploy/kubernetes/components/prometheus-operator/sync_rules.py")
+    assert rule["spec"]["groups"] == yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())["groups"]
 
 
 def test_service_account_is_annotated_for_rrsa_and_used() -> None:
