@@ -100,7 +100,7 @@ class Client:
     def status(self) -> dict[str, Any]:
         c = self.coordination
         return build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                            readiness=self.readiness())
+                            readiness=self.readiness(), paused=c.pauses.paused())
 
     def readiness(self, groups: list[GroupConfig] | None = None,
                   ) -> dict[str, dict[str, StandbyReadiness]] | None:
@@ -155,7 +155,8 @@ class Replica:
         self.standby_readiness = ReadinessTracker(cfg.groups, self.cloud, self.cloud, SystemClock())
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
-                             recheck_readiness=self.standby_readiness.recheck)
+                             recheck_readiness=self.standby_readiness.recheck,
+                             paused=c.pauses.paused)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -220,7 +221,7 @@ class Replica:
     def status(self) -> dict[str, Any]:
         c = self.coordination
         doc = build_status(self.cfg, c.leadership, c.journal, c.observations.snapshot(),
-                           readiness=self.standby_readiness.snapshot())
+                           readiness=self.standby_readiness.snapshot(), paused=c.pauses.paused())
         doc["self"] = {"id": self.cfg.controller.id, "leader": c.leadership.is_leader(),
                        "health": {g: {m: h.up for m, h in members.items()}
                                   for g, members in self.health.snapshot().items()}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -37,6 +38,11 @@ class ReadableFormatter(logging.Formatter):
         return f"{line}  {extras}" if extras else line
 
 
+def env_level() -> str:
+    """$FAILOVER_LOG_LEVEL, else info (the --log-level option wins over both)."""
+    return os.environ.get("FAILOVER_LOG_LEVEL", "").lower() or "info"
+
+
 def setup(level: str = "info", *, json_lines: bool | None = None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     use_json = (not sys.stderr.isatty()) if json_lines is None else json_lines
@@ -50,3 +56,11 @@ def setup(level: str = "info", *, json_lines: bool | None = None) -> None:
     # A skipped round is counted in failover_health_rounds_missed_total; a log line
     # per skip would flood the log exactly when the machine is already struggling.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
+def quiet_for_one_shot(level: str) -> None:
+    """A one-shot command (status, drill...) reports ZooKeeper trouble as its own single error
+    line; kazoo's reconnect warnings (one per attempt, ~27 in 5 s) only bury it. `--log-level
+    debug` keeps them."""
+    if level.lower() != "debug":
+        logging.getLogger("kazoo").setLevel(logging.CRITICAL)

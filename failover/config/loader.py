@@ -98,8 +98,29 @@ def parse(raw: Any, source: str = "config") -> Config:
     return cfg
 
 
+# Where the CLI looks without --config, in this order ($FAILOVER_CONFIG first, when set).
+SYSTEM_PATH = Path("/etc/failover/config.yaml")
+LOCAL_PATH = Path("config/local.yaml")
+
+
+def search_paths() -> list[Path]:
+    env = os.environ.get("FAILOVER_CONFIG")
+    return [*([Path(env)] if env else []), SYSTEM_PATH, LOCAL_PATH]
+
+
 def default_path() -> Path:
-    return Path(os.environ.get("FAILOVER_CONFIG") or "config/local.yaml")
+    """$FAILOVER_CONFIG when set (even if missing: the operator asked for it), else the first of
+    /etc/failover/config.yaml and ./config/local.yaml that exists, else the last."""
+    env = os.environ.get("FAILOVER_CONFIG")
+    if env:
+        return Path(env)
+    return next((p for p in (SYSTEM_PATH, LOCAL_PATH) if p.is_file()), LOCAL_PATH)
+
+
+def not_found_message() -> str:
+    """The error when no --config was given and the search found nothing: names every place."""
+    return ("no configuration file: give --config FILE, or put one at $FAILOVER_CONFIG"
+            f" ({os.environ.get('FAILOVER_CONFIG') or 'unset'}), {SYSTEM_PATH} or ./{LOCAL_PATH}")
 
 
 def load(path: str | Path) -> Config:

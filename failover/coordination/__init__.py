@@ -13,13 +13,14 @@ from failover.config import ZookeeperConfig
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
+from failover.coordination.pauses import ZkPauses
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
 
 __all__ = [
     "Coordination", "Coordinator", "RequestStatus", "ZkAuthError", "ZkJournal", "ZkLeadership",
-    "ZkObservations", "ZkRequests", "ZkUnavailable", "connect",
+    "ZkObservations", "ZkPauses", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 
@@ -33,6 +34,7 @@ class Coordination:
     observations: ZkObservations
     journal: ZkJournal
     requests: ZkRequests
+    pauses: ZkPauses
 
     def join(self) -> None:
         """Become a replica: register, publish, contend (the CLI never calls this)."""
@@ -55,5 +57,5 @@ def connect(
     registry = ControllerRegistry(session)
     return Coordination(
         session, registry, ZkLeadership(session, registry), ZkObservations(session, registry),
-        ZkJournal(session, retention), ZkRequests(session),
+        ZkJournal(session, retention), ZkRequests(session), ZkPauses(session),
     )

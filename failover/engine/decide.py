@@ -35,6 +35,7 @@ class GroupView:
     # Former holders whose reverse script is running: never a target meanwhile (the script
     # would remove the addresses a failover just added), but they block nothing else.
     releasing: frozenset[str] = frozenset()
+    paused: bool = False  # `failover pause`: no automatic failover; drills and resumes still run
 
     @property
     def name(self) -> str:
@@ -128,6 +129,9 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
 def _failover(view: GroupView, now: float, holder: str | None, why: str) -> Action:
     policy = view.config.policy
     state = view.state
+    if view.paused:
+        return Action(Kind.BLOCK, view.name, f"{why}, but automatic failover is paused; "
+                      f"run `failover resume {view.name}`", holder, code="paused")
     if state.blocked:
         return Action(Kind.BLOCK, view.name, f"{why}, but the group is blocked ({state.blocked_reason}); "
                       f"run `failover ack {view.name}`", holder, code="blocked")

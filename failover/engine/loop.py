@@ -35,6 +35,7 @@ class Engine:
     def __init__(
         self, cfg: Config, deps: Collaborators, observations: Observations, requests: Requests,
         readiness: Readiness | None = None, recheck_readiness: Callable[[str], None] | None = None,
+        paused: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.d = deps
@@ -43,6 +44,7 @@ class Engine:
         self.requests = requests
         self.readiness: Readiness = readiness or dict
         self._recheck_readiness = recheck_readiness or (lambda group: None)
+        self.paused = paused or dict  # `failover pause`: group -> since (Unix time)
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
         # Releases queue in their own pool: when a zone returns, a hundred of them must not
         # stand between the next failover and a worker.
@@ -147,6 +149,7 @@ class Engine:
         obs = self.observations.snapshot()
         live = max(1, len(self.d.leadership.controllers()))
         readiness = self.readiness()
+        paused = self.paused()
         views = []
         for g in self.cfg.groups:
             if g.name in self._unknown:
@@ -178,8 +181,9 @@ class Engine:
             metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if state.blocked else 0)
             for m in g.members:  # exported every tick, so dashboards see it before any failover
                 metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == state.holder else 0)
+            metrics.set_paused(g.name, paused.get(g.name))
             view = GroupView(g, state, member_up, readiness.get(g.name, {}), unfinished, running,
-                             releasing)
+                             releasing, paused=g.name in paused)
             self._recheck_returning(view)
             metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
             views.append(view)

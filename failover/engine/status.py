@@ -29,6 +29,7 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
 
 def build_status(cfg: Config, leadership: Leadership, journal: Journal, observations: ObservationMap,
                  readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
+                 paused: Mapping[str, float] | None = None,
                  ) -> dict[str, Any]:
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
@@ -60,6 +61,8 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
             health = "corrupt"
         elif g.name in unfinished:
             health = "failing_over"
+        elif g.name in (paused or {}) and state.holder and verdicts.get(state.holder) is not False:
+            health = "paused"  # a paused group that is down still shows "down": that is the news
         elif state.blocked:
             health = "blocked"
         elif state.holder is None or verdicts.get(state.holder) is False:
@@ -76,6 +79,8 @@ def build_status(cfg: Config, leadership: Leadership, journal: Journal, observat
         }
         if corrupt is not None:
             doc["error"] = corrupt
+        if g.name in (paused or {}):
+            doc["paused_since"] = (paused or {})[g.name]
         groups.append(doc)
     return {"leader": leader,
             "controllers": [{"id": c, "leader": c == leader} for c in controllers],
