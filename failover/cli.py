@@ -34,6 +34,7 @@ class SafePath(click.Path):
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "validate": "failover.commands.validate:validate",
+    "config": "failover.commands.schema:config",
     "run": "failover.commands.run:run",
     "status": "failover.commands.status:status",
     "pause": "failover.commands.maintenance:pause",

@@ -30,12 +30,13 @@ from failover.config.models import (
     ZookeeperConfig,
     split_host_port,
 )
-from failover.config.rules import semantic_problems, warnings
+from failover.config.rules import environment_problems, semantic_problems, warnings
 
 __all__ = [
     "CHECK_TYPES", "MAX_SECONDARY_IPS", "PLACEHOLDERS", "STOP_TO_ATTACH_TYPES", "Check", "CloudConfig",
     "CommandCheck", "Config", "ConfigError", "ControllerConfig", "Defaults", "EcsStatusCheck",
     "EnvCredentials", "GroupConfig", "GuestConfig", "HealthConfig", "HttpCheck", "PolicyConfig",
-    "TcpCheck", "ZkAuth", "ZookeeperConfig", "default_path", "load", "not_found_message", "parse",
+    "TcpCheck", "ZkAuth", "ZookeeperConfig", "default_path", "environment_problems", "load",
+    "not_found_message", "parse",
     "semantic_problems", "split_host_port", "warnings",
 ]
