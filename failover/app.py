@@ -211,6 +211,9 @@ class Replica:
     def _liveness(self) -> tuple[bool, str]:
         if self._engine_thread is not None and not self._engine_thread.is_alive():
             return False, "engine thread died"
+        age, limit = self.engine.loop_age(), self.cfg.controller.liveness_max_tick_age_s
+        if age > limit:
+            return False, f"engine loop stuck: no round for {age:.0f} s (limit {limit:g} s)"
         return True, ""
 
     def _readiness(self) -> tuple[bool, str]:

@@ -36,6 +36,9 @@ class ControllerConfig(_Model):
     # A zone outage fails many groups at once; bounded so the API budget holds.
     max_parallel_failovers: int = Field(default=16, ge=1, le=256)
     tick_s: float = Field(default=0.05, gt=0, le=5)  # how often the leader re-decides
+    # /healthz fails (the kubelet restarts the pod) when the engine loop has not come round
+    # for this long: a wedged loop, not a slow one.
+    liveness_max_tick_age_s: float = Field(default=60.0, ge=5)
 
     @field_validator("listen")
     @classmethod

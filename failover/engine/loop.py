@@ -45,6 +45,7 @@ class Engine:
         self.readiness: Readiness = readiness or dict
         self._recheck_readiness = recheck_readiness or (lambda group: None)
         self.paused = paused or dict  # `failover pause`: group -> since (Unix time)
+        self._loop_at = deps.clock.monotonic()  # liveness: when run_forever last came round
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
         # Releases queue in their own pool: when a zone returns, a hundred of them must not
         # stand between the next failover and a worker.
@@ -78,7 +79,13 @@ class Engine:
                     log.warning("engine tick failed; retrying with back-off", extra={"error": error})
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
+            self._loop_at = self.d.clock.monotonic()
             stop.wait(pause)
+
+    def loop_age(self) -> float:
+        """Seconds since the loop last finished a round (a failed one counts: ZooKeeper being
+        down is not a wedged loop, and a restart would not help it)."""
+        return self.d.clock.monotonic() - self._loop_at
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""

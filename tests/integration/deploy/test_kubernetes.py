@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from failover import config as config_mod
-from tests.integration.deploy.tools import DEPLOY, run_tool
+from tests.integration.deploy.tools import DEPLOY, VENV_BIN, run_tool
 
 KUSTOMIZE = DEPLOY / "kubernetes"
 RRSA_ANNOTATION = "pod-identity.alibabacloud.com/role-name"
 RRSA_INJECTION = "pod-identity.alibabacloud.com/injection"
+CLUSTER_SCOPED = {"Namespace", "PriorityClass"}
+RENDERINGS = ["base", "overlays/example", "overlays/example-monitoring"]
+# Kinds whose schema is a CRD's, not Kubernetes' own: kubernetes-validate warns that it has none.
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
 
 @cache
@@ -37,7 +43,8 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 @pytest.mark.parametrize("which", ["base", "overlays/example"])
 def test_renders_offline_with_every_required_object(which: str) -> None:
     kinds = sorted(d["kind"] for d in render(which))
-    for kind in ("ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"):
+    for kind in ("ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount",
+                 "NetworkPolicy", "PriorityClass"):
         assert kind in kinds, f"{which}: no {kind}"
     # Prometheus Operator kinds only through the optional component: the base applies on a
     # cluster without the monitoring.coreos.com CRDs.
@@ -73,7 +80,7 @@ def test_container_runs_the_controller_with_the_mounted_config_and_pod_name_as_i
     dep = one(render("overlays/example"), "Deployment")
     pod = dep["spec"]["template"]["spec"]
     (c,) = pod["containers"]
-    assert c["args"] == ["run", "--config", "/etc/failover/config.yaml"]
+    assert c["args"][:3] == ["run", "--config", "/etc/failover/config.yaml"]
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     assert mounts["config"] == "/etc/failover"
     volumes = {v["name"]: v for v in pod["volumes"]}
@@ -144,4 +151,53 @@ def test_service_account_is_annotated_for_rrsa_and_used() -> None:
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
     ns = one(docs, "Namespace")
     assert ns["metadata"]["labels"][RRSA_INJECTION] == "on"
-    assert all(d["metadata"].get("namespace") == ns["metadata"]["name"] for d in docs if d["kind"] != "Namespace")
+    assert all(d["metadata"].get("namespace") == ns["metadata"]["name"] for d in docs
+               if d["kind"] not in CLUSTER_SCOPED)
+
+
+@pytest.mark.parametrize("which", RENDERINGS)
+def test_rendered_manifests_pass_kubernetes_validate(which: str, tmp_path: Path) -> None:
+    """Every rendered object against the Kubernetes 1.30 OpenAPI schemas, strictly (an unknown
+    or misspelt field fails); only the Prometheus Operator's CRD kinds have no schema there."""
+    path = tmp_path / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(list(render(which))))
+    out = run_tool([str(VENV_BIN / "kubernetes-validate"), "-k", "1.30.0", "--strict", "--quiet", str(path)])
+    assert out.returncode == 0, out.stdout + out.stderr
+    for line in (out.stdout + out.stderr).splitlines():
+        assert any(f"kind {k} " in line for k in CRD_KINDS), line
+
+
+def test_kubernetes_validate_is_not_vacuous(tmp_path: Path) -> None:
+    dep = copy.deepcopy(one(render("base"), "Deployment"))
+    dep["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(dep))
+    out = run_tool([str(VENV_BIN / "kubernetes-validate"), "-k", "1.30.0", "--strict", "--quiet", str(path)])
+    assert out.returncode != 0 and "livenesProbe" in out.stdout + out.stderr
+
+
+def test_the_pod_outlives_the_controllers_stop_path() -> None:
+    """SIGTERM -> running failover steps get --grace, then threads join (5 s each), leadership is
+    resigned and the session closed: the kubelet must not SIGKILL before that."""
+    pod = one(render("overlays/example"), "Deployment")["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    grace = float(args[args.index("--grace") + 1])
+    assert pod["terminationGracePeriodSeconds"] >= grace + 20, (pod["terminationGracePeriodSeconds"], grace)
+
+
+def test_priority_class_network_policy_and_a_required_zookeeper_secret() -> None:
+    docs = render("overlays/example")
+    dep, pc, np_ = one(docs, "Deployment"), one(docs, "PriorityClass"), one(docs, "NetworkPolicy")
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == pc["metadata"]["name"] and pc["value"] > 0
+    assert matches(np_["spec"]["podSelector"]["matchLabels"], dep["spec"]["template"]["metadata"]["labels"])
+    assert set(np_["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    (ingress,) = np_["spec"]["ingress"]
+    assert [p["port"] for p in ingress["ports"]] == ["ops"]  # /metrics and /status only
+    egress_ports = {p["port"] for rule in np_["spec"]["egress"] for p in rule["ports"]}
+    assert {2181, 53, 443} <= egress_ports
+    cfg = config_mod.parse(yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"]), "ConfigMap")
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    if cfg.zookeeper.auth is not None:
+        ref = env[cfg.zookeeper.auth.credential_env]["valueFrom"]["secretKeyRef"]
+        assert ref.get("optional", False) is False, "auth is on: a missing Secret must stop the pod, not crash it"
