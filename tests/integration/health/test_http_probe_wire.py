@@ -1,4 +1,4 @@
-"""The aiohttp-based probe: Basic auth from the URL, no redirect following, a fresh connection
+"""The http probe on the wire: Basic auth from the URL, no redirect following, a fresh connection
 per probe (a dead listener is never hidden by a kept-alive socket)."""
 
 from __future__ import annotations
