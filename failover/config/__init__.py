@@ -27,6 +27,7 @@ from failover.config.models import (
     PolicyConfig,
     TcpCheck,
     ZkAuth,
+    ZkTls,
     ZookeeperConfig,
     split_host_port,
 )
@@ -36,7 +37,7 @@ __all__ = [
     "CHECK_TYPES", "MAX_SECONDARY_IPS", "PLACEHOLDERS", "STOP_TO_ATTACH_TYPES", "Check", "CloudConfig",
     "CommandCheck", "Config", "ConfigError", "ControllerConfig", "Defaults", "EcsStatusCheck",
     "EnvCredentials", "GroupConfig", "GuestConfig", "HealthConfig", "HttpCheck", "PolicyConfig",
-    "TcpCheck", "ZkAuth", "ZookeeperConfig", "default_path", "environment_problems", "load",
+    "TcpCheck", "ZkAuth", "ZkTls", "ZookeeperConfig", "default_path", "environment_problems", "load",
     "not_found_message", "parse",
     "semantic_problems", "split_host_port", "warnings",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import string
 from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
@@ -143,6 +144,12 @@ def environment_problems(cfg: Config, environ: Mapping[str, str]) -> list[str]:
         for key, var in named:
             if not environ.get(var):
                 out.append(f"cloud.credentials.{key}: environment variable {var} is not set")
+    tls = cfg.zookeeper.tls
+    if tls is not None:
+        for key in ("ca", "cert", "key"):
+            path = getattr(tls, key)
+            if path is not None and not os.access(path, os.R_OK):
+                out.append(f"zookeeper.tls.{key}: {path} is not a readable file")
     auth = cfg.zookeeper.auth
     if auth is not None:
         var = auth.credential_env

@@ -145,3 +145,15 @@ def test_the_schema_accepts_the_shipped_configs_and_rejects_an_unknown_key() -> 
     bad["groups"][0]["member"] = ["i-1"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_validate_checks_the_zookeeper_tls_files(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    doc = copy.deepcopy(BASE)
+    doc["zookeeper"]["tls"] = {"ca": str(ca), "cert": str(tmp_path / "gone.pem"), "key": str(ca)}
+    r = _invoke(doc, tmp_path)
+    assert r.exit_code == 2
+    assert r.output.strip() == f"error: zookeeper.tls.cert: {tmp_path / 'gone.pem'} is not a readable file"
+    doc["zookeeper"]["tls"] = {"ca": str(ca), "cert": str(ca)}
+    assert _problems(doc) == ["zookeeper.tls: cert and key go together (a client certificate and its key)"]
