@@ -17,7 +17,7 @@ KUSTOMIZE = DEPLOY / "kubernetes"
 RRSA_ANNOTATION = "pod-identity.alibabacloud.com/role-name"
 RRSA_INJECTION = "pod-identity.alibabacloud.com/injection"
 CLUSTER_SCOPED = {"Namespace", "PriorityClass"}
-RENDERINGS = ["base", "overlays/example", "overlays/example-monitoring"]
+RENDERINGS = ["base", "overlays/example", "overlays/example-monitoring", "zookeeper"]
 # Kinds whose schema is a CRD's, not Kubernetes' own: kubernetes-validate warns that it has none.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
 
@@ -201,3 +201,32 @@ def test_priority_class_network_policy_and_a_required_zookeeper_secret() -> None
     if cfg.zookeeper.auth is not None:
         ref = env[cfg.zookeeper.auth.credential_env]["valueFrom"]["secretKeyRef"]
         assert ref.get("optional", False) is False, "auth is on: a missing Secret must stop the pod, not crash it"
+
+
+def test_the_zookeeper_ensemble_is_what_the_controller_config_names() -> None:
+    """zookeeper/: three nodes, one per zone, a PDB keeping a majority, autopurge set, and the
+    headless names the example config's `zookeeper.hosts` uses."""
+    docs = render("zookeeper")
+    sts, svc, pdb = one(docs, "StatefulSet"), one(docs, "Service"), one(docs, "PodDisruptionBudget")
+    assert sts["spec"]["replicas"] == 3 and sts["spec"]["serviceName"] == svc["metadata"]["name"]
+    assert svc["spec"]["clusterIP"] == "None"
+    pod = sts["spec"]["template"]
+    zone = [c for c in pod["spec"]["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
+    assert zone and zone[0]["whenUnsatisfiable"] == "DoNotSchedule"
+    assert pdb["spec"]["minAvailable"] == 2
+    assert matches(pdb["spec"]["selector"]["matchLabels"], pod["metadata"]["labels"])
+    (c,) = pod["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert int(env["ZOO_AUTOPURGE_PURGEINTERVAL"]) > 0 and int(env["ZOO_AUTOPURGE_SNAPRETAINCOUNT"]) >= 3
+    assert len(env["ZOO_SERVERS"].split()) == 3
+    assert "secureClientPort=2281" in env["ZOO_CFG_EXTRA"]
+    ns = sts["metadata"]["namespace"]
+    ports = {p["port"] for p in svc["spec"]["ports"]}
+    cm = one(render("overlays/example"), "ConfigMap")
+    cfg = config_mod.parse(yaml.safe_load(cm["data"]["config.yaml"]), "example ConfigMap")
+    for host in cfg.zookeeper.hosts.split(","):
+        name, port = config_mod.split_host_port(host)
+        pod_name, service, namespace = name.split(".")[:3]
+        assert (service, namespace) == (svc["metadata"]["name"], ns), host
+        assert pod_name.startswith(sts["metadata"]["name"] + "-") and int(pod_name.rsplit("-", 1)[1]) < 3, host
+        assert port in ports, host
