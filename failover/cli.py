@@ -143,6 +143,17 @@ def state(ctx: click.Context) -> CliState:
     return obj
 
 
+def complete_group(ctx: click.Context, _p: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of GROUP from the config the command line names (or the default one);
+    nothing when it cannot be read: completion never prints an error."""
+    given = ctx.find_root().params.get("config_path") or ctx.params.get("config")
+    try:
+        cfg = config_mod.load(given or config_mod.default_path())
+    except (config_mod.ConfigError, OSError):
+        return []
+    return [g.name for g in cfg.groups if g.name.startswith(incomplete)]
+
+
 def config_option(f: click.decorators.FC) -> click.decorators.FC:
     """`--config` and `--json` accepted after the subcommand too, as operators type them."""
 

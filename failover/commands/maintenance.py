@@ -12,7 +12,7 @@ import socket
 
 import click
 
-from failover.cli import config_option, state
+from failover.cli import complete_group, config_option, state
 from failover.commands.common import fail, known_group, open_client
 from failover.config import Config
 
@@ -30,7 +30,7 @@ def _targets(ctx: click.Context, group: str | None, everything: bool) -> tuple[l
 
 @click.command()
 @config_option
-@click.argument("group", required=False)
+@click.argument("group", required=False, shell_complete=complete_group)
 @click.option("--all", "everything", is_flag=True, help="Every group of the configuration.")
 @click.pass_context
 def pause(ctx: click.Context, group: str | None, everything: bool) -> None:
@@ -46,7 +46,7 @@ def pause(ctx: click.Context, group: str | None, everything: bool) -> None:
 
 @click.command()
 @config_option
-@click.argument("group", required=False)
+@click.argument("group", required=False, shell_complete=complete_group)
 @click.option("--all", "everything", is_flag=True, help="Every group of the configuration.")
 @click.pass_context
 def resume(ctx: click.Context, group: str | None, everything: bool) -> None:

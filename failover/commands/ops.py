@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from failover.cli import config_option, state
+from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.coordination import journal_admin
 
@@ -18,7 +18,7 @@ def history_rows(records: list[Any]) -> list[dict[str, Any]]:
 
 @click.command()
 @config_option
-@click.argument("group", required=False)
+@click.argument("group", required=False, shell_complete=complete_group)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.pass_context
 def history(ctx: click.Context, group: str | None, limit: int) -> None:
@@ -48,7 +48,7 @@ def history(ctx: click.Context, group: str | None, limit: int) -> None:
 
 @click.command()
 @config_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_group)
 @click.pass_context
 def ack(ctx: click.Context, group: str) -> None:
     """Clear a group blocked by flapping."""
