@@ -17,7 +17,7 @@ def _complete(words: str) -> list[str]:
     out = subprocess.run([FAILOVER], capture_output=True, text=True, timeout=240, check=True,
                          env={**os.environ, "COMP_WORDS": words, "COMP_CWORD": str(cword),
                               "_FAILOVER_COMPLETE": "bash_complete"}, cwd="/")
-    return [line.split(",", 1)[1] for line in out.stdout.splitlines()]
+    return [line.split(",", 1)[1] for line in out.stdout.splitlines() if line]
 
 
 def test_the_bash_script_and_command_names() -> None:
