@@ -16,7 +16,7 @@ SYS_PKGS := zookeeper:/usr/share/java/zookeeper.jar \
             curl:/usr/bin/curl \
             iptables:/usr/sbin/iptables-legacy
 
-.PHONY: help sysdeps venv lint typecheck imports unit pytest test demo bench clean
+.PHONY: help sysdeps venv lint typecheck imports deps unit pytest test demo bench clean constraints wheel
 
 help:
 	@echo "make demo   - run the product locally (ZooKeeper, emulator, lab, controllers, a failover)"
@@ -50,10 +50,22 @@ typecheck: venv
 imports: venv
 	$(BIN)/lint-imports
 
+# Every imported distribution declared in pyproject.toml, none declared and unused.
+deps: venv
+	$(BIN)/deptry failover
+
+# constraints.txt: the exact runtime versions the Dockerfile and the VM install use.
+constraints: venv
+	$(PY) deploy/lock_constraints.py
+
+# The wheel deploy/README.md installs on the VM pair (lands in dist/).
+wheel: venv
+	$(PY) -m pip wheel --no-deps -w dist .
+
 pytest: venv sysdeps
 	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
 
-test: sysdeps venv lint typecheck imports pytest
+test: sysdeps venv lint typecheck imports deps pytest
 
 demo: sysdeps venv
 	$(BIN)/failover demo
@@ -70,4 +82,4 @@ bench: sysdeps venv
 	[ -z "$$skipped$$failed" ]
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info dist

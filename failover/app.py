@@ -74,7 +74,7 @@ class Client:
         readiness = None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in self.cfg.groups}
         reads = c.status_reads([g.name for g in self.cfg.groups])  # O(groups), not O(records)
         return build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
-                            readiness=readiness, enis=enis)
+                            readiness=readiness, enis=enis, paused=c.pauses.paused())
 
     def facts(self, groups: list[GroupConfig] | None = None,
               ) -> tuple[dict[str, GroupFacts] | None, dict[str, EniSeen]]:
@@ -147,7 +147,7 @@ class Replica:
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
                              recheck_readiness=self.standby_readiness.recheck,
-                             observer=self.eni_observer)
+                             observer=self.eni_observer, paused=c.pauses.paused)
 
     def _build_parts(self, cfg: Config) -> Collaborators:
         """What a reload rebuilds: health, verify, readiness (the engine lives on)."""
@@ -253,6 +253,9 @@ class Replica:
     def _liveness(self) -> tuple[bool, str]:
         if self._engine_thread is not None and not self._engine_thread.is_alive():
             return False, "engine thread died"
+        age, limit = self.engine.loop_age(), self.cfg.controller.liveness_max_tick_age_s
+        if age > limit:
+            return False, f"engine loop stuck: no round for {age:.0f} s (limit {limit:g} s)"
         return True, ""
 
     def _readiness(self) -> tuple[bool, str]:
@@ -268,7 +271,8 @@ class Replica:
         c = self.coordination
         reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
         doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
-                           readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen())
+                           readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen(),
+                           paused=c.pauses.paused())
         doc["as_of"] = time.time()
         return doc
 

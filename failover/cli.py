@@ -34,8 +34,11 @@ class SafePath(click.Path):
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "validate": "failover.commands.validate:validate",
+    "config": "failover.commands.schema:config",
     "run": "failover.commands.run:run",
-    "status": "failover.commands.ops:status",
+    "status": "failover.commands.status:status",
+    "pause": "failover.commands.maintenance:pause",
+    "resume": "failover.commands.maintenance:resume",
     "drill": "failover.commands.drill:drill",
     "history": "failover.commands.ops:history",
     "ack": "failover.commands.ops:ack",
@@ -46,6 +49,30 @@ COMMANDS: dict[str, str] = {
     "lab": "failover.commands.lab:lab",
     "demo": "failover.commands.demo:demo",
 }
+
+
+LOG_LEVEL = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+def _set_log_level(ctx: click.Context, _p: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        obj = ctx.find_object(CliState)
+        if obj is not None:
+            obj.log_level = value
+        logs.setup(value)
+
+
+def with_global_options(cmd: click.Command) -> click.Command:
+    """`--log-level` accepted after the subcommand too (--config and --json come with
+    `config_option`), on every leaf command of a group as well; added once per command."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            with_global_options(sub)
+    elif not any(p.name == "log_level_after" for p in cmd.params):
+        cmd.params.append(click.Option(["--log-level", "log_level_after"], type=LOG_LEVEL,
+                                       expose_value=False, callback=_set_log_level,
+                                       help="As the global --log-level."))
+    return cmd
 
 
 class LazyGroup(click.Group):
@@ -59,7 +86,7 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         cmd = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
-        return cmd
+        return with_global_options(cmd)
 
 
 @dataclass
@@ -67,9 +94,13 @@ class CliState:
     config_path: Path
     json: bool
     log_level: str
+    config_given: bool = True  # False: found by the default search (an error names every place)
 
     def load_config(self) -> config_mod.Config:
         """Loads the config or exits 2 with one line per problem."""
+        if not self.config_given and not self.config_path.exists():
+            click.echo(f"error: --config: {config_mod.not_found_message()}", err=True)
+            raise SystemExit(2)
         try:
             cfg = config_mod.load(self.config_path)
         except config_mod.ConfigError as e:
@@ -84,19 +115,25 @@ class CliState:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config", "config_path", type=SafePath(dir_okay=False, path_type=Path), default=None,
-    help="Configuration file (default: $FAILOVER_CONFIG, then config/local.yaml).",
+    help="Configuration file (default: $FAILOVER_CONFIG, /etc/failover/config.yaml, then "
+         "./config/local.yaml).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print data as JSON.")
-@click.option(
-    "--log-level", default="info", show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-)
+@click.option("--log-level", type=LOG_LEVEL, default=None,
+              help="debug, info (default), warning, error; also $FAILOVER_LOG_LEVEL.")
 @click.version_option(__version__, prog_name="failover")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path | None, as_json: bool, log_level: str) -> None:
-    """High-availability ENI failover controller for Alibaba Cloud ECS."""
-    logs.setup(log_level)
-    ctx.obj = CliState(config_path or config_mod.default_path(), as_json, log_level)
+def main(ctx: click.Context, config_path: Path | None, as_json: bool, log_level: str | None) -> None:
+    """High-availability ENI failover controller for Alibaba Cloud ECS.
+
+    Global options (--config, --json, --log-level) go before or after the subcommand.
+    """
+    level = log_level or logs.env_level()
+    if level not in LOG_LEVEL.choices:
+        raise click.UsageError(f"$FAILOVER_LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVEL.choices)}")
+    logs.setup(level)
+    ctx.obj = CliState(config_path or config_mod.default_path(), as_json, level,
+                       config_given=config_path is not None)
 
 
 def state(ctx: click.Context) -> CliState:
@@ -106,12 +143,24 @@ def state(ctx: click.Context) -> CliState:
     return obj
 
 
+def complete_group(ctx: click.Context, _p: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of GROUP from the config the command line names (or the default one);
+    nothing when it cannot be read: completion never prints an error."""
+    given = ctx.find_root().params.get("config_path") or ctx.params.get("config")
+    try:
+        cfg = config_mod.load(given or config_mod.default_path())
+    except (config_mod.ConfigError, OSError):
+        return []
+    return [g.name for g in cfg.groups if g.name.startswith(incomplete)]
+
+
 def config_option(f: click.decorators.FC) -> click.decorators.FC:
     """`--config` and `--json` accepted after the subcommand too, as operators type them."""
 
     def set_config(ctx: click.Context, _p: click.Parameter, value: Path | None) -> None:
         if value is not None:
             state(ctx).config_path = value
+            state(ctx).config_given = True
 
     def set_json(ctx: click.Context, _p: click.Parameter, value: bool) -> None:
         if value:

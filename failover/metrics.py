@@ -7,11 +7,40 @@ against `ALL_METRICS`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_* (CPU, memory, open fds), python_info and python_gc_*: the default registry has them,
+# a custom one only when asked; a leaking or wedged replica shows here first.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
+
+# The ECS instance label. `instance` is the label Prometheus gives the scrape target, so a metric
+# label of that name was stored as `exported_instance` (and clobbered the target under
+# `honor_labels`). Call sites keep passing `instance=`: `_EcsGauge` renames it, so code written
+# against the old label keeps working (migration note: deploy/README.md, "Metric labels").
+ECS_INSTANCE = "ecs_instance"
+
+
+class _EcsGauge(Gauge):
+    """A gauge labelled (group, ecs_instance) that also accepts the old keyword `instance=`."""
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> _EcsGauge:
+        if "instance" in labelkwargs:
+            labelkwargs[ECS_INSTANCE] = labelkwargs.pop("instance")
+        return super().labels(*labelvalues, **labelkwargs)
 
 _STEP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120)
 _API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -22,13 +51,13 @@ ZK_CONNECTED = Gauge(
     "failover_zk_connected", "1 while the ZooKeeper session is connected", registry=REGISTRY
 )
 EPOCH = Gauge("failover_epoch", "Fencing epoch this replica last held as leader", registry=REGISTRY)
-HEALTH_UP = Gauge(
+HEALTH_UP = _EcsGauge(
     "failover_health_up", "This replica's verdict on a member (1 up, 0 down)",
-    ["group", "instance"], registry=REGISTRY,
+    ["group", ECS_INSTANCE], registry=REGISTRY,
 )
-QUORUM_UP = Gauge(
+QUORUM_UP = _EcsGauge(
     "failover_quorum_up", "The quorum's verdict on a member, as the leader computes it",
-    ["group", "instance"], registry=REGISTRY,
+    ["group", ECS_INSTANCE], registry=REGISTRY,
 )
 PROBE_DURATION = Histogram(
     "failover_probe_duration_seconds", "Duration of one probe", ["check"],
@@ -50,9 +79,9 @@ NO_HEALTHY_STANDBY = Gauge(
     "failover_no_healthy_standby", "1 when a group has no healthy standby to fail over to",
     ["group"], registry=REGISTRY,
 )
-STANDBY_READY = Gauge(
+STANDBY_READY = _EcsGauge(
     "failover_standby_ready", "1 when the ENI could be attached to this standby now",
-    ["group", "instance"], registry=REGISTRY,
+    ["group", ECS_INSTANCE], registry=REGISTRY,
 )
 FAILOVERS = Counter(
     "failover_failovers_total", "Failovers by outcome and trigger", ["group", "result", "trigger"],
@@ -88,8 +117,8 @@ GROUP_SERVED = Gauge(
     "succeeded (the leader's view); 0 when unserved or not known",
     ["group"], registry=REGISTRY,
 )
-ENI_HOLDER = Gauge(
-    "failover_eni_holder", "1 for the instance holding the group's ENI", ["group", "instance"],
+ENI_HOLDER = _EcsGauge(
+    "failover_eni_holder", "1 for the instance holding the group's ENI", ["group", ECS_INSTANCE],
     registry=REGISTRY,
 )
 API_CALLS = Counter(
@@ -108,6 +137,20 @@ API_BUDGET_WAIT = Histogram(
     "failover_cloud_api_budget_wait_seconds", "Time a call waited for the local API budget",
     ["priority"], buckets=_API_BUCKETS, registry=REGISTRY,
 )
+CONFIG_RELOAD_OK = Gauge(
+    "failover_config_last_reload_successful",
+    "1 if the last configuration load (start-up or SIGHUP) succeeded, 0 if it was refused",
+    registry=REGISTRY,
+)
+CONFIG_RELOAD_TIME = Gauge(
+    "failover_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration load", registry=REGISTRY,
+)
+GROUP_PAUSED = Gauge(
+    "failover_group_paused_since_timestamp_seconds",
+    "Unix time an operator paused the group's automatic failover (`failover pause`); 0 when not paused",
+    ["group"], registry=REGISTRY,
+)
 BUILD_INFO = Gauge(
     "failover_build_info", "Always 1; labels carry the version and controller id",
     ["version", "controller"], registry=REGISTRY,
@@ -119,6 +162,7 @@ ALL_METRICS = (
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
     GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
+    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED,
 )
 
 
@@ -180,3 +224,15 @@ def set_leader(leader: bool, epoch: int | None = None) -> None:
     LEADER.set(1 if leader else 0)
     if epoch is not None:
         EPOCH.set(epoch)
+
+
+def record_config_reload(ok: bool) -> None:
+    """A start-up load or a SIGHUP reload: refused reloads keep the running config (and alert)."""
+    CONFIG_RELOAD_OK.set(1 if ok else 0)
+    if ok:
+        CONFIG_RELOAD_TIME.set(time.time())
+
+
+def set_paused(group: str, since: float | None) -> None:
+    """`since`: the pause's Unix time, None when the group is not paused."""
+    GROUP_PAUSED.labels(group=group).set(since or 0)

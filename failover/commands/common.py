@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from failover import app
+from failover import app, logs
 from failover.cli import CliState
 from failover.config import Config, ConfigError
 from failover.model import JournalCorrupt, NotLeader
@@ -25,6 +25,7 @@ def fail(message: str, code: int = 1) -> None:
 def open_client(st: CliState, cfg: Config | None = None) -> Iterator[app.Client]:
     """A ZooKeeper session for one command; unreachable is exit 1, misconfigured exit 2."""
     cfg = cfg or st.load_config()
+    logs.quiet_for_one_shot(st.log_level)
     try:
         with app.client(cfg) as c:
             yield c
@@ -35,7 +36,8 @@ def open_client(st: CliState, cfg: Config | None = None) -> Iterator[app.Client]
     except JournalCorrupt as e:  # a znode the command needs holds garbage: say which, and the way out
         fail(f"{e}; see `failover journal inspect` and `failover journal reset`")
     except NotLeader as e:  # ZooKeeper unreachable or the session lost mid-command
-        fail(f"zookeeper ({cfg.zookeeper.hosts}): {e}")
+        msg = str(e)
+        fail(msg if cfg.zookeeper.hosts in msg else f"zookeeper ({cfg.zookeeper.hosts}): {msg}")
     except ValueError as e:  # a malformed credential, named by its variable, never its value
         fail(str(e), 2)
 

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from failover import app, quorum
-from failover.cli import config_option, state
+from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.config import Config, GroupConfig
 from failover.engine.decide import Action, Kind, Snapshot, decide
@@ -30,7 +30,7 @@ REQUEST_TTL_S = 60.0
 
 @click.command()
 @config_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_group)
 @click.option("--to", "to_instance", help="The standby to move to (default: the first healthy one).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and every precondition; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

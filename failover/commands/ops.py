@@ -1,4 +1,4 @@
-"""Operator commands that read or nudge the journal: status, history, ack, journal."""
+"""Operator commands that read or nudge the journal: history, ack, journal (status: status.py)."""
 
 from __future__ import annotations
 
@@ -7,45 +7,9 @@ from typing import Any
 
 import click
 
-from failover.cli import config_option, state
+from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.coordination import journal_admin
-from failover.engine.status import readiness_lines
-
-
-@click.command()
-@config_option
-@click.pass_context
-def status(ctx: click.Context) -> None:
-    """Leader, each group's holder, health and last failover."""
-    st = state(ctx)
-    with open_client(st) as c:
-        doc = c.status()
-    if st.json:
-        emit_json(doc)
-        return
-    click.echo(f"leader: {doc['leader'] or 'NONE'}   controllers: "
-               + ", ".join(x["id"] + ("*" if x["leader"] else "") for x in doc["controllers"]))
-    for g in doc["groups"]:
-        click.echo(f"group {g['name']}: {g['state']}, holder {g['holder'] or 'NONE'}")
-        if g.get("unserved_reason"):
-            click.echo(f"  not served: {g['unserved_reason']}")
-        for m in g["members"]:
-            up = {True: "up", False: "DOWN", None: "unknown"}[m["up"]]
-            votes = " ".join(f"{c}={'up' if v else 'down'}" for c, v in sorted(m["votes"].items()))
-            mark = " (holder)" if m["holder"] else ""
-            click.echo(f"  {m['instance']}{mark}: {up}   votes: {votes or '-'}")
-        for line in readiness_lines(g):
-            click.echo(line)
-        last = g["last_failover"]
-        if last:
-            dur = f"{last['duration_s']:.2f} s" if last["duration_s"] is not None else "running"
-            click.echo(f"  last failover {last['id']}: {last['from']} -> {last['to']}, "
-                       f"{last['result']}, {dur}")
-        if g.get("error"):
-            click.echo(f"  error: {g['error']}")
-        if g.get("blocked_reason"):
-            click.echo(f"  blocked: {g['blocked_reason']} (run: failover ack {g['name']})")
 
 
 def history_rows(records: list[Any]) -> list[dict[str, Any]]:
@@ -54,7 +18,7 @@ def history_rows(records: list[Any]) -> list[dict[str, Any]]:
 
 @click.command()
 @config_option
-@click.argument("group", required=False)
+@click.argument("group", required=False, shell_complete=complete_group)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @click.pass_context
 def history(ctx: click.Context, group: str | None, limit: int) -> None:
@@ -84,7 +48,7 @@ def history(ctx: click.Context, group: str | None, limit: int) -> None:
 
 @click.command()
 @config_option
-@click.argument("group")
+@click.argument("group", shell_complete=complete_group)
 @click.pass_context
 def ack(ctx: click.Context, group: str) -> None:
     """Clear a group blocked by flapping."""

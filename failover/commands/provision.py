@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from failover.cli import config_option, state
+from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group
 from failover.config import Config, ConfigError
 from failover.engine import provision as prov
@@ -40,7 +40,7 @@ def where(cfg: Config) -> str:
 
 @click.command()
 @config_option
-@click.argument("group", required=False)
+@click.argument("group", required=False, shell_complete=complete_group)
 @click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context

@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from failover import app
+from failover import app, metrics
 from failover import config as config_mod
 from failover.cli import config_option, state
 from failover.config import ConfigError
@@ -48,6 +48,7 @@ def run(ctx: click.Context, grace: float) -> None:
     def on_hup(signum: int, _frame: FrameType | None) -> None:
         reload.set()
 
+    metrics.record_config_reload(True)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -67,7 +68,9 @@ def _reload(replica: app.Replica, path: object) -> None:
         cfg = config_mod.load(str(path))
     except ConfigError as e:
         log.error("reload refused; keeping the running config", extra={"problems": e.problems})
+        metrics.record_config_reload(False)
         return
+    metrics.record_config_reload(True)
     needs_restart = replica.reload(cfg)
     if needs_restart:
         log.warning("reloaded groups; changes to these sections need a restart",

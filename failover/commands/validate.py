@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
-from failover.cli import config_option, state
+from failover import config as config_mod
+from failover.cli import CliState, config_option, state
 from failover.config import Config
 from failover.engine import provision
 from failover.engine.readiness import Finding, group_findings, read_facts
@@ -17,17 +19,45 @@ from failover.ports import CloudPort, InstanceTypes, Provisioning
 @click.command()
 @config_option
 @click.option("--live", is_flag=True, help="Also compare the config with the cloud.")
+@click.option("--skip-env", is_flag=True,
+              help="Do not check the environment variables the config names (e.g. on a build host).")
 @click.pass_context
-def validate(ctx: click.Context, live: bool) -> None:
+def validate(ctx: click.Context, live: bool, skip_env: bool) -> None:
     """Check the configuration; exit 2 with one line per problem."""
     st = state(ctx)
+    if st.json:
+        _json_errors_or_config(st, skip_env)  # --json always prints a document, also for a bad file
     cfg = st.load_config()
+    problems = [] if skip_env else config_mod.environment_problems(cfg, os.environ)
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        raise SystemExit(2)
     if live:
         _live(cfg, st.json)
     if st.json:
         click.echo(json.dumps({"ok": True, "groups": len(cfg.groups), "instances": len(cfg.instances)}))
     else:
         click.echo(f"ok: {len(cfg.groups)} groups, {len(cfg.instances)} instances")
+
+
+def _json_errors_or_config(st: CliState, skip_env: bool) -> None:
+    """For --json: a bad config (or environment) is printed as {"ok": false, "errors": [...]}
+    on stdout and exits 2; a good one returns to the normal path."""
+    errors: list[str]
+    if not st.config_given and not st.config_path.exists():
+        errors = [f"--config: {config_mod.not_found_message()}"]
+    else:
+        try:
+            cfg = config_mod.load(st.config_path)
+        except config_mod.ConfigError as e:
+            errors = e.problems
+        else:
+            errors = [] if skip_env else config_mod.environment_problems(cfg, os.environ)
+    if errors:
+        click.echo(json.dumps({"ok": False, "errors": [
+            {"path": line.split(": ", 1)[0], "message": line.split(": ", 1)[-1]} for line in errors]}))
+        raise SystemExit(2)
 
 
 def live_findings(cfg: Config, cloud: CloudPort, types: InstanceTypes,

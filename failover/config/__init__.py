@@ -5,7 +5,7 @@ one line naming its key path (`groups[0].members: needs at least 2 instances`),
 all problems at once, so an operator fixes the file in one pass.
 """
 
-from failover.config.loader import default_path, load, parse
+from failover.config.loader import default_path, load, not_found_message, parse
 from failover.config.models import (
     CHECK_TYPES,
     MAX_SECONDARY_IPS,
@@ -27,15 +27,17 @@ from failover.config.models import (
     PolicyConfig,
     TcpCheck,
     ZkAuth,
+    ZkTls,
     ZookeeperConfig,
     split_host_port,
 )
-from failover.config.rules import semantic_problems, warnings
+from failover.config.rules import environment_problems, semantic_problems, warnings
 
 __all__ = [
     "CHECK_TYPES", "MAX_SECONDARY_IPS", "PLACEHOLDERS", "STOP_TO_ATTACH_TYPES", "Check", "CloudConfig",
     "CommandCheck", "Config", "ConfigError", "ControllerConfig", "Defaults", "EcsStatusCheck",
     "EnvCredentials", "GroupConfig", "GuestConfig", "HealthConfig", "HttpCheck", "PolicyConfig",
-    "TcpCheck", "ZkAuth", "ZookeeperConfig", "default_path", "load", "parse", "semantic_problems",
-    "split_host_port", "warnings",
+    "TcpCheck", "ZkAuth", "ZkTls", "ZookeeperConfig", "default_path", "environment_problems", "load",
+    "not_found_message", "parse",
+    "semantic_problems", "split_host_port", "warnings",
 ]

@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PLACEHOLDERS = frozenset({"ip", "instance", "group"})
 MAX_SECONDARY_IPS = 19  # 20 private IPs per ENI, one of them the primary
@@ -40,6 +40,9 @@ class ControllerConfig(_Model):
     # How many replicas are deployed: quorums are counted against at least this many, so a
     # partition cannot shrink the electorate to the replicas left. None: the live ones (weaker).
     replicas: int | None = Field(default=None, ge=1, le=9)
+    # /healthz fails (the kubelet restarts the pod) when the engine loop has not come round
+    # for this long: a wedged loop, not a slow one.
+    liveness_max_tick_age_s: float = Field(default=60.0, ge=5)
 
     @field_validator("listen")
     @classmethod
@@ -61,12 +64,28 @@ class ZkAuth(_Model):
     credential_env: str = Field(min_length=1)  # the variable holding "user:password"
 
 
+class ZkTls(_Model):
+    """Client TLS to ZooKeeper's secureClientPort: PEM files (digest credentials then never
+    cross the network in clear). `cert`/`key` only when the ensemble wants client certs."""
+
+    ca: str = Field(min_length=1)  # the CA that signed the servers' certificates
+    cert: str | None = None
+    key: str | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> ZkTls:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key go together (a client certificate and its key)")
+        return self
+
+
 class ZookeeperConfig(_Model):
     hosts: str = "127.0.0.1:2181"
     root: str = "/failover"
     session_timeout_s: float = Field(default=6.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     auth: ZkAuth | None = None
+    tls: ZkTls | None = None
     journal_retention: int = Field(default=200, ge=1)  # finished failovers kept per group
 
     @field_validator("hosts")

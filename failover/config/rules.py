@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from urllib.parse import urlsplit
 
 from failover.config.models import (
     MAX_SECONDARY_IPS,
@@ -12,6 +14,7 @@ from failover.config.models import (
     CommandCheck,
     Config,
     EcsStatusCheck,
+    EnvCredentials,
     HttpCheck,
 )
 
@@ -43,8 +46,12 @@ def semantic_problems(cfg: Config) -> list[str]:
                 f"groups[{enis[g.network_interface]}]; an ENI belongs to one group"
             )
         enis.setdefault(g.network_interface, i)
+        if not g.network_interface.startswith("eni-"):
+            out.append(f"{p}.network_interface: {g.network_interface!r} is not an ENI id (eni-...)")
         seen_members: set[str] = set()
         for j, m in enumerate(g.members):
+            if not m.startswith("i-"):
+                out.append(f"{p}.members[{j}]: {m!r} is not an ECS instance id (i-...)")
             if m in seen_members:
                 out.append(f"{p}.members[{j}]: instance {m} is listed twice")
             seen_members.add(m)
@@ -86,6 +93,9 @@ def semantic_problems(cfg: Config) -> list[str]:
             texts: list[tuple[str, str]] = []
             if isinstance(c, HttpCheck):
                 texts = [("url", c.url)]
+                parts = urlsplit(c.url)
+                if parts.scheme not in ("http", "https") or not parts.netloc:
+                    out.append(f"{p}.checks[{j}].url: {c.url!r} is not an http:// or https:// URL")
             elif isinstance(c, CommandCheck):
                 texts = (
                     [("run", c.run)] if isinstance(c.run, str)
@@ -118,6 +128,37 @@ def semantic_problems(cfg: Config) -> list[str]:
             f"interval_s of {longest_interval}; use at least {2 * longest_interval:g} so a "
             "replica is not declared dead between two probe rounds"
         )
+    return out
+
+
+def environment_problems(cfg: Config, environ: Mapping[str, str]) -> list[str]:
+    """The environment variables the config names, as `run` and `status` will need them.
+    Values are never shown: only whether each is set and has the expected shape."""
+    out: list[str] = []
+    creds = cfg.cloud.credentials
+    if isinstance(creds, EnvCredentials):
+        named = [("access_key_id_env", creds.access_key_id_env),
+                 ("access_key_secret_env", creds.access_key_secret_env)]
+        if creds.security_token_env:
+            named.append(("security_token_env", creds.security_token_env))
+        for key, var in named:
+            if not environ.get(var):
+                out.append(f"cloud.credentials.{key}: environment variable {var} is not set")
+    tls = cfg.zookeeper.tls
+    if tls is not None:
+        for key in ("ca", "cert", "key"):
+            path = getattr(tls, key)
+            if path is not None and not os.access(path, os.R_OK):
+                out.append(f"zookeeper.tls.{key}: {path} is not a readable file")
+    auth = cfg.zookeeper.auth
+    if auth is not None:
+        var = auth.credential_env
+        user, sep, password = environ.get(var, "").partition(":")
+        if not environ.get(var):
+            out.append(f"zookeeper.auth.credential_env: environment variable {var} is not set")
+        elif not (user and sep and password):
+            out.append(f"zookeeper.auth.credential_env: environment variable {var} is not in the form "
+                       "user:password")
     return out
 
 

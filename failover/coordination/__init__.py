@@ -15,6 +15,7 @@ from failover.coordination.api_share import ApiShareWatch
 from failover.coordination.journal import DEFAULT_RETENTION, ZkJournal
 from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
+from failover.coordination.pauses import ZkPauses
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.requests import RequestStatus, ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
@@ -23,7 +24,7 @@ from failover.coordination.status_reads import StatusMirror, StatusReads, Status
 __all__ = [
     "ApiShareWatch", "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads",
     "StatusView", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations",
-    "ZkRequests", "ZkUnavailable", "connect",
+    "ZkPauses", "ZkRequests", "ZkUnavailable", "connect",
 ]
 
 
@@ -38,6 +39,7 @@ class Coordination:
     journal: ZkJournal
     requests: ZkRequests
     status: StatusMirror  # what a replica's /status reads (the CLI uses `status_reads`)
+    pauses: ZkPauses
 
     def secure(self) -> int:
         """A replica's start: our ACL on every znode under the root (auth on; raises ZkAclError
@@ -73,4 +75,5 @@ def connect(
     return Coordination(
         session, registry, leadership, ZkObservations(session, registry),
         journal, ZkRequests(session, fence=leadership.fence), StatusMirror(session, journal),
+        ZkPauses(session),
     )

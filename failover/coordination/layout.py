@@ -10,6 +10,7 @@ Layout (root = zookeeper.root):
   journal-running/<failover-id>    the record's group while it is unfinished
   groups/<group>                   JSON GroupState.to_dict()
   requests/<id>                    JSON DrillRequest.to_dict(); children `claim`, `result`
+  pauses/<group>                   JSON {at, by} while `failover pause` holds the group
 """
 
 from __future__ import annotations
@@ -119,3 +120,10 @@ class Layout:
 
     def result(self, request_id: str) -> str:
         return self.request(request_id) + "/result"
+
+    @property
+    def pauses(self) -> str:
+        return self._p("pauses")
+
+    def pause(self, group: str) -> str:
+        return self._p("pauses", check_name("group", group))

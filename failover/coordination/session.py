@@ -95,6 +95,14 @@ _UNREACHABLE = (
 )
 
 
+def tls_settings(config: ZookeeperConfig) -> dict[str, Any]:
+    """kazoo's TLS arguments for `zookeeper.tls` (none: plain TCP)."""
+    if config.tls is None:
+        return {}
+    return {"use_ssl": True, "verify_certs": True, "ca": config.tls.ca,
+            "certfile": config.tls.cert, "keyfile": config.tls.key}
+
+
 class Coordinator:
     """Owns the KazooClient of one replica (or of a CLI invocation)."""
 
@@ -114,6 +122,7 @@ class Coordinator:
                                         max_jitter=0.1),
             auth_data=auth_data, default_acl=acl,
             logger=kazoo_logger(self.controller_id, auth_data),
+            **tls_settings(config),
         )
         self.client.add_listener(self._on_state)
         self._wake = threading.Event()

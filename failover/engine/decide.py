@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from failover.engine.view import GroupView, why_unserved
+from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
 
@@ -156,6 +156,17 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
         return Action(Kind.BLOCK, view.name, why, code="foreign_holder")
     if requests:
         return _drill(view, requests[0])
+    action = _reconcile(view, eni, now)
+    if view.paused and action is not None and action.kind in (Kind.FAILOVER, Kind.ADOPT):
+        # `failover pause`: the operator's hands only (drills, and resuming what had begun).
+        return Action(Kind.BLOCK, view.name, f"{action.reason}, but automatic failover is paused; "
+                      f"run `failover resume {view.name}`", action.from_instance, code="paused")
+    return action
+
+
+def _reconcile(view: GroupView, eni: EniSeen, now: float) -> Action | None:
+    """What the cloud (`eni`, the view's read) and the probes ask for, with no operator request
+    in the way."""
     holder = view.holder
     if eni.status is EniStatus.AVAILABLE:
         return _repair(view, now)

@@ -52,6 +52,7 @@ class Engine:
         self, cfg: Config, deps: Collaborators, observations: Observations, requests: Requests,
         readiness: Readiness | None = None, recheck_readiness: Callable[[str], None] | None = None,
         observer: EniObserver | None = None,
+        paused: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.d = deps
@@ -60,6 +61,8 @@ class Engine:
         self.requests = requests
         self.readiness: Readiness = readiness or dict
         self._recheck_readiness = recheck_readiness or (lambda group: None)
+        self.paused = paused or dict  # `failover pause`: group -> since (Unix time)
+        self._loop_at = deps.clock.monotonic()  # liveness: when run_forever last came round
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
         # Releases queue in their own pool: when a zone returns, a hundred of them must not
         # stand between the next failover and a worker.
@@ -100,6 +103,7 @@ class Engine:
                     log.warning("engine tick failed; retrying with back-off", extra={"error": error})
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
+            self._loop_at = self.d.clock.monotonic()
             stop.wait(pause)
 
     def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
@@ -114,6 +118,11 @@ class Engine:
             self._recheck_readiness = recheck_readiness
             self._in_office = False
         self.observer.reconfigure(cfg.groups)
+
+    def loop_age(self) -> float:
+        """Seconds since the loop last finished a round (a failed one counts: ZooKeeper being
+        down is not a wedged loop, and a restart would not help it)."""
+        return self.d.clock.monotonic() - self._loop_at
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""
@@ -206,6 +215,7 @@ class Engine:
         if self._inline:
             self.observer.refresh()
         seen = self.observer.seen()
+        paused = self.paused()
         views = []
         for g in self.cfg.groups:
             if g.name in self._unknown:
@@ -235,8 +245,9 @@ class Engine:
                 self.observer.wake()
             view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
                               ready=readiness.get(g.name, {}), unfinished=unfinished,
-                              running=running, releasing=releasing)
+                              running=running, releasing=releasing, paused=g.name in paused)
             self._exports.export(view)
+            metrics.set_paused(g.name, paused.get(g.name))
             self._recheck_returning(view)
             views.append(view)
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))

@@ -32,9 +32,11 @@ def last_failover(record: FailoverRecord | None) -> dict[str, Any] | None:
 
 def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, observations: ObservationMap,
                  readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
-                 enis: Mapping[str, EniSeen] | None = None) -> dict[str, Any]:
+                 enis: Mapping[str, EniSeen] | None = None,
+                 paused: Mapping[str, float] | None = None) -> dict[str, Any]:
     """`enis`: ENI id -> the cloud's look at it. The holder and whether the group is served come
-    from there, never from the journal; without it every group's state is `unknown`."""
+    from there, never from the journal; without it every group's state is `unknown`.
+    `paused`: group -> since when automatic failover is paused (`failover pause`)."""
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
     live = quorum.electorate(len(controllers), cfg.controller.replicas)
@@ -49,7 +51,7 @@ def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, ob
         ready = {m: r.ready for m, r in (readiness or {}).get(g.name, {}).items()}
         view = build_view(g, state, observations.get(g.name, {}), live,
                           eni=(enis or {}).get(g.network_interface), ready=ready,
-                          unfinished=unfinished.get(g.name))
+                          unfinished=unfinished.get(g.name), paused=g.name in (paused or {}))
         history = journal.history(g.name, limit=1)
         members = []
         for m in g.members:
@@ -75,6 +77,8 @@ def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, ob
             doc["unserved_reason"] = why
         if corrupt is not None:
             doc["error"] = corrupt
+        if g.name in (paused or {}):
+            doc["paused_since"] = (paused or {})[g.name]
         groups.append(doc)
     return {"leader": leader,
             "controllers": [{"id": c, "leader": c == leader} for c in controllers],

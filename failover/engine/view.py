@@ -52,6 +52,7 @@ class Health(enum.StrEnum):
     DOWN = "down"  # the ENI's holder is down by quorum
     FAILING_OVER = "failing_over"
     BLOCKED = "blocked"  # served, but automatic failover is blocked until `failover ack`
+    PAUSED = "paused"  # served, but automatic failover is paused until `failover resume`
     UNKNOWN = "unknown"  # the ENI could not be read: nothing is claimed
     CORRUPT = "corrupt"
 
@@ -75,6 +76,7 @@ class GroupView:
     serving: bool | None = None
     # When the serving quorum turned False (wall clock: the latest of the "no" votes' times).
     serving_since: float | None = None
+    paused: bool = False  # `failover pause`: no automatic move; drills and resumes still run
 
     @property
     def name(self) -> str:
@@ -113,7 +115,7 @@ def build_view(group: GroupConfig, state: GroupState,
                observations: Mapping[str, Mapping[str, Observation]], live: int, *,
                eni: EniSeen | None, ready: Mapping[str, bool] | None = None,
                unfinished: FailoverRecord | None = None, running: bool = False,
-               releasing: frozenset[str] = frozenset()) -> GroupView:
+               releasing: frozenset[str] = frozenset(), paused: bool = False) -> GroupView:
     """The one builder of a group's view (the engine, `status` and `drill --dry-run`)."""
     serving, since = None, None
     if eni is not None and eni.instance is not None:
@@ -123,7 +125,7 @@ def build_view(group: GroupConfig, state: GroupState,
         if serving is False:
             since = max(o.at for o in seen.values() if not o.up)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
-                     unfinished, running, releasing, eni, serving, since)
+                     unfinished, running, releasing, eni, serving, since, paused)
 
 
 def health_of(view: GroupView, standby_ready: bool) -> Health:
@@ -137,6 +139,8 @@ def health_of(view: GroupView, standby_ready: bool) -> Health:
         return Health.DOWN
     if not view.served:
         return Health.UNSERVED
+    if view.paused:
+        return Health.PAUSED
     if view.state.blocked:
         return Health.BLOCKED
     return Health.HEALTHY if standby_ready else Health.DEGRADED

@@ -13,7 +13,7 @@ SETTING = re.compile(r"^export ([A-Z_][A-Z0-9_]*)=(\S+)")
 PANEL = re.compile(r'panel "([^"]+)"')
 VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
 # CLI commands that talk to running controllers through ZooKeeper (and the cloud they watch).
-NEED_CONTROLLERS = {"status", "drill", "history", "ack", "journal", "provision"}
+NEED_CONTROLLERS = {"status", "drill", "history", "ack", "journal", "provision", "pause", "resume"}
 GLOBAL_WITH_VALUE = {"--config", "--log-level"}
 
 

@@ -118,12 +118,18 @@ def test_the_build_copies_everything_the_package_needs_and_nothing_else() -> Non
         if ins.op == "COPY":
             copied |= {a.rstrip("/").removeprefix("./") for a in ins.args.split()[:-1] if not a.startswith("--")}
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
-    needed = {"pyproject.toml", project["project"]["readme"], "failover"}
+    needed = {"pyproject.toml", project["project"]["readme"], "failover", *project["project"]["license-files"],
+              "constraints.txt"}
     assert needed <= copied, f"the build stage does not copy {sorted(needed - copied)}"
     patterns = [ln.strip() for ln in IGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     package_files = [p.relative_to(REPO).as_posix() for p in (REPO / "failover").rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
-    for rel in ["pyproject.toml", project["project"]["readme"], *package_files]:
+    for rel in ["pyproject.toml", project["project"]["readme"], "LICENSE", "constraints.txt", *package_files]:
         assert not _ignored(rel, patterns), f"{rel} is excluded from the build context"
     for rel in (".venv/bin/python", "tests/conftest.py", "config/local.yaml", ".git/config"):
         assert _ignored(rel, patterns), f"{rel} would be sent to the build"
+
+
+def test_dependencies_install_at_the_versions_of_the_constraints_file() -> None:
+    (install,) = [i for i in stages()[0] if i.op == "RUN" and "pip install" in i.args]
+    assert "-c constraints.txt" in install.args

@@ -57,11 +57,11 @@ def test_every_metric_family_is_on_the_dashboard() -> None:
 # topic of the issue -> (a title word, a pattern an expression of that panel must match)
 TOPICS = {
     "leader": ("Leader", r"\bfailover_leader\b"),
-    "health per group and member": ("Health", r"^(?=.*failover_(quorum|health)_up\b)(?=.*\bgroup\b)(?=.*exported_instance)"),
+    "health per group and member": ("Health", r"^(?=.*failover_(quorum|health)_up\b)(?=.*\bgroup\b)(?=.*ecs_instance)"),
     "failovers": ("Failovers", r"failover_failovers_total"),
     "failover duration by step": ("step", r"^(?=.*failover_step_duration_seconds_bucket)(?=.*\bby \(le, step\))"),
     "API calls": ("API calls", r"failover_cloud_api_calls_total"),
-    "API errors": ("errors", r'failover_cloud_api_calls_total\{code!="OK"\}'),
+    "API errors": ("errors", r'failover_cloud_api_calls_total\{[^}]*code!="OK"'),
     "throttling": ("throttling", r"failover_cloud_api_throttled_total"),
     "ZooKeeper connection": ("ZooKeeper", r"failover_zk_connected"),
 }
@@ -103,3 +103,23 @@ def test_every_expression_parses_as_promql(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     out = run_tool(["promtool", "check", "rules", str(path)])
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_query_is_scoped_to_the_chosen_deployment() -> None:
+    """Two deployments in one Prometheus: job and namespace variables narrow every query, and
+    "Leaders (must be 1)" counts per deployment, never across them."""
+    dash = _dashboard()
+    names = [v["name"] for v in dash["templating"]["list"]]
+    assert {"job", "namespace"} <= set(names), names
+    assert names.index("job") < names.index("namespace") < names.index("group"), "narrowing order"
+    for where, expr in _exprs(dash):
+        if where in ("variable job",):
+            continue
+        for m in re.finditer(r"\bfailover_[a-z_]+(\{[^}]*\})?", expr):
+            sel = m.group(1) or ""
+            assert 'job=~"$job"' in sel, f"{where}: {m.group(0)} not scoped to $job"
+            if where != "variable namespace":
+                assert 'namespace=~"$namespace"' in sel, f"{where}: {m.group(0)} not scoped to $namespace"
+        assert "exported_instance" not in expr, f"{where}: the ECS instance label is ecs_instance now"
+    (leaders,) = [p for p in _panels(dash) if p["title"] == "Leaders (must be 1)"]
+    assert leaders["targets"][0]["expr"].startswith("sum by (namespace, job) (")

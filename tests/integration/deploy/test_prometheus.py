@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from failover import metrics
@@ -13,6 +14,8 @@ from tests.integration.deploy.promql import metric_names
 from tests.integration.deploy.tools import ALERTS, DEPLOY, REPO, run_tool
 
 RULES_TESTS = DEPLOY / "prometheus" / "alerts_test.yaml"
+# Absolute links: the base is Prometheus's external label `runbook_base` (see alerts.yaml).
+RUNBOOK_BASE = '{{ or $externalLabels.runbook_base "https://runbooks.invalid/failover" }}/'
 
 # The issue's list, alert by alert.
 REQUIRED = {
@@ -23,6 +26,9 @@ REQUIRED = {
     "FailoverCloudApiThrottled",        # sustained API throttling
     "FailoverZooKeeperDisconnected",    # ZooKeeper disconnected
     "FailoverPrimaryDownNoFailover",    # a primary down with no failover started
+    "FailoverTargetDown",               # a replica's scrape target down (a weaker quorum)
+    "FailoverConfigReloadFailed",       # a SIGHUP reload refused
+    "FailoverGroupPausedTooLong",       # `failover pause` forgotten
 }
 
 
@@ -47,6 +53,19 @@ def test_vm_pair_prometheus_config_is_valid() -> None:
     cfg = DEPLOY / "prometheus" / "prometheus-vm-pair.yaml"
     out = run_tool(["promtool", "check", "config", cfg.name], cwd=cfg.parent)
     assert out.returncode == 0, out.stdout + out.stderr
+    base = yaml.safe_load(cfg.read_text())["global"]["external_labels"]["runbook_base"]
+    assert base.startswith("https://") and not base.endswith("/")
+
+
+def test_every_rule_aggregates_by_deployment() -> None:
+    """Two deployments in one Prometheus must never add up: each aggregation keeps job and
+    namespace (alerts_test.yaml's "two deployments" cases prove the behaviour)."""
+    for rule in _rules():
+        for by in re.findall(r"\b(?:by|on) \(([^)]*)\)", rule["expr"]):
+            labels = {x.strip() for x in by.split(",")}
+            assert {"job", "namespace"} <= labels, f"{rule['alert']}: aggregates by ({by}) across deployments"
+        for agg in re.findall(r"\b(sum|max|min|count|avg)\s*\(", rule["expr"]):
+            pytest.fail(f"{rule['alert']}: {agg}(...) without by (namespace, job)")
 
 
 def test_the_required_alerts_exist() -> None:
@@ -87,8 +106,9 @@ def _anchors(md: Path) -> set[str]:
 def test_every_alert_links_an_existing_runbook_section() -> None:
     for rule in _rules():
         url = rule["annotations"]["runbook_url"]
-        path, _, anchor = url.partition("#")
-        md = REPO / path
+        assert url.startswith(RUNBOOK_BASE), f"{rule['alert']}: runbook_url not under the base: {url}"
+        path, _, anchor = url.removeprefix(RUNBOOK_BASE).partition("#")
+        md = REPO / "runbooks" / path
         assert md.is_file(), f"{rule['alert']}: runbook {path} does not exist"
         if anchor:
             assert anchor in _anchors(md), f"{rule['alert']}: no section #{anchor} in {path}"

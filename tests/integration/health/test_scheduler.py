@@ -79,8 +79,8 @@ def test_verdict_flips_after_exactly_fall_rounds(listeners: tuple[TcpListener, T
     assert down.reason == f"0:tcp:{a.port}: refused"
     assert all(o.up for _, o in seen if o.instance == "i-b")  # the standby is probed and up
     assert m.healthy_members("web") == ("i-b",)
-    assert metrics.REGISTRY.get_sample_value("failover_health_up", {"group": "web", "instance": "i-a"}) == 0
-    assert metrics.REGISTRY.get_sample_value("failover_health_up", {"group": "web", "instance": "i-b"}) == 1
+    assert metrics.REGISTRY.get_sample_value("failover_health_up", {"group": "web", "ecs_instance": "i-a"}) == 0
+    assert metrics.REGISTRY.get_sample_value("failover_health_up", {"group": "web", "ecs_instance": "i-b"}) == 1
 
 
 def test_a_slow_round_is_never_stacked() -> None:

@@ -43,7 +43,7 @@ def test_tracker_follows_the_cloud() -> None:
         assert t.refresh(force=True)
         assert t.ready_map() == {"rdy": {"i-standby": False, "i-far": False}}
         sample = metrics.REGISTRY.get_sample_value("failover_standby_ready",
-                                                   {"group": "rdy", "instance": "i-standby"})
+                                                   {"group": "rdy", "ecs_instance": "i-standby"})
         assert sample == 0.0
 
 
@@ -90,9 +90,9 @@ def test_a_replica_reports_readiness_in_status_metrics_and_the_cli(
             assert members["i-standby"]["ready"] is True
             assert "ready" not in members["i-primary"]  # the holder is no standby
             text = replica.get("/metrics")[1]
-            assert 'failover_standby_ready{group="web",instance="i-far"} 0.0' in text
-            assert 'failover_standby_ready{group="web",instance="i-standby"} 1.0' in text
-            assert 'failover_standby_ready{group="web",instance="i-primary"}' not in text
+            assert 'failover_standby_ready{ecs_instance="i-far",group="web"} 0.0' in text
+            assert 'failover_standby_ready{ecs_instance="i-standby",group="web"} 1.0' in text
+            assert 'failover_standby_ready{ecs_instance="i-primary",group="web"}' not in text
             doc = json.loads(fleet.cli("status", "--json").stdout)
             cli_members = {m["instance"]: m for m in doc["groups"][0]["members"]}
             assert cli_members["i-far"]["ready"] is False

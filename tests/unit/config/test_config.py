@@ -49,9 +49,9 @@ def _second_group(doc: dict[str, Any], **over: Any) -> None:
 BROKEN: list[tuple[str, Any, str]] = [
     ("wrong type", lambda d: d["zookeeper"].update(session_timeout_s="six"), "zookeeper.session_timeout_s:"),
     ("interval not a number", lambda d: d["defaults"]["health"].update(interval_s="fast"),
-     "groups[0].health.interval_s: Input should be a valid number"),
+     "defaults.health.interval_s: Input should be a valid number"),
     ("quorum not a number", lambda d: d["defaults"]["health"].update(quorum=0),
-     "groups[0].health.quorum:"),
+     "defaults.health.quorum:"),
     ("missing region", lambda d: d["cloud"].pop("region"), "cloud.region: missing"),
     ("missing cloud", lambda d: d.pop("cloud"), "cloud: missing"),
     ("unknown top key", lambda d: d.update(extra=1), "extra: unknown key"),
@@ -70,13 +70,13 @@ BROKEN: list[tuple[str, Any, str]] = [
     ("20 service ips", lambda d: d["groups"][0].update(service_ips=[f"192.168.1.{i}" for i in range(100, 120)]),
      "groups[0].service_ips: 20 IPs"),
     ("timeout >= interval", lambda d: d["defaults"]["health"].update(timeout_s=1),
-     "groups[0].health.timeout_s: 1"),
+     "defaults.health.timeout_s: 1"),
     ("status timeout >= its interval", lambda d: d["groups"][0]["checks"].append(
         {"type": "ecs_status", "interval_s": 0.25, "timeout_s": 0.3}),
      "groups[0].checks[1].timeout_s: 0.3 must be shorter than the check's interval (0.25)"),
     ("status interval too short", lambda d: d["groups"][0]["checks"].append(
         {"type": "ecs_status", "interval_s": 0.01}), "groups[0].checks[1].interval_s:"),
-    ("fall 0", lambda d: d["defaults"]["health"].update(fall=0), "groups[0].health.fall: must be at least 1"),
+    ("fall 0", lambda d: d["defaults"]["health"].update(fall=0), "defaults.health.fall: must be at least 1"),
     ("rise 0", lambda d: d["groups"][0].update(health={"rise": 0}), "groups[0].health.rise: must be at least 1"),
     ("unknown placeholder", lambda d: d["groups"][0]["checks"].append(
         {"type": "http", "url": "http://{host}/"}), "groups[0].checks[1].url: unknown placeholder {host}"),
@@ -88,11 +88,11 @@ BROKEN: list[tuple[str, Any, str]] = [
      "groups[0].checks[1].port:"),
     ("session too short", lambda d: d["zookeeper"].update(session_timeout_s=1),
      "zookeeper.session_timeout_s: 1.0 is too short"),
-    ("bad quorum", lambda d: d["defaults"]["health"].update(quorum="most"), "groups[0].health.quorum:"),
+    ("bad quorum", lambda d: d["defaults"]["health"].update(quorum="most"), "defaults.health.quorum:"),
     ("endpoint with scheme", lambda d: d["cloud"].update(endpoint="http://127.0.0.1:1"),
      "cloud.endpoint: give host[:port] only"),
     ("bad zk hosts", lambda d: d["zookeeper"].update(hosts="zk1,zk2"), "zookeeper.hosts:"),
-    ("bad fence", lambda d: d["defaults"].update(policy={"fence": "sometimes"}), "groups[0].policy.fence:"),
+    ("bad fence", lambda d: d["defaults"].update(policy={"fence": "sometimes"}), "defaults.policy.fence:"),
     ("groups not a list", lambda d: d.update(groups={"web": {}}), "groups:"),
 ]
 

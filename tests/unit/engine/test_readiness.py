@@ -183,7 +183,7 @@ def tracker(cloud: FakeCloud, types: FakeInstanceTypes | None = None,
 
 def gauge(instance: str, group_name: str = "rt") -> float | None:
     return metrics.REGISTRY.get_sample_value("failover_standby_ready",
-                                             {"group": group_name, "instance": instance})
+                                             {"group": group_name, "ecs_instance": instance})
 
 
 def test_tracker_reads_on_its_interval_and_exports_the_gauge() -> None:
