@@ -1,0 +1,196 @@
+"""Rows of the README's "Other figures" table for this round's results (pure; read by report.py).
+
+Whole-replica health (health_replica*.json), /status cost (status.json), the lab's src/dst check
+stability part (stability.json, stability_before.json), the HTTP probe comparison
+(http_probe.json), cold standbys (cold_standby.json), the partial-failure reliability family
+(P rows of reliability.json) and the reliability runs kept apart (issue21/, realistic/).
+Every figure is read from the JSON; what a JSON does not record is said so in its row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from benchmarks.report_matrix import g, num, secs
+
+Row = tuple[str, str, str]  # what, figure, command
+NO_LOAD = "load not recorded in the JSON (2 cores shared with other work)"
+
+
+def per(values: dict[str, Any], fmt: str = "{:g}", missing: str = "-") -> str:
+    """One figure per replica, in replica order: 'a / b / c'."""
+    out = []
+    for v in values.values():
+        x = num(v)
+        out.append(missing if x is None else fmt.format(x))
+    return " / ".join(out) or missing
+
+
+def loads(machine: dict[str, Any]) -> str:
+    start, end = machine.get("load_avg_at_start"), machine.get("load_avg_at_end")
+    if not start and not end:
+        return NO_LOAD
+    return (f"shared, loaded machine: load average {g((start or [None])[0])} at start, "
+            f"{g((end or [None])[0])} at end")
+
+
+def replica_run(name: str, key: str, run: dict[str, Any]) -> Row:
+    r = run.get("result") or {}
+    s = r.get("spec") or {}
+    http = s.get("http_every")
+    mix = "TCP checks only" if http == 0 else f"1 member in {http} checked by HTTP, the rest TCP"
+    qps = s.get("account_qps")
+    what = (f"whole replica ({name}.json, run `{key}`): {s.get('groups', 0):,} groups, "
+            f"{s.get('replicas')} replica(s), {mix}, interval {g(s.get('interval_s'))} s, timeout "
+            f"{g(s.get('timeout_s'))} s, api_rate_per_s {g(s.get('api_rate_per_s'))}, emulator account "
+            f"limit {g(qps) + ' calls/s per action' if qps is not None else 'off'}, "
+            f"{g(s.get('seconds'))} s steady window")
+    up = r.get("every_member_up_s") or {}
+    up_text = (f"every member up at {per(up, '{:.1f} s')}" if all(num(v) is not None for v in up.values())
+               else f"every member up: {per(up, '{:.1f} s', 'never')} (not within the "
+                    f"{g(s.get('up_timeout_s'))} s start-up bound; members not up at the end: "
+                    f"{per(r.get('members_not_up_at_end') or {}, '{:.0f}')})")
+    phases = {p: (r.get(p) or {}).get("replicas") or {} for p in ("startup", "steady")}
+    cpu = "; ".join(f"{p} {per({k: v.get('cpu_share_of_one_core') for k, v in reps.items()}, '{:.0%}')}"
+                    for p, reps in phases.items())
+    lag = {k: (v.get("probe_lag_ms_from_buckets") or {}).get("p99") for k, v in phases["steady"].items()}
+    lag_text = (f"steady probe lag p99 {per(lag, '{:.0f} ms', 'no probe result')} (bucket estimate)"
+                if lag else "steady probe lag not recorded")
+    throttled = sum(int(num(v.get("throttled_calls")) or 0)
+                    for reps in phases.values() for v in reps.values())
+    goal = run.get("goal") or {}
+    fig = (f"{up_text}; CPU share of one core {cpu}; {lag_text}; rounds missed "
+           f"{per(r.get('rounds_missed') or {}, '{:.0f}')}; {throttled} throttled calls; ENIs moved "
+           f"(no failure injected, so false failovers) {r.get('enis_moved', 'not recorded')}, finished "
+           f"failovers {r.get('failovers')}. Goal: up {goal.get('every_member_up_s', '?')} s, CPU "
+           f"{goal.get('cpu_share_of_one_core', '?')}, lag p99 "
+           f"{goal.get('probe_lag_p99_ms', '?')} ms. {loads(run.get('machine') or {})}")
+    return what, fig, f"`python {run.get('command')}`"
+
+
+def replica_rows(name: str, doc: dict[str, Any]) -> list[Row]:
+    return [replica_run(name, key, run) for key, run in doc.items() if isinstance(run, dict)]
+
+
+def status_rows(doc: dict[str, Any]) -> list[Row]:
+    s, h = doc.get("settings") or {}, doc.get("http") or {}
+    cli, full, mirror = (doc.get(k) or {} for k in ("status_reads_cli", "full_history", "mirror_replica"))
+    what = (f"/status at {s.get('groups', 0):,} groups, {s.get('records_per_group')} journal records and "
+            f"{s.get('members_per_group')} members each, {s.get('replicas')} replica, cache "
+            f"{g(s.get('cache_s'))} s, ZooKeeper {s.get('zookeeper')}")
+    fig = (f"HTTP /status, {h.get('clients')} clients for {g(h.get('seconds'))} s: "
+           f"{h.get('requests')} requests, "
+           f"p50 {secs(h.get('p50_s'), 4)}, p99 {secs(h.get('p99_s'), 4)}, max {secs(h.get('max_s'), 3)}, "
+           f"{g(h.get('zk_reads_per_s'))} ZooKeeper reads/s; one build: replica mirror p50 "
+           f"{secs(mirror.get('p50_s'), 3)} ({mirror.get('zk_reads_per_build')} reads), CLI status reads p50 "
+           f"{secs(cli.get('p50_s'))} ({cli.get('zk_reads_per_build')} reads), full history p50 "
+           f"{secs(full.get('p50_s'))} ({full.get('zk_reads_per_build')} reads). {doc.get('note', NO_LOAD)}")
+    return [(what, fig, f"`python {doc.get('command')}`")]
+
+
+def counts(d: Any) -> str:
+    return ", ".join(f"{k} {v}" for k, v in d.items()) if isinstance(d, dict) and d else "none"
+
+
+def stability_rows(doc: dict[str, Any]) -> list[Row]:
+    st = doc.get("stability") or {}
+    if not st:
+        return []
+    h = (doc.get("settings") or {}).get("health") or {}
+    p = st.get("probe") or {}
+    old = st.get("guest_routes") == "old"
+    what = (f"lab, {'before' if old else 'after'} the src/dst-check fix: new holder watched "
+            f"{g(st.get('watch_s'))} s after each crash failover; src/dst check {st.get('srcdst_check')}, "
+            f"primary route metric {st.get('primary_metric')}, guest routes {st.get('guest_routes')}; health "
+            f"interval {g(h.get('interval_s'))} s, timeout {g(h.get('timeout_s'))} s, fall {h.get('fall')}; "
+            f"probes of the holder every {g(p.get('period_s'))} s from "
+            f"{len(p.get('from') or [])} controllers")
+    fig = (f"{st.get('false_failovers')} false failovers, {st.get('holder_unreachable_probes')} of "
+           f"{st.get('probes')} holder probes unreachable, {st.get('failed_trials')} of {st.get('trials')} "
+           f"trials failed; dropped by the src/dst check: {counts(st.get('dropped_by_srcdst_check'))}. "
+           f"{NO_LOAD}")
+    cmd = (f"`failover lab bench --parts stability --stability-trials {st.get('trials')} --stability-watch-s "
+           f"{g(st.get('watch_s'))}{' --old-guest-routes' if old else ''} --out benchmarks/results` "
+           "(the JSON records no command; rebuilt from its settings)")
+    return [(what, fig, cmd)]
+
+
+def http_probe_rows(doc: dict[str, Any]) -> list[Row]:
+    s = doc.get("settings") or {}
+    what = (f"HTTP probe, hand-written (streams) vs aiohttp: {s.get('probes_per_client')} probes per client, "
+            f"{s.get('concurrency')} at once, target {s.get('target')}")
+    kinds = [(k, v) for k, v in doc.items() if k != "settings" and isinstance(v, dict)]
+    fig = "; ".join(f"{k}: {g(v.get('cpu_ms_per_probe'))} ms CPU per probe, round wall median "
+                    f"{secs(v.get('round_wall_s_median'))} (p90 {secs(v.get('round_wall_s_p90'))}), "
+                    f"{v.get('failed_probes')} failed" for k, v in kinds)
+    return [(what, f"{fig}. {s.get('machine', NO_LOAD)}",
+             f"`python benchmarks/bench_http_probe.py --probes {s.get('probes_per_client')} --concurrency "
+             f"{s.get('concurrency')}` (the JSON records no command; rebuilt from its settings)")]
+
+
+def cold_standby_rows(doc: dict[str, Any]) -> list[Row]:
+    s = doc.get("settings") or {}
+    total = {k: (doc.get(k) or {}).get("total_s") or {} for k in ("warm", "cold")}
+    added = doc.get("added_by_cold_standby") or {}
+    what = (f"cold standby (stopped, started at failover) vs warm: {s.get('profile')} profile at time_scale "
+            f"{g(s.get('time_scale'))}, {s.get('trials')} trials, start law {s.get('start_law')}, failure "
+            f"shares {g(s.get('failure_shares'))}")
+    fig = ("; ".join(f"{k} failover median {secs(v.get('median_real_equiv_s'))}, p90 "
+                     f"{secs(v.get('p90_real_equiv_s'))}" for k, v in total.items())
+           + f"; added by the cold standby median {secs(added.get('median_real_equiv_s'))}, p90 "
+           f"{secs(added.get('p90_real_equiv_s'))} (times scaled back to real, x1/time_scale; the start "
+           f"law is assumed). {s.get('host', NO_LOAD)}")
+    return [(what, fig, f"`python {doc.get('command')}`")]
+
+
+def failed_runs(t: dict[str, Any]) -> str:
+    fails = t.get("failures") or []
+    if not fails:
+        return f"passed {t.get('runs')} of {t.get('runs')}"
+    runs = {m.group(1) for f in fails if (m := re.match(r"run (\d+):", str(f)))}
+    first = str(fails[0])
+    first = first if len(first) <= 160 else first[:157] + "..."
+    return f"FAILED in {len(runs) or '?'} of {t.get('runs')} runs (first: {first})"
+
+
+def partial_rows(doc: dict[str, Any]) -> list[Row]:
+    out = []
+    for t in doc.get("trials") or []:
+        if not str(t.get("trial", "")).startswith("P"):
+            continue
+        f = t.get("figures") or {}
+        out.append((f"partial failure {t.get('trial')}",
+                    f"{failed_runs(t)}; served again in {f.get('served_runs')} runs, p50 "
+                    f"{secs(f.get('served_after_p50_s'))}, max {secs(f.get('served_after_max_s'))}; status "
+                    f"wrong beyond the {g(f.get('detection_window_s'))} s detection window at most "
+                    f"{secs(f.get('lying_beyond_window_max_s'))}; CLI wrong {f.get('cli_lies')} of "
+                    f"{f.get('cli_samples')} samples. {NO_LOAD}",
+                    "`python benchmarks/bench_reliability.py --only P`"))
+    return out
+
+
+def scalars(f: dict[str, Any]) -> str:
+    """A trial's figures that are one number or word (lists of numbers as their range)."""
+    parts = []
+    for k, v in f.items():
+        if isinstance(v, list) and v and all(num(x) is not None for x in v):
+            parts.append(f"{k} {g(min(v))}-{g(max(v))}" if len(v) > 1 else f"{k} {g(v[0])}")
+        elif isinstance(v, bool | str) or num(v) is not None:
+            parts.append(f"{k} {g(v) if num(v) is not None else v}")
+    return ", ".join(parts)
+
+
+def run_rows(name: str, doc: dict[str, Any]) -> list[Row]:
+    """A reliability run kept in its own folder (issue21/, realistic/)."""
+    where = name.split("/", maxsplit=1)[0]
+    profile = (" (the JSON does not record the cloud profile; this folder's runs set "
+               "FAILOVER_TRIAL_PROFILE=realistic, see benchmarks/results/notes/issue-22.md)"
+               if where == "realistic" else "")
+    out = []
+    for t in doc.get("trials") or []:
+        figs = scalars(t.get("figures") or {})
+        out.append((f"reliability ({where}/): {t.get('trial')}{profile}",
+                    f"{failed_runs(t)}{'; ' + figs if figs else ''}. {NO_LOAD}",
+                    f"`python {doc.get('command')}`"))
+    return out
