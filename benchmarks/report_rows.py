@@ -192,5 +192,5 @@ def run_rows(name: str, doc: dict[str, Any]) -> list[Row]:
         figs = scalars(t.get("figures") or {})
         out.append((f"reliability ({where}/): {t.get('trial')}{profile}",
                     f"{failed_runs(t)}{'; ' + figs if figs else ''}. {NO_LOAD}",
-                    f"`python {doc.get('command')}`"))
+                    ", then ".join(f"`python {c}`" for c in str(doc.get("command")).split(", then "))))
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import report, report_matrix
+from benchmarks import report, report_matrix, report_rows
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -109,3 +109,76 @@ def test_a_bench_run_renders_every_matrix_row_and_says_it_was_a_smoke_run() -> N
     assert any("SMOKE RUN" in x for x in lines)
     (real,) = [x for x in lines if x.startswith("| (4) real-cloud")]
     assert "Cloud Assistant time included" in real and "per seed" in real and "assumption" in real
+
+
+def trial(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
+    (found,) = [t for t in doc["trials"] if str(t["trial"]).startswith(prefix)]
+    figures: dict[str, Any] = found["figures"]
+    return figures
+
+
+# (JSON under benchmarks/results, how to change one number in it, the README text it must then
+# show, the start of the row the check must name)
+CHANGES: list[tuple[str, Any, str, str]] = [
+    ("health_replica.json",
+     lambda d: d["1000g-3r-http0-60s-qps20"]["result"]["every_member_up_s"].update({"ctl-a": 77.7}),
+     "every member up at 77.7 s / 46.4 s", "whole replica (health_replica.json, run `1000g-3r-http0"),
+    ("health_replica-1000g-1r-tcp-first.json", lambda d: d["1000g-1r"]["result"].update({"enis_moved": 7}),
+     "so false failovers) 7,", "whole replica (health_replica-1000g-1r-tcp-first.json"),
+    ("status.json", lambda d: d["http"].update({"p99_s": 0.7777}), "p99 0.7777 s", "/status at 1,000 groups"),
+    ("stability.json", lambda d: d["stability"].update({"false_failovers": 13}), "13 false failovers",
+     "lab, after the src/dst-check fix"),
+    ("stability_before.json", lambda d: d["stability"].update({"holder_unreachable_probes": 444}),
+     "444 of 1800 holder probes", "lab, before the src/dst-check fix"),
+    ("http_probe.json", lambda d: d["streams"].update({"cpu_ms_per_probe": 0.777}),
+     "streams: 0.777 ms CPU per probe", "HTTP probe, hand-written"),
+    ("cold_standby.json", lambda d: d["added_by_cold_standby"].update({"median_real_equiv_s": 77.7}),
+     "cold standby median 77.70 s", "cold standby (stopped"),
+    ("reliability.json", lambda d: trial(d, "P5.").update({"served_after_p50_s": 7.77}),
+     "p50 7.77 s", "partial failure P5."),
+    ("issue21/reliability.json", lambda d: trial(d, "21d.").update({"bound_s": 7.77}), "bound_s 7.77",
+     "reliability (issue21/): 21d."),
+    ("realistic/reliability.json", lambda d: trial(d, "7.").update({"ratio": 7.77}), "ratio 7.77,",
+     "reliability (realistic/): 7."),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "shown", "row"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_a_changed_number_in_this_rounds_results_fails_the_check(
+        copy: tuple[Path, Path], capsys: pytest.CaptureFixture[str],
+        name: str, change: Any, shown: str, row: str) -> None:
+    readme, results = copy
+    assert shown not in readme.read_text()
+    doc = json.loads((results / name).read_text())
+    change(doc)
+    (results / name).write_text(json.dumps(doc))
+    assert report.main(args(readme, results, "--check")) == 1
+    err = capsys.readouterr().err
+    assert f"row '{row}" in err or f'row "{row}' in err  # the row is named (repr picks the quotes)
+    assert report.main(args(readme, results, "--write")) == 0
+    assert report.main(args(readme, results, "--check")) == 0
+    (line,) = [x for x in readme.read_text().splitlines() if x.startswith(f"| {row}")]
+    assert shown in line
+
+
+def test_what_a_json_does_not_record_is_said_not_invented() -> None:
+    stable = {"settings": {"health": {"interval_s": 0.2}},
+              "stability": {"guest_routes": "old", "trials": 3, "watch_s": 60, "false_failovers": 1}}
+    ((what, fig, cmd),) = report_rows.stability_rows(stable)
+    assert "before the src/dst-check fix" in what and "--old-guest-routes" in cmd
+    assert "records no command" in cmd and "load not recorded" in fig
+    run = {"command": "benchmarks/bench_health.py --groups 10", "machine": {},
+           "result": {"spec": {"groups": 10, "replicas": 2, "http_every": 0, "up_timeout_s": 5},
+                      "every_member_up_s": {"ctl-a": 3.0, "ctl-b": None},
+                      "steady": {"replicas": {"ctl-a": {"probe_lag_ms_from_buckets": {"p99": None}}}}}}
+    ((what, fig, _),) = report_rows.replica_rows("health_replica", {"k": run})
+    assert "2 replica(s), TCP checks only" in what
+    assert "every member up: 3.0 s / never (not within the 5 s" in fig
+    assert "p99 no probe result" in fig and "load not recorded" in fig
+    assert "ENIs moved (no failure injected, so false failovers) not recorded" in fig
+
+
+def test_a_failed_trial_counts_runs_not_failure_lines() -> None:
+    t = {"runs": 10, "failures": ["run 6: a", "run 6: b", "run 8: c"]}
+    assert report_rows.failed_runs(t) == "FAILED in 2 of 10 runs (first: run 6: a)"
+    assert report_rows.failed_runs({"runs": 5, "failures": []}) == "passed 5 of 5"
