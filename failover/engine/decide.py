@@ -209,17 +209,26 @@ def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
     return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
 
 
-def _resume(view: GroupView, rec: FailoverRecord) -> Action:
+def _resume(view: GroupView, rec: FailoverRecord) -> Action | None:
     """Resume, unless the target went away before the attach started: then nothing is
-    half-done, and the group is better decided afresh than attached to a dead instance."""
+    half-done, and the group is better decided afresh than attached to a dead instance.
+    Whether it started is the cloud's word once the journal shows the attach step: a leader
+    writes the step before its call, which the cloud may refuse (the ENI stays Available)."""
     target = rec.to_instance
-    if rec.step(StepName.ATTACH) is None and rec.trigger is not Trigger.ADOPT:
-        why = ("down by quorum" if view.member_up.get(target) is False
-               else "not ready for the ENI" if view.ready.get(target) is False else "")
-        if why:
+    why = ("down by quorum" if view.member_up.get(target) is False
+           else "not ready for the ENI" if view.ready.get(target) is False else "")
+    if why and rec.trigger is not Trigger.ADOPT:
+        if rec.step(StepName.ATTACH) is None:
             return Action(Kind.ABANDON, view.name,
                           f"abandoning {rec.id}: its target {target} is {why} and its attach "
                           "had not started", rec.from_instance, target, record=rec)
+        if view.eni is None or view.eni.status is None:
+            return None  # whether the attach landed is the cloud's to say: wait for a read
+        if view.eni.status is EniStatus.AVAILABLE:
+            return Action(Kind.ABANDON, view.name,
+                          f"abandoning {rec.id}: its target {target} is {why} and the ENI is "
+                          "Available: its attach had not started", rec.from_instance, target,
+                          record=rec)
     return Action(Kind.RESUME, view.name, f"resuming failover {rec.id} left unfinished",
                   rec.from_instance, target, record=rec)
 

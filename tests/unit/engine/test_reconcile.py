@@ -132,10 +132,34 @@ def test_resume_abandons_when_its_target_went_away_before_the_attach() -> None:
     assert (a.kind, a.record.id) == (Kind.ABANDON, "f1") and "down by quorum" in a.reason
     unready = one(at(EniStatus.AVAILABLE, ready={"i-b": False}, unfinished=record(detached)))
     assert unready.kind is Kind.ABANDON and "not ready" in unready.reason
-    # The attach had started: finish it (it may have landed).
+    # The attach had started (the cloud shows it): finish it (it may yet land).
     started = (*detached, StepRecord(StepName.ATTACH, NOW - 3))
-    assert one(at(EniStatus.AVAILABLE, up=down, unfinished=record(started))).kind is Kind.RESUME
+    assert one(at(EniStatus.ATTACHING, "i-b", up=down, unfinished=record(started))).kind is Kind.RESUME
     assert one(at(EniStatus.AVAILABLE, unfinished=record(detached))).kind is Kind.RESUME
+
+
+def test_an_attach_the_journal_shows_running_is_judged_started_by_the_cloud() -> None:
+    """A leader writes the attach step before its call; the cloud may refuse every call (the
+    ENI stays Available), and a new leader must not resume onto a target that died meanwhile."""
+    started = record((StepRecord(StepName.DETACH, NOW - 4, 1.0, status="ok"),
+                      StepRecord(StepName.ATTACH, NOW - 3)))
+    down = {"i-a": False, "i-b": False, "i-c": True}
+    refused = one(at(EniStatus.AVAILABLE, up=down, unfinished=started))
+    assert (refused.kind, refused.record.id, refused.to_instance) == (Kind.ABANDON, "f1", "i-b")
+    assert "down by quorum" in refused.reason and "Available" in refused.reason
+    unready = one(at(EniStatus.AVAILABLE, ready={"i-b": False}, unfinished=started))
+    assert unready.kind is Kind.ABANDON and "not ready" in unready.reason
+    # Half-done on the target, or shown without its instance while Attaching: finish it.
+    for status, instance in ((EniStatus.ATTACHING, "i-b"), (EniStatus.IN_USE, "i-b"),
+                             (EniStatus.ATTACHING, None)):
+        assert one(at(status, instance, up=down, unfinished=started)).kind is Kind.RESUME
+    # No read since taking office, or a read that did not say: wait, not guess.
+    no_read = GroupView(group(), GroupState("web", holder="i-a", configured="i-a"), down,
+                        unfinished=started)
+    assert one(no_read) is None
+    assert one(at(None, up=down, unfinished=started)) is None
+    # A healthy, ready target: resume as before, whatever the ENI shows.
+    assert one(at(EniStatus.AVAILABLE, unfinished=started)).kind is Kind.RESUME
 
 
 def test_a_drill_names_the_clouds_holder_as_its_source() -> None:
