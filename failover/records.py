@@ -193,6 +193,9 @@ class GroupState:
     # The holder whose guest step and verify last succeeded (None: none has since the ENI last
     # moved). The group is served only while the cloud shows the ENI InUse on this member.
     configured: str | None = None
+    # When (wall clock) that guest step and verify last succeeded: serving votes taken before
+    # it speak of the holder before it was configured (engine/view.py counts them apart).
+    configured_at: float = 0.0
     # Failed attach, guest or verify attempts per target, remembered for a while: the engine
     # backs off before trying it again and tries the next standby after a few.
     target_failures: tuple[TargetFailure, ...] = ()
@@ -211,6 +214,7 @@ class GroupState:
             "group": self.group,
             "holder": self.holder,
             "configured": self.configured,
+            "configured_at": self.configured_at,
             "target_failures": [f.to_dict() for f in self.target_failures],
             "cooldown_until": self.cooldown_until,
             "recent_failovers": list(self.recent_failovers),
@@ -232,6 +236,7 @@ class GroupState:
             pending_release=tuple(str(x) for x in d.get("pending_release") or ()),
             # A state written before this field existed was left by a completed failover.
             configured=d["configured"] if "configured" in d else d.get("holder"),
+            configured_at=float(d.get("configured_at") or 0.0),
             target_failures=tuple(TargetFailure.from_dict(f) for f in d.get("target_failures") or ()),
             last_failover=(FailoverRecord.from_dict(d["last_failover"]) if d.get("last_failover")
                            else None),

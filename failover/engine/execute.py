@@ -252,6 +252,11 @@ class Executor:
             return "skipped"  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
             return "skipped"
+        if record.trigger is Trigger.ADOPT:
+            # An adoption configures the ENI where the cloud showed it; it has moved since (by
+            # hand): taking it back would undo that move. The next round adopts where it is.
+            raise RuntimeError(f"the ENI moved to {eni.instance_id} since this adoption of "
+                               f"{record.to_instance} was decided; not moving it back")
         if eni.instance_id not in group.members:
             raise RuntimeError(f"the ENI is attached to {eni.instance_id}, not a member of {group.name}; "
                                "the controller never detaches a non-member: detach it by hand")

@@ -245,7 +245,8 @@ class Engine:
                 self.observer.wake()
             view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
                               ready=readiness.get(g.name, {}), unfinished=unfinished,
-                              running=running, releasing=releasing, paused=g.name in paused)
+                              running=running, releasing=releasing, paused=g.name in paused,
+                              now=self.d.clock.now())
             self._exports.export(view)
             metrics.set_paused(g.name, paused.get(g.name))
             self._recheck_returning(view)

@@ -17,14 +17,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from failover.config import GroupConfig
-from failover.engine.view import EniSeen
+from failover.engine.view import FOLLOWER_INTERVAL_S, EniSeen
 from failover.model import CloudError, Priority
 from failover.ports import Clock, CloudPort
 
 log = logging.getLogger("failover.engine")
 
 INTERVAL_MIN_S = 1.0  # the leader's reads: at most one batched call per second
-FOLLOWER_INTERVAL_S = 5.0  # a follower reads only for its own /status
+__all__ = ["FOLLOWER_INTERVAL_S", "EniObserver", "interval_of"]
 WAKE_GAP_S = 0.2  # reads asked for at once (a failover just ended) at most this often
 
 

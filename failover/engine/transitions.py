@@ -20,7 +20,7 @@ def moved(state: GroupState, holder: str) -> GroupState:
     pending = state.pending_release
     if state.holder is not None and state.holder != holder and state.holder not in pending:
         pending = (*pending, state.holder)
-    return replace(state, holder=holder, configured=None,
+    return replace(state, holder=holder, configured=None, configured_at=0.0,
                    pending_release=tuple(i for i in pending if i != holder))
 
 
@@ -32,7 +32,7 @@ def served(group: GroupConfig, state: GroupState, record: FailoverRecord, now: f
         pending = (*pending, record.from_instance)
     # An adoption moved nothing: no cooldown after it (a failover may be needed at once).
     cooldown = state.cooldown_until if record.trigger is Trigger.ADOPT else now + group.policy.cooldown_s
-    return replace(state, holder=to, configured=to, cooldown_until=cooldown,
+    return replace(state, holder=to, configured=to, configured_at=now, cooldown_until=cooldown,
                    pending_release=tuple(i for i in pending if i != to))
 
 

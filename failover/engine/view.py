@@ -18,6 +18,10 @@ from failover.config import GroupConfig
 from failover.model import EniState, EniStatus
 from failover.records import FailoverRecord, GroupState, Observation, serving_key
 
+# A follower reads the ENI this often (engine/observe.py): until its read shows a new holder,
+# its serving votes about that holder are whatever it last said of it, maybe long ago.
+FOLLOWER_INTERVAL_S = 5.0
+
 # The statuses under which the ENI belongs to an instance (Detaching: still, until it lets go).
 HELD = (EniStatus.IN_USE, EniStatus.ATTACHING, EniStatus.DETACHING)
 
@@ -115,17 +119,40 @@ def build_view(group: GroupConfig, state: GroupState,
                observations: Mapping[str, Mapping[str, Observation]], live: int, *,
                eni: EniSeen | None, ready: Mapping[str, bool] | None = None,
                unfinished: FailoverRecord | None = None, running: bool = False,
-               releasing: frozenset[str] = frozenset(), paused: bool = False) -> GroupView:
-    """The one builder of a group's view (the engine, `status` and `drill --dry-run`)."""
+               releasing: frozenset[str] = frozenset(), paused: bool = False,
+               now: float | None = None) -> GroupView:
+    """The one builder of a group's view (the engine, `status` and `drill --dry-run`).
+    `now` (wall clock): when given, "no" serving votes older than the holder's last verify
+    are weighed as `serving_votes` says; without it every vote counts."""
     serving, since = None, None
     if eni is not None and eni.instance is not None:
-        seen = observations.get(serving_key(eni.instance), {})
+        seen = serving_votes(group, state, eni.instance,
+                             observations.get(serving_key(eni.instance), {}), now)
         serving = quorum.quorum_verdict({ctl: o.up for ctl, o in seen.items()}, live,
                                         group.health.quorum)
         if serving is False:
             since = max(o.at for o in seen.values() if not o.up)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
                      unfinished, running, releasing, eni, serving, since, paused)
+
+
+def serving_votes(group: GroupConfig, state: GroupState, holder: str,
+                  votes: Mapping[str, Observation], now: float | None) -> Mapping[str, Observation]:
+    """The serving votes about `holder` that count now. A "no" must have been reached by
+    `fall` rounds all after the holder's last guest step and verify succeeded: one reached
+    before speaks of the holder while the ENI and its addresses were still moving (or, from a
+    follower whose read still showed the old holder, of an older time), and acting on it
+    re-ran a guest step the verify had just proved, then moved a serving holder away. Such a
+    stale "no" (a vote is rewritten only when it changes) counts again once every replica has
+    had time to read the new holder and its checks time to rise: one still standing then
+    means they never rose."""
+    h = group.health
+    if now is None or state.configured != holder or not state.configured_at:
+        return votes
+    if now >= state.configured_at + FOLLOWER_INTERVAL_S + (h.fall + h.rise + 1) * h.interval_s:
+        return votes
+    fresh_from = state.configured_at + h.fall * h.interval_s
+    return {ctl: o for ctl, o in votes.items() if o.up or o.at >= fresh_from}
 
 
 def health_of(view: GroupView, standby_ready: bool) -> Health:

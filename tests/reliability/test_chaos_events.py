@@ -52,3 +52,10 @@ def test_only_caller_started_transitions_count_as_mutations() -> None:
 def test_invocations_are_counted_per_instance_and_script_kind() -> None:
     assert invocations_by_instance(MOVE)["i-b"] == 1
     assert invocations_by_instance(MOVE, "release")["i-b"] == 0
+
+
+def test_script_kind_reads_the_generated_header() -> None:
+    made = ev(1.0, "invocations", "t-2", None, "Created", instances=["i-c"],
+              script="#!/bin/sh\n# failover guest configure: ENI 00:16:3e:00:00:01, 1 IPs, table 101")
+    assert invocations_by_instance([made], "configure")["i-c"] == 1
+    assert invocations_by_instance([made], "release")["i-c"] == 0

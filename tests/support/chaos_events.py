@@ -80,10 +80,11 @@ def holderless_gaps(events: Sequence[Event], eni: str) -> list[float]:
 
 
 def script_kind(e: Event) -> str:
-    """`configure`, `release` or `other`, from the marker line the guest scripts carry."""
+    """`configure`, `release` or `other`, from the generated header the guest scripts carry
+    (older scripts: the helper files' marker lines, stripped since)."""
     script = str(e.get("script") or "")
     for kind in ("configure", "release"):
-        if f"# --- {kind}:" in script:
+        if f"# failover guest {kind}:" in script or f"# --- {kind}:" in script:
             return kind
     return "other"
 

@@ -352,3 +352,13 @@ def test_the_group_state_keeps_the_last_finished_failover_for_status() -> None:
     last = w.journal.group_state("web").last_failover
     assert last is not None and last.id == rec.id and last.result is Result.COMPLETED
     assert last.steps == () and last.duration_s == rec.duration_s
+
+
+def test_an_adoption_never_moves_the_eni_back_from_where_it_was_moved_by_hand() -> None:
+    """Decided on a read showing i-a (a re-run of its guest step), run after the ENI was moved
+    by hand to i-b: taking it back undid an adoption (trial P6)."""
+    w = World(holder="i-b")
+    g = group()
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving"))
+    assert rec.result is Result.FAILED and "moved to i-b" in (rec.error or "")
+    assert w.cloud.mutations == []

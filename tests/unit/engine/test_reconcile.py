@@ -238,3 +238,48 @@ def test_the_view_dates_a_not_serving_quorum_from_its_latest_no_vote() -> None:
     v = build_view(group(), GroupState("web", holder="i-a", configured="i-a"), obs, 3,
                    eni=EniSeen(EniStatus.IN_USE, "i-a"))
     assert (v.serving, v.serving_since) == (False, 7.0)
+
+
+def _serving_votes(*votes: tuple[str, bool, float]) -> dict[str, Any]:
+    from failover.records import Observation
+
+    return {"serving@i-b": {c: Observation(c, "web", "serving@i-b", up, t) for c, up, t in votes}}
+
+
+def test_no_votes_reached_before_the_holders_verify_do_not_rerun_its_guest_step() -> None:
+    """A move just completed (verify passed at NOW - 0.05): the "no" votes were reached while
+    the ENI was moving, or by a replica whose read still showed the old holder. Acting on them
+    re-ran the guest step and then moved a serving holder away (trials P6, P9)."""
+    from failover.engine.view import build_view
+
+    h = group().health
+    state = GroupState("web", holder="i-b", configured="i-b", configured_at=NOW - 0.05)
+    stale = _serving_votes(("ctl-0", False, NOW - 3.0), ("ctl-1", False, NOW - 1.0),
+                           ("ctl-2", False, NOW - 0.2))
+
+    def view(votes: dict[str, Any], now: float, st: GroupState = state) -> GroupView:
+        return build_view(group(), st, votes, 3, eni=EniSeen(EniStatus.IN_USE, "i-b"), now=now)
+
+    v = view(stale, NOW)
+    assert v.serving is None and v.served
+    assert decide(Snapshot(NOW, (v,))) == []
+    # A "no" reached by `fall` rounds all after the verify counts: the holder broke since.
+    fresh_at = NOW - 0.05 + h.fall * h.interval_s
+    broke = _serving_votes(("ctl-0", False, fresh_at), ("ctl-1", False, fresh_at + 0.1))
+    assert view(broke, fresh_at + 0.2).serving is False
+    # A stale "no" still standing once every replica has read the new holder and its checks
+    # had time to rise: they never rose, the holder does not serve.
+    late = NOW + 5.0 + (h.fall + h.rise + 2) * h.interval_s
+    assert view(stale, late).serving is False
+    # The votes of a holder configured before the journal kept the time count as before.
+    assert view(stale, NOW, GroupState("web", holder="i-b", configured="i-b")).serving is False
+
+
+def test_a_completed_move_dates_the_holders_configuration() -> None:
+    from failover.engine import transitions
+
+    rec = FailoverRecord("f1", "web", "i-a", "i-b", Trigger.AUTO, "test", NOW - 5, 1)
+    st = transitions.served(group(), GroupState("web", holder="i-a", configured="i-a"), rec, NOW)
+    assert (st.configured, st.configured_at) == ("i-b", NOW)
+    assert GroupState.from_dict(st.to_dict()).configured_at == NOW
+    assert transitions.moved(st, "i-c").configured_at == 0.0
