@@ -14,7 +14,7 @@ def ev(seq: int, **kw: object) -> dict[str, object]:
 
 
 def script(kind: str) -> str:
-    return f"# --- {kind}: x ---\nMAC='{MAC}'\n"
+    return f"#!/bin/sh\n# failover guest {kind}: ENI {MAC}, 1 IPs, table 1001\nMAC='{MAC}'\n"
 
 
 def test_the_first_holder_is_configured_and_a_move_needs_a_guest_step() -> None:
@@ -73,3 +73,16 @@ def test_healthy_while_unserved_counts_beyond_one_window() -> None:
     assert ep.cli_lies == 0  # served until 100.1, within a window before the call began
     late = judge_samples(c, [], [StatusSample(100.45, 100.9, {"web": "healthy"})], "web", 100.05, window=0.25)
     assert late.cli_lies == 1 and late.cli_samples == 1
+
+
+def test_a_document_speaks_for_its_as_of_not_for_when_it_was_read() -> None:
+    c = cloud("SSS.......")
+    # Read at 100.6 (nothing served since 100.3), but built at 100.15 while the group was served.
+    built_then = [StatusSample(100.6, 100.65, {"web": "healthy"}, as_of=100.15),
+                  StatusSample(100.7, 100.75, {"web": "failing_over"})]
+    assert judge_samples(c, built_then, [], "web", 100.0, window=0.1).lying_s == 0
+    # The same answer built after the service went away is a lie.
+    built_late = [StatusSample(100.6, 100.65, {"web": "healthy"}, as_of=100.5),
+                  StatusSample(100.7, 100.75, {"web": "failing_over"})]
+    ep = judge_samples(c, built_late, [], "web", 100.0, window=0.1)
+    assert ep.lying_s > 0 and ep.lying_beyond_s > 0

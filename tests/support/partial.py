@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.chaos import ChaosSystem, Group, Spec, _ip
+from tests.support.chaos_events import script_kind
 from tests.support.replicas import Replica, wait_for
 from tests.support.zk import ZkCluster
 
@@ -120,9 +121,7 @@ class GuestModel:
             elif kind == "invocations" and e.get("to") == "Created":
                 script = str(e.get("script") or "")
                 mac = _MAC.search(script)
-                # The generated header names the action (the helper files' comments are stripped).
-                which = "configure" if "# failover guest configure:" in script else (
-                    "release" if "# failover guest release:" in script else "other")
+                which = script_kind(e)
                 self.scripts[str(e["id"])] = (which, mac.group(1).lower() if mac else None, float(e["t"]))
             elif kind == "records" and e.get("to") == "Success":
                 invoke, _, instance = str(e["id"]).partition("/")
@@ -169,6 +168,14 @@ class StatusSample:
     t0: float
     t1: float
     state: dict[str, str | None]  # the group's state (None: no answer)
+    # When the document says it was true (a replica's /status is built at most once a second
+    # and carries `as_of`); None: as of the answer (the CLI reads live).
+    as_of: float | None = None
+
+    @property
+    def since(self) -> float:
+        """The earliest moment the answer speaks for."""
+        return self.t0 if self.as_of is None else min(self.t0, self.as_of)
 
 
 @dataclass
@@ -281,7 +288,9 @@ class Watch:
                     if doc is not None:
                         self._replica = r
                         break
-        sample = StatusSample(t0, time.time(), _states(doc, self.names))
+        as_of = (doc or {}).get("as_of")
+        sample = StatusSample(t0, time.time(), _states(doc, self.names),
+                              float(as_of) if isinstance(as_of, (int, float)) else None)
         with self._lock:
             self.status_samples.append(sample)
 
@@ -327,16 +336,17 @@ class Watch:
 def judge_samples(cloud: list[Sample], status: list[StatusSample], cli: list[StatusSample], group: str,
                   t_fault: float, window: float) -> Episode:
     """One fault's figures (pure). A cloud sample's verdict holds until the next one; a status
-    answer lies when it says healthy/degraded and nothing served the group while it was asked
-    and answered, and it lies beyond the window when nothing served it for `window` before."""
+    answer lies when it says healthy/degraded and nothing served the group from the moment it
+    speaks for (its `as_of`, else when it was asked) to its answer, and it lies beyond the window
+    when nothing served it for `window` before that."""
     after = [s for s in cloud if s.t >= t_fault]
     unserved = sum(b.t - a.t for a, b in itertools.pairwise(after) if not a.served[group])
     asked = [s for s in status if s.t1 >= t_fault]
     lying = beyond = 0.0
     for a, b in itertools.pairwise(asked):
-        if a.state[group] in CLAIMS_SERVED and not _served_between(cloud, group, a.t0, a.t1):
+        if a.state[group] in CLAIMS_SERVED and not _served_between(cloud, group, a.since, a.t1):
             lying += b.t0 - a.t0
-            if not _served_between(cloud, group, a.t0 - window, a.t1):
+            if not _served_between(cloud, group, a.since - window, a.t1):
                 beyond += b.t0 - a.t0
     states: list[str] = []
     for s in asked:
