@@ -80,9 +80,12 @@ class PartialSystem(ChaosSystem):
         return self.watch
 
     def detection_window_s(self) -> float:
-        """One detection window: `fall` probe rounds plus the round that notices, plus sampling."""
-        health = {"interval_s": 0.2, "fall": 2, **self.spec.health}
-        return (float(health["fall"]) + 1) * float(health["interval_s"]) + SAMPLE_SLACK_S
+        """One detection window, as the lab bench's matrix states it (fall x interval + the probe
+        timeout), plus the round that notices and the sampling slack."""
+        health = {"interval_s": 0.2, "timeout_s": 0.15, "fall": 2, **self.spec.health}
+        interval = float(health["interval_s"])
+        return ((float(health["fall"]) + 1) * interval + float(health["timeout_s"])
+                + SAMPLE_SLACK_S)
 
 
 # ------------------------------------------------------------------ the guest model
