@@ -16,6 +16,7 @@ import pytest
 import yaml
 from alibabacloud_ecs20140526 import models as m
 
+from tests.support.chaos_events import eni_moves, invocations_by_instance
 from tests.support.replicas import Fleet, wait_for, write_config
 from tests.support.sim import SimServer, small_world
 from tests.support.zk import ZkCluster
@@ -133,13 +134,50 @@ def test_a_move_by_hand_is_adopted_and_that_holders_death_is_followed(
     assert (last["from"], last["to"], last["result"]) == ("i-standby", "i-primary", "completed")
 
 
+def _last_seq(sim: SimServer) -> int:
+    return int(sim.control.request("GET", "/events?since=0")["last"])
+
+
+def _attach_failures(sim: SimServer, since: int) -> int:
+    return eni_moves(sim.control.events(since), "eni-svc").failed
+
+
 def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: SimServer) -> None:
+    # The cloud accepts the attach, then gives up (the ENI falls back to Available): the adapter
+    # re-sends it within the same step, so the failover completes without a failed record.
+    seq0 = _last_seq(sim)
     sim.control.fail_next_attach("eni-svc")
     (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
     wait_for(lambda: _served_on(fleet, sim, "i-standby"), 40, "the ENI served on i-standby",
              fleet.logs)
+    events = sim.control.events(seq0)
+    moves = eni_moves(events, "eni-svc")
+    assert (moves.detaching, moves.failed) == (1, 1), moves  # the injected failure happened
+    assert moves.attached_to == ("i-standby", "i-standby"), moves  # and its attach was re-sent
+    assert invocations_by_instance(events, "configure") == {"i-standby": 1}
+    rows = _history(fleet)
+    assert (rows[0]["to"], rows[0]["result"]) == ("i-standby", "completed")
+    assert _group(fleet)["state"] in ("degraded", "healthy")
+
+
+def test_an_attach_that_keeps_failing_is_a_failed_step_and_a_later_retry_serves(
+        fleet: Fleet, sim: SimServer) -> None:
+    # Two failures in a row exhaust the in-step re-send: the step fails, and the retry serves.
+    seq0 = _last_seq(sim)
+    sim.control.fail_next_attach("eni-svc")
+    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    wait_for(lambda: _attach_failures(sim, seq0) >= 1, 30, "the first attach failure", fleet.logs)
+    sim.control.fail_next_attach("eni-svc")  # the re-send takes >= attach_s: armed in time
+    wait_for(lambda: _served_on(fleet, sim, "i-standby"), 60, "the ENI served on i-standby",
+             fleet.logs)
+    events = sim.control.events(seq0)
+    moves = eni_moves(events, "eni-svc")
+    assert (moves.detaching, moves.failed) == (1, 2), moves
+    assert moves.attached_to == ("i-standby",) * 3, moves  # the step's two, then the retry's
+    assert invocations_by_instance(events, "configure") == {"i-standby": 1}
     results = [(r["to"], r["result"]) for r in reversed(_history(fleet))]
-    assert results[0] == ("i-standby", "failed") and results[-1] == ("i-standby", "completed")
+    assert ("i-standby", "failed") in results, results
+    assert results[-1] == ("i-standby", "completed"), results
     assert _group(fleet)["state"] in ("degraded", "healthy")
 
 
