@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from failover.guest.script import render_release, render_runtime
+from failover.model import GuestNetwork
 from tests.support.chaos_events import (
     eni_moves,
     holderless_gaps,
     invocations_by_instance,
     is_mutation,
     mutations_after,
+    script_kind,
 )
 
 
@@ -59,3 +62,12 @@ def test_script_kind_reads_the_generated_header() -> None:
               script="#!/bin/sh\n# failover guest configure: ENI 00:16:3e:00:00:01, 1 IPs, table 101")
     assert invocations_by_instance([made], "configure")["i-c"] == 1
     assert invocations_by_instance([made], "release")["i-c"] == 0
+
+
+def test_script_kind_reads_the_scripts_the_product_renders() -> None:
+    # Tied to the renderer, not to a copied header: when the helper files' marker lines were
+    # stripped, trials 3 and 6 counted 0 configure/release runs and failed on merged main.
+    net = GuestNetwork(mac="00:16:3e:00:00:50", ips=("192.168.1.50",), cidr="192.168.1.0/24",
+                       gateway="192.168.1.253", table=1001)
+    assert script_kind({"script": render_runtime(net)}) == "configure"
+    assert script_kind({"script": render_release(net)}) == "release"
