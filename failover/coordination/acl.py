@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kazoo.exceptions import NoAuthError, NoNodeError
+from kazoo.exceptions import BadVersionError, NoAuthError, NoNodeError
 from kazoo.security import ACL
 
 from failover.coordination.session import Coordinator
 
 log = logging.getLogger(__name__)
+RACE_ROUNDS = 5  # replicas starting together: a few re-reads settle it
 
 
 class ZkAclError(ValueError):
@@ -49,9 +50,25 @@ def secure_tree(coord: Coordinator) -> int:
     repaired = 0
     level = [coord.layout.root]
     while level:
-        acls = coord.many(coord.client.get_acls_async, [(p,) for p in level])
+        repaired += _secure_level(coord, level, wanted)
+        kids = coord.many(coord.client.get_children_async, [(p,) for p in level])
+        level = [f"{p.rstrip('/')}/{k}" for p, names in zip(level, kids, strict=True)
+                 if isinstance(names, list) for k in names if f"{p}/{k}" != "//zookeeper"]
+    if repaired:
+        log.warning("zookeeper.auth: set this replica's ACL on %d znodes under %s that were open "
+                    "to other identities", repaired, coord.layout.root)
+    return repaired
+
+
+def _secure_level(coord: Coordinator, paths: list[str], wanted: Any) -> int:
+    """Our ACL on `paths`; how many changed. Replicas starting together race here: a set that
+    finds the ACL's version moved is read and judged again (the racer, of the same identity,
+    normally set ours already)."""
+    repaired = 0
+    for _ in range(RACE_ROUNDS):
+        acls = coord.many(coord.client.get_acls_async, [(p,) for p in paths])
         fixes: list[tuple[str, Any]] = []
-        for path, got in zip(level, acls, strict=True):
+        for path, got in zip(paths, acls, strict=True):
             if isinstance(got, NoNodeError):
                 continue
             if isinstance(got, NoAuthError):
@@ -63,19 +80,21 @@ def secure_tree(coord: Coordinator) -> int:
                 fixes.append((path, stat.aversion))
         done = coord.many(coord.client.set_acls_async,
                           [(p, wanted, version) for p, version in fixes])
+        raced: list[str] = []
         for (path, _), res in zip(fixes, done, strict=True):
             if isinstance(res, NoAuthError):
                 raise _foreign(coord, path)
-            if isinstance(res, Exception) and not isinstance(res, NoNodeError):
+            if isinstance(res, BadVersionError):
+                raced.append(path)
+            elif isinstance(res, Exception) and not isinstance(res, NoNodeError):
                 raise res
-            repaired += 0 if isinstance(res, NoNodeError) else 1
-        kids = coord.many(coord.client.get_children_async, [(p,) for p in level])
-        level = [f"{p.rstrip('/')}/{k}" for p, names in zip(level, kids, strict=True)
-                 if isinstance(names, list) for k in names if f"{p}/{k}" != "//zookeeper"]
-    if repaired:
-        log.warning("zookeeper.auth: set this replica's ACL on %d znodes under %s that were open "
-                    "to other identities", repaired, coord.layout.root)
-    return repaired
+            elif not isinstance(res, NoNodeError):
+                repaired += 1
+        if not raced:
+            return repaired
+        paths = raced
+    raise BadVersionError(f"zookeeper.auth: the ACLs of {paths[:3]} kept changing while this "
+                          "replica set them")
 
 
 def check_at_start(coord: Coordinator) -> int:
