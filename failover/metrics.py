@@ -189,6 +189,17 @@ def expose_api_actions(actions: Iterable[str]) -> None:
         API_THROTTLED.labels(action=action)
 
 
+def expose_failovers(groups: Iterable[str], results: Iterable[str], triggers: Iterable[str]) -> None:
+    """failover_failovers_total at 0 for every group, result and trigger from the start. A
+    counter born at its first increment has no earlier sample, so Prometheus's increase() and
+    rate() never count that first failover: FailoverFailed stayed silent on a real run's first
+    failed failover (tests/integration/deploy/test_prometheus_live.py)."""
+    kinds = [(r, t) for r in results for t in triggers]
+    for group in groups:
+        for result, trigger in kinds:
+            FAILOVERS.labels(group=group, result=result, trigger=trigger)
+
+
 def record_api_call(action: str, code: str, duration_s: float, *, throttled: bool) -> None:
     """`throttled`: refused by the cloud's flow control (the adapter knows its codes)."""
     API_CALLS.labels(action=action, code=code).inc()

@@ -12,8 +12,8 @@ import click
 from failover import app, metrics
 from failover import config as config_mod
 from failover.cli import config_option, state
-from failover.config import ConfigError
-from failover.model import NotLeader
+from failover.config import Config, ConfigError
+from failover.model import NotLeader, Result, Trigger
 
 log = logging.getLogger("failover.run")
 
@@ -49,6 +49,7 @@ def run(ctx: click.Context, grace: float) -> None:
         reload.set()
 
     metrics.record_config_reload(True)
+    _expose_failovers(cfg)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -71,9 +72,15 @@ def _reload(replica: app.Replica, path: object) -> None:
         metrics.record_config_reload(False)
         return
     metrics.record_config_reload(True)
+    _expose_failovers(cfg)
     needs_restart = replica.reload(cfg)
     if needs_restart:
         log.warning("reloaded groups; changes to these sections need a restart",
                     extra={"sections": needs_restart})
     else:
         log.info("config reloaded", extra={"groups": len(cfg.groups)})
+
+
+def _expose_failovers(cfg: Config) -> None:
+    finished = [r.value for r in Result if r is not Result.RUNNING]
+    metrics.expose_failovers([g.name for g in cfg.groups], finished, [t.value for t in Trigger])

@@ -22,6 +22,7 @@ VENV_BIN = Path(sys.executable).parent
 
 INSTALL = {
     "promtool": "apt-get install -y prometheus (make test's sysdeps does it)",
+    "prometheus": "apt-get install -y prometheus (make test's sysdeps does it)",
     "systemd-analyze": "apt-get install -y systemd",
     "kubernetes-validate": "pip install kubernetes-validate (the dev extra: make venv)",
     "kubectl": (
