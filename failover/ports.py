@@ -149,6 +149,14 @@ class Provisioning(Protocol):
         ...
 
 
+class ResourceTags(Protocol):
+    """Tags of the resources a RAM policy's `acs:ResourceTag/...` conditions read."""
+
+    def resource_tags(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """`kind`: eni | instance | eip; ids the cloud does not know are absent."""
+        ...
+
+
 class ApiShare(Protocol):
     """What the account's per-action API limit is divided by (the cloud's budget)."""
 

@@ -8,21 +8,23 @@ poll plans of the waits (`waiting.PollPlans`, e.g. scaled for an emulator runnin
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from failover import metrics
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
 from failover.cloud.operations import FAILOVER
-from failover.cloud.reads import chunks
+from failover.cloud.reads import EIP_PAGE_MAX, chunks
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.cloud.start import ColdStart
 from failover.cloud.waiting import Deadline, PollPlans, SystemClock
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
-from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning
+from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, ResourceTags
 
 INSTANCE_TYPES_MAX = 10
 
@@ -143,6 +145,47 @@ class EcsCloud(ColdStart):
             self._poll(deadline, schedule)
 
 
+    # ---------------------------------------------------- for validate --live
+
+    def resource_tags(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of ENIs, instances or EIPs (`kind` eni | instance | eip), by id; ids the
+        cloud does not know are absent. EIPs may be named by allocation id or address."""
+        wanted = list(dict.fromkeys(ids))
+        if kind == "eip":
+            alloc = [i for i in wanted if i.startswith("eip-")]
+            found = self._eips_tagged(alloc, [i for i in wanted if i not in alloc])
+            return {k: v for k, v in found.items() if k in wanted}
+        action, outer, inner, key, size = {
+            "eni": ("DescribeNetworkInterfaces", "NetworkInterfaceSets", "NetworkInterfaceSet",
+                    "NetworkInterfaceId", 100),
+            "instance": ("DescribeInstances", "Instances", "Instance", "InstanceId", 100),
+        }[kind]
+        parts = list(chunks(wanted, size))
+        bound = self._bound(action, len(parts), Priority.ROUTINE)
+        out: dict[str, dict[str, str]] = {}
+        for part in parts:
+            params: dict[str, Any] = ({"NetworkInterfaceId": part, "MaxResults": max(10, len(part))}
+                                      if kind == "eni" else
+                                      {"InstanceIds": json.dumps(part), "MaxResults": len(part)})
+            body = self._page(action, params, Priority.ROUTINE, bound, None)
+            for item in convert.items(body, outer, inner):
+                out[str(item.get(key))] = convert.tags(item)
+        return out
+
+    def _eips_tagged(self, allocation_ids: list[str], ips: list[str]) -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        for params in ({"AllocationId": ",".join(allocation_ids)} if allocation_ids else None,
+                       {"EipAddress": ",".join(ips)} if ips else None):
+            if params is None:
+                continue
+            body = self._get("DescribeEipAddresses", {**params, "PageSize": EIP_PAGE_MAX},
+                             Priority.ROUTINE, self._deadline(), None)
+            for item in convert.items(body, "EipAddresses", "EipAddress"):
+                tags = convert.tags(item)
+                out[str(item.get("AllocationId"))] = out[str(item.get("IpAddress"))] = tags
+        return out
+
+
 def as_port(cloud: EcsCloud) -> CloudPort:
     """The adapter as the engine sees it (mypy checks here that it implements the port)."""
     return cloud
@@ -151,3 +194,7 @@ def as_port(cloud: EcsCloud) -> CloudPort:
 def as_provisioning(cloud: EcsCloud) -> tuple[InstanceTypes, Provisioning]:
     """The provisioning roles of the adapter (mypy checks that it implements them)."""
     return cloud, cloud
+
+
+def as_tags(cloud: EcsCloud) -> ResourceTags:
+    return cloud

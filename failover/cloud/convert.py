@@ -43,6 +43,16 @@ def _s(d: Mapping[str, Any], key: str) -> str:
     return "" if value is None else str(value)
 
 
+def tags(d: Mapping[str, Any]) -> dict[str, str]:
+    """`Tags.Tag[]` of a described resource: ECS answers TagKey/TagValue, VPC (EIPs) Key/Value."""
+    out: dict[str, str] = {}
+    for t in items(d, "Tags", "Tag"):
+        key = t.get("TagKey", t.get("Key"))
+        if key is not None:
+            out[str(key)] = str(t.get("TagValue", t.get("Value")) or "")
+    return out
+
+
 def eni_state(d: Mapping[str, Any]) -> EniState:
     """One ENI from DescribeNetworkInterfaces (a set item) or ...Attribute (the whole body)."""
     primary = _s(d, "PrivateIpAddress")

@@ -25,6 +25,11 @@ KEY_ID_ENV = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 KEY_SECRET_ENV = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 - a variable name
 
 
+# The lab's account is set up as the README says: every resource tagged as deploy/ram-policy.json
+# requires (tests/integration/readiness/test_validate_tags.py checks the two agree).
+MANAGED_TAGS = {"failover": "managed"}
+
+
 def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.0) -> dict[str, Any]:
     return {
         "region": REGION,
@@ -33,16 +38,17 @@ def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.
         "security_groups": [{"id": "sg-lab", "vpc": "vpc-lab"}],
         "instances": [
             {"id": m.instance_id, "vswitch": "vsw-lab", "status": "Running", "type": "ecs.g7.large",
-             "primary_ip": m.ip, "max_enis": 3, "max_ips_per_eni": 10, "hotplug": True}
+             "primary_ip": m.ip, "max_enis": 3, "max_ips_per_eni": 10, "hotplug": True,
+             "tags": MANAGED_TAGS}
             for m in spec.members
         ],
         "network_interfaces": [{
             "id": spec.eni.eni_id, "vswitch": "vsw-lab", "security_groups": ["sg-lab"],
             "primary_ip": spec.eni.primary_ip, "secondary_ips": [spec.eni.service_ip],
-            "mac": spec.eni.mac, "instance": spec.members[0].instance_id,
+            "mac": spec.eni.mac, "instance": spec.members[0].instance_id, "tags": MANAGED_TAGS,
         }],
         "eips": [{"id": "eip-lab", "ip": EIP, "network_interface": spec.eni.eni_id,
-                  "private_ip": spec.eni.primary_ip, "mode": "NAT"}],
+                  "private_ip": spec.eni.primary_ip, "mode": "NAT", "tags": MANAGED_TAGS}],
         # "no emulated API latency": every transition is instant unless asked otherwise
         "timing": {"attach_s": api_latency_s, "detach_s": api_latency_s, "command_s": 0.0},
     }

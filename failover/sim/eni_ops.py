@@ -7,7 +7,7 @@ from typing import Any
 
 from failover.sim.draws import transition_rng
 from failover.sim.protocol import ApiError, get_int, get_list, get_str, invalid, missing, page, req_str
-from failover.sim.registry import bound_eips, find_eni, find_instance, iso, op, public_ip
+from failover.sim.registry import bound_eips, find_eni, find_instance, iso, op, public_ip, tag_list
 from failover.sim.state import State
 from failover.sim.world import Eip, Eni, Instance
 
@@ -78,7 +78,7 @@ def render_eni(st: State, eni: Eni, eips: dict[tuple[str, str], Eip], now: float
         "SecurityGroupIds": {"SecurityGroupId": list(eni.security_groups)},
         "PrivateIpSets": {"PrivateIpSet": ip_sets},
         "Ipv6Sets": {"Ipv6Set": []},
-        "Tags": {"Tag": []},
+        "Tags": tag_list(eni.tags),
         "AssociatedPublicIp": public_ip(eips.get((eni.id, eni.primary_ip))),
     }
     if instance is not None and status != "Available":

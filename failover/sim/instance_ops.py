@@ -15,7 +15,7 @@ from failover.sim.protocol import (
     page,
     req_str,
 )
-from failover.sim.registry import bound_eips, find_instance, iso, op
+from failover.sim.registry import bound_eips, find_instance, iso, op, tag_list
 from failover.sim.state import State
 from failover.sim.world import Instance
 
@@ -71,7 +71,7 @@ def _render_instance(st: State, inst: Instance) -> dict[str, Any]:
         "InnerIpAddress": {"IpAddress": []},
         "SecurityGroupIds": {"SecurityGroupId": list(inst.security_groups)},
         "OperationLocks": {"LockReason": []},
-        "Tags": {"Tag": []},
+        "Tags": tag_list(inst.tags),
     }
 
 

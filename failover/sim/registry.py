@@ -90,5 +90,10 @@ def public_ip(eip: Eip | None) -> dict[str, Any]:
     return {"PublicIpAddress": eip.ip, "AllocationId": eip.id} if eip else {}
 
 
+def tag_list(tags: dict[str, str], key: str = "TagKey", value: str = "TagValue") -> dict[str, Any]:
+    """`Tags` as the describes answer it: ECS says TagKey/TagValue, DescribeEipAddresses Key/Value."""
+    return {"Tag": [{key: k, value: v} for k, v in sorted(tags.items())]}
+
+
 def vpc_versions() -> tuple[str, ...]:
     return (VPC_VERSION,)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from failover.sim.protocol import VPC_VERSION, ApiError, get_csv, get_str, page, req_str
-from failover.sim.registry import find_eip, find_instance, iso, op
+from failover.sim.registry import find_eip, find_instance, iso, op, tag_list
 from failover.sim.state import State
 from failover.sim.world import Eip, Eni
 
@@ -44,7 +44,7 @@ def _render(st: State, eip: Eip) -> dict[str, Any]:
         "ISP": "BGP",
         "Netmode": "public",
         "OperationLocks": {"LockReason": []},
-        "Tags": {"Tag": []},
+        "Tags": tag_list(eip.tags, "Key", "Value"),
     }
 
 

@@ -49,6 +49,8 @@ class Stateful:
     status: str
     # each step: {"status", "due" (epoch s, None = waits for an event), "effect"?, "deadline"?, "else"?}
     plan: list[dict[str, Any]] = field(default_factory=list)
+    # The resource's tags (instances, ENIs, EIPs): the RAM policy's conditions read them.
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -191,6 +193,13 @@ def _ip_in(ip: str, path: str, vsw: VSwitch) -> str:
     return ip
 
 
+def _tags(d: dict[str, Any], path: str) -> dict[str, str]:
+    v = _get(d, "tags", path, dict, {})
+    if not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        raise WorldError(f"{path}.tags", "must map tag keys to string values")
+    return dict(v)
+
+
 def make_mac(rng: random.Random) -> str:
     return "00:16:3e:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
 
@@ -270,6 +279,7 @@ def load_world(data: Any) -> World:
             os_type=_get(d, "os_type", p, str, "linux"),
             name=_get(d, "name", p, str, ""),
             security_groups=sg_list(d, p, vsw),
+            tags=_tags(d, p),
         )
         if inst.max_enis < 1 or inst.max_ips_per_eni < 1:
             raise WorldError(f"{p}.max_enis", "max_enis and max_ips_per_eni must be at least 1")
@@ -324,6 +334,7 @@ def load_world(data: Any) -> World:
             instance=owner,
             name=_get(d, "name", p, str, ""),
             shown_status=_get(d, "shown_status", p, str, None),
+            tags=_tags(d, p),
         )
     _check_unique_ips(enis)
     _number_devices(enis)
@@ -349,6 +360,7 @@ def load_world(data: Any) -> World:
             network_interface=eni_id,
             private_ip=private_ip,
             mode=mode,
+            tags=_tags(d, p),
         )
     timing = _get(data, "timing", "", dict, {})
     for k, v in timing.items():

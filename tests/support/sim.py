@@ -28,6 +28,21 @@ from failover.sim.world import load_world, read_world_file
 
 AK, SECRET = "AKIDEXAMPLE", "SECRETEXAMPLE"
 
+
+def managed_tags() -> dict[str, str]:
+    """The tags the shipped RAM policy's conditions require (read from it, never restated):
+    the test worlds stand for an account set up as the README says, so `validate --live`
+    passes on them; a test removes a tag to see the finding."""
+    from importlib import resources
+
+    from failover.engine.ram_tags import tag_rules
+
+    policy = json.loads(resources.files("failover.cloud").joinpath("ram-policy.json").read_text())
+    return {r.key: r.values[0] for r in tag_rules(policy)}
+
+
+MANAGED = managed_tags()
+
 SMALL_WORLD: dict[str, Any] = {
     "region": "cn-hangzhou",
     "seed": 7,
@@ -52,6 +67,7 @@ SMALL_WORLD: dict[str, Any] = {
             "max_enis": 3,
             "max_ips_per_eni": 10,
             "hotplug": True,
+            "tags": MANAGED,
         },
         {
             "id": "i-standby",
@@ -62,6 +78,7 @@ SMALL_WORLD: dict[str, Any] = {
             "max_enis": 3,
             "max_ips_per_eni": 10,
             "hotplug": True,
+            "tags": MANAGED,
         },
     ],
     "network_interfaces": [
@@ -73,6 +90,7 @@ SMALL_WORLD: dict[str, Any] = {
             "secondary_ips": ["192.168.1.51"],
             "mac": "00:16:3e:00:00:50",
             "instance": "i-primary",
+            "tags": MANAGED,
         },
     ],
     "eips": [
@@ -82,6 +100,7 @@ SMALL_WORLD: dict[str, Any] = {
             "network_interface": "eni-svc",
             "private_ip": "192.168.1.50",
             "mode": "NAT",
+            "tags": MANAGED,
         }
     ],
     "timing": {"attach_s": 0.0, "detach_s": 0.0, "command_s": 0.0},

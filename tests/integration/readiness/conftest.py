@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner, Result
 
 from failover.cli import main
-from tests.support.sim import SimServer, small_world
+from tests.support.sim import MANAGED, SimServer, small_world
 from tests.support.zk import free_port
 
 
@@ -18,7 +18,8 @@ def world(*instances: dict[str, Any], enis: tuple[dict[str, Any], ...] = (),
     """The small world plus `i-far` (another zone), with the standby's keys overridden."""
     w = small_world()
     far = {"id": "i-far", "vswitch": "vsw-b", "status": "Running", "type": "ecs.g7.large",
-           "primary_ip": "192.168.2.20", "max_enis": 3, "max_ips_per_eni": 10, "hotplug": True}
+           "primary_ip": "192.168.2.20", "max_enis": 3, "max_ips_per_eni": 10, "hotplug": True,
+           "tags": MANAGED}
     w["instances"] += [far, *instances]
     w["instances"][1].update(standby)
     w["network_interfaces"] += list(enis)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from failover import metrics
 from tests.integration.readiness.conftest import cli, cloud_state, world, write_config
-from tests.support.sim import SimServer
+from tests.support.sim import MANAGED, SimServer
 
-FREE_EIP = {"id": "eip-b", "ip": "47.100.0.2"}
+FREE_EIP = {"id": "eip-b", "ip": "47.100.0.2", "tags": MANAGED}  # tagged as the RAM policy requires
 WANTED = {"service_ips": ["192.168.1.51", "192.168.1.52"], "eips": ["47.100.0.1", "47.100.0.2"]}
 WRITES = ("AssignPrivateIpAddresses", "AssociateEipAddress", "UnassignPrivateIpAddresses",
           "UnassociateEipAddress", "AttachNetworkInterface", "DetachNetworkInterface")

@@ -18,7 +18,7 @@ from failover.cloud.waiting import SystemClock
 from failover.model import CloudError
 from tests.integration.cloud.conftest import cloud_config
 from tests.integration.readiness.conftest import cli, closed_endpoint, world, write_config
-from tests.support.sim import SimServer
+from tests.support.sim import MANAGED, SimServer
 
 EXTRA_ENI = {"id": "eni-extra", "vswitch": "vsw-a", "security_groups": ["sg-a"],
              "primary_ip": "192.168.1.60", "instance": "i-standby"}
@@ -102,7 +102,7 @@ def test_cloud_assistant_offline(tmp_path: Path) -> None:
 def test_eip_on_another_eni_and_every_finding_at_once(tmp_path: Path) -> None:
     other = {"id": "eni-other", "vswitch": "vsw-a", "security_groups": ["sg-a"], "primary_ip": "192.168.1.70"}
     eip = {"id": "eip-b", "ip": "47.100.0.2", "network_interface": "eni-other", "private_ip": "192.168.1.70",
-           "mode": "NAT"}
+           "mode": "NAT", "tags": MANAGED}  # tagged: this test is about the other findings
     with SimServer.from_world(world(enis=(other,), eips=(eip,))) as sim:
         sim.control.cloud_assistant("i-standby", online=False)
         result = cli(sim, write_config(tmp_path / "c.yaml", sim.endpoint, eips=["47.100.0.1", "47.100.0.2"],
