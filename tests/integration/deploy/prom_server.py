@@ -67,7 +67,7 @@ class PrometheusServer:
             [binary, f"--config.file={self.config}", f"--storage.tsdb.path={self.workdir / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
              "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),  # noqa: SIM115
+            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),
             start_new_session=True,
         )
         deadline = time.monotonic() + 30
