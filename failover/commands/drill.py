@@ -11,13 +11,13 @@ import json
 import socket
 import time
 import uuid
-from typing import Any
 
 import click
 
 from failover import app, quorum
 from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
+from failover.commands.drill_progress import Progress, progress_for
 from failover.config import Config, GroupConfig
 from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.readiness import evaluate
@@ -59,7 +59,10 @@ def drill(ctx: click.Context, group: str, to_instance: str | None, dry_run: bool
         if failed:
             _print_plan(st.json, group, holder, target, checks)
             fail(f"preconditions failed: {', '.join(failed)}")
-        record = _submit_and_follow(c, group, to_instance, timeout, st.json)
+        with progress_for(group, st.json, is_tty()) as progress:
+            record = _submit_and_follow(c, group, to_instance, timeout, progress)
+        if record is not None and not record.finished:
+            fail(f"{record.id} still running after --timeout; follow it with `failover history {group}`")
     _print_timeline(record, st.json)
     raise SystemExit(0 if record is not None and record.result is Result.COMPLETED else 1)
 
@@ -138,50 +141,33 @@ def _print_plan(as_json: bool, group: str, holder: str | None, target: str | Non
 
 
 def _submit_and_follow(c: app.Client, group: str, to_instance: str | None, timeout: float,
-                       as_json: bool) -> FailoverRecord | None:
+                       progress: Progress) -> FailoverRecord | None:
     now = time.time()
     request = DrillRequest(f"drill-{uuid.uuid4().hex[:12]}", group, to_instance, now, now + REQUEST_TTL_S,
                            f"{getpass.getuser()}@{socket.gethostname()}")
     requests = c.coordination.requests
     requests.submit(request)
-    _event(as_json, {"event": "requested", "request": request.id, "group": group})
+    progress.event("requested", request=request.id, group=group)
     deadline = time.monotonic() + timeout
     answer = requests.wait_for_result(request.id, min(timeout, REQUEST_TTL_S))
     if not answer.answered or not answer.failover_id:
         why = answer.message or ("no leader answered in time" if answer.exists else "the request expired")
         fail(f"drill not started: {why}")
         return None
-    _event(as_json, {"event": "started", "failover": answer.failover_id})
-    return _follow(c, answer.failover_id, deadline, as_json)
+    progress.event("started", failover=answer.failover_id)
+    return _follow(c, answer.failover_id, deadline, progress)
 
 
-def _follow(c: app.Client, failover_id: str, deadline: float, as_json: bool) -> FailoverRecord | None:
-    seen: dict[str, str] = {}
+def _follow(c: app.Client, failover_id: str, deadline: float, progress: Progress) -> FailoverRecord | None:
     record = None
     while time.monotonic() < deadline:
         record = c.coordination.journal.get(failover_id)
         if record is not None:
-            for s in record.steps:
-                if seen.get(s.name.value) != s.status:
-                    seen[s.name.value] = s.status
-                    _event(as_json, {"event": "step", **s.to_dict()})
+            progress.record(record)
             if record.finished:
                 return record
         time.sleep(0.1)
-    group = f" {record.group}" if record is not None else ""
-    fail(f"{failover_id} still running after --timeout; follow it with `failover history{group}`")
     return record
-
-
-def _event(as_json: bool, doc: dict[str, Any]) -> None:
-    if as_json:
-        click.echo(json.dumps(doc, default=str))
-    elif doc["event"] == "step":
-        d = doc.get("duration_s")
-        dur = f" {d:.3f} s" if isinstance(d, float) else ""
-        click.echo(f"  {doc['name']:<7} {doc['status']}{dur}")
-    else:
-        click.echo(f"{doc['event']}: " + ", ".join(f"{k}={v}" for k, v in doc.items() if k != "event"))
 
 
 def _print_timeline(record: FailoverRecord | None, as_json: bool) -> None:
