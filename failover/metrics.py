@@ -151,6 +151,11 @@ GROUP_PAUSED = Gauge(
     "Unix time an operator paused the group's automatic failover (`failover pause`); 0 when not paused",
     ["group"], registry=REGISTRY,
 )
+GROUP_PAUSE_ALERT_AFTER = Gauge(
+    "failover_group_pause_alert_after_seconds",
+    "How long the group may stay paused before FailoverGroupPausedTooLong fires (policy.pause_alert_after_s)",
+    ["group"], registry=REGISTRY,
+)
 BUILD_INFO = Gauge(
     "failover_build_info", "Always 1; labels carry the version and controller id",
     ["version", "controller"], registry=REGISTRY,
@@ -162,7 +167,7 @@ ALL_METRICS = (
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
     GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
-    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED,
+    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED, GROUP_PAUSE_ALERT_AFTER,
 )
 
 
@@ -198,6 +203,13 @@ def expose_failovers(groups: Iterable[str], results: Iterable[str], triggers: It
     for group in groups:
         for result, trigger in kinds:
             FAILOVERS.labels(group=group, result=result, trigger=trigger)
+
+
+def set_pause_alert_after(thresholds: dict[str, float]) -> None:
+    """Per group, the pause the alert tolerates; groups no longer configured disappear."""
+    GROUP_PAUSE_ALERT_AFTER.clear()
+    for group, seconds in thresholds.items():
+        GROUP_PAUSE_ALERT_AFTER.labels(group=group).set(seconds)
 
 
 def record_api_call(action: str, code: str, duration_s: float, *, throttled: bool) -> None:

@@ -49,7 +49,7 @@ def run(ctx: click.Context, grace: float) -> None:
         reload.set()
 
     metrics.record_config_reload(True)
-    _expose_failovers(cfg)
+    _export_config(cfg)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
@@ -72,7 +72,7 @@ def _reload(replica: app.Replica, path: object) -> None:
         metrics.record_config_reload(False)
         return
     metrics.record_config_reload(True)
-    _expose_failovers(cfg)
+    _export_config(cfg)
     needs_restart = replica.reload(cfg)
     if needs_restart:
         log.warning("reloaded groups; changes to these sections need a restart",
@@ -81,6 +81,8 @@ def _reload(replica: app.Replica, path: object) -> None:
         log.info("config reloaded", extra={"groups": len(cfg.groups)})
 
 
-def _expose_failovers(cfg: Config) -> None:
+def _export_config(cfg: Config) -> None:
+    """The series a configuration defines: failover counters at 0, pause alert thresholds."""
+    metrics.set_pause_alert_after({g.name: g.policy.pause_alert_after_s for g in cfg.groups})
     finished = [r.value for r in Result if r is not Result.RUNNING]
     metrics.expose_failovers([g.name for g in cfg.groups], finished, [t.value for t in Trigger])

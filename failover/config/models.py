@@ -172,6 +172,9 @@ class PolicyConfig(_Model):
     stop_to_attach_types: list[str] = Field(default_factory=lambda: list(STOP_TO_ATTACH_TYPES))
     # How often every replica re-checks that each standby could take the ENI (cloud reads).
     readiness_interval_s: float = Field(default=30.0, ge=1, le=3600)
+    # FailoverGroupPausedTooLong fires when the group has been paused (`failover pause`) for
+    # longer; exported as failover_group_pause_alert_after_seconds, read by the alert.
+    pause_alert_after_s: float = Field(default=14400.0, gt=0)
 
     @field_validator("stop_to_attach_types")
     @classmethod

@@ -8,7 +8,8 @@ the expressions and labels are the project's own, only the waits are shorter.
 
 What the run goes through, so that every panel's series exists at some point:
   1. group paused, primary fails (a held-back decision, a paused group, probe failures,
-     FailoverPrimaryDownNoFailover), the cloud throttles a few calls (API errors by code);
+     FailoverPrimaryDownNoFailover; FailoverGroupPausedTooLong after the group's configured
+     `policy.pause_alert_after_s`, 3 s here), the cloud throttles a few calls (API errors by code);
   2. resume with the primary's guest hung and the standby's guest script failing: a detach
      that stalls, a force-stop (escalation), a failed failover -> FailoverFailed fires, then
      resolves when the failure leaves the window;
@@ -85,7 +86,9 @@ def _wait_alert(prom: PrometheusServer, name: str, firing: bool, timeout: float,
 
 
 def test_dashboard_and_alerts_on_a_real_run(tmp_path: Path, own_zk: ZkCluster) -> None:
-    spec = Spec(policy={"detach_timeout_s": 3, "detach_retry_s": 1, "stop_timeout_s": 10})
+    # pause_alert_after_s: the configured threshold FailoverGroupPausedTooLong reads (default 4 h)
+    spec = Spec(policy={"detach_timeout_s": 3, "detach_retry_s": 1, "stop_timeout_s": 10,
+                        "pause_alert_after_s": 3})
     rules = shortened_rules(ALERTS, tmp_path / "alerts.yaml", windows={"[15m]": "[10s]"})
     with ChaosSystem(tmp_path / "run", own_zk, "/prom", spec) as system:
         targets = [f"127.0.0.1:{r.port}" for r in system.f.replicas.values()]
@@ -107,6 +110,7 @@ def test_dashboard_and_alerts_on_a_real_run(tmp_path: Path, own_zk: ZkCluster) -
                                    status=400, count=3)
             system.fail(primary)
             _wait_alert(prom, "FailoverPrimaryDownNoFailover", True, 30, diag)
+            _wait_alert(prom, "FailoverGroupPausedTooLong", True, 30, diag)
             assert system.records("web") == [], "a paused group failed over"
 
             # 2. a failover that fails: the primary's guest hangs (the detach stalls, force-stop)
@@ -115,6 +119,7 @@ def test_dashboard_and_alerts_on_a_real_run(tmp_path: Path, own_zk: ZkCluster) -
             system.s.control.command_result(standby, 3, "injected: the guest script failed")
             out = system.f.cli("resume", "web")
             assert out.returncode == 0, out.stdout + out.stderr
+            _wait_alert(prom, "FailoverGroupPausedTooLong", False, 30, diag)
             recs = system.wait_records("web", 1, timeout=60)
             assert recs[0]["result"] == "failed", recs
             _wait_alert(prom, "FailoverFailed", True, 30, diag)
