@@ -230,3 +230,41 @@ def test_the_zookeeper_ensemble_is_what_the_controller_config_names() -> None:
         assert (service, namespace) == (svc["metadata"]["name"], ns), host
         assert pod_name.startswith(sts["metadata"]["name"] + "-") and int(pod_name.rsplit("-", 1)[1]) < 3, host
         assert port in ports, host
+
+
+def test_zookeeper_tls_is_wired_in_the_example_overlay() -> None:
+    """components/zookeeper-tls mounts the Secret whose files the example config's zookeeper.tls
+    names, readable by the pod's user; hosts use the ensemble's secure port, which the
+    NetworkPolicy lets out. The files' contents are tested against Debian's ZooKeeper in
+    tests/integration/coordination/test_tls.py."""
+    docs = render("overlays/example")
+    cfg = config_mod.parse(yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"]), "example ConfigMap")
+    tls = cfg.zookeeper.tls
+    assert tls is not None and tls.cert is not None and tls.key is not None
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    files: dict[str, tuple[str, dict[str, Any]]] = {}
+    for m in c["volumeMounts"]:
+        secret = volumes[m["name"]].get("secret")
+        if secret is not None:
+            assert m["readOnly"] is True
+            for item in secret["items"]:
+                files[f"{m['mountPath']}/{item['path']}"] = (item["key"], secret)
+    for path in (tls.ca, tls.cert, tls.key):
+        assert path in files, f"{path} is not a file of a mounted Secret ({sorted(files)})"
+        _, secret = files[path]
+        assert secret["secretName"] == "failover-zookeeper-tls" and secret.get("optional") is False
+        assert secret["defaultMode"] & 0o040, "the pod's group (fsGroup) must be able to read it"
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    zk = render("zookeeper")
+    secure = {p["name"]: p["port"] for p in one(zk, "Service")["spec"]["ports"]}["secure-client"]
+    zk_env = {e["name"]: e.get("value") for e in one(zk, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert f"secureClientPort={secure}" in zk_env["ZOO_CFG_EXTRA"]
+    assert {config_mod.split_host_port(h)[1] for h in cfg.zookeeper.hosts.split(",")} == {secure}
+    np_ = one(docs, "NetworkPolicy")
+    assert any(p["port"] == secure for rule in np_["spec"]["egress"] for p in rule["ports"])
+    # the base (no component) stays plain: TLS is the overlay's choice
+    base = config_mod.parse(yaml.safe_load(one(render("base"), "ConfigMap")["data"]["config.yaml"]), "base")
+    assert base.zookeeper.tls is None
+    assert "zookeeper-tls" not in {v["name"] for v in one(render("base"), "Deployment")["spec"]["template"]["spec"]["volumes"]}
