@@ -69,11 +69,15 @@ def connect(
     """Opens the session (raises ZkUnavailable / ZkAuthError) and builds the roles."""
     session = Coordinator(config, controller_id, environ)
     session.start()
-    registry = ControllerRegistry(session)
-    leadership = ZkLeadership(session, registry)
-    journal = ZkJournal(session, retention)
-    return Coordination(
-        session, registry, leadership, ZkObservations(session, registry),
-        journal, ZkRequests(session, fence=leadership.fence), StatusMirror(session, journal),
-        ZkPauses(session),
-    )
+    try:
+        registry = ControllerRegistry(session)
+        leadership = ZkLeadership(session, registry)
+        journal = ZkJournal(session, retention)
+        return Coordination(
+            session, registry, leadership, ZkObservations(session, registry),
+            journal, ZkRequests(session, fence=leadership.fence), StatusMirror(session, journal),
+            ZkPauses(session),
+        )
+    except BaseException:
+        session.close()  # the session's threads go with the failure
+        raise

@@ -147,7 +147,20 @@ class Coordinator:
                 f"ZooKeeper at {self.config.hosts} not reachable within "
                 f"{self.config.connect_timeout_s:g}s"
             ) from None
-        self.ensure_root()
+        try:
+            self.ensure_root()
+        except BaseException:
+            self.release_client()  # connected but unusable: leave no kazoo threads behind
+            raise
+
+    def release_client(self) -> None:
+        """Stops kazoo's connection and worker threads (a start that failed half way)."""
+        try:
+            self.client.stop()
+        except Exception:
+            log.debug("kazoo stop failed", exc_info=True)
+        finally:
+            self.client.close()
 
     def run_worker(self) -> None:
         """Starts the reconcile thread (replicas; the CLI only reads and writes)."""
