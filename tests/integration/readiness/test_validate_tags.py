@@ -12,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.waiting import SystemClock
@@ -57,6 +59,9 @@ def test_deploy_policy_is_the_packaged_one() -> None:
 
 def test_the_lab_and_test_worlds_carry_the_policys_tags() -> None:
     assert MANAGED_TAGS == MANAGED == {r.key: r.values[0] for r in tag_rules(shipped_policy())}
+    local = yaml.safe_load((DEPLOY.parent / "config" / "world.yaml").read_text())  # config/local.yaml's
+    for kind in ("instances", "network_interfaces", "eips"):
+        assert all(item.get("tags") == MANAGED for item in local[kind]), kind
 
 
 def test_the_sdk_reads_tags_from_the_emulator() -> None:
