@@ -19,10 +19,23 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
+from typing import assert_never
 
 from failover import metrics, quorum
 from failover.config import Config, GroupConfig
-from failover.engine.decide import Action, Kind, Snapshot, decide
+from failover.engine.actions import (
+    Abandon,
+    Action,
+    Adopt,
+    Block,
+    Drill,
+    Failover,
+    Move,
+    Reject,
+    Release,
+    Resume,
+)
+from failover.engine.decide import Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
 from failover.engine.exports import ViewExports
 from failover.engine.observe import EniObserver
@@ -34,7 +47,6 @@ from failover.model import (
     JournalCorrupt,
     NotLeader,
     Priority,
-    Trigger,
 )
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
@@ -270,23 +282,29 @@ class Engine:
     # ------------------------------------------------------------- dispatch
 
     def _dispatch(self, action: Action) -> None:
-        group = self._group(action.group)
-        if action.kind is Kind.REJECT:
+        if isinstance(action, Reject):
             self._reject(action)
-        elif action.kind is Kind.BLOCK:
-            self._block(action)
-        elif group is None:
             return
-        elif action.kind in (Kind.RESUME, Kind.ABANDON) and action.record is not None:
-            self._resume(group, action, action.record)
-        elif action.kind in (Kind.FAILOVER, Kind.DRILL, Kind.ADOPT) and action.to_instance is not None:
-            self._start(group, action)
-        elif action.kind is Kind.RELEASE and action.from_instance is not None:
-            self._start_release(group, action.from_instance)
+        if isinstance(action, Block):
+            self._block(action)
+            return
+        group = self._group(action.group)
+        if group is None:
+            return
+        match action:
+            case Resume() | Abandon():
+                self._resume(group, action)
+            case Failover() | Drill() | Adopt():
+                self._start(group, action)
+            case Release():
+                self._start_release(group, action.instance)
+            case _:
+                assert_never(action)
 
-    def _resume(self, group: GroupConfig, action: Action, seen: FailoverRecord) -> None:
+    def _resume(self, group: GroupConfig, action: Resume | Abandon) -> None:
         """Re-reads the record first: the copy taken at election may be stale (a job that
         ended since, another leader's work), and a finished failover is never run again."""
+        seen = action.record
         with self._lock:
             self._unfinished.pop(group.name, None)
         record = self.d.journal.get(seen.id)
@@ -295,7 +313,7 @@ class Engine:
                      extra={"group": group.name, "failover": seen.id})
             return
         log.info(action.reason, extra={"group": group.name, "failover": record.id})
-        if action.kind is Kind.ABANDON:
+        if isinstance(action, Abandon):
             self._submit(group, lambda: self._abandon(group, record, action.reason))
         else:
             self._submit(group, lambda: self._run(group, record))
@@ -305,18 +323,16 @@ class Engine:
         if final.request_id:
             self.requests.set_result(final.request_id, final.id, final.result.value)
 
-    def _start(self, group: GroupConfig, action: Action) -> None:
-        assert action.to_instance is not None
+    def _start(self, group: GroupConfig, action: Move) -> None:
         request_id = None
-        if action.kind is Kind.DRILL and action.request is not None:
+        if isinstance(action, Drill):
             request_id = action.request.id
             if not self.requests.claim(request_id, self.d.leadership.fence()):
                 return  # another leader took it: executed exactly once
         self._last_block.pop(group.name, None)
-        if action.code == "not_serving":
+        if isinstance(action, Adopt) and action.not_serving:
             self.executor.note_not_serving(group, action.to_instance)
-        trigger = {Kind.DRILL: Trigger.DRILL, Kind.ADOPT: Trigger.ADOPT}.get(action.kind, Trigger.AUTO)
-        record = self.executor.begin(group, action.from_instance, action.to_instance, trigger,
+        record = self.executor.begin(group, action.from_instance, action.to_instance, action.trigger,
                                      action.reason, request_id)
         if request_id is not None:
             self.requests.set_result(request_id, record.id, "started")
@@ -391,14 +407,12 @@ class Engine:
 
         self._housekeeping.submit(job)
 
-    def _reject(self, action: Action) -> None:
-        if action.request is None:
-            return
+    def _reject(self, action: Reject) -> None:
         if self.requests.claim(action.request.id, self.d.leadership.fence()):
             self.requests.set_result(action.request.id, None, f"rejected: {action.reason}")
             log.warning("drill rejected", extra={"group": action.group, "reason": action.reason})
 
-    def _block(self, action: Action) -> None:
+    def _block(self, action: Block) -> None:
         group = self._group(action.group)
         if action.block_group and group is not None:
             reason = action.reason.split("; run")[0]

@@ -140,7 +140,7 @@ def test_drill_for_unknown_group_is_rejected() -> None:
 def test_returned_former_holder_is_released() -> None:
     state = GroupState("web", holder="i-b", configured="i-b", pending_release=("i-a",))
     a = one(view({"i-a": True, "i-b": True}, "i-b", state=state))
-    assert (a.kind, a.from_instance) == (Kind.RELEASE, "i-a")
+    assert (a.kind, a.instance) == (Kind.RELEASE, "i-a")
     assert one(view({"i-a": False, "i-b": True}, "i-b", state=state)) is None
 
 

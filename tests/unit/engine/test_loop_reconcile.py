@@ -194,7 +194,7 @@ def test_a_holder_not_serving_by_quorum_is_reconfigured_then_left() -> None:
     r.engine.tick()
     r.obs.vote("g0", "serving@i-a", False, CTLS)
     actions = r.engine.tick()
-    assert [(a.kind, a.to_instance, a.code) for a in actions] == [(Kind.ADOPT, "i-a", "not_serving")]
+    assert [(a.kind, a.to_instance, a.not_serving) for a in actions] == [(Kind.ADOPT, "i-a", True)]
     r.settle()
     assert [c[0] for c in guest.configured] == ["i-a"]
     assert r.engine.tick() == []  # the serving checks need a few rounds to see the re-run

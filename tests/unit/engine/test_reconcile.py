@@ -172,7 +172,7 @@ def test_a_holder_up_but_not_serving_gets_its_guest_step_rerun_then_a_failover()
     from failover.engine.decide import NOT_SERVING
 
     a = one(at(EniStatus.IN_USE, "i-a", serving=False))
-    assert (a.kind, a.to_instance, a.code) == (Kind.ADOPT, "i-a", "not_serving")
+    assert (a.kind, a.to_instance, a.not_serving) == (Kind.ADOPT, "i-a", True)
     assert "does not serve through the service IPs" in a.reason
     noted = GroupState("web", holder="i-a", configured="i-a",
                        target_failures=(TargetFailure("i-a", 1, NOW - 1, NOT_SERVING),))
