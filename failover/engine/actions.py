@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
+from failover.engine.blocks import BlockCode, Flapping, Need, NoStandby, Obstacle, sentence, words
 from failover.model import Trigger
 from failover.records import DrillRequest, FailoverRecord
 
@@ -21,7 +22,7 @@ class Kind(enum.StrEnum):
     ABANDON = "abandon"  # close an unfinished failover whose target went away before its attach
     ADOPT = "adopt"  # run the guest step and verify on the ENI's real holder, making it the holder
     DRILL = "drill"  # an operator's switchover request
-    BLOCK = "block"  # a failover is wanted but not allowed now
+    BLOCK = "block"  # a failover is wanted but not allowed now (engine/blocks.py says why)
     REJECT = "reject"  # a drill request that cannot be served
     RELEASE = "release"  # clean a returned former holder's OS (it becomes a standby)
 
@@ -114,14 +115,36 @@ class Release:
 
 @dataclass(frozen=True)
 class Block:
-    """A failover is wanted but not allowed now."""
+    """A failover (or an adoption, a repair) is wanted but not allowed now: `obstacle` says
+    why, as data; engine/blocks.py words it."""
 
     group: str
-    reason: str
-    code: str = ""  # a short, stable label for metrics: cooldown, blocked, flapping, no_standby
-    block_group: bool = False  # persist a flapping block until `failover ack`
-    unready: tuple[str, ...] = ()  # no_standby: the standbys up by quorum but known not ready
+    obstacle: Obstacle
+    need: Need = Need.MOVE
+    wanted: str = ""  # Need.MOVE: what the failover was for, in decide's words
     kind: ClassVar[Kind] = Kind.BLOCK
+
+    @property
+    def code(self) -> BlockCode:
+        return self.obstacle.code
+
+    @property
+    def unready(self) -> tuple[str, ...]:
+        return self.obstacle.unready if isinstance(self.obstacle, NoStandby) else ()
+
+    @property
+    def persists(self) -> bool:
+        """Kept in the group's state until `failover ack` (flapping), not decided afresh."""
+        return isinstance(self.obstacle, Flapping)
+
+    @property
+    def blocked_reason(self) -> str:
+        """What a persisted block keeps as the group's `blocked_reason`."""
+        return words(self.group, self.obstacle, self.need, self.wanted)
+
+    @property
+    def reason(self) -> str:
+        return sentence(self.group, self.obstacle, self.need, self.wanted)
 
 
 @dataclass(frozen=True)

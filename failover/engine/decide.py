@@ -24,6 +24,17 @@ from failover.engine.actions import (
     Release,
     Resume,
 )
+from failover.engine.blocks import (
+    Backoff,
+    Blocked,
+    Cooldown,
+    EniUnknown,
+    Flapping,
+    ForeignHolder,
+    Need,
+    NoStandby,
+    Paused,
+)
 from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
@@ -91,17 +102,20 @@ def target_order(view: GroupView, now: float, members: list[str]) -> list[str]:
     return fresh + tired
 
 
-def _pick(view: GroupView, now: float, members: list[str]) -> tuple[str | None, str]:
-    """The target to try now, or None and why not (empty: nobody to try)."""
+def _pick(view: GroupView, now: float, members: list[str]) -> str | Backoff | None:
+    """The target to try now, the back-off that holds it back, or None: nobody to try."""
     ordered = target_order(view, now, members)
     if not ordered:
-        return None, ""
+        return None
     first = ordered[0]
     f = recent_failure(view.state, first, now)
     if f is not None and now < retry_at(f):
-        return None, (f"{first} failed {f.count} time(s) ({f.error or 'no detail'}); "
-                      f"retrying in {retry_at(f) - now:.0f} s")
-    return first, ""
+        return _backoff(f, now)
+    return first
+
+
+def _backoff(failure: TargetFailure, now: float) -> Backoff:
+    return Backoff(failure.instance, failure.count, failure.error, retry_at(failure) - now)
 
 
 def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
@@ -133,20 +147,17 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
     if eni is None:
         return None  # no read of the ENI since our last move: wait for the next one
     if eni.status is None:  # the drill requests wait (until they expire) for a readable ENI
-        return Block(view.name, f"the ENI's state is unknown ({eni.error}); "
-                     "not acting on a guess", code="eni_unknown")
-    if view.foreign:
-        why = why_unserved(view)
+        return Block(view.name, EniUnknown(eni.error))
+    if view.foreign and view.holder is not None:
         if requests:
-            return Reject(view.name, why, requests[0])
-        return Block(view.name, why, code="foreign_holder")
+            return Reject(view.name, why_unserved(view), requests[0])
+        return Block(view.name, ForeignHolder(view.holder))
     if requests:
         return _drill(view, requests[0])
     action = _reconcile(view, eni, now)
     if view.paused and isinstance(action, (Failover, Adopt)):
         # `failover pause`: the operator's hands only (drills, and resuming what had begun).
-        return Block(view.name, f"{action.reason}, but automatic failover is paused; "
-                     f"run `failover resume {view.name}`", code="paused")
+        return Block(view.name, Paused(), wanted=action.reason)
     return action
 
 
@@ -219,13 +230,11 @@ def _repair(view: GroupView, now: float) -> Failover | Block:
     flapping block holds this back; moving nothing away, it fences nobody."""
     members = [m for m in view.config.members if m not in view.releasing
                and view.member_up.get(m) is True and view.ready.get(m, True)]
-    target, wait = _pick(view, now, members)
+    target = _pick(view, now, members)
+    if isinstance(target, Backoff):
+        return Block(view.name, target, Need.REPAIR)
     if target is None:
-        if wait:
-            return Block(view.name, f"the ENI is Available (nothing serves); {wait}",
-                         code="retry_backoff")
-        return Block(view.name, "the ENI is Available (nothing serves) and no member "
-                     "is healthy and ready", code="no_standby", unready=unready_standbys(view))
+        return Block(view.name, NoStandby(unready_standbys(view)), Need.REPAIR)
     rollback = " (a rollback to the former holder)" if target == view.state.holder else ""
     return Failover(view.name,
                     f"the ENI is Available with no step in flight; attaching it to {target}{rollback}",
@@ -240,9 +249,7 @@ def _configure(view: GroupView, now: float, holder: str) -> Failover | Adopt | B
         return _failover(view, now, holder, f"the guest step or verify failed {f.count} times on the "
                          f"holder {holder} ({f.error or 'no detail'})", unserved=True)
     if f is not None and now < retry_at(f):
-        return Block(view.name, f"the holder {holder} is not configured: "
-                     f"{holder} failed {f.count} time(s); retrying in {retry_at(f) - now:.0f} s",
-                     code="retry_backoff")
+        return Block(view.name, _backoff(f, now), Need.CONFIGURE)
     recorded = view.state.holder
     if recorded != holder:
         why = (f"the ENI was moved outside the controller: the cloud shows it InUse on {holder}, "
@@ -262,28 +269,22 @@ def _failover(view: GroupView, now: float, holder: str | None, why: str,
     if unserved:
         return _moved_to(view, now, holder, why, standbys)
     if state.blocked:
-        return Block(view.name, f"{why}, but the group is blocked ({state.blocked_reason}); "
-                     f"run `failover ack {view.name}`", code="blocked")
+        return Block(view.name, Blocked(state.blocked_reason), wanted=why)
     if now < state.cooldown_until:
-        left = state.cooldown_until - now
-        return Block(view.name, f"{why}, but the group is in cooldown for {left:.0f} s more",
-                     code="cooldown")
+        return Block(view.name, Cooldown(state.cooldown_until - now), wanted=why)
     count = recent_failovers(state, now, policy.flap_window_s)
     if count >= policy.flap_max_failovers:
-        reason = f"flapping: {count} failovers in {policy.flap_window_s:g} s"
-        return Block(view.name, f"{why}, but {reason}; run `failover ack {view.name}`",
-                     block_group=True, code="flapping")
+        return Block(view.name, Flapping(count, policy.flap_window_s), wanted=why)
     return _moved_to(view, now, holder, why, standbys)
 
 
 def _moved_to(view: GroupView, now: float, holder: str | None, why: str,
               standbys: list[str]) -> Failover | Block:
-    if not standbys:
-        return Block(view.name, f"{why}, but no standby is healthy and ready",
-                     code="no_standby", unready=unready_standbys(view))
-    target, wait = _pick(view, now, standbys)
+    target = _pick(view, now, standbys)
     if target is None:
-        return Block(view.name, f"{why}, but {wait}", code="retry_backoff")
+        return Block(view.name, NoStandby(unready_standbys(view)), wanted=why)
+    if isinstance(target, Backoff):
+        return Block(view.name, target, wanted=why)
     return Failover(view.name, f"{why}; moving to {target}", holder, target)
 
 

@@ -35,6 +35,7 @@ from failover.engine.actions import (
     Release,
     Resume,
 )
+from failover.engine.blocks import BlockCode
 from failover.engine.decide import Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
 from failover.engine.exports import ViewExports
@@ -84,7 +85,7 @@ class Engine:
         self._releasing: dict[str, set[str]] = {}  # reverse scripts on former holders, by group
         self._states: dict[str, GroupState] = {}
         self._unfinished: dict[str, FailoverRecord] = {}
-        self._last_block: dict[str, str] = {}
+        self._last_block: dict[str, BlockCode] = {}
         self._unknown: dict[str, str] = {}  # groups left out of decisions, and why
         self._retry_at: dict[str, float] = {}
         self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
@@ -414,8 +415,8 @@ class Engine:
 
     def _block(self, action: Block) -> None:
         group = self._group(action.group)
-        if action.block_group and group is not None:
-            reason = action.reason.split("; run")[0]
+        if action.persists and group is not None:
+            reason = action.blocked_reason
             self.executor.update_state(group, self.d.leadership.fence(),
                                        lambda st: replace(st, blocked=True, blocked_reason=reason))
             fresh = self.d.journal.group_state(group.name)

@@ -69,7 +69,7 @@ def test_cooldown_blocks() -> None:
 def test_flapping_blocks_and_asks_to_persist() -> None:
     state = GroupState("web", holder="i-a", recent_failovers=(NOW - 100, NOW - 50, NOW - 10))
     a = one(view({"i-a": False, "i-b": True}, state=state))
-    assert (a.kind, a.code, a.block_group) == (Kind.BLOCK, "flapping", True)
+    assert (a.kind, a.code, a.persists) == (Kind.BLOCK, "flapping", True)
     assert "failover ack web" in a.reason
 
 
