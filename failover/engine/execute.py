@@ -15,10 +15,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
 from failover import metrics
 from failover.config import GroupConfig
 from failover.engine.transitions import closed, moved, not_serving, served
+from failover.engine.view import EniSeen
 from failover.model import (
     CallTrace,
     CloudError,
@@ -38,6 +40,9 @@ from failover.records import FailoverRecord, FencingToken, GroupState, StepRecor
 
 log = logging.getLogger("failover.engine")
 
+T = TypeVar("T")
+Handed_co = TypeVar("Handed_co", covariant=True)
+
 
 class StepFailed(Exception):
     def __init__(self, record: FailoverRecord, cause: BaseException) -> None:
@@ -48,6 +53,24 @@ class StepFailed(Exception):
 
 class HoldsTheEni(Exception):
     """A release stopped unsent: its instance is the ENI's holder by the cloud's fresh word."""
+
+
+@dataclass(frozen=True)
+class StepOutcome(Generic[Handed_co]):
+    """How a step ended (its status in the journal) and what it hands the next step: the
+    detach's and the attach's last look at the ENI spare the next step a read of its own."""
+
+    status: str = "ok"
+    handed: Handed_co | None = None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A run's closed record and, when its verify passed, that step's look at the ENI: a read
+    newer than the move, which the engine needs before deciding on the group again."""
+
+    record: FailoverRecord
+    look: EniSeen | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +105,7 @@ def describe_error(exc: BaseException) -> str:
 class Executor:
     def __init__(self, deps: Collaborators) -> None:
         self.d = deps
-        self._attached: dict[str, EniState] = {}  # by failover id, from the attach step
-        # By failover id, within one `run`: the detach's last look, for the attach step.
-        self._detached: dict[str, EniState] = {}
         self._cidrs: dict[str, str] = {}  # by vSwitch id
-        # By group: the verify step's look at the ENI and when that read began (monotonic),
-        # for the engine, which needs a look newer than the move before deciding again.
-        self._verified: dict[str, tuple[float, EniState]] = {}
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
@@ -121,25 +138,29 @@ class Executor:
                                             "from": from_instance, "to": to_instance, "reason": reason})
         return record
 
-    def run(self, group: GroupConfig, record: FailoverRecord) -> FailoverRecord:
-        """Runs the remaining steps. NotLeader propagates: the next leader resumes."""
+    def run(self, group: GroupConfig, record: FailoverRecord) -> Finished:
+        """Runs the remaining steps. NotLeader propagates: the next leader resumes.
+        What a step hands the next lives for this run only: a resume reads afresh."""
         metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        look: EniSeen | None = None
         try:
             if group.policy.fence == "always" and record.trigger is Trigger.AUTO:
-                record = self._step(record, group, StepName.FENCE, lambda t: self._fence(record, group, t))
-            record = self._detach(record, group)
-            record = self._step(record, group, StepName.ATTACH, lambda t: self._attach(record, group, t))
-            record = self._step(record, group, StepName.GUEST, lambda t: self._guest(group, record, t))
-            record = self._step(record, group, StepName.VERIFY, lambda t: self._verify(group, record, t))
-            record = self._step(record, group, StepName.DONE, lambda t: self._done(group, record))
-            return self._finish(group, record, Result.COMPLETED, None)
+                record, _ = self._step(record, group, StepName.FENCE,
+                                       lambda t: self._fence(record, group, t))
+            record, detached = self._detach(record, group)
+            record, attached = self._step(record, group, StepName.ATTACH,
+                                          lambda t: self._attach(record, group, t, detached))
+            record, _ = self._step(record, group, StepName.GUEST,
+                                   lambda t: self._guest(group, record, t, attached))
+            record, look = self._step(record, group, StepName.VERIFY,
+                                      lambda t: self._verify(group, record, t))
+            record, _ = self._step(record, group, StepName.DONE, lambda t: self._done(group, record))
+            return Finished(self._finish(group, record, Result.COMPLETED, None), look)
         except StepFailed as failed:
-            return self._finish(group, failed.record, Result.FAILED, describe_error(failed.cause))
+            return Finished(self._finish(group, failed.record, Result.FAILED,
+                                         describe_error(failed.cause)), look)
         finally:
             metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(0)
-            # What the steps handed on is for this run only: a resume reads afresh.
-            self._detached.pop(record.id, None)
-            self._attached.pop(record.id, None)
 
     def release(self, group: GroupConfig, instance: str) -> bool:
         """Removes the ENI's addresses and rules from a returned former holder."""
@@ -198,11 +219,13 @@ class Executor:
 
     def _step(
         self, record: FailoverRecord, group: GroupConfig, name: StepName,
-        action: Callable[[CallTrace], str | None],
-    ) -> FailoverRecord:
+        action: Callable[[CallTrace], StepOutcome[T]],
+    ) -> tuple[FailoverRecord, T | None]:
+        """Runs one step, fenced and written ahead; returns the record and what the step hands
+        on (None when the journal shows it done already: the next step reads for itself)."""
         done = record.step(name)
         if done is not None and done.status in ("ok", "skipped"):
-            return record
+            return record, None
         token = self.d.leadership.fence()
         started, t0 = self.d.clock.now(), self.d.clock.monotonic()
         record = record.with_step(StepRecord(name, started_at=started))
@@ -210,7 +233,7 @@ class Executor:
         # Fenced again right before every call that changes the cloud, not only here.
         trace = CallTrace(guard=self.d.leadership.fence)
         try:
-            status = action(trace) or "ok"
+            outcome = action(trace)
         except NotLeader:
             raise
         except Exception as exc:
@@ -222,14 +245,16 @@ class Executor:
                                               "error": step.error})
             raise StepFailed(record, exc) from exc
         duration = self.d.clock.monotonic() - t0
+        status = outcome.status
         record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
         self.d.journal.update(record, self.d.leadership.fence())
         metrics.STEP_DURATION.labels(group=group.name, step=name.value).observe(duration)
         log.info("step %s", status, extra={"failover": record.id, "step": name.value,
                                            "duration_s": round(duration, 3)})
-        return record
+        return record, outcome.handed
 
-    def _detach(self, record: FailoverRecord, group: GroupConfig) -> FailoverRecord:
+    def _detach(self, record: FailoverRecord, group: GroupConfig,
+                ) -> tuple[FailoverRecord, EniState | None]:
         try:
             return self._step(record, group, StepName.DETACH, lambda t: self._do_detach(record, group, t))
         except StepFailed as failed:
@@ -243,15 +268,16 @@ class Executor:
             holder = eni.instance_id or record.from_instance
             if holder not in group.members:
                 raise
-            rec = self._step(rec, group, StepName.FENCE, lambda t: self._fence(rec, group, t, holder))
+            rec, _ = self._step(rec, group, StepName.FENCE, lambda t: self._fence(rec, group, t, holder))
             return self._step(rec, group, StepName.DETACH, lambda t: self._do_detach(rec, group, t))
 
-    def _do_detach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
+    def _do_detach(self, record: FailoverRecord, group: GroupConfig,
+                   trace: CallTrace) -> StepOutcome[EniState]:
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id == record.to_instance and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
-            return "skipped"  # a previous leader got further than its journal says
+            return StepOutcome("skipped")  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
-            return "skipped"
+            return StepOutcome("skipped")
         if record.trigger is Trigger.ADOPT:
             # An adoption configures the ENI where the cloud showed it; it has moved since (by
             # hand): taking it back would undo that move. The next round adopts where it is.
@@ -266,32 +292,32 @@ class Executor:
             group.network_interface, eni.instance_id, timeout_s=group.policy.detach_timeout_s,
             trace=trace, reissue_after_s=min(group.policy.detach_retry_s,
                                              group.policy.detach_timeout_s / 2))
-        self._detached[record.id] = state
         if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
             metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
-        return "ok"
+        return StepOutcome("ok", state)
 
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
-               instance: str | None = None) -> str:
+               instance: str | None = None) -> StepOutcome[None]:
         target = instance or record.from_instance
         if target is None or target == record.to_instance or target not in group.members:
-            return "skipped"
+            return StepOutcome("skipped")
         self.d.cloud.force_stop(target, timeout_s=group.policy.stop_timeout_s, trace=trace)
         log.warning("fenced the old holder with a force-stop",
                     extra={"failover": record.id, "instance": target})
-        return "ok"
+        return StepOutcome()
 
-    def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace) -> str:
+    def _attach(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
+                detached: EniState | None) -> StepOutcome[EniState]:
+        """`detached`: the detach step's last look, or None (the attach reads for itself)."""
         eni = self.d.cloud.attach_eni(group.network_interface, record.to_instance,
                                       timeout_s=group.policy.attach_timeout_s, trace=trace,
-                                      known=self._detached.pop(record.id, None))
-        self._attached[record.id] = eni  # the guest step needs its MAC and IPs: no second read
+                                      known=detached)
         # The desired state follows the cloud at once, so a failure after this
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.d.leadership.fence(),
                           lambda st: moved(st, record.to_instance))
         self._export_holder(group, record.to_instance)
-        return "ok"
+        return StepOutcome("ok", eni)  # the guest step needs its MAC and IPs: no second read
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)
@@ -304,19 +330,16 @@ class Executor:
     def _guest_for(self, group: GroupConfig) -> GuestConfigurator:
         return self.d.guest_for(group)
 
-    def _guest(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
-        eni = self._attached.pop(record.id, None) or self.d.cloud.describe_eni(
+    def _guest(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace,
+               attached: EniState | None) -> StepOutcome[None]:
+        eni = attached or self.d.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
             raise RuntimeError(f"guest script on {record.to_instance} ended {result.status} "
                                f"(exit {result.exit_code}): {result.output[-300:]}")
-        return "ok"
-
-    def take_verified(self, group: str) -> tuple[float, EniState] | None:
-        """The last successful verify's look at the group's ENI (once)."""
-        return self._verified.pop(group, None)
+        return StepOutcome()
 
     def _configure(self, group: GroupConfig, target: str, network: GuestNetwork,
                    trace: CallTrace) -> CommandResult:
@@ -337,7 +360,8 @@ class Executor:
                 raise
         return guest.configure(target, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
 
-    def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace) -> str:
+    def _verify(self, group: GroupConfig, record: FailoverRecord,
+                trace: CallTrace) -> StepOutcome[EniSeen]:
         looked_at = self.d.clock.monotonic()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
@@ -354,13 +378,12 @@ class Executor:
             missing = [ip for ip in group.eips if ip not in found]
             if missing:
                 raise RuntimeError(f"EIPs {', '.join(missing)} are not associated with the ENI")
-        self._verified[group.name] = (looked_at, eni)
-        return "ok"
+        return StepOutcome("ok", EniSeen.of(eni, looked_at))
 
-    def _done(self, group: GroupConfig, record: FailoverRecord) -> str:
+    def _done(self, group: GroupConfig, record: FailoverRecord) -> StepOutcome[None]:
         now = self.d.clock.now()
         self.update_state(group, self.d.leadership.fence(), lambda st: served(group, st, record, now))
-        return "ok"
+        return StepOutcome()
 
     def _finish(self, group: GroupConfig, record: FailoverRecord, result: Result,
                 error: str | None) -> FailoverRecord:

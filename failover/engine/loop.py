@@ -339,16 +339,18 @@ class Engine:
             self.requests.set_result(request_id, record.id, "started")
         self._submit(group, lambda: self._run(group, record))
 
-    def _submit(self, group: GroupConfig, job: Callable[[], None]) -> None:
+    def _submit(self, group: GroupConfig, job: Callable[[], EniSeen | None]) -> None:
         with self._lock:
             if group.name in self._running:
                 return
             future = self._pool.submit(self._guarded, group, job)
             self._running[group.name] = future
 
-    def _guarded(self, group: GroupConfig, job: Callable[[], None]) -> None:
+    def _guarded(self, group: GroupConfig, job: Callable[[], EniSeen | None]) -> None:
+        """Runs a failover job; `job` returns its verify's look at the ENI, if it has one."""
+        look: EniSeen | None = None
         try:
-            job()
+            look = job()
         except NotLeader as e:
             log.warning("lost leadership during a failover; the next leader resumes it",
                         extra={"group": group.name, "error": str(e)})
@@ -364,21 +366,22 @@ class Engine:
                 log.warning("could not re-read group state", extra={"group": group.name})
             # A verify's look at the ENI is a read newer than the move: no read needs to wait
             # for (a zone outage ends a hundred of these). Otherwise: read again now.
-            look = self.executor.take_verified(group.name)
             with self._lock:
                 if state is not None:
                     self._states[group.name] = state
                 self._running.pop(group.name, None)
-                self._fresh_after[group.name] = look[0] if look else self.d.clock.monotonic()
+                self._fresh_after[group.name] = look.at if look else self.d.clock.monotonic()
             if look is not None:
-                self.observer.note(group.network_interface, EniSeen.of(look[1], look[0]))
+                self.observer.note(group.network_interface, look)
             else:
                 self.observer.wake()
 
-    def _run(self, group: GroupConfig, record: FailoverRecord) -> None:
-        final = self.executor.run(group, record)
+    def _run(self, group: GroupConfig, record: FailoverRecord) -> EniSeen | None:
+        finished = self.executor.run(group, record)
+        final = finished.record
         if final.request_id:
             self.requests.set_result(final.request_id, final.id, final.result.value)
+        return finished.look
 
     def _start_release(self, group: GroupConfig, instance: str) -> None:
         """Housekeeping in its own pool, outside the group's failover slot: a slow or hung
