@@ -156,7 +156,10 @@ class Engine:
         if not self._in_office:
             self._take_office()
             self._in_office = True
-        actions = decide(self.snapshot())
+        self._refresh()
+        snapshot = self.snapshot()
+        self._show(snapshot)
+        actions = decide(snapshot)
         for action in actions:
             self._dispatch(action)
         return actions
@@ -221,15 +224,13 @@ class Engine:
             log.info("group state readable again", extra={"group": g.name})
         return state
 
-    def snapshot(self) -> Snapshot:
-        obs = self.observations.snapshot()
-        live = quorum.electorate(len(self.d.leadership.controllers()), self.cfg.controller.replicas)
-        readiness = self.readiness()
+    def _refresh(self) -> None:
+        """The tick's first step: what the caches need before a snapshot. Re-reads the groups
+        left out of decisions (when due) and the blocked ones (an operator's `ack` writes to
+        ZooKeeper directly); a group the journal never knew gets the holder the cloud shows,
+        written to ZooKeeper. Without an observer thread, the ENIs are read here too."""
         if self._inline:
             self.observer.refresh()
-        seen = self.observer.seen()
-        paused = self.paused()
-        views = []
         for g in self.cfg.groups:
             if g.name in self._unknown:
                 if self.d.clock.monotonic() < self._retry_at.get(g.name, 0.0):
@@ -240,31 +241,51 @@ class Engine:
                 with self._lock:
                     self._states[g.name] = loaded
             with self._lock:
+                cached = self._states.get(g.name)
+            if cached is not None and cached.blocked:
+                reread = self._load_group(g)  # a failure leaves the group out (`_unknown`)
+                if reread is not None:
+                    with self._lock:
+                        self._states[g.name] = reread
+
+    def snapshot(self) -> Snapshot:
+        """What decide gets: every group's view from the caches and the ports' current answers,
+        leaving out the groups whose state cannot be known. Reads only."""
+        obs = self.observations.snapshot()
+        live = quorum.electorate(len(self.d.leadership.controllers()), self.cfg.controller.replicas)
+        readiness = self.readiness()
+        seen = self.observer.seen()
+        paused = self.paused()
+        views = []
+        for g in self.cfg.groups:
+            if g.name in self._unknown:
+                continue
+            with self._lock:
                 state = self._states.get(g.name) or GroupState(g.name)
                 running = g.name in self._running
                 releasing = frozenset(self._releasing.get(g.name, ()))
                 unfinished = self._unfinished.get(g.name)
                 after = self._fresh_after.get(g.name)
-            if state.blocked:  # an operator's `ack` writes to ZooKeeper directly
-                reread = self._load_group(g)
-                if reread is None:
-                    continue
-                state = reread
-                with self._lock:
-                    self._states[g.name] = state
             eni = seen.get(g.network_interface)
             if eni is not None and after is not None and eni.at < after:
                 eni = None  # read before our last move or our taking office: wait for a newer one
-                self.observer.wake()
-            view = build_view(g, state, obs.get(g.name, {}), live, eni=eni,
-                              ready=readiness.get(g.name, {}), unfinished=unfinished,
-                              running=running, releasing=releasing, paused=g.name in paused,
-                              now=self.d.clock.now())
-            self._exports.export(view)
-            metrics.set_paused(g.name, paused.get(g.name))
-            self._recheck_returning(view)
-            views.append(view)
+            views.append(build_view(g, state, obs.get(g.name, {}), live, eni=eni,
+                                    ready=readiness.get(g.name, {}), unfinished=unfinished,
+                                    running=running, releasing=releasing, paused=g.name in paused,
+                                    now=self.d.clock.now()))
         return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
+
+    def _show(self, snapshot: Snapshot) -> None:
+        """The step after each snapshot: its gauges and log lines, a readiness re-read for a
+        standby that came back, and an early ENI read for a group with no look newer than our
+        last move."""
+        paused = self.paused()  # the gauge shows since when; the view knows only whether
+        for view in snapshot.groups:
+            self._exports.export(view)
+            metrics.set_paused(view.name, paused.get(view.name))
+            self._recheck_returning(view)
+            if view.eni is None:
+                self.observer.wake()
 
     def _recheck_returning(self, view: GroupView) -> None:
         """A standby the quorum sees come back up while readiness still says "not ready" (read

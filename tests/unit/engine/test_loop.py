@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from failover import metrics
 from failover.config import Config, parse
 from failover.engine.decide import Kind
 from failover.engine.execute import Collaborators
@@ -239,3 +240,22 @@ def replace_guest(deps: Any, guest: Any) -> Any:
     from dataclasses import replace
 
     return replace(deps, guest_for=lambda g: guest)
+
+
+def test_a_snapshot_only_reads_the_tick_shows_it() -> None:
+    r = Rig()
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    r.engine.tick()  # in office: the holder learned from the cloud
+    r.obs.vote("g0", "i-a", False, CTLS)
+    gauge = {"group": "g0", "ecs_instance": "i-a"}
+    states = dict(r.journal.states)
+    reads = r.cloud.reads
+    snap = r.engine.snapshot()
+    assert [(v.name, v.member_up["i-a"]) for v in snap.groups] == [("g0", False)]
+    # Nothing written, exported or read from the cloud by the snapshot itself...
+    assert (r.journal.states, r.cloud.reads) == (states, reads)
+    assert metrics.REGISTRY.get_sample_value("failover_quorum_up", gauge) == 1
+    # ...the tick's own steps show it.
+    r.engine.tick()
+    assert metrics.REGISTRY.get_sample_value("failover_quorum_up", gauge) == 0
