@@ -19,6 +19,14 @@ from typing import Generic, TypeVar
 
 from failover import metrics
 from failover.config import GroupConfig
+from failover.engine.errors import (
+    AdoptionOvertaken,
+    GuestScriptFailed,
+    HoldsTheEni,
+    NotAMember,
+    StepFailed,
+    VerifyFailed,
+)
 from failover.engine.transitions import closed, moved, not_serving, served
 from failover.engine.view import EniSeen
 from failover.model import (
@@ -33,6 +41,7 @@ from failover.model import (
     Priority,
     Result,
     StepName,
+    StepStatus,
     Trigger,
 )
 from failover.ports import Clock, CloudPort, GuestConfigurator, Journal, Leadership, Verifier
@@ -44,23 +53,12 @@ T = TypeVar("T")
 Handed_co = TypeVar("Handed_co", covariant=True)
 
 
-class StepFailed(Exception):
-    def __init__(self, record: FailoverRecord, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.record = record
-        self.cause = cause
-
-
-class HoldsTheEni(Exception):
-    """A release stopped unsent: its instance is the ENI's holder by the cloud's fresh word."""
-
-
 @dataclass(frozen=True)
 class StepOutcome(Generic[Handed_co]):
     """How a step ended (its status in the journal) and what it hands the next step: the
     detach's and the attach's last look at the ENI spare the next step a read of its own."""
 
-    status: str = "ok"
+    status: StepStatus = StepStatus.OK
     handed: Handed_co | None = None
 
 
@@ -224,7 +222,7 @@ class Executor:
         """Runs one step, fenced and written ahead; returns the record and what the step hands
         on (None when the journal shows it done already: the next step reads for itself)."""
         done = record.step(name)
-        if done is not None and done.status in ("ok", "skipped"):
+        if done is not None and done.status.finished_well:
             return record, None
         token = self.d.leadership.fence()
         started, t0 = self.d.clock.now(), self.d.clock.monotonic()
@@ -238,7 +236,7 @@ class Executor:
             raise
         except Exception as exc:
             step = StepRecord(name, started, self.d.clock.monotonic() - t0, trace.request_ids,
-                              describe_error(exc), "failed")
+                              describe_error(exc), StepStatus.FAILED)
             record = record.with_step(step)
             self.d.journal.update(record, self.d.leadership.fence())
             log.warning("step failed", extra={"failover": record.id, "step": name.value,
@@ -275,16 +273,16 @@ class Executor:
                    trace: CallTrace) -> StepOutcome[EniState]:
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id == record.to_instance and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
-            return StepOutcome("skipped")  # a previous leader got further than its journal says
+            return StepOutcome(StepStatus.SKIPPED)  # a previous leader got further than its journal says
         if eni.status is EniStatus.AVAILABLE or eni.instance_id is None:
-            return StepOutcome("skipped")
+            return StepOutcome(StepStatus.SKIPPED)
         if record.trigger is Trigger.ADOPT:
             # An adoption configures the ENI where the cloud showed it; it has moved since (by
             # hand): taking it back would undo that move. The next round adopts where it is.
-            raise RuntimeError(f"the ENI moved to {eni.instance_id} since this adoption of "
+            raise AdoptionOvertaken(f"the ENI moved to {eni.instance_id} since this adoption of "
                                f"{record.to_instance} was decided; not moving it back")
         if eni.instance_id not in group.members:
-            raise RuntimeError(f"the ENI is attached to {eni.instance_id}, not a member of {group.name}; "
+            raise NotAMember(f"the ENI is attached to {eni.instance_id}, not a member of {group.name}; "
                                "the controller never detaches a non-member: detach it by hand")
         # The attach step starts from this look instead of a read of its own (a round trip
         # on the critical path of every failover).
@@ -294,13 +292,13 @@ class Executor:
                                              group.policy.detach_timeout_s / 2))
         if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
             metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
-        return StepOutcome("ok", state)
+        return StepOutcome(StepStatus.OK, state)
 
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
                instance: str | None = None) -> StepOutcome[None]:
         target = instance or record.from_instance
         if target is None or target == record.to_instance or target not in group.members:
-            return StepOutcome("skipped")
+            return StepOutcome(StepStatus.SKIPPED)
         self.d.cloud.force_stop(target, timeout_s=group.policy.stop_timeout_s, trace=trace)
         log.warning("fenced the old holder with a force-stop",
                     extra={"failover": record.id, "instance": target})
@@ -317,7 +315,7 @@ class Executor:
         self.update_state(group, self.d.leadership.fence(),
                           lambda st: moved(st, record.to_instance))
         self._export_holder(group, record.to_instance)
-        return StepOutcome("ok", eni)  # the guest step needs its MAC and IPs: no second read
+        return StepOutcome(StepStatus.OK, eni)  # the guest step needs its MAC and IPs: no second read
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
         cidr = group.guest.cidr or self._cidrs.get(vswitch)
@@ -337,7 +335,7 @@ class Executor:
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
-            raise RuntimeError(f"guest script on {record.to_instance} ended {result.status} "
+            raise GuestScriptFailed(f"guest script on {record.to_instance} ended {result.status} "
                                f"(exit {result.exit_code}): {result.output[-300:]}")
         return StepOutcome()
 
@@ -365,20 +363,20 @@ class Executor:
         looked_at = self.d.clock.monotonic()
         eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
-            raise RuntimeError(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
+            raise VerifyFailed(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
         ips = list(group.service_ips) or list(eni.private_ips)
         outcome = self.d.verifier.verify(group.name, record.to_instance, ips,
                                          timeout_s=group.policy.verify_timeout_s)
         if not outcome.ok:
-            raise RuntimeError(f"service checks failed on {record.to_instance}: {outcome.detail}")
+            raise VerifyFailed(f"service checks failed on {record.to_instance}: {outcome.detail}")
         if group.eips:
             found = {e.ip for e in self.d.cloud.eips_of_eni(group.network_interface,
                                                              priority=Priority.FAILOVER, trace=trace)
                      if e.status == "InUse"}
             missing = [ip for ip in group.eips if ip not in found]
             if missing:
-                raise RuntimeError(f"EIPs {', '.join(missing)} are not associated with the ENI")
-        return StepOutcome("ok", EniSeen.of(eni, looked_at))
+                raise VerifyFailed(f"EIPs {', '.join(missing)} are not associated with the ENI")
+        return StepOutcome(StepStatus.OK, EniSeen.of(eni, looked_at))
 
     def _done(self, group: GroupConfig, record: FailoverRecord) -> StepOutcome[None]:
         now = self.d.clock.now()

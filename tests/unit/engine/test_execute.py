@@ -17,6 +17,7 @@ from failover.model import (
     NotLeader,
     Result,
     StepName,
+    StepStatus,
     Trigger,
 )
 from tests.unit.engine.fakes import FakeClock, FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
@@ -120,6 +121,9 @@ def test_a_run_returns_its_verifys_look_at_the_eni_and_none_when_it_failed() -> 
     w2.verifier.ok = False
     failed = w2.ex.run(g, w2.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
     assert (failed.record.result, failed.look) == (Result.FAILED, None)
+    # A domain failure's class names it in the journal.
+    assert (failed.record.error or "").startswith("VerifyFailed: service checks failed on i-b")
+    assert failed.record.step(StepName.VERIFY).status is StepStatus.FAILED
 
 
 def test_resume_after_the_cloud_got_further_than_the_journal() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from failover.engine.decide import Kind
-from failover.model import CloudError, EniStatus, ErrorKind, Result, StepName, Trigger
+from failover.model import CloudError, EniStatus, ErrorKind, Result, StepName, StepStatus, Trigger
 from failover.records import FailoverRecord, StepRecord
 from tests.unit.engine.test_loop import CTLS, Rig
 
@@ -112,7 +112,7 @@ def test_a_finished_failover_is_never_resumed_from_a_stale_copy() -> None:
     r.engine.tick()
     now = r.clock.now()
     stale = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
-                           steps=(StepRecord(StepName.DETACH, now, 0.1, status="ok"),))
+                           steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[stale.id] = replace(stale, result=Result.COMPLETED, finished_at=now + 1)
     r.engine._unfinished["g0"] = stale  # taken at election, finished since
     actions = r.engine.tick()
@@ -130,7 +130,7 @@ def test_a_resume_whose_target_died_before_the_attach_is_abandoned_and_decided_a
     r.cloud.enis["eni-0"] = replace(r.cloud.enis["eni-0"], status=EniStatus.AVAILABLE, instance_id=None)
     now = r.clock.now()
     rec = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
-                         steps=(StepRecord(StepName.DETACH, now, 0.1, status="ok"),))
+                         steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[rec.id] = rec
     assert [a.kind for a in r.engine.tick()] == [Kind.ABANDON]
     r.settle()
