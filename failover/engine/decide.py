@@ -80,8 +80,8 @@ def unready_standbys(view: GroupView) -> tuple[str, ...]:
 
 
 def recent_failure(state: GroupState, member: str, now: float) -> TargetFailure | None:
-    f = state.failures_of(member)
-    return f if f is not None and now - f.last_at <= FAILURE_MEMORY_S else None
+    failure = state.failures_of(member)
+    return failure if failure is not None and now - failure.last_at <= FAILURE_MEMORY_S else None
 
 
 def retry_at(failure: TargetFailure) -> float:
@@ -92,11 +92,11 @@ def target_order(view: GroupView, now: float, members: list[str]) -> list[str]:
     """`members` in the order to try them: fewer than TARGET_TRIES recent failures first (in
     preference order), then the others, the longest-failed first."""
     def tries(m: str) -> int:
-        f = recent_failure(view.state, m, now)
-        return 0 if f is None else f.count
+        failure = recent_failure(view.state, m, now)
+        return 0 if failure is None else failure.count
     def last(m: str) -> float:
-        f = recent_failure(view.state, m, now)
-        return 0.0 if f is None else f.last_at
+        failure = recent_failure(view.state, m, now)
+        return 0.0 if failure is None else failure.last_at
     fresh = [m for m in members if tries(m) < TARGET_TRIES]
     tired = sorted((m for m in members if m not in fresh), key=last)
     return fresh + tired
@@ -108,9 +108,9 @@ def _pick(view: GroupView, now: float, members: list[str]) -> str | Backoff | No
     if not ordered:
         return None
     first = ordered[0]
-    f = recent_failure(view.state, first, now)
-    if f is not None and now < retry_at(f):
-        return _backoff(f, now)
+    failure = recent_failure(view.state, first, now)
+    if failure is not None and now < retry_at(failure):
+        return _backoff(failure, now)
     return first
 
 
@@ -125,12 +125,12 @@ def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
 def decide(snapshot: Snapshot) -> list[Action]:
     actions: list[Action] = []
     requests_by_group: dict[str, list[DrillRequest]] = {}
-    for r in snapshot.requests:
-        requests_by_group.setdefault(r.group, []).append(r)
+    for request in snapshot.requests:
+        requests_by_group.setdefault(request.group, []).append(request)
     known = {g.name for g in snapshot.groups}
-    for r in snapshot.requests:
-        if r.group not in known:
-            actions.append(Reject(r.group, f"unknown group {r.group!r}", r))
+    for request in snapshot.requests:
+        if request.group not in known:
+            actions.append(Reject(request.group, f"unknown group {request.group!r}", request))
     for view in snapshot.groups:
         action = _decide_group(view, snapshot.now, requests_by_group.get(view.name, []))
         if action is not None:
@@ -188,17 +188,17 @@ def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
     """Up by its own address, but the service does not answer through the service IPs (by a
     quorum of replicas, each after `fall` rounds): its guest step is re-run once; if it still
     does not serve once the checks had time to see it again, the ENI moves on."""
-    f = recent_failure(view.state, holder, now)
+    failure = recent_failure(view.state, holder, now)
     why = f"the holder {holder} is up but does not serve through the service IPs"
     health = view.config.health
     if view.serving_since is not None and now - view.serving_since < health.interval_s:
         # One more round first: a crashed holder fails its own checks in the same rounds, and
         # its "down" verdict must win (a failover, not a guest step on a dead instance).
         return None
-    if f is None:
+    if failure is None:
         return Adopt(view.name, f"{why}; re-running its guest step and verify", holder, holder,
                      not_serving=True)
-    settle = retry_at(f) + (health.fall + health.rise) * health.interval_s
+    settle = retry_at(failure) + (health.fall + health.rise) * health.interval_s
     if now < settle:
         return None  # the serving checks need these rounds to see the re-run's outcome
     return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
@@ -244,12 +244,12 @@ def _repair(view: GroupView, now: float) -> Failover | Block:
 def _configure(view: GroupView, now: float, holder: str) -> Failover | Adopt | Block:
     """The ENI is InUse on a member that is up, but its guest step and verify have not
     succeeded there: adopt it (run them), after a back-off if they failed, or move on."""
-    f = recent_failure(view.state, holder, now)
-    if f is not None and f.count >= TARGET_TRIES:
-        return _failover(view, now, holder, f"the guest step or verify failed {f.count} times on the "
-                         f"holder {holder} ({f.error or 'no detail'})", unserved=True)
-    if f is not None and now < retry_at(f):
-        return Block(view.name, _backoff(f, now), Need.CONFIGURE)
+    failure = recent_failure(view.state, holder, now)
+    if failure is not None and failure.count >= TARGET_TRIES:
+        return _failover(view, now, holder, f"the guest step or verify failed {failure.count} times on the "
+                         f"holder {holder} ({failure.error or 'no detail'})", unserved=True)
+    if failure is not None and now < retry_at(failure):
+        return Block(view.name, _backoff(failure, now), Need.CONFIGURE)
     recorded = view.state.holder
     if recorded != holder:
         why = (f"the ENI was moved outside the controller: the cloud shows it InUse on {holder}, "

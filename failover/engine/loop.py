@@ -68,7 +68,7 @@ class Engine:
         paused: Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         self.cfg = cfg
-        self.d = deps
+        self.deps = deps
         self.executor = Executor(deps)
         self.observations = observations
         self.requests = requests
@@ -116,7 +116,7 @@ class Engine:
                     log.warning("engine tick failed; retrying with back-off", extra={"error": error})
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
-            self._loop_at = self.d.clock.monotonic()
+            self._loop_at = self.deps.clock.monotonic()
             stop.wait(pause)
 
     def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
@@ -126,7 +126,7 @@ class Engine:
         decides on the new groups, after re-reading the journal. Never a second engine."""
         with self._lock:
             self.cfg = cfg
-            self.d = self.executor.d = deps
+            self.deps = self.executor.deps = deps
             self.readiness = readiness
             self._recheck_readiness = recheck_readiness
             self._in_office = False
@@ -135,7 +135,7 @@ class Engine:
     def loop_age(self) -> float:
         """Seconds since the loop last finished a round (a failed one counts: ZooKeeper being
         down is not a wedged loop, and a restart would not help it)."""
-        return self.d.clock.monotonic() - self._loop_at
+        return self.deps.clock.monotonic() - self._loop_at
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""
@@ -148,7 +148,7 @@ class Engine:
         self._housekeeping.shutdown(wait=False, cancel_futures=True)
 
     def tick(self) -> list[Action]:
-        leader = self.d.leadership.is_leader()
+        leader = self.deps.leadership.is_leader()
         metrics.set_leader(leader)
         if not leader:
             self._in_office = False
@@ -170,17 +170,17 @@ class Engine:
         """A new leader reads the journal and learns holders it does not know from the cloud."""
         states: dict[str, GroupState] = {}
         enis = self._read_enis()
-        for g in self.cfg.groups:
-            state = self._load_group(g, enis)
+        for group in self.cfg.groups:
+            state = self._load_group(group, enis)
             if state is not None:
-                states[g.name] = state
-        unfinished = {r.group: r for r in self.d.journal.unfinished()}
-        now = self.d.clock.monotonic()
+                states[group.name] = state
+        unfinished = {r.group: r for r in self.deps.journal.unfinished()}
+        now = self.deps.clock.monotonic()
         with self._lock:
             self._states = states
             self._unfinished = unfinished
-            for g in self.cfg.groups:
-                self._fresh_after[g.name] = max(now, self._fresh_after.get(g.name, now))
+            for group in self.cfg.groups:
+                self._fresh_after[group.name] = max(now, self._fresh_after.get(group.name, now))
         self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
                                    "unknown": sorted(self._unknown)})
@@ -190,13 +190,13 @@ class Engine:
         leader of 1,000 groups took minutes to take office); {} if the cloud does not answer
         (each group then reads its own)."""
         try:
-            return self.d.cloud.describe_enis([g.network_interface for g in self.cfg.groups],
+            return self.deps.cloud.describe_enis([g.network_interface for g in self.cfg.groups],
                                               priority=Priority.FAILOVER)
         except CloudError as e:
             log.warning("could not read the groups' ENIs at once", extra={"error": describe_error(e)})
             return {}
 
-    def _load_group(self, g: GroupConfig, enis: Mapping[str, EniState] | None = None,
+    def _load_group(self, group: GroupConfig, enis: Mapping[str, EniState] | None = None,
                     ) -> GroupState | None:
         """The group's state, its holder filled in from the cloud; None while it cannot be known.
 
@@ -204,24 +204,24 @@ class Engine:
         decision (a guessed holder could move a healthy service) but never stops the others.
         """
         try:
-            state = self.d.journal.group_state(g.name)
+            state = self.deps.journal.group_state(group.name)
             if state.holder is None:
-                eni = (enis or {}).get(g.network_interface) or self.d.cloud.describe_eni(
-                    g.network_interface, priority=Priority.FAILOVER)
+                eni = (enis or {}).get(group.network_interface) or self.deps.cloud.describe_eni(
+                    group.network_interface, priority=Priority.FAILOVER)
                 if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
                     # A group the journal never knew: its holder is taken as found, serving.
                     state = replace(state, holder=eni.instance_id, configured=eni.instance_id)
-                    self.d.journal.set_group_state(state, self.d.leadership.fence())
+                    self.deps.journal.set_group_state(state, self.deps.leadership.fence())
         except (JournalCorrupt, CloudError) as e:
             reason = describe_error(e)
-            if self._unknown.get(g.name) != reason:
+            if self._unknown.get(group.name) != reason:
                 log.error("group left out of decisions until its state can be read",
-                          extra={"group": g.name, "error": reason})
-            self._unknown[g.name] = reason
-            self._retry_at[g.name] = self.d.clock.monotonic() + 2.0
+                          extra={"group": group.name, "error": reason})
+            self._unknown[group.name] = reason
+            self._retry_at[group.name] = self.deps.clock.monotonic() + 2.0
             return None
-        if self._unknown.pop(g.name, None) is not None:
-            log.info("group state readable again", extra={"group": g.name})
+        if self._unknown.pop(group.name, None) is not None:
+            log.info("group state readable again", extra={"group": group.name})
         return state
 
     def _refresh(self) -> None:
@@ -231,49 +231,49 @@ class Engine:
         written to ZooKeeper. Without an observer thread, the ENIs are read here too."""
         if self._inline:
             self.observer.refresh()
-        for g in self.cfg.groups:
-            if g.name in self._unknown:
-                if self.d.clock.monotonic() < self._retry_at.get(g.name, 0.0):
+        for group in self.cfg.groups:
+            if group.name in self._unknown:
+                if self.deps.clock.monotonic() < self._retry_at.get(group.name, 0.0):
                     continue
-                loaded = self._load_group(g)
+                loaded = self._load_group(group)
                 if loaded is None:
                     continue
                 with self._lock:
-                    self._states[g.name] = loaded
+                    self._states[group.name] = loaded
             with self._lock:
-                cached = self._states.get(g.name)
+                cached = self._states.get(group.name)
             if cached is not None and cached.blocked:
-                reread = self._load_group(g)  # a failure leaves the group out (`_unknown`)
+                reread = self._load_group(group)  # a failure leaves the group out (`_unknown`)
                 if reread is not None:
                     with self._lock:
-                        self._states[g.name] = reread
+                        self._states[group.name] = reread
 
     def snapshot(self) -> Snapshot:
         """What decide gets: every group's view from the caches and the ports' current answers,
         leaving out the groups whose state cannot be known. Reads only."""
         obs = self.observations.snapshot()
-        live = quorum.electorate(len(self.d.leadership.controllers()), self.cfg.controller.replicas)
+        live = quorum.electorate(len(self.deps.leadership.controllers()), self.cfg.controller.replicas)
         readiness = self.readiness()
         seen = self.observer.seen()
         paused = self.paused()
         views = []
-        for g in self.cfg.groups:
-            if g.name in self._unknown:
+        for group in self.cfg.groups:
+            if group.name in self._unknown:
                 continue
             with self._lock:
-                state = self._states.get(g.name) or GroupState(g.name)
-                running = g.name in self._running
-                releasing = frozenset(self._releasing.get(g.name, ()))
-                unfinished = self._unfinished.get(g.name)
-                after = self._fresh_after.get(g.name)
-            eni = seen.get(g.network_interface)
+                state = self._states.get(group.name) or GroupState(group.name)
+                running = group.name in self._running
+                releasing = frozenset(self._releasing.get(group.name, ()))
+                unfinished = self._unfinished.get(group.name)
+                after = self._fresh_after.get(group.name)
+            eni = seen.get(group.network_interface)
             if eni is not None and after is not None and eni.at < after:
                 eni = None  # read before our last move or our taking office: wait for a newer one
-            views.append(build_view(g, state, obs.get(g.name, {}), live, eni=eni,
-                                    ready=readiness.get(g.name, {}), unfinished=unfinished,
-                                    running=running, releasing=releasing, paused=g.name in paused,
-                                    now=self.d.clock.now()))
-        return Snapshot(self.d.clock.now(), tuple(views), tuple(self.requests.pending()))
+            views.append(build_view(group, state, obs.get(group.name, {}), live, eni=eni,
+                                    ready=readiness.get(group.name, {}), unfinished=unfinished,
+                                    running=running, releasing=releasing, paused=group.name in paused,
+                                    now=self.deps.clock.now()))
+        return Snapshot(self.deps.clock.now(), tuple(views), tuple(self.requests.pending()))
 
     def _show(self, snapshot: Snapshot) -> None:
         """The step after each snapshot: its gauges and log lines, a readiness re-read for a
@@ -291,10 +291,10 @@ class Engine:
         """A standby the quorum sees come back up while readiness still says "not ready" (read
         while it was down) is re-read now, not at the next slow round: a failover may need it."""
         back = False
-        for m in view.config.members:
-            key = (view.name, m)
-            if view.member_up.get(m) is True:
-                back = back or (key not in self._seen_up and view.ready.get(m) is False)
+        for member in view.config.members:
+            key = (view.name, member)
+            if view.member_up.get(member) is True:
+                back = back or (key not in self._seen_up and view.ready.get(member) is False)
                 self._seen_up.add(key)
             else:
                 self._seen_up.discard(key)
@@ -329,7 +329,7 @@ class Engine:
         seen = action.record
         with self._lock:
             self._unfinished.pop(group.name, None)
-        record = self.d.journal.get(seen.id)
+        record = self.deps.journal.get(seen.id)
         if record is None or record.finished:
             log.info("unfinished failover already closed; deciding afresh",
                      extra={"group": group.name, "failover": seen.id})
@@ -349,7 +349,7 @@ class Engine:
         request_id = None
         if isinstance(action, Drill):
             request_id = action.request.id
-            if not self.requests.claim(request_id, self.d.leadership.fence()):
+            if not self.requests.claim(request_id, self.deps.leadership.fence()):
                 return  # another leader took it: executed exactly once
         self._last_block.pop(group.name, None)
         if isinstance(action, Adopt) and action.not_serving:
@@ -382,7 +382,7 @@ class Engine:
         finally:
             state: GroupState | None = None
             try:
-                state = self.d.journal.group_state(group.name)
+                state = self.deps.journal.group_state(group.name)
             except Exception:
                 log.warning("could not re-read group state", extra={"group": group.name})
             # A verify's look at the ENI is a read newer than the move: no read needs to wait
@@ -391,7 +391,7 @@ class Engine:
                 if state is not None:
                     self._states[group.name] = state
                 self._running.pop(group.name, None)
-                self._fresh_after[group.name] = look.at if look else self.d.clock.monotonic()
+                self._fresh_after[group.name] = look.at if look else self.deps.clock.monotonic()
             if look is not None:
                 self.observer.note(group.network_interface, look)
             else:
@@ -433,7 +433,7 @@ class Engine:
         self._housekeeping.submit(job)
 
     def _reject(self, action: Reject) -> None:
-        if self.requests.claim(action.request.id, self.d.leadership.fence()):
+        if self.requests.claim(action.request.id, self.deps.leadership.fence()):
             self.requests.set_result(action.request.id, None, f"rejected: {action.reason}")
             log.warning("drill rejected", extra={"group": action.group, "reason": action.reason})
 
@@ -441,9 +441,9 @@ class Engine:
         group = self._group(action.group)
         if action.persists and group is not None:
             reason = action.blocked_reason
-            self.executor.update_state(group, self.d.leadership.fence(),
-                                       lambda st: replace(st, blocked=True, blocked_reason=reason))
-            fresh = self.d.journal.group_state(group.name)
+            self.executor.update_state(group, self.deps.leadership.fence(),
+                                       lambda state: replace(state, blocked=True, blocked_reason=reason))
+            fresh = self.deps.journal.group_state(group.name)
             with self._lock:
                 self._states[group.name] = fresh
         if action.unready:
@@ -455,7 +455,7 @@ class Engine:
             log.warning("failover blocked", extra={"group": action.group, "reason": action.reason})
 
     def _group(self, name: str) -> GroupConfig | None:
-        for g in self.cfg.groups:
-            if g.name == name:
-                return g
+        for group in self.cfg.groups:
+            if group.name == name:
+                return group
         return None

@@ -109,9 +109,9 @@ def member_verdicts(group: GroupConfig, observations: Mapping[str, Mapping[str, 
                     live: int) -> dict[str, bool | None]:
     """The quorum's verdict on each member from the replicas' published observations."""
     out: dict[str, bool | None] = {}
-    for m in group.members:
-        votes = {ctl: o.up for ctl, o in observations.get(m, {}).items()}
-        out[m] = quorum.quorum_verdict(votes, live, group.health.quorum)
+    for member in group.members:
+        votes = {ctl: o.up for ctl, o in observations.get(member, {}).items()}
+        out[member] = quorum.quorum_verdict(votes, live, group.health.quorum)
     return out
 
 

@@ -84,7 +84,7 @@ def test_resume_skips_finished_steps_and_repeats_nothing() -> None:
     # A new leader with a higher epoch resumes the same record.
     w.lead = FakeLeadership("ctl-b", epoch=2)
     w.journal.epoch = 2
-    ex2 = Executor(replace(w.ex.d, leadership=w.lead))
+    ex2 = Executor(replace(w.ex.deps, leadership=w.lead))
     final = ex2.run(g, half).record
     assert final.result is Result.COMPLETED
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]

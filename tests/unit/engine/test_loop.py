@@ -217,7 +217,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
         return real_release(*a, **k)
 
     guest.release = hung_release  # type: ignore[method-assign]
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.journal.states["g0"] = GroupState("g0", holder="i-a", configured="i-a", pending_release=("i-b",))
     r.votes("i-a", True)
     r.votes("i-b", True)

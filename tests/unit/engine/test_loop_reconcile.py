@@ -84,7 +84,7 @@ def test_a_failed_guest_step_is_rerun_on_the_holder_then_the_next_standby() -> N
 
     r = Rig()
     guest = FakeGuest(ok=False)
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()
@@ -157,7 +157,7 @@ def test_a_reload_mid_failover_swaps_config_in_the_running_engine_and_runs_it_on
         return real(*a, **k)  # type: ignore[arg-type]
 
     guest.configure = slow_configure  # type: ignore[method-assign, assignment]
-    r.engine.d = r.engine.executor.d = replace(r.engine.d, guest_for=lambda g: guest)
+    r.engine.deps = r.engine.executor.deps = replace(r.engine.deps, guest_for=lambda g: guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()
@@ -188,7 +188,7 @@ def test_a_holder_not_serving_by_quorum_is_reconfigured_then_left() -> None:
 
     r = Rig()
     guest = FakeGuest()
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()

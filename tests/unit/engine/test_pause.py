@@ -30,7 +30,7 @@ def test_a_paused_group_still_serves_a_drill() -> None:
 def test_the_loop_holds_a_paused_group_exports_the_gauge_and_fails_over_after_resume() -> None:
     paused = {"g0": 1_800_000_000.0}
     r = Rig()
-    r.engine = Engine(r.cfg, r.engine.d, r.obs, r.req, paused=lambda: dict(paused))
+    r.engine = Engine(r.cfg, r.engine.deps, r.obs, r.req, paused=lambda: dict(paused))
     r.votes("i-a", True)
     r.votes("i-b", True)
     assert r.engine.tick() == []
