@@ -262,7 +262,8 @@ class ReadinessTracker:
         with self._lock:
             return self._ready
 
-    def snapshot(self) -> dict[str, dict[str, StandbyReadiness]]:
+    def answers(self) -> dict[str, dict[str, StandbyReadiness]]:
+        """group -> standby -> the last known answer, with its reason (`status` shows it)."""
         with self._lock:
             return {g: dict(m) for g, m in self._latest.items()}
 
