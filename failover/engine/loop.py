@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import replace
 from typing import assert_never
@@ -39,15 +39,12 @@ from failover.engine.blocks import BlockCode
 from failover.engine.decide import Snapshot, decide
 from failover.engine.execute import Collaborators, Executor, describe_error
 from failover.engine.exports import ViewExports
+from failover.engine.ledger import Ledger
+from failover.engine.loading import GroupLoader
 from failover.engine.observe import EniObserver
 from failover.engine.view import EniSeen, GroupView, build_view
 from failover.model import (
-    CloudError,
-    EniState,
-    EniStatus,
-    JournalCorrupt,
     NotLeader,
-    Priority,
 )
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
@@ -80,22 +77,14 @@ class Engine:
         # Releases queue in their own pool: when a zone returns, a hundred of them must not
         # stand between the next failover and a worker.
         self._housekeeping = ThreadPoolExecutor(RELEASE_WORKERS, "release")
-        self._lock = threading.Lock()
-        self._running: dict[str, Future[None]] = {}  # failovers, one per group
-        self._releasing: dict[str, set[str]] = {}  # reverse scripts on former holders, by group
-        self._states: dict[str, GroupState] = {}
-        self._unfinished: dict[str, FailoverRecord] = {}
+        self.ledger = Ledger()
+        self._loader = GroupLoader(lambda: self.deps)
         self._last_block: dict[str, BlockCode] = {}
-        self._unknown: dict[str, str] = {}  # groups left out of decisions, and why
-        self._retry_at: dict[str, float] = {}
         self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
         self._in_office = False
         # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
-        # group -> monotonic time before which an ENI read is no evidence: the end of this
-        # leader's last move of the group, or when it took office (a follower reads rarely).
-        self._fresh_after: dict[str, float] = {}
         self._exports = ViewExports()
 
     # ----------------------------------------------------------------- loop
@@ -124,7 +113,7 @@ class Engine:
         """A reload, inside this engine: running failovers and releases go on with the group
         config they started with (and stay the only ones of their group); the next tick
         decides on the new groups, after re-reading the journal. Never a second engine."""
-        with self._lock:
+        with self.ledger.lock:
             self.cfg = cfg
             self.deps = self.executor.deps = deps
             self.readiness = readiness
@@ -139,8 +128,7 @@ class Engine:
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """Lets running failovers finish their steps (bounded), then stops the pool."""
-        with self._lock:
-            running = list(self._running.values())
+        running = self.ledger.jobs()
         if running:
             log.info("waiting for %d running failovers before shutdown", len(running))
             wait_futures(running, timeout=grace_s)
@@ -169,60 +157,17 @@ class Engine:
     def _take_office(self) -> None:
         """A new leader reads the journal and learns holders it does not know from the cloud."""
         states: dict[str, GroupState] = {}
-        enis = self._read_enis()
+        enis = self._loader.read_enis(self.cfg.groups)
         for group in self.cfg.groups:
-            state = self._load_group(group, enis)
+            state = self._loader.load(group, enis)
             if state is not None:
                 states[group.name] = state
         unfinished = {r.group: r for r in self.deps.journal.unfinished()}
-        now = self.deps.clock.monotonic()
-        with self._lock:
-            self._states = states
-            self._unfinished = unfinished
-            for group in self.cfg.groups:
-                self._fresh_after[group.name] = max(now, self._fresh_after.get(group.name, now))
+        self.ledger.take_office(states, unfinished, [g.name for g in self.cfg.groups],
+                                self.deps.clock.monotonic())
         self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
-                                   "unknown": sorted(self._unknown)})
-
-    def _read_enis(self) -> Mapping[str, EniState]:
-        """Every group's ENI in one batched read (pages of 100, not a round per group: a new
-        leader of 1,000 groups took minutes to take office); {} if the cloud does not answer
-        (each group then reads its own)."""
-        try:
-            return self.deps.cloud.describe_enis([g.network_interface for g in self.cfg.groups],
-                                              priority=Priority.FAILOVER)
-        except CloudError as e:
-            log.warning("could not read the groups' ENIs at once", extra={"error": describe_error(e)})
-            return {}
-
-    def _load_group(self, group: GroupConfig, enis: Mapping[str, EniState] | None = None,
-                    ) -> GroupState | None:
-        """The group's state, its holder filled in from the cloud; None while it cannot be known.
-
-        A group whose state is corrupt or whose ENI cannot be read is left out of every
-        decision (a guessed holder could move a healthy service) but never stops the others.
-        """
-        try:
-            state = self.deps.journal.group_state(group.name)
-            if state.holder is None:
-                eni = (enis or {}).get(group.network_interface) or self.deps.cloud.describe_eni(
-                    group.network_interface, priority=Priority.FAILOVER)
-                if eni.instance_id and eni.status in (EniStatus.IN_USE, EniStatus.ATTACHING):
-                    # A group the journal never knew: its holder is taken as found, serving.
-                    state = replace(state, holder=eni.instance_id, configured=eni.instance_id)
-                    self.deps.journal.set_group_state(state, self.deps.leadership.fence())
-        except (JournalCorrupt, CloudError) as e:
-            reason = describe_error(e)
-            if self._unknown.get(group.name) != reason:
-                log.error("group left out of decisions until its state can be read",
-                          extra={"group": group.name, "error": reason})
-            self._unknown[group.name] = reason
-            self._retry_at[group.name] = self.deps.clock.monotonic() + 2.0
-            return None
-        if self._unknown.pop(group.name, None) is not None:
-            log.info("group state readable again", extra={"group": group.name})
-        return state
+                                   "unknown": sorted(self._loader.left_out)})
 
     def _refresh(self) -> None:
         """The tick's first step: what the caches need before a snapshot. Re-reads the groups
@@ -232,21 +177,18 @@ class Engine:
         if self._inline:
             self.observer.refresh()
         for group in self.cfg.groups:
-            if group.name in self._unknown:
-                if self.deps.clock.monotonic() < self._retry_at.get(group.name, 0.0):
+            if group.name in self._loader.left_out:
+                if not self._loader.due(group.name):
                     continue
-                loaded = self._load_group(group)
+                loaded = self._loader.load(group)
                 if loaded is None:
                     continue
-                with self._lock:
-                    self._states[group.name] = loaded
-            with self._lock:
-                cached = self._states.get(group.name)
+                self.ledger.set_state(group.name, loaded)
+            cached = self.ledger.state(group.name)
             if cached is not None and cached.blocked:
-                reread = self._load_group(group)  # a failure leaves the group out (`_unknown`)
+                reread = self._loader.load(group)  # a failure leaves the group out
                 if reread is not None:
-                    with self._lock:
-                        self._states[group.name] = reread
+                    self.ledger.set_state(group.name, reread)
 
     def snapshot(self) -> Snapshot:
         """What decide gets: every group's view from the caches and the ports' current answers,
@@ -258,21 +200,16 @@ class Engine:
         paused = self.paused()
         views = []
         for group in self.cfg.groups:
-            if group.name in self._unknown:
+            if group.name in self._loader.left_out:
                 continue
-            with self._lock:
-                state = self._states.get(group.name) or GroupState(group.name)
-                running = group.name in self._running
-                releasing = frozenset(self._releasing.get(group.name, ()))
-                unfinished = self._unfinished.get(group.name)
-                after = self._fresh_after.get(group.name)
+            held = self.ledger.recall(group.name)
             eni = seen.get(group.network_interface)
-            if eni is not None and after is not None and eni.at < after:
+            if eni is not None and held.fresh_after is not None and eni.at < held.fresh_after:
                 eni = None  # read before our last move or our taking office: wait for a newer one
-            views.append(build_view(group, state, obs.get(group.name, {}), live, eni=eni,
-                                    ready=readiness.get(group.name, {}), unfinished=unfinished,
-                                    running=running, releasing=releasing, paused=group.name in paused,
-                                    now=self.deps.clock.now()))
+            views.append(build_view(group, held.state, obs.get(group.name, {}), live, eni=eni,
+                                    ready=readiness.get(group.name, {}), unfinished=held.unfinished,
+                                    running=held.running, releasing=held.releasing,
+                                    paused=group.name in paused, now=self.deps.clock.now()))
         return Snapshot(self.deps.clock.now(), tuple(views), tuple(self.requests.pending()))
 
     def _show(self, snapshot: Snapshot) -> None:
@@ -327,8 +264,7 @@ class Engine:
         """Re-reads the record first: the copy taken at election may be stale (a job that
         ended since, another leader's work), and a finished failover is never run again."""
         seen = action.record
-        with self._lock:
-            self._unfinished.pop(group.name, None)
+        self.ledger.drop_unfinished(group.name)
         record = self.deps.journal.get(seen.id)
         if record is None or record.finished:
             log.info("unfinished failover already closed; deciding afresh",
@@ -361,11 +297,7 @@ class Engine:
         self._submit(group, lambda: self._run(group, record))
 
     def _submit(self, group: GroupConfig, job: Callable[[], EniSeen | None]) -> None:
-        with self._lock:
-            if group.name in self._running:
-                return
-            future = self._pool.submit(self._guarded, group, job)
-            self._running[group.name] = future
+        self.ledger.claim(group.name, lambda: self._pool.submit(self._guarded, group, job))
 
     def _guarded(self, group: GroupConfig, job: Callable[[], EniSeen | None]) -> None:
         """Runs a failover job; `job` returns its verify's look at the ENI, if it has one."""
@@ -387,11 +319,7 @@ class Engine:
                 log.warning("could not re-read group state", extra={"group": group.name})
             # A verify's look at the ENI is a read newer than the move: no read needs to wait
             # for (a zone outage ends a hundred of these). Otherwise: read again now.
-            with self._lock:
-                if state is not None:
-                    self._states[group.name] = state
-                self._running.pop(group.name, None)
-                self._fresh_after[group.name] = look.at if look else self.deps.clock.monotonic()
+            self.ledger.job_ended(group.name, state, look.at if look else self.deps.clock.monotonic())
             if look is not None:
                 self.observer.note(group.network_interface, look)
             else:
@@ -407,11 +335,8 @@ class Engine:
     def _start_release(self, group: GroupConfig, instance: str) -> None:
         """Housekeeping in its own pool, outside the group's failover slot: a slow or hung
         reverse script on a former holder must never delay the group's next failover."""
-        with self._lock:
-            busy = self._releasing.setdefault(group.name, set())
-            if instance in busy:
-                return
-            busy.add(instance)
+        if not self.ledger.begin_release(group.name, instance):
+            return
 
         def job() -> None:
             released = False
@@ -422,13 +347,7 @@ class Engine:
             except Exception as e:
                 log.warning("release of a former holder failed",
                             extra={"group": group.name, "error": describe_error(e)})
-            with self._lock:
-                self._releasing.get(group.name, set()).discard(instance)
-                cached = self._states.get(group.name)
-                # Only this field: a concurrent failover may have changed the rest meanwhile.
-                if released and cached is not None:
-                    left = tuple(i for i in cached.pending_release if i != instance)
-                    self._states[group.name] = replace(cached, pending_release=left)
+            self.ledger.release_ended(group.name, instance, released)
 
         self._housekeeping.submit(job)
 
@@ -443,9 +362,7 @@ class Engine:
             reason = action.blocked_reason
             self.executor.update_state(group, self.deps.leadership.fence(),
                                        lambda state: replace(state, blocked=True, blocked_reason=reason))
-            fresh = self.deps.journal.group_state(group.name)
-            with self._lock:
-                self._states[group.name] = fresh
+            self.ledger.set_state(group.name, self.deps.journal.group_state(group.name))
         if action.unready:
             self._recheck_readiness(action.group)  # "not ready" may be a stale answer
         # Cooldown text changes every second; a change of kind is what is news.

@@ -54,9 +54,9 @@ class Rig:
 
     def settle(self) -> None:
         deadline = time.monotonic() + 10
-        while self.engine._running and time.monotonic() < deadline:
+        while self.engine.ledger.running and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not self.engine._running
+        assert not self.engine.ledger.running
 
 
 def test_follower_does_nothing() -> None:
@@ -229,7 +229,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
     assert [(a.kind, a.code) for a in actions] == [(Kind.BLOCK, "no_standby")]
     gate.set()
     deadline = time.monotonic() + 5
-    while r.engine._releasing.get("g0") and time.monotonic() < deadline:
+    while r.engine.ledger.releasing.get("g0") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [a.kind for a in r.engine.tick()] == [Kind.FAILOVER]
     r.settle()

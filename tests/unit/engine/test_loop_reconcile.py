@@ -114,7 +114,7 @@ def test_a_finished_failover_is_never_resumed_from_a_stale_copy() -> None:
     stale = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
                            steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[stale.id] = replace(stale, result=Result.COMPLETED, finished_at=now + 1)
-    r.engine._unfinished["g0"] = stale  # taken at election, finished since
+    r.engine.ledger.unfinished["g0"] = stale  # taken at election, finished since
     actions = r.engine.tick()
     assert [a.kind for a in actions] == [Kind.RESUME]
     r.settle()

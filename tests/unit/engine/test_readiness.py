@@ -253,7 +253,7 @@ def test_engine_skips_a_standby_that_is_not_ready_for_the_next_one() -> None:
     actions = engine.tick()
     assert [(a.kind.value, a.to_instance) for a in actions] == [("failover", "i-c")]
     deadline = time.monotonic() + 10
-    while engine._running and time.monotonic() < deadline:
+    while engine.ledger.running and time.monotonic() < deadline:
         time.sleep(0.01)
     record = deps.journal.history("g0")[0]
     assert (record.to_instance, record.result) == ("i-c", Result.COMPLETED)
