@@ -7,6 +7,7 @@ fails, and the journal keeps `ClassName: message` as its error (engine/execute.p
 
 from __future__ import annotations
 
+from failover.model import CloudError
 from failover.records import FailoverRecord
 
 
@@ -45,3 +46,16 @@ class StepFailed(EngineError):
         super().__init__(str(cause))
         self.record = record
         self.cause = cause
+
+
+def describe_error(exc: BaseException) -> str:
+    """Any failure as one line for the journal and logs (a cloud error with its code and
+    RequestId; any other with its class name first)."""
+    if isinstance(exc, CloudError):
+        parts = [str(exc)]
+        if exc.code and exc.code not in str(exc):
+            parts.append(f"code {exc.code}")
+        if exc.request_id:
+            parts.append(f"request {exc.request_id}")
+        return "; ".join(parts)
+    return f"{exc.__class__.__name__}: {exc}"

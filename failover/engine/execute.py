@@ -26,6 +26,7 @@ from failover.engine.errors import (
     NotAMember,
     StepFailed,
     VerifyFailed,
+    describe_error,
 )
 from failover.engine.transitions import closed, moved, not_serving, served
 from failover.engine.view import EniSeen
@@ -87,17 +88,6 @@ def gateway_of(cidr: str) -> str:
     """Alibaba's vSwitch gateway: the third-last address (x.x.x.253 in a /24)."""
     net = ipaddress.IPv4Network(cidr)
     return str(net.broadcast_address - 2)
-
-
-def describe_error(exc: BaseException) -> str:
-    if isinstance(exc, CloudError):
-        parts = [str(exc)]
-        if exc.code and exc.code not in str(exc):
-            parts.append(f"code {exc.code}")
-        if exc.request_id:
-            parts.append(f"request {exc.request_id}")
-        return "; ".join(parts)
-    return f"{exc.__class__.__name__}: {exc}"
 
 
 class Executor:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from failover.config import GroupConfig
-from failover.engine.execute import Collaborators, describe_error
+from failover.engine.errors import describe_error
+from failover.engine.execute import Collaborators
 from failover.model import CloudError, EniState, EniStatus, JournalCorrupt, Priority
 from failover.records import GroupState
 

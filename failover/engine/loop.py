@@ -37,7 +37,8 @@ from failover.engine.actions import (
 )
 from failover.engine.blocks import BlockCode
 from failover.engine.decide import Snapshot, decide
-from failover.engine.execute import Collaborators, Executor, describe_error
+from failover.engine.errors import describe_error
+from failover.engine.execute import Collaborators, Executor
 from failover.engine.exports import ViewExports
 from failover.engine.ledger import Ledger
 from failover.engine.loading import GroupLoader
