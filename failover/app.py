@@ -281,4 +281,4 @@ class Replica:
         return {"self": {"id": self.cfg.controller.id,
                          "leader": self.coordination.leadership.is_leader(),
                          "health": {g: {m: h.up for m, h in members.items()}
-                                    for g, members in self.health.snapshot().items()}}}
+                                    for g, members in self.health.verdicts().items()}}}
