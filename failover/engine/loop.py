@@ -1,4 +1,4 @@
-"""The leader's loop: snapshot, decide, dispatch; failovers run in a bounded pool.
+"""The leader's loop: refresh, snapshot, show, decide, dispatch; failovers run in a bounded pool.
 
 Each tick builds every group's view from what the cloud shows (the `EniObserver`'s last
 batched read of the ENIs) and the quorum's verdicts, so the leader acts on any difference
