@@ -149,7 +149,7 @@ def run_asyncio(groups: list[GroupConfig], seconds: float, max_probes: int) -> d
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     lags = [s - r.scheduled_at for r in reports if r.scheduled_at for s in r.probe_starts]
     durations = [r.finished_at - r.started_at for r in reports]
-    up = sum(1 for members in monitor.snapshot().values() for v in members.values() if v.up)
+    up = sum(1 for members in monitor.verdicts().values() for v in members.values() if v.up)
     return {
         "cpu_share_of_one_core": round(cpu / wall, 4),
         "jobs": len(monitor.job_ids),

@@ -271,7 +271,7 @@ class Replica:
         c = self.coordination
         reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
         doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
-                           readiness=self.standby_readiness.snapshot(), enis=self.eni_observer.seen(),
+                           readiness=self.standby_readiness.answers(), enis=self.eni_observer.seen(),
                            paused=c.pauses.paused())
         doc["as_of"] = time.time()
         return doc
@@ -281,4 +281,4 @@ class Replica:
         return {"self": {"id": self.cfg.controller.id,
                          "leader": self.coordination.leadership.is_leader(),
                          "health": {g: {m: h.up for m, h in members.items()}
-                                    for g, members in self.health.snapshot().items()}}}
+                                    for g, members in self.health.verdicts().items()}}}

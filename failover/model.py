@@ -60,6 +60,20 @@ class StepName(enum.StrEnum):
     DONE = "done"
 
 
+class StepStatus(enum.StrEnum):
+    """How a failover step stands in the journal."""
+
+    RUNNING = "running"  # written ahead, before the step acts
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nothing to do: the cloud was already past it
+
+    @property
+    def finished_well(self) -> bool:
+        """Done: a resumed failover never runs this step again."""
+        return self in (StepStatus.OK, StepStatus.SKIPPED)
+
+
 STEP_ORDER: tuple[StepName, ...] = (
     StepName.FENCE,
     StepName.DETACH,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from failover.model import STEP_ORDER, Result, StepName, Trigger
+from failover.model import STEP_ORDER, Result, StepName, StepStatus, Trigger
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class StepRecord:
     duration_s: float | None = None
     request_ids: tuple[str, ...] = ()
     error: str | None = None
-    status: str = "running"  # running | ok | failed | skipped
+    status: StepStatus = StepStatus.RUNNING
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +55,7 @@ class StepRecord:
             "duration_s": self.duration_s,
             "request_ids": list(self.request_ids),
             "error": self.error,
-            "status": self.status,
+            "status": self.status.value,
         }
 
     @classmethod
@@ -66,7 +66,7 @@ class StepRecord:
             duration_s=None if d.get("duration_s") is None else float(d["duration_s"]),
             request_ids=tuple(d.get("request_ids") or ()),
             error=d.get("error"),
-            status=str(d.get("status", "running")),
+            status=StepStatus(d.get("status", "running")),
         )
 
 

@@ -24,24 +24,26 @@ class Next(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Step:
+class NextMove:
+    """What an attach, a detach or a stop does next (and, on FAIL, the error to raise)."""
+
     next: Next
     message: str = ""
     kind: ErrorKind = ErrorKind.FATAL
     code: str = ""
 
 
-DONE = Step(Next.DONE)
-WAIT = Step(Next.WAIT)
-ISSUE = Step(Next.ISSUE)
+DONE = NextMove(Next.DONE)
+WAIT = NextMove(Next.WAIT)
+ISSUE = NextMove(Next.ISSUE)
 
 
-def _deleting(state: EniState) -> Step:
-    return Step(Next.FAIL, f"ENI {state.eni_id} is being deleted", ErrorKind.FATAL, errors.NOT_FOUND)
+def _deleting(state: EniState) -> NextMove:
+    return NextMove(Next.FAIL, f"ENI {state.eni_id} is being deleted", ErrorKind.FATAL, errors.NOT_FOUND)
 
 
-def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: bool,
-                lag_over: bool = False) -> Step:
+def attach_next(state: EniState, target: str, *, issued: bool, seen_attaching: bool,
+                lag_over: bool = False) -> NextMove:
     """Next move of an attach of `state.eni_id` to `target`.
 
     Describes may lag an accepted call (the ENI still shows Available), so Available after
@@ -63,7 +65,7 @@ def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: b
             return DONE if state.status is EniStatus.IN_USE else WAIT
         if holder is None:
             return WAIT  # InUse without a holder yet: read again
-        return Step(
+        return NextMove(
             Next.FAIL,
             f"ENI {state.eni_id} is attached to {holder}, not {target}; detach it first",
             ErrorKind.FATAL, errors.WRONG_HOLDER,
@@ -71,7 +73,7 @@ def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: b
     if state.status is EniStatus.DETACHING:
         return WAIT  # the previous holder is letting go; attach once it is Available
     if issued and seen_attaching:
-        return Step(
+        return NextMove(
             Next.FAIL,
             f"attach of ENI {state.eni_id} to {target} failed: the ENI went back to Available",
             ErrorKind.RETRYABLE, errors.ATTACH_FAILED,
@@ -79,7 +81,7 @@ def attach_step(state: EniState, target: str, *, issued: bool, seen_attaching: b
     return ISSUE if not issued or lag_over else WAIT
 
 
-def detach_step(state: EniState, instance: str) -> Step:
+def detach_next(state: EniState, instance: str) -> NextMove:
     """Next move of a detach of `state.eni_id` from `instance`."""
     holder = state.instance_id
     if state.status is EniStatus.AVAILABLE:
@@ -89,7 +91,7 @@ def detach_step(state: EniState, instance: str) -> Step:
     if state.status in (EniStatus.DETACHING, EniStatus.UNKNOWN):
         return WAIT
     if holder is not None and holder != instance:
-        return Step(
+        return NextMove(
             Next.FAIL,
             f"ENI {state.eni_id} is {'attached' if state.status is EniStatus.IN_USE else 'attaching'} "
             f"to {holder}, not {instance}; refusing to detach it from another holder",
@@ -100,10 +102,10 @@ def detach_step(state: EniState, instance: str) -> Step:
     return ISSUE
 
 
-def stop_step(status: str | None, instance_id: str) -> Step:
+def stop_next(status: str | None, instance_id: str) -> NextMove:
     """Next move of a forced stop, from DescribeInstanceStatus's answer."""
     if status is None:
-        return Step(Next.FAIL, f"instance {instance_id} not found", ErrorKind.FATAL, errors.NOT_FOUND)
+        return NextMove(Next.FAIL, f"instance {instance_id} not found", ErrorKind.FATAL, errors.NOT_FOUND)
     if status == "Stopped":
         return DONE
     if status == "Stopping":

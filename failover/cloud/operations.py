@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from failover.cloud import convert, errors
-from failover.cloud.moves import Next, Step, attach_step, detach_step, stop_step
+from failover.cloud.moves import Next, NextMove, attach_next, detach_next, stop_next
 from failover.cloud.refusals import StateRefusals, out_of_time
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import (
@@ -52,8 +52,8 @@ INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
 ATTACH_RETRIES = 1  # attaches re-sent within one wait after the cloud failed (or lost) one
 
 
-def _failed(step: Step, action: str) -> ApiError:
-    return ApiError(step.message, kind=step.kind, code=step.code, action=action)
+def _failed(move: NextMove, action: str) -> ApiError:
+    return ApiError(move.message, kind=move.kind, code=move.code, action=action)
 
 
 class CloudMoves(StateRefusals):
@@ -153,18 +153,18 @@ class CloudMoves(StateRefusals):
             if state is None:
                 break
             last = state
-            step = detach_step(state, instance_id)
-            if step.next is Next.DONE:
+            move = detach_next(state, instance_id)
+            if move.next is Next.DONE:
                 return state
-            if step.next is Next.FAIL:
-                raise _failed(step, action)
+            if move.next is Next.FAIL:
+                raise _failed(move, action)
             elapsed = deadline.elapsed()
             if state.status is EniStatus.DETACHING and accepted_at is None:
                 accepted_at = elapsed  # somebody else's detach: it counts from now
             stuck = (state.status is EniStatus.DETACHING and accepted_at is not None
                      and elapsed - accepted_at >= reissue_at)
             # Still InUse after our call: lag, until lag_s has passed; then the call was lost.
-            lost = step.next is Next.ISSUE and (sent_at is None or elapsed - sent_at >= self._polls.lag_s)
+            lost = move.next is Next.ISSUE and (sent_at is None or elapsed - sent_at >= self._polls.lag_s)
             if (lost or (stuck and not reissued)) and backoff.ready(elapsed):
                 reissued = reissued or stuck
                 error = self._issue(action, params, deadline, trace, last_error)
@@ -198,7 +198,7 @@ class CloudMoves(StateRefusals):
 
         `known` (the caller's read of a moment ago) stands in for the first read; if it is
         stale the call fails and the next read tells the truth. The attach is judged failed
-        only on evidence describe lag cannot give (`moves.attach_step`).
+        only on evidence describe lag cannot give (`moves.attach_next`).
         """
         action = "AttachNetworkInterface"
         deadline = Deadline.after(self._clock, timeout_s)
@@ -221,23 +221,23 @@ class CloudMoves(StateRefusals):
                 seen_attaching = True
             elapsed = deadline.elapsed()
             lag_over = sent_at is not None and elapsed - sent_at >= self._polls.lag_s
-            step = attach_step(state, instance_id, issued=issued, seen_attaching=seen_attaching,
+            move = attach_next(state, instance_id, issued=issued, seen_attaching=seen_attaching,
                                lag_over=lag_over)
-            if step.next is Next.DONE:
+            if move.next is Next.DONE:
                 return state
             # The cloud gave up on our attach (seen Attaching, now Available), or shows no sign
             # of it past the lag allowance: the documented remedy is another attach, here and
             # now rather than a whole new failover; but only so many.
-            again = step.code == errors.ATTACH_FAILED or (step.next is Next.ISSUE and issued)
+            again = move.code == errors.ATTACH_FAILED or (move.next is Next.ISSUE and issued)
             if again and accepted > ATTACH_RETRIES:
                 raise ApiError(f"attach of ENI {eni_id} to {instance_id} failed {accepted} times: "
                                "the ENI went back to Available", kind=ErrorKind.RETRYABLE,
                                code=errors.ATTACH_FAILED, action=action)
-            if step.code == errors.ATTACH_FAILED:
-                step = Step(Next.ISSUE)
-            if step.next is Next.FAIL:
-                raise _failed(step, action)
-            if step.next is Next.ISSUE and backoff.ready(elapsed):
+            if move.code == errors.ATTACH_FAILED:
+                move = NextMove(Next.ISSUE)
+            if move.next is Next.FAIL:
+                raise _failed(move, action)
+            if move.next is Next.ISSUE and backoff.ready(elapsed):
                 try:
                     error = self._issue(action, params, deadline, trace, last_error)
                 except ApiError as e:
@@ -277,14 +277,14 @@ class CloudMoves(StateRefusals):
                 if out_of_time(e, deadline):
                     break
                 raise
-            step = stop_step(status, instance_id)
-            if step.next is Next.DONE:
+            move = stop_next(status, instance_id)
+            if move.next is Next.DONE:
                 return
-            if step.next is Next.FAIL:
-                raise _failed(step, action)
+            if move.next is Next.FAIL:
+                raise _failed(move, action)
             late = issued_at is not None and deadline.elapsed() - issued_at >= timeout_s / 2
             due = issued_at is None or (late and not reissued)
-            if step.next is Next.ISSUE and due and backoff.ready(deadline.elapsed()):
+            if move.next is Next.ISSUE and due and backoff.ready(deadline.elapsed()):
                 reissued = issued_at is not None
                 error = self._issue(action, params, deadline, trace, last_error)
                 issued_at = deadline.elapsed() if error is None else issued_at

@@ -19,7 +19,8 @@ from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
 from failover.commands.drill_progress import Progress, progress_for
 from failover.config import Config, GroupConfig
-from failover.engine.decide import Action, Kind, Snapshot, decide
+from failover.engine.actions import Action, Drill
+from failover.engine.decide import Snapshot, decide
 from failover.engine.readiness import evaluate
 from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, Result
@@ -93,7 +94,7 @@ def preconditions(c: app.Client, cfg: Config, g: GroupConfig,
     request = DrillRequest("dry-run", g.name, to_instance, now, now + REQUEST_TTL_S)
     actions = decide(Snapshot(now, (view,), (request,)))
     action = actions[0] if actions else None
-    target = action.to_instance if action is not None and action.kind is Kind.DRILL else None
+    target = action.to_instance if isinstance(action, Drill) else None
     checks.append(("leader's decision", target is not None, _decision(action, view)))
     checks.append(("target", target is not None and target != holder,
                    target or to_instance or "no healthy and ready standby"))
@@ -124,7 +125,7 @@ def _decision(action: Action | None, view: GroupView) -> str:
     if action is None:
         return ("the request would wait: the ENI was not read or a release of the target is "
                 "running" if view.eni is None or view.releasing else "the request would wait")
-    if action.kind is Kind.DRILL:
+    if isinstance(action, Drill):
         return f"drill from {action.from_instance or 'nothing'} to {action.to_instance}"
     return f"{action.kind.value}: {action.reason}"
 

@@ -13,7 +13,7 @@ import click
 from failover.cli import SafePath
 from failover.sim.hooks import HookLoadError, Hooks, load_hooks
 from failover.sim.server import Emulator
-from failover.sim.world import WorldError, read_world_file
+from failover.sim.world_file import WorldError, read_world_file
 
 
 def _usage(message: str) -> None:

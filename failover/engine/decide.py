@@ -10,9 +10,31 @@ difference, whatever caused it.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
+from failover.engine.actions import (
+    Abandon,
+    Action,
+    Adopt,
+    Block,
+    Drill,
+    Failover,
+    Kind,
+    Reject,
+    Release,
+    Resume,
+)
+from failover.engine.blocks import (
+    Backoff,
+    Blocked,
+    Cooldown,
+    EniUnknown,
+    Flapping,
+    ForeignHolder,
+    Need,
+    NoStandby,
+    Paused,
+)
 from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
@@ -31,36 +53,11 @@ FAILURE_MEMORY_S = 300.0
 NOT_SERVING = "not serving through the service IPs"
 
 
-class Kind(enum.StrEnum):
-    FAILOVER = "failover"  # automatic: the holder is down, or the ENI serves nobody
-    RESUME = "resume"  # finish a failover an earlier leader started
-    ABANDON = "abandon"  # close an unfinished failover whose target went away before its attach
-    ADOPT = "adopt"  # run the guest step and verify on the ENI's real holder, making it the holder
-    DRILL = "drill"  # an operator's switchover request
-    BLOCK = "block"  # a failover is wanted but not allowed now
-    REJECT = "reject"  # a drill request that cannot be served
-    RELEASE = "release"  # clean a returned former holder's OS (it becomes a standby)
-
-
 @dataclass(frozen=True)
 class Snapshot:
     now: float
     groups: tuple[GroupView, ...]
     requests: tuple[DrillRequest, ...] = ()
-
-
-@dataclass(frozen=True)
-class Action:
-    kind: Kind
-    group: str
-    reason: str
-    from_instance: str | None = None
-    to_instance: str | None = None
-    record: FailoverRecord | None = None
-    request: DrillRequest | None = None
-    block_group: bool = False  # persist a flapping block until `failover ack`
-    code: str = ""  # a short, stable label for metrics: cooldown, blocked, flapping, no_standby
-    unready: tuple[str, ...] = ()  # no_standby: the standbys up by quorum but known not ready
 
 
 def healthy_standbys(view: GroupView) -> list[str]:
@@ -83,8 +80,8 @@ def unready_standbys(view: GroupView) -> tuple[str, ...]:
 
 
 def recent_failure(state: GroupState, member: str, now: float) -> TargetFailure | None:
-    f = state.failures_of(member)
-    return f if f is not None and now - f.last_at <= FAILURE_MEMORY_S else None
+    failure = state.failures_of(member)
+    return failure if failure is not None and now - failure.last_at <= FAILURE_MEMORY_S else None
 
 
 def retry_at(failure: TargetFailure) -> float:
@@ -95,27 +92,30 @@ def target_order(view: GroupView, now: float, members: list[str]) -> list[str]:
     """`members` in the order to try them: fewer than TARGET_TRIES recent failures first (in
     preference order), then the others, the longest-failed first."""
     def tries(m: str) -> int:
-        f = recent_failure(view.state, m, now)
-        return 0 if f is None else f.count
+        failure = recent_failure(view.state, m, now)
+        return 0 if failure is None else failure.count
     def last(m: str) -> float:
-        f = recent_failure(view.state, m, now)
-        return 0.0 if f is None else f.last_at
+        failure = recent_failure(view.state, m, now)
+        return 0.0 if failure is None else failure.last_at
     fresh = [m for m in members if tries(m) < TARGET_TRIES]
     tired = sorted((m for m in members if m not in fresh), key=last)
     return fresh + tired
 
 
-def _pick(view: GroupView, now: float, members: list[str]) -> tuple[str | None, str]:
-    """The target to try now, or None and why not (empty: nobody to try)."""
+def _pick(view: GroupView, now: float, members: list[str]) -> str | Backoff | None:
+    """The target to try now, the back-off that holds it back, or None: nobody to try."""
     ordered = target_order(view, now, members)
     if not ordered:
-        return None, ""
+        return None
     first = ordered[0]
-    f = recent_failure(view.state, first, now)
-    if f is not None and now < retry_at(f):
-        return None, (f"{first} failed {f.count} time(s) ({f.error or 'no detail'}); "
-                      f"retrying in {retry_at(f) - now:.0f} s")
-    return first, ""
+    failure = recent_failure(view.state, first, now)
+    if failure is not None and now < retry_at(failure):
+        return _backoff(failure, now)
+    return first
+
+
+def _backoff(failure: TargetFailure, now: float) -> Backoff:
+    return Backoff(failure.instance, failure.count, failure.error, retry_at(failure) - now)
 
 
 def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
@@ -125,12 +125,12 @@ def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
 def decide(snapshot: Snapshot) -> list[Action]:
     actions: list[Action] = []
     requests_by_group: dict[str, list[DrillRequest]] = {}
-    for r in snapshot.requests:
-        requests_by_group.setdefault(r.group, []).append(r)
+    for request in snapshot.requests:
+        requests_by_group.setdefault(request.group, []).append(request)
     known = {g.name for g in snapshot.groups}
-    for r in snapshot.requests:
-        if r.group not in known:
-            actions.append(Action(Kind.REJECT, r.group, f"unknown group {r.group!r}", request=r))
+    for request in snapshot.requests:
+        if request.group not in known:
+            actions.append(Reject(request.group, f"unknown group {request.group!r}", request))
     for view in snapshot.groups:
         action = _decide_group(view, snapshot.now, requests_by_group.get(view.name, []))
         if action is not None:
@@ -147,20 +147,17 @@ def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> 
     if eni is None:
         return None  # no read of the ENI since our last move: wait for the next one
     if eni.status is None:  # the drill requests wait (until they expire) for a readable ENI
-        return Action(Kind.BLOCK, view.name, f"the ENI's state is unknown ({eni.error}); "
-                      "not acting on a guess", code="eni_unknown")
-    if view.foreign:
-        why = why_unserved(view)
+        return Block(view.name, EniUnknown(eni.error))
+    if view.foreign and view.holder is not None:
         if requests:
-            return Action(Kind.REJECT, view.name, why, request=requests[0])
-        return Action(Kind.BLOCK, view.name, why, code="foreign_holder")
+            return Reject(view.name, why_unserved(view), requests[0])
+        return Block(view.name, ForeignHolder(view.holder))
     if requests:
         return _drill(view, requests[0])
     action = _reconcile(view, eni, now)
-    if view.paused and action is not None and action.kind in (Kind.FAILOVER, Kind.ADOPT):
+    if view.paused and isinstance(action, (Failover, Adopt)):
         # `failover pause`: the operator's hands only (drills, and resuming what had begun).
-        return Action(Kind.BLOCK, view.name, f"{action.reason}, but automatic failover is paused; "
-                      f"run `failover resume {view.name}`", action.from_instance, code="paused")
+        return Block(view.name, Paused(), wanted=action.reason)
     return action
 
 
@@ -182,10 +179,8 @@ def _reconcile(view: GroupView, eni: EniSeen, now: float) -> Action | None:
         return _not_serving(view, now, holder)
     for former in view.state.pending_release:
         if former != holder and former not in view.releasing and view.member_up.get(former) is True:
-            return Action(
-                Kind.RELEASE, view.name, f"former holder {former} is back: removing the ENI's addresses",
-                from_instance=former,
-            )
+            return Release(view.name, f"former holder {former} is back: removing the ENI's addresses",
+                           former)
     return None
 
 
@@ -193,17 +188,17 @@ def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
     """Up by its own address, but the service does not answer through the service IPs (by a
     quorum of replicas, each after `fall` rounds): its guest step is re-run once; if it still
     does not serve once the checks had time to see it again, the ENI moves on."""
-    f = recent_failure(view.state, holder, now)
+    failure = recent_failure(view.state, holder, now)
     why = f"the holder {holder} is up but does not serve through the service IPs"
     health = view.config.health
     if view.serving_since is not None and now - view.serving_since < health.interval_s:
         # One more round first: a crashed holder fails its own checks in the same rounds, and
         # its "down" verdict must win (a failover, not a guest step on a dead instance).
         return None
-    if f is None:
-        return Action(Kind.ADOPT, view.name, f"{why}; re-running its guest step and verify",
-                      holder, holder, code="not_serving")
-    settle = retry_at(f) + (health.fall + health.rise) * health.interval_s
+    if failure is None:
+        return Adopt(view.name, f"{why}; re-running its guest step and verify", holder, holder,
+                     not_serving=True)
+    settle = retry_at(failure) + (health.fall + health.rise) * health.interval_s
     if now < settle:
         return None  # the serving checks need these rounds to see the re-run's outcome
     return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
@@ -219,61 +214,53 @@ def _resume(view: GroupView, rec: FailoverRecord) -> Action | None:
            else "not ready for the ENI" if view.ready.get(target) is False else "")
     if why and rec.trigger is not Trigger.ADOPT:
         if rec.step(StepName.ATTACH) is None:
-            return Action(Kind.ABANDON, view.name,
-                          f"abandoning {rec.id}: its target {target} is {why} and its attach "
-                          "had not started", rec.from_instance, target, record=rec)
+            return Abandon(view.name, f"abandoning {rec.id}: its target {target} is {why} and its "
+                           "attach had not started", rec)
         if view.eni is None or view.eni.status is None:
             return None  # whether the attach landed is the cloud's to say: wait for a read
         if view.eni.status is EniStatus.AVAILABLE:
-            return Action(Kind.ABANDON, view.name,
-                          f"abandoning {rec.id}: its target {target} is {why} and the ENI is "
-                          "Available: its attach had not started", rec.from_instance, target,
-                          record=rec)
-    return Action(Kind.RESUME, view.name, f"resuming failover {rec.id} left unfinished",
-                  rec.from_instance, target, record=rec)
+            return Abandon(view.name, f"abandoning {rec.id}: its target {target} is {why} and the "
+                           "ENI is Available: its attach had not started", rec)
+    return Resume(view.name, f"resuming failover {rec.id} left unfinished", rec)
 
 
-def _repair(view: GroupView, now: float) -> Action:
+def _repair(view: GroupView, now: float) -> Failover | Block:
     """The ENI is Available with no step in flight (a failed attach, a detach by hand):
     attach it to the best healthy, ready member. Nothing serves, so neither cooldown nor a
     flapping block holds this back; moving nothing away, it fences nobody."""
     members = [m for m in view.config.members if m not in view.releasing
                and view.member_up.get(m) is True and view.ready.get(m, True)]
-    target, wait = _pick(view, now, members)
+    target = _pick(view, now, members)
+    if isinstance(target, Backoff):
+        return Block(view.name, target, Need.REPAIR)
     if target is None:
-        if wait:
-            return Action(Kind.BLOCK, view.name, f"the ENI is Available (nothing serves); {wait}",
-                          code="retry_backoff")
-        return Action(Kind.BLOCK, view.name, "the ENI is Available (nothing serves) and no member "
-                      "is healthy and ready", code="no_standby", unready=unready_standbys(view))
+        return Block(view.name, NoStandby(unready_standbys(view)), Need.REPAIR)
     rollback = " (a rollback to the former holder)" if target == view.state.holder else ""
-    return Action(Kind.FAILOVER, view.name,
-                  f"the ENI is Available with no step in flight; attaching it to {target}{rollback}",
-                  None, target)
+    return Failover(view.name,
+                    f"the ENI is Available with no step in flight; attaching it to {target}{rollback}",
+                    None, target)
 
 
-def _configure(view: GroupView, now: float, holder: str) -> Action:
+def _configure(view: GroupView, now: float, holder: str) -> Failover | Adopt | Block:
     """The ENI is InUse on a member that is up, but its guest step and verify have not
     succeeded there: adopt it (run them), after a back-off if they failed, or move on."""
-    f = recent_failure(view.state, holder, now)
-    if f is not None and f.count >= TARGET_TRIES:
-        return _failover(view, now, holder, f"the guest step or verify failed {f.count} times on the "
-                         f"holder {holder} ({f.error or 'no detail'})", unserved=True)
-    if f is not None and now < retry_at(f):
-        return Action(Kind.BLOCK, view.name, f"the holder {holder} is not configured: "
-                      f"{holder} failed {f.count} time(s); retrying in {retry_at(f) - now:.0f} s",
-                      code="retry_backoff")
+    failure = recent_failure(view.state, holder, now)
+    if failure is not None and failure.count >= TARGET_TRIES:
+        return _failover(view, now, holder, f"the guest step or verify failed {failure.count} times on the "
+                         f"holder {holder} ({failure.error or 'no detail'})", unserved=True)
+    if failure is not None and now < retry_at(failure):
+        return Block(view.name, _backoff(failure, now), Need.CONFIGURE)
     recorded = view.state.holder
     if recorded != holder:
         why = (f"the ENI was moved outside the controller: the cloud shows it InUse on {holder}, "
                f"the journal had {recorded or 'no holder'}; adopting {holder}")
     else:
         why = f"the guest step and verify have not succeeded on the holder {holder}; running them"
-    return Action(Kind.ADOPT, view.name, why, recorded, holder)
+    return Adopt(view.name, why, recorded, holder)
 
 
 def _failover(view: GroupView, now: float, holder: str | None, why: str,
-              unserved: bool = False) -> Action:
+              unserved: bool = False) -> Failover | Block:
     """Away from `holder`. `unserved`: the holder is up but cannot serve; moving can only help,
     so cooldown and flapping blocks do not hold it back (the per-target back-off paces it)."""
     policy = view.config.policy
@@ -282,32 +269,26 @@ def _failover(view: GroupView, now: float, holder: str | None, why: str,
     if unserved:
         return _moved_to(view, now, holder, why, standbys)
     if state.blocked:
-        return Action(Kind.BLOCK, view.name, f"{why}, but the group is blocked ({state.blocked_reason}); "
-                      f"run `failover ack {view.name}`", holder, code="blocked")
+        return Block(view.name, Blocked(state.blocked_reason), wanted=why)
     if now < state.cooldown_until:
-        left = state.cooldown_until - now
-        return Action(Kind.BLOCK, view.name, f"{why}, but the group is in cooldown for {left:.0f} s more",
-                      holder, code="cooldown")
+        return Block(view.name, Cooldown(state.cooldown_until - now), wanted=why)
     count = recent_failovers(state, now, policy.flap_window_s)
     if count >= policy.flap_max_failovers:
-        reason = f"flapping: {count} failovers in {policy.flap_window_s:g} s"
-        return Action(Kind.BLOCK, view.name, f"{why}, but {reason}; run `failover ack {view.name}`",
-                      holder, block_group=True, code="flapping")
+        return Block(view.name, Flapping(count, policy.flap_window_s), wanted=why)
     return _moved_to(view, now, holder, why, standbys)
 
 
 def _moved_to(view: GroupView, now: float, holder: str | None, why: str,
-              standbys: list[str]) -> Action:
-    if not standbys:
-        return Action(Kind.BLOCK, view.name, f"{why}, but no standby is healthy and ready", holder,
-                      code="no_standby", unready=unready_standbys(view))
-    target, wait = _pick(view, now, standbys)
+              standbys: list[str]) -> Failover | Block:
+    target = _pick(view, now, standbys)
     if target is None:
-        return Action(Kind.BLOCK, view.name, f"{why}, but {wait}", holder, code="retry_backoff")
-    return Action(Kind.FAILOVER, view.name, f"{why}; moving to {target}", holder, target)
+        return Block(view.name, NoStandby(unready_standbys(view)), wanted=why)
+    if isinstance(target, Backoff):
+        return Block(view.name, target, wanted=why)
+    return Failover(view.name, f"{why}; moving to {target}", holder, target)
 
 
-def _drill(view: GroupView, request: DrillRequest) -> Action | None:
+def _drill(view: GroupView, request: DrillRequest) -> Drill | Reject | None:
     """The drill, a rejection, or None: the request waits (unclaimed, until it expires) for
     a release of the standby it needs, which ends within the guest timeout: a drill back
     right after a drill is what an operator does, and refusing it for a cleanup they cannot
@@ -316,13 +297,13 @@ def _drill(view: GroupView, request: DrillRequest) -> Action | None:
     target = request.to_instance
     if target is not None:
         if target not in view.config.members:
-            return Action(Kind.REJECT, view.name, f"{target} is not a member of {view.name}", request=request)
+            return Reject(view.name, f"{target} is not a member of {view.name}", request)
         if target == holder:
-            return Action(Kind.REJECT, view.name, f"{target} already holds the ENI", request=request)
+            return Reject(view.name, f"{target} already holds the ENI", request)
         if view.member_up.get(target) is False:
-            return Action(Kind.REJECT, view.name, f"{target} is down by quorum", request=request)
+            return Reject(view.name, f"{target} is down by quorum", request)
         if view.ready.get(target) is False:
-            return Action(Kind.REJECT, view.name, f"{target} is not ready for the ENI", request=request)
+            return Reject(view.name, f"{target} is not ready for the ENI", request)
         if target in view.releasing:
             return None
     else:
@@ -330,8 +311,8 @@ def _drill(view: GroupView, request: DrillRequest) -> Action | None:
         if not standbys and any(view.member_up.get(m) is True for m in view.releasing):
             return None
         if not standbys:
-            return Action(Kind.REJECT, view.name, "no standby is healthy and ready", request=request)
+            return Reject(view.name, "no standby is healthy and ready", request)
         target = standbys[0]
     # Drills bypass cooldown and flapping blocks: an operator asked for it.
-    return Action(Kind.DRILL, view.name, f"drill requested by {request.requested_by or 'an operator'}",
-                  holder, target, request=request)
+    return Drill(view.name, f"drill requested by {request.requested_by or 'an operator'}",
+                 holder, target, request)

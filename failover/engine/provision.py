@@ -105,18 +105,18 @@ class Outcome:
 
 
 def plan(index: int, group: GroupConfig, region: str, facts: ProvisionFacts) -> Plan:
-    p = f"groups[{index}]"
+    prefix = f"groups[{index}]"
     eni = facts.eni
     if eni is None:
         return Plan(group.name, group.network_interface, manual=(Manual(
-            f"{p}.network_interface", f"ENI {group.network_interface} not found in {region}",
+            f"{prefix}.network_interface", f"ENI {group.network_interface} not found in {region}",
             "create it (CreateNetworkInterface) or fix network_interface", True),))
-    assign, manual = _ips(p, group, region, eni, facts.cidr)
-    associate, eip_manual = _eips(p, group, region, eni, facts, [a.ip for a in assign])
+    assign, manual = _ips(prefix, group, region, eni, facts.cidr)
+    associate, eip_manual = _eips(prefix, group, region, eni, facts, [a.ip for a in assign])
     return Plan(group.name, eni.eni_id, tuple(assign), tuple(associate), tuple(manual + eip_manual))
 
 
-def _ips(p: str, group: GroupConfig, region: str, eni: EniState,
+def _ips(prefix: str, group: GroupConfig, region: str, eni: EniState,
          cidr: str | None) -> tuple[list[Assign], list[Manual]]:
     assign: list[Assign] = []
     manual: list[Manual] = []
@@ -126,20 +126,22 @@ def _ips(p: str, group: GroupConfig, region: str, eni: EniState,
             continue
         if net is not None and ipaddress.IPv4Address(ip) not in net:
             manual.append(Manual(
-                f"{p}.service_ips[{j}]", f"{ip} is outside {eni.eni_id}'s vSwitch {eni.vswitch_id} ({cidr})",
+                f"{prefix}.service_ips[{j}]",
+                f"{ip} is outside {eni.eni_id}'s vSwitch {eni.vswitch_id} ({cidr})",
                 f"use an address in {cidr}", True))
             continue
-        assign.append(Assign(f"{p}.service_ips[{j}]", eni.eni_id, ip))
+        assign.append(Assign(f"{prefix}.service_ips[{j}]", eni.eni_id, ip))
     for ip in eni.private_ips:
         if ip != eni.primary_ip and ip not in group.service_ips:
             manual.append(Manual(
-                f"{p}.service_ips", f"{ip} is on {eni.eni_id} but not in service_ips; provision leaves it",
+                f"{prefix}.service_ips",
+                f"{ip} is on {eni.eni_id} but not in service_ips; provision leaves it",
                 f"add it to service_ips, or remove it: aliyun ecs UnassignPrivateIpAddresses --RegionId "
                 f"{region} --NetworkInterfaceId {eni.eni_id} --PrivateIpAddress.1 {ip}", False))
     return assign, manual
 
 
-def _eips(p: str, group: GroupConfig, region: str, eni: EniState, facts: ProvisionFacts,
+def _eips(prefix: str, group: GroupConfig, region: str, eni: EniState, facts: ProvisionFacts,
           assigning: Sequence[str]) -> tuple[list[Associate], list[Manual]]:
     associate: list[Associate] = []
     manual: list[Manual] = []
@@ -150,7 +152,7 @@ def _eips(p: str, group: GroupConfig, region: str, eni: EniState, facts: Provisi
     # NAT maps one EIP per private IP: the primary first, then the service IPs in config order.
     order = list(dict.fromkeys([eni.primary_ip, *(ip for ip in group.service_ips if ip in after), *after]))
     for k, addr in enumerate(group.eips):
-        path = f"{p}.eips[{k}]"
+        path = f"{prefix}.eips[{k}]"
         eip = facts.eips.get(addr)
         if eip is None:
             manual.append(Manual(path, f"EIP {addr} not found in {region}",
@@ -189,7 +191,7 @@ def _eips(p: str, group: GroupConfig, region: str, eni: EniState, facts: Provisi
         if e.ip not in group.eips:
             detached = "" if (e.mode or NAT) == NAT else f" ({e.mode} mode: with the ENI detached)"
             manual.append(Manual(
-                f"{p}.eips", f"EIP {e.ip} ({e.allocation_id}) is on {eni.eni_id} but not in eips; "
+                f"{prefix}.eips", f"EIP {e.ip} ({e.allocation_id}) is on {eni.eni_id} but not in eips; "
                 "provision leaves it",
                 f"add it to eips, or remove it{detached}: aliyun vpc UnassociateEipAddress --RegionId "
                 f"{region} --AllocationId {e.allocation_id} --InstanceId {eni.eni_id} "

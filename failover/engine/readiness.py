@@ -158,28 +158,29 @@ def evaluate(group: GroupConfig, facts: GroupFacts) -> dict[str, StandbyReadines
     problems = eni_problems(group, facts)
     holder = facts.eni.instance_id if facts.eni is not None else None
     out: dict[str, StandbyReadiness] = {}
-    for m in group.members:
-        if m == holder:
+    for member in group.members:
+        if member == holder:
             continue
-        why = problems or member_problems(group, m, facts)
-        out[m] = StandbyReadiness(m, not why, "; ".join(why) if why else member_note(group, m, facts))
+        why = problems or member_problems(group, member, facts)
+        reason = "; ".join(why) if why else member_note(group, member, facts)
+        out[member] = StandbyReadiness(member, not why, reason)
     return out
 
 
 def group_findings(index: int, group: GroupConfig, facts: GroupFacts,
                    ip_count: int | None = None) -> list[Finding]:
     """`validate --live`'s placement findings for one group: the ENI, then each member."""
-    p = f"groups[{index}]"
+    prefix = f"groups[{index}]"
     eni = facts.eni
     if eni is None:
-        return [Finding(f"{p}.network_interface", f"ENI {group.network_interface} not found")]
-    out = [Finding(f"{p}.network_interface", msg) for msg in eni_problems(group, facts)]
+        return [Finding(f"{prefix}.network_interface", f"ENI {group.network_interface} not found")]
+    out = [Finding(f"{prefix}.network_interface", msg) for msg in eni_problems(group, facts)]
     if eni.instance_id and eni.instance_id not in group.members:
-        out.append(Finding(f"{p}.network_interface",
+        out.append(Finding(f"{prefix}.network_interface",
                            f"{eni.eni_id} is attached to {eni.instance_id}, not a member of {group.name}",
                            error=False))
     for j, m in enumerate(group.members):
-        out += [Finding(f"{p}.members[{j}]", msg) for msg in member_problems(group, m, facts, ip_count)]
+        out += [Finding(f"{prefix}.members[{j}]", msg) for msg in member_problems(group, m, facts, ip_count)]
     return out
 
 
@@ -261,7 +262,8 @@ class ReadinessTracker:
         with self._lock:
             return self._ready
 
-    def snapshot(self) -> dict[str, dict[str, StandbyReadiness]]:
+    def answers(self) -> dict[str, dict[str, StandbyReadiness]]:
+        """group -> standby -> the last known answer, with its reason (`status` shows it)."""
         with self._lock:
             return {g: dict(m) for g, m in self._latest.items()}
 
@@ -314,19 +316,19 @@ class ReadinessTracker:
                 log.warning("could not read standby readiness; keeping the last known",
                             extra={"error": str(e), "groups": len(due)})
             self._failing = True
-            for g in due:
-                self._due[g.name] = now + min(RETRY_S, g.policy.readiness_interval_s)
+            for group in due:
+                self._due[group.name] = now + min(RETRY_S, group.policy.readiness_interval_s)
             return False
         if self._failing:
             log.info("standby readiness readable again")
         self._failing = False
-        results = {g.name: evaluate(g, facts[g.name]) for g in due}
+        results = {group.name: evaluate(group, facts[group.name]) for group in due}
         self._log_changes(results)
         with self._lock:
             self._latest = {**self._latest, **results}
-            self._ready = {g: {m: r.ready for m, r in ms.items()} for g, ms in self._latest.items()}
-        for g in due:
-            self._due[g.name] = now + g.policy.readiness_interval_s
+            self._ready = {group: {m: r.ready for m, r in ms.items()} for group, ms in self._latest.items()}
+        for group in due:
+            self._due[group.name] = now + group.policy.readiness_interval_s
         self._export(results)
         return True
 
@@ -341,20 +343,20 @@ class ReadinessTracker:
         with self._lock:
             before = self._latest
         for group, members in results.items():
-            for m, r in members.items():
-                old = before.get(group, {}).get(m)
-                if old is not None and old.ready == r.ready:
+            for member, answer in members.items():
+                old = before.get(group, {}).get(member)
+                if old is not None and old.ready == answer.ready:
                     continue
-                if r.ready:
-                    log.info("standby ready", extra={"group": group, "instance": m})
+                if answer.ready:
+                    log.info("standby ready", extra={"group": group, "instance": member})
                 else:
-                    log.warning("standby not ready", extra={"group": group, "instance": m,
-                                                            "reason": r.reason})
+                    log.warning("standby not ready", extra={"group": group, "instance": member,
+                                                            "reason": answer.reason})
 
     def _export(self, results: Mapping[str, Mapping[str, StandbyReadiness]]) -> None:
         for group, members in results.items():
-            for m, r in members.items():
-                metrics.STANDBY_READY.labels(group=group, instance=m).set(1 if r.ready else 0)
+            for member, answer in members.items():
+                metrics.STANDBY_READY.labels(group=group, instance=member).set(1 if answer.ready else 0)
             # The holder is no standby: its old series would hide a group with none ready.
             for gone in self._exported.get(group, set()) - members.keys():
                 metrics.STANDBY_READY.remove(group, gone)

@@ -42,30 +42,30 @@ def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, ob
     live = quorum.electorate(len(controllers), cfg.controller.replicas)
     unfinished = {r.group: r for r in journal.unfinished()}
     groups = []
-    for g in cfg.groups:
+    for group in cfg.groups:
         corrupt: str | None = None
         try:
-            state = journal.group_state(g.name)
+            state = journal.group_state(group.name)
         except JournalCorrupt as e:  # one bad znode must not hide every other group
-            state, corrupt = GroupState(g.name), f"{e}; see `failover journal inspect`"
-        ready = {m: r.ready for m, r in (readiness or {}).get(g.name, {}).items()}
-        view = build_view(g, state, observations.get(g.name, {}), live,
-                          eni=(enis or {}).get(g.network_interface), ready=ready,
-                          unfinished=unfinished.get(g.name), paused=g.name in (paused or {}))
-        history = journal.history(g.name, limit=1)
+            state, corrupt = GroupState(group.name), f"{e}; see `failover journal inspect`"
+        ready = {member: r.ready for member, r in (readiness or {}).get(group.name, {}).items()}
+        view = build_view(group, state, observations.get(group.name, {}), live,
+                          eni=(enis or {}).get(group.network_interface), ready=ready,
+                          unfinished=unfinished.get(group.name), paused=group.name in (paused or {}))
+        history = journal.history(group.name, limit=1)
         members = []
-        for m in g.members:
-            votes = {c: o.up for c, o in observations.get(g.name, {}).get(m, {}).items()}
-            entry: dict[str, Any] = {"instance": m, "up": view.member_up[m], "votes": votes,
-                                     "holder": m == view.holder}
-            known = (readiness or {}).get(g.name, {}).get(m)
-            if known is not None and m != view.holder:
+        for member in group.members:
+            votes = {c: o.up for c, o in observations.get(group.name, {}).get(member, {}).items()}
+            entry: dict[str, Any] = {"instance": member, "up": view.member_up[member], "votes": votes,
+                                     "holder": member == view.holder}
+            known = (readiness or {}).get(group.name, {}).get(member)
+            if known is not None and member != view.holder:
                 entry["ready"] = known.ready
                 entry["ready_reason"] = known.reason
             members.append(entry)
         health = Health.CORRUPT if corrupt is not None else health_of(view, bool(healthy_standbys(view)))
         doc: dict[str, Any] = {
-            "name": g.name, "holder": view.holder, "state": health.value, "members": members,
+            "name": group.name, "holder": view.holder, "state": health.value, "members": members,
             "last_failover": last_failover(history[0] if history else None),
             "blocked_reason": state.blocked_reason or None,
             "cooldown_until": state.cooldown_until or None,
@@ -77,8 +77,8 @@ def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, ob
             doc["unserved_reason"] = why
         if corrupt is not None:
             doc["error"] = corrupt
-        if g.name in (paused or {}):
-            doc["paused_since"] = (paused or {})[g.name]
+        if group.name in (paused or {}):
+            doc["paused_since"] = (paused or {})[group.name]
         groups.append(doc)
     return {"leader": leader,
             "controllers": [{"id": c, "leader": c == leader} for c in controllers],
@@ -101,12 +101,12 @@ def _eni_doc(view: GroupView) -> dict[str, Any]:
 def readiness_lines(group: Mapping[str, Any]) -> list[str]:
     """The text lines of one status group: one per standby whose readiness is known."""
     out = []
-    for m in group["members"]:
-        if "ready" not in m:
+    for member in group["members"]:
+        if "ready" not in member:
             continue
-        if m["ready"]:
-            note = f" ({m['ready_reason']})" if m.get("ready_reason") else ""
-            out.append(f"  {m['instance']}: ready for the ENI{note}")
+        if member["ready"]:
+            note = f" ({member['ready_reason']})" if member.get("ready_reason") else ""
+            out.append(f"  {member['instance']}: ready for the ENI{note}")
         else:
-            out.append(f"  {m['instance']}: NOT READY: {m['ready_reason']}")
+            out.append(f"  {member['instance']}: NOT READY: {member['ready_reason']}")
     return out

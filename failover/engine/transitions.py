@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from failover.config import GroupConfig
 from failover.engine.decide import FAILURE_MEMORY_S, NOT_SERVING
-from failover.model import Result, StepName, Trigger
+from failover.model import Result, StepName, StepStatus, Trigger
 from failover.records import FailoverRecord, GroupState, TargetFailure
 
 # A failure in one of these steps is the target's: remembered against it (see decide).
@@ -43,14 +43,14 @@ def closed(group: GroupConfig, state: GroupState, record: FailoverRecord, now: f
     window = group.policy.flap_window_s
     recent = tuple(t for t in state.recent_failovers if now - t <= window)
     attach = record.step(StepName.ATTACH)
-    if record.trigger is Trigger.AUTO and attach is not None and attach.status == "ok":
+    if record.trigger is Trigger.AUTO and attach is not None and attach.status is StepStatus.OK:
         recent = (*recent, record.started_at)  # drills and adoptions do not count as flapping
     # A completed re-run on a holder that did not serve keeps that mark (see decide).
     keep = record.result is Result.COMPLETED and record.trigger is Trigger.ADOPT
     failures = tuple(f for f in state.target_failures if f.instance != record.to_instance
                      or (keep and f.error == NOT_SERVING))
     cooldown = state.cooldown_until
-    failed = next((s for s in record.steps if s.status == "failed"), None)
+    failed = next((s for s in record.steps if s.status is StepStatus.FAILED), None)
     if record.result is Result.FAILED and failed is not None and failed.name in TARGET_STEPS:
         before = state.failures_of(record.to_instance)
         count = 1 if before is None or now - before.last_at > FAILURE_MEMORY_S else before.count + 1

@@ -109,9 +109,9 @@ def member_verdicts(group: GroupConfig, observations: Mapping[str, Mapping[str, 
                     live: int) -> dict[str, bool | None]:
     """The quorum's verdict on each member from the replicas' published observations."""
     out: dict[str, bool | None] = {}
-    for m in group.members:
-        votes = {ctl: o.up for ctl, o in observations.get(m, {}).items()}
-        out[m] = quorum.quorum_verdict(votes, live, group.health.quorum)
+    for member in group.members:
+        votes = {ctl: o.up for ctl, o in observations.get(member, {}).items()}
+        out[member] = quorum.quorum_verdict(votes, live, group.health.quorum)
     return out
 
 
@@ -184,9 +184,8 @@ def why_unserved(view: GroupView) -> str:
         return f"the ENI's state is unknown: {eni.error}"
     if eni.status is EniStatus.AVAILABLE:
         return "the ENI is Available: attached to no instance"
-    if view.foreign:
-        return (f"the ENI is attached to {eni.instance}, not a member of {view.name}: the "
-                "controller never detaches a non-member; detach it by hand")
+    if view.foreign and eni.instance is not None:
+        return foreign_holder(eni.instance, view.name)
     if eni.status is not EniStatus.IN_USE:
         return f"the ENI is {eni.status} on {eni.instance}"
     if eni.instance is not None and view.member_up.get(eni.instance) is False:
@@ -195,3 +194,9 @@ def why_unserved(view: GroupView) -> str:
         return (f"the holder {eni.instance} is up, but the service does not answer through the "
                 "service IPs (the serving signal)")
     return f"the guest step and verify have not succeeded on the holder {eni.instance}"
+
+
+def foreign_holder(instance: str, group: str) -> str:
+    """Why a group whose ENI is on a non-member is neither served nor moved."""
+    return (f"the ENI is attached to {instance}, not a member of {group}: the controller never "
+            "detaches a non-member; detach it by hand")

@@ -8,7 +8,7 @@
 """
 
 from failover.health.evaluate import MemberHealth
-from failover.health.hysteresis import CheckState, member_up, step
+from failover.health.hysteresis import CheckState, after_probe, member_up
 from failover.health.monitor import HealthMonitor, RoundReport
 from failover.health.verify import ProbeVerifier
 
@@ -18,6 +18,6 @@ __all__ = [
     "MemberHealth",
     "ProbeVerifier",
     "RoundReport",
+    "after_probe",
     "member_up",
-    "step",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from failover.config import GroupConfig
-from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up, step
+from failover.health.hysteresis import UNKNOWN, CheckState, after_probe, member_reason, member_up
 from failover.health.plan import check_label
 from failover.model import ProbeOutcome
 
@@ -44,7 +44,8 @@ def apply_results(
         if outcome is None:
             continue
         fall, rise = thresholds[key[0]]
-        out[key] = step(out.get(key, UNKNOWN), outcome.ok, fall, rise, outcome.reason, outcome.definitive)
+        out[key] = after_probe(out.get(key, UNKNOWN), outcome.ok, fall, rise, outcome.reason,
+                               outcome.definitive)
     return out
 
 

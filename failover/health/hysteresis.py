@@ -26,7 +26,7 @@ class CheckState:
 UNKNOWN = CheckState()
 
 
-def step(state: CheckState, ok: bool, fall: int, rise: int, reason: str = "",
+def after_probe(state: CheckState, ok: bool, fall: int, rise: int, reason: str = "",
          definitive: bool = False) -> CheckState:
     """The state after one probe result. Streaks are capped so they stay small. A definitive
     failure (the cloud reports the instance stopping) counts as a whole streak: keepalived's

@@ -303,8 +303,8 @@ class HealthMonitor:
     def job_ids(self) -> tuple[str, ...]:
         return tuple(self._jobs)
 
-    def snapshot(self) -> dict[str, dict[str, MemberHealth]]:
-        """group -> instance -> latest verdict (for /status)."""
+    def verdicts(self) -> dict[str, dict[str, MemberHealth]]:
+        """group -> instance -> this replica's latest verdict (for /status)."""
         with self._lock:
             return {g: dict(members) for g, members in self._health.items()}
 

@@ -24,7 +24,7 @@ import yaml
 
 from failover.sim.hooks import Hooks
 from failover.sim.server import Emulator
-from failover.sim.world import load_world, read_world_file
+from failover.sim.world_file import load_world, read_world_file
 
 AK, SECRET = "AKIDEXAMPLE", "SECRETEXAMPLE"
 

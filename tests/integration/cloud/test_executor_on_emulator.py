@@ -47,7 +47,7 @@ def _run(sim: SimServer, group: GroupConfig) -> Any:
     cloud = scaled_cloud(sim)
     ex = Executor(Collaborators(cloud, FakeLeadership(), FakeJournal(), lambda g: ScriptGuest(cloud),
                                 FakeVerifier(), SystemClock()))
-    return ex.run(group, ex.begin(group, "i-primary", "i-standby", Trigger.AUTO, "down"))
+    return ex.run(group, ex.begin(group, "i-primary", "i-standby", Trigger.AUTO, "down")).record
 
 
 def _world(primary_type: str = "ecs.g7.large", standby: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def test_tracker_follows_the_cloud() -> None:
         cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
         t = ReadinessTracker(groups(), cloud, cloud, SystemClock())
         assert t.refresh()
-        snap = t.snapshot()["rdy"]
+        snap = t.answers()["rdy"]
         assert set(snap) == {"i-standby", "i-far"}
         assert snap["i-standby"].ready
         assert snap["i-far"].reason == "i-far is in zone cn-hangzhou-i, the ENI eni-svc is in cn-hangzhou-h"

@@ -140,7 +140,7 @@ def test_a_bad_policy_file_or_no_live(tmp_path: Path) -> None:
 def test_a_world_file_tag_must_be_a_string() -> None:
     import pytest
 
-    from failover.sim.world import WorldError, load_world
+    from failover.sim.world_file import WorldError, load_world
 
     w = untagged(world(), "instances", "i-standby", {"failover": 1})  # type: ignore[dict-item]
     with pytest.raises(WorldError, match=r"instances\[1\]\.tags: must map tag keys to string values"):

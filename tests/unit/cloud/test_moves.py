@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from failover.cloud.moves import Next, attach_step, detach_step, stop_step
+from failover.cloud.moves import Next, attach_next, detach_next, stop_next
 from failover.model import EniState, EniStatus, ErrorKind
 
 BASE = EniState(eni_id="eni-svc", status=EniStatus.IN_USE, instance_id="i-a", mac="m",
@@ -17,7 +17,7 @@ def eni(status: EniStatus, holder: str | None) -> EniState:
 
 
 def attach(state: EniState, *, issued: bool = False, seen: bool = False, lag_over: bool = False) -> Next:
-    return attach_step(state, "i-b", issued=issued, seen_attaching=seen,
+    return attach_next(state, "i-b", issued=issued, seen_attaching=seen,
                        lag_over=lag_over).next
 
 
@@ -29,15 +29,15 @@ def test_attach_is_idempotent() -> None:
 
 
 def test_attach_elsewhere_is_fatal_and_names_both_instances() -> None:
-    step = attach_step(eni(EniStatus.IN_USE, "i-a"), "i-b", issued=False, seen_attaching=False)
-    assert step.next is Next.FAIL and step.kind is ErrorKind.FATAL
-    assert "i-a" in step.message and "i-b" in step.message
+    move = attach_next(eni(EniStatus.IN_USE, "i-a"), "i-b", issued=False, seen_attaching=False)
+    assert move.next is Next.FAIL and move.kind is ErrorKind.FATAL
+    assert "i-a" in move.message and "i-b" in move.message
 
 
 def test_attach_falling_back_to_available_is_a_failed_attach() -> None:
     available = eni(EniStatus.AVAILABLE, None)
-    step = attach_step(available, "i-b", issued=True, seen_attaching=True)
-    assert step.next is Next.FAIL and step.kind is ErrorKind.RETRYABLE
+    move = attach_next(available, "i-b", issued=True, seen_attaching=True)
+    assert move.next is Next.FAIL and move.kind is ErrorKind.RETRYABLE
 
 
 def test_available_without_a_sign_of_the_call_is_lag_then_a_re_issue_never_a_failure() -> None:
@@ -51,22 +51,22 @@ def test_an_empty_instance_id_while_attaching_is_waited_on() -> None:
     assert attach(attaching) is Next.WAIT
     assert attach(attaching, issued=True) is Next.WAIT
     assert attach(eni(EniStatus.IN_USE, None), issued=True) is Next.WAIT  # the holder shows next
-    assert detach_step(attaching, "i-a").next is Next.WAIT
+    assert detach_next(attaching, "i-a").next is Next.WAIT
 
 
 def test_detach_decisions() -> None:
-    assert detach_step(eni(EniStatus.AVAILABLE, None), "i-a").next is Next.DONE
-    assert detach_step(eni(EniStatus.DETACHING, "i-a"), "i-a").next is Next.WAIT
-    assert detach_step(eni(EniStatus.IN_USE, "i-a"), "i-a").next is Next.ISSUE
-    assert detach_step(eni(EniStatus.ATTACHING, "i-a"), "i-a").next is Next.WAIT
-    other = detach_step(eni(EniStatus.IN_USE, "i-c"), "i-a")
+    assert detach_next(eni(EniStatus.AVAILABLE, None), "i-a").next is Next.DONE
+    assert detach_next(eni(EniStatus.DETACHING, "i-a"), "i-a").next is Next.WAIT
+    assert detach_next(eni(EniStatus.IN_USE, "i-a"), "i-a").next is Next.ISSUE
+    assert detach_next(eni(EniStatus.ATTACHING, "i-a"), "i-a").next is Next.WAIT
+    other = detach_next(eni(EniStatus.IN_USE, "i-c"), "i-a")
     assert other.next is Next.FAIL and other.kind is ErrorKind.CONFLICT and "i-c" in other.message
-    assert detach_step(eni(EniStatus.DELETING, None), "i-a").kind is ErrorKind.FATAL
+    assert detach_next(eni(EniStatus.DELETING, None), "i-a").kind is ErrorKind.FATAL
 
 
 def test_an_unknown_status_is_waited_out_never_acted_on() -> None:
     assert attach(eni(EniStatus.UNKNOWN, None)) is Next.WAIT
-    assert detach_step(eni(EniStatus.UNKNOWN, "i-a"), "i-a").next is Next.WAIT
+    assert detach_next(eni(EniStatus.UNKNOWN, "i-a"), "i-a").next is Next.WAIT
 
 
 @pytest.mark.parametrize(("status", "nxt"), [
@@ -74,4 +74,4 @@ def test_an_unknown_status_is_waited_out_never_acted_on() -> None:
     ("Starting", Next.ISSUE), (None, Next.FAIL),
 ])
 def test_stop_decisions(status: str | None, nxt: Next) -> None:
-    assert stop_step(status, "i-a").next is nxt
+    assert stop_next(status, "i-a").next is nxt

@@ -69,7 +69,7 @@ def test_cooldown_blocks() -> None:
 def test_flapping_blocks_and_asks_to_persist() -> None:
     state = GroupState("web", holder="i-a", recent_failovers=(NOW - 100, NOW - 50, NOW - 10))
     a = one(view({"i-a": False, "i-b": True}, state=state))
-    assert (a.kind, a.code, a.block_group) == (Kind.BLOCK, "flapping", True)
+    assert (a.kind, a.code, a.persists) == (Kind.BLOCK, "flapping", True)
     assert "failover ack web" in a.reason
 
 
@@ -140,7 +140,7 @@ def test_drill_for_unknown_group_is_rejected() -> None:
 def test_returned_former_holder_is_released() -> None:
     state = GroupState("web", holder="i-b", configured="i-b", pending_release=("i-a",))
     a = one(view({"i-a": True, "i-b": True}, "i-b", state=state))
-    assert (a.kind, a.from_instance) == (Kind.RELEASE, "i-a")
+    assert (a.kind, a.instance) == (Kind.RELEASE, "i-a")
     assert one(view({"i-a": False, "i-b": True}, "i-b", state=state)) is None
 
 

@@ -17,6 +17,7 @@ from failover.model import (
     NotLeader,
     Result,
     StepName,
+    StepStatus,
     Trigger,
 )
 from tests.unit.engine.fakes import FakeClock, FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
@@ -54,7 +55,7 @@ def test_gateway_is_alibabas_third_last_address() -> None:
 def test_a_failover_runs_every_step_and_records_it_ahead() -> None:
     w = World()
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.COMPLETED
     assert steps(rec) == [("detach", "ok"), ("attach", "ok"), ("guest", "ok"), ("verify", "ok"), ("done", "ok")]
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
@@ -83,8 +84,8 @@ def test_resume_skips_finished_steps_and_repeats_nothing() -> None:
     # A new leader with a higher epoch resumes the same record.
     w.lead = FakeLeadership("ctl-b", epoch=2)
     w.journal.epoch = 2
-    ex2 = Executor(replace(w.ex.d, leadership=w.lead))
-    final = ex2.run(g, half)
+    ex2 = Executor(replace(w.ex.deps, leadership=w.lead))
+    final = ex2.run(g, half).record
     assert final.result is Result.COMPLETED
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
 
@@ -104,15 +105,32 @@ def test_the_attach_starts_from_the_detachs_look_only_in_the_same_run() -> None:
     w2.lead.leader, w2.lead.lose_after = True, None
     half = w2.journal.get(rec.id)
     assert half is not None
-    assert w2.ex.run(g, half).result is Result.COMPLETED
+    assert w2.ex.run(g, half).record.result is Result.COMPLETED
     assert w2.cloud.attach_known == [None]
+
+
+def test_a_run_returns_its_verifys_look_at_the_eni_and_none_when_it_failed() -> None:
+    w = World()
+    g = group()
+    before = w.clock.monotonic()
+    finished = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    look = finished.look
+    assert finished.record.result is Result.COMPLETED and look is not None
+    assert (look.status, look.instance, look.at >= before) == (EniStatus.IN_USE, "i-b", True)
+    w2 = World()
+    w2.verifier.ok = False
+    failed = w2.ex.run(g, w2.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert (failed.record.result, failed.look) == (Result.FAILED, None)
+    # A domain failure's class names it in the journal.
+    assert (failed.record.error or "").startswith("VerifyFailed: service checks failed on i-b")
+    assert failed.record.step(StepName.VERIFY).status is StepStatus.FAILED
 
 
 def test_resume_after_the_cloud_got_further_than_the_journal() -> None:
     w = World(holder="i-b")  # the attach went through, the journal never heard
     g = group()
     rec = w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")
-    final = w.ex.run(g, rec)
+    final = w.ex.run(g, rec).record
     assert final.result is Result.COMPLETED
     assert ("detach", "skipped") in steps(final)
     assert w.cloud.mutations == []
@@ -132,7 +150,7 @@ def test_stalled_detach_escalates_to_force_stop() -> None:
     w = World()
     w.cloud.stalled.add("i-a")
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung")).record
     assert rec.result is Result.COMPLETED
     assert ("fence", "ok") in steps(rec)
     assert w.cloud.mutations == [("stop", "i-a", ""), ("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
@@ -159,7 +177,7 @@ def test_a_cold_standby_is_started_when_it_refuses_the_guest_script() -> None:
     w.guest = ColdRefusingGuest(w.cloud)
     w.cloud.stopped.add("i-b")  # kept Stopped: its type takes an ENI only then
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.COMPLETED
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b"),
                                  ("start", "i-b", "")]
@@ -175,11 +193,11 @@ class TimingOutGuest(FakeGuest):
 def test_a_warm_standby_costs_no_start_and_a_real_guest_error_still_fails() -> None:
     w = World()
     w.guest = ColdRefusingGuest(w.cloud)
-    rec = w.ex.run(group(), w.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(group(), w.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.COMPLETED and not any(m[0] == "start" for m in w.cloud.mutations)
     w2 = World()
     w2.guest = TimingOutGuest()
-    rec2 = w2.ex.run(group(), w2.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down"))
+    rec2 = w2.ex.run(group(), w2.ex.begin(group(), "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec2.result is Result.FAILED and "command timed out" in (rec2.error or "")
     assert not any(m[0] == "start" for m in w2.cloud.mutations)
 
@@ -188,7 +206,7 @@ def test_without_a_guest_script_a_cold_standby_is_started_up_front() -> None:
     w = World()
     w.cloud.stopped.add("i-b")
     g = group(guest={"method": "none"})
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.COMPLETED
     assert ("start", "i-b", "") in w.cloud.mutations
 
@@ -197,7 +215,7 @@ def test_stalled_detach_without_fencing_fails_clearly() -> None:
     w = World()
     w.cloud.stalled.add("i-a")
     g = group(policy={"fence": "never"})
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "hung")).record
     assert rec.result is Result.FAILED
     assert "stalled" in (rec.error or "")
     assert not any(m[0] == "attach" for m in w.cloud.mutations)
@@ -206,7 +224,7 @@ def test_stalled_detach_without_fencing_fails_clearly() -> None:
 def test_fence_always_stops_the_old_primary_first() -> None:
     w = World()
     g = group(policy={"fence": "always"})
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert steps(rec)[0] == ("fence", "ok")
     assert w.cloud.mutations[0] == ("stop", "i-a", "")
 
@@ -214,7 +232,7 @@ def test_fence_always_stops_the_old_primary_first() -> None:
 def test_drills_never_fence() -> None:
     w = World()
     g = group(policy={"fence": "always"})
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.DRILL, "drill")).record
     assert rec.step(StepName.FENCE) is None
     assert ("stop", "i-a", "") not in w.cloud.mutations
     assert w.journal.group_state("web").recent_failovers == ()  # drills are not flaps
@@ -226,7 +244,7 @@ def test_fatal_attach_fails_with_the_clouds_words_and_records_the_truth() -> Non
         "i-b is in zone z2 but the ENI is in z1", kind=ErrorKind.FATAL,
         code="InvalidOperation.AvailabilityZoneMismatch", request_id="R-9")
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.FAILED
     assert "zone z2" in (rec.error or "") and "R-9" in (rec.error or "")
     assert steps(rec)[-1] == ("attach", "failed")
@@ -245,7 +263,7 @@ def test_guest_and_verify_failures_fail_the_failover_but_keep_the_holder() -> No
         else:
             w.verifier.ok = False
         g = group()
-        rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+        rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
         assert rec.result is Result.FAILED
         assert steps(rec)[-1] == (broken, "failed")
         assert w.journal.group_state("web").holder == "i-b"
@@ -255,7 +273,7 @@ def test_missing_eip_fails_verify() -> None:
     w = World()
     g = group(eips=["47.100.0.1", "47.100.0.2"])
     w.cloud.eips = [EipInfo("eip-1", "47.100.0.1", "InUse", "eni-a", "NetworkInterface", "192.168.1.50", "NAT")]
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert rec.result is Result.FAILED
     assert "47.100.0.2" in (rec.error or "")
 
@@ -278,7 +296,7 @@ def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure
                                          target_failures=(TargetFailure("i-a", 1, w.clock.now() - 1, NOT_SERVING),))
     w.verifier.ok = False
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving")).record
     assert rec.result is Result.FAILED
     failures = w.journal.group_state("web").target_failures
     assert [(f.instance, f.count) for f in failures] == [("i-a", 2)]
@@ -348,7 +366,7 @@ def test_release_passes_its_guard_when_the_enis_elsewhere() -> None:
 def test_the_group_state_keeps_the_last_finished_failover_for_status() -> None:
     w = World()
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     last = w.journal.group_state("web").last_failover
     assert last is not None and last.id == rec.id and last.result is Result.COMPLETED
     assert last.steps == () and last.duration_s == rec.duration_s
@@ -359,6 +377,6 @@ def test_an_adoption_never_moves_the_eni_back_from_where_it_was_moved_by_hand() 
     by hand to i-b: taking it back undid an adoption (trial P6)."""
     w = World(holder="i-b")
     g = group()
-    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving"))
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-a", Trigger.ADOPT, "not serving")).record
     assert rec.result is Result.FAILED and "moved to i-b" in (rec.error or "")
     assert w.cloud.mutations == []

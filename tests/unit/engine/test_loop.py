@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from failover import metrics
 from failover.config import Config, parse
 from failover.engine.decide import Kind
 from failover.engine.execute import Collaborators
@@ -53,9 +54,9 @@ class Rig:
 
     def settle(self) -> None:
         deadline = time.monotonic() + 10
-        while self.engine._running and time.monotonic() < deadline:
+        while self.engine.ledger.running and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not self.engine._running
+        assert not self.engine.ledger.running
 
 
 def test_follower_does_nothing() -> None:
@@ -216,7 +217,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
         return real_release(*a, **k)
 
     guest.release = hung_release  # type: ignore[method-assign]
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.journal.states["g0"] = GroupState("g0", holder="i-a", configured="i-a", pending_release=("i-b",))
     r.votes("i-a", True)
     r.votes("i-b", True)
@@ -228,7 +229,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
     assert [(a.kind, a.code) for a in actions] == [(Kind.BLOCK, "no_standby")]
     gate.set()
     deadline = time.monotonic() + 5
-    while r.engine._releasing.get("g0") and time.monotonic() < deadline:
+    while r.engine.ledger.releasing.get("g0") and time.monotonic() < deadline:
         time.sleep(0.01)
     assert [a.kind for a in r.engine.tick()] == [Kind.FAILOVER]
     r.settle()
@@ -239,3 +240,22 @@ def replace_guest(deps: Any, guest: Any) -> Any:
     from dataclasses import replace
 
     return replace(deps, guest_for=lambda g: guest)
+
+
+def test_a_snapshot_only_reads_the_tick_shows_it() -> None:
+    r = Rig()
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    r.engine.tick()  # in office: the holder learned from the cloud
+    r.obs.vote("g0", "i-a", False, CTLS)
+    gauge = {"group": "g0", "ecs_instance": "i-a"}
+    states = dict(r.journal.states)
+    reads = r.cloud.reads
+    snap = r.engine.snapshot()
+    assert [(v.name, v.member_up["i-a"]) for v in snap.groups] == [("g0", False)]
+    # Nothing written, exported or read from the cloud by the snapshot itself...
+    assert (r.journal.states, r.cloud.reads) == (states, reads)
+    assert metrics.REGISTRY.get_sample_value("failover_quorum_up", gauge) == 1
+    # ...the tick's own steps show it.
+    r.engine.tick()
+    assert metrics.REGISTRY.get_sample_value("failover_quorum_up", gauge) == 0

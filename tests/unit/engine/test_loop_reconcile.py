@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from failover.engine.decide import Kind
-from failover.model import CloudError, EniStatus, ErrorKind, Result, StepName, Trigger
+from failover.model import CloudError, EniStatus, ErrorKind, Result, StepName, StepStatus, Trigger
 from failover.records import FailoverRecord, StepRecord
 from tests.unit.engine.test_loop import CTLS, Rig
 
@@ -84,7 +84,7 @@ def test_a_failed_guest_step_is_rerun_on_the_holder_then_the_next_standby() -> N
 
     r = Rig()
     guest = FakeGuest(ok=False)
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()
@@ -112,9 +112,9 @@ def test_a_finished_failover_is_never_resumed_from_a_stale_copy() -> None:
     r.engine.tick()
     now = r.clock.now()
     stale = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
-                           steps=(StepRecord(StepName.DETACH, now, 0.1, status="ok"),))
+                           steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[stale.id] = replace(stale, result=Result.COMPLETED, finished_at=now + 1)
-    r.engine._unfinished["g0"] = stale  # taken at election, finished since
+    r.engine.ledger.unfinished["g0"] = stale  # taken at election, finished since
     actions = r.engine.tick()
     assert [a.kind for a in actions] == [Kind.RESUME]
     r.settle()
@@ -130,7 +130,7 @@ def test_a_resume_whose_target_died_before_the_attach_is_abandoned_and_decided_a
     r.cloud.enis["eni-0"] = replace(r.cloud.enis["eni-0"], status=EniStatus.AVAILABLE, instance_id=None)
     now = r.clock.now()
     rec = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
-                         steps=(StepRecord(StepName.DETACH, now, 0.1, status="ok"),))
+                         steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[rec.id] = rec
     assert [a.kind for a in r.engine.tick()] == [Kind.ABANDON]
     r.settle()
@@ -157,7 +157,7 @@ def test_a_reload_mid_failover_swaps_config_in_the_running_engine_and_runs_it_on
         return real(*a, **k)  # type: ignore[arg-type]
 
     guest.configure = slow_configure  # type: ignore[method-assign, assignment]
-    r.engine.d = r.engine.executor.d = replace(r.engine.d, guest_for=lambda g: guest)
+    r.engine.deps = r.engine.executor.deps = replace(r.engine.deps, guest_for=lambda g: guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()
@@ -188,13 +188,13 @@ def test_a_holder_not_serving_by_quorum_is_reconfigured_then_left() -> None:
 
     r = Rig()
     guest = FakeGuest()
-    r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
+    r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.votes("i-a", True)
     r.votes("i-b", True)
     r.engine.tick()
     r.obs.vote("g0", "serving@i-a", False, CTLS)
     actions = r.engine.tick()
-    assert [(a.kind, a.to_instance, a.code) for a in actions] == [(Kind.ADOPT, "i-a", "not_serving")]
+    assert [(a.kind, a.to_instance, a.not_serving) for a in actions] == [(Kind.ADOPT, "i-a", True)]
     r.settle()
     assert [c[0] for c in guest.configured] == ["i-a"]
     assert r.engine.tick() == []  # the serving checks need a few rounds to see the re-run

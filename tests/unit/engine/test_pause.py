@@ -24,13 +24,13 @@ def test_a_paused_group_still_serves_a_drill() -> None:
                        requested_by="op")
     a = one(view({"i-a": True, "i-b": True, "i-c": True}, paused=True), (req,))
     assert a.kind == Kind.DRILL and a.to_instance == "i-b"
-    assert a.record is None or a.record.trigger == Trigger.DRILL
+    assert (a.request, a.trigger) == (req, Trigger.DRILL)
 
 
 def test_the_loop_holds_a_paused_group_exports_the_gauge_and_fails_over_after_resume() -> None:
     paused = {"g0": 1_800_000_000.0}
     r = Rig()
-    r.engine = Engine(r.cfg, r.engine.d, r.obs, r.req, paused=lambda: dict(paused))
+    r.engine = Engine(r.cfg, r.engine.deps, r.obs, r.req, paused=lambda: dict(paused))
     r.votes("i-a", True)
     r.votes("i-b", True)
     assert r.engine.tick() == []

@@ -194,7 +194,7 @@ def test_tracker_reads_on_its_interval_and_exports_the_gauge() -> None:
     assert t.ready_map() == {}  # unknown until read: the engine allows every standby
     assert t.refresh()
     assert t.ready_map() == {"rt": {"i-b": False, "i-c": True}}
-    assert "Cloud Assistant is offline on i-b" in t.snapshot()["rt"]["i-b"].reason
+    assert "Cloud Assistant is offline on i-b" in t.answers()["rt"]["i-b"].reason
     assert (gauge("i-b"), gauge("i-c"), gauge("i-a")) == (0.0, 1.0, None)
     reads = cloud.reads
     clock.sleep(29)
@@ -253,7 +253,7 @@ def test_engine_skips_a_standby_that_is_not_ready_for_the_next_one() -> None:
     actions = engine.tick()
     assert [(a.kind.value, a.to_instance) for a in actions] == [("failover", "i-c")]
     deadline = time.monotonic() + 10
-    while engine._running and time.monotonic() < deadline:
+    while engine.ledger.running and time.monotonic() < deadline:
         time.sleep(0.01)
     record = deps.journal.history("g0")[0]
     assert (record.to_instance, record.result) == ("i-c", Result.COMPLETED)

@@ -6,7 +6,7 @@ from typing import Any
 
 from failover.engine.decide import RETRY_BASE_S, GroupView, Kind, Snapshot, decide
 from failover.engine.view import EniSeen
-from failover.model import EniStatus, Result, StepName, Trigger
+from failover.model import EniStatus, Result, StepName, StepStatus, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState, StepRecord, TargetFailure
 from tests.unit.engine.test_decide import group
 
@@ -126,7 +126,7 @@ def record(steps: tuple[StepRecord, ...] = ()) -> FailoverRecord:
 
 
 def test_resume_abandons_when_its_target_went_away_before_the_attach() -> None:
-    detached = (StepRecord(StepName.DETACH, NOW - 4, 1.0, status="ok"),)
+    detached = (StepRecord(StepName.DETACH, NOW - 4, 1.0, status=StepStatus.OK),)
     down = {"i-a": False, "i-b": False, "i-c": True}
     a = one(at(EniStatus.AVAILABLE, up=down, unfinished=record(detached)))
     assert (a.kind, a.record.id) == (Kind.ABANDON, "f1") and "down by quorum" in a.reason
@@ -141,7 +141,7 @@ def test_resume_abandons_when_its_target_went_away_before_the_attach() -> None:
 def test_an_attach_the_journal_shows_running_is_judged_started_by_the_cloud() -> None:
     """A leader writes the attach step before its call; the cloud may refuse every call (the
     ENI stays Available), and a new leader must not resume onto a target that died meanwhile."""
-    started = record((StepRecord(StepName.DETACH, NOW - 4, 1.0, status="ok"),
+    started = record((StepRecord(StepName.DETACH, NOW - 4, 1.0, status=StepStatus.OK),
                       StepRecord(StepName.ATTACH, NOW - 3)))
     down = {"i-a": False, "i-b": False, "i-c": True}
     refused = one(at(EniStatus.AVAILABLE, up=down, unfinished=started))
@@ -172,7 +172,7 @@ def test_a_holder_up_but_not_serving_gets_its_guest_step_rerun_then_a_failover()
     from failover.engine.decide import NOT_SERVING
 
     a = one(at(EniStatus.IN_USE, "i-a", serving=False))
-    assert (a.kind, a.to_instance, a.code) == (Kind.ADOPT, "i-a", "not_serving")
+    assert (a.kind, a.to_instance, a.not_serving) == (Kind.ADOPT, "i-a", True)
     assert "does not serve through the service IPs" in a.reason
     noted = GroupState("web", holder="i-a", configured="i-a",
                        target_failures=(TargetFailure("i-a", 1, NOW - 1, NOT_SERVING),))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up, step
+from failover.health.hysteresis import UNKNOWN, CheckState, after_probe, member_reason, member_up
 
 results = st.lists(st.booleans(), max_size=60)
 thresholds = st.integers(min_value=1, max_value=6)
@@ -15,7 +15,7 @@ thresholds = st.integers(min_value=1, max_value=6)
 def run(seq: list[bool], fall: int, rise: int, start: CheckState = UNKNOWN) -> list[CheckState]:
     states = [start]
     for ok in seq:
-        states.append(step(states[-1], ok, fall, rise, "" if ok else "refused"))
+        states.append(after_probe(states[-1], ok, fall, rise, "" if ok else "refused"))
     return states
 
 
@@ -70,17 +70,17 @@ def test_a_success_resets_the_failure_streak() -> None:
 
 
 def test_reason_kept_while_down_and_cleared_by_success() -> None:
-    s = step(CheckState(up=True), False, 1, 2, "timeout")
+    s = after_probe(CheckState(up=True), False, 1, 2, "timeout")
     assert (s.up, s.reason) == (False, "timeout")
-    s = step(s, True, 1, 2)
+    s = after_probe(s, True, 1, 2)
     assert (s.up, s.reason) == (False, "")
 
 
 def test_thresholds_below_one_are_rejected() -> None:
     with pytest.raises(ValueError, match="fall"):
-        step(UNKNOWN, True, 0, 1)
+        after_probe(UNKNOWN, True, 0, 1)
     with pytest.raises(ValueError, match="rise"):
-        step(UNKNOWN, True, 1, 0)
+        after_probe(UNKNOWN, True, 1, 0)
 
 
 @given(st.lists(st.sampled_from([True, False, None]), min_size=1, max_size=6))
@@ -106,7 +106,7 @@ def test_member_reason_names_the_down_checks() -> None:
 @given(st.lists(st.booleans(), max_size=20), thresholds, thresholds)
 def test_one_definitive_failure_takes_any_state_down(seq: list[bool], fall: int, rise: int) -> None:
     before = run(seq, fall, rise)[-1]
-    after = step(before, False, fall, rise, "stopping", definitive=True)
+    after = after_probe(before, False, fall, rise, "stopping", definitive=True)
     assert after.up is False and after.failures == fall and after.reason == "stopping"
     back = run([True] * rise, fall, rise, after)
     assert all(s.up is False for s in back[:-1]) and back[-1].up is True

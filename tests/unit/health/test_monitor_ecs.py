@@ -93,7 +93,7 @@ def test_verdicts_after_rise_and_fall_rounds(monitor: HealthMonitor, cloud: Fake
     assert monitor.member_up("a", "i-1") is True  # one failure is not `fall`
     monitor.run_round(job(monitor))
     assert monitor.member_up("a", "i-1") is False
-    assert monitor.snapshot()["a"]["i-1"].reason == "0:ecs_status: starting"
+    assert monitor.verdicts()["a"]["i-1"].reason == "0:ecs_status: starting"
 
 
 @pytest.mark.parametrize("status", ["Stopping", "Stopped"])
@@ -117,7 +117,7 @@ def test_a_missing_instance_is_down(monitor: HealthMonitor, cloud: FakeCloud) ->
     monitor.run_round(job(monitor))
     monitor.run_round(job(monitor))
     assert monitor.member_up("a", "i-2") is False
-    assert "not found" in monitor.snapshot()["a"]["i-2"].reason
+    assert "not found" in monitor.verdicts()["a"]["i-2"].reason
 
 
 def test_a_cloud_error_is_no_evidence(monitor: HealthMonitor, cloud: FakeCloud) -> None:

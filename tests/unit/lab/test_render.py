@@ -14,7 +14,7 @@ from failover.health.jobs import plan_jobs
 from failover.lab import render
 from failover.lab.keepalived import VrrpSettings, render_conf
 from failover.lab.spec import NAME_PATTERN, LabSpec, check_prefix, new_prefix
-from failover.sim.world import load_world
+from failover.sim.world_file import load_world
 
 
 def test_names_fit_the_kernel_and_the_cleanup_pattern() -> None:

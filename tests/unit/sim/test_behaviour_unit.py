@@ -8,7 +8,8 @@ from failover.config import STOP_TO_ATTACH_TYPES
 from failover.sim.behaviour import REALISTIC, Behaviour, make_behaviour
 from failover.sim.draws import TimingError
 from failover.sim.world import STOP_TO_ATTACH_TYPES as SIM_TYPES
-from failover.sim.world import WorldError, load_world, stop_to_attach
+from failover.sim.world import stop_to_attach
+from failover.sim.world_file import WorldError, load_world
 from tests.support.sim import small_world
 
 

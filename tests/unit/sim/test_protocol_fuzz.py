@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from failover.sim.protocol import ApiError, get_int, get_list, parse_request
 from failover.sim.server import Emulator
-from failover.sim.world import load_world
+from failover.sim.world_file import load_world
 from tests.support.sim import small_world
 
 text = st.text(st.characters(codec="utf-8"), max_size=40)

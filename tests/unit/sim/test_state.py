@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from failover.sim.state import State
-from failover.sim.world import load_world
+from failover.sim.world_file import load_world
 from tests.support.sim import small_world
 
 

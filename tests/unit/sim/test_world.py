@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from failover.sim.world import WorldError, load_world, read_world_file
+from failover.sim.world_file import WorldError, load_world, read_world_file
 from tests.support.sim import small_world
 
 
