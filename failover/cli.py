@@ -7,6 +7,7 @@ importing kazoo and the cloud SDK. Each family lives in `failover/commands/`.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,30 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# The test rig's commands and the packages they run: a separate distribution (failover-rig),
+# absent from a production install and image.
+RIG_PACKAGES = ("failover.sim", "failover.lab")
+RIG_COMMANDS = frozenset({"sim", "lab", "demo"})
+
+
+def rig_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in RIG_PACKAGES)
+
+
+def rig_missing(name: str) -> click.Command:
+    """What `failover sim|lab|demo` is where the rig is not installed: one error line, exit 1,
+    whatever the arguments."""
+
+    def fail() -> None:
+        click.echo(f"error: `failover {name}` needs the test rig (the emulator and the lab), which this "
+                   "install does not carry: install the failover-rig distribution (rig/ in the "
+                   "repository) or run from a source checkout (make venv)", err=True)
+        raise SystemExit(1)
+
+    return click.Command(name, callback=fail, add_help_option=False, help="(not installed: the test rig)",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+
+
 LOG_LEVEL = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
 
@@ -83,6 +108,8 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
+        if cmd_name in RIG_COMMANDS and not rig_installed():
+            return rig_missing(cmd_name)
         module, attr = target.split(":")
         cmd = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
