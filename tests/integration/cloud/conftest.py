@@ -13,7 +13,7 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import Reply, SdkGateway
 from failover.cloud.waiting import PollPlans, SystemClock
 from failover.config import CloudConfig
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
 
 MakeCloud = Callable[..., EcsCloud]
 

@@ -13,8 +13,8 @@ from failover.cloud.waiting import SystemClock
 from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor
 from failover.model import CallTrace, CommandResult, GuestNetwork, Result, Trigger
+from harness.sim import SimServer, small_world
 from tests.integration.cloud.conftest import scaled_cloud
-from tests.support.sim import SimServer, small_world
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeVerifier
 
 pytestmark = pytest.mark.timeout(90)

@@ -15,8 +15,8 @@ from failover.cloud.waiting import SystemClock
 from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
+from harness.sim import SimServer
 from tests.integration.cloud.conftest import cloud_config
-from tests.support.sim import SimServer
 
 WRONG_SECRET = "WrongSecret-0f9e8d7c6b5a"
 TOKEN = "StsToken-1a2b3c4d5e6f7a8b"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from failover.cloud.budget import ApiBudget
 from failover.cloud.waiting import SystemClock
 from failover.coordination import ApiShareWatch
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import replicas, wait_for
-from tests.support.zk import ZkCluster
 
 
 def test_each_replica_budgets_its_share_of_the_live_replicas(zk_server: ZkCluster, zk_root: str) -> None:

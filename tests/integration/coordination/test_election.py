@@ -8,6 +8,8 @@ import pytest
 
 from failover.coordination import connect
 from failover.model import NotLeader
+from harness.procs import ReplicaProc, start_replica
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     SESSION_S,
     expire_session,
@@ -17,8 +19,6 @@ from tests.integration.coordination.helpers import (
     wait_for,
     zk_config,
 )
-from tests.integration.coordination.procs import ReplicaProc, start_replica
-from tests.support.zk import ZkCluster
 
 
 def test_exactly_one_leader_among_three(zk_server: ZkCluster, zk_root: str) -> None:

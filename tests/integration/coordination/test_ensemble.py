@@ -8,9 +8,9 @@ import pytest
 
 from failover.model import NotLeader
 from failover.records import Observation
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import leaders, one_leader, replicas, wait_for
 from tests.integration.coordination.test_journal import finished, record
-from tests.support.zk import ZkCluster
 
 pytestmark = pytest.mark.ensemble
 

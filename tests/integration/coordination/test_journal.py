@@ -10,6 +10,7 @@ import pytest
 from failover.coordination import Coordination, connect, journal_admin
 from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, Trigger
 from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     expire_session,
     one_leader,
@@ -18,7 +19,6 @@ from tests.integration.coordination.helpers import (
     wait_for,
     zk_config,
 )
-from tests.support.zk import ZkCluster
 
 
 def record(fid: str, group: str = "web", started: float | None = None) -> FailoverRecord:

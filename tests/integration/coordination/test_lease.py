@@ -10,6 +10,8 @@ import pytest
 
 from failover.model import NotLeader, StaleEpoch
 from failover.records import GroupState
+from harness.procs import ReplicaProc, start_replica
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     SESSION_S,
     one_leader,
@@ -17,8 +19,6 @@ from tests.integration.coordination.helpers import (
     replicas,
     wait_for,
 )
-from tests.integration.coordination.procs import ReplicaProc, start_replica
-from tests.support.zk import ZkCluster
 
 
 def test_a_live_leader_keeps_renewing_its_lease(zk_server: ZkCluster, zk_root: str) -> None:

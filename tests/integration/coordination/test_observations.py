@@ -8,6 +8,7 @@ import pytest
 
 from failover.quorum import quorum_verdict
 from failover.records import Observation
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     expire_session,
     one_leader,
@@ -15,7 +16,6 @@ from tests.integration.coordination.helpers import (
     replicas,
     wait_for,
 )
-from tests.support.zk import ZkCluster
 
 
 def obs(cid: str, up: bool, instance: str = "i-a", reason: str = "") -> Observation:

@@ -10,6 +10,7 @@ import pytest
 from failover.coordination import ZkRequests, connect
 from failover.model import NotLeader, StaleEpoch
 from failover.records import DrillRequest, FencingToken
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     expire_session,
     leaders,
@@ -18,7 +19,6 @@ from tests.integration.coordination.helpers import (
     wait_for,
     zk_config,
 )
-from tests.support.zk import ZkCluster
 
 
 def drill(rid: str, ttl: float = 60.0, created: float | None = None) -> DrillRequest:

@@ -6,8 +6,8 @@ import threading
 import time
 
 from failover.records import Observation
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import one_leader, replicas, wait_for
-from tests.support.zk import ZkCluster
 
 MAX_AGE_S = 2.0
 

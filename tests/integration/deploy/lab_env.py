@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from failover import config as config_mod
+from harness.zk import free_port
 from tests.integration.deploy.tools import REPO, VENV_BIN
-from tests.support.zk import free_port
 
 WORLD = REPO / "config" / "world.yaml"
 START_TIMEOUT_S = 60.0  # generous: CI shares two cores with everything else

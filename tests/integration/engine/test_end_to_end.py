@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import ZkCluster
+from harness.replicas import Fleet, wait_for, write_config
+from harness.sim import SimServer, small_world
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)
 

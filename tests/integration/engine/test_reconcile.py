@@ -16,10 +16,10 @@ import pytest
 import yaml
 from alibabacloud_ecs20140526 import models as m
 
-from tests.support.chaos_events import eni_moves, invocations_by_instance
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import ZkCluster
+from harness.chaos_events import eni_moves, invocations_by_instance
+from harness.replicas import Fleet, wait_for, write_config
+from harness.sim import SimServer, small_world
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)
 

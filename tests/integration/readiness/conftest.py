@@ -9,8 +9,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from failover.cli import main
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import free_port
+from harness.sim import SimServer, small_world
+from harness.zk import free_port
 
 
 def world(*instances: dict[str, Any], enis: tuple[dict[str, Any], ...] = (),

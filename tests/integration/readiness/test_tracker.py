@@ -15,11 +15,11 @@ from failover.cloud.waiting import SystemClock
 from failover.config import parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
+from harness.replicas import Fleet, wait_for, write_config
+from harness.sim import SimServer
+from harness.zk import ZkCluster
 from tests.integration.cloud.conftest import cloud_config
 from tests.integration.readiness.conftest import world
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer
-from tests.support.zk import ZkCluster
 
 MEMBERS = ["i-primary", "i-standby", "i-far"]
 

@@ -16,9 +16,9 @@ from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.waiting import SystemClock
 from failover.model import CloudError
+from harness.sim import SimServer
 from tests.integration.cloud.conftest import cloud_config
 from tests.integration.readiness.conftest import cli, closed_endpoint, world, write_config
-from tests.support.sim import SimServer
 
 EXTRA_ENI = {"id": "eni-extra", "vswitch": "vsw-a", "security_groups": ["sg-a"],
              "primary_ip": "192.168.1.60", "instance": "i-standby"}

@@ -10,7 +10,7 @@ from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.waiting import PollPlans, SystemClock
 from failover.config import CloudConfig
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
 
 MakeCloud = Callable[..., EcsCloud]
 

@@ -16,8 +16,8 @@ from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, NotLeader, Priority
 from failover.sim.realistic import realistic
+from harness.sim import SimServer, small_world
 from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
-from tests.support.sim import SimServer, small_world
 
 pytestmark = pytest.mark.timeout(60)
 FAST = {"time_scale": 0.02, "seed": 3}  # attach ~0.1 s, detach ~0.08 s median

@@ -8,7 +8,7 @@ import pytest
 
 from failover.sim.state import State
 from failover.sim.world import load_world
-from tests.support.sim import small_world
+from harness.sim import small_world
 
 
 class FakeClock:

@@ -13,7 +13,7 @@ from failover.sim.realistic import Realistic, realistic
 from failover.sim.state import State
 from failover.sim.timing import Draw, TimingError, draw, make_timing
 from failover.sim.world import WorldError, load_world
-from tests.support.sim import small_world
+from harness.sim import small_world
 
 N = 20_000
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.zk import free_port
+from harness.zk import free_port
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

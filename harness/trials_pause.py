@@ -19,10 +19,10 @@ import signal
 import time
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, Spec, pause, replica_key
-from tests.support.chaos_events import percentile
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, Spec, pause, replica_key
+from harness.chaos_events import percentile
+from harness.replicas import wait_for
+from harness.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
 
 SETTLE_S = 1.5  # after the failover ends: what the woken replica had queued has had its chance
 # The hung variant: the detach is re-sent every 0.5 s for 4 s before the force-stop escalation,
