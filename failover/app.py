@@ -135,7 +135,7 @@ class Replica:
             cfg.controller.listen_host, cfg.controller.listen_port,
             liveness=self._liveness, readiness=self._readiness, status=self._status,
         )
-        metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
+        metrics.set_build_info(__version__, cfg.controller.id)
 
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,
@@ -215,8 +215,7 @@ class Replica:
         """Graceful: running failovers finish their step, then leadership is released at once."""
         log.info("stopping replica", extra={"controller": self.cfg.controller.id})
         self._stop_workers(grace_s)
-        self.coordination.close()
-        metrics.set_leader(False)
+        self.coordination.close()  # resigns: the leader gauge drops with it
         self.server.stop()
 
     def reload(self, cfg: Config) -> list[str]:

@@ -116,14 +116,14 @@ class Executor:
             request_id=request_id,
         )
         self.d.journal.begin(record, token)
-        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        metrics.set_failover_running(group.name, True)
         log.info("failover started", extra={"failover": record.id, "group": group.name,
                                             "from": from_instance, "to": to_instance, "reason": reason})
         return record
 
     def run(self, group: GroupConfig, record: FailoverRecord) -> FailoverRecord:
         """Runs the remaining steps. NotLeader propagates: the next leader resumes."""
-        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        metrics.set_failover_running(group.name, True)
         try:
             if group.policy.fence == "always" and record.trigger is Trigger.AUTO:
                 record = self._step(record, group, StepName.FENCE, lambda t: self._fence(record, group, t))
@@ -136,7 +136,7 @@ class Executor:
         except StepFailed as failed:
             return self._finish(group, failed.record, Result.FAILED, describe_error(failed.cause))
         finally:
-            metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(0)
+            metrics.set_failover_running(group.name, False)
             # What the steps handed on is for this run only: a resume reads afresh.
             self._detached.pop(record.id, None)
             self._attached.pop(record.id, None)
@@ -183,8 +183,7 @@ class Executor:
         group is decided afresh from what the cloud shows."""
         final = replace(record, result=Result.ABORTED, finished_at=self.d.clock.now(), error=reason)
         self.d.journal.update(final, self.d.leadership.fence())
-        metrics.FAILOVERS.labels(group=group.name, result=final.result.value,
-                                 trigger=final.trigger.value).inc()
+        metrics.record_failover_end(group.name, final.result.value, final.trigger.value, None)
         log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
                                                  "reason": reason})
         return final
@@ -224,7 +223,7 @@ class Executor:
         duration = self.d.clock.monotonic() - t0
         record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
         self.d.journal.update(record, self.d.leadership.fence())
-        metrics.STEP_DURATION.labels(group=group.name, step=name.value).observe(duration)
+        metrics.record_step(group.name, name.value, duration)
         log.info("step %s", status, extra={"failover": record.id, "step": name.value,
                                            "duration_s": round(duration, 3)})
         return record
@@ -237,7 +236,7 @@ class Executor:
             if not stalled or group.policy.fence == "never":
                 raise
             # A hung guest keeps the ENI Detaching forever; stopping the instance releases it.
-            metrics.ESCALATIONS.labels(group=group.name, action="force_stop").inc()
+            metrics.record_escalation(group.name, "force_stop")
             rec = failed.record
             eni = self.d.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
             holder = eni.instance_id or record.from_instance
@@ -268,7 +267,7 @@ class Executor:
                                              group.policy.detach_timeout_s / 2))
         self._detached[record.id] = state
         if sum(1 for c in trace.calls if c.action == "DetachNetworkInterface") > 1:
-            metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
+            metrics.record_escalation(group.name, "detach_reissue")
         return "ok"
 
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
@@ -290,7 +289,6 @@ class Executor:
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.d.leadership.fence(),
                           lambda st: moved(st, record.to_instance))
-        self._export_holder(group, record.to_instance)
         return "ok"
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
@@ -371,14 +369,8 @@ class Executor:
         last = replace(record, steps=())  # kept with the group's state for /status
         self.update_state(group, token,
                           lambda st: replace(closed(group, st, record, now), last_failover=last))
-        metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
-        if result is Result.COMPLETED and record.duration_s is not None:
-            metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)
+        metrics.record_failover_end(group.name, result.value, record.trigger.value,
+                                    record.duration_s if result is Result.COMPLETED else None)
         log.info("failover %s", result.value, extra={"failover": record.id, "group": group.name,
                                                      "duration_s": record.duration_s, "error": error})
         return record
-
-    @staticmethod
-    def _export_holder(group: GroupConfig, holder: str | None) -> None:
-        for m in group.members:
-            metrics.ENI_HOLDER.labels(group=group.name, instance=m).set(1 if m == holder else 0)

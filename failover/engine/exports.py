@@ -23,14 +23,15 @@ class ViewExports:
         for m in g.members:
             up = view.member_up.get(m)
             if up is not None:
-                metrics.QUORUM_UP.labels(group=g.name, instance=m).set(1 if up else 0)
-        metrics.GROUP_BLOCKED.labels(group=g.name).set(1 if view.state.blocked else 0)
+                metrics.set_quorum_verdict(g.name, m, up)
+        metrics.set_blocked(g.name, view.state.blocked)
         if view.eni is None:
             return  # the last read is older than our last move: nothing new to show
-        for m in g.members:
-            metrics.ENI_HOLDER.labels(group=g.name, instance=m).set(1 if m == view.holder else 0)
-        metrics.NO_HEALTHY_STANDBY.labels(group=g.name).set(0 if healthy_standbys(view) else 1)
-        metrics.GROUP_SERVED.labels(group=g.name).set(1 if view.served else 0)
+        # The holder gauge's one writer, from what the cloud showed (a failover's attach shows
+        # here with the next ENI read, not from the step's own answer).
+        metrics.set_holder(g.name, g.members, view.holder)
+        metrics.set_no_healthy_standby(g.name, not healthy_standbys(view))
+        metrics.set_served(g.name, view.served)
         if view.running or view.unfinished is not None:
             return  # a failover is on it: its own log lines tell the story
         why = why_unserved(view)

@@ -136,7 +136,6 @@ class Engine:
 
     def tick(self) -> list[Action]:
         leader = self.d.leadership.is_leader()
-        metrics.set_leader(leader)
         if not leader:
             self._in_office = False
             return []
@@ -412,7 +411,7 @@ class Engine:
         # Cooldown text changes every second; a change of kind is what is news.
         if self._last_block.get(action.group) != action.code:
             self._last_block[action.group] = action.code
-            metrics.DECISIONS.labels(group=action.group, reason=action.code).inc()
+            metrics.record_decision(action.group, action.code)
             log.warning("failover blocked", extra={"group": action.group, "reason": action.reason})
 
     def _group(self, name: str) -> GroupConfig | None:

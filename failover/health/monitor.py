@@ -295,7 +295,7 @@ class HealthMonitor:
     def _count_missed(self, n: int) -> None:
         if n > 0:
             self.rounds_missed += n
-            metrics.HEALTH_ROUNDS_MISSED.inc(n)  # metrics.py has no helper for this counter
+            metrics.record_rounds_missed(n)
 
     # ------------------------------------------------------------- read side
 
