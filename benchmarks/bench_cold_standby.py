@@ -39,8 +39,9 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY
 from failover.cloud import EcsCloud  # noqa: E402
 from failover.cloud.budget import ApiBudget  # noqa: E402
 from failover.cloud.sdk import SdkGateway  # noqa: E402
-from failover.cloud.waiting import PollPlans, SystemClock  # noqa: E402
+from failover.cloud.waiting import PollPlans  # noqa: E402
 from failover.config import CloudConfig  # noqa: E402
+from failover.ports import SystemClock  # noqa: E402
 from harness.sim import SimServer, small_world  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "cold_standby.json"

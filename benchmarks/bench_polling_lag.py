@@ -50,10 +50,11 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY
 
 from failover.cloud import EcsCloud  # noqa: E402
 from failover.cloud.budget import ApiBudget  # noqa: E402
-from failover.cloud.waiting import GROWING, PollPlans, SystemClock  # noqa: E402
+from failover.cloud.waiting import GROWING, PollPlans  # noqa: E402
 from failover.config import CloudConfig  # noqa: E402
 from failover.lab.measure import breakdown, command_time, transition_time  # noqa: E402
 from failover.model import CallTrace  # noqa: E402
+from failover.ports import SystemClock  # noqa: E402
 from harness.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 
 OLD_PLAN = replace(GROWING, cap_s=2.0)  # the plain x1.5 back-off as it was

@@ -18,9 +18,9 @@ from typing import Any
 
 from failover import __version__, metrics, quorum
 from failover.cloud.adapter import EcsCloud
-from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
-from failover.coordination import ApiShareWatch, Coordination, connect
+from failover.coordination import ApiShareWatch, Coordination, connect, journal_admin
+from failover.coordination.journal_admin import JournalEntry
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.observe import EniObserver
@@ -33,7 +33,7 @@ from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
-from failover.ports import GuestConfigurator
+from failover.ports import GuestConfigurator, SystemClock
 from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
@@ -52,6 +52,16 @@ def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]
         return cache[key]
 
     return guest_for
+
+
+# What an operator command gets to talk to the cloud: one adapter serving every cloud port.
+CommandCloud = EcsCloud
+
+
+def open_cloud(cfg: Config) -> CommandCloud:
+    """The cloud adapter alone, for a command that needs no ZooKeeper session (provision,
+    validate --live); raises ConfigError for credentials or a proxy it cannot use."""
+    return EcsCloud(cfg.cloud)
 
 
 @dataclass
@@ -96,6 +106,14 @@ class Client:
         chosen = self.cfg.groups if groups is None else groups
         facts, _ = self.facts(chosen)
         return None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in chosen}
+
+    def inspect_journal(self) -> list[JournalEntry]:
+        """Every journal znode, decoded or named corrupt (`failover journal inspect`)."""
+        return journal_admin.inspect(self.coordination.session)
+
+    def reset_journal(self, failover_id: str | None, *, groups: bool) -> int:
+        """Removes one record, or all (and the group state with `groups`); the znode count."""
+        return journal_admin.reset(self.coordination.session, failover_id, groups=groups)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ import yaml
 
 from failover.cloud.adapter import RATE_MARGIN
 from failover.cloud.budget import SHARED, ApiBudget
-from failover.cloud.waiting import SystemClock
+from failover.ports import SystemClock
 from harness.replicas import Fleet, Replica
 from harness.sim import AK, SECRET, SimServer
 from harness.zk import ZkCluster, free_port

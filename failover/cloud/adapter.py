@@ -19,10 +19,10 @@ from failover.cloud.operations import FAILOVER
 from failover.cloud.reads import chunks
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.cloud.start import ColdStart
-from failover.cloud.waiting import Deadline, PollPlans, SystemClock
+from failover.cloud.waiting import Deadline, PollPlans
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
-from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning
+from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, SystemClock
 
 INSTANCE_TYPES_MAX = 10
 

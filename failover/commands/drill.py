@@ -16,13 +16,14 @@ from typing import Any
 import click
 
 from failover import app, quorum
-from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
+from failover.commands.context import complete_group, config_option, state
 from failover.config import Config, GroupConfig
 from failover.engine.decide import Action, Kind, Snapshot, decide
 from failover.engine.readiness import evaluate
 from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, Result
+from failover.ports import RequestDesk
 from failover.records import DrillRequest, FailoverRecord, StepRecord
 
 REQUEST_TTL_S = 60.0
@@ -142,7 +143,7 @@ def _submit_and_follow(c: app.Client, group: str, to_instance: str | None, timeo
     now = time.time()
     request = DrillRequest(f"drill-{uuid.uuid4().hex[:12]}", group, to_instance, now, now + REQUEST_TTL_S,
                            f"{getpass.getuser()}@{socket.gethostname()}")
-    requests = c.coordination.requests
+    requests: RequestDesk = c.coordination.requests
     requests.submit(request)
     _event(as_json, {"event": "requested", "request": request.id, "group": group})
     deadline = time.monotonic() + timeout

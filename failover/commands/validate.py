@@ -8,7 +8,7 @@ import os
 import click
 
 from failover import config as config_mod
-from failover.cli import CliState, config_option, state
+from failover.commands.context import CliState, config_option, state
 from failover.config import Config
 from failover.engine import provision
 from failover.engine.readiness import Finding, group_findings, read_facts
@@ -79,7 +79,7 @@ def live_findings(cfg: Config, cloud: CloudPort, types: InstanceTypes,
 
 def _live(cfg: Config, as_json: bool) -> None:
     """Prints the findings; exits 2 on any error, 1 when the cloud cannot be read."""
-    from failover.commands.provision import open_cloud, where
+    from failover.commands.common import open_cloud, where
 
     cloud = open_cloud(cfg)
     try:

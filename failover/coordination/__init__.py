@@ -17,12 +17,12 @@ from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
 from failover.coordination.pauses import ZkPauses
 from failover.coordination.registry import ControllerRegistry
-from failover.coordination.requests import RequestStatus, ZkRequests
+from failover.coordination.requests import ZkRequests
 from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
 from failover.coordination.status_reads import StatusMirror, StatusReads, StatusView
 
 __all__ = [
-    "ApiShareWatch", "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads",
+    "ApiShareWatch", "Coordination", "Coordinator", "StatusMirror", "StatusReads",
     "StatusView", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations",
     "ZkPauses", "ZkRequests", "ZkUnavailable", "connect",
 ]

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
@@ -26,23 +25,9 @@ from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
 from failover.coordination.session import Coordinator
 from failover.model import NotLeader
-from failover.records import DrillRequest, FencingToken
+from failover.records import DrillRequest, FencingToken, RequestStatus
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RequestStatus:
-    """What the CLI sees of its request."""
-
-    exists: bool
-    claimed_by: str | None = None
-    failover_id: str | None = None
-    message: str | None = None
-
-    @property
-    def answered(self) -> bool:
-        return self.message is not None
 
 
 class ZkRequests:

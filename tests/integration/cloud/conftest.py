@@ -11,8 +11,9 @@ import pytest
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import Reply, SdkGateway
-from failover.cloud.waiting import PollPlans, SystemClock
+from failover.cloud.waiting import PollPlans
 from failover.config import CloudConfig
+from failover.ports import SystemClock
 from harness.sim import SimServer, small_world
 
 MakeCloud = Callable[..., EcsCloud]

@@ -8,8 +8,8 @@ from typing import Any
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, EniState, EniStatus
+from failover.ports import SystemClock
 from harness.sim import SimServer, small_world
 from tests.integration.cloud.conftest import cloud_config
 

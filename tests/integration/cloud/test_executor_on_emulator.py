@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from failover.cloud.adapter import EcsCloud
-from failover.cloud.waiting import SystemClock
 from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor
 from failover.model import CallTrace, CommandResult, GuestNetwork, Result, Trigger
+from failover.ports import SystemClock
 from harness.sim import SimServer, small_world
 from tests.integration.cloud.conftest import scaled_cloud
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeVerifier

@@ -11,8 +11,8 @@ from failover.cloud import errors
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, CloudTimeout, ErrorKind, Priority
+from failover.ports import SystemClock
 from harness.sim import SimServer
 from tests.integration.cloud.conftest import MakeCloud, cloud_config, world_with_far_instance
 

@@ -8,8 +8,8 @@ import pytest
 
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
+from failover.ports import SystemClock
 from harness.sim import SimServer
 from tests.integration.cloud.conftest import (
     MakeCloud,

@@ -11,10 +11,10 @@ from prometheus_client import generate_latest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
+from failover.ports import SystemClock
 from harness.sim import SimServer
 from tests.integration.cloud.conftest import cloud_config
 

@@ -13,9 +13,9 @@ import pytest
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import SystemClock
 from failover.guest import CloudAssistantGuest
 from failover.model import GuestNetwork
+from failover.ports import SystemClock
 from harness.sim import SMALL_WORLD, SimServer, small_world
 from tests.integration.cloud.conftest import cloud_config
 

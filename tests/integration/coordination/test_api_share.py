@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.coordination import ApiShareWatch
+from failover.ports import SystemClock
 from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import replicas, wait_for
 

@@ -11,10 +11,10 @@ import pytest
 from failover import metrics
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.config import parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
+from failover.ports import SystemClock
 from harness.replicas import Fleet, wait_for, write_config
 from harness.sim import SimServer
 from harness.zk import ZkCluster

@@ -14,8 +14,8 @@ import pytest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CloudError
+from failover.ports import SystemClock
 from harness.sim import SimServer
 from tests.integration.cloud.conftest import cloud_config
 from tests.integration.readiness.conftest import cli, closed_endpoint, world, write_config

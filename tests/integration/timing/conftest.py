@@ -8,8 +8,9 @@ from typing import Any
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import PollPlans, SystemClock
+from failover.cloud.waiting import PollPlans
 from failover.config import CloudConfig
+from failover.ports import SystemClock
 from harness.sim import SimServer, small_world
 
 MakeCloud = Callable[..., EcsCloud]

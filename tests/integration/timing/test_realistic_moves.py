@@ -11,10 +11,11 @@ import pytest
 from failover.cloud import EcsCloud, errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import PollPlans, SystemClock
+from failover.cloud.waiting import PollPlans
 from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, NotLeader, Priority
+from failover.ports import SystemClock
 from failover.sim.realistic import realistic
 from harness.sim import SimServer, small_world
 from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with

@@ -6,8 +6,8 @@ import pytest
 
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, CallWindow, shared_budget
-from failover.cloud.waiting import SystemClock
 from failover.model import CloudError, ErrorKind, Priority
+from failover.ports import SystemClock
 from tests.unit.cloud.fakes import ManualClock
 
 

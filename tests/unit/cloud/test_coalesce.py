@@ -15,10 +15,10 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
 from failover.cloud.coalesce import EniPoller, RoundGate, Ticket, batch_of
 from failover.cloud.sdk import ApiError, Reply
-from failover.cloud.waiting import ATTACH, Deadline, PollSchedule, SystemClock
+from failover.cloud.waiting import ATTACH, Deadline, PollSchedule
 from failover.config import CloudConfig
 from failover.model import CallTrace, CloudError, EniState, EniStatus, ErrorKind, Priority
-from failover.ports import Clock
+from failover.ports import Clock, SystemClock
 from tests.unit.cloud.fakes import ManualClock
 
 DESCRIBE = "DescribeNetworkInterfaces"
