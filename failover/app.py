@@ -151,7 +151,7 @@ class Replica:
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
-            liveness=self._liveness, readiness=self._readiness, status=self._status,
+            liveness=self._liveness, ready=self._ready, status=self._status,
         )
         metrics.set_build_info(__version__, cfg.controller.id)
 
@@ -275,7 +275,7 @@ class Replica:
             return False, f"engine loop stuck: no round for {age:.0f} s (limit {limit:g} s)"
         return True, ""
 
-    def _readiness(self) -> tuple[bool, str]:
+    def _ready(self) -> tuple[bool, str]:
         if not self.coordination.session.connected:
             return False, f"zookeeper {self.coordination.session.state}"
         return True, ""

@@ -34,7 +34,7 @@ from failover.coordination.codec import Undecodable, controller_id_of, decode, e
 from failover.coordination.fencing import first_error
 from failover.coordination.lease import Lease, LeaseTimes
 from failover.coordination.registry import ControllerRegistry
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import NotLeader
 from failover.records import FencingToken
 
@@ -48,7 +48,7 @@ class _Held:
 
 
 class ZkLeadership:
-    def __init__(self, coord: Coordinator, registry: ControllerRegistry,
+    def __init__(self, coord: ZkSession, registry: ControllerRegistry,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._coord = coord
         self._registry = registry

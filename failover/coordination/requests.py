@@ -23,7 +23,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from failover.coordination.codec import Undecodable, decode, decode_request, encode
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import NotLeader
 from failover.records import DrillRequest, FencingToken, RequestStatus
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 class ZkRequests:
     def __init__(
-        self, coord: Coordinator, keep_s: float = 3600.0,
+        self, coord: ZkSession, keep_s: float = 3600.0,
         now: Callable[[], float] = time.time,
         fence: Callable[[], FencingToken] | None = None,
     ) -> None:
