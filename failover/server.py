@@ -1,8 +1,9 @@
 """HTTP endpoints of a replica: /metrics /healthz /readyz /status.
 
 /healthz says the process serves; /readyz says it can take part (ZooKeeper
-connected, config loaded): "readiness" elsewhere means a standby's, never this; /status is the JSON of `failover status`. The
-server is handed callables, so it knows nothing of the adapters behind them.
+connected, config loaded; "readiness" elsewhere means a standby's, never this);
+/status is the JSON of `failover status`. The server is handed callables, so it
+knows nothing of the adapters behind them.
 `CachedDocument` bounds what /status costs however often it is asked for.
 """
 
