@@ -7,6 +7,7 @@ fakes only the port it exercises. Every type crossing a port is from
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -45,6 +46,10 @@ class Clock(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Until `stop` is set or `seconds` pass; True when stopped (a loop's pause)."""
+        ...
+
 
 class SystemClock:
     """The real clock: the one `Clock` the product runs on (tests hand in a fake)."""
@@ -58,6 +63,9 @@ class SystemClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(seconds)
 
 
 class CloudPort(Protocol):

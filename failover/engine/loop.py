@@ -104,7 +104,7 @@ class Engine:
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
             self._loop_at = self.d.clock.monotonic()
-            stop.wait(pause)
+            self.d.clock.wait(stop, pause)
 
     def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
                     recheck_readiness: Callable[[str], None]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -40,6 +41,12 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.t += seconds
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """The pause passes at once in fake time (a loop under test never sleeps for real)."""
+        if not stop.is_set():
+            self.t += seconds
+        return stop.is_set()
 
 
 class FakeCloud:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -137,21 +138,20 @@ def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -
 
     r = Rig()
     calls: list[float] = []
+    stop = threading.Event()
 
     def broken(*_a: Any, **_k: Any) -> Any:
-        calls.append(time.monotonic())
+        calls.append(r.clock.monotonic())
+        if len(calls) == 8:
+            stop.set()
         raise CloudError("endpoint unreachable", kind=ErrorKind.RETRYABLE, code="Timeout")
 
     r.obs.snapshot = broken  # type: ignore[method-assign]
-    stop = threading.Event()
-    t = threading.Thread(target=r.engine.run_forever, args=(stop,))
     with caplog.at_level("WARNING"):
-        t.start()
-        time.sleep(1.5)
-        stop.set()
-        t.join(5)
-    # tick_s is 0.05: without back-off this would be ~30 attempts.
-    assert 2 <= len(calls) <= 8
+        r.engine.run_forever(stop)  # in the fake clock's time: the pauses pass at once
+    # tick_s is 0.05: the pause doubles from 0.2 s up to 2 s instead of a retry every tick.
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(calls)]
+    assert gaps == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
     assert sum("engine tick failed" in rec.message for rec in caplog.records) == 1
 
 
