@@ -94,7 +94,7 @@ def serve(n: int, port: int, lifetime_s: int, hang: bool) -> None:
     while True:
         for key, _ in sel.select():
             try:
-                conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                conn, _ = key.fileobj.accept()
                 conn.close()
             except BlockingIOError:
                 pass

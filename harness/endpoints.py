@@ -47,7 +47,7 @@ def serve(tcp: list[str], http: list[str], tcp_port: int, http_port: int) -> Non
     buffers: dict[int, bytes] = {}
     while True:
         for key, _ in sel.select():
-            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            sock: socket.socket = key.fileobj
             role, kind = key.data
             if role == _LISTEN:
                 for _ in range(64):  # drain the accept queue a bounded number at a time

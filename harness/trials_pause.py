@@ -93,7 +93,7 @@ def paused_leader(system: ChaosSystem, runs: int, seed: int = 1, hung: bool = Fa
 
         def stop_leader(rec: dict[str, Any], seq0: int = seq0, seen: dict[str, Any] = seen) -> None:
             # The leader is the one ZooKeeper names: it wrote the record that just began.
-            cid = json.loads(system.kz.get(f"{system.root}/leader")[0])["id"]  # type: ignore[union-attr]
+            cid = json.loads(system.kz.get(f"{system.root}/leader")[0])["id"]
             key = replica_key(cid)[0]
             seen["cid"], seen["key"] = cid, key
             if hung:  # once a detach was sent and is being re-sent at some point

@@ -24,9 +24,9 @@ NET = GuestNetwork(mac="00:16:3e:00:00:50", ips=("192.168.1.50", "192.168.1.51")
 
 
 def world_with_windows() -> dict[str, object]:
-    win = copy.deepcopy(SMALL_WORLD["instances"][1])  # type: ignore[index]
+    win = copy.deepcopy(SMALL_WORLD["instances"][1])
     win.update({"id": "i-win", "primary_ip": "192.168.1.12", "os_type": "windows"})
-    return small_world(instances=[*SMALL_WORLD["instances"], win])  # type: ignore[misc]
+    return small_world(instances=[*SMALL_WORLD["instances"], win])
 
 
 def test_windows_guest_runs_its_powershell_and_a_linux_one_is_refused_it() -> None:

@@ -15,7 +15,7 @@ from tests.integration.coordination.test_journal import finished, record
 pytestmark = pytest.mark.ensemble
 
 
-def _journal_works(reps, cid: str, fid: str) -> bool:  # type: ignore[no-untyped-def]
+def _journal_works(reps, cid: str, fid: str) -> bool:
     tok = reps[cid].leadership.fence()
     rec = record(fid)
     reps[cid].journal.begin(rec, tok)

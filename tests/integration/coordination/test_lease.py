@@ -124,7 +124,7 @@ def test_a_paused_leader_process_wakes_up_refusing(zk_server: ZkCluster, zk_root
 
 def _refusal(rep: object) -> str | None:
     try:
-        rep.leadership.fence()  # type: ignore[attr-defined]
+        rep.leadership.fence()
     except NotLeader as e:
         return str(e) if "grace" in str(e) else None
     return None
@@ -132,7 +132,7 @@ def _refusal(rep: object) -> str | None:
 
 def _token(rep: object) -> object:
     try:
-        return rep.leadership.fence()  # type: ignore[attr-defined]
+        return rep.leadership.fence()
     except NotLeader:
         return None
 

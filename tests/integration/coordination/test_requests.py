@@ -50,7 +50,7 @@ def test_claim_once_answer_and_follow(zk_server: ZkCluster, zk_root: str) -> Non
             leader.requests.set_result("r1", "f-123", "started")
             waiter.join(10)
             st = answered[0]
-            assert st.answered and st.failover_id == "f-123" and st.message == "started"  # type: ignore[attr-defined]
+            assert st.answered and st.failover_id == "f-123" and st.message == "started"
         finally:
             cli.close()
 

@@ -19,7 +19,7 @@ NO_PERSIST = {"FAILOVER_PERSIST": "0"}
 
 
 def _ok(r: object) -> None:
-    assert getattr(r, "returncode", 1) == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"  # type: ignore[attr-defined]
+    assert getattr(r, "returncode", 1) == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
 
 
 def test_configure_brings_the_eni_up_and_replies_leave_through_it(lab: Lab, configure: str) -> None:

@@ -24,7 +24,7 @@ from tests.integration.readiness.conftest import world
 MEMBERS = ["i-primary", "i-standby", "i-far"]
 
 
-def groups() -> list:  # type: ignore[type-arg]
+def groups() -> list:
     return parse({"cloud": {"region": "cn-hangzhou"},
                   "groups": [{"name": "rdy", "network_interface": "eni-svc", "members": MEMBERS,
                               "checks": [{"type": "tcp", "port": 80}]}]}).groups
@@ -78,7 +78,7 @@ def test_a_replica_reports_readiness_in_status_metrics_and_the_cli(
         try:
             replica = fleet.start("ctl-a")
 
-            def far_known() -> dict | None:  # type: ignore[type-arg]
+            def far_known() -> dict | None:
                 st = replica.status()
                 members = {m["instance"]: m for m in st["groups"][0]["members"]} if st else {}
                 return members if "ready" in members.get("i-far", {}) else None

@@ -19,7 +19,8 @@ from failover.model import (
     StepName,
     Trigger,
 )
-from tests.unit.engine.fakes import FakeClock, FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
+from harness.clock import FakeClock
+from tests.unit.engine.fakes import FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
 
 
 def group(**over: Any) -> GroupConfig:

@@ -12,8 +12,8 @@ from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.model import Result
 from failover.records import DrillRequest
+from harness.clock import FakeClock
 from tests.unit.engine.fakes import (
-    FakeClock,
     FakeCloud,
     FakeGuest,
     FakeJournal,
@@ -146,7 +146,7 @@ def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -
             stop.set()
         raise CloudError("endpoint unreachable", kind=ErrorKind.RETRYABLE, code="Timeout")
 
-    r.obs.snapshot = broken  # type: ignore[method-assign]
+    r.obs.snapshot = broken
     with caplog.at_level("WARNING"):
         r.engine.run_forever(stop)  # in the fake clock's time: the pauses pass at once
     # tick_s is 0.05: the pause doubles from 0.2 s up to 2 s instead of a retry every tick.
@@ -183,9 +183,9 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
             raise CloudError("InvalidEniId.NotFound", kind=ErrorKind.FATAL)
         return real(eni_id, **kw)
 
-    r.cloud.describe_eni = flaky  # type: ignore[method-assign]
+    r.cloud.describe_eni = flaky
     batch = r.cloud.describe_enis  # taking office reads every ENI at once: eni-0 is missing there
-    r.cloud.describe_enis = lambda ids, **kw: {e: s for e, s in batch(ids, **kw).items()  # type: ignore[method-assign]
+    r.cloud.describe_enis = lambda ids, **kw: {e: s for e, s in batch(ids, **kw).items()
                                                if e != "eni-0"}
     r.votes("i-a", False, groups=2)
     r.votes("i-b", True, groups=2)
@@ -193,8 +193,8 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
     # g0's holder is unknown: guessing could move a healthy service, so it is left out.
     assert [(a.kind, a.group) for a in actions] == [(Kind.FAILOVER, "g1")]
     r.settle()
-    r.cloud.describe_eni = real  # type: ignore[method-assign]
-    r.cloud.describe_enis = batch  # type: ignore[method-assign]
+    r.cloud.describe_eni = real
+    r.cloud.describe_enis = batch
     assert r.engine.tick() == []  # not retried before its back-off
     r.clock.sleep(3)
     assert [(a.kind, a.group) for a in r.engine.tick()] == [(Kind.FAILOVER, "g0")]
@@ -215,7 +215,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
         gate.wait(10)  # a reverse script that takes its whole timeout
         return real_release(*a, **k)
 
-    guest.release = hung_release  # type: ignore[method-assign]
+    guest.release = hung_release
     r.engine.d = r.engine.executor.d = replace_guest(r.engine.d, guest)
     r.journal.states["g0"] = GroupState("g0", holder="i-a", configured="i-a", pending_release=("i-b",))
     r.votes("i-a", True)
