@@ -153,7 +153,8 @@ def run_moves(polls: PollPlans, scale: float, threads: int, moves: int,
 
 
 def run_e2e(scale: float) -> dict[str, Any]:
-    from harness.replicas import Fleet, wait_for, write_config
+    from harness.replicas import Fleet, write_config
+    from harness.waiting import wait_for
     from harness.zk import ZkCluster
 
     with tempfile.TemporaryDirectory() as tmp_s:

@@ -25,8 +25,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 
 from harness.listeners import Listeners
-from harness.replicas import Fleet, wait_for
+from harness.replicas import Fleet
 from harness.sim import AK, SECRET, SimServer
+from harness.waiting import wait_for
 from harness.zk import ZkCluster, free_port
 
 CONTROLLERS = ("ctl-a", "ctl-b", "ctl-c")

@@ -32,7 +32,8 @@ from typing import Any
 
 from harness.chaos import ChaosSystem, Group, Spec, _ip
 from harness.chaos_events import script_kind
-from harness.replicas import Replica, wait_for
+from harness.replicas import Replica
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
 
 PERIOD_S = 0.1  # /status

@@ -21,8 +21,8 @@ from typing import Any
 
 from harness.chaos import ChaosSystem, Spec
 from harness.chaos_events import instance_stops, invocations_by_instance
-from harness.replicas import wait_for
 from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 FAULT_RATE = 0.30
 READ_TIMEOUT_S = 1.0

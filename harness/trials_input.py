@@ -18,8 +18,9 @@ import time
 from kazoo.exceptions import NoNodeError
 
 from harness.chaos import ChaosSystem, pause
-from harness.replicas import Replica, wait_for
+from harness.replicas import Replica
 from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 GARBAGE = b"\x00\xff{not json"
 OBS_LOG = "ignoring observation znode"

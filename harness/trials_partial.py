@@ -32,8 +32,8 @@ from typing import Any
 from harness.chaos import Group, Spec
 from harness.chaos_events import eni_moves, invocations_by_instance, percentile
 from harness.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
-from harness.replicas import wait_for
 from harness.trials import Progress, TrialResult, quiet
+from harness.waiting import wait_for
 
 GOAL_S = 10.0  # the goal under the emulator's fixed timing
 STABLE_S = 2.0  # served this long after the fault's interruption counts as served again

@@ -21,8 +21,8 @@ from typing import Any
 
 from harness.chaos import ChaosSystem, Spec, pause, replica_key
 from harness.chaos_events import percentile
-from harness.replicas import wait_for
 from harness.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 SETTLE_S = 1.5  # after the failover ends: what the woken replica had queued has had its chance
 # The hung variant: the detach is re-sent every 0.5 s for 4 s before the force-stop escalation,

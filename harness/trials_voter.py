@@ -18,8 +18,8 @@ from pathlib import Path
 
 from failover.quorum import vote_max_age
 from harness.chaos import ChaosSystem
-from harness.replicas import wait_for
 from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 VOTER = "ctl-stale"

@@ -16,8 +16,8 @@ from typing import Any
 
 from harness.chaos import ChaosSystem, pause
 from harness.chaos_events import mutations_after
-from harness.replicas import wait_for
 from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 ATTACH_LATENCY_S = 1.0
 

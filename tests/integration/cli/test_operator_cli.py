@@ -21,8 +21,8 @@ from click.testing import CliRunner, Result
 from failover.cli import main
 from failover.config import loader
 from harness.sim import SimServer
+from harness.standby_worlds import world, write_config
 from harness.zk import ZkCluster, free_port
-from tests.integration.readiness.conftest import world, write_config
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace, EniState, EniStatus
 from failover.ports import SystemClock
+from harness.cloud import cloud_config
 from harness.sim import SimServer, small_world
-from tests.integration.cloud.conftest import cloud_config
 
 WAITS = 30
 DESCRIBE = "DescribeNetworkInterfaces"

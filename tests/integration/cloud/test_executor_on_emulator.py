@@ -13,8 +13,8 @@ from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor
 from failover.model import CallTrace, CommandResult, GuestNetwork, Result, Trigger
 from failover.ports import SystemClock
+from harness.cloud import scaled_cloud
 from harness.sim import SimServer, small_world
-from tests.integration.cloud.conftest import scaled_cloud
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeVerifier
 
 pytestmark = pytest.mark.timeout(90)

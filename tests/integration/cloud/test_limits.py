@@ -13,8 +13,8 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
 from failover.model import CallTrace, CloudError, CloudTimeout, ErrorKind, Priority
 from failover.ports import SystemClock
+from harness.cloud import MakeCloud, cloud_config, world_with_far_instance
 from harness.sim import SimServer
-from tests.integration.cloud.conftest import MakeCloud, cloud_config, world_with_far_instance
 
 
 def test_a_slow_api_gives_a_retryable_timeout_within_the_bound(sim: SimServer,

@@ -10,13 +10,13 @@ from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
 from failover.ports import SystemClock
-from harness.sim import SimServer
-from tests.integration.cloud.conftest import (
+from harness.cloud import (
     MakeCloud,
     cloud_config,
     transitions,
     world_with_far_instance,
 )
+from harness.sim import SimServer
 
 DETACH = [("InUse", "Detaching"), ("Detaching", "Available")]
 ATTACH = [("Available", "Attaching"), ("Attaching", "InUse")]

@@ -10,8 +10,8 @@ from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace
 from failover.ports import SystemClock
+from harness.cloud import cloud_config, transitions, world_with_far_instance
 from harness.sim import SimServer
-from tests.integration.cloud.conftest import cloud_config, transitions, world_with_far_instance
 
 
 @pytest.fixture

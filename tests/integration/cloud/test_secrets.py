@@ -15,8 +15,8 @@ from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
 from failover.ports import SystemClock
+from harness.cloud import cloud_config
 from harness.sim import SimServer
-from tests.integration.cloud.conftest import cloud_config
 
 WRONG_SECRET = "WrongSecret-0f9e8d7c6b5a"
 TOKEN = "StsToken-1a2b3c4d5e6f7a8b"

@@ -16,8 +16,8 @@ from failover.cloud.sdk import ApiError
 from failover.guest import CloudAssistantGuest
 from failover.model import GuestNetwork
 from failover.ports import SystemClock
+from harness.cloud import cloud_config
 from harness.sim import SMALL_WORLD, SimServer, small_world
-from tests.integration.cloud.conftest import cloud_config
 
 NET = GuestNetwork(mac="00:16:3e:00:00:50", ips=("192.168.1.50", "192.168.1.51"),
                    cidr="192.168.1.0/24", gateway="192.168.1.253", table=1001)

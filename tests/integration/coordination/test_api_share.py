@@ -5,8 +5,9 @@ from __future__ import annotations
 from failover.cloud.budget import ApiBudget
 from failover.coordination import ApiShareWatch
 from failover.ports import SystemClock
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import replicas, wait_for
+from tests.integration.coordination.helpers import replicas
 
 
 def test_each_replica_budgets_its_share_of_the_live_replicas(zk_server: ZkCluster, zk_root: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 from failover.coordination import connect
 from failover.model import NotLeader
 from harness.procs import ReplicaProc, start_replica
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     SESSION_S,
@@ -16,7 +17,6 @@ from tests.integration.coordination.helpers import (
     leaders,
     one_leader,
     replicas,
-    wait_for,
     zk_config,
 )
 

@@ -8,8 +8,9 @@ import pytest
 
 from failover.model import NotLeader
 from failover.records import Observation
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import leaders, one_leader, replicas, wait_for
+from tests.integration.coordination.helpers import leaders, one_leader, replicas
 from tests.integration.coordination.test_journal import finished, record
 
 pytestmark = pytest.mark.ensemble

@@ -10,15 +10,9 @@ import pytest
 from failover.coordination import Coordination, connect, journal_admin
 from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, Trigger
 from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import (
-    expire_session,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-    zk_config,
-)
+from tests.integration.coordination.helpers import expire_session, one_leader, raw_client, replicas, zk_config
 
 
 def record(fid: str, group: str = "web", started: float | None = None) -> FailoverRecord:

@@ -11,14 +11,9 @@ import pytest
 from failover.model import NotLeader, StaleEpoch
 from failover.records import GroupState
 from harness.procs import ReplicaProc, start_replica
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import (
-    SESSION_S,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-)
+from tests.integration.coordination.helpers import SESSION_S, one_leader, raw_client, replicas
 
 
 def test_a_live_leader_keeps_renewing_its_lease(zk_server: ZkCluster, zk_root: str) -> None:

@@ -8,14 +8,9 @@ import pytest
 
 from failover.quorum import quorum_verdict
 from failover.records import Observation
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import (
-    expire_session,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-)
+from tests.integration.coordination.helpers import expire_session, one_leader, raw_client, replicas
 
 
 def obs(cid: str, up: bool, instance: str = "i-a", reason: str = "") -> Observation:

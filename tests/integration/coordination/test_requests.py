@@ -10,15 +10,9 @@ import pytest
 from failover.coordination import ZkRequests, connect
 from failover.model import NotLeader, StaleEpoch
 from failover.records import DrillRequest, FencingToken
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.coordination.helpers import (
-    expire_session,
-    leaders,
-    one_leader,
-    replicas,
-    wait_for,
-    zk_config,
-)
+from tests.integration.coordination.helpers import expire_session, leaders, one_leader, replicas, zk_config
 
 
 def drill(rid: str, ttl: float = 60.0, created: float | None = None) -> DrillRequest:

@@ -34,7 +34,7 @@ def _world() -> dict[str, Any]:
     return dict(yaml.safe_load(WORLD.read_text()))
 
 
-class Lab:
+class RunbookEnv:
     def __init__(self, tmp: Path, zk_hosts: str, zk_root: str) -> None:
         self.tmp = tmp
         self.zk_hosts = zk_hosts

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from failover import cli
-from tests.integration.deploy.lab_env import Lab
+from tests.integration.deploy.lab_env import RunbookEnv
 from tests.integration.deploy.runbook_parse import Command, Runbook, runbooks
 from tests.integration.deploy.tools import ALERTS, DASHBOARD, RUNBOOKS
 
@@ -86,11 +86,11 @@ def test_runbook_names_real_panels_alerts_and_links(rb: Runbook) -> None:
 
 
 @pytest.fixture
-def lab_for(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Iterator[Lab]:
+def runbook_env(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Iterator[RunbookEnv]:
     rb: Runbook = request.param
     need = set().union(*(c.lab_needs() for c in lab_commands(rb)))
     zk_hosts = request.getfixturevalue("zk_server").hosts if need & {"run", "sim"} else "127.0.0.1:2181"
-    lab = Lab(tmp_path, zk_hosts, zk_root)
+    lab = RunbookEnv(tmp_path, zk_hosts, zk_root)
     try:
         lab.start(need)
         yield lab
@@ -98,21 +98,21 @@ def lab_for(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Ite
         lab.stop()
 
 
-def _run(lab: Lab, cmd: Command) -> subprocess.CompletedProcess[str]:
+def _run(lab: RunbookEnv, cmd: Command) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", "set -o pipefail\n" + cmd.text], env=lab.env(), cwd=lab.tmp,
                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab_for", ALL, ids=IDS, indirect=True)
-def test_runbook_commands_run_in_the_lab(lab_for: Lab, request: pytest.FixtureRequest) -> None:
-    rb: Runbook = request.node.callspec.params["lab_for"]
+@pytest.mark.parametrize("runbook_env", ALL, ids=IDS, indirect=True)
+def test_runbook_commands_run_in_the_lab(runbook_env: RunbookEnv, request: pytest.FixtureRequest) -> None:
+    rb: Runbook = request.node.callspec.params["runbook_env"]
     ran = 0
     for cmd in lab_commands(rb):
-        out = _run(lab_for, cmd)
+        out = _run(runbook_env, cmd)
         assert out.returncode == cmd.expect, (
             f"{rb.name}:{cmd.line}: `{cmd.text}` exited {out.returncode}, expected {cmd.expect}\n"
-            f"stdout:\n{out.stdout[-2000:]}\nstderr:\n{out.stderr[-2000:]}\n{lab_for.logs()}"
+            f"stdout:\n{out.stdout[-2000:]}\nstderr:\n{out.stderr[-2000:]}\n{runbook_env.logs()}"
         )
         ran += 1
     assert ran == len(lab_commands(rb)) and ran, f"{rb.name}: no command ran in the lab"

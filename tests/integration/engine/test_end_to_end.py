@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.replicas import Fleet, wait_for, write_config
+from harness.replicas import Fleet, write_config
 from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)

@@ -17,8 +17,9 @@ import yaml
 from alibabacloud_ecs20140526 import models as m
 
 from harness.chaos_events import eni_moves, invocations_by_instance
-from harness.replicas import Fleet, wait_for, write_config
+from harness.replicas import Fleet, write_config
 from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)

@@ -18,7 +18,8 @@ from failover import metrics
 from failover.config import GroupConfig
 from failover.health.monitor import HealthMonitor, RoundReport
 from failover.records import Observation
-from tests.integration.health.servers import TcpListener, wait_until
+from harness.waiting import wait_for
+from tests.integration.health.servers import TcpListener
 
 FALL, RISE = 3, 2
 
@@ -72,7 +73,7 @@ def test_verdict_flips_after_exactly_fall_rounds(listeners: tuple[TcpListener, T
     holder["m"] = m
     m.start()
     try:
-        assert wait_until(lambda: any(o.instance == "i-a" and not o.up for _, o in seen), 15)
+        assert wait_for(lambda: any(o.instance == "i-a" and not o.up for _, o in seen), 15)
     finally:
         m.stop()
     a_obs = [(r, o.up) for r, o in seen if o.instance == "i-a"]

@@ -15,11 +15,12 @@ from failover.config import parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
 from failover.ports import SystemClock
-from harness.replicas import Fleet, wait_for, write_config
+from harness.cloud import cloud_config
+from harness.replicas import Fleet, write_config
 from harness.sim import SimServer
+from harness.standby_worlds import world
+from harness.waiting import wait_for
 from harness.zk import ZkCluster
-from tests.integration.cloud.conftest import cloud_config
-from tests.integration.readiness.conftest import world
 
 MEMBERS = ["i-primary", "i-standby", "i-far"]
 

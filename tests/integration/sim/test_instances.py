@@ -9,7 +9,8 @@ from alibabacloud_ecs20140526 import models as m
 from alibabacloud_vpc20160428 import models as vm
 
 from harness.sim import SimServer, small_world
-from tests.integration.sim.util import REGION, expect_error, wait_for
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, expect_error
 
 
 def status(ecs: Any, iid: str) -> str:

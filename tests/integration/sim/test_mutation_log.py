@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.sim import SimServer, small_world
-from tests.integration.sim.util import attach, detach, eni_status, expect_error, wait_for
+from harness.waiting import wait_for
+from tests.integration.sim.util import attach, detach, eni_status, expect_error
 
 
 def test_every_mutation_is_logged_with_its_access_key() -> None:

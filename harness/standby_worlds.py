@@ -1,4 +1,5 @@
-"""Worlds with one knowable failover precondition broken each, configs for them, the CLI in-process."""
+"""Worlds with one knowable failover precondition (a standby's readiness) broken each, configs
+for them, the CLI in-process."""
 
 from __future__ import annotations
 
