@@ -42,7 +42,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 lint: venv
-	$(BIN)/ruff check failover tests benchmarks
+	$(BIN)/ruff check failover harness tests benchmarks
 
 typecheck: venv
 	$(BIN)/mypy

@@ -30,7 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-# The adapter's default credential chain reads these: the emulator's test keys (tests.support.sim).
+# The adapter's default credential chain reads these: the emulator's test keys (harness.sim).
 os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "AKIDEXAMPLE"
 os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "SECRETEXAMPLE"
 for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -39,9 +39,10 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY
 from failover.cloud import EcsCloud  # noqa: E402
 from failover.cloud.budget import ApiBudget  # noqa: E402
 from failover.cloud.sdk import SdkGateway  # noqa: E402
-from failover.cloud.waiting import PollPlans, SystemClock  # noqa: E402
+from failover.cloud.waiting import PollPlans  # noqa: E402
 from failover.config import CloudConfig  # noqa: E402
-from tests.support.sim import SimServer, small_world  # noqa: E402
+from failover.ports import SystemClock  # noqa: E402
+from harness.sim import SimServer, small_world  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "cold_standby.json"
 

@@ -8,7 +8,7 @@
     .venv/bin/python benchmarks/bench_health.py --engine asyncio --seconds 20
     .venv/bin/python benchmarks/bench_health.py --engine threadpool --seconds 20
 
-Whole replica (`--mode replica`, the default): `tests/support/scale.py` starts ZooKeeper,
+Whole replica (`--mode replica`, the default): `harness/scale.py` starts ZooKeeper,
 the emulator (2N instances, N ENIs; with `--account-qps` its gateway throttles every action
 at that many calls a second, the account's limit), the members' services (TCP, and an HTTP
 check on every `--http-every`-th group) on their own 127.x addresses in a process of their
@@ -52,8 +52,8 @@ from failover.health.loop import ProbeLoop  # noqa: E402
 from failover.health.monitor import HealthMonitor, RoundReport  # noqa: E402
 from failover.health.plan import plan_round  # noqa: E402
 from failover.health.probes import probe_all  # noqa: E402
-from tests.support.scale import ScaleSpec, ScaleSystem, run_scale  # noqa: E402
-from tests.support.zk import ZkCluster  # noqa: E402
+from harness.scale import ScaleSpec, ScaleSystem, run_scale  # noqa: E402
+from harness.zk import ZkCluster  # noqa: E402
 
 PORT = 9555
 RESULTS = ROOT / "benchmarks" / "results" / "health.json"
@@ -94,7 +94,7 @@ def serve(n: int, port: int, lifetime_s: int, hang: bool) -> None:
     while True:
         for key, _ in sel.select():
             try:
-                conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+                conn, _ = key.fileobj.accept()
                 conn.close()
             except BlockingIOError:
                 pass

@@ -32,9 +32,10 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
 from failover import app  # noqa: E402
 from failover.config import CloudConfig, load  # noqa: E402
 from failover.records import DrillRequest  # noqa: E402
-from tests.support.replicas import Fleet, wait_for, write_config  # noqa: E402
-from tests.support.sim import SimServer, small_world  # noqa: E402
-from tests.support.zk import ZkCluster  # noqa: E402
+from harness.replicas import Fleet, write_config  # noqa: E402
+from harness.sim import SimServer, small_world  # noqa: E402
+from harness.waiting import wait_for  # noqa: E402
+from harness.zk import ZkCluster  # noqa: E402
 
 TIMING = {"attach_s": 0.3, "detach_s": 0.3, "command_s": 0.1}
 

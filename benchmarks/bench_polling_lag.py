@@ -42,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
-# The adapter's default credential chain reads these: the emulator's test keys (tests.support.sim).
+# The adapter's default credential chain reads these: the emulator's test keys (harness.sim).
 os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"] = "AKIDEXAMPLE"
 os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "SECRETEXAMPLE"
 for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
@@ -50,11 +50,12 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY
 
 from failover.cloud import EcsCloud  # noqa: E402
 from failover.cloud.budget import ApiBudget  # noqa: E402
-from failover.cloud.waiting import GROWING, PollPlans, SystemClock  # noqa: E402
+from failover.cloud.waiting import GROWING, PollPlans  # noqa: E402
 from failover.config import CloudConfig  # noqa: E402
 from failover.lab.measure import breakdown, command_time, transition_time  # noqa: E402
 from failover.model import CallTrace  # noqa: E402
-from tests.support.sim import AK, SECRET, SimServer, small_world  # noqa: E402
+from failover.ports import SystemClock  # noqa: E402
+from harness.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 
 OLD_PLAN = replace(GROWING, cap_s=2.0)  # the plain x1.5 back-off as it was
 OLD = PollPlans(OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN, OLD_PLAN)
@@ -152,8 +153,9 @@ def run_moves(polls: PollPlans, scale: float, threads: int, moves: int,
 
 
 def run_e2e(scale: float) -> dict[str, Any]:
-    from tests.support.replicas import Fleet, wait_for, write_config
-    from tests.support.zk import ZkCluster
+    from harness.replicas import Fleet, write_config
+    from harness.waiting import wait_for
+    from harness.zk import ZkCluster
 
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)

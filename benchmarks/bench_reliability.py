@@ -31,24 +31,24 @@ os.environ["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"
 for _var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(_var, None)
 
-from tests.support.chaos import ChaosSystem, Spec  # noqa: E402
-from tests.support.trials import TrialResult  # noqa: E402
-from tests.support.trials_auth import auth_upgrade  # noqa: E402
-from tests.support.trials_faults import FAULT_SPEC, FLAP_SPEC, HANG_SPEC, api_faults, flapping, hung_primary  # noqa: E402
-from tests.support.trials_input import (  # noqa: E402
+from harness.chaos import ChaosSystem, Spec  # noqa: E402
+from harness.trials import TrialResult  # noqa: E402
+from harness.trials_auth import auth_upgrade  # noqa: E402
+from harness.trials_faults import FAULT_SPEC, FLAP_SPEC, HANG_SPEC, api_faults, flapping, hung_primary  # noqa: E402
+from harness.trials_input import (  # noqa: E402
     corrupt_group_isolated,
     corrupt_group_state,
     corrupt_record,
     garbage_observation,
 )
-from tests.support.trials_kill import leader_kill  # noqa: E402
-from tests.support.trials_partial import FAMILY as PARTIAL  # noqa: E402
-from tests.support.trials_pause import HUNG_SPEC as PAUSE_HUNG_SPEC  # noqa: E402
-from tests.support.trials_pause import paused_leader  # noqa: E402
-from tests.support.trials_scale import combined, outage_spec, zone_outage  # noqa: E402
-from tests.support.trials_voter import stale_voter  # noqa: E402
-from tests.support.trials_zk import zk_leader_killed, zk_outage  # noqa: E402
-from tests.support.zk import ZkCluster  # noqa: E402
+from harness.trials_kill import leader_kill  # noqa: E402
+from harness.trials_partial import FAMILY as PARTIAL  # noqa: E402
+from harness.trials_pause import HUNG_SPEC as PAUSE_HUNG_SPEC  # noqa: E402
+from harness.trials_pause import paused_leader  # noqa: E402
+from harness.trials_scale import combined, outage_spec, zone_outage  # noqa: E402
+from harness.trials_voter import stale_voter  # noqa: E402
+from harness.trials_zk import zk_leader_killed, zk_outage  # noqa: E402
+from harness.zk import ZkCluster  # noqa: E402
 
 FULL = {"kills": 50, "zk": 5, "faults": 20, "flap": (2.0, 60.0), "partition": 5, "hang": 5,
         "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5, "partial": 10}
@@ -74,7 +74,7 @@ def on_system(zk: ZkCluster, tmp: Path, name: str, spec: Spec,
 
 def partial_family(zk: ZkCluster, tmp: Path, only: set[str], runs: int) -> list[TrialResult]:
     """The partial-failure trials (issue 20), each on a fresh system; `P` selects them all."""
-    from tests.support.partial import PartialSystem
+    from harness.partial import PartialSystem
 
     results = []
     for name, member in sorted(PARTIAL.items()):
@@ -98,7 +98,7 @@ def trial_partition(runs: int) -> list[TrialResult]:
         r.fail("needs root (network namespaces)")
         return [r.done()]
     from failover.lab.runtime import Lab
-    from tests.support.trials_lab import partition
+    from harness.trials_lab import partition
 
     lab = Lab()
     try:

@@ -45,7 +45,7 @@ from failover.engine.status import build_status  # noqa: E402
 from failover.model import Result, Trigger  # noqa: E402
 from failover.records import FailoverRecord, GroupState, Observation  # noqa: E402
 from failover.server import CachedDocument, OpsServer  # noqa: E402
-from tests.support.zk import ZkCluster  # noqa: E402
+from harness.zk import ZkCluster  # noqa: E402
 
 READS = ("get_async", "get_children_async", "exists_async", "get_acls_async")
 

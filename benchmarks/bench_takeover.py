@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.integration.coordination.procs import ReplicaProc, start_replica  # noqa: E402
-from tests.support.zk import ZkCluster  # noqa: E402
+from harness.procs import ReplicaProc, start_replica  # noqa: E402
+from harness.zk import ZkCluster  # noqa: E402
 
 
 def wait_leader(reps: dict[str, ReplicaProc], timeout: float) -> tuple[str, float] | None:

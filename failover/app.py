@@ -18,9 +18,9 @@ from typing import Any
 
 from failover import __version__, metrics, quorum
 from failover.cloud.adapter import EcsCloud
-from failover.cloud.waiting import SystemClock
 from failover.config import Config, ConfigError, GroupConfig
-from failover.coordination import ApiShareWatch, Coordination, connect
+from failover.coordination import ApiShareWatch, Coordination, connect, journal_admin
+from failover.coordination.journal_admin import JournalEntry
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.observe import EniObserver
@@ -33,7 +33,7 @@ from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
-from failover.ports import GuestConfigurator
+from failover.ports import GuestConfigurator, SystemClock
 from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
@@ -52,6 +52,16 @@ def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]
         return cache[key]
 
     return guest_for
+
+
+# What an operator command gets to talk to the cloud: one adapter serving every cloud port.
+CommandCloud = EcsCloud
+
+
+def open_cloud(cfg: Config) -> CommandCloud:
+    """The cloud adapter alone, for a command that needs no ZooKeeper session (provision,
+    validate --live); raises ConfigError for credentials or a proxy it cannot use."""
+    return EcsCloud(cfg.cloud)
 
 
 @dataclass
@@ -97,6 +107,14 @@ class Client:
         facts, _ = self.facts(chosen)
         return None if facts is None else {g.name: evaluate(g, facts[g.name]) for g in chosen}
 
+    def inspect_journal(self) -> list[JournalEntry]:
+        """Every journal znode, decoded or named corrupt (`failover journal inspect`)."""
+        return journal_admin.inspect(self.coordination.session)
+
+    def reset_journal(self, failover_id: str | None, *, groups: bool) -> int:
+        """Removes one record, or all (and the group state with `groups`); the znode count."""
+        return journal_admin.reset(self.coordination.session, failover_id, groups=groups)
+
 
 @contextmanager
 def client(cfg: Config) -> Iterator[Client]:
@@ -133,9 +151,9 @@ class Replica:
         self._build(cfg)
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
-            liveness=self._liveness, readiness=self._readiness, status=self._status,
+            liveness=self._liveness, ready=self._ready, status=self._status,
         )
-        metrics.BUILD_INFO.labels(version=__version__, controller=cfg.controller.id).set(1)
+        metrics.set_build_info(__version__, cfg.controller.id)
 
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,
@@ -215,8 +233,7 @@ class Replica:
         """Graceful: running failovers finish their step, then leadership is released at once."""
         log.info("stopping replica", extra={"controller": self.cfg.controller.id})
         self._stop_workers(grace_s)
-        self.coordination.close()
-        metrics.set_leader(False)
+        self.coordination.close()  # resigns: the leader gauge drops with it
         self.server.stop()
 
     def reload(self, cfg: Config) -> list[str]:
@@ -258,7 +275,7 @@ class Replica:
             return False, f"engine loop stuck: no round for {age:.0f} s (limit {limit:g} s)"
         return True, ""
 
-    def _readiness(self) -> tuple[bool, str]:
+    def _ready(self) -> tuple[bool, str]:
         if not self.coordination.session.connected:
             return False, f"zookeeper {self.coordination.session.state}"
         return True, ""

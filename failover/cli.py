@@ -7,29 +7,14 @@ importing kazoo and the cloud SDK. Each family lives in `failover/commands/`.
 from __future__ import annotations
 
 import importlib
-import os
-from dataclasses import dataclass
+import importlib.util
 from pathlib import Path
 
 import click
 
 from failover import __version__, logs
 from failover import config as config_mod
-
-
-class SafePath(click.Path):
-    """click.Path, but a name the OS cannot take (a NUL byte) is a usage error (exit 2), not a
-    traceback: click lets os.stat's ValueError through (found by fuzzing the CLI)."""
-
-    def convert(self, value: str | os.PathLike[str], param: click.Parameter | None,
-                ctx: click.Context | None) -> str | bytes | os.PathLike[str]:
-        try:
-            return super().convert(value, param, ctx)
-        except ValueError as e:
-            if isinstance(e, click.BadParameter):
-                raise
-            self.fail(f"{value!r} is not a usable file name", param, ctx)
-
+from failover.commands.context import CliState, SafePath
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
@@ -49,6 +34,30 @@ COMMANDS: dict[str, str] = {
     "lab": "failover.commands.lab:lab",
     "demo": "failover.commands.demo:demo",
 }
+
+
+# The test rig's commands and the packages they run: a separate distribution (failover-rig),
+# absent from a production install and image.
+RIG_PACKAGES = ("failover.sim", "failover.lab")
+RIG_COMMANDS = frozenset({"sim", "lab", "demo"})
+
+
+def rig_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in RIG_PACKAGES)
+
+
+def rig_missing(name: str) -> click.Command:
+    """What `failover sim|lab|demo` is where the rig is not installed: one error line, exit 1,
+    whatever the arguments."""
+
+    def fail() -> None:
+        click.echo(f"error: `failover {name}` needs the test rig (the emulator and the lab), which this "
+                   "install does not carry: install the failover-rig distribution (rig/ in the "
+                   "repository) or run from a source checkout (make venv)", err=True)
+        raise SystemExit(1)
+
+    return click.Command(name, callback=fail, add_help_option=False, help="(not installed: the test rig)",
+                         context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 
 
 LOG_LEVEL = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
@@ -83,33 +92,12 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None
+        if cmd_name in RIG_COMMANDS and not rig_installed():
+            return rig_missing(cmd_name)
         module, attr = target.split(":")
         cmd = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
         return with_global_options(cmd)
-
-
-@dataclass
-class CliState:
-    config_path: Path
-    json: bool
-    log_level: str
-    config_given: bool = True  # False: found by the default search (an error names every place)
-
-    def load_config(self) -> config_mod.Config:
-        """Loads the config or exits 2 with one line per problem."""
-        if not self.config_given and not self.config_path.exists():
-            click.echo(f"error: --config: {config_mod.not_found_message()}", err=True)
-            raise SystemExit(2)
-        try:
-            cfg = config_mod.load(self.config_path)
-        except config_mod.ConfigError as e:
-            for line in e.problems:
-                click.echo(f"error: {line}", err=True)
-            raise SystemExit(2) from None
-        for line in config_mod.warnings(cfg):
-            click.echo(f"warning: {line}", err=True)
-        return cfg
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,42 +122,3 @@ def main(ctx: click.Context, config_path: Path | None, as_json: bool, log_level:
     logs.setup(level)
     ctx.obj = CliState(config_path or config_mod.default_path(), as_json, level,
                        config_given=config_path is not None)
-
-
-def state(ctx: click.Context) -> CliState:
-    """The global options, also when a subcommand repeats --config or --json."""
-    obj = ctx.find_object(CliState)
-    assert obj is not None
-    return obj
-
-
-def complete_group(ctx: click.Context, _p: click.Parameter, incomplete: str) -> list[str]:
-    """Shell completion of GROUP from the config the command line names (or the default one);
-    nothing when it cannot be read: completion never prints an error."""
-    given = ctx.find_root().params.get("config_path") or ctx.params.get("config")
-    try:
-        cfg = config_mod.load(given or config_mod.default_path())
-    except (config_mod.ConfigError, OSError):
-        return []
-    return [g.name for g in cfg.groups if g.name.startswith(incomplete)]
-
-
-def config_option(f: click.decorators.FC) -> click.decorators.FC:
-    """`--config` and `--json` accepted after the subcommand too, as operators type them."""
-
-    def set_config(ctx: click.Context, _p: click.Parameter, value: Path | None) -> None:
-        if value is not None:
-            state(ctx).config_path = value
-            state(ctx).config_given = True
-
-    def set_json(ctx: click.Context, _p: click.Parameter, value: bool) -> None:
-        if value:
-            state(ctx).json = True
-
-    f = click.option(
-        "--config", type=SafePath(dir_okay=False, path_type=Path), expose_value=False,
-        callback=set_config, help="Configuration file.",
-    )(f)
-    return click.option(
-        "--json", is_flag=True, expose_value=False, callback=set_json, help="Print JSON."
-    )(f)

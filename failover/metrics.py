@@ -8,7 +8,7 @@ against `ALL_METRICS`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import (
@@ -259,3 +259,67 @@ def record_config_reload(ok: bool) -> None:
 def set_paused(group: str, since: float | None) -> None:
     """`since`: the pause's Unix time, None when the group is not paused."""
     GROUP_PAUSED.labels(group=group).set(since or 0)
+
+
+# The engine's and health's series. Each series has one writer (tests/unit/metrics holds it).
+
+
+def set_quorum_verdict(group: str, instance: str, up: bool) -> None:
+    QUORUM_UP.labels(group=group, instance=instance).set(1 if up else 0)
+
+
+def set_blocked(group: str, blocked: bool) -> None:
+    GROUP_BLOCKED.labels(group=group).set(1 if blocked else 0)
+
+
+def set_holder(group: str, members: Iterable[str], holder: str | None) -> None:
+    """1 for the member the cloud shows holding the group's ENI, 0 for every other member."""
+    for m in members:
+        ENI_HOLDER.labels(group=group, instance=m).set(1 if m == holder else 0)
+
+
+def set_no_healthy_standby(group: str, none: bool) -> None:
+    NO_HEALTHY_STANDBY.labels(group=group).set(1 if none else 0)
+
+
+def set_served(group: str, served: bool) -> None:
+    GROUP_SERVED.labels(group=group).set(1 if served else 0)
+
+
+def set_failover_running(group: str, running: bool) -> None:
+    FAILOVER_IN_PROGRESS.labels(group=group).set(1 if running else 0)
+
+
+def record_failover_end(group: str, result: str, trigger: str, duration_s: float | None) -> None:
+    """A closed failover record; `duration_s` only for a completed one."""
+    FAILOVERS.labels(group=group, result=result, trigger=trigger).inc()
+    if duration_s is not None:
+        FAILOVER_DURATION.labels(group=group).observe(duration_s)
+
+
+def record_step(group: str, step: str, duration_s: float) -> None:
+    STEP_DURATION.labels(group=group, step=step).observe(duration_s)
+
+
+def record_escalation(group: str, action: str) -> None:
+    ESCALATIONS.labels(group=group, action=action).inc()
+
+
+def record_decision(group: str, reason: str) -> None:
+    DECISIONS.labels(group=group, reason=reason).inc()
+
+
+def set_standby_ready(group: str, ready: Mapping[str, bool], gone: Iterable[str]) -> None:
+    """Per standby, ready or not; `gone`: members no longer standbys, whose series are dropped."""
+    for m, ok in ready.items():
+        STANDBY_READY.labels(group=group, instance=m).set(1 if ok else 0)
+    for m in gone:
+        STANDBY_READY.remove(group, m)
+
+
+def record_rounds_missed(n: int) -> None:
+    HEALTH_ROUNDS_MISSED.inc(n)
+
+
+def set_build_info(version: str, controller: str) -> None:
+    BUILD_INFO.labels(version=version, controller=controller).set(1)

@@ -7,6 +7,8 @@ fakes only the port it exercises. Every type crossing a port is from
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
@@ -23,7 +25,14 @@ from failover.model import (
     VerifyOutcome,
     VSwitchInfo,
 )
-from failover.records import DrillRequest, FailoverRecord, FencingToken, GroupState, Observation
+from failover.records import (
+    DrillRequest,
+    FailoverRecord,
+    FencingToken,
+    GroupState,
+    Observation,
+    RequestStatus,
+)
 
 
 class Clock(Protocol):
@@ -36,6 +45,27 @@ class Clock(Protocol):
         ...
 
     def sleep(self, seconds: float) -> None: ...
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Until `stop` is set or `seconds` pass; True when stopped (a loop's pause)."""
+        ...
+
+
+class SystemClock:
+    """The real clock: the one `Clock` the product runs on (tests hand in a fake)."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(seconds)
 
 
 class CloudPort(Protocol):
@@ -235,6 +265,16 @@ class Requests(Protocol):
         ...
 
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None: ...
+
+
+class RequestDesk(Protocol):
+    """The operator's side of drill requests: `failover drill` submits one and waits."""
+
+    def submit(self, request: DrillRequest) -> None: ...
+
+    def wait_for_result(self, request_id: str, timeout: float) -> RequestStatus:
+        """Blocks until the leader answers, the request is gone, or `timeout` passes."""
+        ...
 
 
 class GuestConfigurator(Protocol):

@@ -178,6 +178,20 @@ class DrillRequest:
 
 
 @dataclass(frozen=True)
+class RequestStatus:
+    """What the CLI sees of its request."""
+
+    exists: bool
+    claimed_by: str | None = None
+    failover_id: str | None = None
+    message: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.message is not None
+
+
+@dataclass(frozen=True)
 class GroupState:
     """What the leader remembers of a group between failovers (anti-flapping)."""
 

@@ -1,8 +1,9 @@
 """HTTP endpoints of a replica: /metrics /healthz /readyz /status.
 
-Liveness says the process serves; readiness says it can take part (ZooKeeper
-connected, config loaded); /status is the JSON of `failover status`. The
-server is handed callables, so it knows nothing of the adapters behind them.
+/healthz says the process serves; /readyz says it can take part (ZooKeeper
+connected, config loaded; "readiness" elsewhere means a standby's, never this);
+/status is the JSON of `failover status`. The server is handed callables, so it
+knows nothing of the adapters behind them.
 `CachedDocument` bounds what /status costs however often it is asked for.
 """
 
@@ -22,7 +23,7 @@ from failover.metrics import REGISTRY
 
 log = logging.getLogger("failover.server")
 
-Readiness = Callable[[], tuple[bool, str]]
+Probe = Callable[[], tuple[bool, str]]  # (ok, why not)
 StatusSource = Callable[[], dict[str, Any]]
 
 
@@ -126,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
             alive, why = self.server.liveness()
             self._send(200 if alive else 503, (why or "ok").encode() + b"\n", "text/plain")
         elif path == "/readyz":
-            ready, why = self.server.readiness()
+            ready, why = self.server.ready()
             self._send(200 if ready else 503, (why or "ready").encode() + b"\n", "text/plain")
         elif path == "/status":
             try:
@@ -151,11 +152,11 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, addr: tuple[str, int], liveness: Readiness, readiness: Readiness,
+    def __init__(self, addr: tuple[str, int], liveness: Probe, ready: Probe,
                  status: StatusSource) -> None:
         super().__init__(addr, _Handler)
         self.liveness = liveness
-        self.readiness = readiness
+        self.ready = ready
         self.status = status
 
     def status_body(self) -> bytes:
@@ -166,9 +167,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class OpsServer:
-    def __init__(self, host: str, port: int, *, liveness: Readiness, readiness: Readiness,
+    def __init__(self, host: str, port: int, *, liveness: Probe, ready: Probe,
                  status: StatusSource) -> None:
-        self._server = _Server((host, port), liveness, readiness, status)
+        self._server = _Server((host, port), liveness, ready, status)
         self._thread = threading.Thread(target=self._server.serve_forever, name="ops-http", daemon=True)
 
     @property

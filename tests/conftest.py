@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.zk import ZkCluster
+from harness.zk import ZkCluster
 
 # The SDK's credential chain would ask the ECS metadata address; proxies would
 # hijack loopback calls. Neither may ever happen in a test.

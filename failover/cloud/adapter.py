@@ -21,10 +21,10 @@ from failover.cloud.operations import FAILOVER
 from failover.cloud.reads import EIP_PAGE_MAX, chunks
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.cloud.start import ColdStart
-from failover.cloud.waiting import Deadline, PollPlans, SystemClock
+from failover.cloud.waiting import Deadline, PollPlans
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
-from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, ResourceTags
+from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, ResourceTags, SystemClock
 
 INSTANCE_TYPES_MAX = 10
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import random
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,20 +46,6 @@ CONFLICT_STEP_S = 1.0
 CONFLICT_CAP_S = 3.0
 _RNG = random.Random()
 _Z99 = NormalDist().inv_cdf(0.99)
-
-
-class SystemClock:
-    """The real clock (`ports.Clock`)."""
-
-    def now(self) -> float:
-        return time.time()
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 @dataclass(frozen=True)

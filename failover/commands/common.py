@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from failover import app, logs
-from failover.cli import CliState
+from failover.commands.context import CliState
 from failover.config import Config, ConfigError
 from failover.model import JournalCorrupt, NotLeader
 
@@ -40,6 +40,21 @@ def open_client(st: CliState, cfg: Config | None = None) -> Iterator[app.Client]
         fail(msg if cfg.zookeeper.hosts in msg else f"zookeeper ({cfg.zookeeper.hosts}): {msg}")
     except ValueError as e:  # a malformed credential, named by its variable, never its value
         fail(str(e), 2)
+
+
+def open_cloud(cfg: Config) -> app.CommandCloud:
+    """The cloud adapter for one command; a credential or proxy problem is exit 2."""
+    try:
+        return app.open_cloud(cfg)
+    except ConfigError as e:
+        for line in e.problems:
+            click.echo(f"error: {line}", err=True)
+        raise SystemExit(2) from None
+
+
+def where(cfg: Config) -> str:
+    """The cloud a command talks to, for its error lines."""
+    return f"region {cfg.cloud.region}" + (f", endpoint {cfg.cloud.endpoint}" if cfg.cloud.endpoint else "")
 
 
 def emit_json(doc: Any) -> None:

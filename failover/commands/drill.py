@@ -15,8 +15,8 @@ import uuid
 import click
 
 from failover import app, quorum
-from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
+from failover.commands.context import complete_group, config_option, state
 from failover.commands.drill_progress import Progress, progress_for
 from failover.config import Config, GroupConfig
 from failover.engine.actions import Action, Drill
@@ -24,6 +24,7 @@ from failover.engine.decide import Snapshot, decide
 from failover.engine.readiness import evaluate
 from failover.engine.view import GroupView, build_view
 from failover.model import CloudError, EniStatus, Result
+from failover.ports import RequestDesk
 from failover.records import DrillRequest, FailoverRecord, StepRecord
 
 REQUEST_TTL_S = 60.0
@@ -146,7 +147,7 @@ def _submit_and_follow(c: app.Client, group: str, to_instance: str | None, timeo
     now = time.time()
     request = DrillRequest(f"drill-{uuid.uuid4().hex[:12]}", group, to_instance, now, now + REQUEST_TTL_S,
                            f"{getpass.getuser()}@{socket.gethostname()}")
-    requests = c.coordination.requests
+    requests: RequestDesk = c.coordination.requests
     requests.submit(request)
     progress.event("requested", request=request.id, group=group)
     deadline = time.monotonic() + timeout

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from failover.cli import CliState
+from failover.commands.context import CliState
 from failover.guest import FAMILIES, GuestInputError, ScriptTooLarge, render_bundle
 from failover.model import GuestNetwork
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from failover.cli import SafePath, config_option, state
+from failover.commands.context import SafePath, config_option, state
 
 
 def _need_root() -> None:

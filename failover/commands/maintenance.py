@@ -12,8 +12,8 @@ import socket
 
 import click
 
-from failover.cli import complete_group, config_option, state
 from failover.commands.common import fail, known_group, open_client
+from failover.commands.context import complete_group, config_option, state
 from failover.config import Config
 
 

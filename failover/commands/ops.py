@@ -7,9 +7,8 @@ from typing import Any
 
 import click
 
-from failover.cli import complete_group, config_option, state
 from failover.commands.common import emit_json, fail, is_tty, known_group, open_client
-from failover.coordination import journal_admin
+from failover.commands.context import complete_group, config_option, state
 
 
 def history_rows(records: list[Any]) -> list[dict[str, Any]]:
@@ -73,7 +72,7 @@ def inspect(ctx: click.Context) -> None:
     """Every journal znode, decoded or marked corrupt."""
     st = state(ctx)
     with open_client(st) as c:
-        entries = journal_admin.inspect(c.coordination.session)
+        entries = c.inspect_journal()
     if st.json:
         emit_json([e.to_dict() for e in entries])
         return
@@ -105,5 +104,5 @@ def reset(ctx: click.Context, failover_id: str | None, everything: bool, groups:
             fail("--yes is required when not on a terminal", 2)
         click.confirm(f"Remove {what}?", abort=True)
     with open_client(st) as c:
-        count = journal_admin.reset(c.coordination.session, failover_id, groups=groups)
+        count = c.reset_journal(failover_id, groups=groups)
     click.echo(f"removed {what}: {count} znodes")

@@ -7,35 +7,15 @@ through the cloud adapter only: no ZooKeeper session, no leader involved.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from failover.cli import complete_group, config_option, state
-from failover.commands.common import emit_json, fail, is_tty, known_group
-from failover.config import Config, ConfigError
+from failover.commands.common import emit_json, fail, is_tty, known_group, open_cloud, where
+from failover.commands.context import complete_group, config_option, state
 from failover.engine import provision as prov
 from failover.engine.readiness import read_eni
 from failover.model import CloudError
-
-if TYPE_CHECKING:  # the SDK loads only when a command needs the cloud
-    from failover.cloud import EcsCloud
-
-
-def open_cloud(cfg: Config) -> EcsCloud:
-    """The cloud adapter for one command; a credential or proxy problem is exit 2."""
-    from failover.cloud import EcsCloud
-
-    try:
-        return EcsCloud(cfg.cloud)
-    except ConfigError as e:
-        for line in e.problems:
-            click.echo(f"error: {line}", err=True)
-        raise SystemExit(2) from None
-
-
-def where(cfg: Config) -> str:
-    return f"region {cfg.cloud.region}" + (f", endpoint {cfg.cloud.endpoint}" if cfg.cloud.endpoint else "")
 
 
 @click.command()

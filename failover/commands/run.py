@@ -11,7 +11,7 @@ import click
 
 from failover import app, metrics
 from failover import config as config_mod
-from failover.cli import config_option, state
+from failover.commands.context import config_option, state
 from failover.config import Config, ConfigError
 from failover.model import NotLeader, Result, Trigger
 

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from failover.cli import SafePath
+from failover.commands.context import SafePath
 from failover.sim.hooks import HookLoadError, Hooks, load_hooks
 from failover.sim.server import Emulator
 from failover.sim.world_file import WorldError, read_world_file

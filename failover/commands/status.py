@@ -16,8 +16,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from failover.cli import config_option, state
 from failover.commands.common import emit_json, is_tty, open_client
+from failover.commands.context import config_option, state
 from failover.engine.status import readiness_lines
 
 FORMATS = ("table", "wide", "json", "yaml")

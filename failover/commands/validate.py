@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from failover import config as config_mod
-from failover.cli import CliState, config_option, state
 from failover.commands.common import fail
+from failover.commands.context import CliState, config_option, state
 from failover.config import Config
 from failover.engine import provision, ram_tags
 from failover.engine.readiness import Finding, group_findings, read_facts
@@ -113,7 +113,7 @@ def policy_tag_findings(cfg: Config, tags: ResourceTags, policy: dict[str, Any])
 
 def _live(cfg: Config, as_json: bool, ram_policy: Path | None) -> None:
     """Prints the findings; exits 2 on any error, 1 when the cloud cannot be read."""
-    from failover.commands.provision import open_cloud, where
+    from failover.commands.common import open_cloud, where
 
     policy = load_ram_policy(ram_policy)
     cloud = open_cloud(cfg)

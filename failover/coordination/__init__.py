@@ -17,14 +17,26 @@ from failover.coordination.leadership import ZkLeadership
 from failover.coordination.observations import ZkObservations
 from failover.coordination.pauses import ZkPauses
 from failover.coordination.registry import ControllerRegistry
-from failover.coordination.requests import RequestStatus, ZkRequests
-from failover.coordination.session import Coordinator, ZkAuthError, ZkUnavailable
+from failover.coordination.requests import ZkRequests
+from failover.coordination.session import ZkAuthError, ZkSession, ZkUnavailable
 from failover.coordination.status_reads import StatusMirror, StatusReads, StatusView
 
 __all__ = [
-    "ApiShareWatch", "Coordination", "Coordinator", "RequestStatus", "StatusMirror", "StatusReads",
-    "StatusView", "ZkAclError", "ZkAuthError", "ZkJournal", "ZkLeadership", "ZkObservations",
-    "ZkPauses", "ZkRequests", "ZkUnavailable", "connect",
+    "ApiShareWatch",
+    "Coordination",
+    "StatusMirror",
+    "StatusReads",
+    "StatusView",
+    "ZkAclError",
+    "ZkAuthError",
+    "ZkJournal",
+    "ZkLeadership",
+    "ZkObservations",
+    "ZkPauses",
+    "ZkRequests",
+    "ZkSession",
+    "ZkUnavailable",
+    "connect",
 ]
 
 
@@ -32,7 +44,7 @@ __all__ = [
 class Coordination:
     """The roles of one session, for the composition root to hand out port by port."""
 
-    session: Coordinator
+    session: ZkSession
     registry: ControllerRegistry
     leadership: ZkLeadership
     observations: ZkObservations
@@ -67,7 +79,7 @@ def connect(
     environ: Mapping[str, str] | None = None,
 ) -> Coordination:
     """Opens the session (raises ZkUnavailable / ZkAuthError) and builds the roles."""
-    session = Coordinator(config, controller_id, environ)
+    session = ZkSession(config, controller_id, environ)
     session.start()
     try:
         registry = ControllerRegistry(session)

@@ -17,7 +17,7 @@ from typing import Any
 from kazoo.exceptions import BadVersionError, NoAuthError, NoNodeError
 from kazoo.security import ACL
 
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
 RACE_ROUNDS = 5  # replicas starting together: a few re-reads settle it
@@ -31,7 +31,7 @@ def _same(found: list[ACL], wanted: list[ACL]) -> bool:
     return sorted(map(tuple, found)) == sorted(map(tuple, wanted))  # type: ignore[arg-type]
 
 
-def _foreign(coord: Coordinator, path: str) -> ZkAclError:
+def _foreign(coord: ZkSession, path: str) -> ZkAclError:
     return ZkAclError(
         f"zookeeper.auth: znode {path} belongs to another identity and cannot get this "
         f"replica's ACL; as its owner (or ZooKeeper's super user) run "
@@ -39,7 +39,7 @@ def _foreign(coord: Coordinator, path: str) -> ZkAclError:
         f"a new zookeeper.root")
 
 
-def secure_tree(coord: Coordinator) -> int:
+def secure_tree(coord: ZkSession) -> int:
     """Gives every znode under (and including) the root our ACL; returns how many changed.
 
     No-op without auth. Breadth-first, one pipelined round per level.
@@ -60,7 +60,7 @@ def secure_tree(coord: Coordinator) -> int:
     return repaired
 
 
-def _secure_level(coord: Coordinator, paths: list[str], wanted: Any) -> int:
+def _secure_level(coord: ZkSession, paths: list[str], wanted: Any) -> int:
     """Our ACL on `paths`; how many changed. Replicas starting together race here: a set that
     finds the ACL's version moved is read and judged again (the racer, of the same identity,
     normally set ours already)."""
@@ -97,7 +97,7 @@ def _secure_level(coord: Coordinator, paths: list[str], wanted: Any) -> int:
                           "replica set them")
 
 
-def check_at_start(coord: Coordinator) -> int:
+def check_at_start(coord: ZkSession) -> int:
     """A replica's start: repair the ACLs with auth, warn once without."""
     if coord.acl is None:
         log.warning("zookeeper.auth is not set: anyone who reaches ZooKeeper at %s can register "

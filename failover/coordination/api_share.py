@@ -13,14 +13,14 @@ import logging
 
 from kazoo.exceptions import NoNodeError
 
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.ports import ApiShare
 
 log = logging.getLogger(__name__)
 
 
 class ApiShareWatch:
-    def __init__(self, coord: Coordinator, share: ApiShare) -> None:
+    def __init__(self, coord: ZkSession, share: ApiShare) -> None:
         self._coord = coord
         self._share = share
         self.replicas: int | None = None

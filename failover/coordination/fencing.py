@@ -13,7 +13,7 @@ from typing import Any
 
 from kazoo.exceptions import BadVersionError, NoNodeError, RolledBackError, RuntimeInconsistency
 
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import StaleEpoch
 from failover.records import FencingToken
 
@@ -27,7 +27,7 @@ def first_error(results: list[Any]) -> tuple[int, Exception] | None:
 
 
 def fenced_commit(
-    coord: Coordinator, token: FencingToken, build: Callable[[Any], None], what: str
+    coord: ZkSession, token: FencingToken, build: Callable[[Any], None], what: str
 ) -> list[Any]:
     """Commits `build`'s operations only if `token.epoch` is still current.
 

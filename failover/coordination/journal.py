@@ -29,7 +29,7 @@ from failover.coordination.codec import (
     prunable,
 )
 from failover.coordination.fencing import fenced_commit
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import JournalCorrupt, NotLeader
 from failover.records import FailoverRecord, FencingToken, GroupState
 
@@ -39,7 +39,7 @@ _MAX_TX_OPS = 100
 
 
 class ZkJournal:
-    def __init__(self, coord: Coordinator, retention: int = DEFAULT_RETENTION) -> None:
+    def __init__(self, coord: ZkSession, retention: int = DEFAULT_RETENTION) -> None:
         if retention < 1:
             raise ValueError(f"retention: must be >= 1, got {retention}")
         self._coord = coord

@@ -11,7 +11,7 @@ from typing import Any
 
 from failover.coordination.codec import Undecodable, decode_group_state, decode_record
 from failover.coordination.layout import check_name
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class JournalEntry:
                 "error": self.error, "running": self.running}
 
 
-def inspect(coord: Coordinator) -> list[JournalEntry]:
+def inspect(coord: ZkSession) -> list[JournalEntry]:
     lay = coord.layout
     running = set(coord.children(lay.running))
     out: list[JournalEntry] = []
@@ -56,7 +56,7 @@ def inspect(coord: Coordinator) -> list[JournalEntry]:
     return out
 
 
-def reset(coord: Coordinator, failover_id: str | None = None, *, groups: bool = False) -> int:
+def reset(coord: ZkSession, failover_id: str | None = None, *, groups: bool = False) -> int:
     """Deletes one failover (any state, corrupt or not) or, with None, the whole journal.
 
     `groups=True` also forgets every group's state (holder, cooldown, block).

@@ -34,7 +34,7 @@ from failover.coordination.codec import Undecodable, controller_id_of, decode, e
 from failover.coordination.fencing import first_error
 from failover.coordination.lease import Lease, LeaseTimes
 from failover.coordination.registry import ControllerRegistry
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import NotLeader
 from failover.records import FencingToken
 
@@ -48,7 +48,7 @@ class _Held:
 
 
 class ZkLeadership:
-    def __init__(self, coord: Coordinator, registry: ControllerRegistry,
+    def __init__(self, coord: ZkSession, registry: ControllerRegistry,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._coord = coord
         self._registry = registry
@@ -123,9 +123,9 @@ class ZkLeadership:
         Setting the epoch znode bumps its version: our own token is stale from then on."""
         held, self._held = self._held, None
         self.lease.end()
+        metrics.set_leader(False)
         if held is None:
             return
-        metrics.set_leader(False)
         self._was_leader = False
         coord = self._coord
         if coord.session_id == held.session_id:
@@ -291,6 +291,9 @@ class ZkLeadership:
                 self.probe()
             except Exception as e:  # the lease simply is not renewed
                 log.debug("lease probe failed: %s", e.__class__.__name__)
+            # The gauge's one writer is this module: the grace ending or the lease lapsing
+            # changes is_leader() with no event, so each probe publishes it too.
+            self._publish_metric()
 
     def probe(self) -> bool:
         """One renewal: sync, then read the leader znode, pipelined on our session (ZooKeeper

@@ -15,14 +15,14 @@ from typing import Any
 
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, str, str, bytes | None]  # group, instance, controller, raw
 
 
 class ObservationCache:
-    def __init__(self, coord: Coordinator) -> None:
+    def __init__(self, coord: ZkSession) -> None:
         self._coord = coord
         self._lock = threading.Lock()
         self._tree: Any = None

@@ -24,7 +24,7 @@ from failover.coordination.layout import check_name
 from failover.coordination.obs_cache import ObservationCache
 from failover.coordination.registry import ControllerRegistry
 from failover.coordination.rounds import RoundTimes
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.records import Observation
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ Snapshot = dict[str, dict[str, dict[str, Observation]]]
 
 
 class ZkObservations:
-    def __init__(self, coord: Coordinator, registry: ControllerRegistry) -> None:
+    def __init__(self, coord: ZkSession, registry: ControllerRegistry) -> None:
         self._coord = coord
         self._registry = registry
         self._lock = threading.Lock()

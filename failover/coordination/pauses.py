@@ -14,13 +14,13 @@ import time
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from failover.coordination.codec import Undecodable, decode, encode
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
 
 
 class ZkPauses:
-    def __init__(self, coord: Coordinator) -> None:
+    def __init__(self, coord: ZkSession) -> None:
         self._coord = coord
 
     def pause(self, group: str, by: str, now: float | None = None) -> bool:

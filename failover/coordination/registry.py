@@ -15,13 +15,13 @@ import time
 from kazoo.exceptions import NodeExistsError
 
 from failover.coordination.codec import encode
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
 
 
 class ControllerRegistry:
-    def __init__(self, coord: Coordinator) -> None:
+    def __init__(self, coord: ZkSession) -> None:
         self._coord = coord
         self._registered_session: int | None = None
         self._waiting_on: int | None = None  # the foreign session we watch

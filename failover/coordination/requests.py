@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
@@ -24,30 +23,16 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from failover.coordination.codec import Undecodable, decode, decode_request, encode
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import NotLeader
-from failover.records import DrillRequest, FencingToken
+from failover.records import DrillRequest, FencingToken, RequestStatus
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RequestStatus:
-    """What the CLI sees of its request."""
-
-    exists: bool
-    claimed_by: str | None = None
-    failover_id: str | None = None
-    message: str | None = None
-
-    @property
-    def answered(self) -> bool:
-        return self.message is not None
-
-
 class ZkRequests:
     def __init__(
-        self, coord: Coordinator, keep_s: float = 3600.0,
+        self, coord: ZkSession, keep_s: float = 3600.0,
         now: Callable[[], float] = time.time,
         fence: Callable[[], FencingToken] | None = None,
     ) -> None:

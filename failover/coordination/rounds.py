@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from failover.coordination.codec import Undecodable, decode, encode
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 
 WRITE_EVERY_S = 1.0
 READ_EVERY_S = 0.5
 
 
 class RoundTimes:
-    def __init__(self, coord: Coordinator, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, coord: ZkSession, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._coord = coord
         self._monotonic = monotonic
         self._lock = threading.Lock()

@@ -103,7 +103,7 @@ def tls_settings(config: ZookeeperConfig) -> dict[str, Any]:
             "certfile": config.tls.cert, "keyfile": config.tls.key}
 
 
-class Coordinator:
+class ZkSession:
     """Owns the KazooClient of one replica (or of a CLI invocation)."""
 
     def __init__(
@@ -134,7 +134,7 @@ class Coordinator:
         self._worker: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return (f"Coordinator(id={self.controller_id!r}, hosts={self.config.hosts!r}, "
+        return (f"ZkSession(id={self.controller_id!r}, hosts={self.config.hosts!r}, "
                 f"root={self.config.root!r}, auth={'on' if self.acl else 'off'})")
 
     # ---------------------------------------------------------------- lifecycle

@@ -21,7 +21,7 @@ from kazoo.recipe.cache import TreeCache, TreeEvent
 
 from failover.coordination.codec import Undecodable, decode_group_state, decode_record
 from failover.coordination.journal import ZkJournal
-from failover.coordination.session import Coordinator
+from failover.coordination.session import ZkSession
 from failover.model import JournalCorrupt
 from failover.records import FailoverRecord, GroupState
 
@@ -42,7 +42,7 @@ def started_ms(failover_id: str) -> int | None:
 class StatusReads:
     """A journal seen once for one status document (implements `ports.JournalReader`)."""
 
-    def __init__(self, coord: Coordinator, journal: ZkJournal, groups: list[str]) -> None:
+    def __init__(self, coord: ZkSession, journal: ZkJournal, groups: list[str]) -> None:
         self._journal = journal
         lay = coord.layout
         self.reads = 0
@@ -67,7 +67,7 @@ class StatusReads:
                 self._latest[g] = self._slow_latest(g)  # rare: read that group in full
         self._unfinished = journal.unfinished()
 
-    def _many(self, coord: Coordinator, paths: list[str]) -> list[Any]:
+    def _many(self, coord: ZkSession, paths: list[str]) -> list[Any]:
         self.reads += len(paths)
         return coord.many(coord.client.get_async, [(p,) for p in paths])
 
@@ -153,7 +153,7 @@ class StatusMirror:
     back to `StatusReads`.
     """
 
-    def __init__(self, coord: Coordinator, journal: ZkJournal) -> None:
+    def __init__(self, coord: ZkSession, journal: ZkJournal) -> None:
         self._coord = coord
         self._journal = journal
         self._lock = threading.Lock()

@@ -121,7 +121,7 @@ class Executor:
             request_id=request_id,
         )
         self.deps.journal.begin(record, token)
-        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        metrics.set_failover_running(group.name, True)
         log.info("failover started", extra={"failover": record.id, "group": group.name,
                                             "from": from_instance, "to": to_instance, "reason": reason})
         return record
@@ -129,7 +129,7 @@ class Executor:
     def run(self, group: GroupConfig, record: FailoverRecord) -> Finished:
         """Runs the remaining steps. NotLeader propagates: the next leader resumes.
         What a step hands the next lives for this run only: a resume reads afresh."""
-        metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(1)
+        metrics.set_failover_running(group.name, True)
         look: EniSeen | None = None
         try:
             if group.policy.fence == "always" and record.trigger is Trigger.AUTO:
@@ -148,7 +148,7 @@ class Executor:
             return Finished(self._finish(group, failed.record, Result.FAILED,
                                          describe_error(failed.cause)), look)
         finally:
-            metrics.FAILOVER_IN_PROGRESS.labels(group=group.name).set(0)
+            metrics.set_failover_running(group.name, False)
 
     def release(self, group: GroupConfig, instance: str) -> bool:
         """Removes the ENI's addresses and rules from a returned former holder."""
@@ -192,8 +192,7 @@ class Executor:
         group is decided afresh from what the cloud shows."""
         final = replace(record, result=Result.ABORTED, finished_at=self.deps.clock.now(), error=reason)
         self.deps.journal.update(final, self.deps.leadership.fence())
-        metrics.FAILOVERS.labels(group=group.name, result=final.result.value,
-                                 trigger=final.trigger.value).inc()
+        metrics.record_failover_end(group.name, final.result.value, final.trigger.value, None)
         log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
                                                  "reason": reason})
         return final
@@ -236,7 +235,7 @@ class Executor:
         status = outcome.status
         record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
         self.deps.journal.update(record, self.deps.leadership.fence())
-        metrics.STEP_DURATION.labels(group=group.name, step=name.value).observe(duration)
+        metrics.record_step(group.name, name.value, duration)
         log.info("step %s", status, extra={"failover": record.id, "step": name.value,
                                            "duration_s": round(duration, 3)})
         return record, outcome.handed
@@ -251,7 +250,7 @@ class Executor:
             if not stalled or group.policy.fence == "never":
                 raise
             # A hung guest keeps the ENI Detaching forever; stopping the instance releases it.
-            metrics.ESCALATIONS.labels(group=group.name, action="force_stop").inc()
+            metrics.record_escalation(group.name, "force_stop")
             rec = failed.record
             eni = self.deps.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER)
             holder = eni.instance_id or record.from_instance
@@ -284,7 +283,7 @@ class Executor:
             trace=trace, reissue_after_s=min(group.policy.detach_retry_s,
                                              group.policy.detach_timeout_s / 2))
         if sum(1 for call in trace.calls if call.action == "DetachNetworkInterface") > 1:
-            metrics.ESCALATIONS.labels(group=group.name, action="detach_reissue").inc()
+            metrics.record_escalation(group.name, "detach_reissue")
         return StepOutcome(StepStatus.OK, state)
 
     def _fence(self, record: FailoverRecord, group: GroupConfig, trace: CallTrace,
@@ -307,7 +306,6 @@ class Executor:
         # point never leaves the journal pointing at the old holder.
         self.update_state(group, self.deps.leadership.fence(),
                           lambda state: moved(state, record.to_instance))
-        self._export_holder(group, record.to_instance)
         return StepOutcome(StepStatus.OK, eni)  # the guest step needs its MAC and IPs: no second read
 
     def _network_of(self, group: GroupConfig, mac: str, ips: tuple[str, ...], vswitch: str) -> GuestNetwork:
@@ -386,14 +384,8 @@ class Executor:
         last = replace(record, steps=())  # kept with the group's state for /status
         self.update_state(group, token,
                           lambda state: replace(closed(group, state, record, now), last_failover=last))
-        metrics.FAILOVERS.labels(group=group.name, result=result.value, trigger=record.trigger.value).inc()
-        if result is Result.COMPLETED and record.duration_s is not None:
-            metrics.FAILOVER_DURATION.labels(group=group.name).observe(record.duration_s)
+        metrics.record_failover_end(group.name, result.value, record.trigger.value,
+                                    record.duration_s if result is Result.COMPLETED else None)
         log.info("failover %s", result.value, extra={"failover": record.id, "group": group.name,
                                                      "duration_s": record.duration_s, "error": error})
         return record
-
-    @staticmethod
-    def _export_holder(group: GroupConfig, holder: str | None) -> None:
-        for member in group.members:
-            metrics.ENI_HOLDER.labels(group=group.name, instance=member).set(1 if member == holder else 0)

@@ -23,15 +23,15 @@ class ViewExports:
         for member in group.members:
             up = view.member_up.get(member)
             if up is not None:
-                metrics.QUORUM_UP.labels(group=group.name, instance=member).set(1 if up else 0)
-        metrics.GROUP_BLOCKED.labels(group=group.name).set(1 if view.state.blocked else 0)
+                metrics.set_quorum_verdict(group.name, member, up)
+        metrics.set_blocked(group.name, view.state.blocked)
         if view.eni is None:
             return  # the last read is older than our last move: nothing new to show
-        for member in group.members:
-            held = 1 if member == view.holder else 0
-            metrics.ENI_HOLDER.labels(group=group.name, instance=member).set(held)
-        metrics.NO_HEALTHY_STANDBY.labels(group=group.name).set(0 if healthy_standbys(view) else 1)
-        metrics.GROUP_SERVED.labels(group=group.name).set(1 if view.served else 0)
+        # The holder gauge's one writer, from what the cloud showed (a failover's attach shows
+        # here with the next ENI read, not from the step's own answer).
+        metrics.set_holder(group.name, group.members, view.holder)
+        metrics.set_no_healthy_standby(group.name, not healthy_standbys(view))
+        metrics.set_served(group.name, view.served)
         if view.running or view.unfinished is not None:
             return  # a failover is on it: its own log lines tell the story
         why = why_unserved(view)

@@ -107,7 +107,7 @@ class Engine:
                     last_error = error
                 pause = min(max(pause * 2, 0.2), 2.0)
             self._loop_at = self.deps.clock.monotonic()
-            stop.wait(pause)
+            self.deps.clock.wait(stop, pause)
 
     def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
                     recheck_readiness: Callable[[str], None]) -> None:
@@ -138,7 +138,6 @@ class Engine:
 
     def tick(self) -> list[Action]:
         leader = self.deps.leadership.is_leader()
-        metrics.set_leader(leader)
         if not leader:
             self._in_office = False
             return []
@@ -369,7 +368,7 @@ class Engine:
         # Cooldown text changes every second; a change of kind is what is news.
         if self._last_block.get(action.group) != action.code:
             self._last_block[action.group] = action.code
-            metrics.DECISIONS.labels(group=action.group, reason=action.code).inc()
+            metrics.record_decision(action.group, action.code)
             log.warning("failover blocked", extra={"group": action.group, "reason": action.reason})
 
     def _group(self, name: str) -> GroupConfig | None:

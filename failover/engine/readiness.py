@@ -355,9 +355,7 @@ class ReadinessTracker:
 
     def _export(self, results: Mapping[str, Mapping[str, StandbyReadiness]]) -> None:
         for group, members in results.items():
-            for member, answer in members.items():
-                metrics.STANDBY_READY.labels(group=group, instance=member).set(1 if answer.ready else 0)
             # The holder is no standby: its old series would hide a group with none ready.
-            for gone in self._exported.get(group, set()) - members.keys():
-                metrics.STANDBY_READY.remove(group, gone)
+            metrics.set_standby_ready(group, {m: r.ready for m, r in members.items()},
+                                      self._exported.get(group, set()) - members.keys())
             self._exported[group] = set(members)

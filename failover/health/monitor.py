@@ -295,7 +295,7 @@ class HealthMonitor:
     def _count_missed(self, n: int) -> None:
         if n > 0:
             self.rounds_missed += n
-            metrics.HEALTH_ROUNDS_MISSED.inc(n)  # metrics.py has no helper for this counter
+            metrics.record_rounds_missed(n)
 
     # ------------------------------------------------------------- read side
 
@@ -312,9 +312,3 @@ class HealthMonitor:
         with self._lock:
             v = self._health.get(group, {}).get(instance)
         return None if v is None else v.up
-
-    def healthy_members(self, group: str) -> tuple[str, ...]:
-        """Members this replica sees up, in config order (the engine picks a standby)."""
-        with self._lock:
-            members = self._health.get(group, {})
-            return tuple(m for m, v in members.items() if v.up is True)

@@ -15,6 +15,7 @@ import secrets
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,7 @@ class Lab:
         self._wait(lambda: '"ok"' in self.probe(self.spec.control_ns, "http", self._sim_url("health")),
                    "emulator", timeout_s)
 
-    def _wait(self, ready: Any, name: str, timeout_s: float) -> None:
+    def _wait(self, ready: Callable[[], bool], name: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if ready():

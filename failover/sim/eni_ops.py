@@ -261,7 +261,9 @@ def _crash_stalls(st: State, inst: Instance, eni: Eni) -> bool:
     return share > 0 and transition_rng(st.world.seed, "crash-stall", eni.id, st.seq).random() < share
 
 
-def _reserved(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> set[Any]:
+def _reserved(
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """Alibaba keeps the first and the last three addresses of every vSwitch CIDR."""
     return {net.network_address, *(net.broadcast_address - i for i in range(3))}
 

@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, quote, quote_plus
 
 ECS_VERSION = "2014-05-26"
@@ -324,15 +324,17 @@ def verify_signature(req: Request, keys: dict[str, str], now: float) -> tuple[st
 
 # --- paging ---
 
+T = TypeVar("T")
+
 
 def page(
-    items: list[Any],
+    items: list[T],
     p: dict[str, str],
     max_results: int,
     default_size: int = 10,
     token_mode: bool = True,
     min_results: int = 1,
-) -> tuple[list[Any], dict[str, Any]]:
+) -> tuple[list[T], dict[str, Any]]:
     """NextToken/MaxResults paging when asked (or PageNumber/PageSize), as the real API does."""
     if token_mode and ("MaxResults" in p or "NextToken" in p):
         size = get_int(p, "MaxResults", default_size) or default_size

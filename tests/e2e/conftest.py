@@ -6,18 +6,13 @@ reason rather than skip, so a lab that cannot run is never mistaken for a lab th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from failover.lab import topology
 from failover.lab.runtime import Lab
-
-
-def require_root() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("the lab tests need root (network namespaces): run them as root, as CI does")
+from harness.root import require_root
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_a_matrix_row_runs_ours_at_its_settings_and_names_both_sides(lab: Lab) -
     cfg = matrix.WINDOWS[0]  # the equal window at 0.5 s
     result: dict[str, object] = {}
     matrix.run_rto(lab, cfg, opts, say, result)
-    (row,) = result["matrix"]  # type: ignore[misc]
+    (row,) = result["matrix"]
     crash = row["rto"]["failover"]["crash"]
     assert crash["ok"] == 1, crash
     # fall 3 x 0.5 s (+ the 0.25 s timeout): detection alone takes about a second and more

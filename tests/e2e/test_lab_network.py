@@ -15,7 +15,7 @@ from failover.lab import analysis, netns, topology, vpcswitch
 from failover.lab.bench import Client
 from failover.lab.hooks import OLD_ROUTES_FLAG, LabHooks
 from failover.lab.runtime import Lab
-from tests.e2e.conftest import require_root
+from harness.root import require_root
 
 pytestmark = pytest.mark.lab
 

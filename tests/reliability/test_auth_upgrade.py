@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import ChaosSystem
-from tests.support.trials_auth import auth_upgrade
-from tests.support.zk import ZkCluster
+from harness.chaos import ChaosSystem
+from harness.trials_auth import auth_upgrade
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(300)
 

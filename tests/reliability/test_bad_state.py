@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import ChaosSystem, Spec
-from tests.support.trials_input import (
+from harness.chaos import ChaosSystem, Spec
+from harness.trials_input import (
     corrupt_group_isolated,
     corrupt_group_state,
     corrupt_record,
     garbage_observation,
 )
-from tests.support.zk import ZkCluster
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -6,7 +6,7 @@ import pytest
 
 from failover.guest.script import render_release, render_runtime
 from failover.model import GuestNetwork
-from tests.support.chaos_events import (
+from harness.chaos_events import (
     eni_moves,
     holderless_gaps,
     invocations_by_instance,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.partial import PartialSystem
-from tests.support.trials_partial import FAMILY
-from tests.support.zk import ZkCluster
+from harness.partial import PartialSystem
+from harness.trials_partial import FAMILY
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -3,7 +3,7 @@ the figures of an episode (when served again, how long status lied). Pure, no pr
 
 from __future__ import annotations
 
-from tests.support.partial import GuestModel, Sample, StatusSample, judge_samples
+from harness.partial import GuestModel, Sample, StatusSample, judge_samples
 
 MAC = "00:16:3e:01:00:00"
 STATE = {"enis": [{"id": "eni-svc", "mac": MAC.upper(), "status": "InUse", "instance": "i-a"}]}

@@ -9,7 +9,7 @@ import pytest
 
 from failover.lab import topology
 from failover.lab.runtime import Lab
-from tests.support.trials_lab import partition
+from harness.trials_lab import partition
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(240)]
 

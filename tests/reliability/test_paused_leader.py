@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import ChaosSystem
-from tests.support.trials_pause import HUNG_SPEC, paused_leader
-from tests.support.zk import ZkCluster
+from harness.chaos import ChaosSystem
+from harness.trials_pause import HUNG_SPEC, paused_leader
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.scale import ScaleSpec, ScaleSystem, run_scale
-from tests.support.zk import ZkCluster
+from harness.scale import ScaleSpec, ScaleSystem, run_scale
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(300)
 

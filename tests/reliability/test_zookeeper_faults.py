@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.chaos import ChaosSystem
-from tests.support.trials_zk import zk_leader_killed, zk_outage
-from tests.support.zk import ZkCluster
+from harness.chaos import ChaosSystem
+from harness.trials_zk import zk_leader_killed, zk_outage
+from harness.zk import ZkCluster
 
 pytestmark = [pytest.mark.ensemble, pytest.mark.timeout(300)]
 

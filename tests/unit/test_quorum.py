@@ -24,13 +24,13 @@ from failover.quorum import quorum_verdict, votes_needed
     ({"a": True}, 0, "majority", None),
 ])
 def test_verdicts(votes: dict[str, bool], live: int, quorum: str | int, expected: bool | None) -> None:
-    assert quorum_verdict(votes, live, quorum) is expected  # type: ignore[arg-type]
+    assert quorum_verdict(votes, live, quorum) is expected
 
 
 @pytest.mark.parametrize("bad", [0, -1, "most", True, 1.5])
 def test_bad_quorum_names_the_argument(bad: object) -> None:
     with pytest.raises(ValueError, match="quorum"):
-        votes_needed(3, bad)  # type: ignore[arg-type]
+        votes_needed(3, bad)
 
 
 def test_negative_live_is_refused() -> None:

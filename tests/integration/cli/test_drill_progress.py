@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from failover.cli import main
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import ZkCluster
+from harness.replicas import Fleet, write_config
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)
 STEPS = ("detach", "attach", "guest", "verify", "done")

@@ -20,9 +20,9 @@ from click.testing import CliRunner, Result
 
 from failover.cli import main
 from failover.config import loader
-from tests.integration.readiness.conftest import world, write_config
-from tests.support.sim import SimServer
-from tests.support.zk import ZkCluster, free_port
+from harness.sim import SimServer
+from harness.standby_worlds import world, write_config
+from harness.zk import ZkCluster, free_port
 
 
 @pytest.fixture

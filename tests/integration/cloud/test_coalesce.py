@@ -8,10 +8,10 @@ from typing import Any
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, EniState, EniStatus
-from tests.integration.cloud.conftest import cloud_config
-from tests.support.sim import SimServer, small_world
+from failover.ports import SystemClock
+from harness.cloud import cloud_config
+from harness.sim import SimServer, small_world
 
 WAITS = 30
 DESCRIBE = "DescribeNetworkInterfaces"

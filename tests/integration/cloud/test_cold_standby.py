@@ -10,8 +10,8 @@ import pytest
 
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.model import CallTrace, CloudTimeout, EniStatus, ErrorKind
-from tests.integration.cloud.conftest import K, Timed, cloud_config, scaled_cloud
-from tests.support.sim import SimServer, small_world
+from harness.cloud import K, Timed, cloud_config, scaled_cloud
+from harness.sim import SimServer, small_world
 
 pytestmark = pytest.mark.timeout(60)
 

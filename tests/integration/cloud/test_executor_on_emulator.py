@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from failover.cloud.adapter import EcsCloud
-from failover.cloud.waiting import SystemClock
 from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor
 from failover.model import CallTrace, CommandResult, GuestNetwork, Result, Trigger
-from tests.integration.cloud.conftest import scaled_cloud
-from tests.support.sim import SimServer, small_world
+from failover.ports import SystemClock
+from harness.cloud import scaled_cloud
+from harness.sim import SimServer, small_world
 from tests.unit.engine.fakes import FakeJournal, FakeLeadership, FakeVerifier
 
 pytestmark = pytest.mark.timeout(90)

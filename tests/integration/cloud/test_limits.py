@@ -11,10 +11,10 @@ from failover.cloud import errors
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, CloudTimeout, ErrorKind, Priority
-from tests.integration.cloud.conftest import MakeCloud, cloud_config, world_with_far_instance
-from tests.support.sim import SimServer
+from failover.ports import SystemClock
+from harness.cloud import MakeCloud, cloud_config, world_with_far_instance
+from harness.sim import SimServer
 
 
 def test_a_slow_api_gives_a_retryable_timeout_within_the_bound(sim: SimServer,

@@ -8,15 +8,15 @@ import pytest
 
 from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
-from tests.integration.cloud.conftest import (
+from failover.ports import SystemClock
+from harness.cloud import (
     MakeCloud,
     cloud_config,
     transitions,
     world_with_far_instance,
 )
-from tests.support.sim import SimServer
+from harness.sim import SimServer
 
 DETACH = [("InUse", "Detaching"), ("Detaching", "Available")]
 ATTACH = [("Available", "Attaching"), ("Attaching", "InUse")]

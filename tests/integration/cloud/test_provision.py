@@ -8,10 +8,10 @@ import pytest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CallTrace
-from tests.integration.cloud.conftest import cloud_config, transitions, world_with_far_instance
-from tests.support.sim import SimServer
+from failover.ports import SystemClock
+from harness.cloud import cloud_config, transitions, world_with_far_instance
+from harness.sim import SimServer
 
 
 @pytest.fixture

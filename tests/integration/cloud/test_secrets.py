@@ -11,12 +11,12 @@ from prometheus_client import generate_latest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
-from tests.integration.cloud.conftest import cloud_config
-from tests.support.sim import SimServer
+from failover.ports import SystemClock
+from harness.cloud import cloud_config
+from harness.sim import SimServer
 
 WRONG_SECRET = "WrongSecret-0f9e8d7c6b5a"
 TOKEN = "StsToken-1a2b3c4d5e6f7a8b"

@@ -13,20 +13,20 @@ import pytest
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import SystemClock
 from failover.guest import CloudAssistantGuest
 from failover.model import GuestNetwork
-from tests.integration.cloud.conftest import cloud_config
-from tests.support.sim import SMALL_WORLD, SimServer, small_world
+from failover.ports import SystemClock
+from harness.cloud import cloud_config
+from harness.sim import SMALL_WORLD, SimServer, small_world
 
 NET = GuestNetwork(mac="00:16:3e:00:00:50", ips=("192.168.1.50", "192.168.1.51"),
                    cidr="192.168.1.0/24", gateway="192.168.1.253", table=1001)
 
 
 def world_with_windows() -> dict[str, object]:
-    win = copy.deepcopy(SMALL_WORLD["instances"][1])  # type: ignore[index]
+    win = copy.deepcopy(SMALL_WORLD["instances"][1])
     win.update({"id": "i-win", "primary_ip": "192.168.1.12", "os_type": "windows"})
-    return small_world(instances=[*SMALL_WORLD["instances"], win])  # type: ignore[misc]
+    return small_world(instances=[*SMALL_WORLD["instances"], win])
 
 
 def test_windows_guest_runs_its_powershell_and_a_linux_one_is_refused_it() -> None:

@@ -13,8 +13,8 @@ import pytest
 from failover import __version__
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.config import CloudConfig
+from failover.ports import SystemClock
 
 SEEN: list[dict[str, Any]] = []
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -21,23 +20,6 @@ def zk_config(hosts: str, root: str, session_s: float = SESSION_S, auth: ZkAuth 
               ) -> ZookeeperConfig:
     return ZookeeperConfig(hosts=hosts, root=root, session_timeout_s=session_s,
                            connect_timeout_s=10.0, auth=auth)
-
-
-def wait_for(pred: Callable[[], T], timeout: float = 15.0, what: str = "condition",
-             interval: float = 0.02) -> T:
-    """Polls until `pred` returns something truthy (exceptions count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = pred()
-            if value:
-                return value
-        except Exception as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
-        time.sleep(interval)
 
 
 @contextmanager

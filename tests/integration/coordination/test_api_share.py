@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.coordination import ApiShareWatch
-from tests.integration.coordination.helpers import replicas, wait_for
-from tests.support.zk import ZkCluster
+from failover.ports import SystemClock
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import replicas
 
 
 def test_each_replica_budgets_its_share_of_the_live_replicas(zk_server: ZkCluster, zk_root: str) -> None:

@@ -11,8 +11,9 @@ from kazoo.security import OPEN_ACL_UNSAFE
 from failover.config import ZkAuth
 from failover.coordination import ZkAclError, ZkAuthError, connect
 from failover.records import Observation
-from tests.integration.coordination.helpers import raw_client, wait_for, zk_config
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import raw_client, zk_config
 
 SECRET = "s3cret-pw-XYZ"
 

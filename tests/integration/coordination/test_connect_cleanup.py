@@ -12,7 +12,7 @@ from kazoo.exceptions import NoChildrenForEphemeralsError
 
 from failover.config.models import ZookeeperConfig
 from failover.coordination import connect
-from tests.support.zk import ZkCluster
+from harness.zk import ZkCluster
 
 
 def _kazoo_threads() -> set[threading.Thread]:

@@ -8,17 +8,17 @@ import pytest
 
 from failover.coordination import connect
 from failover.model import NotLeader
+from harness.procs import ReplicaProc, start_replica
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import (
     SESSION_S,
     expire_session,
     leaders,
     one_leader,
     replicas,
-    wait_for,
     zk_config,
 )
-from tests.integration.coordination.procs import ReplicaProc, start_replica
-from tests.support.zk import ZkCluster
 
 
 def test_exactly_one_leader_among_three(zk_server: ZkCluster, zk_root: str) -> None:

@@ -8,14 +8,15 @@ import pytest
 
 from failover.model import NotLeader
 from failover.records import Observation
-from tests.integration.coordination.helpers import leaders, one_leader, replicas, wait_for
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import leaders, one_leader, replicas
 from tests.integration.coordination.test_journal import finished, record
-from tests.support.zk import ZkCluster
 
 pytestmark = pytest.mark.ensemble
 
 
-def _journal_works(reps, cid: str, fid: str) -> bool:  # type: ignore[no-untyped-def]
+def _journal_works(reps, cid: str, fid: str) -> bool:
     tok = reps[cid].leadership.fence()
     rec = record(fid)
     reps[cid].journal.begin(rec, tok)

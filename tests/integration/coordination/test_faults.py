@@ -11,8 +11,9 @@ import pytest
 from failover import metrics
 from failover.coordination import ZkUnavailable
 from failover.model import NotLeader
-from tests.integration.coordination.helpers import expire_session, replicas, wait_for
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import expire_session, replicas
 
 
 def test_suspended_connection_stops_mutations_before_the_next_step(tmp_path: Path) -> None:

@@ -10,15 +10,9 @@ import pytest
 from failover.coordination import Coordination, connect, journal_admin
 from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, Trigger
 from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
-from tests.integration.coordination.helpers import (
-    expire_session,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-    zk_config,
-)
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import expire_session, one_leader, raw_client, replicas, zk_config
 
 
 def record(fid: str, group: str = "web", started: float | None = None) -> FailoverRecord:
@@ -32,7 +26,7 @@ def finished(rec: FailoverRecord) -> FailoverRecord:
 
 
 @pytest.fixture
-def solo(zk_server: ZkCluster, zk_root: str):  # type: ignore[no-untyped-def]
+def solo(zk_server: ZkCluster, zk_root: str):
     with replicas(zk_server.hosts, zk_root, ["a"]) as reps:
         wait_for(reps["a"].leadership.is_leader, what="a to lead")
         yield reps["a"]
@@ -186,7 +180,7 @@ def test_a_stale_copy_never_overwrites_a_finished_record(solo: Coordination) -> 
     got = solo.journal.get("f-stale")
     assert got is not None and got.result is Result.COMPLETED
     # Without a cached version (a new process), the write reads the record first: refused too.
-    solo.journal._versions.clear()  # type: ignore[attr-defined]
-    solo.journal._finished.clear()  # type: ignore[attr-defined]
+    solo.journal._versions.clear()
+    solo.journal._finished.clear()
     with pytest.raises(NotLeader, match="already finished"):
         solo.journal.update(stale, token)

@@ -10,15 +10,10 @@ import pytest
 
 from failover.model import NotLeader, StaleEpoch
 from failover.records import GroupState
-from tests.integration.coordination.helpers import (
-    SESSION_S,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-)
-from tests.integration.coordination.procs import ReplicaProc, start_replica
-from tests.support.zk import ZkCluster
+from harness.procs import ReplicaProc, start_replica
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import SESSION_S, one_leader, raw_client, replicas
 
 
 def test_a_live_leader_keeps_renewing_its_lease(zk_server: ZkCluster, zk_root: str) -> None:
@@ -124,7 +119,7 @@ def test_a_paused_leader_process_wakes_up_refusing(zk_server: ZkCluster, zk_root
 
 def _refusal(rep: object) -> str | None:
     try:
-        rep.leadership.fence()  # type: ignore[attr-defined]
+        rep.leadership.fence()
     except NotLeader as e:
         return str(e) if "grace" in str(e) else None
     return None
@@ -132,7 +127,7 @@ def _refusal(rep: object) -> str | None:
 
 def _token(rep: object) -> object:
     try:
-        return rep.leadership.fence()  # type: ignore[attr-defined]
+        return rep.leadership.fence()
     except NotLeader:
         return None
 

@@ -8,14 +8,9 @@ import pytest
 
 from failover.quorum import quorum_verdict
 from failover.records import Observation
-from tests.integration.coordination.helpers import (
-    expire_session,
-    one_leader,
-    raw_client,
-    replicas,
-    wait_for,
-)
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import expire_session, one_leader, raw_client, replicas
 
 
 def obs(cid: str, up: bool, instance: str = "i-a", reason: str = "") -> Observation:
@@ -29,7 +24,7 @@ def test_leader_sees_every_replicas_verdict_and_computes_quorum(zk_server: ZkClu
             rep.observations.publish(obs(cid, cid == "a", reason="timeout" if cid != "a" else ""))
             rep.observations.publish(obs(cid, True, instance="i-b"))
 
-        def complete():  # type: ignore[no-untyped-def]
+        def complete():
             snap = reps[leader].observations.snapshot()
             return snap if len(snap.get("web", {}).get("i-a", {})) == 3 else None
 
@@ -100,7 +95,7 @@ def test_verdicts_republished_after_session_loss(zk_server: ZkCluster, zk_root: 
         expire_session(zk_server.hosts, reps["b"])
         wait_for(lambda: reps["b"].session.session_id not in (None, old_session), what="new session")
 
-        def back():  # type: ignore[no-untyped-def]
+        def back():
             got = reps["a"].observations.snapshot().get("web", {}).get("i-a", {}).get("b")
             return got is not None and not got.up and got.reason == "refused"
 

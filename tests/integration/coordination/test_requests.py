@@ -10,15 +10,9 @@ import pytest
 from failover.coordination import ZkRequests, connect
 from failover.model import NotLeader, StaleEpoch
 from failover.records import DrillRequest, FencingToken
-from tests.integration.coordination.helpers import (
-    expire_session,
-    leaders,
-    one_leader,
-    replicas,
-    wait_for,
-    zk_config,
-)
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import expire_session, leaders, one_leader, replicas, zk_config
 
 
 def drill(rid: str, ttl: float = 60.0, created: float | None = None) -> DrillRequest:
@@ -50,7 +44,7 @@ def test_claim_once_answer_and_follow(zk_server: ZkCluster, zk_root: str) -> Non
             leader.requests.set_result("r1", "f-123", "started")
             waiter.join(10)
             st = answered[0]
-            assert st.answered and st.failover_id == "f-123" and st.message == "started"  # type: ignore[attr-defined]
+            assert st.answered and st.failover_id == "f-123" and st.message == "started"
         finally:
             cli.close()
 

@@ -6,8 +6,9 @@ import threading
 import time
 
 from failover.records import Observation
-from tests.integration.coordination.helpers import one_leader, replicas, wait_for
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import one_leader, replicas
 
 MAX_AGE_S = 2.0
 

@@ -10,8 +10,9 @@ from failover.coordination import Coordination
 from failover.engine.status import build_status
 from failover.model import Result, Trigger
 from failover.records import FailoverRecord, GroupState
-from tests.integration.coordination.helpers import raw_client, replicas, wait_for
-from tests.support.zk import ZkCluster
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
+from tests.integration.coordination.helpers import raw_client, replicas
 
 
 def rec(group: str, n: int, base_ms: int) -> FailoverRecord:

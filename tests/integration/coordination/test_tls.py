@@ -13,8 +13,8 @@ import pytest
 
 from failover.config import ZkTls
 from failover.coordination import ZkUnavailable, connect
+from harness.zk import free_port, require_zookeeper
 from tests.integration.coordination.helpers import zk_config
-from tests.support.zk import free_port, require_zookeeper
 
 NETTY_CODEC = "/usr/share/java/netty-codec.jar"  # not in zookeeper.jar's manifest class path
 

@@ -16,34 +16,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from failover import config as config_mod
+from harness.zk import free_port
 from tests.integration.deploy.tools import REPO, VENV_BIN
-from tests.support.zk import free_port
 
 WORLD = REPO / "config" / "world.yaml"
 START_TIMEOUT_S = 60.0  # generous: CI shares two cores with everything else
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
-@cache
-def built(sub: str) -> bool:
-    """A CLI command is built when its help no longer says "not built yet"."""
-    out = subprocess.run([sys.executable, "-m", "failover", sub, "--help"], capture_output=True,
-                         text=True, timeout=60, check=False, cwd=REPO)
-    return out.returncode == 0 and "not built yet" not in out.stdout + out.stderr
-
-
 def _world() -> dict[str, Any]:
     return dict(yaml.safe_load(WORLD.read_text()))
 
 
-class Lab:
+class RunbookEnv:
     def __init__(self, tmp: Path, zk_hosts: str, zk_root: str) -> None:
         self.tmp = tmp
         self.zk_hosts = zk_hosts

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
+from harness.zk import free_port
 from tests.integration.deploy.tools import require_tool
-from tests.support.zk import free_port
 
 INTERVAL = "500ms"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -11,8 +11,10 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 from tests.integration.deploy.tools import DEPLOY, REPO
+from tests.integration.deploy.wheels import copy_tree, install, run_installed
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNORE = DEPLOY / "Dockerfile.dockerignore"
@@ -122,12 +124,47 @@ def test_the_build_copies_everything_the_package_needs_and_nothing_else() -> Non
               "constraints.txt"}
     assert needed <= copied, f"the build stage does not copy {sorted(needed - copied)}"
     patterns = [ln.strip() for ln in IGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
-    package_files = [p.relative_to(REPO).as_posix() for p in (REPO / "failover").rglob("*")
-                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    package_files = [rel for rel in _tree_files("failover") if not rel.startswith(RIG)]
     for rel in ["pyproject.toml", project["project"]["readme"], "LICENSE", "constraints.txt", *package_files]:
         assert not _ignored(rel, patterns), f"{rel} is excluded from the build context"
-    for rel in (".venv/bin/python", "tests/conftest.py", "config/local.yaml", ".git/config"):
+    for rel in (".venv/bin/python", "tests/conftest.py", "config/local.yaml", ".git/config",
+                "failover/sim/server.py", "failover/lab/runtime.py", "rig/pyproject.toml"):
         assert _ignored(rel, patterns), f"{rel} would be sent to the build"
+
+
+RIG = ("failover/sim/", "failover/lab/")
+
+
+def _tree_files(top: str) -> list[str]:
+    return [p.relative_to(REPO).as_posix() for p in (REPO / top).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+
+
+def _build_context(dest: Path) -> Path:
+    """The files BuildKit sends: the repository's, less the .dockerignore's."""
+    patterns = [ln.strip() for ln in IGNORE.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    top = ["pyproject.toml", "README.md", "LICENSE", "constraints.txt", "failover", "rig", "tests", "config"]
+    sent = [rel for t in top for rel in ([t] if (REPO / t).is_file() else _tree_files(t))
+            if not _ignored(rel, patterns)]
+    return copy_tree(sent, dest)
+
+
+def test_the_image_installs_the_controller_without_the_emulator_or_the_lab(tmp_path: Path) -> None:
+    """The build stage's `pip install .` over the build context, run here (no Docker engine):
+    the controller installs and runs; the rig is neither sent nor installed, and asking for it
+    gets one error line."""
+    (install_step,) = [i for i in stages()[0] if i.op == "RUN" and "pip install" in i.args]
+    assert install_step.args.split("&&")[0].rstrip().endswith(" ."), install_step.args
+    context = _build_context(tmp_path / "context")
+    assert not (context / "failover" / "sim").exists() and not (context / "failover" / "lab").exists()
+    assert (context / "failover" / "cli.py").is_file() and not (context / "tests").exists()
+    site = install(context, tmp_path / "venv")
+    installed = {p.relative_to(site).as_posix() for p in (site / "failover").rglob("*.py")}
+    assert "failover/cli.py" in installed and "failover/engine/decide.py" in installed
+    assert not [f for f in installed if f.startswith(RIG)]
+    assert run_installed(site, "--version").returncode == 0
+    refused = run_installed(site, "demo")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_dependencies_install_at_the_versions_of_the_constraints_file() -> None:

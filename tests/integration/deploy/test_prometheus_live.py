@@ -30,11 +30,11 @@ from typing import Any
 
 import pytest
 
+from harness.chaos import ChaosSystem, Spec
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 from tests.integration.deploy.prom_server import PrometheusServer, shortened_rules
 from tests.integration.deploy.tools import ALERTS, DASHBOARD
-from tests.support.chaos import ChaosSystem, Spec
-from tests.support.replicas import wait_for
-from tests.support.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(240)
 

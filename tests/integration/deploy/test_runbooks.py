@@ -1,9 +1,5 @@
 """Runbooks cannot rot: their structure is checked, and every command not marked
 `# needs: real-cloud` runs against a real environment (ZooKeeper, the emulator, controllers).
-
-Commands whose CLI command is not built yet (`failover X --help` says so, or the command
-itself answers "not built yet") are not counted as passing: the last test lists them and
-fails.
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from failover import cli
-from tests.integration.deploy.lab_env import Lab, built
+from tests.integration.deploy.lab_env import RunbookEnv
 from tests.integration.deploy.runbook_parse import Command, Runbook, runbooks
 from tests.integration.deploy.tools import ALERTS, DASHBOARD, RUNBOOKS
 
@@ -29,16 +25,10 @@ REQUIRED = {  # the issue's list
     "zookeeper-outage.md", "blocked-group.md", "add-group.md", "credential-rotation.md", "upgrade.md",
 }
 LAB_KEYS = {"GROUP", "PRIMARY", "TARGET", "ENI", "REGION", "OPS", "MAC", "IPS", "CIDR", "GATEWAY"}
-# Commands that answered "not built yet" when run (the last test reports them).
-RUNTIME_UNBUILT: list[str] = []
 
 
 def lab_commands(rb: Runbook) -> list[Command]:
     return [c for c in rb.commands if c.needs is None]
-
-
-def unbuilt(cmd: Command) -> set[str]:
-    return {sub for sub in cmd.lab_needs() if sub in cli.COMMANDS and not built(sub)}
 
 
 def test_every_required_runbook_exists_and_is_indexed() -> None:
@@ -96,12 +86,11 @@ def test_runbook_names_real_panels_alerts_and_links(rb: Runbook) -> None:
 
 
 @pytest.fixture
-def lab_for(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Iterator[Lab]:
+def runbook_env(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Iterator[RunbookEnv]:
     rb: Runbook = request.param
-    runnable = [c for c in lab_commands(rb) if not unbuilt(c)]
-    need = set().union(*(c.lab_needs() for c in runnable)) if runnable else set()
+    need = set().union(*(c.lab_needs() for c in lab_commands(rb)))
     zk_hosts = request.getfixturevalue("zk_server").hosts if need & {"run", "sim"} else "127.0.0.1:2181"
-    lab = Lab(tmp_path, zk_hosts, zk_root)
+    lab = RunbookEnv(tmp_path, zk_hosts, zk_root)
     try:
         lab.start(need)
         yield lab
@@ -109,43 +98,21 @@ def lab_for(request: pytest.FixtureRequest, tmp_path: Path, zk_root: str) -> Ite
         lab.stop()
 
 
-def _run(lab: Lab, cmd: Command) -> subprocess.CompletedProcess[str]:
+def _run(lab: RunbookEnv, cmd: Command) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["bash", "-c", "set -o pipefail\n" + cmd.text], env=lab.env(), cwd=lab.tmp,
                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab_for", ALL, ids=IDS, indirect=True)
-def test_runbook_commands_run_in_the_lab(lab_for: Lab, request: pytest.FixtureRequest) -> None:
-    rb: Runbook = request.node.callspec.params["lab_for"]
-    ran = waiting = 0
+@pytest.mark.parametrize("runbook_env", ALL, ids=IDS, indirect=True)
+def test_runbook_commands_run_in_the_lab(runbook_env: RunbookEnv, request: pytest.FixtureRequest) -> None:
+    rb: Runbook = request.node.callspec.params["runbook_env"]
+    ran = 0
     for cmd in lab_commands(rb):
-        if unbuilt(cmd):
-            waiting += 1
-            continue
-        out = _run(lab_for, cmd)
-        said = out.stdout + out.stderr
-        if out.returncode != cmd.expect and "not built yet" in said:
-            RUNTIME_UNBUILT.append(f"{rb.name}:{cmd.line}: {cmd.text}")
-            waiting += 1
-            continue
+        out = _run(runbook_env, cmd)
         assert out.returncode == cmd.expect, (
             f"{rb.name}:{cmd.line}: `{cmd.text}` exited {out.returncode}, expected {cmd.expect}\n"
-            f"stdout:\n{out.stdout[-2000:]}\nstderr:\n{out.stderr[-2000:]}\n{lab_for.logs()}"
+            f"stdout:\n{out.stdout[-2000:]}\nstderr:\n{out.stderr[-2000:]}\n{runbook_env.logs()}"
         )
         ran += 1
-    assert ran + waiting == len(lab_commands(rb)) and ran, f"{rb.name}: no command ran in the lab"
-
-
-def test_every_runbook_command_is_built() -> None:
-    """No runbook command may wait for a CLI command: each one is exercised above.
-
-    (While the CLI was being built this test carried `xfail(strict=True)`; every command
-    has landed, so it now guards against a runbook using a placeholder command.)
-    """
-    waiting = [
-        f"{c.runbook}:{c.line}: {c.text}  (needs {', '.join(sorted(unbuilt(c)))})"
-        for rb in ALL for c in lab_commands(rb) if unbuilt(c)
-    ]
-    waiting += RUNTIME_UNBUILT
-    assert not waiting, "runbook commands not exercised yet:\n" + "\n".join(waiting)
+    assert ran == len(lab_commands(rb)) and ran, f"{rb.name}: no command ran in the lab"

@@ -41,7 +41,7 @@ def staged(tmp_path: Path) -> list[Path]:
 
 def parse(path: Path) -> configparser.ConfigParser:
     cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
-    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.optionxform = str
     cp.read_string(path.read_text())
     return cp
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import ZkCluster
+from harness.replicas import Fleet, write_config
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -35,7 +36,7 @@ def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) ->
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
     f = Fleet(cfg, tmp_path, env)
-    f.health = health  # type: ignore[attr-defined]
+    f.health = health
     try:
         for cid in ("ctl-a", "ctl-b", "ctl-c"):
             f.start(cid)
@@ -64,7 +65,7 @@ def _attach_transitions(sim: SimServer) -> list[dict]:
 
 
 def test_primary_failure_moves_the_eni_exactly_once(fleet: Fleet, sim: SimServer) -> None:
-    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    (fleet.health / "i-primary").unlink()
     wait_for(lambda: _holder(sim) == ("InUse", "i-standby"), 30, "the ENI on the standby", fleet.logs)
     hist = wait_for(lambda: _completed(fleet), 30, "a completed failover in history", fleet.logs)
     assert len(hist) == 1
@@ -120,7 +121,7 @@ def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimS
     sim.control.latency("AttachNetworkInterface", 4.0)  # hold the attach call open
     leader = fleet.leader()
     assert leader is not None
-    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    (fleet.health / "i-primary").unlink()
     # Detached, not yet attached: the leader is inside the attach call.
     wait_for(lambda: _holder(sim) == ("Available", None), 30, "the detach to finish", fleet.logs)
     fleet.kill(leader.cid)

@@ -16,10 +16,11 @@ import pytest
 import yaml
 from alibabacloud_ecs20140526 import models as m
 
-from tests.support.chaos_events import eni_moves, invocations_by_instance
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer, small_world
-from tests.support.zk import ZkCluster
+from harness.chaos_events import eni_moves, invocations_by_instance
+from harness.replicas import Fleet, write_config
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -49,7 +50,7 @@ def _running(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str,
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
     f = Fleet(cfg, tmp_path, env)
-    f.health = health  # type: ignore[attr-defined]
+    f.health = health
     try:
         for cid in ("ctl-a", "ctl-b", "ctl-c"):
             f.start(cid)
@@ -128,7 +129,7 @@ def test_a_move_by_hand_is_adopted_and_that_holders_death_is_followed(
     assert adopted and adopted[0]["to"] == "i-standby" and "outside the controller" in adopted[0]["reason"]
     assert "i-primary" in adopted[0]["reason"]
     # Not undone while i-standby is healthy; when it dies, the failover starts from it.
-    (fleet.health / "i-standby").unlink()  # type: ignore[attr-defined]
+    (fleet.health / "i-standby").unlink()
     wait_for(lambda: _served_on(fleet, sim, "i-primary"), 30, "failed over to i-primary", fleet.logs)
     last = _history(fleet)[0]
     assert (last["from"], last["to"], last["result"]) == ("i-standby", "i-primary", "completed")
@@ -147,7 +148,7 @@ def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: Si
     # re-sends it within the same step, so the failover completes without a failed record.
     seq0 = _last_seq(sim)
     sim.control.fail_next_attach("eni-svc")
-    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    (fleet.health / "i-primary").unlink()
     wait_for(lambda: _served_on(fleet, sim, "i-standby"), 40, "the ENI served on i-standby",
              fleet.logs)
     events = sim.control.events(seq0)
@@ -165,7 +166,7 @@ def test_an_attach_that_keeps_failing_is_a_failed_step_and_a_later_retry_serves(
     # Two failures in a row exhaust the in-step re-send: the step fails, and the retry serves.
     seq0 = _last_seq(sim)
     sim.control.fail_next_attach("eni-svc")
-    (fleet.health / "i-primary").unlink()  # type: ignore[attr-defined]
+    (fleet.health / "i-primary").unlink()
     wait_for(lambda: _attach_failures(sim, seq0) >= 1, 30, "the first attach failure", fleet.logs)
     sim.control.fail_next_attach("eni-svc")  # the re-send takes >= attach_s: armed in time
     wait_for(lambda: _served_on(fleet, sim, "i-standby"), 60, "the ENI served on i-standby",
@@ -184,7 +185,7 @@ def test_an_attach_that_keeps_failing_is_a_failed_step_and_a_later_retry_serves(
 def test_a_holder_up_but_not_serving_through_the_service_ip_is_left(
         tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> None:
     with _running(tmp_path, sim, zk_server, zk_root, serving_check=True) as fleet:
-        health: Path = fleet.health  # type: ignore[attr-defined]
+        health: Path = fleet.health
         (health / "down-i-primary-192.168.1.51").touch()  # i-primary answers, but not on the ENI
         wait_for(lambda: _served_on(fleet, sim, "i-standby"), 60, "served on i-standby", fleet.logs)
         rows = _history(fleet)

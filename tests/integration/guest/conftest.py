@@ -1,4 +1,4 @@
-"""The namespace lab fixture: built per test, always torn down (also on failure)."""
+"""The guest network-namespace fixture (`guest_ns`): built per test, always torn down (also on failure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from failover.guest import render_release, render_runtime
 from failover.model import GuestNetwork
-from tests.integration.guest.netlab import ENI_IPS, ENI_MAC, GATEWAY, SUBNET, Lab
+from tests.integration.guest.netlab import ENI_IPS, ENI_MAC, GATEWAY, SUBNET, GuestNetns
 
 
 def _lab_possible() -> str | None:
@@ -22,16 +22,16 @@ def _lab_possible() -> str | None:
 
 
 @pytest.fixture
-def lab() -> Iterator[Lab]:
+def guest_ns() -> Iterator[GuestNetns]:
     why = _lab_possible()
     if why:
-        pytest.fail(why)  # the lab is part of done: never skip it silently
-    lab = Lab()
+        pytest.fail(why)  # the namespaces are part of done: never skip them silently
+    guest_ns = GuestNetns()
     try:
-        lab.up()
-        yield lab
+        guest_ns.up()
+        yield guest_ns
     finally:
-        lab.down()
+        guest_ns.down()
 
 
 @pytest.fixture

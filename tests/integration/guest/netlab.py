@@ -60,7 +60,7 @@ def run(*args: str, check: bool = True, env: dict[str, str] | None = None,
 
 
 @dataclass
-class Lab:
+class GuestNetns:
     prefix: str = field(default_factory=lambda: f"fg{os.getpid() % 10000}{uuid.uuid4().hex[:4]}")
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 

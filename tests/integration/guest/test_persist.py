@@ -16,7 +16,7 @@ import pytest
 from failover.guest import render_persistent, render_runtime
 from failover.guest.persistent import CLOUD_INIT_GUARD, GUARD_CONTENT
 from failover.model import GuestNetwork
-from tests.integration.guest.netlab import ENI_NAME, Lab
+from tests.integration.guest.netlab import ENI_NAME, GuestNetns
 
 pytestmark = pytest.mark.lab
 
@@ -74,15 +74,15 @@ def _ok(r: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize("family", sorted(ROOTS))
 def test_auto_detects_and_writes_what_render_shows(
-    lab: Lab, eni: GuestNetwork, configure: str, release: str, tmp_path: Path, family: str
+    guest_ns: GuestNetns, eni: GuestNetwork, configure: str, release: str, tmp_path: Path, family: str
 ) -> None:
     root = tmp_path / "root"
     _make_root(root, ROOTS[family])
     original = _snapshot(root)
-    lab.attach("a")
+    guest_ns.attach("a")
     env = {"FAILOVER_ROOT": str(root)}
 
-    r = lab.sh("a", configure, **env)
+    r = guest_ns.sh("a", configure, **env)
     _ok(r)
     assert f"persistent configuration: {family}\n" in r.stdout
     assert "warning" not in r.stderr
@@ -105,7 +105,7 @@ def test_auto_detects_and_writes_what_render_shows(
         assert all(f"From={ip}" in network for ip in eni.ips)
     after_first = _snapshot(root)
 
-    _ok(lab.sh("a", configure, **env))
+    _ok(guest_ns.sh("a", configure, **env))
     assert _snapshot(root) == after_first, "a second run must change nothing"
 
     if family.startswith("netplan"):
@@ -116,7 +116,7 @@ def test_auto_detects_and_writes_what_render_shows(
         for p in (root / "run").rglob("*"):
             p.unlink() if p.is_file() else None
 
-    _ok(lab.sh("a", release, **env))
+    _ok(guest_ns.sh("a", release, **env))
     left = {k: v for k, v in _snapshot(root).items() if not k.startswith("run/")}
     guard = CLOUD_INIT_GUARD.lstrip("/")
     left.pop(guard, None)  # the cloud-init guard stays: other config may rely on it
@@ -130,24 +130,24 @@ def test_auto_detects_and_writes_what_render_shows(
 
 @pytest.mark.parametrize("family", ["rhel", "debian", "suse", "netplan"])
 def test_an_explicit_family_writes_its_files_without_detection(
-    lab: Lab, eni: GuestNetwork, tmp_path: Path, family: str
+    guest_ns: GuestNetns, eni: GuestNetwork, tmp_path: Path, family: str
 ) -> None:
     root = tmp_path / "root"
     (root / "etc/network").mkdir(parents=True)
     (root / "etc/network/interfaces").write_text("source /etc/network/interfaces.d/*\n")
-    lab.attach("a")
-    _ok(lab.sh("a", render_runtime(eni, family), FAILOVER_ROOT=str(root)))
+    guest_ns.attach("a")
+    _ok(guest_ns.sh("a", render_runtime(eni, family), FAILOVER_ROOT=str(root)))
     for f in render_persistent(family, eni, dev=ENI_NAME).files:
         if f.path != CLOUD_INIT_GUARD:
             assert (root / f.path.lstrip("/")).read_text() == f.content
     assert not (root / "etc/network/interfaces.failover-bak").exists()
 
 
-def test_unknown_family_warns_but_the_eni_still_works(lab: Lab, configure: str, tmp_path: Path) -> None:
-    lab.attach("a")
-    r = lab.sh("a", configure, FAILOVER_ROOT=str(tmp_path))
+def test_unknown_family_warns_but_the_eni_still_works(guest_ns: GuestNetns, configure: str, tmp_path: Path) -> None:
+    guest_ns.attach("a")
+    r = guest_ns.sh("a", configure, FAILOVER_ROOT=str(tmp_path))
     _ok(r)
     assert "warning: cannot tell this OS's network configuration family" in r.stderr
-    lab.serve("a")
-    assert lab.ask("192.168.77.50") == "a 192.168.77.50"
+    guest_ns.serve("a")
+    assert guest_ns.ask("192.168.77.50") == "a 192.168.77.50"
     assert os.listdir(tmp_path) == []

@@ -12,7 +12,6 @@ import socket
 import socketserver
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,11 +144,3 @@ class HttpServer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def wait_until(predicate: Any, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())

@@ -12,7 +12,7 @@ from tests.integration.health.servers import Behaviour, HttpServer
 
 
 def _probe(url: str, **kw: object) -> tuple[bool, str]:
-    out = asyncio.run(http_probe(HttpTarget(url=url, **kw), 2.0))  # type: ignore[arg-type]
+    out = asyncio.run(http_probe(HttpTarget(url=url, **kw), 2.0))
     return out.ok, out.reason
 
 

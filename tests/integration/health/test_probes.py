@@ -23,7 +23,7 @@ def tcp(host: str, port: int, timeout_s: float = 0.5) -> ProbeOutcome:
 
 
 def http(url: str, timeout_s: float = 0.5, **kw: object) -> ProbeOutcome:
-    return asyncio.run(http_probe(HttpTarget(url=url, **kw), timeout_s))  # type: ignore[arg-type]
+    return asyncio.run(http_probe(HttpTarget(url=url, **kw), timeout_s))
 
 
 def test_tcp_up_then_refused_once_the_server_stops_answering() -> None:

@@ -11,20 +11,21 @@ import pytest
 from failover import metrics
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.config import parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
-from tests.integration.cloud.conftest import cloud_config
-from tests.integration.readiness.conftest import world
-from tests.support.replicas import Fleet, wait_for, write_config
-from tests.support.sim import SimServer
-from tests.support.zk import ZkCluster
+from failover.ports import SystemClock
+from harness.cloud import cloud_config
+from harness.replicas import Fleet, write_config
+from harness.sim import SimServer
+from harness.standby_worlds import world
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 
 MEMBERS = ["i-primary", "i-standby", "i-far"]
 
 
-def groups() -> list:  # type: ignore[type-arg]
+def groups() -> list:
     return parse({"cloud": {"region": "cn-hangzhou"},
                   "groups": [{"name": "rdy", "network_interface": "eni-svc", "members": MEMBERS,
                               "checks": [{"type": "tcp", "port": 80}]}]}).groups
@@ -78,7 +79,7 @@ def test_a_replica_reports_readiness_in_status_metrics_and_the_cli(
         try:
             replica = fleet.start("ctl-a")
 
-            def far_known() -> dict | None:  # type: ignore[type-arg]
+            def far_known() -> dict | None:
                 st = replica.status()
                 members = {m["instance"]: m for m in st["groups"][0]["members"]} if st else {}
                 return members if "ready" in members.get("i-far", {}) else None

@@ -14,11 +14,11 @@ import pytest
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.model import CloudError
-from tests.integration.cloud.conftest import cloud_config
-from tests.integration.readiness.conftest import cli, closed_endpoint, world, write_config
-from tests.support.sim import MANAGED, SimServer
+from failover.ports import SystemClock
+from harness.cloud import cloud_config
+from harness.sim import MANAGED, SimServer
+from harness.standby_worlds import cli, closed_endpoint, world, write_config
 
 EXTRA_ENI = {"id": "eni-extra", "vswitch": "vsw-a", "security_groups": ["sg-a"],
              "primary_ip": "192.168.1.60", "instance": "i-standby"}

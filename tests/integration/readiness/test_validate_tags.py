@@ -19,10 +19,10 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.waiting import SystemClock
 from failover.engine.ram_tags import tag_rules
 from failover.lab.render import MANAGED_TAGS
-from tests.integration.cloud.conftest import cloud_config
+from harness.cloud import cloud_config
+from harness.sim import MANAGED, SimServer
+from harness.standby_worlds import cli, world, write_config
 from tests.integration.deploy.tools import DEPLOY
-from tests.integration.readiness.conftest import cli, world, write_config
-from tests.support.sim import MANAGED, SimServer
 
 
 def shipped_policy() -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from alibabacloud_ecs20140526 import models as m
 
+from harness.sim import AK, SimServer, small_world
+from harness.waiting import wait_for
 from tests.integration.sim.test_commands import run
-from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error, wait_for
-from tests.support.sim import AK, SimServer, small_world
+from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error
 
 
 def _world(**timing: Any) -> dict[str, Any]:

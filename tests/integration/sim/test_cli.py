@@ -18,8 +18,8 @@ from alibabacloud_ecs20140526 import models as m
 from alibabacloud_ecs20140526.client import Client
 from alibabacloud_tea_openapi import models as open_api_models
 
+from harness.sim import AK, SECRET, small_world
 from tests.integration.sim.util import REGION, detach, eni_status
-from tests.support.sim import AK, SECRET, small_world
 
 ROOT = Path(__file__).resolve().parents[3]
 

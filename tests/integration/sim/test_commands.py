@@ -8,8 +8,9 @@ from typing import Any
 
 from alibabacloud_ecs20140526 import models as m
 
-from tests.integration.sim.util import REGION, expect_error, wait_for
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, expect_error
 
 
 def run(ecs: Any, script: str, instances: list[str], **kw: Any) -> str:

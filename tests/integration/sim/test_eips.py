@@ -6,8 +6,9 @@ from typing import Any
 
 from alibabacloud_vpc20160428 import models as vm
 
-from tests.integration.sim.util import REGION, attach, detach, expect_error, wait_for
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, attach, detach, expect_error
 
 
 def eip_world() -> dict[str, Any]:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from alibabacloud_ecs20140526 import models as m
 
-from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error, wait_for
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error
 
 
 def _inst(iid: str, ip: str, **kw: Any) -> dict[str, Any]:

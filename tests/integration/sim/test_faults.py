@@ -11,8 +11,8 @@ from alibabacloud_tea_openapi.exceptions import ServerException, ThrottlingExcep
 from darabonba.exceptions import UnretryableException
 from darabonba.policy.retry import RetryOptions
 
+from harness.sim import SimServer, small_world
 from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error
-from tests.support.sim import SimServer, small_world
 
 
 def describe(ecs: Any) -> Any:

@@ -8,8 +8,9 @@ from typing import Any
 from alibabacloud_ecs20140526 import models as m
 from alibabacloud_vpc20160428 import models as vm
 
-from tests.integration.sim.util import REGION, expect_error, wait_for
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, expect_error
 
 
 def status(ecs: Any, iid: str) -> str:

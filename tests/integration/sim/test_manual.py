@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from alibabacloud_ecs20140526 import models as m
 
-from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error, wait_for
-from tests.support.sim import SimControlError, SimServer, small_world
+from harness.sim import SimControlError, SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import REGION, attach, detach, eni_status, expect_error
 
 
 def test_detach_by_hand_frees_the_eni_and_logs_who_did_it(sim: SimServer, ecs: Any) -> None:

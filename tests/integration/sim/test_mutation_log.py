@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.sim.util import attach, detach, eni_status, expect_error, wait_for
-from tests.support.sim import SimServer, small_world
+from harness.sim import SimServer, small_world
+from harness.waiting import wait_for
+from tests.integration.sim.util import attach, detach, eni_status, expect_error
 
 
 def test_every_mutation_is_logged_with_its_access_key() -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 from alibabacloud_ecs20140526 import models as m
 
+from harness.sim import SimServer, small_world
 from tests.integration.sim.util import REGION, attach, detach, expect_error
-from tests.support.sim import SimServer, small_world
 
 
 def assign(

@@ -12,9 +12,9 @@ import pytest
 from alibabacloud_ecs20140526 import models as m
 from alibabacloud_tea_openapi.exceptions import ClientException
 
+from harness.sim import SimServer
 from tests.integration.sim.rpc import raw, rpc_get, rpc_params, rpc_post_form, rpc_sign
 from tests.integration.sim.util import REGION, expect_error
-from tests.support.sim import SimServer
 
 ERROR_KEYS = {"RequestId", "HostId", "Code", "Message", "Recommend"}
 
@@ -164,7 +164,7 @@ def test_a_client_that_resets_mid_request_costs_a_debug_line_not_a_traceback(
 
 
 def test_control_api_rejects_bad_input_and_never_shows_secrets(sim: SimServer) -> None:
-    from tests.support.sim import SimControlError
+    from harness.sim import SimControlError
 
     with pytest.raises(SimControlError) as info:
         sim.control.request("POST", "/faults", {"action": "X", "status": 200, "code": "Y"})

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.sim.util import attach, detach, eni_status, wait_for
-from tests.support.sim import SimControlError, SimServer
+from harness.sim import SimControlError, SimServer
+from harness.waiting import wait_for
+from tests.integration.sim.util import attach, detach, eni_status
 
 
 def test_a_new_profile_applies_to_the_next_transition(sim: SimServer, ecs: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,14 +28,6 @@ def eni_status(ecs: Any, eni_id: str) -> tuple[str, str]:
         m.DescribeNetworkInterfaceAttributeRequest(region_id=REGION, network_interface_id=eni_id)
     ).body
     return body.status, body.instance_id
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(interval)
 
 
 def attach(ecs: Any, eni: str, instance: str) -> Any:

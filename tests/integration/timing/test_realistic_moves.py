@@ -11,13 +11,14 @@ import pytest
 from failover.cloud import EcsCloud, errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import PollPlans, SystemClock
+from failover.cloud.waiting import PollPlans
 from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, NotLeader, Priority
+from failover.ports import SystemClock
 from failover.sim.realistic import realistic
-from tests.integration.timing.conftest import make_cloud, realistic_world, sim_with
-from tests.support.sim import SimServer, small_world
+from harness.cloud import new_cloud, realistic_world, sim_with
+from harness.sim import SimServer, small_world
 
 pytestmark = pytest.mark.timeout(60)
 FAST = {"time_scale": 0.02, "seed": 3}  # attach ~0.1 s, detach ~0.08 s median
@@ -36,7 +37,7 @@ def test_transition_times_are_the_seeded_draws() -> None:
     runs = []
     for _ in range(2):  # two emulators from the same world: the same times
         with sim_with(FAST) as sim:
-            cloud = make_cloud(sim)
+            cloud = new_cloud(sim)
             cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
             cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
             got = durations(sim, "eni-svc")
@@ -55,7 +56,7 @@ def test_stuck_detach_is_reissued_after_the_delay_then_stalls(cause: str) -> Non
     with sim_with(timing) as sim:
         if cause == "hung":
             sim.control.hang("i-primary")
-        cloud = make_cloud(sim)
+        cloud = new_cloud(sim)
         trace = CallTrace()
         t0 = time.time()
         with pytest.raises(DetachStalled) as exc:
@@ -76,7 +77,7 @@ def test_stuck_detach_is_reissued_after_the_delay_then_stalls(cause: str) -> Non
 
 def test_drawn_attach_failure_falls_back_to_available() -> None:
     with sim_with({**FAST, "attach_failure_share": 1.0}) as sim:
-        cloud = make_cloud(sim)
+        cloud = new_cloud(sim)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         with pytest.raises(ApiError) as exc:
             cloud.attach_eni("eni-svc", "i-standby", timeout_s=10)
@@ -89,7 +90,7 @@ def test_drawn_attach_failure_falls_back_to_available() -> None:
 def test_world_qps_throttles_and_the_adapter_still_finishes() -> None:
     timing = {"detach_s": 1.0, "qps": {"DescribeNetworkInterfaces": 2}}  # polls faster than 2/s
     with sim_with(timing) as sim:
-        cloud = make_cloud(sim)
+        cloud = new_cloud(sim)
         trace = CallTrace()
         state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=15, trace=trace)
         assert state.status is EniStatus.AVAILABLE
@@ -102,7 +103,7 @@ def test_polling_lag_is_measured_from_the_emulators_event_time() -> None:
     scale = 0.05
     plans = PollPlans().scaled(scale)
     with SimServer.from_world(realistic_world(time_scale=scale, seed=11)) as sim:
-        cloud = make_cloud(sim, polls=plans, rate_per_s=400.0)
+        cloud = new_cloud(sim, polls=plans, rate_per_s=400.0)
         for _ in range(3):
             for eni_from, eni_to in (("i-primary", "i-standby"), ("i-standby", "i-primary")):
                 trace = CallTrace()
@@ -166,7 +167,7 @@ def test_a_leader_deposed_while_a_detach_hangs_does_not_re_send_it() -> None:
     """The fencing check runs before every mutating call, not only when a step starts."""
     with sim_with(FAST) as sim:
         sim.control.hang("i-primary")
-        cloud = make_cloud(sim)
+        cloud = new_cloud(sim)
         sent_before = len(calls(sim.control.events(), "eni-svc", "DetachNetworkInterface"))
 
         def fence() -> None:

@@ -6,7 +6,7 @@ import time
 
 from kazoo.client import KazooClient
 
-from tests.support.zk import ZkCluster
+from harness.zk import ZkCluster
 
 
 def _client(hosts: str) -> KazooClient:

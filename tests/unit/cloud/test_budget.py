@@ -6,9 +6,9 @@ import pytest
 
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, CallWindow, shared_budget
-from failover.cloud.waiting import SystemClock
 from failover.model import CloudError, ErrorKind, Priority
-from tests.unit.cloud.fakes import ManualClock
+from failover.ports import SystemClock
+from harness.clock import FakeClock
 
 
 def test_window_allows_burst_calls_then_waits_for_the_oldest_to_age_out() -> None:
@@ -47,7 +47,7 @@ def test_window_never_holds_more_than_burst_calls_in_any_span() -> None:
 
 
 def test_reserve_keeps_failover_going_when_routine_calls_exhaust_the_budget() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     budget = ApiBudget(1.0, 10, 0.3, clock=clock, routine_max_wait_s=0.5)
     for _ in range(7):  # 10 tokens, 3 of them reserved
         budget.acquire("DescribeInstanceStatus", Priority.ROUTINE, max_wait_s=0.0)
@@ -67,7 +67,7 @@ def test_reserve_keeps_failover_going_when_routine_calls_exhaust_the_budget() ->
 
 
 def test_buckets_are_per_action() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     budget = ApiBudget(1.0, 2, 0.0, clock=clock, routine_max_wait_s=0.0)
     budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
     budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
@@ -77,7 +77,7 @@ def test_buckets_are_per_action() -> None:
 
 
 def test_routine_waits_briefly_for_a_token_within_its_bound() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     budget = ApiBudget(10.0, 1, 0.0, clock=clock, routine_max_wait_s=1.0)
     budget.acquire("A", Priority.ROUTINE, max_wait_s=5.0)
     waited = budget.acquire("A", Priority.ROUTINE, max_wait_s=5.0)
@@ -85,14 +85,14 @@ def test_routine_waits_briefly_for_a_token_within_its_bound() -> None:
 
 
 def test_routine_always_keeps_one_token_of_its_own() -> None:
-    budget = ApiBudget(1.0, 1, 0.9, clock=ManualClock())
+    budget = ApiBudget(1.0, 1, 0.9, clock=FakeClock(1000.0))
     assert budget.reserve == 0.0
     budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
 
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="rate_per_s"):
-        ApiBudget(0.0, 1, 0.1, clock=ManualClock())
+        ApiBudget(0.0, 1, 0.1, clock=FakeClock(1000.0))
 
 
 def test_thread_safe_no_token_spent_twice() -> None:
@@ -127,7 +127,7 @@ def test_shared_budget_is_one_per_process_and_settings() -> None:
 
 
 def test_failover_calls_book_slots_first_come_first_served() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     budget = ApiBudget(10.0, 1, 0.0, clock=clock)
     paced = CallWindow(10.0, 1)
     # Five failovers asking at the same instant get the next five slots, 0.1 s apart, in order.
@@ -162,7 +162,7 @@ def test_a_routine_call_may_go_before_booked_slots_when_the_window_has_room() ->
 
 
 def test_quickest_of_equivalent_actions_is_the_one_with_the_nearest_slot() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     budget = ApiBudget(10.0, 2, 0.0, clock=clock)
     pair = ("DescribeInvocationResults", "DescribeInvocations")
     assert budget.quickest(pair) == pair[0]  # both free: the first

@@ -6,7 +6,7 @@ import pytest
 
 from failover.cloud.budget import SHARED, ApiBudget, BudgetExhausted
 from failover.model import Priority
-from tests.unit.cloud.fakes import ManualClock
+from harness.clock import FakeClock
 
 SHARED_ACTION = "DescribeInstances"
 LEADER_ONLY = "AttachNetworkInterface"
@@ -30,7 +30,7 @@ def test_the_shared_reads_are_the_ones_every_replica_makes() -> None:
 @pytest.mark.parametrize("replicas", [1, 2, 3, 5])
 def test_replicas_together_never_pass_the_account_limit(replicas: int) -> None:
     """n replicas' routine shares plus one leader's failover reserve fit in one burst."""
-    budgets = [ApiBudget(20.0, 20, 0.3, clock=ManualClock()) for _ in range(replicas)]
+    budgets = [ApiBudget(20.0, 20, 0.3, clock=FakeClock(1000.0)) for _ in range(replicas)]
     for b in budgets:
         b.set_replicas(replicas)
     routine = [sent_in_window(b, SHARED_ACTION, Priority.ROUTINE) for b in budgets]
@@ -43,14 +43,14 @@ def test_replicas_together_never_pass_the_account_limit(replicas: int) -> None:
 
 
 def test_a_leader_only_action_keeps_the_whole_window() -> None:
-    b = ApiBudget(20.0, 20, 0.3, clock=ManualClock())
+    b = ApiBudget(20.0, 20, 0.3, clock=FakeClock(1000.0))
     b.set_replicas(3)
     assert sent_in_window(b, LEADER_ONLY, Priority.ROUTINE) == 14
     assert sent_in_window(b, LEADER_ONLY, Priority.FAILOVER) == 6
 
 
 def test_a_share_change_applies_to_windows_already_in_use() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     b = ApiBudget(20.0, 20, 0.3, clock=clock)
     assert sent_in_window(b, SHARED_ACTION, Priority.ROUTINE) == 14
     clock.t += 2.0  # the window (1 s) emptied
@@ -60,7 +60,7 @@ def test_a_share_change_applies_to_windows_already_in_use() -> None:
 
 
 def test_routine_calls_wait_for_their_slot_within_the_callers_bound() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     b = ApiBudget(10.0, 10, 0.3, clock=clock)  # 7 routine calls a second
     for _ in range(7):
         assert b.acquire(SHARED_ACTION, Priority.ROUTINE, max_wait_s=5.0) == 0.0
@@ -69,7 +69,7 @@ def test_routine_calls_wait_for_their_slot_within_the_callers_bound() -> None:
 
 
 def test_a_slot_beyond_the_bound_fails_at_once_and_says_when_it_comes() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     b = ApiBudget(1.0, 2, 0.0, clock=clock)
     b.acquire(SHARED_ACTION, Priority.ROUTINE, max_wait_s=0.0)
     b.acquire(SHARED_ACTION, Priority.ROUTINE, max_wait_s=0.0)

@@ -17,13 +17,13 @@ from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.waiting import Deadline
 from failover.metrics import REGISTRY
 from failover.model import CallTrace, CloudTimeout, ErrorKind, NotLeader, Priority
-from tests.unit.cloud.fakes import ManualClock
+from harness.clock import FakeClock
 
 
 class Scripted:
     """Answers from a list: an ApiError is raised, a dict is returned as the body."""
 
-    def __init__(self, clock: ManualClock, answers: list[ApiError | dict[str, Any]],
+    def __init__(self, clock: FakeClock, answers: list[ApiError | dict[str, Any]],
                  latency_s: float = 0.01) -> None:
         self.clock = clock
         self.answers = answers
@@ -44,8 +44,8 @@ def err(code: str, kind: ErrorKind, retry_after_ms: int | None = None) -> ApiErr
                     retry_after_ms=retry_after_ms)
 
 
-def make(answers: list[ApiError | dict[str, Any]]) -> tuple[Caller, Scripted, ManualClock]:
-    clock = ManualClock()
+def make(answers: list[ApiError | dict[str, Any]]) -> tuple[Caller, Scripted, FakeClock]:
+    clock = FakeClock(1000.0)
     gw = Scripted(clock, answers)
     budget = ApiBudget(100.0, 100, 0.2, clock=clock)
     return Caller(gw, budget, clock, random.Random(7)), gw, clock
@@ -114,7 +114,7 @@ def test_a_script_too_large_is_refused_before_any_call() -> None:
     from failover.cloud import EcsCloud
     from failover.config import CloudConfig
 
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     gw = Scripted(clock, [])
     cloud = EcsCloud(CloudConfig(region="r"), gateway=gw, clock=clock,
                      budget=ApiBudget(10, 10, 0.2, clock=clock))
@@ -133,7 +133,7 @@ def test_a_routine_script_leaves_the_reserve_to_failovers_and_a_failover_script_
     from failover.config import CloudConfig
 
     def sent_after(priority: Priority) -> list[tuple[str, float]]:
-        clock = ManualClock()
+        clock = FakeClock(1000.0)
         done = {"Invocations": {"Invocation": [{"InvokeId": "t-1", "InvocationStatus": "Finished",
                 "InvokeInstances": {"InvokeInstance": [{"InstanceId": "i-1", "InvocationStatus": "Success",
                                                         "ExitCode": 0, "Output": ""}]}}]}}
@@ -150,7 +150,7 @@ def test_a_routine_script_leaves_the_reserve_to_failovers_and_a_failover_script_
             times.append((action, round(clock.monotonic() - t0, 2)))
             return real_call(action, params, timeout_s=timeout_s)
 
-        gw.call = timed  # type: ignore[method-assign]
+        gw.call = timed
         assert cloud.run_script("i-1", "true\n", timeout_s=10, priority=priority).ok
         return times
 
@@ -203,7 +203,7 @@ def test_a_mutation_is_fenced_after_its_token_wait_and_a_read_is_not() -> None:
 def test_a_call_refused_for_flow_control_is_retried_in_its_own_slot() -> None:
     """The gateway did not count it: the retry neither books behind later calls nor spends
     a second slot, it moves its slot to when it goes out."""
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     gw = Scripted(clock, [err("Throttling.User", ErrorKind.RETRYABLE, retry_after_ms=100),
                           {"RequestId": "RID-OK"}])
     budget = ApiBudget(1.0, 1, 0.0, clock=clock)  # one call a second
@@ -220,7 +220,7 @@ def test_a_call_refused_for_flow_control_is_retried_in_its_own_slot() -> None:
 
 
 def test_other_errors_book_a_new_slot_for_their_retry() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     gw = Scripted(clock, [err("ServiceUnavailable", ErrorKind.RETRYABLE), {"RequestId": "ok"}])
     budget = ApiBudget(1.0, 1, 0.0, clock=clock)
     caller = Caller(gw, budget, clock, random.Random(7))

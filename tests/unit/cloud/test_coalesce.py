@@ -15,11 +15,11 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
 from failover.cloud.coalesce import EniPoller, RoundGate, Ticket, batch_of
 from failover.cloud.sdk import ApiError, Reply
-from failover.cloud.waiting import ATTACH, Deadline, PollSchedule, SystemClock
+from failover.cloud.waiting import ATTACH, Deadline, PollSchedule
 from failover.config import CloudConfig
 from failover.model import CallTrace, CloudError, EniState, EniStatus, ErrorKind, Priority
-from failover.ports import Clock
-from tests.unit.cloud.fakes import ManualClock
+from failover.ports import Clock, SystemClock
+from harness.clock import FakeClock
 
 DESCRIBE = "DescribeNetworkInterfaces"
 
@@ -133,7 +133,7 @@ def test_concurrent_reads_share_a_call_and_each_gets_its_own_eni() -> None:
 
 def test_one_reader_alone_looks_exactly_when_its_schedule_says() -> None:
     """An attach wait alone: the same looks, at the same times, as without coalescing."""
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"], attach_s=2.0, latency_s=0.01)
     cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
                      budget=ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(1))
@@ -193,7 +193,7 @@ def test_a_missing_eni_fails_alone_and_the_others_get_their_state() -> None:
 
 
 def test_pages_are_followed_when_the_answer_is_cut() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     ids = [f"eni-{k:02d}" for k in range(25)]
     world = EniWorld(clock, ids, page_max=10)
     p = poller(world, clock)
@@ -207,7 +207,7 @@ def test_pages_are_followed_when_the_answer_is_cut() -> None:
 
 
 def test_a_throttled_round_is_retried_after_the_servers_delay_and_recorded() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"])
     world.errors = [ApiError("slow down", kind=ErrorKind.RETRYABLE, code="Throttling.User",
                              action=DESCRIBE, request_id="rid-thr", retry_after_ms=400)]
@@ -221,7 +221,7 @@ def test_a_throttled_round_is_retried_after_the_servers_delay_and_recorded() -> 
 
 
 def test_a_reader_gives_up_at_its_deadline_with_the_last_error() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"])
     world.errors = [ApiError("busy", kind=ErrorKind.RETRYABLE, code="ServiceUnavailable",
                              action=DESCRIBE, request_id=f"r{k}") for k in range(100)]
@@ -303,7 +303,7 @@ def test_round_gate_spaces_rounds_after_a_credit_of_two() -> None:
 
 
 def test_batch_takes_the_first_hundred_distinct_enis_with_their_duplicates() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
 
     def t(eni: str) -> Ticket:
         return Ticket(eni, Priority.FAILOVER, Deadline.after(clock, 1), None)
@@ -336,7 +336,7 @@ def test_a_look_not_yet_due_rides_along_with_a_round_another_reader_starts() -> 
 
 
 def test_a_reader_alone_looks_at_its_due_and_not_before() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"])
     p = poller(world, clock, gap_s=0.0)
     t0 = clock.monotonic()
@@ -346,7 +346,7 @@ def test_a_reader_alone_looks_at_its_due_and_not_before() -> None:
 
 def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
     """The detach's last look stands in for the attach's first read (one round trip less)."""
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"], attach_s=0.0)
     cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
                      budget=ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(1))
@@ -361,7 +361,7 @@ def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
 
 def test_one_thread_reading_many_enis_pays_one_call_per_hundred() -> None:
     """Readiness reads every group's ENI from one thread: 150 ENIs (one unknown), two calls."""
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     ids = [f"eni-{k:03d}" for k in range(149)]
     world = EniWorld(clock, ids, latency_s=0.01)
     world.holder["eni-010"] = ("i-x", clock.monotonic())
@@ -374,7 +374,7 @@ def test_one_thread_reading_many_enis_pays_one_call_per_hundred() -> None:
 
 
 def test_many_enis_read_at_once_report_a_failure_that_is_not_a_missing_eni() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.01)
     world.errors = [ApiError("denied", kind=ErrorKind.FATAL, code="Forbidden.RAM",
                              action=DESCRIBE)]

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from failover.cloud.waiting import POLL_CAP_S, Deadline, RunTimes, poll_intervals, retry_delay
-from tests.unit.cloud.fakes import ManualClock
+from harness.clock import FakeClock
 
 
 def test_poll_intervals_start_short_grow_and_cap() -> None:
@@ -51,7 +51,7 @@ def test_retry_delays_differ_between_replicas() -> None:
 
 
 def test_deadline_counts_down_and_bounds_sleeps() -> None:
-    clock = ManualClock()
+    clock = FakeClock(1000.0)
     d = Deadline.after(clock, 5.0)
     assert d.remaining() == 5.0 and not d.expired
     clock.sleep(4.0)

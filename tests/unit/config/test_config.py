@@ -126,7 +126,7 @@ def test_groups_inherit_defaults_field_by_field() -> None:
 def test_models_are_immutable() -> None:
     cfg = config.parse(copy.deepcopy(BASE))
     with pytest.raises(Exception, match="frozen"):
-        cfg.groups[0].name = "other"  # type: ignore[misc]
+        cfg.groups[0].name = "other"
 
 
 def test_all_problems_reported_at_once(tmp_path: Path) -> None:

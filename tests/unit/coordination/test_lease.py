@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 from failover.coordination.lease import Lease, LeaseTimes
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
+from harness.clock import FakeClock
 
 
 def test_times_follow_the_session_timeout() -> None:
@@ -21,7 +14,7 @@ def test_times_follow_the_session_timeout() -> None:
 
 
 def test_a_lease_runs_out_without_confirmations() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     lease = Lease(LeaseTimes.for_session(6.0), clock)
     assert lease.refusal() == "no confirmed lease"
     lease.begin(clock.t, grace=False)
@@ -34,7 +27,7 @@ def test_a_lease_runs_out_without_confirmations() -> None:
 
 
 def test_confirmations_count_from_when_the_probe_was_sent() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     lease = Lease(LeaseTimes.for_session(6.0), clock)
     term = lease.begin(clock.t, grace=False)
     sent = clock.t + 1.5
@@ -48,7 +41,7 @@ def test_confirmations_count_from_when_the_probe_was_sent() -> None:
 
 
 def test_a_paused_process_wakes_up_refusing() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     lease = Lease(LeaseTimes.for_session(2.0), clock)
     term = lease.begin(clock.t, grace=False)
     lease.confirm(term, clock.t + 0.2)
@@ -57,7 +50,7 @@ def test_a_paused_process_wakes_up_refusing() -> None:
 
 
 def test_a_confirmation_of_an_earlier_office_is_void() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     lease = Lease(LeaseTimes.for_session(6.0), clock)
     old = lease.begin(clock.t, grace=False)
     lease.end()
@@ -67,7 +60,7 @@ def test_a_confirmation_of_an_earlier_office_is_void() -> None:
 
 
 def test_the_takeover_grace_holds_a_new_leader_back() -> None:
-    clock = Clock()
+    clock = FakeClock(100.0)
     lease = Lease(LeaseTimes.for_session(3.0), clock)
     term = lease.begin(clock.t, grace=True)
     for _ in range(29):  # renewed all along, still waiting

@@ -25,21 +25,20 @@ from failover.model import (
     VerifyOutcome,
     VSwitchInfo,
 )
+from failover.ports import (
+    Clock,
+    CloudPort,
+    GuestConfigurator,
+    InstanceTypes,
+    Journal,
+    Leadership,
+    Observations,
+    Provisioning,
+    Requests,
+    Verifier,
+)
 from failover.records import DrillRequest, FailoverRecord, FencingToken, GroupState, Observation
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
+from harness.clock import FakeClock
 
 
 class FakeCloud:
@@ -335,3 +334,13 @@ class FakeProvisioning:
         if "associate" in self.fail:
             raise self.fail["associate"]
         return EipInfo(allocation_id, "", "InUse", eni_id, "NetworkInterface", private_ip, mode)
+
+
+def _as_ports(clock: FakeClock, cloud: FakeCloud, leadership: FakeLeadership, journal: FakeJournal,
+              guest: FakeGuest, verifier: FakeVerifier, observations: FakeObservations,
+              requests: FakeRequests, types: FakeInstanceTypes, provisioning: FakeProvisioning,
+              ) -> tuple[Clock, CloudPort, Leadership, Journal, GuestConfigurator, Verifier, Observations,
+                         Requests, InstanceTypes, Provisioning]:
+    """Never called: mypy (pyproject's `files`) holds each fake to the port it stands for."""
+    return (clock, cloud, leadership, journal, guest, verifier, observations, requests, types,
+            provisioning)

@@ -20,7 +20,8 @@ from failover.model import (
     StepStatus,
     Trigger,
 )
-from tests.unit.engine.fakes import FakeClock, FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
+from harness.clock import FakeClock
+from tests.unit.engine.fakes import FakeCloud, FakeGuest, FakeJournal, FakeLeadership, FakeVerifier
 
 
 def group(**over: Any) -> GroupConfig:

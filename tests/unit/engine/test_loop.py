@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -12,8 +13,8 @@ from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.model import Result
 from failover.records import DrillRequest
+from harness.clock import FakeClock
 from tests.unit.engine.fakes import (
-    FakeClock,
     FakeCloud,
     FakeGuest,
     FakeJournal,
@@ -138,21 +139,20 @@ def test_a_failing_cloud_is_retried_with_back_off_and_logged_once(caplog: Any) -
 
     r = Rig()
     calls: list[float] = []
+    stop = threading.Event()
 
     def broken(*_a: Any, **_k: Any) -> Any:
-        calls.append(time.monotonic())
+        calls.append(r.clock.monotonic())
+        if len(calls) == 8:
+            stop.set()
         raise CloudError("endpoint unreachable", kind=ErrorKind.RETRYABLE, code="Timeout")
 
-    r.obs.snapshot = broken  # type: ignore[method-assign]
-    stop = threading.Event()
-    t = threading.Thread(target=r.engine.run_forever, args=(stop,))
+    r.obs.snapshot = broken
     with caplog.at_level("WARNING"):
-        t.start()
-        time.sleep(1.5)
-        stop.set()
-        t.join(5)
-    # tick_s is 0.05: without back-off this would be ~30 attempts.
-    assert 2 <= len(calls) <= 8
+        r.engine.run_forever(stop)  # in the fake clock's time: the pauses pass at once
+    # tick_s is 0.05: the pause doubles from 0.2 s up to 2 s instead of a retry every tick.
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(calls)]
+    assert gaps == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
     assert sum("engine tick failed" in rec.message for rec in caplog.records) == 1
 
 
@@ -184,9 +184,9 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
             raise CloudError("InvalidEniId.NotFound", kind=ErrorKind.FATAL)
         return real(eni_id, **kw)
 
-    r.cloud.describe_eni = flaky  # type: ignore[method-assign]
+    r.cloud.describe_eni = flaky
     batch = r.cloud.describe_enis  # taking office reads every ENI at once: eni-0 is missing there
-    r.cloud.describe_enis = lambda ids, **kw: {e: s for e, s in batch(ids, **kw).items()  # type: ignore[method-assign]
+    r.cloud.describe_enis = lambda ids, **kw: {e: s for e, s in batch(ids, **kw).items()
                                                if e != "eni-0"}
     r.votes("i-a", False, groups=2)
     r.votes("i-b", True, groups=2)
@@ -194,8 +194,8 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
     # g0's holder is unknown: guessing could move a healthy service, so it is left out.
     assert [(a.kind, a.group) for a in actions] == [(Kind.FAILOVER, "g1")]
     r.settle()
-    r.cloud.describe_eni = real  # type: ignore[method-assign]
-    r.cloud.describe_enis = batch  # type: ignore[method-assign]
+    r.cloud.describe_eni = real
+    r.cloud.describe_enis = batch
     assert r.engine.tick() == []  # not retried before its back-off
     r.clock.sleep(3)
     assert [(a.kind, a.group) for a in r.engine.tick()] == [(Kind.FAILOVER, "g0")]
@@ -216,7 +216,7 @@ def test_a_hung_release_of_a_former_holder_never_delays_the_next_failover() -> N
         gate.wait(10)  # a reverse script that takes its whole timeout
         return real_release(*a, **k)
 
-    guest.release = hung_release  # type: ignore[method-assign]
+    guest.release = hung_release
     r.engine.deps = r.engine.executor.deps = replace_guest(r.engine.deps, guest)
     r.journal.states["g0"] = GroupState("g0", holder="i-a", configured="i-a", pending_release=("i-b",))
     r.votes("i-a", True)

@@ -65,7 +65,7 @@ def test_an_attach_that_fails_after_the_detach_is_retried_then_the_next_standby(
     r.engine.tick()
     r.settle()
     assert r.cloud.enis["eni-0"].status is EniStatus.AVAILABLE  # stranded but for the reconcile
-    assert r.journal.group_state("g0").failures_of("i-b").count == 1  # type: ignore[union-attr]
+    assert r.journal.group_state("g0").failures_of("i-b").count == 1
     assert [a.code for a in r.engine.tick()] == ["retry_backoff"]
     r.clock.sleep(3)
     assert [(a.kind, a.to_instance) for a in r.engine.tick()] == [(Kind.FAILOVER, "i-b")]
@@ -154,9 +154,9 @@ def test_a_reload_mid_failover_swaps_config_in_the_running_engine_and_runs_it_on
 
     def slow_configure(*a: object, **k: object) -> object:
         gate.wait(10)  # the guest step of a failover in flight when SIGHUP comes
-        return real(*a, **k)  # type: ignore[arg-type]
+        return real(*a, **k)
 
-    guest.configure = slow_configure  # type: ignore[method-assign, assignment]
+    guest.configure = slow_configure
     r.engine.deps = r.engine.executor.deps = replace(r.engine.deps, guest_for=lambda g: guest)
     r.votes("i-a", True)
     r.votes("i-b", True)

@@ -8,7 +8,8 @@ from failover.config import parse
 from failover.engine.observe import EniObserver
 from failover.engine.view import EniSeen
 from failover.model import CloudError, EniStatus, ErrorKind
-from tests.unit.engine.fakes import FakeClock, FakeCloud
+from harness.clock import FakeClock
+from tests.unit.engine.fakes import FakeCloud
 
 
 def observer() -> tuple[EniObserver, FakeCloud, FakeClock]:

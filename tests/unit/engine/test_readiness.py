@@ -33,8 +33,8 @@ from failover.model import (
     Result,
 )
 from failover.records import GroupState
+from harness.clock import FakeClock
 from tests.unit.engine.fakes import (
-    FakeClock,
     FakeCloud,
     FakeGuest,
     FakeInstanceTypes,

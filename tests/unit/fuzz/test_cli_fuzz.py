@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from failover.cli import main
-from tests.support.zk import free_port
+from harness.zk import free_port
 
 COMMANDS = [["validate"], ["drill"], ["history"], ["ack"], ["guest", "render"], ["status"],
             ["journal", "inspect"], ["journal", "reset"]]

@@ -33,7 +33,7 @@ class FakeCloud:
 def test_configure_sends_the_rendered_script(net: GuestNetwork) -> None:
     cloud = FakeCloud()
     trace = CallTrace()
-    out = CloudAssistantGuest(cloud, "rhel").configure("i-standby", net, timeout_s=40, trace=trace)  # type: ignore[arg-type]
+    out = CloudAssistantGuest(cloud, "rhel").configure("i-standby", net, timeout_s=40, trace=trace)
     assert out.ok
     [(instance, script, timeout, tr)] = cloud.calls
     assert (instance, timeout, tr) == ("i-standby", 40, trace)
@@ -44,15 +44,15 @@ def test_configure_sends_the_rendered_script(net: GuestNetwork) -> None:
 
 def test_release_sends_the_release_script(net: GuestNetwork) -> None:
     cloud = FakeCloud()
-    CloudAssistantGuest(cloud).release("i-old", net, timeout_s=30)  # type: ignore[arg-type]
+    CloudAssistantGuest(cloud).release("i-old", net, timeout_s=30)
     assert "# failover guest release" in cloud.calls[0][1]
 
 
 def test_a_release_yields_the_api_budget_a_configure_does_not(net: GuestNetwork) -> None:
     cloud = FakeCloud()
     guest = CloudAssistantGuest(cloud)
-    guest.configure("i-new", net, timeout_s=30)  # type: ignore[arg-type]
-    guest.release("i-old", net, timeout_s=30)  # type: ignore[arg-type]
+    guest.configure("i-new", net, timeout_s=30)
+    guest.release("i-old", net, timeout_s=30)
     assert cloud.priorities == [Priority.FAILOVER, Priority.ROUTINE]
 
 
@@ -61,7 +61,7 @@ def test_failure_carries_the_scripts_own_reason(net: GuestNetwork) -> None:
            "failover-guest: error: cannot add 192.168.1.50/24 to eth1\n")
     cloud = FakeCloud(CommandResult("t-9", "Failed", 1, out))
     with pytest.raises(GuestError) as err:
-        CloudAssistantGuest(cloud).configure("i-standby", net, timeout_s=60)  # type: ignore[arg-type]
+        CloudAssistantGuest(cloud).configure("i-standby", net, timeout_s=60)
     assert str(err.value) == ("guest configure on i-standby failed (Failed, exit 1, invocation t-9): "
                               "cannot add 192.168.1.50/24 to eth1")
     assert err.value.result is cloud.result and err.value.instance_id == "i-standby"
@@ -70,7 +70,7 @@ def test_failure_carries_the_scripts_own_reason(net: GuestNetwork) -> None:
 def test_timeout_without_error_line_uses_the_bounded_tail(net: GuestNetwork) -> None:
     cloud = FakeCloud(CommandResult("t-2", "Timeout", None, "x" * 5000))
     with pytest.raises(GuestError) as err:
-        CloudAssistantGuest(cloud).configure("i-s", net, timeout_s=60)  # type: ignore[arg-type]
+        CloudAssistantGuest(cloud).configure("i-s", net, timeout_s=60)
     assert "(Timeout, exit None, invocation t-2)" in str(err.value)
     assert len(str(err.value)) < 450
 
@@ -89,32 +89,32 @@ def test_bad_network_is_refused_before_any_call(net: GuestNetwork) -> None:
     cloud = FakeCloud()
     bad = GuestNetwork(**{**net.__dict__, "ips": ("10.9.9.9",)})
     with pytest.raises(GuestInputError, match=r"ips: 10\.9\.9\.9 is outside"):
-        CloudAssistantGuest(cloud).configure("i-s", bad, timeout_s=60)  # type: ignore[arg-type]
+        CloudAssistantGuest(cloud).configure("i-s", bad, timeout_s=60)
     assert cloud.calls == []
 
 
 def test_windows_guests_get_their_powershell_sent_as_powershell(net: GuestNetwork) -> None:
     cloud = FakeCloud()
-    guest = CloudAssistantGuest(cloud, "windows")  # type: ignore[arg-type]
+    guest = CloudAssistantGuest(cloud, "windows")
     guest.configure("i-win", net, timeout_s=60)
     guest.release("i-win-old", net, timeout_s=60)
     assert cloud.languages == [ScriptLanguage.POWERSHELL, ScriptLanguage.POWERSHELL]
     assert "Get-NetAdapter" in cloud.calls[0][1] and "#!/bin/sh" not in cloud.calls[0][1]
-    CloudAssistantGuest(cloud, "auto").configure("i-linux", net, timeout_s=60)  # type: ignore[arg-type]
+    CloudAssistantGuest(cloud, "auto").configure("i-linux", net, timeout_s=60)
     assert cloud.languages[-1] is ScriptLanguage.SHELL
 
 
 def test_unknown_families_are_refused_up_front() -> None:
     with pytest.raises(GuestInputError, match="unknown family"):
-        CloudAssistantGuest(FakeCloud(), "plan9")  # type: ignore[arg-type]
+        CloudAssistantGuest(FakeCloud(), "plan9")
 
 
 def test_noop_runs_nothing(net: GuestNetwork) -> None:
     cloud = FakeCloud()
-    g = make_guest("none", "auto", cloud)  # type: ignore[arg-type]
+    g = make_guest("none", "auto", cloud)
     assert isinstance(g, NoopGuest)
     assert g.configure("i-s", net, timeout_s=1).ok and g.release("i-s", net, timeout_s=1).ok
     assert cloud.calls == []
-    assert isinstance(make_guest("cloud_assistant", "debian", cloud), CloudAssistantGuest)  # type: ignore[arg-type]
+    assert isinstance(make_guest("cloud_assistant", "debian", cloud), CloudAssistantGuest)
     with pytest.raises(GuestInputError, match="method"):
-        make_guest("ssh", "auto", cloud)  # type: ignore[arg-type]
+        make_guest("ssh", "auto", cloud)

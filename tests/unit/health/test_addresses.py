@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from failover.health.addresses import PAGE, MemberAddresses
 from failover.model import CloudError, ErrorKind, InstanceInfo, Priority
-from tests.unit.engine.fakes import FakeClock
+from harness.clock import FakeClock
 
 
 class PagedCloud:
@@ -32,7 +32,7 @@ def members(n: int) -> list[str]:
 def test_pages_are_kept_as_they_come_and_a_failed_page_does_not_lose_the_others() -> None:
     cloud = PagedCloud()
     cloud.failing = {f"i-{PAGE}"}  # the second page of three
-    addrs = MemberAddresses(cloud, members(2 * PAGE + 50), FakeClock(), retry_s=1.0)  # type: ignore[arg-type]
+    addrs = MemberAddresses(cloud, members(2 * PAGE + 50), FakeClock(), retry_s=1.0)
     assert addrs.get() == {}  # nothing read yet, and asking does not read
     assert cloud.calls == []
     wait = addrs.read_due()
@@ -48,7 +48,7 @@ def test_pages_are_kept_as_they_come_and_a_failed_page_does_not_lose_the_others(
 def test_every_page_is_read_again_after_the_refresh_interval() -> None:
     cloud = PagedCloud()
     clock = FakeClock()
-    addrs = MemberAddresses(cloud, members(150), clock, refresh_s=60.0)  # type: ignore[arg-type]
+    addrs = MemberAddresses(cloud, members(150), clock, refresh_s=60.0)
     assert addrs.read_due() == 60.0
     first = addrs.get()
     clock.t += 30

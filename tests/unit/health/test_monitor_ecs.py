@@ -34,6 +34,12 @@ class FakeCloud:
         return {i: self.statuses[i] for i in instance_ids if i in self.statuses}
 
 
+
+def up_members(m: HealthMonitor, group: str) -> tuple[str, ...]:
+    """The members this replica's monitor sees up, in config order."""
+    return tuple(i for i, v in m.verdicts().get(group, {}).items() if v.up is True)
+
+
 def group(name: str, members: list[str], **health: Any) -> GroupConfig:
     return GroupConfig.model_validate({
         "name": name, "network_interface": f"eni-{name}", "members": members,
@@ -83,8 +89,8 @@ def test_verdicts_after_rise_and_fall_rounds(monitor: HealthMonitor, cloud: Fake
     assert [(o.instance, o.up) for o in seen] == [("i-4", False)]
     assert monitor.member_up("a", "i-1") is None
     monitor.run_round(job(monitor))
-    assert monitor.healthy_members("a") == ("i-1", "i-2")
-    assert monitor.healthy_members("b") == ("i-3",)
+    assert up_members(monitor, "a") == ("i-1", "i-2")
+    assert up_members(monitor, "b") == ("i-3",)
     down = [o for o in seen if not o.up]
     assert [(o.group, o.instance, o.reason) for o in down][:1] == [("b", "i-4", "0:ecs_status: stopped")]
     assert {o.controller_id for o in seen} == {"ctl-1"}
@@ -144,7 +150,7 @@ def test_a_failing_sink_does_not_stop_the_rounds(cloud: FakeCloud) -> None:
     finally:
         m.stop()
     assert m.rounds_run == 2
-    assert m.healthy_members("a") == ("i-1", "i-2")
+    assert up_members(m, "a") == ("i-1", "i-2")
 
 
 def test_verify_ecs_status_of_the_new_holder(cloud: FakeCloud) -> None:

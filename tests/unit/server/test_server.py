@@ -32,7 +32,7 @@ def get(port: int, path: str) -> tuple[int, str]:
 @pytest.fixture
 def server() -> Iterator[tuple[OpsServer, dict[str, Any]]]:
     knobs: dict[str, Any] = {"ready": (False, "zookeeper not connected"), "status": {"leader": None}}
-    srv = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), readiness=lambda: knobs["ready"],
+    srv = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), ready=lambda: knobs["ready"],
                     status=lambda: knobs["status"])
     srv.start()
     try:
@@ -60,7 +60,7 @@ def test_status_endpoint_survives_a_failing_source() -> None:
     def broken() -> dict[str, Any]:
         raise RuntimeError("zk down")
 
-    srv = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), readiness=lambda: (True, ""), status=broken)
+    srv = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), ready=lambda: (True, ""), status=broken)
     srv.start()
     try:
         assert get(srv.port, "/status")[0] == 503

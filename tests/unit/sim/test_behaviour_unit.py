@@ -10,7 +10,7 @@ from failover.sim.draws import TimingError
 from failover.sim.world import STOP_TO_ATTACH_TYPES as SIM_TYPES
 from failover.sim.world import stop_to_attach
 from failover.sim.world_file import WorldError, load_world
-from tests.support.sim import small_world
+from harness.sim import small_world
 
 
 def test_fixed_has_none_realistic_has_all_and_each_can_be_turned_off() -> None:

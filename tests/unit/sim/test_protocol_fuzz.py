@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from failover.sim.protocol import ApiError, get_int, get_list, parse_request
 from failover.sim.server import Emulator
 from failover.sim.world_file import load_world
-from tests.support.sim import small_world
+from harness.sim import small_world
 
 text = st.text(st.characters(codec="utf-8"), max_size=40)
 raw_bytes = st.binary(max_size=200)

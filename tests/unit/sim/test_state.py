@@ -8,20 +8,13 @@ import pytest
 
 from failover.sim.state import State
 from failover.sim.world_file import load_world
-from tests.support.sim import small_world
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from harness.clock import FakeClock
+from harness.sim import small_world
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture
@@ -84,7 +77,7 @@ def test_interleaved_resources_apply_in_time_order(state: State, clock: FakeCloc
 
 
 def test_persist_and_restore_round_trip(tmp_path: pytest.TempPathFactory, clock: FakeClock) -> None:
-    path = tmp_path / "state.json"  # type: ignore[operator]
+    path = tmp_path / "state.json"
     st = State(load_world(small_world()), clock=clock, state_file=path)
     st.world.enis["eni-svc"].secondary_ips.append("192.168.1.77")
     st.schedule("enis", st.world.enis["eni-svc"], [{"status": "X", "due": clock.t + 1}])

@@ -13,7 +13,8 @@ from failover.sim.realistic import Realistic, realistic
 from failover.sim.state import State
 from failover.sim.timing import Draw, TimingError, draw, make_timing
 from failover.sim.world_file import WorldError, load_world
-from tests.support.sim import small_world
+from harness.clock import FakeClock
+from harness.sim import small_world
 
 N = 20_000
 
@@ -100,7 +101,7 @@ def test_fixed_numbers_and_explicit_laws_override_defaults() -> None:
 
 def test_fixed_profile_keeps_its_numbers_and_scales() -> None:
     t = make_timing({"attach_s": 2.0, "time_scale": 0.1}, seed=0)
-    assert draw(t, "attach", "eni") == Draw(pytest.approx(0.2))  # type: ignore[arg-type]
+    assert draw(t, "attach", "eni") == Draw(pytest.approx(0.2))
     assert t("detach", "eni") == 0.0
 
 
@@ -133,16 +134,11 @@ def test_law_parses_defaults() -> None:
         law({"median_s": 2, "p99_s": 8, "max_s": 1}, "x")
 
 
-class FrozenClock:
-    def __call__(self) -> float:
-        return 1000.0
-
-
 def test_the_state_schedules_drawn_outcomes() -> None:
     """A stuck detach waits for a stop; a failing attach is marked to fall back."""
     world = load_world(small_world(timing={"profile": "realistic", "stuck_detach_share": 1.0,
                                            "attach_failure_share": 1.0}))
-    st = State(world, clock=FrozenClock())
+    st = State(world, clock=FakeClock(1000.0))
     try:
         fate = st.draw("detach", "eni-svc")
         assert fate.stuck and fate.duration_s > 0

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from failover.sim.world_file import WorldError, load_world, read_world_file
-from tests.support.sim import small_world
+from harness.sim import small_world
 
 
 def test_contract_world_loads_with_primary_enis() -> None:

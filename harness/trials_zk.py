@@ -14,10 +14,10 @@ import random
 import time
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, pause
-from tests.support.chaos_events import mutations_after
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, pause
+from harness.chaos_events import mutations_after
+from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 ATTACH_LATENCY_S = 1.0
 

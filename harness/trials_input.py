@@ -17,9 +17,10 @@ import time
 
 from kazoo.exceptions import NoNodeError
 
-from tests.support.chaos import ChaosSystem, pause
-from tests.support.replicas import Replica, wait_for
-from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, pause
+from harness.replicas import Replica
+from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 GARBAGE = b"\x00\xff{not json"
 OBS_LOG = "ignoring observation znode"

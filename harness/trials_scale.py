@@ -20,10 +20,10 @@ from collections import Counter
 from typing import Any
 
 from failover.sim.registry import OPS
-from tests.support.chaos import ChaosSystem, Spec
-from tests.support.chaos_events import eni_moves
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, quiet
+from harness.chaos import ChaosSystem, Spec
+from harness.chaos_events import eni_moves
+from harness.trials import Progress, TrialResult, quiet
+from harness.waiting import wait_for
 
 GOAL_RATIO = 1.2
 _CALLS = re.compile(r'^failover_cloud_api_calls_total\{action="([^"]+)",code="([^"]+)"\} ([0-9.e+]+)$')

@@ -1,7 +1,7 @@
 """The whole replica at scale: `failover run` processes with ZooKeeper and the emulator.
 
 N groups, 2N instances, each instance's service on its own loopback address (a TCP check, or
-every `http_every`-th group an HTTP check) served by `tests.support.endpoints` in a process of
+every `http_every`-th group an HTTP check) served by `harness.endpoints` in a process of
 its own. Each replica is a real `python -m failover run` with the product's defaults but for
 the settings a `ScaleSpec` names (readiness on: every replica reads every group's standbys).
 
@@ -30,12 +30,12 @@ import yaml
 
 from failover.cloud.adapter import RATE_MARGIN
 from failover.cloud.budget import SHARED, ApiBudget
-from failover.cloud.waiting import SystemClock
-from tests.support.replicas import Fleet, Replica
-from tests.support.sim import AK, SECRET, SimServer
-from tests.support.zk import ZkCluster, free_port
+from failover.ports import SystemClock
+from harness.replicas import Fleet, Replica
+from harness.sim import AK, SECRET, SimServer
+from harness.zk import ZkCluster, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 _SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+|NaN|\+Inf)$')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 Progress = Callable[[str], None]
@@ -247,7 +247,7 @@ class ScaleSystem:
         http = [member_ip(i) for g in range(spec.groups) if is_http(spec, g)
                 for i in (2 * g, 2 * g + 1)]
         self.endpoints = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.endpoints", "--tcp-port", str(tcp_port),
+            [sys.executable, "-m", "harness.endpoints", "--tcp-port", str(tcp_port),
              "--http-port", str(http_port), "--lifetime-s", str(int(spec.seconds + spec.up_timeout_s + 300))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.endpoints.stdin is not None and self.endpoints.stdout is not None

@@ -12,16 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.support.zk import free_port
+from harness.zk import free_port
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -129,12 +127,3 @@ class Fleet:
         return "\n".join(f"--- {r.cid}\n{r.log.read_text(errors='replace')[-3000:]}"
                          for r in self.replicas.values() if r.log.exists())
 
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, diag: Callable[[], str] = str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{diag()}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
-from tests.support.trials import Progress, TrialResult, quiet
+from harness.trials import Progress, TrialResult, quiet
 
 
 def _votes(lab: Lab, holder: str) -> dict[str, Any]:

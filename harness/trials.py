@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, Group
-from tests.support.chaos_events import eni_moves, holderless_gaps
+from harness.chaos import ChaosSystem, Group
+from harness.chaos_events import eni_moves, holderless_gaps
 
 Progress = Callable[[str], None]
 

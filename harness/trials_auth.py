@@ -17,9 +17,9 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoAuthError, NoNodeError, NotEmptyError
 from kazoo.security import OPEN_ACL_UNSAFE
 
-from tests.support.chaos import ChaosSystem
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem
+from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 CREDENTIAL = "failover:trial-secret"  # a test credential on a loopback ZooKeeper
 TICK_S = 1.0  # the session worker's tick

@@ -67,5 +67,5 @@ class Listeners:
                 continue  # a socket closed under select: the next round sees the new set
             for key, _ in ready:
                 with contextlib.suppress(OSError):
-                    conn, _addr = key.fileobj.accept()  # type: ignore[union-attr]
+                    conn, _addr = key.fileobj.accept()
                     conn.close()

@@ -14,9 +14,9 @@ import random
 from collections import Counter
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, pause
-from tests.support.chaos_events import percentile
-from tests.support.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, pause
+from harness.chaos_events import percentile
+from harness.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
 
 SLACK_S = 2.0  # a shared 2-core machine: scheduling noise, not the product
 

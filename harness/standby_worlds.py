@@ -1,4 +1,5 @@
-"""Worlds with one knowable failover precondition broken each, configs for them, the CLI in-process."""
+"""Worlds with one knowable failover precondition (a standby's readiness) broken each, configs
+for them, the CLI in-process."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from failover.cli import main
-from tests.support.sim import MANAGED, SimServer, small_world
-from tests.support.zk import free_port
+from harness.sim import MANAGED, SimServer, small_world
+from harness.zk import free_port
 
 
 def world(*instances: dict[str, Any], enis: tuple[dict[str, Any], ...] = (),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -50,7 +50,7 @@ class ReplicaProc:
 def start_replica(hosts: str, root: str, cid: str, session_s: float) -> ReplicaProc:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.coordination.replica_main", "--hosts", hosts,
+        [sys.executable, "-m", "harness.replica_main", "--hosts", hosts,
          "--root", root, "--id", cid, "--session", str(session_s)],
         stdout=subprocess.PIPE, text=True, cwd=REPO, env=env,
     )

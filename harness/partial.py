@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, Group, Spec, _ip
-from tests.support.chaos_events import script_kind
-from tests.support.replicas import Replica, wait_for
-from tests.support.zk import ZkCluster
+from harness.chaos import ChaosSystem, Group, Spec, _ip
+from harness.chaos_events import script_kind
+from harness.replicas import Replica
+from harness.waiting import wait_for
+from harness.zk import ZkCluster
 
 PERIOD_S = 0.1  # /status
 CLOUD_PERIOD_S = 0.05  # the emulator's state, and the service IPs that follow it

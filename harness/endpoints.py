@@ -2,7 +2,7 @@
 replica's): a TCP listener (accept, close) or a minimal HTTP/1.1 server (200 "ok") on each
 member's own loopback address.
 
-    python -m tests.support.endpoints --tcp-port P --http-port H --lifetime-s S < addresses.json
+    python -m harness.endpoints --tcp-port P --http-port H --lifetime-s S < addresses.json
 
 reads {"tcp": [ip, ...], "http": [ip, ...]} on stdin, prints "ready" once every socket
 listens, and exits after `lifetime_s` (never outliving a benchmark that died).
@@ -47,7 +47,7 @@ def serve(tcp: list[str], http: list[str], tcp_port: int, http_port: int) -> Non
     buffers: dict[int, bytes] = {}
     while True:
         for key, _ in sel.select():
-            sock: socket.socket = key.fileobj  # type: ignore[assignment]
+            sock: socket.socket = key.fileobj
             role, kind = key.data
             if role == _LISTEN:
                 for _ in range(64):  # drain the accept queue a bounded number at a time

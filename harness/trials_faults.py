@@ -19,10 +19,10 @@ import threading
 import time
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, Spec
-from tests.support.chaos_events import instance_stops, invocations_by_instance
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, Spec
+from harness.chaos_events import instance_stops, invocations_by_instance
+from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 FAULT_RATE = 0.30
 READ_TIMEOUT_S = 1.0

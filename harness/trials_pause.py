@@ -19,10 +19,10 @@ import signal
 import time
 from typing import Any
 
-from tests.support.chaos import ChaosSystem, Spec, pause, replica_key
-from tests.support.chaos_events import percentile
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem, Spec, pause, replica_key
+from harness.chaos_events import percentile
+from harness.trials import Progress, TrialResult, current_step, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
 SETTLE_S = 1.5  # after the failover ends: what the woken replica had queued has had its chance
 # The hung variant: the detach is re-sent every 0.5 s for 4 s before the force-stop escalation,
@@ -93,7 +93,7 @@ def paused_leader(system: ChaosSystem, runs: int, seed: int = 1, hung: bool = Fa
 
         def stop_leader(rec: dict[str, Any], seq0: int = seq0, seen: dict[str, Any] = seen) -> None:
             # The leader is the one ZooKeeper names: it wrote the record that just began.
-            cid = json.loads(system.kz.get(f"{system.root}/leader")[0])["id"]  # type: ignore[union-attr]
+            cid = json.loads(system.kz.get(f"{system.root}/leader")[0])["id"]
             key = replica_key(cid)[0]
             seen["cid"], seen["key"] = cid, key
             if hung:  # once a detach was sent and is being re-sent at some point

@@ -2,7 +2,7 @@
 
 Each trial runs `runs` repetitions against a `PartialSystem` (three `failover run` replicas,
 real ZooKeeper, the emulator; group `web` on i-primary / i-standby / i-third) and judges every
-run by the cloud and the service, not by the controller's journal (see tests/support/partial.py):
+run by the cloud and the service, not by the controller's journal (see harness/partial.py):
 
 - served again within `GOAL_S` of the fault (a healthy member exists in every trial), and still
   served `STABLE_S` later;
@@ -29,11 +29,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.chaos import Group, Spec
-from tests.support.chaos_events import eni_moves, invocations_by_instance, percentile
-from tests.support.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, quiet
+from harness.chaos import Group, Spec
+from harness.chaos_events import eni_moves, invocations_by_instance, percentile
+from harness.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
+from harness.trials import Progress, TrialResult, quiet
+from harness.waiting import wait_for
 
 GOAL_S = 10.0  # the goal under the emulator's fixed timing
 STABLE_S = 2.0  # served this long after the fault's interruption counts as served again

@@ -7,7 +7,7 @@
 One group is `web` on `eni-svc` (i-primary -> i-standby); N groups are
 `g000`.. on `eni-000`.., ten per pair `i-aK` (holder) / `i-bK` (standby) (a zone
 outage is failing every `i-a*`). Every instance and service IP is a 127.x address
-with a TCP listener (`tests/support/listeners.py`). The journal is read
+with a TCP listener (`harness/listeners.py`). The journal is read
 straight from ZooKeeper with kazoo, which is much faster than a CLI process.
 """
 
@@ -24,10 +24,11 @@ import yaml
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 
-from tests.support.listeners import Listeners
-from tests.support.replicas import Fleet, wait_for
-from tests.support.sim import AK, SECRET, SimServer
-from tests.support.zk import ZkCluster, free_port
+from harness.listeners import Listeners
+from harness.replicas import Fleet
+from harness.sim import AK, SECRET, SimServer
+from harness.waiting import wait_for
+from harness.zk import ZkCluster, free_port
 
 CONTROLLERS = ("ctl-a", "ctl-b", "ctl-c")
 

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from failover.quorum import vote_max_age
-from tests.support.chaos import ChaosSystem
-from tests.support.replicas import wait_for
-from tests.support.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.chaos import ChaosSystem
+from harness.trials import Progress, TrialResult, fail_and_wait, judge, quiet, restore
+from harness.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 VOTER = "ctl-stale"
 # From the freeze to the vote leaving the leader's /status: the last round time reaches the
 # leader up to ~2.5 s late (written at most once a second on the worker's 1 s tick, read every
@@ -53,7 +53,7 @@ def stale_voter(system: ChaosSystem, runs: int = 1, progress: Progress = quiet) 
         records_before = len(system.records(g.name))
         freeze = system.workdir / f"freeze-{i}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.stale_voter", "--hosts", system.zk.hosts,
+            [sys.executable, "-m", "harness.stale_voter", "--hosts", system.zk.hosts,
              "--root", system.root, "--id", VOTER, "--group", g.name, "--instance", holder,
              "--down", "--every", str(interval), "--freeze", str(freeze)],
             cwd=REPO, stdout=subprocess.PIPE, text=True)
