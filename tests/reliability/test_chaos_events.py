@@ -71,3 +71,22 @@ def test_script_kind_reads_the_scripts_the_product_renders() -> None:
                        gateway="192.168.1.253", table=1001)
     assert script_kind({"script": render_runtime(net)}) == "configure"
     assert script_kind({"script": render_release(net)}) == "release"
+
+
+def test_emulated_floors_count_the_clouds_stretches_not_the_controllers_waits() -> None:
+    from tests.support.chaos import Group
+    from tests.support.trials_scale import emulated_floors
+
+    groups = [Group("g1", "eni-1", ("i-a", "i-b"), "10.0.0.1"), Group("g2", "eni-2", ("i-c", "i-d"), "10.0.0.2")]
+    events = [
+        *MOVE[:5],  # eni-1: detach 0.5 s, (0.5 s the controller's), attach 0.5 s; command from 2.6 s
+        ev(2.9, "records", "t-1/i-b", "Running", "Success"),
+        # eni-2's detach is stuck until a stop ends it 31 s later: the whole stretch counts
+        ev(3.0, "enis", "eni-2", "InUse", "Detaching", instance="i-c"),
+        ev(34.0, "enis", "eni-2", "Detaching", "Available"),
+        ev(40.0, "enis", "eni-2", "Available", "Attaching", instance="i-d"),
+        ev(40.4, "enis", "eni-2", "Attaching", "InUse"),
+    ]
+    floors = emulated_floors(events, groups)
+    assert floors["g1"] == pytest.approx(0.5 + 0.5 + 0.3)
+    assert floors["g2"] == pytest.approx(31.0 + 0.4)
