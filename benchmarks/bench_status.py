@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -65,6 +66,11 @@ class ReadCounter:
                 self.count += 1
             return fn(*args, **kwargs)
         return counted
+
+
+def load_average() -> list[float]:
+    """The host's 1/5/15-minute load averages when the figures were taken (a shared machine)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -215,6 +221,22 @@ def main() -> None:
                     "first_request_after_start_s": round(first_s, 3),
                     "zk_reads_per_s": round(reads / elapsed, 1)}
             print(f"http: {http}", flush=True)
+            # The same load against a document that never changes (no rebuild in the process),
+            # right after: what the host's load alone costs the tail at this moment.
+            fixed_doc = new_way()
+            fixed = CachedDocument(lambda: fixed_doc, max_age_s=3600.0)
+            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
+                               readiness=lambda: (True, ""), status=fixed)
+            server.start()
+            try:
+                http_load(server.port, 1, 0.0)
+                lat = http_load(server.port, args.clients, args.seconds)
+            finally:
+                server.stop()
+            control = {"requests": len(lat), "p50_s": round(statistics.median(lat), 4),
+                       "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
+                       "document_bytes": len(json.dumps(fixed_doc, separators=(",", ":")))}
+            print(f"http, fixed document: {control}", flush=True)
         finally:
             c.close()
             zk.stop()
@@ -225,7 +247,9 @@ def main() -> None:
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
                      "zookeeper": "one local node, loopback"},
         "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
+        "http_fixed_document": control,
         "note": "2 CPU cores shared with other engineers' work while measured",
+        "load_average": load_average(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
