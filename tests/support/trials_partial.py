@@ -115,6 +115,9 @@ def summarize(result: TrialResult, runs: list[Run], system: PartialSystem) -> No
         "served_after_max_s": round(max(served), 2) if served else None,
         "lying_max_s": round(max((r.episode.lying_s for r in runs), default=0), 2),
         "lying_beyond_window_max_s": round(max((r.episode.lying_beyond_s for r in runs), default=0), 2),
+        # The /status cache's cost, reported (not judged): see Episode.
+        "status_age_max_s": round(max((r.episode.status_age_max_s for r in runs), default=0), 2),
+        "beyond_window_at_answer_max_s": round(max((r.episode.beyond_at_answer_s for r in runs), default=0), 2),
         "cli_lies": sum(r.episode.cli_lies for r in runs),
         "cli_samples": sum(r.episode.cli_samples for r in runs),
         "detection_window_s": round(system.detection_window_s(), 2),
