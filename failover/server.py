@@ -47,7 +47,7 @@ class CachedDocument:
                  fresh: StatusSource | None = None) -> None:
         self._build = build
         self._fresh = fresh  # keys added on every call, never cached (must not clash with `build`'s)
-        self._max_age_s = max_age_s
+        self.max_age_s = max_age_s  # a reload may change it
         self._monotonic = monotonic
         self._spawn = spawn or (lambda fn: threading.Thread(target=fn, name="status-build",
                                                             daemon=True).start())
@@ -68,7 +68,7 @@ class CachedDocument:
             cached = self._doc
             if cached is not None:
                 age = self._monotonic() - cached[0]
-                due = max(self._max_age_s, 2 * self._took_s)
+                due = max(self.max_age_s, 2 * self._took_s)
                 if age < STALE_FACTOR * due:
                     if age >= due and not self._building:
                         self._building = True
