@@ -150,6 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: while a status rebuild holds the GIL the accept
+    # loop lags, a sixth concurrent scraper's SYN is dropped and retried by the kernel a
+    # second later (the 1 s p99 of benchmarks/bench_status.py with clients out of process).
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], liveness: Readiness, readiness: Readiness,
                  status: StatusSource) -> None:
