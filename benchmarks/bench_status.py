@@ -163,7 +163,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval for the replica side (default: Python's 5 ms)")
     args = ap.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     groups = [f"g{i:04d}" for i in range(args.groups)]
     cfg = config(groups)
     with tempfile.TemporaryDirectory() as tmp:
@@ -259,6 +263,7 @@ def main() -> None:
         "settings": {"groups": args.groups, "records_per_group": args.records,
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
                      "clients_in": "a separate process",
+                     "switch_interval_s": sys.getswitchinterval(),
                      "zookeeper": "one local node, loopback"},
         "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
         "http_fixed_document": control,
