@@ -81,12 +81,15 @@ def test_emulated_floors_count_the_clouds_stretches_not_the_controllers_waits() 
     events = [
         *MOVE[:5],  # eni-1: detach 0.5 s, (0.5 s the controller's), attach 0.5 s; command from 2.6 s
         ev(2.9, "records", "t-1/i-b", "Running", "Success"),
-        # eni-2's detach is stuck until a stop ends it 31 s later: the whole stretch counts
+        # eni-2's detach is stuck: the controller escalates late (at 38 s, not 33 s), the stop
+        # takes 1.5 s and ends it: the policy's 30 s plus the stop count, not the 36.5 s seen
         ev(3.0, "enis", "eni-2", "InUse", "Detaching", instance="i-c"),
-        ev(34.0, "enis", "eni-2", "Detaching", "Available"),
+        ev(38.0, "instances", "i-c", "Running", "Stopping"),
+        ev(39.5, "instances", "i-c", "Stopping", "Stopped"),
+        ev(39.5, "enis", "eni-2", "Detaching", "Available"),
         ev(40.0, "enis", "eni-2", "Available", "Attaching", instance="i-d"),
         ev(40.4, "enis", "eni-2", "Attaching", "InUse"),
     ]
-    floors = emulated_floors(events, groups)
+    floors = emulated_floors(events, groups, detach_timeout_s=30.0)
     assert floors["g1"] == pytest.approx(0.5 + 0.5 + 0.3)
-    assert floors["g2"] == pytest.approx(31.0 + 0.4)
+    assert floors["g2"] == pytest.approx(30.0 + 1.5 + 0.4)

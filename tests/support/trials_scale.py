@@ -26,7 +26,7 @@ from collections import Counter
 from typing import Any
 
 from failover.sim.registry import OPS
-from tests.support.chaos import ChaosSystem, Group, Spec
+from tests.support.chaos import ChaosSystem, Group, Spec, trial_timing
 from tests.support.chaos_events import eni_moves, percentile, script_kind
 from tests.support.replicas import wait_for
 from tests.support.trials import Progress, TrialResult, quiet
@@ -125,13 +125,14 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
     # No controller ends a group before the cloud's own transitions of it do: under the
     # realistic profile one group in 50 draws a detach that only a stop ends (after the
     # policy's detach timeout), so n / qps alone is a bound no controller could meet.
-    floors = emulated_floors(events, system.groups)
+    floors = emulated_floors(events, system.groups, float(system.spec.policy["detach_timeout_s"]))
     slowest = max(floors.values(), default=0.0)
     bound = max(throughput_bound, slowest)
     # The last group's detach cannot go out before n / qps; its own emulated steps follow
     # (the fixed timing's, else the median group's as the emulator drew them).
-    steps_s = (sum(float(system.spec.timing.get(k, 0.0)) for k in ("detach_s", "attach_s", "command_s"))
-               if "attach_s" in system.spec.timing else percentile(list(floors.values()), 0.5) or 0.0)
+    timing = trial_timing(system.spec.timing)  # what the emulator was given
+    steps_s = (sum(float(timing.get(k, 0.0)) for k in ("detach_s", "attach_s", "command_s"))
+               if "attach_s" in timing else percentile(list(floors.values()), 0.5) or 0.0)
     busiest = max(calls.items(), key=lambda kv: kv[1]) if calls else ("-", 0)
     result.figures = {
         "groups": n, "qps_per_action": qps,
@@ -158,31 +159,48 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
 _RECORD_DONE = frozenset({"Success", "Failed", "Timeout", "Aborted", "Error"})
 
 
-def emulated_floors(events: list[dict[str, Any]], groups: list[Group]) -> dict[str, float]:
+def emulated_floors(events: list[dict[str, Any]], groups: list[Group], detach_timeout_s: float) -> dict[str, float]:
     """Per group, the seconds the cloud itself spent moving it, from the event log: its ENI's
-    Detaching and Attaching stretches (a stuck detach's runs until the stop that ends it: the
-    policy's detach timeout plus the stop) and its configure commands' runs (created to done).
-    The controller's own waits between them are not counted, so each is a floor no controller
-    can beat."""
+    Detaching and Attaching stretches and its configure commands' runs (created to done). The
+    controller's own waits between them are not counted, so each is a floor no controller can
+    beat. A detach still Detaching after the policy's `detach_timeout_s` (stuck: only a stop
+    ends it) counts as that timeout plus its holder's emulated stop, not as the stretch seen,
+    which would also hold however long the controller took to escalate."""
     eni_group = {g.eni: g.name for g in groups}
     member_group = {m: g.name for g in groups for m in g.members}
     out = dict.fromkeys(eni_group.values(), 0.0)
-    moving: dict[str, float] = {}  # ENI -> when its transitional stretch began
+    moving: dict[str, tuple[float, str, str]] = {}  # ENI -> (began, to, instance)
+    detaches: list[tuple[str, float, float, str]] = []  # (group, began, ended, instance)
+    stops: dict[str, list[tuple[float, float]]] = {}  # instance -> its Stopping..Stopped stretches
+    stopping: dict[str, float] = {}
     created: dict[str, float] = {}  # configure invocation -> when it was created
     for e in events:
         kind, rid, t = e.get("kind"), str(e.get("id")), float(e["t"])
         if kind == "enis" and rid in eni_group:
             began = moving.pop(rid, None)
-            if began is not None:
-                out[eni_group[rid]] += t - began
+            if began is not None and began[1] == "Detaching":
+                detaches.append((eni_group[rid], began[0], t, began[2]))
+            elif began is not None:
+                out[eni_group[rid]] += t - began[0]
             if e.get("to") in ("Detaching", "Attaching"):
-                moving[rid] = t
+                moving[rid] = (t, str(e.get("to")), str(e.get("instance")))
+        elif kind == "instances":
+            if e.get("to") == "Stopping":
+                stopping[rid] = t
+            elif e.get("to") == "Stopped" and rid in stopping:
+                stops.setdefault(rid, []).append((stopping.pop(rid), t))
         elif kind == "invocations" and e.get("to") == "Created" and script_kind(e) == "configure":
             created[rid] = t
         elif kind == "records" and e.get("to") in _RECORD_DONE:
             invoke, _, instance = rid.partition("/")
             if invoke in created and instance in member_group:
                 out[member_group[instance]] += t - created[invoke]
+    for group, began, ended, instance in detaches:
+        if ended - began <= detach_timeout_s:
+            out[group] += ended - began
+        else:
+            stop = next((b - a for a, b in stops.get(instance, []) if began <= a <= ended), 0.0)
+            out[group] += detach_timeout_s + stop
     return out
 
 
