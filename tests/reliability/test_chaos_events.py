@@ -93,3 +93,17 @@ def test_emulated_floors_count_the_clouds_stretches_not_the_controllers_waits() 
     floors = emulated_floors(events, groups, detach_timeout_s=30.0)
     assert floors["g1"] == pytest.approx(0.5 + 0.5 + 0.3)
     assert floors["g2"] == pytest.approx(30.0 + 1.5 + 0.4)
+
+
+def test_a_stalled_detach_allows_the_policys_timeout_and_the_stop_and_a_quick_one_nothing() -> None:
+    from tests.support.chaos_events import stall_allowance
+
+    quick = MOVE[:4]
+    assert stall_allowance(quick, "eni-1", detach_timeout_s=10.0) == 0.0
+    stalled = [
+        ev(1.0, "enis", "eni-1", "InUse", "Detaching", instance="i-a"),
+        ev(13.0, "instances", "i-a", "Running", "Stopping"),  # escalated 2 s late
+        ev(13.8, "instances", "i-a", "Stopping", "Stopped"),
+        ev(13.8, "enis", "eni-1", "Detaching", "Available"),
+    ]
+    assert stall_allowance(stalled, "eni-1", detach_timeout_s=10.0) == pytest.approx(10.8)
