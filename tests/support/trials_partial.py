@@ -285,6 +285,10 @@ def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress
         src = system.holder_of(g)
         assert src is not None, "the ENI has no holder"
         to = g.members[-1] if src != g.members[-1] else g.members[1]
+        # From a steady start: the previous run's release of its dead holder done. Racing the
+        # move, that release's guard reads the ENI before the describe shows the move (the
+        # realistic profile's lag) and cannot see it: a different fault from the one judged here.
+        system.wait_released(g.name)
         seq0 = system.last_seq()
         t_move = time.time()
         system.s.control.move_by_hand(g.eni, to)
