@@ -234,6 +234,7 @@ def main() -> None:
                     help="keep the controller logs and configs here, not in a temporary directory")
     args = ap.parse_args()
     counts = QUICK if args.quick else FULL
+    load_at_start = [round(x, 2) for x in os.getloadavg()]  # 2 cores shared with other work
     if args.workdir is not None:
         args.workdir.mkdir(parents=True, exist_ok=True)
         results = run(set(args.only.split(",")), counts, args.workdir)
@@ -241,13 +242,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp:
             results = run(set(args.only.split(",")), counts, Path(tmp))
     command = "benchmarks/bench_reliability.py " + " ".join(sys.argv[1:])
+    # The host's load around this invocation, by trial number (a merge keeps the other rows').
+    here = {"load_avg_at_start": load_at_start, "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]}
+    machine = {r.trial.split(" ")[0]: here for r in results}
     if args.merge and (args.out / "reliability.json").exists():
         previous = json.loads((args.out / "reliability.json").read_text())
+        machine = {**(previous.get("machine") or {}), **machine}
         results = merged(previous, results)
         # The other rows came from earlier runs; say so, or the table claims one command made it all.
         command = f"{previous.get('command', '?')}, then {command.strip()}"
     doc = {"what": "reliability trials of issue 11", "command": command.strip(), "counts": counts,
-           "elapsed_s": round(time.monotonic() - T0, 1), "trials": [r.to_dict() for r in results]}
+           "elapsed_s": round(time.monotonic() - T0, 1), "trials": [r.to_dict() for r in results],
+           "machine": {k: v for k, v in machine.items() if k in {r.trial.split(" ")[0] for r in results}}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "reliability.json").write_text(json.dumps(doc, indent=2) + "\n")
     (args.out / "reliability.md").write_text(markdown(results, command.strip()))

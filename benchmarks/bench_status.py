@@ -10,10 +10,13 @@ members), then measures:
   newest record per group, pipelined);
 - `mirror_replica`: one build as a replica makes it for /status (group states mirrored by
   watches, each with its last finished failover; only the running index is read);
-- `http`: GET /status over loopback HTTP from `--clients` concurrent clients for
-  `--seconds`, through the replica's `CachedDocument` (rebuilt in the background at most
-  once a second and at most a third of the time; callers never wait for a rebuild). The
-  first request after start waits for the first build: reported on its own.
+- `http`: GET /status over loopback HTTP from `--clients` concurrent clients (threads of a
+  separate process, as scrapers are) for `--seconds`, through the replica's
+  `CachedDocument` (rebuilt in the background at most once a second and at most a third
+  of the time; callers never wait for a rebuild). The first request after start waits for
+  the first build: reported on its own.
+- `http_fixed_document`: the same load right after, against a document that is never
+  rebuilt: what the host's load alone costs the tail at that moment.
 
 ZooKeeper reads are counted on the client (every get/get_children/exists the session sends).
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -32,6 +37,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +71,11 @@ class ReadCounter:
                 self.count += 1
             return fn(*args, **kwargs)
         return counted
+
+
+def load_average() -> list[float]:
+    """The host's 1/5/15-minute load averages when the figures were taken (a shared machine)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def pct(values: list[float], p: float) -> float:
@@ -109,6 +120,14 @@ def config(groups: list[str]) -> Config:
          "checks": [{"type": "tcp", "port": 80}]} for g in groups]})
 
 
+def http_load_apart(port: int, clients: int, seconds: float) -> list[float]:
+    """`http_load` from a process of its own, as real scrapers are: clients inside the
+    replica's process would share its GIL with the rebuild and the server (each 0.6 MB read
+    hands the GIL back and forth), a cost no outside client pays."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        return ex.submit(http_load, port, clients, seconds).result()
+
+
 def http_load(port: int, clients: int, seconds: float) -> list[float]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     latencies: list[float] = []
@@ -144,7 +163,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval for the replica side (default: Python's 5 ms)")
     args = ap.parse_args()
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     groups = [f"g{i:04d}" for i in range(args.groups)]
     cfg = config(groups)
     with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +227,7 @@ def main() -> None:
                 http_load(server.port, 1, 0.0)  # the first request waits for the first build
                 first_s = time.monotonic() - t
                 before, t = counter.count, time.monotonic()
-                lat = http_load(server.port, args.clients, args.seconds)
+                lat = http_load_apart(server.port, args.clients, args.seconds)
                 elapsed = time.monotonic() - t
                 reads = counter.count - before
             finally:
@@ -215,6 +238,22 @@ def main() -> None:
                     "first_request_after_start_s": round(first_s, 3),
                     "zk_reads_per_s": round(reads / elapsed, 1)}
             print(f"http: {http}", flush=True)
+            # The same load against a document that never changes (no rebuild in the process),
+            # right after: what the host's load alone costs the tail at this moment.
+            fixed_doc = new_way()
+            fixed = CachedDocument(lambda: fixed_doc, max_age_s=3600.0)
+            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
+                               readiness=lambda: (True, ""), status=fixed)
+            server.start()
+            try:
+                http_load(server.port, 1, 0.0)
+                lat = http_load_apart(server.port, args.clients, args.seconds)
+            finally:
+                server.stop()
+            control = {"requests": len(lat), "p50_s": round(statistics.median(lat), 4),
+                       "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
+                       "document_bytes": len(json.dumps(fixed_doc, separators=(",", ":")))}
+            print(f"http, fixed document: {control}", flush=True)
         finally:
             c.close()
             zk.stop()
@@ -223,9 +262,13 @@ def main() -> None:
         "command": "benchmarks/bench_status.py " + " ".join(sys.argv[1:]),
         "settings": {"groups": args.groups, "records_per_group": args.records,
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
+                     "clients_in": "a separate process",
+                     "switch_interval_s": sys.getswitchinterval(),
                      "zookeeper": "one local node, loopback"},
         "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
+        "http_fixed_document": control,
         "note": "2 CPU cores shared with other engineers' work while measured",
+        "load_average": load_average(),
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -154,6 +154,11 @@ def failed_runs(t: dict[str, Any]) -> str:
     return f"FAILED in {len(runs) or '?'} of {t.get('runs')} runs (first: {first})"
 
 
+def trial_load(doc: dict[str, Any], t: dict[str, Any]) -> str:
+    """The load around the invocation that ran this trial (bench_reliability's `machine`)."""
+    return loads((doc.get("machine") or {}).get(str(t.get("trial", "")).split(" ")[0]) or {})
+
+
 def partial_rows(doc: dict[str, Any]) -> list[Row]:
     out = []
     for t in doc.get("trials") or []:
@@ -165,7 +170,7 @@ def partial_rows(doc: dict[str, Any]) -> list[Row]:
                     f"{secs(f.get('served_after_p50_s'))}, max {secs(f.get('served_after_max_s'))}; status "
                     f"wrong beyond the {g(f.get('detection_window_s'))} s detection window at most "
                     f"{secs(f.get('lying_beyond_window_max_s'))}; CLI wrong {f.get('cli_lies')} of "
-                    f"{f.get('cli_samples')} samples. {NO_LOAD}",
+                    f"{f.get('cli_samples')} samples. {trial_load(doc, t)}",
                     "`python benchmarks/bench_reliability.py --only P`"))
     return out
 
@@ -191,6 +196,6 @@ def run_rows(name: str, doc: dict[str, Any]) -> list[Row]:
     for t in doc.get("trials") or []:
         figs = scalars(t.get("figures") or {})
         out.append((f"reliability ({where}/): {t.get('trial')}{profile}",
-                    f"{failed_runs(t)}{'; ' + figs if figs else ''}. {NO_LOAD}",
+                    f"{failed_runs(t)}{'; ' + figs if figs else ''}. {trial_load(doc, t)}",
                     ", then ".join(f"`python {c}`" for c in str(doc.get("command")).split(", then "))))
     return out

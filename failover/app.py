@@ -41,6 +41,14 @@ log = logging.getLogger("failover.app")
 STATUS_MAX_AGE_S = 1.0  # the session worker's tick: /status is never older than that
 
 
+def status_max_age_s(cfg: Config) -> float:
+    """How old the /status document may get: a second at most, and half the shortest
+    detection window (fall x interval + timeout) of any group, so the cache never keeps a
+    group "healthy" beyond one detection window after this replica knew better."""
+    return min([STATUS_MAX_AGE_S, *((g.health.fall * g.health.interval_s + g.health.timeout_s) / 2
+                                    for g in cfg.groups)])
+
+
 def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]:
     cache: dict[tuple[str, str, bool], GuestConfigurator] = {}
 
@@ -143,7 +151,7 @@ class Replica:
         # The account's per-action limit, split by the live replicas (see cloud/budget.py).
         self.api_share = ApiShareWatch(self.coordination.session, self.cloud.budget)
         self._stop = threading.Event()
-        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S, fresh=self._self_status)
+        self._status = CachedDocument(self._build_status, status_max_age_s(cfg), fresh=self._self_status)
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._eni_thread: threading.Thread | None = None
@@ -244,6 +252,7 @@ class Replica:
         # run the same failover twice and forget the releases in flight.
         self._stop_parts()
         self.cfg = cfg
+        self._status.max_age_s = status_max_age_s(cfg)
         self.addresses.stop()
         self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
         deps = self._build_parts(cfg)

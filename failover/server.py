@@ -48,7 +48,7 @@ class CachedDocument:
                  fresh: StatusSource | None = None) -> None:
         self._build = build
         self._fresh = fresh  # keys added on every call, never cached (must not clash with `build`'s)
-        self._max_age_s = max_age_s
+        self.max_age_s = max_age_s  # a reload may change it
         self._monotonic = monotonic
         self._spawn = spawn or (lambda fn: threading.Thread(target=fn, name="status-build",
                                                             daemon=True).start())
@@ -69,7 +69,7 @@ class CachedDocument:
             cached = self._doc
             if cached is not None:
                 age = self._monotonic() - cached[0]
-                due = max(self._max_age_s, 2 * self._took_s)
+                due = max(self.max_age_s, 2 * self._took_s)
                 if age < STALE_FACTOR * due:
                     if age >= due and not self._building:
                         self._building = True
@@ -151,6 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: while a status rebuild holds the GIL the accept
+    # loop lags, a sixth concurrent scraper's SYN is dropped and retried by the kernel a
+    # second later (the 1 s p99 of benchmarks/bench_status.py with clients out of process).
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], liveness: Probe, ready: Probe,
                  status: StatusSource) -> None:

@@ -103,6 +103,9 @@ def chaos_world(groups: list[Group], instances: dict[str, str], timing: dict[str
 REALISTIC_TRIALS = {"profile": "realistic", "time_scale": 0.1, "seed": 11}
 
 
+DETACH_TIMEOUT_S = 10  # the trials' policy unless a Spec sets its own
+
+
 def trial_timing(timing: dict[str, Any]) -> dict[str, Any]:
     if os.environ.get("FAILOVER_TRIAL_PROFILE") != "realistic":
         return dict(timing)
@@ -122,7 +125,7 @@ def chaos_config(spec: Spec, groups: list[Group], *, zk_hosts: str, root: str, e
                   **spec.cloud},
         "defaults": {
             "health": {"interval_s": 0.2, "timeout_s": 0.15, "fall": 2, "rise": 1, **spec.health},
-            "policy": {"cooldown_s": 0, "flap_max_failovers": 1000, "detach_timeout_s": 10,
+            "policy": {"cooldown_s": 0, "flap_max_failovers": 1000, "detach_timeout_s": DETACH_TIMEOUT_S,
                        "attach_timeout_s": 10, "guest_timeout_s": 10, "verify_timeout_s": 5,
                        **spec.policy},
             "guest": {"method": "cloud_assistant", "persist": False},

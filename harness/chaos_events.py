@@ -112,3 +112,32 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     ordered = sorted(values)
     k = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
     return ordered[k]
+
+
+def stall_allowance(events: Sequence[Event], eni: str, detach_timeout_s: float) -> float:
+    """Seconds the policy itself must spend on the ENI's stalled detaches: each detach still
+    Detaching after `detach_timeout_s` (only a stop ends it; the realistic profile's crash
+    stalls) costs that timeout plus its holder's emulated stop. 0 on the fixed timing."""
+    stops: dict[str, list[tuple[float, float]]] = {}
+    stopping: dict[str, float] = {}
+    detaches: list[tuple[float, float, str]] = []
+    began: tuple[float, str] | None = None
+    for e in events:
+        t = float(e["t"])
+        if e.get("kind") == "instances":
+            if e.get("to") == "Stopping":
+                stopping[str(e.get("id"))] = t
+            elif e.get("to") == "Stopped" and str(e.get("id")) in stopping:
+                stops.setdefault(str(e.get("id")), []).append((stopping.pop(str(e.get("id"))), t))
+        elif e.get("kind") == "enis" and e.get("id") == eni:
+            if began is not None:
+                detaches.append((began[0], t, began[1]))
+                began = None
+            if e.get("to") == "Detaching":
+                began = (t, str(e.get("instance")))
+    total = 0.0
+    for start, end, instance in detaches:
+        if end - start > detach_timeout_s:
+            stop = next((b - a for a, b in stops.get(instance, []) if start <= a <= end), 0.0)
+            total += detach_timeout_s + stop
+    return total

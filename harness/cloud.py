@@ -62,6 +62,9 @@ class Timed:
         self.inner = inner
         self.sent: list[tuple[float, str]] = []
 
+    def ready(self) -> None:
+        self.inner.ready()
+
     def call(self, action: str, params: Any, *, timeout_s: float) -> Reply:
         self.sent.append((time.monotonic(), action))
         return self.inner.call(action, params, timeout_s=timeout_s)

@@ -195,12 +195,19 @@ class Episode:
     cli_samples: int
     states: list[str] = field(default_factory=list)  # the status states seen, in order, deduplicated
     timeline: list[str] = field(default_factory=list)  # "+1.23 s unserved (ENI InUse on None)" ...
+    # The /status cache's side (issue 21 rebuilds the document at most once a second):
+    # the oldest answer's age (answer time - as_of), and the lying beyond the window judged
+    # at the moment each answer was asked instead of at its as_of.
+    status_age_max_s: float = 0.0
+    beyond_at_answer_s: float = 0.0
 
     def figures(self) -> dict[str, Any]:
         return {"served_after_s": None if self.served_after_s is None else round(self.served_after_s, 2),
                 "unserved_s": round(self.unserved_s, 2), "lying_s": round(self.lying_s, 2),
                 "lying_beyond_window_s": round(self.lying_beyond_s, 2), "cli_lies": self.cli_lies,
-                "cli_samples": self.cli_samples, "states": self.states}
+                "cli_samples": self.cli_samples, "states": self.states,
+                "status_age_max_s": round(self.status_age_max_s, 2),
+                "beyond_window_at_answer_s": round(self.beyond_at_answer_s, 2)}
 
 
 class Watch:
@@ -346,12 +353,15 @@ def judge_samples(cloud: list[Sample], status: list[StatusSample], cli: list[Sta
     after = [s for s in cloud if s.t >= t_fault]
     unserved = sum(b.t - a.t for a, b in itertools.pairwise(after) if not a.served[group])
     asked = [s for s in status if s.t1 >= t_fault]
-    lying = beyond = 0.0
+    lying = beyond = at_answer = 0.0
     for a, b in itertools.pairwise(asked):
         if a.state[group] in CLAIMS_SERVED and not _served_between(cloud, group, a.since, a.t1):
             lying += b.t0 - a.t0
             if not _served_between(cloud, group, a.since - window, a.t1):
                 beyond += b.t0 - a.t0
+        if a.state[group] in CLAIMS_SERVED and not _served_between(cloud, group, a.t0 - window, a.t1):
+            at_answer += b.t0 - a.t0
+    ages = [a.t1 - a.as_of for a in asked if a.as_of is not None]
     states: list[str] = []
     for s in asked:
         st = s.state[group]
@@ -364,7 +374,8 @@ def judge_samples(cloud: list[Sample], status: list[StatusSample], cli: list[Sta
                and not _served_between(cloud, group, c.t0 - window, c.t1))
     served_at = _stable_start(after, group)
     return Episode(t_fault, None if served_at is None else served_at - t_fault, unserved, lying, beyond,
-                   lies, len(mine), states, _timeline(after, asked, group, t_fault))
+                   lies, len(mine), states, _timeline(after, asked, group, t_fault),
+                   status_age_max_s=max(ages, default=0.0), beyond_at_answer_s=at_answer)
 
 
 def _timeline(after: list[Sample], asked: list[StatusSample], group: str, t_fault: float,

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.chaos import Group, Spec
-from harness.chaos_events import eni_moves, invocations_by_instance, percentile
+from harness.chaos import DETACH_TIMEOUT_S, Group, Spec
+from harness.chaos_events import eni_moves, invocations_by_instance, percentile, stall_allowance
 from harness.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
 from harness.trials import Progress, TrialResult, quiet
 from harness.waiting import wait_for
@@ -90,8 +90,13 @@ def judge_run(result: TrialResult, system: PartialSystem, g: Group, label: str, 
         result.fail(f"{label}: not served {WAIT_S:g} s after the fault (cloud: ENI on {holder}; "
                     f"status said {' -> '.join(ep.states) or 'nothing'}): {story}")
     else:
-        result.check(ep.served_after_s <= GOAL_S,
-                     f"{label}: served again only after {ep.served_after_s:.2f} s (goal {GOAL_S:g} s): {story}")
+        # GOAL_S is the goal under the fixed timing; a profile that stalls a detach (the
+        # realistic one's crash stalls) adds what the policy must wait for it: its detach
+        # timeout and the stop. None on the fixed timing.
+        goal = GOAL_S + stall_allowance(system.events(system.run_seq), g.eni,
+                                        float(system.spec.policy.get("detach_timeout_s", DETACH_TIMEOUT_S)))
+        result.check(ep.served_after_s <= goal,
+                     f"{label}: served again only after {ep.served_after_s:.2f} s (goal {goal:g} s): {story}")
     result.check(ep.lying_beyond_s == 0,
                  f"{label}: /status said healthy/degraded for {ep.lying_beyond_s:.2f} s while nothing "
                  f"served {g.name} for longer than one detection window "
@@ -115,6 +120,9 @@ def summarize(result: TrialResult, runs: list[Run], system: PartialSystem) -> No
         "served_after_max_s": round(max(served), 2) if served else None,
         "lying_max_s": round(max((r.episode.lying_s for r in runs), default=0), 2),
         "lying_beyond_window_max_s": round(max((r.episode.lying_beyond_s for r in runs), default=0), 2),
+        # The /status cache's cost, reported (not judged): see Episode.
+        "status_age_max_s": round(max((r.episode.status_age_max_s for r in runs), default=0), 2),
+        "beyond_window_at_answer_max_s": round(max((r.episode.beyond_at_answer_s for r in runs), default=0), 2),
         "cli_lies": sum(r.episode.cli_lies for r in runs),
         "cli_samples": sum(r.episode.cli_samples for r in runs),
         "detection_window_s": round(system.detection_window_s(), 2),
@@ -277,6 +285,10 @@ def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress
         src = system.holder_of(g)
         assert src is not None, "the ENI has no holder"
         to = g.members[-1] if src != g.members[-1] else g.members[1]
+        # From a steady start: the previous run's release of its dead holder done. Racing the
+        # move, that release's guard reads the ENI before the describe shows the move (the
+        # realistic profile's lag) and cannot see it: a different fault from the one judged here.
+        system.wait_released(g.name)
         seq0 = system.last_seq()
         t_move = time.time()
         system.s.control.move_by_hand(g.eni, to)

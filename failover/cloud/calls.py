@@ -34,6 +34,9 @@ class Gateway(Protocol):
 
     def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply: ...
 
+    def ready(self) -> None:
+        """Does now what the next call would otherwise do on its own time before sending."""
+
 
 class Caller:
     def __init__(self, gateway: Gateway, budget: ApiBudget, clock: Clock,
@@ -92,6 +95,9 @@ class Caller:
         else:
             slot = self._budget.requeue(action, kept)
         if mutation and trace is not None:
+            # A credential refresh inside the SDK is a round trip to the metadata service or
+            # STS: done before the fencing check, so the check stays right before sending.
+            self._gateway.ready()
             trace.check()
         start = self._clock.monotonic()
         try:

@@ -21,6 +21,7 @@ variables: the process environment belongs to the operator, and other parts
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -162,6 +163,16 @@ class SdkGateway:
             conf.access_key_secret = self._static["access_key_secret"]
             conf.security_token = self._static.get("security_token")
         return conf
+
+    def ready(self) -> None:
+        """Fetches the credentials the next call will sign with (the default chain refreshes
+        them from the instance's RAM role, RRSA or STS when they near expiry), so that a
+        mutation's fencing check can run after that round trip instead of before it. The
+        SDK then finds them cached. Static keys: nothing to do."""
+        if self._credential is not None:
+            # A failure here is reported by the call itself, converted, with its action.
+            with contextlib.suppress(Exception):
+                self._credential.get_credential()
 
     def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply:
         """One attempt of `action` (API key names in `params`; RegionId is added here)."""

@@ -71,3 +71,39 @@ def test_script_kind_reads_the_scripts_the_product_renders() -> None:
                        gateway="192.168.1.253", table=1001)
     assert script_kind({"script": render_runtime(net)}) == "configure"
     assert script_kind({"script": render_release(net)}) == "release"
+
+
+def test_emulated_floors_count_the_clouds_stretches_not_the_controllers_waits() -> None:
+    from harness.chaos import Group
+    from harness.trials_scale import emulated_floors
+
+    groups = [Group("g1", "eni-1", ("i-a", "i-b"), "10.0.0.1"), Group("g2", "eni-2", ("i-c", "i-d"), "10.0.0.2")]
+    events = [
+        *MOVE[:5],  # eni-1: detach 0.5 s, (0.5 s the controller's), attach 0.5 s; command from 2.6 s
+        ev(2.9, "records", "t-1/i-b", "Running", "Success"),
+        # eni-2's detach is stuck: the controller escalates late (at 38 s, not 33 s), the stop
+        # takes 1.5 s and ends it: the policy's 30 s plus the stop count, not the 36.5 s seen
+        ev(3.0, "enis", "eni-2", "InUse", "Detaching", instance="i-c"),
+        ev(38.0, "instances", "i-c", "Running", "Stopping"),
+        ev(39.5, "instances", "i-c", "Stopping", "Stopped"),
+        ev(39.5, "enis", "eni-2", "Detaching", "Available"),
+        ev(40.0, "enis", "eni-2", "Available", "Attaching", instance="i-d"),
+        ev(40.4, "enis", "eni-2", "Attaching", "InUse"),
+    ]
+    floors = emulated_floors(events, groups, detach_timeout_s=30.0)
+    assert floors["g1"] == pytest.approx(0.5 + 0.5 + 0.3)
+    assert floors["g2"] == pytest.approx(30.0 + 1.5 + 0.4)
+
+
+def test_a_stalled_detach_allows_the_policys_timeout_and_the_stop_and_a_quick_one_nothing() -> None:
+    from harness.chaos_events import stall_allowance
+
+    quick = MOVE[:4]
+    assert stall_allowance(quick, "eni-1", detach_timeout_s=10.0) == 0.0
+    stalled = [
+        ev(1.0, "enis", "eni-1", "InUse", "Detaching", instance="i-a"),
+        ev(13.0, "instances", "i-a", "Running", "Stopping"),  # escalated 2 s late
+        ev(13.8, "instances", "i-a", "Stopping", "Stopped"),
+        ev(13.8, "enis", "eni-1", "Detaching", "Available"),
+    ]
+    assert stall_allowance(stalled, "eni-1", detach_timeout_s=10.0) == pytest.approx(10.8)

@@ -86,3 +86,15 @@ def test_a_document_speaks_for_its_as_of_not_for_when_it_was_read() -> None:
                   StatusSample(100.7, 100.75, {"web": "failing_over"})]
     ep = judge_samples(c, built_late, [], "web", 100.0, window=0.1)
     assert ep.lying_s > 0 and ep.lying_beyond_s > 0
+
+
+def test_a_cached_answer_is_judged_at_its_as_of_and_its_age_is_reported() -> None:
+    # Unserved from +0.2 s for 1.8 s; each /status answer is a document built 1.2 s earlier.
+    answers = [StatusSample(100.0 + i / 10, 100.0 + i / 10 + 0.05, {"web": "healthy"},
+                            as_of=100.0 + i / 10 - 1.2) for i in range(14)]
+    ep = judge_samples(cloud("SS" + "." * 18), answers, [], "web", 100.1, window=0.5)
+    assert ep.lying_beyond_s == 0.0  # each document was true when it was built
+    assert abs(ep.status_age_max_s - 1.25) < 1e-6
+    # Judged when asked, the answers asked from +0.6 s on (nothing served since 0.5 s before
+    # them) are beyond it: six answers, 0.1 s apart.
+    assert abs(ep.beyond_at_answer_s - 0.6) < 1e-6

@@ -105,3 +105,19 @@ def test_verdicts_republished_after_session_loss(zk_server: ZkCluster, zk_root: 
 def test_publish_refuses_another_replicas_id(zk_server: ZkCluster, zk_root: str) -> None:
     with replicas(zk_server.hosts, zk_root, ["a"]) as reps, pytest.raises(ValueError, match="controller_id"):
         reps["a"].observations.publish(obs("b", True))
+
+
+def test_a_snapshot_decodes_a_vote_again_only_when_its_content_changed(
+    zk_server: ZkCluster, zk_root: str
+) -> None:
+    with replicas(zk_server.hosts, zk_root, ["a"]) as reps:
+        rep = reps["a"]
+        wait_for(lambda: one_leader(reps), what="a leader")
+        rep.observations.publish(obs("a", True))
+        first = wait_for(lambda: rep.observations.snapshot().get("web", {}).get("i-a", {}).get("a"),
+                         what="the vote")
+        assert rep.observations.snapshot()["web"]["i-a"]["a"] is first  # the same decode, reused
+        rep.observations.publish(obs("a", False, reason="refused"))
+        changed = wait_for(lambda: (o := rep.observations.snapshot()["web"]["i-a"]["a"]).up is False and o,
+                           what="the changed vote")
+        assert changed.reason == "refused"

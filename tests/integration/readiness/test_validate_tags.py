@@ -16,9 +16,9 @@ import yaml
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
-from failover.cloud.waiting import SystemClock
 from failover.engine.ram_tags import tag_rules
 from failover.lab.render import MANAGED_TAGS
+from failover.ports import SystemClock
 from harness.cloud import cloud_config
 from harness.sim import MANAGED, SimServer
 from harness.standby_worlds import cli, world, write_config

@@ -182,3 +182,13 @@ def test_a_failed_trial_counts_runs_not_failure_lines() -> None:
     t = {"runs": 10, "failures": ["run 6: a", "run 6: b", "run 8: c"]}
     assert report_rows.failed_runs(t) == "FAILED in 2 of 10 runs (first: run 6: a)"
     assert report_rows.failed_runs({"runs": 5, "failures": []}) == "passed 5 of 5"
+
+
+def test_a_reliability_rows_load_is_the_one_recorded_for_its_trial() -> None:
+    doc = {"command": "benchmarks/bench_reliability.py --only P1", "machine": {
+        "P1.": {"load_avg_at_start": [5.1, 4, 3], "load_avg_at_end": [9.5, 6, 4]}},
+        "trials": [{"trial": "P1. attach fails", "runs": 10, "failures": [], "figures": {}},
+                   {"trial": "P2. other", "runs": 10, "failures": [], "figures": {}}]}
+    rows = report_rows.partial_rows(doc)
+    assert "load average 5.1 at start, 9.5 at end" in rows[0][1]
+    assert report_rows.NO_LOAD in rows[1][1]  # not re-run by the invocation that recorded it

@@ -30,6 +30,9 @@ class Scripted:
         self.latency_s = latency_s
         self.calls: list[tuple[str, float]] = []
 
+    def ready(self) -> None:
+        self.calls.append(("<ready>", 0.0))
+
     def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply:
         self.calls.append((action, timeout_s))
         self.clock.sleep(self.latency_s)
@@ -193,11 +196,21 @@ def test_a_mutation_is_fenced_after_its_token_wait_and_a_read_is_not() -> None:
     with pytest.raises(NotLeader):
         caller.retrying("DetachThing", {}, priority=Priority.FAILOVER, deadline=deadline,
                         trace=trace, mutation=True)
-    assert [a for a, _ in gw.calls] == ["DescribeThings"]
+    assert [a for a, _ in gw.calls] == ["DescribeThings", "<ready>"]
     leader["ok"] = True
     caller.once("DetachThing", {}, priority=Priority.FAILOVER, deadline=deadline, trace=trace,
                 mutation=True)
-    assert [a for a, _ in gw.calls] == ["DescribeThings", "DetachThing"]
+    assert [a for a, _ in gw.calls] == ["DescribeThings", "<ready>", "<ready>", "DetachThing"]
+
+
+def test_the_gateway_gets_ready_before_the_fencing_check_not_between_it_and_the_send() -> None:
+    caller, gw, clock = make([{"RequestId": "RID"}])
+    order: list[str] = []
+    trace = CallTrace(guard=lambda: order.append(f"fence after {[a for a, _ in gw.calls]}"))
+    caller.once("AttachThing", {}, priority=Priority.FAILOVER, deadline=Deadline.after(clock, 30),
+                trace=trace, mutation=True)
+    assert order == ["fence after ['<ready>']"]
+    assert [a for a, _ in gw.calls] == ["<ready>", "AttachThing"]
 
 
 def test_a_call_refused_for_flow_control_is_retried_in_its_own_slot() -> None:

@@ -40,6 +40,9 @@ class EniWorld:
         self.errors: list[ApiError] = []  # raised by the next describes, in order
         self._lock = threading.Lock()
 
+    def ready(self) -> None:
+        pass
+
     def call(self, action: str, params: Mapping[str, Any], *, timeout_s: float) -> Reply:
         if action == "AttachNetworkInterface":
             with self._lock:

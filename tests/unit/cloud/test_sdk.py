@@ -44,3 +44,29 @@ def test_repr_never_shows_a_secret() -> None:
     assert "TOPSECRET" not in repr(gw)
     assert "TOPSECRET" not in repr(vars(gw).get("where"))
     assert USER_AGENT.startswith("failover/")
+
+
+def test_ready_fetches_the_default_chains_credentials_and_leaves_static_keys_alone() -> None:
+    """A refresh (RAM role, RRSA, STS) is a round trip: `ready` makes it before the fencing
+    check, so the check stays right before the request leaves."""
+    cfg = CloudConfig(region="cn-hangzhou", endpoint="127.0.0.1:1", protocol="http")
+    gw = SdkGateway(cfg, environ={})
+    fetched: list[str] = []
+
+    class Chain:
+        def get_credential(self) -> None:
+            fetched.append("credential")
+
+    gw._credential = Chain()  # type: ignore[assignment]
+    gw.ready()
+    assert fetched == ["credential"]
+
+    class Broken:
+        def get_credential(self) -> None:
+            raise RuntimeError("no metadata service")
+
+    gw._credential = Broken()  # type: ignore[assignment]
+    gw.ready()  # the call itself reports it, with its action
+    static = SdkGateway(CloudConfig(region="cn-hangzhou", credentials=EnvCredentials(
+        access_key_id_env="MY_AK", access_key_secret_env="MY_SK")), environ={"MY_AK": "a", "MY_SK": "b"})
+    static.ready()

@@ -113,6 +113,21 @@ def test_example_and_local_configs_are_valid() -> None:
         assert cfg.groups
 
 
+def test_the_example_configs_step_timeouts_are_not_below_the_defaults() -> None:
+    """The defaults follow the public tools' waits (attach 2 min, detach 1 min); an example
+    that sets less teaches operators to fail good attaches (the old 30 s was the assumed p99)."""
+    from failover.config.models import PolicyConfig
+
+    floor = PolicyConfig()
+    paths = [ROOT / "config" / "example.yaml", ROOT / "deploy/kubernetes/base/config.yaml",
+             ROOT / "deploy/kubernetes/overlays/example/config.yaml"]
+    for path in paths:
+        doc = yaml.safe_load(path.read_text())
+        policy = doc.get("defaults", {}).get("policy", {})
+        for key in ("attach_timeout_s", "detach_timeout_s"):
+            assert float(policy.get(key, getattr(floor, key))) >= getattr(floor, key), (path, key)
+
+
 def test_groups_inherit_defaults_field_by_field() -> None:
     doc = _with(lambda d: d["groups"][0].update(health={"fall": 5}))
     doc["defaults"]["policy"] = {"cooldown_s": 42, "fence": "always"}
