@@ -40,7 +40,8 @@ class FakeRunner:
         return list(finished)
 
 
-def make(fall: int = 2, rise: int = 2) -> tuple[HealthMonitor, FakeRunner, FakeClock,
+def make(fall: int = 2, rise: int = 2, addresses: dict[str, str] | None = None,
+         gone: set[str] | None = None) -> tuple[HealthMonitor, FakeRunner, FakeClock,
                                                 list[Observation], Callable[[Round], None]]:
     g = GroupConfig.model_validate({
         "name": "a", "network_interface": "eni-a", "members": ["i-1", "i-2"],
@@ -50,8 +51,9 @@ def make(fall: int = 2, rise: int = 2) -> tuple[HealthMonitor, FakeRunner, FakeC
     clock = FakeClock()
     runner = FakeRunner(clock)
     seen: list[Observation] = []
-    m = HealthMonitor([g], controller_id="c", addresses=lambda: {"i-1": "10.0.0.1", "i-2": "10.0.0.2"},
-                      sink=seen.append, clock=clock, run_probes=runner)
+    where = {"i-1": "10.0.0.1", "i-2": "10.0.0.2"} if addresses is None else addresses
+    m = HealthMonitor([g], controller_id="c", addresses=lambda: where, sink=seen.append,
+                      clock=clock, run_probes=runner, missing=lambda: gone or set())
     (job,) = m.job_ids
 
     def round_(r: Round) -> None:
@@ -124,6 +126,24 @@ def test_a_member_left_unprobed_holds_its_groups_vote_time_back() -> None:
     assert m.member_up("a", "i-2") is None
     assert {o.at for o in seen[mark:]} == {i2_last}
     assert {o.instance for o in seen[-1:]} == {"i-1"}
+
+
+def test_a_gone_members_failures_do_not_freshen_its_neighbours_stale_votes() -> None:
+    """A member DescribeInstances no longer lists fails every round without a probe; before,
+    that advanced the group's round time and carried i-1's stale "up" along with it."""
+    addresses = {"i-1": "10.0.0.1", "i-2": "10.0.0.2"}
+    gone: set[str] = set()
+    m, _, clock, seen, round_ = make(fall=2, rise=2, addresses=addresses, gone=gone)
+    round_(BOTH_UP)
+    round_(BOTH_UP)
+    i1_last = clock.t - 1.0
+    del addresses["i-2"]
+    gone.add("i-2")
+    mark = len(seen)
+    for _ in range(3):
+        round_(({}, True))
+    assert m.member_up("a", "i-2") is False  # its failures are evidence
+    assert {o.at for o in seen[mark:] if o.instance == "i-1"} == {i1_last}
 
 
 def test_a_member_back_from_stale_must_rise_again() -> None:
