@@ -97,6 +97,10 @@ class InstanceInfo:
     vswitch_id: str
     instance_type: str
     eni_ids: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value), as DescribeInstances lists them
+
+    def tag(self, key: str) -> str | None:
+        return next((v for k, v in self.tags if k == key), None)
 
 
 @dataclass(frozen=True)

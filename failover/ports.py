@@ -148,6 +148,13 @@ class Provisioning(Protocol):
         """Associates and waits for InUse; already associated with `eni_id` = done."""
         ...
 
+    def tag_instance(
+        self, instance_id: str, key: str, value: str, *, timeout_s: float = ...,
+        trace: CallTrace | None = ...,
+    ) -> None:
+        """Sets one tag on an instance (overwrites)."""
+        ...
+
 
 class ApiShare(Protocol):
     """What the account's per-action API limit is divided by (the cloud's budget)."""

@@ -76,6 +76,10 @@ class Instance(Stateful):
     name: str = ""
     security_groups: list[str] = field(default_factory=list)
     primary_eni: str = ""
+    tags: dict[str, str] = field(default_factory=dict)  # TagResources / DescribeInstances
+    # The guest's pre-staged hot-plug triggers, by ENI MAC -> version: what a stage script
+    # (run by Cloud Assistant) installed on its disk; survives stops and crashes.
+    staged: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -270,6 +274,8 @@ def load_world(data: Any) -> World:
             os_type=_get(d, "os_type", p, str, "linux"),
             name=_get(d, "name", p, str, ""),
             security_groups=sg_list(d, p, vsw),
+            tags={str(k): str(v) for k, v in _get(d, "tags", p, dict, {}).items()},
+            staged={str(k): str(v) for k, v in _get(d, "staged", p, dict, {}).items()},
         )
         if inst.max_enis < 1 or inst.max_ips_per_eni < 1:
             raise WorldError(f"{p}.max_enis", "max_enis and max_ips_per_eni must be at least 1")
