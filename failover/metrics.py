@@ -156,13 +156,20 @@ BUILD_INFO = Gauge(
     ["version", "controller"], registry=REGISTRY,
 )
 
+GUEST_PATH = Counter(
+    "failover_guest_path",
+    "Guest steps by the path that served them: prestaged (the standby's own hot-plug trigger, "
+    "seen through the service IPs) or runcommand (the script sent over Cloud Assistant)",
+    ["group", "path"], registry=REGISTRY,
+)
+
 ALL_METRICS = (
     LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES, PROBE_LAG,
     HEALTH_ROUNDS_MISSED, NO_HEALTHY_STANDBY, STANDBY_READY, FAILOVERS, FAILOVER_DURATION,
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
     GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
-    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED,
+    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED, GUEST_PATH,
 )
 
 
@@ -236,3 +243,8 @@ def record_config_reload(ok: bool) -> None:
 def set_paused(group: str, since: float | None) -> None:
     """`since`: the pause's Unix time, None when the group is not paused."""
     GROUP_PAUSED.labels(group=group).set(since or 0)
+
+
+def record_guest_path(group: str, path: str) -> None:
+    """One guest step served by `path` (`prestaged` or `runcommand`)."""
+    GUEST_PATH.labels(group=group, path=path).inc()

@@ -88,6 +88,14 @@ class EniState:
 
 
 @dataclass(frozen=True)
+class StagedGuest:
+    """A pre-staged guest configuration for one ENI: its version and the script installing it."""
+
+    version: str
+    script: str
+
+
+@dataclass(frozen=True)
 class InstanceInfo:
     instance_id: str
     status: str  # Pending | Starting | Running | Stopping | Stopped
@@ -173,6 +181,7 @@ class CallTrace:
     def __init__(self, guard: Callable[[], object] | None = None) -> None:
         self.calls: list[ApiCall] = []
         self.guard = guard
+        self.detail: str | None = None  # what the step did, when it had a choice (journal)
 
     def check(self) -> None:
         if self.guard is not None:

@@ -20,6 +20,7 @@ from failover.model import (
     InstanceTypeLimits,
     Priority,
     ScriptLanguage,
+    StagedGuest,
     VerifyOutcome,
     VSwitchInfo,
 )
@@ -154,6 +155,12 @@ class Provisioning(Protocol):
     ) -> None:
         """Sets one tag on an instance (overwrites)."""
         ...
+
+
+class GuestStager(Protocol):
+    """Renders the pre-staged guest configuration of one ENI (`failover.guest.prestage`)."""
+
+    def stage(self, family: str, network: GuestNetwork, *, persist: bool) -> StagedGuest: ...
 
 
 class ApiShare(Protocol):

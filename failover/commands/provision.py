@@ -19,6 +19,7 @@ from failover.config import Config, ConfigError
 from failover.engine import provision as prov
 from failover.engine import staging
 from failover.engine.readiness import read_eni
+from failover.guest.prestage import Stager
 from failover.model import CloudError
 
 if TYPE_CHECKING:  # the SDK loads only when a command needs the cloud
@@ -62,7 +63,8 @@ def provision(ctx: click.Context, group: str | None, dry_run: bool, yes: bool, r
     cloud = open_cloud(cfg)
     try:
         plans = [prov.plan(i, g, cfg.cloud.region,
-                           prov.read_facts(cloud, cloud, g, read_eni(cloud, g.network_interface)),
+                           prov.read_facts(cloud, cloud, g, read_eni(cloud, g.network_interface),
+                                           Stager()),
                            restage=restage)
                  for i, g in enumerate(cfg.groups) if group in (None, g.name)]
     except CloudError as e:

@@ -12,6 +12,7 @@ from failover.cli import CliState, config_option, state
 from failover.config import Config
 from failover.engine import provision
 from failover.engine.readiness import Finding, group_findings, read_facts
+from failover.guest.prestage import Stager
 from failover.model import CloudError
 from failover.ports import CloudPort, InstanceTypes, Provisioning
 
@@ -70,7 +71,8 @@ def live_findings(cfg: Config, cloud: CloudPort, types: InstanceTypes,
         if f.eni is None:
             out += group_findings(i, g, f)
             continue
-        plan = provision.plan(i, g, cfg.cloud.region, provision.read_facts(cloud, prov, g, f.eni))
+        plan = provision.plan(i, g, cfg.cloud.region,
+                              provision.read_facts(cloud, prov, g, f.eni, Stager()))
         # The IP count a standby must take is the one after provisioning.
         out += group_findings(i, g, f, len(f.eni.private_ips) + len(plan.assign))
         out += plan.findings()

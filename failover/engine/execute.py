@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from failover import metrics
 from failover.config import GroupConfig
+from failover.engine import guest_check
 from failover.engine.transitions import closed, moved, not_serving, served
 from failover.model import (
     CallTrace,
@@ -222,7 +223,8 @@ class Executor:
                                               "error": step.error})
             raise StepFailed(record, exc) from exc
         duration = self.d.clock.monotonic() - t0
-        record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
+        record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status,
+                                             trace.detail))
         self.d.journal.update(record, self.d.leadership.fence())
         metrics.STEP_DURATION.labels(group=group.name, step=name.value).observe(duration)
         log.info("step %s", status, extra={"failover": record.id, "step": name.value,
@@ -308,6 +310,12 @@ class Executor:
         eni = self._attached.pop(record.id, None) or self.d.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        if group.guest.prestage:  # the standby's own trigger first; RunCommand only if it did not act
+            guest_check.check_or_configure(
+                group, record.to_instance, eni, trace, verifier=self.d.verifier, clock=self.d.clock,
+                configure=lambda: self._configure(group, record.to_instance, network, trace),
+                failover_id=record.id)
+            return "ok"
         result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
             raise RuntimeError(f"guest script on {record.to_instance} ended {result.status} "

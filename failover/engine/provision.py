@@ -20,7 +20,7 @@ from failover.config import GroupConfig
 from failover.engine import staging
 from failover.engine.readiness import Finding
 from failover.model import CallTrace, CloudError, EipInfo, EniState, InstanceInfo
-from failover.ports import CloudPort, Provisioning
+from failover.ports import CloudPort, GuestStager, Provisioning
 
 NAT = "NAT"
 
@@ -100,6 +100,7 @@ class ProvisionFacts:
     on_eni: tuple[EipInfo, ...]  # every EIP associated with the ENI
     # the members as DescribeInstances shows them, tags included (read for guest.prestage only)
     instances: Mapping[str, InstanceInfo] = field(default_factory=dict)
+    stager: GuestStager | None = None  # renders the pre-staged configuration (guest.prestage)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ def plan(index: int, group: GroupConfig, region: str, facts: ProvisionFacts, *,
     associate, eip_manual = _eips(p, group, region, eni, facts, [a.ip for a in assign])
     # The stage carries the IPs the ENI will have once the assignments above are done.
     after = replace(eni, private_ips=(*eni.private_ips, *(a.ip for a in assign)))
-    stage = staging.plan(index, group, after, facts.cidr, facts.instances, restage=restage)
+    stage = staging.plan(index, group, after, facts.cidr, facts.instances, facts.stager,
+                         restage=restage)
     return Plan(group.name, eni.eni_id, tuple(assign), tuple(associate), tuple(manual + eip_manual),
                 stage)
 
@@ -214,15 +216,17 @@ def _eips(p: str, group: GroupConfig, region: str, eni: EniState, facts: Provisi
 
 
 def read_facts(cloud: CloudPort, prov: Provisioning, group: GroupConfig,
-               eni: EniState | None) -> ProvisionFacts:
-    """The EIP side of one group (the ENI is read by the caller, once)."""
+               eni: EniState | None, stager: GuestStager | None = None) -> ProvisionFacts:
+    """The EIP side of one group (the ENI is read by the caller, once); with a `stager`, also
+    the members (their tags) when the group is pre-staged."""
     if eni is None:
         return ProvisionFacts(None, None, {}, ())
     cidr = cloud.describe_vswitch(eni.vswitch_id).cidr
     found = prov.describe_eips(ips=group.eips) if group.eips else []
     on_eni = cloud.eips_of_eni(eni.eni_id)
-    instances = cloud.describe_instances(list(group.members)) if group.guest.prestage else {}
-    return ProvisionFacts(eni, cidr or None, {e.ip: e for e in found}, tuple(on_eni), instances)
+    wanted = stager is not None and group.guest.prestage
+    instances = cloud.describe_instances(list(group.members)) if wanted else {}
+    return ProvisionFacts(eni, cidr or None, {e.ip: e for e in found}, tuple(on_eni), instances, stager)
 
 
 def new_token() -> str:

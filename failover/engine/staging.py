@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from failover.config import GroupConfig
 from failover.engine.execute import gateway_of
 from failover.engine.readiness import Finding
-from failover.guest.prestage import Stage, render_stage, staged_version
-from failover.model import CallTrace, CloudError, EniState, GuestNetwork, InstanceInfo, Priority
-from failover.ports import CloudPort, Provisioning
+from failover.model import (
+    CallTrace,
+    CloudError,
+    EniState,
+    GuestNetwork,
+    InstanceInfo,
+    Priority,
+    StagedGuest,
+)
+from failover.ports import CloudPort, GuestStager, Provisioning
 
 TAG_PREFIX = "failover:prestaged:"
 
@@ -58,7 +65,7 @@ class StageAction:
 @dataclass(frozen=True)
 class StagePlan:
     group: str
-    stage: Stage | None  # None: the group is not pre-staged
+    stage: StagedGuest | None  # None: the group is not pre-staged
     actions: tuple[StageAction, ...] = ()
     waiting: tuple[Finding, ...] = ()  # members that cannot be staged now (not Running)
 
@@ -72,11 +79,11 @@ class StagePlan:
 
 
 def plan(index: int, group: GroupConfig, eni: EniState | None, cidr: str | None,
-         instances: Mapping[str, InstanceInfo], *, restage: bool = False) -> StagePlan:
-    if not group.guest.prestage or eni is None or not (group.guest.cidr or cidr):
+         instances: Mapping[str, InstanceInfo], stager: GuestStager | None, *,
+         restage: bool = False) -> StagePlan:
+    if stager is None or not group.guest.prestage or eni is None or not (group.guest.cidr or cidr):
         return StagePlan(group.name, None)
-    stage = render_stage(group.guest.os, network_of(group, eni, cidr or ""),
-                         persist=group.guest.persist)
+    stage = stager.stage(group.guest.os, network_of(group, eni, cidr or ""), persist=group.guest.persist)
     actions: list[StageAction] = []
     waiting: list[Finding] = []
     for j, m in enumerate(group.members):
@@ -99,6 +106,20 @@ class StageOutcome:
     action: str
     ok: bool
     detail: str
+
+
+STAGED_LINE = "failover-stage: "  # the stage script's last line: "installed V" or "unchanged V"
+
+
+def staged_version(output: str) -> str | None:
+    """The version a stage script reported, else None (a guest that printed nothing)."""
+    for raw in reversed(output.splitlines()):
+        line = raw.strip()
+        if line.startswith(STAGED_LINE):
+            words = line[len(STAGED_LINE):].split()
+            if len(words) == 2 and words[0] in ("installed", "unchanged"):
+                return words[1]
+    return None
 
 
 def apply(p: StagePlan, cloud: CloudPort, prov: Provisioning, *,

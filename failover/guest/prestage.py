@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 from failover.guest.script import MAX_SCRIPT_BYTES, ScriptTooLarge, render_release, render_runtime
 from failover.guest.validate import GuestInputError, Label, check_family, check_network
-from failover.model import GuestNetwork
+from failover.model import GuestNetwork, StagedGuest
 
 STAGE_DIR = "/usr/local/lib/failover"
 UDEV_DIR = "/etc/udev/rules.d"
@@ -47,7 +47,7 @@ UNIT = "failover-eni@.service"
 VERSION_CHARS = 16
 HOTPLUG_WAIT_S = 20  # configure waits this long for the device (it is already there when udev fires)
 _EOF = "FAILOVER_STAGE_EOF"
-STAGED_LINE = "failover-stage: "  # what the stage script prints: "installed V" or "unchanged V"
+STAGED_LINE = "failover-stage: "  # what the stage script prints (engine/staging.py reads it)
 
 
 def mac_key(mac: str) -> str:
@@ -94,7 +94,8 @@ def trigger_script(mac: str) -> str:
         '# FAILOVER_STAGE_ROOT=DIR: the scripts live under DIR (the lab)\n'
         f'D="${{FAILOVER_STAGE_ROOT:-}}{d}"\n'
         'case "$1" in\n'
-        f'  start) FAILOVER_WAIT_S="${{FAILOVER_WAIT_S:-{HOTPLUG_WAIT_S}}}" exec /bin/sh "$D/configure.sh" ;;\n'
+        f'  start) FAILOVER_WAIT_S="${{FAILOVER_WAIT_S:-{HOTPLUG_WAIT_S}}}" '
+        'exec /bin/sh "$D/configure.sh" ;;\n'
         "  stop)\n"
         "    # only when the NIC is gone: a shutdown or a manual stop leaves the ENI configured\n"
         "    for a in /sys/class/net/*/address; do\n"
@@ -222,12 +223,9 @@ def render_stage(family: str, network: GuestNetwork, *, persist: bool = True,
     return Stage(n, family, version, files, script)
 
 
-def staged_version(output: str) -> str | None:
-    """The version a stage script reported (`installed V` or `unchanged V`), else None."""
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith(STAGED_LINE):
-            words = line[len(STAGED_LINE):].split()
-            if len(words) == 2 and words[0] in ("installed", "unchanged"):
-                return words[1]
-    return None
+class Stager:
+    """`ports.GuestStager`: what the engine's staging plan is handed."""
+
+    def stage(self, family: str, network: GuestNetwork, *, persist: bool) -> StagedGuest:
+        s = render_stage(family, network, persist=persist)
+        return StagedGuest(s.version, s.script)

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from failover.sim import guest_ops
 from failover.sim.protocol import (
     ApiError,
     get_bool,
@@ -26,7 +27,6 @@ from failover.sim.protocol import (
     page,
     req_str,
 )
-from failover.sim import guest_ops
 from failover.sim.registry import find_instance, iso, op
 from failover.sim.state import State, log
 from failover.sim.world import Invocation, InvokeRecord

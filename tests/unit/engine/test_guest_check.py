@@ -1,0 +1,95 @@
+"""The guest step as a check (guest.prestage): the service IPs first, RunCommand only as a fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from failover import metrics
+from failover.model import Result, StepName, Trigger, VerifyOutcome
+from failover.records import StepRecord
+from tests.unit.engine.test_execute import World, group, steps
+
+
+class ServedAfter:
+    """A verifier whose service IPs answer from the `n`-th call on (0: never)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.calls: list[tuple[str, tuple[str, ...], float]] = []
+
+    def verify(self, group: str, instance_id: str, ips: Sequence[str], *, timeout_s: float) -> VerifyOutcome:
+        self.calls.append((instance_id, tuple(ips), timeout_s))
+        ok = self.n > 0 and len(self.calls) >= self.n
+        return VerifyOutcome(ok, "" if ok else "tcp 80 refused")
+
+
+def served_after(n: int) -> tuple[World, ServedAfter]:
+    w, verifier = World(), ServedAfter(n)
+    w.ex.d = replace(w.ex.d, verifier=verifier)
+    return w, verifier
+
+
+def paths(g: str) -> dict[str, float]:
+    return {p: metrics.REGISTRY.get_sample_value("failover_guest_path_total", {"group": g, "path": p}) or 0.0
+            for p in ("prestaged", "runcommand")}
+
+
+def prestaged(**over: Any) -> Any:
+    return group(name=over.pop("name"), guest={"prestage": True, "prestage_wait_s": 1.5}, **over)
+
+
+def test_served_by_the_prestaged_trigger_sends_no_script() -> None:
+    w, verifier = served_after(1)
+    g = prestaged(name="pre-ok")
+    before = paths("pre-ok")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert w.guest.configured == []  # no RunCommand
+    guest = rec.step(StepName.GUEST)
+    assert guest is not None and (guest.status, guest.detail) == ("ok", "prestaged")
+    # the guest step's check used the bound; the verify step checked again
+    assert verifier.calls[0] == ("i-b", ("192.168.1.51",), 1.5) and len(verifier.calls) == 2
+    after = paths("pre-ok")
+    assert (after["prestaged"] - before["prestaged"], after["runcommand"] - before["runcommand"]) == (1, 0)
+
+
+def test_not_served_within_the_bound_falls_back_to_runcommand() -> None:
+    w, _ = served_after(2)  # the script's effect shows by the verify step
+    g = prestaged(name="pre-fallback")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.COMPLETED
+    assert [i for i, _ in w.guest.configured] == ["i-b"]
+    guest = rec.step(StepName.GUEST)
+    assert guest is not None and guest.detail == "runcommand"
+    assert paths("pre-fallback")["runcommand"] == 1
+
+
+def test_a_failed_fallback_fails_the_step_as_before() -> None:
+    w, _ = served_after(0)
+    w.guest.ok = False
+    g = prestaged(name="pre-fail")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    assert rec.result is Result.FAILED
+    assert steps(rec)[-1] == ("guest", "failed")
+    assert paths("pre-fail") == {"prestaged": 0, "runcommand": 0}
+
+
+def test_without_prestage_the_guest_step_is_runcommand_and_records_no_path() -> None:
+    w = World()
+    g = group(name="plain")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    guest = rec.step(StepName.GUEST)
+    assert guest is not None and guest.detail is None and len(w.guest.configured) == 1
+    assert len(w.verifier.calls) == 1  # only the verify step
+
+
+@pytest.mark.parametrize("detail", [None, "prestaged"])
+def test_the_step_detail_round_trips_and_is_absent_when_none(detail: str | None) -> None:
+    s = StepRecord(StepName.GUEST, 1.0, 0.5, ("r",), None, "ok", detail)
+    d = s.to_dict()
+    assert ("detail" in d) is (detail is not None)
+    assert StepRecord.from_dict(d) == s
