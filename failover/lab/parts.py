@@ -193,6 +193,8 @@ def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir
     if trace.entry.get("result") != "completed":
         steps = [(s.get("name"), s.get("duration_s"), s.get("error")) for s in trace.entry.get("steps") or []]
         return {**rec, "ok": False, "error": f"failover {trace.entry.get('result')}: {steps}"[:600]}
+    guest = next((s for s in trace.entry.get("steps") or [] if s.get("name") == "guest"), {})
+    rec["guest_path"] = guest.get("detail") or "runcommand"
     events = lab.sim(f"events?since={since}").get("events") or []
     try:
         parts = measure.breakdown(trace.entry, events, lab.spec.eni.eni_id, trace.injected_at)
@@ -200,8 +202,6 @@ def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir
         return {**rec, "ok": False, "error": f"breakdown: {e}"}
     parts["command_s"] = measure.command_time(events, after=trace.injected_at)
     parts["hotplug_s"] = measure.hotplug_time(events, lab.spec.eni.eni_id, after=trace.injected_at)
-    guest = next((s for s in trace.entry.get("steps") or [] if s.get("name") == "guest"), {})
-    rec["guest_path"] = guest.get("detail") or "runcommand"
     emulated = parts["detach_s"] + parts["attach_s"] + parts["command_s"] + parts["hotplug_s"]
     limit = parts["detection_s"] + emulated + REALISTIC_SLACK_S
     rec["breakdown"] = {name: round(v, 4) for name, v in parts.items()}

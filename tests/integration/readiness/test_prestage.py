@@ -8,6 +8,7 @@ when a stage script ran to success there) and its tags (what DescribeInstances s
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,39 @@ def test_windows_or_method_none_cannot_be_prestaged(tmp_path: Path) -> None:
         result = cli(sim, cfg, "validate", "--skip-env")
         assert result.exit_code == 2
         assert "groups[0].guest.prestage" in result.output
+
+
+def hotplugs(sim: SimServer, since: int) -> list[tuple[str, str, str]]:
+    return [(e["id"], e["to"], e["mac"]) for e in sim.control.events(since) if e["kind"] == "guest"
+            and e["to"].startswith("Hotplug")]
+
+
+def test_the_emulated_guest_runs_its_staged_trigger_when_the_nic_appears(tmp_path: Path) -> None:
+    """No API call: an ENI moved by hand to a staged member is configured there by the trigger,
+    whatever the agent's state; a member without a stage runs nothing."""
+    with SimServer.from_world(world()) as sim:
+        mac = sim.control.eni("eni-svc")["mac"]
+        cfg = write_config(tmp_path / "c.yaml", sim.endpoint, members=["i-primary", "i-standby"], **PRESTAGE)
+        seq = last_seq(sim)
+        sim.control.move_by_hand("eni-svc", "i-standby")  # not staged yet: nothing runs
+        wait_in_use(sim, "i-standby")
+        assert hotplugs(sim, seq) == []
+        assert cli(sim, cfg, "provision", "--yes").exit_code == 0
+        sim.control.cloud_assistant("i-primary", False)
+        seq = last_seq(sim)
+        sim.control.move_by_hand("eni-svc", "i-primary")
+        wait_in_use(sim, "i-primary")
+        wait(lambda: hotplugs(sim, seq) == [("i-primary", "HotplugConfigured", mac)])
+        assert run_commands(sim, seq) == []
+
+
+def wait_in_use(sim: SimServer, instance: str) -> None:
+    wait(lambda: sim.control.eni("eni-svc")["status"] == "InUse"
+         and sim.control.eni("eni-svc")["instance"] == instance)
+
+
+def wait(cond: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
