@@ -191,6 +191,45 @@ def run_rows(name: str, doc: dict[str, Any]) -> list[Row]:
     for t in doc.get("trials") or []:
         figs = scalars(t.get("figures") or {})
         out.append((f"reliability ({where}/): {t.get('trial')}{profile}",
-                    f"{failed_runs(t)}{'; ' + figs if figs else ''}. {NO_LOAD}",
+                    f"{failed_runs(t)}{'; ' + figs if figs else ''}. {run_load(doc)}",
                     ", then ".join(f"`python {c}`" for c in str(doc.get("command")).split(", then "))))
     return out
+
+
+def run_load(doc: dict[str, Any]) -> str:
+    """A reliability run's `load_average` (1-minute figure at its start and end), when it has one."""
+    la = doc.get("load_average") or {}
+    if not la:
+        return NO_LOAD
+    return loads({"load_avg_at_start": la.get("start"), "load_avg_at_end": la.get("end")})
+
+
+def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
+    """The realistic part's two guest paths on the same seeds (issue 26), from a bench kept apart."""
+    real = doc.get("realistic") or {}
+    paths = real.get("guest_paths") or {}
+    if not paths:
+        return []
+    where = name.split("/", maxsplit=1)[0]
+    seeds = ", ".join(real.get("seeds") or {})
+    st = doc.get("settings") or {}
+    rs = st.get("realistic") or {}
+    command = (f"failover lab bench --parts realistic --realistic-runs {rs.get('runs_per_seed')} "
+               f"--realistic-seeds {len(rs.get('seeds') or [])} --seed {(rs.get('seeds') or ['?'])[0]} "
+               f"--time-scale {g(rs.get('time_scale'))} --no-keepalived --out benchmarks/results/{where}")
+    law = (real.get("laws") or {}).get("command") or {}
+    fig = "; ".join(
+        f"{p}: client RTO p50 {secs(v.get('client_rto_p50_s'))}, p90 {secs(v.get('client_rto_p90_s'))}, "
+        f"{v.get('ok')}/{v.get('trials')} ok, guest step served by {v.get('guest_step_served_by')}"
+        for p, v in paths.items())
+    pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
+    gain = f"; p50 lower by {secs(rc - pre)} with pre-staging" if pre is not None and rc is not None else ""
+    host = st.get("host") or {}
+    load = (f"load average {g((host.get('load_avg') or [None])[0])} at the end (2 cores shared with "
+            "other engineers' runs)") if host.get("load_avg") else NO_LOAD
+    return [(f"guest step over RunCommand vs pre-staged ({where}/rto.json): realistic profile, seeds "
+             f"{seeds}, crash failovers at the product's defaults, emulated Cloud Assistant median "
+             f"{g(law.get('median_s'))} s (assumed), hot-plug trigger median "
+             f"{g(((real.get('laws') or {}).get('hotplug') or {}).get('median_s'))} s (assumed)",
+             f"{fig}{gain} (goal: at least the Cloud Assistant median). {load}",
+             f"`{command}` (the JSON records no command; rebuilt from its settings)")]
