@@ -76,7 +76,6 @@ def unit_file() -> str:
         "Description=failover: configure ENI %i when it appears, release it when it goes\n"
         "BindsTo=sys-subsystem-net-devices-failover_%i.device\n"
         "After=sys-subsystem-net-devices-failover_%i.device\n"
-        "DefaultDependencies=no\n"
         "\n[Service]\n"
         "Type=oneshot\n"
         "RemainAfterExit=yes\n"

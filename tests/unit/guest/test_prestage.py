@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from failover.cli import main
 from failover.engine.staging import staged_version
 from failover.guest import GuestInputError, render_release, render_runtime
-from failover.guest.prestage import HOTPLUG_WAIT_S, render_stage
+from failover.guest.prestage import HOTPLUG_WAIT_S, render_stage, unit_file
 from failover.model import GuestNetwork
 
 
@@ -92,3 +93,12 @@ def test_guest_render_prestaged() -> None:
     assert bad.exit_code == 2 and "--os: windows standbys are not pre-staged" in bad.stderr
     both = CliRunner().invoke(main, [*base, "--os", "rhel", "--release"])
     assert both.exit_code == 2 and "--prestaged" in both.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    unit = tmp_path / "failover-eni@00163e000050.service"
+    unit.write_text(unit_file())
+    p = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                       timeout=60, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
