@@ -3,12 +3,12 @@
 With `failover provision` having installed a hot-plug trigger on every member, the new
 holder's own OS configures the ENI when the NIC appears; no Cloud Assistant call is needed.
 The guest step therefore starts probing the service IPs right after the attach was seen InUse
-(the group's own checks, through the `Verifier`, exactly as the verify step will), for at most
-`guest.prestage_wait_s`. Served: the step ends, path `prestaged`. Not served within the bound
-(nothing staged there, a stale stage, a trigger that failed): the controller falls back to the
-RunCommand guest step as without pre-staging, path `runcommand`. A RunCommand that fails
-fails the step as before. The path goes to the journal (the step's `detail`), the log and
-`failover_guest_path_total{group,path}`.
+(the group's own checks, through the `Verifier`, exactly as the verify step will, in attempts of
+at most `SLICE_S`), for at most `guest.prestage_wait_s`. Served: the step ends, path
+`prestaged`. Not served within the bound (nothing staged there, a stale stage, a trigger that
+failed): the controller falls back to the RunCommand guest step as without pre-staging, path
+`runcommand`. A RunCommand that fails fails the step as before. The path goes to the journal
+(the step's `detail`), the log and `failover_guest_path_total{group,path}`.
 
 No record decides the path: not the member's staging tag, not the journal. Only the service
 answering through its IPs counts as pre-staged; anything else gets the script sent.
@@ -21,17 +21,31 @@ from collections.abc import Callable, Sequence
 
 from failover import metrics
 from failover.config import GroupConfig
-from failover.model import CallTrace, CommandResult, EniState
+from failover.model import CallTrace, CommandResult, EniState, VerifyOutcome
 from failover.ports import Clock, Verifier
 
 log = logging.getLogger("failover.engine")
 
 PRESTAGED, RUNCOMMAND = "prestaged", "runcommand"
+SLICE_S = 0.2  # each probe attempt of the check: a SYN to an address not up yet is not answered
 
 
 def service_ips(group: GroupConfig, eni: EniState) -> list[str]:
     """What the verify step checks: the configured service IPs, else every IP of the ENI."""
     return list(group.service_ips) or list(eni.private_ips)
+
+
+def _served_within(group: GroupConfig, target: str, ips: Sequence[str], verifier: Verifier,
+                   clock: Clock, deadline: float) -> VerifyOutcome:
+    """Probes in short slices until `deadline`: a probe sent before the trigger brought the IPs
+    up goes unanswered (no address there yet; TCP would retransmit its SYN a second later), so
+    each attempt is cut to `SLICE_S` and a new one follows, instead of waiting out the check's
+    own timeout."""
+    while True:
+        left = deadline - clock.monotonic()
+        outcome = verifier.verify(group.name, target, ips, timeout_s=max(0.01, min(SLICE_S, left)))
+        if outcome.ok or clock.monotonic() >= deadline:
+            return outcome
 
 
 def check_or_configure(
@@ -41,7 +55,7 @@ def check_or_configure(
     """The guest step of a pre-staged group; returns the path that served it."""
     ips: Sequence[str] = service_ips(group, eni)
     t0 = clock.monotonic()
-    outcome = verifier.verify(group.name, target, ips, timeout_s=group.guest.prestage_wait_s)
+    outcome = _served_within(group, target, ips, verifier, clock, t0 + group.guest.prestage_wait_s)
     waited = clock.monotonic() - t0
     if outcome.ok:
         path = PRESTAGED

@@ -193,7 +193,8 @@ def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir
     if trace.entry.get("result") != "completed":
         steps = [(s.get("name"), s.get("duration_s"), s.get("error")) for s in trace.entry.get("steps") or []]
         return {**rec, "ok": False, "error": f"failover {trace.entry.get('result')}: {steps}"[:600]}
-    guest = next((s for s in trace.entry.get("steps") or [] if s.get("name") == "guest"), {})
+    guest: dict[str, Any] = next(
+        (s for s in trace.entry.get("steps") or [] if s.get("name") == "guest"), {})
     rec["guest_path"] = guest.get("detail") or "runcommand"
     events = lab.sim(f"events?since={since}").get("events") or []
     try:

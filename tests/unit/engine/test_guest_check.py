@@ -11,24 +11,30 @@ import pytest
 from failover import metrics
 from failover.model import Result, StepName, Trigger, VerifyOutcome
 from failover.records import StepRecord
+from tests.unit.engine.fakes import FakeClock
 from tests.unit.engine.test_execute import World, group, steps
 
 
 class ServedAfter:
-    """A verifier whose service IPs answer from the `n`-th call on (0: never)."""
+    """A verifier whose service IPs answer from the `n`-th call on (0: never); a failing call
+    takes its whole timeout on the clock, as a probe of an address not up yet does."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, clock: FakeClock) -> None:
         self.n = n
+        self.clock = clock
         self.calls: list[tuple[str, tuple[str, ...], float]] = []
 
     def verify(self, group: str, instance_id: str, ips: Sequence[str], *, timeout_s: float) -> VerifyOutcome:
         self.calls.append((instance_id, tuple(ips), timeout_s))
         ok = self.n > 0 and len(self.calls) >= self.n
+        if not ok:
+            self.clock.sleep(timeout_s)
         return VerifyOutcome(ok, "" if ok else "tcp 80 refused")
 
 
 def served_after(n: int) -> tuple[World, ServedAfter]:
-    w, verifier = World(), ServedAfter(n)
+    w = World()
+    verifier = ServedAfter(n, w.clock)
     w.ex.d = replace(w.ex.d, verifier=verifier)
     return w, verifier
 
@@ -51,14 +57,23 @@ def test_served_by_the_prestaged_trigger_sends_no_script() -> None:
     assert w.guest.configured == []  # no RunCommand
     guest = rec.step(StepName.GUEST)
     assert guest is not None and (guest.status, guest.detail) == ("ok", "prestaged")
-    # the guest step's check used the bound; the verify step checked again
-    assert verifier.calls[0] == ("i-b", ("192.168.1.51",), 1.5) and len(verifier.calls) == 2
+    # the guest step's check probed the service IPs at once, in a short attempt; verify checked again
+    assert verifier.calls[0] == ("i-b", ("192.168.1.51",), 0.2) and len(verifier.calls) == 2
     after = paths("pre-ok")
     assert (after["prestaged"] - before["prestaged"], after["runcommand"] - before["runcommand"]) == (1, 0)
 
 
+def test_served_on_a_later_attempt_within_the_bound_is_prestaged() -> None:
+    w, verifier = served_after(5)  # four short attempts fail (0.8 s), the fifth answers
+    g = prestaged(name="pre-later")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    guest = rec.step(StepName.GUEST)
+    assert guest is not None and guest.detail == "prestaged" and w.guest.configured == []
+    assert [t for _, _, t in verifier.calls[:5]] == [0.2] * 5
+
+
 def test_not_served_within_the_bound_falls_back_to_runcommand() -> None:
-    w, _ = served_after(2)  # the script's effect shows by the verify step
+    w, verifier = served_after(9)  # 8 attempts x 0.2 s = the 1.5 s bound; the script's effect shows after
     g = prestaged(name="pre-fallback")
     rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
     assert rec.result is Result.COMPLETED
@@ -66,6 +81,8 @@ def test_not_served_within_the_bound_falls_back_to_runcommand() -> None:
     guest = rec.step(StepName.GUEST)
     assert guest is not None and guest.detail == "runcommand"
     assert paths("pre-fallback")["runcommand"] == 1
+    # attempts until the bound, the last one cut to what was left: 7 x 0.2 + 0.1
+    assert [round(t, 3) for _, _, t in verifier.calls[:8]] == [0.2] * 7 + [0.1]
 
 
 def test_a_failed_fallback_fails_the_step_as_before() -> None:
