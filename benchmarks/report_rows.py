@@ -224,6 +224,12 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
         for p, v in paths.items())
     pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
     gain = f"; p50 lower by {secs(rc - pre)} with pre-staging" if pre is not None and rc is not None else ""
+    pair = real.get("guest_paths_paired") or {}
+    if pair.get("pairs"):
+        gain += (f"; crash by crash on identical detach and attach draws ({pair['pairs']} pairs), saved "
+                 f"p50 {secs(pair.get('client_rto_saved_p50_s'))} "
+                 f"(min {secs(pair.get('client_rto_saved_min_s'))}, "
+                 f"max {secs(pair.get('client_rto_saved_max_s'))})")
     host = st.get("host") or {}
     load = (f"load average {g((host.get('load_avg') or [None])[0])} at the end (2 cores shared with "
             "other engineers' runs)") if host.get("load_avg") else NO_LOAD
