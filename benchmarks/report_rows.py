@@ -219,11 +219,14 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
                f"--time-scale {g(rs.get('time_scale'))} --no-keepalived --out benchmarks/results/{where}")
     law = (real.get("laws") or {}).get("command") or {}
     fig = "; ".join(
-        f"{p}: client RTO p50 {secs(v.get('client_rto_p50_s'))}, p90 {secs(v.get('client_rto_p90_s'))}, "
-        f"{v.get('ok')}/{v.get('trials')} ok, guest step served by {v.get('guest_step_served_by')}"
+        f"{p}: client RTO p50 {secs(v.get('client_rto_p50_s'))}, p90 {secs(v.get('client_rto_p90_s'))} "
+        f"over {v.get('trials')} crashes ({v.get('detach_escalated', '?')} with a stalled detach, "
+        f"force-stopped), guest step served by "
+        + ", ".join(f"{k} {n}" for k, n in (v.get("guest_step_served_by") or {}).items())
         for p, v in paths.items())
     pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
-    gain = f"; p50 lower by {secs(rc - pre)} with pre-staging" if pre is not None and rc is not None else ""
+    gain = (f"; p50s {secs(rc - pre)} apart, mostly by which crashes met a stalled detach (a stall "
+            "shifts every later draw of its seed)") if pre is not None and rc is not None else ""
     pair = real.get("guest_paths_paired") or {}
     if pair.get("pairs"):
         gain += (f"; crash by crash on identical detach and attach draws ({pair['pairs']} pairs), saved "

@@ -161,6 +161,7 @@ def _path_summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
         served_by[how] = served_by.get(how, 0) + 1
     return {"client_rto_p50_s": s["median_s"], "client_rto_p90_s": s["p90_s"], "trials": s["runs"],
             "ok": s["ok"], "guest_step_served_by": served_by,
+            "detach_escalated": sum(1 for t in trials if t.get("detach_escalated")),
             "breakdown_median_s": s.get("breakdown_median_s", {})}
 
 
@@ -215,6 +216,8 @@ def _realistic_trial(lab: Lab, side: FailoverSide, k: int, scale: float, out_dir
     guest: dict[str, Any] = next(
         (s for s in trace.entry.get("steps") or [] if s.get("name") == "guest"), {})
     rec["guest_path"] = guest.get("detail") or "runcommand"
+    # a stalled detach, force-stopped: tens of seconds that have nothing to do with the guest step
+    rec["detach_escalated"] = any(s.get("name") == "fence" for s in trace.entry.get("steps") or [])
     events = lab.sim(f"events?since={since}").get("events") or []
     try:
         parts = measure.breakdown(trace.entry, events, lab.spec.eni.eni_id, trace.injected_at)
