@@ -58,6 +58,9 @@ def test_provision_stages_every_member_once_and_restages_on_change(tmp_path: Pat
         version = staged(sim)["i-primary"][0][mac]
         assert staged(sim) == {m: ({mac: version}, {tag_key("eni-svc"): version}) for m in MEMBERS}
 
+        doc = json.loads(cli(sim, cfg, "--json", "provision", "--dry-run").stdout)
+        assert doc["groups"][0]["prestaged_version"] == version and doc["groups"][0]["changes"] == []
+
         # a second run sends nothing and changes nothing
         seq, before = last_seq(sim), staged(sim)
         again = cli(sim, cfg, "provision", "--yes")
