@@ -221,8 +221,8 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
     fig = "; ".join(
         f"{p}: client RTO p50 {secs(v.get('client_rto_p50_s'))}, p90 {secs(v.get('client_rto_p90_s'))} "
         f"over {v.get('trials')} crashes ({v.get('detach_escalated', '?')} with a stalled detach, "
-        f"force-stopped), guest step served by "
-        + ", ".join(f"{k} {n}" for k, n in (v.get("guest_step_served_by") or {}).items())
+        f"force-stopped), guest step median {secs((v.get('breakdown_median_s') or {}).get('guest_s'))} "
+        "(served by " + ", ".join(f"{k} {n}" for k, n in (v.get("guest_step_served_by") or {}).items()) + ")"
         for p, v in paths.items())
     pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
     gain = (f"; p50s {secs(rc - pre)} apart, mostly by which crashes met a stalled detach (a stall "
