@@ -8,7 +8,9 @@ configure script, without any API call: `hooks.hotplug(instance, mac)` (the lab 
 staged script in the instance's namespace; without that hook it succeeds and does nothing).
 Each run is an event `guest/<instance>` `HotplugConfigured` or `HotplugFailed`, with the MAC.
 A crashed or hung guest, or one that is not Running, runs nothing; nor does a trigger whose ENI
-left the instance before the hot-plug time was over.
+left the instance before the hot-plug time was over. A guest that boots with the NIC already
+there (a cold standby, attached while Stopped, then started) runs it too: udev replays `add`
+for every device at boot.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from failover.sim.state import State
-    from failover.sim.world import Eni
+    from failover.sim.world import Eni, Instance
 
 _STAGE = re.compile(r"^# failover guest stage: ENI ([0-9a-f:]{17}), version ([0-9a-f]+)", re.M)
 
@@ -47,6 +49,13 @@ def plugged(st: State, eni: Eni, at: float) -> None:
     delay = st.timing("hotplug", eni.id)
     threading.Thread(target=_trigger, args=(st, eni.id, inst.id, eni.mac, at + delay),
                      name=f"sim-hotplug-{inst.id}", daemon=True).start()
+
+
+def booted(st: State, inst: Instance, at: float) -> None:
+    """The instance came up Running: every staged ENI InUse there appears to its OS now."""
+    for eni in st.world.enis.values():
+        if eni.instance == inst.id and eni.status == "InUse":
+            plugged(st, eni, at)
 
 
 def _trigger(st: State, eni_id: str, instance_id: str, mac: str, due: float) -> None:

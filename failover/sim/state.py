@@ -179,6 +179,8 @@ class State:
             obj.crash_stalls_detach = None
             if effect == "stopped":
                 self._instance_stopped(obj.id, at)
+            else:
+                guest_ops.booted(self, obj, at)
 
     def _attached(self, eni: Eni, at: float) -> None:
         error = "injected attach failure" if eni.fail_next_attach else None

@@ -141,3 +141,19 @@ def wait(cond: Any, timeout: float = 10.0) -> None:
     while not cond():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_cold_standby_runs_its_trigger_when_it_boots_with_the_nic(tmp_path: Path) -> None:
+    with SimServer.from_world(world()) as sim:
+        mac = sim.control.eni("eni-svc")["mac"]
+        cfg = write_config(tmp_path / "c.yaml", sim.endpoint, **PRESTAGE)
+        assert cli(sim, cfg, "provision", "--yes").exit_code == 0
+        sim.control.instance_action("i-standby", "stop")
+        wait(lambda: sim.control.instance("i-standby")["status"] == "Stopped")
+        seq = last_seq(sim)
+        sim.control.move_by_hand("eni-svc", "i-standby")  # attached while Stopped: no OS to see it
+        wait_in_use(sim, "i-standby")
+        time.sleep(0.3)
+        assert hotplugs(sim, seq) == []
+        sim.control.instance_action("i-standby", "start")
+        wait(lambda: hotplugs(sim, seq) == [("i-standby", "HotplugConfigured", mac)])
