@@ -3,8 +3,8 @@
 With `failover provision` having installed a hot-plug trigger on every member, the new
 holder's own OS configures the ENI when the NIC appears; no Cloud Assistant call is needed.
 The guest step therefore starts probing the service IPs right after the attach was seen InUse
-(the group's own checks, through the `Verifier`, exactly as the verify step will, in attempts of
-at most `SLICE_S`), for at most `guest.prestage_wait_s`. Served: the step ends, path
+(the group's own checks, through the `Verifier`, exactly as the verify step will; short attempts
+of `SLICE_S` for the first half), for at most `guest.prestage_wait_s`. Served: the step ends, path
 `prestaged`. Not served within the bound (nothing staged there, a stale stage, a trigger that
 failed): the controller falls back to the RunCommand guest step as without pre-staging, path
 `runcommand`. A RunCommand that fails fails the step as before. The path goes to the journal
@@ -36,14 +36,17 @@ def service_ips(group: GroupConfig, eni: EniState) -> list[str]:
 
 
 def _served_within(group: GroupConfig, target: str, ips: Sequence[str], verifier: Verifier,
-                   clock: Clock, deadline: float) -> VerifyOutcome:
-    """Probes in short slices until `deadline`: a probe sent before the trigger brought the IPs
-    up goes unanswered (no address there yet; TCP would retransmit its SYN a second later), so
-    each attempt is cut to `SLICE_S` and a new one follows, instead of waiting out the check's
-    own timeout."""
+                   clock: Clock, bound: float) -> VerifyOutcome:
+    """Probes in short slices for the first half of the bound: a probe sent before the trigger
+    brought the IPs up goes unanswered (no address there yet; TCP would retransmit its SYN a
+    second later), so each attempt is cut to `SLICE_S` and a new one follows, instead of waiting
+    out the check's own timeout. The second half is one attempt, so a service slower to answer
+    than a slice still counts as served."""
+    deadline = clock.monotonic() + bound
     while True:
         left = deadline - clock.monotonic()
-        outcome = verifier.verify(group.name, target, ips, timeout_s=max(0.01, min(SLICE_S, left)))
+        attempt = SLICE_S if left > bound / 2 else left
+        outcome = verifier.verify(group.name, target, ips, timeout_s=max(0.01, attempt))
         if outcome.ok or clock.monotonic() >= deadline:
             return outcome
 
@@ -55,7 +58,7 @@ def check_or_configure(
     """The guest step of a pre-staged group; returns the path that served it."""
     ips: Sequence[str] = service_ips(group, eni)
     t0 = clock.monotonic()
-    outcome = _served_within(group, target, ips, verifier, clock, t0 + group.guest.prestage_wait_s)
+    outcome = _served_within(group, target, ips, verifier, clock, group.guest.prestage_wait_s)
     waited = clock.monotonic() - t0
     if outcome.ok:
         path = PRESTAGED

@@ -64,16 +64,16 @@ def test_served_by_the_prestaged_trigger_sends_no_script() -> None:
 
 
 def test_served_on_a_later_attempt_within_the_bound_is_prestaged() -> None:
-    w, verifier = served_after(5)  # four short attempts fail (0.8 s), the fifth answers
+    w, verifier = served_after(4)  # three short attempts fail (0.6 s), the fourth answers
     g = prestaged(name="pre-later")
     rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
     guest = rec.step(StepName.GUEST)
     assert guest is not None and guest.detail == "prestaged" and w.guest.configured == []
-    assert [t for _, _, t in verifier.calls[:5]] == [0.2] * 5
+    assert [t for _, _, t in verifier.calls[:4]] == [0.2] * 4
 
 
 def test_not_served_within_the_bound_falls_back_to_runcommand() -> None:
-    w, verifier = served_after(9)  # 8 attempts x 0.2 s = the 1.5 s bound; the script's effect shows after
+    w, verifier = served_after(6)  # 4 x 0.2 s, then one attempt of the 0.7 s left; then the script
     g = prestaged(name="pre-fallback")
     rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
     assert rec.result is Result.COMPLETED
@@ -81,8 +81,8 @@ def test_not_served_within_the_bound_falls_back_to_runcommand() -> None:
     guest = rec.step(StepName.GUEST)
     assert guest is not None and guest.detail == "runcommand"
     assert paths("pre-fallback")["runcommand"] == 1
-    # attempts until the bound, the last one cut to what was left: 7 x 0.2 + 0.1
-    assert [round(t, 3) for _, _, t in verifier.calls[:8]] == [0.2] * 7 + [0.1]
+    # short attempts for the first half of the 1.5 s bound, then one attempt with what is left
+    assert [round(t, 3) for _, _, t in verifier.calls[:5]] == [0.2] * 4 + [0.7]
 
 
 def test_a_failed_fallback_fails_the_step_as_before() -> None:
@@ -110,3 +110,28 @@ def test_the_step_detail_round_trips_and_is_absent_when_none(detail: str | None)
     d = s.to_dict()
     assert ("detail" in d) is (detail is not None)
     assert StepRecord.from_dict(d) == s
+
+
+class SlowService:
+    """The service answers, but only to a probe that waits at least 0.5 s for it."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.timeouts: list[float] = []
+
+    def verify(self, group: str, instance_id: str, ips: Sequence[str], *, timeout_s: float) -> VerifyOutcome:
+        self.timeouts.append(timeout_s)
+        ok = timeout_s >= 0.5
+        self.clock.sleep(0.5 if ok else timeout_s)
+        return VerifyOutcome(ok, "" if ok else "http: timed out")
+
+
+def test_a_service_slower_than_a_slice_still_counts_as_prestaged() -> None:
+    w = World()
+    slow = SlowService(w.clock)
+    w.ex.d = replace(w.ex.d, verifier=slow)
+    g = prestaged(name="pre-slow")
+    rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down"))
+    guest = rec.step(StepName.GUEST)
+    assert guest is not None and guest.detail == "prestaged" and w.guest.configured == []
+    assert [round(t, 3) for t in slow.timeouts[:5]] == [0.2] * 4 + [0.7]
