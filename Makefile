@@ -16,7 +16,7 @@ SYS_PKGS := zookeeper:/usr/share/java/zookeeper.jar \
             curl:/usr/bin/curl \
             iptables:/usr/sbin/iptables-legacy
 
-.PHONY: help sysdeps venv lint typecheck imports deps unit pytest test demo bench clean constraints wheel
+.PHONY: help sysdeps distro-tools venv lint typecheck imports deps unit pytest test demo bench clean constraints wheel
 
 help:
 	@echo "make demo   - run the product locally (ZooKeeper, emulator, lab, controllers, a failover)"
@@ -62,8 +62,23 @@ constraints: venv
 wheel: venv
 	$(PY) -m pip wheel --no-deps -w dist .
 
-pytest: venv sysdeps
-	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true $(BIN)/pytest $(PYTEST_ARGS)
+# The distributions' own offline parsers of the persistent guest config (ifupdown's ifquery,
+# NetworkManager's nmcli --offline), unpacked, not installed: installing either could start a
+# daemon or rewrite /etc/network on this machine (tests/integration/guest/test_distro_tools.py).
+DISTRO_TOOLS := $(CURDIR)/.cache/distro-tools
+DISTRO_DEBS  := ifupdown network-manager libnm0
+
+$(DISTRO_TOOLS)/.unpacked:
+	@mkdir -p $(DISTRO_TOOLS)/debs
+	cd $(DISTRO_TOOLS)/debs && { apt-get download -qq $(DISTRO_DEBS) 2>/dev/null || \
+	  { apt-get update -qq && apt-get download -qq $(DISTRO_DEBS); }; }
+	for d in $(DISTRO_TOOLS)/debs/*.deb; do dpkg -x $$d $(DISTRO_TOOLS); done
+	touch $@
+
+distro-tools: $(DISTRO_TOOLS)/.unpacked
+
+pytest: venv sysdeps distro-tools
+	ALIBABA_CLOUD_ECS_METADATA_DISABLED=true FAILOVER_DISTRO_TOOLS=$(DISTRO_TOOLS) $(BIN)/pytest $(PYTEST_ARGS)
 
 test: sysdeps venv lint typecheck imports deps pytest
 

@@ -10,6 +10,7 @@ benchmarks/results/reliability.json and benchmarks/results/reliability.md.
     .venv/bin/python benchmarks/bench_reliability.py --only 7 --merge   # re-run one, keep the rest
     .venv/bin/python benchmarks/bench_reliability.py --only P --merge   # the partial-failure family
     .venv/bin/python benchmarks/bench_reliability.py --only P3,P7 --merge   # two of its trials
+    .venv/bin/python benchmarks/bench_reliability.py --only 26 --out benchmarks/results/issue26
 """
 
 from __future__ import annotations
@@ -45,15 +46,18 @@ from harness.trials_kill import leader_kill  # noqa: E402
 from harness.trials_partial import FAMILY as PARTIAL  # noqa: E402
 from harness.trials_pause import HUNG_SPEC as PAUSE_HUNG_SPEC  # noqa: E402
 from harness.trials_pause import paused_leader  # noqa: E402
+from harness.trials_prestage import PRESTAGE, agent_offline_everywhere  # noqa: E402
 from harness.trials_scale import combined, outage_spec, zone_outage  # noqa: E402
 from harness.trials_voter import stale_voter  # noqa: E402
 from harness.trials_zk import zk_leader_killed, zk_outage  # noqa: E402
 from harness.zk import ZkCluster  # noqa: E402
 
 FULL = {"kills": 50, "zk": 5, "faults": 20, "flap": (2.0, 60.0), "partition": 5, "hang": 5,
-        "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5, "partial": 10}
+        "groups": 100, "outages": 5, "fuzz": 500, "pauses": 50, "voters": 5, "partial": 10,
+        "prestaged": 20}
 QUICK = {"kills": 2, "zk": 1, "faults": 2, "flap": (1.0, 8.0), "partition": 1, "hang": 1,
-         "groups": 20, "outages": 1, "fuzz": 50, "pauses": 2, "voters": 1, "partial": 1}
+         "groups": 20, "outages": 1, "fuzz": 50, "pauses": 2, "voters": 1, "partial": 1,
+         "prestaged": 1}
 T0 = time.monotonic()
 
 
@@ -164,6 +168,17 @@ def run(only: set[str], counts: dict[str, Any], tmp: Path) -> list[TrialResult]:
             results += on_system(zk, tmp, "t8d", Spec(), lambda s: [garbage_observation(s, progress=say)])
             results += on_system(zk, tmp, "t8e", Spec(groups=2), lambda s: [corrupt_group_isolated(s, say)])
         results += partial_family(zk, tmp, only, counts["partial"])
+        if "26" in only:
+            say("trial 26: Cloud Assistant offline on every member, pre-staged guest configuration")
+            from harness.partial import PartialSystem
+
+            try:
+                with PartialSystem(tmp / "t26", zk, "/bench/t26", PRESTAGE) as system:
+                    results.append(agent_offline_everywhere(system, counts["prestaged"], say))
+            except Exception as e:
+                r = TrialResult("26. (its system failed)", 0)
+                r.fail(f"{e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                results.append(r.done())
     finally:
         zk.stop()
     if "2" in only:

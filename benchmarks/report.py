@@ -46,6 +46,8 @@ def load(results: Path) -> Results:
             raise SystemExit(f"{path}: not JSON ({e})") from None
     for path in sorted(results.glob("*/reliability.json")):  # runs kept apart: issue21/, realistic/
         out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
+    for path in sorted(results.glob("issue26/rto.json")):  # the guest paths' bench, kept apart
+        out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
     return out
 
 
@@ -200,6 +202,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
 # Files matched by pattern; their rows name the file.
 NAMED_ROWS: list[tuple[str, Callable[[str, dict[str, Any]], list[Row]]]] = [
     ("health_replica*", more.replica_rows), ("*/reliability", more.run_rows),
+    ("issue26/rto", more.guest_path_rows),
 ]
 
 

@@ -155,8 +155,12 @@ def failed_runs(t: dict[str, Any]) -> str:
 
 
 def trial_load(doc: dict[str, Any], t: dict[str, Any]) -> str:
-    """The load around the invocation that ran this trial (bench_reliability's `machine`)."""
-    return loads((doc.get("machine") or {}).get(str(t.get("trial", "")).split(" ")[0]) or {})
+    """The load around the invocation that ran this trial (bench_reliability's `machine`), or the
+    run's `load_average` in files written before per-trial loads were kept."""
+    here = (doc.get("machine") or {}).get(str(t.get("trial", "")).split(" ")[0])
+    if here:
+        return loads(here)
+    return run_load(doc)
 
 
 def partial_rows(doc: dict[str, Any]) -> list[Row]:
@@ -199,3 +203,51 @@ def run_rows(name: str, doc: dict[str, Any]) -> list[Row]:
                     f"{failed_runs(t)}{'; ' + figs if figs else ''}. {trial_load(doc, t)}",
                     ", then ".join(f"`python {c}`" for c in str(doc.get("command")).split(", then "))))
     return out
+
+
+def run_load(doc: dict[str, Any]) -> str:
+    """A reliability run's `load_average` (1-minute figure at its start and end), when it has one."""
+    la = doc.get("load_average") or {}
+    if not la:
+        return NO_LOAD
+    return loads({"load_avg_at_start": la.get("start"), "load_avg_at_end": la.get("end")})
+
+
+def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
+    """The realistic part's two guest paths on the same seeds (issue 26), from a bench kept apart."""
+    real = doc.get("realistic") or {}
+    paths = real.get("guest_paths") or {}
+    if not paths:
+        return []
+    where = name.split("/", maxsplit=1)[0]
+    seeds = ", ".join(real.get("seeds") or {})
+    st = doc.get("settings") or {}
+    rs = st.get("realistic") or {}
+    command = (f"failover lab bench --parts realistic --realistic-runs {rs.get('runs_per_seed')} "
+               f"--realistic-seeds {len(rs.get('seeds') or [])} --seed {(rs.get('seeds') or ['?'])[0]} "
+               f"--time-scale {g(rs.get('time_scale'))} --no-keepalived --out benchmarks/results/{where}")
+    law = (real.get("laws") or {}).get("command") or {}
+    fig = "; ".join(
+        f"{p}: client RTO p50 {secs(v.get('client_rto_p50_s'))}, p90 {secs(v.get('client_rto_p90_s'))} "
+        f"over {v.get('trials')} crashes ({v.get('detach_escalated', '?')} with a stalled detach, "
+        f"force-stopped), guest step median {secs((v.get('breakdown_median_s') or {}).get('guest_s'))} "
+        "(served by " + ", ".join(f"{k} {n}" for k, n in (v.get("guest_step_served_by") or {}).items()) + ")"
+        for p, v in paths.items())
+    pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
+    gain = (f"; p50s {secs(rc - pre)} apart, mostly by which crashes met a stalled detach (a stall "
+            "shifts every later draw of its seed)") if pre is not None and rc is not None else ""
+    pair = real.get("guest_paths_paired") or {}
+    if pair.get("pairs"):
+        gain += (f"; crash by crash on identical detach and attach draws ({pair['pairs']} pairs), saved "
+                 f"p50 {secs(pair.get('client_rto_saved_p50_s'))} "
+                 f"(min {secs(pair.get('client_rto_saved_min_s'))}, "
+                 f"max {secs(pair.get('client_rto_saved_max_s'))})")
+    host = st.get("host") or {}
+    load = (f"load average {g((host.get('load_avg') or [None])[0])} at the end (2 cores shared with "
+            "other engineers' runs)") if host.get("load_avg") else NO_LOAD
+    return [(f"guest step over RunCommand vs pre-staged ({where}/rto.json): realistic profile, seeds "
+             f"{seeds}, crash failovers at the product's defaults, emulated Cloud Assistant median "
+             f"{g(law.get('median_s'))} s (assumed), hot-plug trigger median "
+             f"{g(((real.get('laws') or {}).get('hotplug') or {}).get('median_s'))} s (assumed)",
+             f"{fig}{gain} (goal: at least the Cloud Assistant median). {load}",
+             f"`{command}` (the JSON records no command; rebuilt from its settings)")]

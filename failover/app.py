@@ -28,12 +28,13 @@ from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadi
 from failover.engine.status import build_status
 from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
+from failover.guest.prestage import Stager
 from failover.health.addresses import MemberAddresses
 from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
-from failover.ports import GuestConfigurator, SystemClock
+from failover.ports import GuestConfigurator, GuestStager, SystemClock
 from failover.server import CachedDocument, OpsServer
 
 log = logging.getLogger("failover.app")
@@ -64,6 +65,11 @@ def guest_factory(cloud: EcsCloud) -> Callable[[GroupConfig], GuestConfigurator]
 
 # What an operator command gets to talk to the cloud: one adapter serving every cloud port.
 CommandCloud = EcsCloud
+
+
+def guest_stager() -> GuestStager:
+    """What renders the pre-staged guest configuration (provision, validate --live)."""
+    return Stager()
 
 
 def open_cloud(cfg: Config) -> CommandCloud:

@@ -161,13 +161,20 @@ BUILD_INFO = Gauge(
     ["version", "controller"], registry=REGISTRY,
 )
 
+GUEST_PATH = Counter(
+    "failover_guest_path",
+    "Guest steps by the path that served them: prestaged (the standby's own hot-plug trigger, "
+    "seen through the service IPs) or runcommand (the script sent over Cloud Assistant)",
+    ["group", "path"], registry=REGISTRY,
+)
+
 ALL_METRICS = (
     LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES, PROBE_LAG,
     HEALTH_ROUNDS_MISSED, NO_HEALTHY_STANDBY, STANDBY_READY, FAILOVERS, FAILOVER_DURATION,
     STEP_DURATION, FAILOVER_IN_PROGRESS, ESCALATIONS, GROUP_BLOCKED, DECISIONS, ENI_HOLDER,
     GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
-    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED, GROUP_PAUSE_ALERT_AFTER,
+    CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED, GROUP_PAUSE_ALERT_AFTER, GUEST_PATH,
 )
 
 
@@ -323,3 +330,8 @@ def record_rounds_missed(n: int) -> None:
 
 def set_build_info(version: str, controller: str) -> None:
     BUILD_INFO.labels(version=version, controller=controller).set(1)
+
+
+def record_guest_path(group: str, path: str) -> None:
+    """One guest step served by `path` (`prestaged` or `runcommand`)."""
+    GUEST_PATH.labels(group=group, path=path).inc()

@@ -102,6 +102,14 @@ class EniState:
 
 
 @dataclass(frozen=True)
+class StagedGuest:
+    """A pre-staged guest configuration for one ENI: its version and the script installing it."""
+
+    version: str
+    script: str
+
+
+@dataclass(frozen=True)
 class InstanceInfo:
     instance_id: str
     status: str  # Pending | Starting | Running | Stopping | Stopped
@@ -111,6 +119,10 @@ class InstanceInfo:
     vswitch_id: str
     instance_type: str
     eni_ids: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value), as DescribeInstances lists them
+
+    def tag(self, key: str) -> str | None:
+        return next((v for k, v in self.tags if k == key), None)
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,7 @@ class CallTrace:
     def __init__(self, guard: Callable[[], object] | None = None) -> None:
         self.calls: list[ApiCall] = []
         self.guard = guard
+        self.detail: str | None = None  # what the step did, when it had a choice (journal)
 
     def check(self) -> None:
         if self.guard is not None:

@@ -22,6 +22,7 @@ from failover.model import (
     InstanceTypeLimits,
     Priority,
     ScriptLanguage,
+    StagedGuest,
     VerifyOutcome,
     VSwitchInfo,
 )
@@ -177,6 +178,19 @@ class Provisioning(Protocol):
     ) -> EipInfo:
         """Associates and waits for InUse; already associated with `eni_id` = done."""
         ...
+
+    def tag_instance(
+        self, instance_id: str, key: str, value: str, *, timeout_s: float = ...,
+        trace: CallTrace | None = ...,
+    ) -> None:
+        """Sets one tag on an instance (overwrites)."""
+        ...
+
+
+class GuestStager(Protocol):
+    """Renders the pre-staged guest configuration of one ENI (`failover.guest.prestage`)."""
+
+    def stage(self, family: str, network: GuestNetwork, *, persist: bool) -> StagedGuest: ...
 
 
 class ResourceTags(Protocol):

@@ -47,9 +47,12 @@ class StepRecord:
     request_ids: tuple[str, ...] = ()
     error: str | None = None
     status: StepStatus = StepStatus.RUNNING
+    # How the step got there, when there is a choice: the guest step's "prestaged" or
+    # "runcommand" (guest.prestage). Absent from the JSON when None (older readers ignore it).
+    detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name.value,
             "started_at": self.started_at,
             "duration_s": self.duration_s,
@@ -57,6 +60,9 @@ class StepRecord:
             "error": self.error,
             "status": self.status.value,
         }
+        if self.detail is not None:
+            out["detail"] = self.detail
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StepRecord:
@@ -67,6 +73,7 @@ class StepRecord:
             request_ids=tuple(d.get("request_ids") or ()),
             error=d.get("error"),
             status=StepStatus(d.get("status", "running")),
+            detail=None if d.get("detail") is None else str(d["detail"]),
         )
 
 

@@ -42,6 +42,7 @@ class Spec:
     cloud: dict[str, Any] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] = field(default_factory=dict)
+    guest: dict[str, Any] = field(default_factory=dict)  # over defaults.guest
     session_timeout_s: float = 2.0
 
 
@@ -128,7 +129,7 @@ def chaos_config(spec: Spec, groups: list[Group], *, zk_hosts: str, root: str, e
             "policy": {"cooldown_s": 0, "flap_max_failovers": 1000, "detach_timeout_s": DETACH_TIMEOUT_S,
                        "attach_timeout_s": 10, "guest_timeout_s": 10, "verify_timeout_s": 5,
                        **spec.policy},
-            "guest": {"method": "cloud_assistant", "persist": False},
+            "guest": {"method": "cloud_assistant", "persist": False, **spec.guest},
         },
         "groups": [{"name": g.name, "network_interface": g.eni, "members": list(g.members),
                     "service_ips": [g.service_ip], "checks": [{"type": "tcp", "port": port}]}

@@ -103,7 +103,8 @@ class _Eni:
 
 
 class GuestModel:
-    """Follows the emulator's event log: attaches, detaches, configure and release scripts."""
+    """Follows the emulator's event log: attaches, detaches, configure and release scripts, and the
+    guest's pre-staged hot-plug trigger (an event of the emulated guest, not an API call)."""
 
     def __init__(self, state: dict[str, Any], enis: list[str]) -> None:
         self.enis: dict[str, _Eni] = {}
@@ -130,6 +131,11 @@ class GuestModel:
             elif kind == "records" and e.get("to") == "Success":
                 invoke, _, instance = str(e["id"]).partition("/")
                 self._script_done(invoke, instance)
+            elif kind == "guest" and e.get("to") == "HotplugConfigured":
+                # the guest's pre-staged trigger ran the configure script when the NIC appeared
+                for m in self.enis.values():
+                    if m.mac == str(e.get("mac") or "").lower() and m.on == e.get("id"):
+                        m.configured = True
 
     def _eni(self, m: _Eni, e: dict[str, Any]) -> None:
         to = e.get("to")

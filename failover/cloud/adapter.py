@@ -108,6 +108,17 @@ class EcsCloud(ColdStart):
         assigned = (reply.body.get("AssignedPrivateIpAddressesSet") or {}).get("PrivateIpSet") or {}
         return tuple(str(ip) for ip in assigned.get("PrivateIpAddress") or ())
 
+    def tag_instance(self, instance_id: str, key: str, value: str, *, timeout_s: float = 30.0,
+                     trace: CallTrace | None = None) -> None:
+        """Sets one tag on an instance (TagResources overwrites: a retry is harmless)."""
+        self._caller.retrying(
+            "TagResources",
+            {"ResourceType": "instance", "ResourceId": [instance_id],
+             "Tag": [{"Key": key, "Value": value}]},
+            priority=Priority.ROUTINE, deadline=Deadline.after(self._clock, timeout_s), trace=trace,
+            mutation=True,
+        )
+
     def associate_eip(self, allocation_id: str, eni_id: str, *, private_ip: str | None = None,
                       mode: str = "NAT", client_token: str, timeout_s: float = 30.0,
                       trace: CallTrace | None = None) -> EipInfo:

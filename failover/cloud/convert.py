@@ -104,6 +104,8 @@ def instance_info(d: Mapping[str, Any]) -> InstanceInfo:
         vswitch_id=_s(vpc, "VSwitchId"),
         instance_type=_s(d, "InstanceType"),
         eni_ids=enis,
+        tags=tuple((str(t.get("TagKey") or ""), str(t.get("TagValue") or ""))
+                   for t in items(d, "Tags", "Tag") if t.get("TagKey")),
     )
 
 

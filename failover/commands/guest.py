@@ -8,6 +8,7 @@ import click
 
 from failover.commands.context import CliState
 from failover.guest import FAMILIES, GuestInputError, ScriptTooLarge, render_bundle
+from failover.guest.prestage import render_stage
 from failover.model import GuestNetwork
 
 _OPTION = {"os": "--os", "mac": "--mac", "ips": "--ips", "cidr": "--cidr", "gateway": "--gateway",
@@ -32,11 +33,14 @@ def guest() -> None:
 @click.option("--device", default=None, help="Interface name (default: found by MAC at runtime).")
 @click.option("--table", default="1001", show_default=True, help="Policy routing table id.")
 @click.option("--release", is_flag=True, help="Print the release script for a returning old holder.")
+@click.option("--prestaged", is_flag=True,
+              help="Print what `failover provision` pre-stages on a standby (guest.prestage): the "
+                   "scripts, the udev rule and the systemd unit keyed by the MAC, and their version.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def render(
     ctx: click.Context, family: str, mac: str, ips: str, cidr: str, gateway: str,
-    device: str | None, table: str, release: bool, as_json: bool,
+    device: str | None, table: str, release: bool, prestaged: bool, as_json: bool,
 ) -> None:
     """Print the runtime script and the persistent files for one OS family."""
     try:
@@ -48,7 +52,11 @@ def render(
             mac=mac, ips=tuple(ip for ip in ips.split(",") if ip.strip()), cidr=cidr,
             gateway=gateway, device=device, table=table_id,
         )
-        bundle = render_bundle(family, network, release=release, label=_label)
+        if prestaged and release:
+            raise GuestInputError("--prestaged", "the pre-staged files include the release script: "
+                                  "give --prestaged or --release, not both")
+        bundle = (render_stage(family, network, label=_label) if prestaged
+                  else render_bundle(family, network, release=release, label=_label))
     except (GuestInputError, ScriptTooLarge) as e:
         click.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None

@@ -42,7 +42,8 @@ def history(ctx: click.Context, group: str | None, limit: int) -> None:
             d = f"{s.duration_s:.3f} s" if s.duration_s is not None else "..."
             ids = f"  [{', '.join(s.request_ids)}]" if s.request_ids else ""
             err = f"  error: {s.error}" if s.error else ""
-            click.echo(f"    {s.name.value:<7} {s.status:<8} {d:>9}{ids}{err}")
+            how = f"  ({s.detail})" if s.detail else ""
+            click.echo(f"    {s.name.value:<7} {s.status:<8} {d:>9}{how}{ids}{err}")
 
 
 @click.command()

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from failover import app
 from failover import config as config_mod
 from failover.commands.common import fail
 from failover.commands.context import CliState, config_option, state
@@ -79,7 +80,8 @@ def live_findings(cfg: Config, cloud: CloudPort, types: InstanceTypes,
         if f.eni is None:
             out += group_findings(i, g, f)
             continue
-        plan = provision.plan(i, g, cfg.cloud.region, provision.read_facts(cloud, prov, g, f.eni))
+        plan = provision.plan(i, g, cfg.cloud.region,
+                              provision.read_facts(cloud, prov, g, f.eni, app.guest_stager()))
         # The IP count a standby must take is the one after provisioning.
         out += group_findings(i, g, f, len(f.eni.private_ips) + len(plan.assign))
         out += plan.findings()

@@ -196,6 +196,11 @@ class GuestConfig(_Model):
     # Write the OS's own network files so a reboot keeps the ENI up. The lab
     # turns it off: its "instances" are namespaces sharing the host's /etc.
     persist: bool = True
+    # Pre-staged configuration (`failover provision` installs a hot-plug trigger per ENI on every
+    # member): after the attach the guest step first checks the service IPs for up to
+    # `prestage_wait_s`, and only then sends the script over Cloud Assistant.
+    prestage: bool = False
+    prestage_wait_s: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("table")
     @classmethod

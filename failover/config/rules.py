@@ -119,6 +119,10 @@ def semantic_problems(cfg: Config) -> list[str]:
                     out.append(f"{p}.guest.gateway: {g.guest.gateway} is outside {g.guest.cidr}")
             except ValueError:
                 out.append(f"{p}.guest.gateway: {g.guest.gateway!r} is not an IPv4 address")
+        if g.guest.prestage and (g.guest.os == "windows" or g.guest.method == "none"):
+            out.append(f"{p}.guest.prestage: pre-staging needs a Linux guest configured by the "
+                       f"controller (os {g.guest.os}, method {g.guest.method}); windows keeps the "
+                       "RunCommand guest step")
         if isinstance(h.quorum, int) and h.quorum > 9:
             out.append(f"{p}.health.quorum: {h.quorum} voters is more replicas than make sense")
     zk = cfg.zookeeper

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from failover import metrics
 from failover.config import GroupConfig
+from failover.engine import guest_check
 from failover.engine.errors import (
     AdoptionOvertaken,
     GuestScriptFailed,
@@ -233,7 +234,8 @@ class Executor:
             raise StepFailed(record, exc) from exc
         duration = self.deps.clock.monotonic() - t0
         status = outcome.status
-        record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status))
+        record = record.with_step(StepRecord(name, started, duration, trace.request_ids, None, status,
+                                             trace.detail))
         self.deps.journal.update(record, self.deps.leadership.fence())
         metrics.record_step(group.name, name.value, duration)
         log.info("step %s", status, extra={"failover": record.id, "step": name.value,
@@ -324,6 +326,12 @@ class Executor:
         eni = attached or self.deps.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
+        if group.guest.prestage:  # the standby's own trigger first; RunCommand only if it did not act
+            guest_check.check_or_configure(
+                group, record.to_instance, eni, trace, verifier=self.deps.verifier, clock=self.deps.clock,
+                configure=lambda: self._configure(group, record.to_instance, network, trace),
+                failover_id=record.id)
+            return StepOutcome()
         result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
             raise GuestScriptFailed(f"guest script on {record.to_instance} ended {result.status} "

@@ -14,12 +14,13 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from failover.config import GroupConfig
+from failover.engine import staging
 from failover.engine.readiness import Finding
-from failover.model import CallTrace, CloudError, EipInfo, EniState
-from failover.ports import CloudPort, Provisioning
+from failover.model import CallTrace, CloudError, EipInfo, EniState, InstanceInfo
+from failover.ports import CloudPort, GuestStager, Provisioning
 
 NAT = "NAT"
 
@@ -68,10 +69,15 @@ class Plan:
     assign: tuple[Assign, ...] = ()
     associate: tuple[Associate, ...] = ()
     manual: tuple[Manual, ...] = ()
+    stage_plan: staging.StagePlan | None = None  # guest.prestage: the members to (re-)stage
+
+    @property
+    def stages(self) -> tuple[staging.StageAction, ...]:
+        return self.stage_plan.actions if self.stage_plan is not None else ()
 
     @property
     def changes(self) -> bool:
-        return bool(self.assign or self.associate)
+        return bool(self.assign or self.associate or self.stages)
 
     @property
     def blocked(self) -> bool:
@@ -83,7 +89,7 @@ class Plan:
         out += [Finding(a.path, f"EIP {a.ip} ({a.allocation_id}) is not associated with {a.eni_id}; {fix}")
                 for a in self.associate]
         out += [Finding(m.path, f"{m.what}; by hand: {m.step}", error=m.blocking) for m in self.manual]
-        return out
+        return out + (self.stage_plan.findings() if self.stage_plan is not None else [])
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,9 @@ class ProvisionFacts:
     cidr: str | None  # the ENI vSwitch's CIDR
     eips: Mapping[str, EipInfo]  # the configured EIPs the region has, by address
     on_eni: tuple[EipInfo, ...]  # every EIP associated with the ENI
+    # the members as DescribeInstances shows them, tags included (read for guest.prestage only)
+    instances: Mapping[str, InstanceInfo] = field(default_factory=dict)
+    stager: GuestStager | None = None  # renders the pre-staged configuration (guest.prestage)
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,8 @@ class Outcome:
 # ----------------------------------------------------------------- planning
 
 
-def plan(index: int, group: GroupConfig, region: str, facts: ProvisionFacts) -> Plan:
+def plan(index: int, group: GroupConfig, region: str, facts: ProvisionFacts, *,
+         restage: bool = False) -> Plan:
     prefix = f"groups[{index}]"
     eni = facts.eni
     if eni is None:
@@ -113,7 +123,12 @@ def plan(index: int, group: GroupConfig, region: str, facts: ProvisionFacts) -> 
             "create it (CreateNetworkInterface) or fix network_interface", True),))
     assign, manual = _ips(prefix, group, region, eni, facts.cidr)
     associate, eip_manual = _eips(prefix, group, region, eni, facts, [a.ip for a in assign])
-    return Plan(group.name, eni.eni_id, tuple(assign), tuple(associate), tuple(manual + eip_manual))
+    # The stage carries the IPs the ENI will have once the assignments above are done.
+    after = replace(eni, private_ips=(*eni.private_ips, *(a.ip for a in assign)))
+    stage = staging.plan(index, group, after, facts.cidr, facts.instances, facts.stager,
+                         restage=restage)
+    return Plan(group.name, eni.eni_id, tuple(assign), tuple(associate), tuple(manual + eip_manual),
+                stage)
 
 
 def _ips(prefix: str, group: GroupConfig, region: str, eni: EniState,
@@ -203,14 +218,17 @@ def _eips(prefix: str, group: GroupConfig, region: str, eni: EniState, facts: Pr
 
 
 def read_facts(cloud: CloudPort, prov: Provisioning, group: GroupConfig,
-               eni: EniState | None) -> ProvisionFacts:
-    """The EIP side of one group (the ENI is read by the caller, once)."""
+               eni: EniState | None, stager: GuestStager | None = None) -> ProvisionFacts:
+    """The EIP side of one group (the ENI is read by the caller, once); with a `stager`, also
+    the members (their tags) when the group is pre-staged."""
     if eni is None:
         return ProvisionFacts(None, None, {}, ())
     cidr = cloud.describe_vswitch(eni.vswitch_id).cidr
     found = prov.describe_eips(ips=group.eips) if group.eips else []
     on_eni = cloud.eips_of_eni(eni.eni_id)
-    return ProvisionFacts(eni, cidr or None, {e.ip: e for e in found}, tuple(on_eni))
+    wanted = stager is not None and group.guest.prestage
+    instances = cloud.describe_instances(list(group.members)) if wanted else {}
+    return ProvisionFacts(eni, cidr or None, {e.ip: e for e in found}, tuple(on_eni), instances, stager)
 
 
 def new_token() -> str:

@@ -120,7 +120,8 @@ def member_problems(group: GroupConfig, member: str, facts: GroupFacts,
             f"{member} is Running and its type {info.instance_type} takes an ENI only while Stopped "
             "(policy.stop_to_attach_types); keep it Stopped as a cold standby"
         )
-    if group.guest.method == "cloud_assistant" and facts.assistant.get(member) is False:
+    if group.guest.method == "cloud_assistant" and facts.assistant.get(member) is False \
+            and not group.guest.prestage:  # pre-staged: the guest's own trigger needs no agent
         out.append(
             f"Cloud Assistant is offline on {member}; the guest step (guest.method: cloud_assistant) "
             "could not configure the ENI there"
@@ -150,6 +151,9 @@ def member_note(group: GroupConfig, member: str, facts: GroupFacts) -> str:
     info = facts.instances.get(member)
     if info is not None and info.status == "Stopped" and needs_stop(info.instance_type, group.policy):
         return f"a cold standby: {info.instance_type} takes the ENI while Stopped; start it after a failover"
+    if group.guest.prestage and facts.assistant.get(member) is False:
+        return ("Cloud Assistant is offline: only the pre-staged configuration can bring the ENI up "
+                "there (no RunCommand fallback)")
     return ""
 
 

@@ -7,6 +7,10 @@ the VPC namespace. A move drops the interface's addresses and routes but not the
 `ip rule`s, so detach removes the rules of the ENI's IPs (as the guest would lose them with
 the interface). `RunCommand` runs the script inside the instance's namespace, runtime state
 only (`FAILOVER_PERSIST=0`): `ip netns exec` shares the host's files, which a lab never writes.
+A stage script (pre-staged guest configuration) installs under the instance's own directory,
+`run_dir/guests/<instance>` (`FAILOVER_STAGE_ROOT`), and `hotplug` (the emulator calls it when
+the NIC has "appeared", its drawn hot-plug time after InUse) runs the staged trigger from there
+inside the instance's namespace, as udev and systemd would.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from failover.lab.spec import LabSpec
 from failover.lab.topology import GUEST_TABLE
 
 CRASHED_DIR = "crashed"  # run_dir/crashed/<instance>: a crashed guest runs no command
+GUESTS_DIR = "guests"  # run_dir/guests/<instance>: that instance's own disk (pre-staged files)
+STAGE_DIR = "usr/local/lib/failover"  # failover/guest/prestage.py's, under the instance's disk
 # run_dir/old-guest-routes: guest scripts run with FAILOVER_OLD_ROUTES=1 (the earlier metric-0
 # prefix route via the ENI in main), for the stability part's "before"
 OLD_ROUTES_FLAG = "old-guest-routes"
@@ -89,24 +95,41 @@ class LabHooks:
         return f"from {ip} " in netns.ip(ns, "rule", "show", check=False)
 
     def run_command(self, instance_id: str, script: str, timeout_s: float) -> tuple[int, str]:
-        ns = self.spec.instance_ns(instance_id)
         if (self.run_dir / CRASHED_DIR / instance_id).exists():
             raise RuntimeError(f"{instance_id} is down: its Cloud Assistant agent does not answer")
         cmd_dir = self.run_dir / "commands"
         cmd_dir.mkdir(exist_ok=True)
         path = cmd_dir / f"{instance_id}-{next(self._seq)}.sh"
         path.write_text(script)
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "FAILOVER_PERSIST": "0", "LANG": "C"}
+        return self._run(instance_id, ["/bin/sh", str(path)], timeout_s, "run_command")
+
+    def _env(self, instance_id: str) -> dict[str, str]:
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "FAILOVER_PERSIST": "0", "LANG": "C",
+               "FAILOVER_STAGE_ROOT": str(self.run_dir / GUESTS_DIR / instance_id)}
         if (self.run_dir / OLD_ROUTES_FLAG).exists():
             env["FAILOVER_OLD_ROUTES"] = "1"
+        return env
+
+    def _run(self, instance_id: str, argv: list[str], timeout_s: float, what: str) -> tuple[int, str]:
+        ns = self.spec.instance_ns(instance_id)
         try:
-            p = subprocess.run(netns.in_ns(ns, ["/bin/sh", str(path)]), capture_output=True, text=True,
-                               timeout=timeout_s, env=env, check=False)
+            p = subprocess.run(netns.in_ns(ns, argv), capture_output=True, text=True,
+                               timeout=timeout_s, env=self._env(instance_id), check=False)
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
             return 124, out + f"\n(timed out after {timeout_s}s)"
-        _log(f"run_command on {instance_id}: exit {p.returncode}")
+        _log(f"{what} on {instance_id}: exit {p.returncode}")
         return p.returncode, p.stdout + p.stderr
+
+    def hotplug(self, instance_id: str, mac: str) -> tuple[int, str]:
+        """The NIC with `mac` appeared on `instance_id`: udev + systemd start its staged trigger."""
+        if (self.run_dir / CRASHED_DIR / instance_id).exists():
+            raise RuntimeError(f"{instance_id} is down: nothing runs there")
+        key = mac.lower().replace(":", "")
+        trigger = self.run_dir / GUESTS_DIR / instance_id / STAGE_DIR / f"eni-{key}" / "trigger.sh"
+        if not trigger.exists():
+            return 1, f"no pre-staged trigger for {mac} on {instance_id}"
+        return self._run(instance_id, ["/bin/sh", str(trigger), "start"], 60.0, "hotplug trigger")
 
 
 def _log(msg: str) -> None:

@@ -70,3 +70,14 @@ def command_time(events: Iterable[Event], after: float = 0.0) -> float:
     created = min((e["t"] for e in evs if e.get("kind") == "invocations"),
                   default=min((e["t"] for e in recs if e.get("to") == "Running"), default=None))
     return float(end - created) if end is not None and created is not None else 0.0
+
+
+def hotplug_time(events: Iterable[Event], eni: str, after: float = 0.0) -> float:
+    """The guest's pre-staged trigger: the ENI InUse -> the trigger's configure ended (the
+    emulator's drawn hot-plug time plus the script's own run), 0 when no trigger ran."""
+    evs = [e for e in events if e["t"] >= after]
+    inuse = max((e["t"] for e in evs if e.get("kind") == "enis" and e.get("id") == eni
+                 and e.get("to") == "InUse"), default=None)
+    ran = min((e["t"] for e in evs if e.get("kind") == "guest" and e.get("to") == "HotplugConfigured"
+               and inuse is not None and e["t"] >= inuse), default=None)
+    return float(ran - inuse) if ran is not None and inuse is not None else 0.0

@@ -57,7 +57,8 @@ def world(spec: LabSpec, key_id: str, key_secret: str, api_latency_s: float = 0.
 def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
                       policy: dict[str, Any] | None = None,
                       cloud: dict[str, Any] | None = None, *,
-                      status_interval_s: float | None = None) -> dict[str, Any]:
+                      status_interval_s: float | None = None,
+                      guest: dict[str, Any] | None = None) -> dict[str, Any]:
     """`policy` and `cloud` override the lab's own keys; a `None` in `cloud` removes one (the
     product's default then applies). `status_interval_s` gives the ecs_status check its own
     cadence."""
@@ -81,7 +82,7 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
                        "guest_timeout_s": 20, "verify_timeout_s": 10,
                        "flap_max_failovers": 1000, "flap_window_s": 60, **(policy or {})},
             # Instances are namespaces sharing the host's /etc: never write OS network files.
-            "guest": {"method": "cloud_assistant", "os": "auto", "persist": False},
+            "guest": {"method": "cloud_assistant", "os": "auto", "persist": False, **(guest or {})},
         },
         "groups": [{
             "name": GROUP,

@@ -47,6 +47,7 @@ class Lab:
         self.health = health or render.default_health()
         self.policy: dict[str, Any] = {}  # overrides of render.controller_config's lab policy
         self.cloud: dict[str, Any] = {}  # and of its cloud section
+        self.guest: dict[str, Any] = {}  # and of its guest defaults (guest.prestage)
         self.status_interval_s: float | None = None  # the ecs_status check's own cadence
         self.api_latency_s = api_latency_s
         self._key_id = "LTAI" + secrets.token_hex(8)
@@ -81,13 +82,15 @@ class Lab:
     def _write_controller_configs(self) -> None:
         for c in self.spec.controllers:
             cfg = render.controller_config(self.spec, c.controller_id, self.health, self.policy,
-                                           self.cloud, status_interval_s=self.status_interval_s)
+                                           self.cloud, status_interval_s=self.status_interval_s,
+                                           guest=self.guest)
             (self.dir / f"{c.controller_id}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     def restart_controllers(self, health: dict[str, Any] | None = None,
                             policy: dict[str, Any] | None = None,
                             cloud: dict[str, Any] | None = None,
-                            status_interval_s: float | None = None) -> None:
+                            status_interval_s: float | None = None,
+                            guest: dict[str, Any] | None = None) -> None:
         """Every replica stopped (gracefully: leadership is released at once) and started again
         with new health settings or policy or cloud overrides; the ENI stays where it is.
         The ecs_status check keeps the health interval unless `status_interval_s` is given."""
@@ -98,6 +101,8 @@ class Lab:
             self.policy = policy
         if cloud is not None:
             self.cloud = cloud
+        if guest is not None:
+            self.guest = guest
         self._write_controller_configs()
         pids = [pid for c in self.spec.controllers if (pid := self.pid(c.controller_id))]
         netns.stop_pids(pids, grace_s=10.0)

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from failover.sim import guest_ops
 from failover.sim.protocol import (
     ApiError,
     get_bool,
@@ -175,6 +176,10 @@ def complete(st: State, rec_id: str, exit_code: int, output: str, at: float) -> 
         return
     final["status"] = "Success" if exit_code == 0 else "Failed"
     rec.exit_code, rec.output, rec.finished = exit_code, output, at
+    if exit_code == 0:
+        inv = st.world.invocations.get(rec.invoke_id)
+        if inv is not None:
+            guest_ops.note_stage(st, rec.instance, inv.content, at)
     if exit_code != 0:
         rec.error_code, rec.error_info = "ExitCodeNonzero", f"the script exited with {exit_code}"
     if len(rec.plan) == 1:

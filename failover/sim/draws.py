@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
-KINDS = ("attach", "detach", "command", "stop", "start", "eip")
+# hotplug: from an attach reaching InUse to the guest's pre-staged trigger running (kernel + udev)
+KINDS = ("attach", "detach", "command", "stop", "start", "eip", "hotplug")
 Z99 = NormalDist().inv_cdf(0.99)  # 2.3263...
 _UNIT = NormalDist()
 

@@ -1,7 +1,9 @@
 """The hook interface through which the network lab makes attach, detach and commands real.
 
 The emulator calls `on_attach` when an ENI reaches `InUse`, `on_detach` when it reaches
-`Available`, and `run_command` (in a worker thread) for each instance of a `RunCommand`.
+`Available`, and `run_command` (in a worker thread) for each instance of a `RunCommand`, and, when the hooks
+have it (optional: older hooks lack it), `hotplug(instance_id, mac) -> (exit code, output)` when
+the guest's pre-staged trigger for that MAC runs (see `guest_ops.py`).
 A hook that raises makes an attach fail (the ENI goes back to `Available`) or a command end
 `Failed`. `NoopHooks` runs nothing on the host: it only reports success.
 """
@@ -31,6 +33,9 @@ class NoopHooks:
         return None
 
     def run_command(self, instance_id: str, script: str, timeout_s: float) -> tuple[int, str]:
+        return 0, ""
+
+    def hotplug(self, instance_id: str, mac: str) -> tuple[int, str]:
         return 0, ""
 
 

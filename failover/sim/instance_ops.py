@@ -246,3 +246,40 @@ def describe_vswitches(st: State, p: dict[str, str], now: float) -> dict[str, An
         )
     chunk, fields = page(rows, p, max_results=50, token_mode=False)
     return {**fields, "VSwitches": {"VSwitch": chunk}}
+
+
+TAG_KEY_MAX, TAG_VALUE_MAX, TAGS_PER_RESOURCE = 128, 128, 20
+
+
+@op("TagResources", mutates=True)
+def tag_resources(st: State, p: dict[str, str], now: float) -> dict[str, Any]:
+    """Instances only (the controller tags nothing else); an existing key is overwritten."""
+    kind = req_str(p, "ResourceType")
+    if kind != "instance":
+        raise ApiError("InvalidResourceType.NotSupported", 400,
+                       f"The emulator tags instances only, not {kind}.")
+    ids = get_list(p, "ResourceId", max_items=50)
+    if not ids:
+        raise ApiError("MissingParameter", 400, "ResourceId.N is required.")
+    tags: dict[str, str] = {}
+    for n in range(1, 21):
+        key = p.get(f"Tag.{n}.Key")
+        if key is None:
+            break
+        value = p.get(f"Tag.{n}.Value", "")
+        if not key or len(key) > TAG_KEY_MAX or key.startswith(("aliyun", "acs:")):
+            raise ApiError("InvalidTagKey.Malformed", 400, f"The tag key {key!r} is not valid.")
+        if len(value) > TAG_VALUE_MAX:
+            raise ApiError("InvalidTagValue.Malformed", 400, "The tag value is too long.")
+        tags[key] = value
+    if not tags:
+        raise ApiError("MissingParameter", 400, "Tag.N.Key is required.")
+    targets = [find_instance(st, i, code="InvalidResourceId.NotFound") for i in ids]
+    for inst in targets:
+        if len({**inst.tags, **tags}) > TAGS_PER_RESOURCE:
+            raise ApiError("InvalidTagCount", 400, f"{inst.id} would have more than "
+                                                   f"{TAGS_PER_RESOURCE} tags.")
+    for inst in targets:
+        inst.tags.update(tags)
+        st.event("instances", inst.id, None, "Tagged", now, tags=dict(tags))
+    return {}

@@ -14,7 +14,8 @@
 
 Attach and detach default to what Alibaba's own waits imply (no public measurement exists):
 attach median 5 s / p99 30 s, detach 4 s / 30 s. The other kinds are assumptions, stated
-here: command 1 s / 5 s, force stop 5 s / 20 s, start 20 s / 60 s, EIP 1 s / 5 s. Every law
+here: command 1 s / 5 s, force stop 5 s / 20 s, start 20 s / 60 s, EIP 1 s / 5 s, the
+guest's hot-plug trigger 0.3 s / 1.5 s after InUse (pre-staged configuration). Every law
 is cut at `max_s` (default 4 x p99). Failures are on by default (2 % each, assumed; give 0 to
 turn them off), and so are the misbehaviours of `behaviour.py` (describe lag and the rest).
 """
@@ -45,6 +46,8 @@ DEFAULT_LAWS: dict[str, Law] = {
     "stop": LogNormal(5.0, 20.0, 80.0),
     "start": LogNormal(20.0, 60.0, 240.0),
     "eip": LogNormal(1.0, 5.0, 20.0),
+    # PCI hot-plug of the NIC, udev and the systemd unit: an assumption, no published figure
+    "hotplug": LogNormal(0.3, 1.5, 6.0),
 }
 KEYS = frozenset({"profile", "seed", "time_scale", "stuck_detach_share", "attach_failure_share",
                   "qps", *KINDS, *(f"{k}_s" for k in KINDS), *BEHAVIOUR_KEYS})

@@ -21,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from failover.sim import guest_ops
 from failover.sim.behaviour import Behaviour, make_behaviour
 from failover.sim.hooks import Hooks, NoopHooks
 from failover.sim.timing import Draw, Timing, draw, make_timing
@@ -178,6 +179,8 @@ class State:
             obj.crash_stalls_detach = None
             if effect == "stopped":
                 self._instance_stopped(obj.id, at)
+            else:
+                guest_ops.booted(self, obj, at)
 
     def _attached(self, eni: Eni, at: float) -> None:
         error = "injected attach failure" if eni.fail_next_attach else None
@@ -190,6 +193,8 @@ class State:
         if error is not None:
             self.event("enis", eni.id, "InUse", "Available", at, error=error, instance=eni.instance)
             eni.status, eni.instance, eni.device_index = "Available", None, None
+            return
+        guest_ops.plugged(self, eni, at)
 
     def _instance_stopped(self, instance_id: str, at: float) -> None:
         """A stopped instance lets go of the ENIs a hung guest was holding in `Detaching`."""

@@ -59,6 +59,9 @@ class Instance(Stateful):
     name: str = ""
     security_groups: list[str] = field(default_factory=list)
     primary_eni: str = ""
+    # The guest's pre-staged hot-plug triggers, by ENI MAC -> version: what a stage script
+    # (run by Cloud Assistant) installed on its disk; survives stops and crashes.
+    staged: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -155,6 +155,7 @@ def load_world(data: Any) -> World:
             name=_get(d, "name", p, str, ""),
             security_groups=sg_list(d, p, vsw),
             tags=_tags(d, p),
+            staged={str(k): str(v) for k, v in _get(d, "staged", p, dict, {}).items()},
         )
         if inst.max_enis < 1 or inst.max_ips_per_eni < 1:
             raise WorldError(f"{p}.max_enis", "max_enis and max_ips_per_eni must be at least 1")

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from failover.coordination import Coordination, connect, journal_admin
-from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, Trigger
+from failover.model import JournalCorrupt, NotLeader, Result, StaleEpoch, StepName, StepStatus, Trigger
 from failover.records import FailoverRecord, FencingToken, GroupState, StepRecord
 from harness.waiting import wait_for
 from harness.zk import ZkCluster
@@ -72,7 +72,7 @@ def test_write_ahead_steps_round_trip_and_history(solo: Coordination) -> None:
         solo.journal.begin(rec, tok)
         step = StepRecord(StepName.DETACH, base + i)
         solo.journal.update(rec.with_step(step), tok)  # before it acts
-        done = rec.with_step(dataclasses.replace(step, duration_s=0.5, status="ok",
+        done = rec.with_step(dataclasses.replace(step, duration_s=0.5, status=StepStatus.OK,
                                                  request_ids=("req-1",)))
         solo.journal.update(finished(done), tok)  # its outcome after
     solo.journal.begin(record("other", group="db", started=base + 10), tok)

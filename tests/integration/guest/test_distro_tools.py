@@ -2,7 +2,8 @@
 NetworkManager's `nmcli --offline` (NM >= 1.36). Each is used where installed, or from a
 package unpacked under $FAILOVER_DISTRO_TOOLS (`apt-get download ifupdown network-manager
 libnm0` and `dpkg -x` each there): unpacking touches no system configuration, which installing
-either on a shared machine would. Without the tool a test is skipped, saying which one.
+either on a shared machine would. `make test` unpacks them (the Makefile's distro-tools target)
+and points $FAILOVER_DISTRO_TOOLS there; a bare pytest without the tool skips, saying which one.
 """
 
 from __future__ import annotations

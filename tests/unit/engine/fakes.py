@@ -335,6 +335,12 @@ class FakeProvisioning:
             raise self.fail["associate"]
         return EipInfo(allocation_id, "", "InUse", eni_id, "NetworkInterface", private_ip, mode)
 
+    def tag_instance(self, instance_id: str, key: str, value: str, *, timeout_s: float = 30.0,
+                     trace: CallTrace | None = None) -> None:
+        self.calls.append(("tag", instance_id, key, value))
+        if "tag" in self.fail:
+            raise self.fail["tag"]
+
 
 def _as_ports(clock: FakeClock, cloud: FakeCloud, leadership: FakeLeadership, journal: FakeJournal,
               guest: FakeGuest, verifier: FakeVerifier, observations: FakeObservations,

@@ -148,6 +148,12 @@ def test_cloud_assistant_offline_matters_only_for_its_guest_method() -> None:
     assert evaluate(group(guest={"method": "none"}), facts(offline=("i-b",)))["i-b"].ready
 
 
+def test_a_prestaged_group_needs_no_agent_but_says_so() -> None:
+    r = evaluate(group(guest={"prestage": True}), facts(offline=("i-b",)))["i-b"]
+    assert r.ready and "only the pre-staged configuration" in r.reason
+    assert evaluate(group(guest={"prestage": True}), facts())["i-b"].reason == ""
+
+
 def test_a_missing_or_primary_eni_makes_no_standby_ready() -> None:
     missing = evaluate(group(), facts(eni=None))
     assert set(missing) == {"i-a", "i-b", "i-c"}
