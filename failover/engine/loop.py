@@ -88,6 +88,7 @@ class Engine:
         self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
         self._in_office = False
         self._office_at = 0.0  # monotonic: when this leader last took office
+        self._told_waiting: set[str] = set()  # groups whose resume waits for readiness (logged once)
         # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
@@ -171,6 +172,7 @@ class Engine:
                 states[group.name] = state
         unfinished = {r.group: r for r in self.deps.journal.unfinished()}
         self._office_at = self.deps.clock.monotonic()
+        self._told_waiting.clear()
         self.ledger.take_office(states, unfinished, [g.name for g in self.cfg.groups], self._office_at)
         self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
@@ -233,6 +235,10 @@ class Engine:
             self._recheck_returning(view)
             if resume_waits_for_readiness(view):
                 self._recheck_readiness(view.name)  # before abandoning a failover on old news
+                if view.name not in self._told_waiting:
+                    self._told_waiting.add(view.name)
+                    log.info("unfinished failover waits for a re-read of its target's readiness "
+                             "(the answer predates this leader)", extra={"group": view.name})
             if view.eni is None:
                 self.observer.wake()
 

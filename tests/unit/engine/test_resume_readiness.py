@@ -5,8 +5,11 @@ is not ready is still abandoned, never resumed onto."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import replace
+
+import pytest
 
 from failover.engine.decide import Kind
 from failover.engine.execute import Collaborators
@@ -96,11 +99,16 @@ def test_a_stale_not_ready_is_read_again_and_the_failover_resumed() -> None:
     t.engine.shutdown(1)
 
 
-def test_the_re_read_is_asked_for_without_a_quorum_verdict_on_the_target() -> None:
-    """No verdict on i-b yet (so no "came back up" re-read): the wait itself asks for one."""
+def test_the_re_read_is_asked_for_without_a_quorum_verdict_on_the_target(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """No verdict on i-b yet (so no "came back up" re-read): the wait itself asks for one,
+    and says so once."""
     t = Takeover(votes_on_target=False)
     t.cloud.instances.pop("i-b")
-    assert t.engine.tick() == [] and t.asked == ["g0"]
+    with caplog.at_level(logging.INFO, logger="failover.engine"):
+        assert t.engine.tick() == [] and t.engine.tick() == [] and t.asked == ["g0", "g0"]
+    assert [r.getMessage() for r in caplog.records if "waits for a re-read" in r.getMessage()] == [
+        "unfinished failover waits for a re-read of its target's readiness (the answer predates this leader)"]
     assert t.tracker.refresh()
     assert [a.kind for a in t.engine.tick()] == [Kind.RESUME]
     t.settle()
