@@ -149,12 +149,15 @@ def run(only: set[str], counts: dict[str, Any], tmp: Path) -> list[TrialResult]:
                        for r in on_system(zk, tmp, f"t7-{i}", outage_spec(n, 10),
                                           lambda s: [zone_outage(s, 10, say)])]
             results.append(combined(outages))
-        if "21" in only:
+        if only & {"21", "21a", "21b"}:
             say("trials 21a/21b: the leader paused (SIGSTOP) past its session mid-failover")
+        if only & {"21", "21a"}:
             results += on_system(zk, tmp, "t21a", Spec(),
                                  lambda s: [paused_leader(s, counts["pauses"], progress=say)])
+        if only & {"21", "21b"}:
             results += on_system(zk, tmp, "t21b", PAUSE_HUNG_SPEC,
                                  lambda s: [paused_leader(s, counts["pauses"], hung=True, progress=say)])
+        if only & {"21", "21c"}:
             results += on_system(zk, tmp, "t21c", Spec(), lambda s: [auth_upgrade(s, say)])
         if "21" in only or "21d" in only:
             say("trial 21d: stale voter")
@@ -241,7 +244,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the small counts of `make test`")
     ap.add_argument("--only", default="1,2,3,4,5,6,7,8,P",
-                    help="comma-separated trial numbers; P is the partial-failure family, P1..P9 one of it")
+                    help="comma-separated trial numbers; P is the partial-failure family, P1..P9 one of it; "
+                         "21 is 21a-21d, 21a/21b/21c/21d one of them")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     ap.add_argument("--merge", action="store_true",
                     help="keep the other trials of an existing reliability.json (re-run only --only)")

@@ -179,7 +179,8 @@ class Replica:
         self.engine = Engine(cfg, deps, c.observations, c.requests,
                              readiness=self.standby_readiness.ready_map,
                              recheck_readiness=self.standby_readiness.recheck,
-                             observer=self.eni_observer, paused=c.pauses.paused)
+                             observer=self.eni_observer, paused=c.pauses.paused,
+                             readiness_read_at=self.standby_readiness.read_at)
 
     def _build_parts(self, cfg: Config) -> Collaborators:
         """What a reload rebuilds: health, verify, readiness (the engine lives on)."""
@@ -263,7 +264,7 @@ class Replica:
         self.addresses = MemberAddresses(self.cloud, cfg.instances, SystemClock())
         deps = self._build_parts(cfg)
         self.engine.reconfigure(cfg, deps, self.standby_readiness.ready_map,
-                                self.standby_readiness.recheck)
+                                self.standby_readiness.recheck, self.standby_readiness.read_at)
         self.addresses.start()
         self._start_parts()
         return fixed

@@ -39,7 +39,8 @@ from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
 from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
 
-__all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "healthy_standbys"]
+__all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "healthy_standbys",
+           "resume_waits_for_readiness"]
 
 # A failed attach, guest step or verify on a target: retried after a back-off that doubles,
 # and after TARGET_TRIES failures in a row the next standby goes first. Forgotten after
@@ -204,6 +205,16 @@ def _not_serving(view: GroupView, now: float, holder: str) -> Action | None:
     return _failover(view, now, holder, f"{why}, even after its guest step was re-run", unserved=True)
 
 
+def resume_waits_for_readiness(view: GroupView) -> bool:
+    """The unfinished record's target is "not ready" by an answer read before this leader took
+    office: the cloud is the source of truth, so it is read again (the loop asks) before the
+    record is abandoned on that answer. An instance force-stopped and started again since reads
+    "not ready" until the slow readiness round comes back to it."""
+    rec = view.unfinished
+    return (rec is not None and view.ready_stale and view.member_up.get(rec.to_instance) is not False
+            and view.ready.get(rec.to_instance) is False)
+
+
 def _resume(view: GroupView, rec: FailoverRecord) -> Action | None:
     """Resume, unless the target went away before the attach started: then nothing is
     half-done, and the group is better decided afresh than attached to a dead instance.
@@ -214,13 +225,18 @@ def _resume(view: GroupView, rec: FailoverRecord) -> Action | None:
            else "not ready for the ENI" if view.ready.get(target) is False else "")
     if why and rec.trigger is not Trigger.ADOPT:
         if rec.step(StepName.ATTACH) is None:
-            return Abandon(view.name, f"abandoning {rec.id}: its target {target} is {why} and its "
-                           "attach had not started", rec)
-        if view.eni is None or view.eni.status is None:
+            unstarted = "its attach had not started"
+        elif view.eni is None or view.eni.status is None:
             return None  # whether the attach landed is the cloud's to say: wait for a read
-        if view.eni.status is EniStatus.AVAILABLE:
-            return Abandon(view.name, f"abandoning {rec.id}: its target {target} is {why} and the "
-                           "ENI is Available: its attach had not started", rec)
+        elif view.eni.status is EniStatus.AVAILABLE:
+            unstarted = "the ENI is Available: its attach had not started"
+        else:
+            unstarted = ""  # the attach landed: finishing it is what is left
+        if unstarted and resume_waits_for_readiness(view):
+            return None  # a "not ready" from before our office: wait for the re-read
+        if unstarted:
+            return Abandon(view.name, f"abandoning {rec.id}: its target {target} is {why} and "
+                           f"{unstarted}", rec)
     return Resume(view.name, f"resuming failover {rec.id} left unfinished", rec)
 
 

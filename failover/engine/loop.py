@@ -36,7 +36,7 @@ from failover.engine.actions import (
     Resume,
 )
 from failover.engine.blocks import BlockCode
-from failover.engine.decide import Snapshot, decide
+from failover.engine.decide import Snapshot, decide, resume_waits_for_readiness
 from failover.engine.errors import describe_error
 from failover.engine.execute import Collaborators, Executor
 from failover.engine.exports import ViewExports
@@ -53,6 +53,7 @@ from failover.records import FailoverRecord, GroupState
 log = logging.getLogger("failover.engine")
 
 Readiness = Callable[[], Mapping[str, Mapping[str, bool]]]
+ReadTimes = Callable[[], Mapping[str, float]]
 # Releases of returned former holders at once. They only clean an OS the ENI already left,
 # with budget no failover wants; a few at a time bounds the threads a returning zone holds.
 RELEASE_WORKERS = 8
@@ -64,6 +65,7 @@ class Engine:
         readiness: Readiness | None = None, recheck_readiness: Callable[[str], None] | None = None,
         observer: EniObserver | None = None,
         paused: Callable[[], Mapping[str, float]] | None = None,
+        readiness_read_at: ReadTimes | None = None,
     ) -> None:
         self.cfg = cfg
         self.deps = deps
@@ -72,6 +74,8 @@ class Engine:
         self.requests = requests
         self.readiness: Readiness = readiness or dict
         self._recheck_readiness = recheck_readiness or (lambda group: None)
+        # group -> when its readiness answer was read (monotonic); without it, taken as fresh.
+        self._readiness_read_at = readiness_read_at
         self.paused = paused or dict  # `failover pause`: group -> since (Unix time)
         self._loop_at = deps.clock.monotonic()  # liveness: when run_forever last came round
         self._pool = ThreadPoolExecutor(cfg.controller.max_parallel_failovers, "failover")
@@ -83,6 +87,8 @@ class Engine:
         self._last_block: dict[str, BlockCode] = {}
         self._seen_up: set[tuple[str, str]] = set()  # (group, member) the quorum saw up last tick
         self._in_office = False
+        self._office_at = 0.0  # monotonic: when this leader last took office
+        self._told_waiting: set[str] = set()  # groups whose resume waits for readiness (logged once)
         # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
@@ -110,7 +116,8 @@ class Engine:
             self.deps.clock.wait(stop, pause)
 
     def reconfigure(self, cfg: Config, deps: Collaborators, readiness: Readiness,
-                    recheck_readiness: Callable[[str], None]) -> None:
+                    recheck_readiness: Callable[[str], None],
+                    readiness_read_at: ReadTimes | None = None) -> None:
         """A reload, inside this engine: running failovers and releases go on with the group
         config they started with (and stay the only ones of their group); the next tick
         decides on the new groups, after re-reading the journal. Never a second engine."""
@@ -119,6 +126,7 @@ class Engine:
             self.deps = self.executor.deps = deps
             self.readiness = readiness
             self._recheck_readiness = recheck_readiness
+            self._readiness_read_at = readiness_read_at
             self._in_office = False
         self.observer.reconfigure(cfg.groups)
 
@@ -163,8 +171,9 @@ class Engine:
             if state is not None:
                 states[group.name] = state
         unfinished = {r.group: r for r in self.deps.journal.unfinished()}
-        self.ledger.take_office(states, unfinished, [g.name for g in self.cfg.groups],
-                                self.deps.clock.monotonic())
+        self._office_at = self.deps.clock.monotonic()
+        self._told_waiting.clear()
+        self.ledger.take_office(states, unfinished, [g.name for g in self.cfg.groups], self._office_at)
         self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
                                    "unknown": sorted(self._loader.left_out)})
@@ -196,6 +205,7 @@ class Engine:
         obs = self.observations.snapshot()
         live = quorum.electorate(len(self.deps.leadership.controllers()), self.cfg.controller.replicas)
         readiness = self.readiness()
+        read_at = self._readiness_read_at() if self._readiness_read_at is not None else None
         seen = self.observer.seen()
         paused = self.paused()
         views = []
@@ -209,7 +219,9 @@ class Engine:
             views.append(build_view(group, held.state, obs.get(group.name, {}), live, eni=eni,
                                     ready=readiness.get(group.name, {}), unfinished=held.unfinished,
                                     running=held.running, releasing=held.releasing,
-                                    paused=group.name in paused, now=self.deps.clock.now()))
+                                    paused=group.name in paused, now=self.deps.clock.now(),
+                                    ready_stale=read_at is not None
+                                    and read_at.get(group.name, 0.0) < self._office_at))
         return Snapshot(self.deps.clock.now(), tuple(views), tuple(self.requests.pending()))
 
     def _show(self, snapshot: Snapshot) -> None:
@@ -221,6 +233,12 @@ class Engine:
             self._exports.export(view)
             metrics.set_paused(view.name, paused.get(view.name))
             self._recheck_returning(view)
+            if resume_waits_for_readiness(view):
+                self._recheck_readiness(view.name)  # before abandoning a failover on old news
+                if view.name not in self._told_waiting:
+                    self._told_waiting.add(view.name)
+                    log.info("unfinished failover waits for a re-read of its target's readiness "
+                             "(the answer predates this leader)", extra={"group": view.name})
             if view.eni is None:
                 self.observer.wake()
 

@@ -7,7 +7,9 @@ reads through the ports; `ReadinessTracker` refreshes them on a slow interval
 at ROUTINE priority (it never spends the failover reserve), keeps the last
 known answer while the cloud does not answer, and exports
 `failover_standby_ready{group,instance}`. The engine skips a standby that is
-known not to be ready; unknown (never read) is allowed.
+known not to be ready; unknown (never read) is allowed. `read_at()` says when each
+group's answer was read: a new leader does not abandon a failover on a "not ready" read
+before it took office (engine/decide.py `resume_waits_for_readiness`).
 """
 
 from __future__ import annotations
@@ -254,6 +256,7 @@ class ReadinessTracker:
         self._lock = threading.Lock()
         self._latest: dict[str, dict[str, StandbyReadiness]] = {}
         self._ready: dict[str, dict[str, bool]] = {}
+        self._read_at: dict[str, float] = {}  # group -> monotonic start of the read it answers from
         self._due: dict[str, float] = {}
         self._limits: dict[str, InstanceTypeLimits] = {}  # a type's limits never change
         self._failing = False
@@ -265,6 +268,11 @@ class ReadinessTracker:
         """group -> standby -> ready (what `Engine(readiness=...)` calls every tick)."""
         with self._lock:
             return self._ready
+
+    def read_at(self) -> dict[str, float]:
+        """group -> when (monotonic) the read behind its current answer began; absent: never read."""
+        with self._lock:
+            return dict(self._read_at)
 
     def answers(self) -> dict[str, dict[str, StandbyReadiness]]:
         """group -> standby -> the last known answer, with its reason (`status` shows it)."""
@@ -331,6 +339,7 @@ class ReadinessTracker:
         with self._lock:
             self._latest = {**self._latest, **results}
             self._ready = {group: {m: r.ready for m, r in ms.items()} for group, ms in self._latest.items()}
+            self._read_at.update((group.name, now) for group in due)
         for group in due:
             self._due[group.name] = now + group.policy.readiness_interval_s
         self._export(results)

@@ -81,6 +81,9 @@ class GroupView:
     # When the serving quorum turned False (wall clock: the latest of the "no" votes' times).
     serving_since: float | None = None
     paused: bool = False  # `failover pause`: no automatic move; drills and resumes still run
+    # The readiness answers were read before this leader took office: a "not ready" may be old
+    # news (an instance force-stopped then started again reads "not ready" until the next round).
+    ready_stale: bool = False
 
     @property
     def name(self) -> str:
@@ -120,7 +123,7 @@ def build_view(group: GroupConfig, state: GroupState,
                eni: EniSeen | None, ready: Mapping[str, bool] | None = None,
                unfinished: FailoverRecord | None = None, running: bool = False,
                releasing: frozenset[str] = frozenset(), paused: bool = False,
-               now: float | None = None) -> GroupView:
+               now: float | None = None, ready_stale: bool = False) -> GroupView:
     """The one builder of a group's view (the engine, `status` and `drill --dry-run`).
     `now` (wall clock): when given, "no" serving votes older than the holder's last verify
     are weighed as `serving_votes` says; without it every vote counts."""
@@ -133,7 +136,7 @@ def build_view(group: GroupConfig, state: GroupState,
         if serving is False:
             since = max(o.at for o in seen.values() if not o.up)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
-                     unfinished, running, releasing, eni, serving, since, paused)
+                     unfinished, running, releasing, eni, serving, since, paused, ready_stale)
 
 
 def serving_votes(group: GroupConfig, state: GroupState, holder: str,
