@@ -87,26 +87,3 @@ def grid_start(now_s: float, interval_s: float, phase_s: float = 0.0, lead_s: fl
     """
     k = math.ceil((now_s + lead_s - phase_s) / interval_s)
     return k * interval_s + phase_s
-
-
-def oldest_evidence(keys: Iterable[StateKey], checked_at: Mapping[StateKey, float]) -> float | None:
-    """When the oldest of these checks last had an outcome; None if none ever had one.
-
-    A verdict is as old as its oldest evidence: a member up on a fresh tcp probe and a
-    minute-old http probe is up on minute-old evidence."""
-    return min((checked_at[k] for k in keys if k in checked_at), default=None)
-
-
-def forget_stale(
-    states: Mapping[StateKey, CheckState], checked_at: Mapping[StateKey, float],
-    keys: Iterable[StateKey], now: float, max_age_s: float,
-) -> dict[StateKey, CheckState]:
-    """`states` with every check among `keys` whose last outcome is older than `max_age_s`
-    back to not-yet-probed (UNKNOWN): it must see `rise` successes or `fall` failures again
-    before it decides, as after a start."""
-    out = dict(states)
-    for k in keys:
-        at = checked_at.get(k)
-        if at is not None and now - at > max_age_s and k in out:
-            del out[k]
-    return out

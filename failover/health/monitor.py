@@ -11,19 +11,6 @@ then, per member, updates hysteresis, publishes the verdict through the
 that come while it runs are dropped and counted in
 `failover_health_rounds_missed_total`, as are fires the scheduler itself
 was too late for.
-
-A round that overruns its deadline (a replica starved of CPU) is abandoned, not
-lost: the probes that finished are recorded like any others; those that did not
-are "not probed this round" (no evidence), never failures, because counting them
-as failures would let a starved replica vote healthy members down (issue 23 saw
-false failovers from exactly that kind of evidence). Evidence is timed per check:
-a check whose last outcome is older than the group's vote age
-(`quorum.vote_max_age`, the bound the leader applies to round times) goes back
-to not-yet-probed, so this replica stops voting on that member and shows it
-unknown; and a verdict's `at` (the round time the leader watches) is the time of
-the group's *oldest* evidence, so while any member's checks are not being
-probed, the vote standing in ZooKeeper for it stops advancing and the leader
-drops this replica's votes on the group after that same bound (issue-23b notes).
 """
 
 from __future__ import annotations
@@ -47,24 +34,21 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from failover import metrics, quorum
+from failover import metrics
 from failover.config import GroupConfig
 from failover.health.evaluate import (
     MemberHealth,
     StateKey,
     apply_results,
-    check_keys,
-    forget_stale,
     grid_start,
     member_health,
     missed_rounds,
-    oldest_evidence,
 )
 from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up
-from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs, round_cadence_s
+from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
 from failover.health.loop import ProbeLoop
 from failover.health.plan import EcsTarget, Holder, ProbeSpec, Skipped, plan_round, plan_serving
-from failover.health.probes import ProbeResult, StatusFetcher, probe_all, unfinished_as_unprobed
+from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
 from failover.model import Priority, ProbeOutcome
 from failover.ports import CloudPort, VerdictSink
@@ -73,11 +57,6 @@ from failover.records import SERVING_PREFIX, Observation
 log = logging.getLogger(__name__)
 
 _ROUND_GRACE_S = 2.0  # beyond the longest probe timeout, before a round is abandoned
-
-# Runs a round's probes within a deadline, appending each result to the list as it finishes;
-# raises TimeoutError when the deadline passes first (the list then holds what finished).
-RoundRunner = Callable[[Sequence[ProbeSpec], StatusFetcher | None, float, list[ProbeResult]],
-                       list[ProbeResult]]
 
 
 @dataclass(frozen=True)
@@ -105,8 +84,6 @@ class HealthMonitor:
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
         missing: Callable[[], Collection[str]] | None = None,
         holders: Callable[[], Mapping[str, Holder | None]] | None = None,
-        clock: Callable[[], float] = time.time,
-        run_probes: RoundRunner | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
@@ -126,12 +103,6 @@ class HealthMonitor:
         self._states: dict[StateKey, CheckState] = {}
         self._health: dict[str, dict[str, MemberHealth]] = {g.name: {} for g in groups}
         self._evidence_at: dict[str, float] = {}  # by group: the last round that probed it
-        self._checked_at: dict[StateKey, float] = {}  # by check: its last outcome
-        self._member_keys = {g.name: {m: [(g.name, m, k) for k in check_keys(g)] for m in g.members}
-                             for g in groups}
-        self._max_age = {g.name: quorum.vote_max_age(round_cadence_s(g)) for g in groups}
-        self._clock = clock
-        self._run_probes = run_probes or self._on_loop
         self._lock = threading.Lock()
         self._plans: dict[str, tuple[Mapping[str, str], list[ProbeSpec], list[Skipped]]] = {}
         self._loop = ProbeLoop()
@@ -186,23 +157,20 @@ class HealthMonitor:
     def run_round(self, job_id: str) -> RoundReport:
         """One round of one job (the scheduler's job; tests call it directly)."""
         job = self._jobs[job_id]
-        started = self._clock()
+        started = time.time()
         specs, skipped = self._plan(job)  # _plan logs what it could not probe, once per plan
         if self._holders is not None and job.kind == "probes":
             specs = [*specs, *plan_serving(job.groups, self._holders())]
         gone = set(self._missing())
         longest = max((s.timeout_s for s in specs), default=0.0)
-        finished: list[ProbeResult] = []
         try:
-            results = self._run_probes(specs, self._fetcher(), longest + _ROUND_GRACE_S, finished)
+            results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
         except TimeoutError:
-            # What finished is evidence like any other; the rest is "not probed this round".
-            results = unfinished_as_unprobed(specs, list(finished), started)
-            kept = sum(1 for r in results if r.outcome is not None)
-            log.error("probe round abandoned: it overran its deadline; %d of %d probes finished",
-                      kept, len(specs), extra={"job": job_id})
-            # A missed round, where the alert on missed rounds sees it.
+            log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
+            # No evidence came of it: a missed round, where the alert on missed rounds sees it
+            # (a replica starved of CPU otherwise kept its old verdicts with no sign but logs).
             self._count_missed(1)
+            results = []
         results = [*results, *self._gone_results(skipped, gone, started)]
         for r in results:
             if r.outcome is not None:
@@ -213,7 +181,7 @@ class HealthMonitor:
         return RoundReport(
             job_id=job_id,
             started_at=started,
-            finished_at=self._clock(),
+            finished_at=time.time(),
             probe_starts=tuple(r.started_at for r in results),
             probes=len(results),
             failures=sum(1 for r in results if r.outcome is not None and not r.outcome.ok),
@@ -226,10 +194,6 @@ class HealthMonitor:
                         ProbeOutcome(False, "not listed by DescribeInstances"), at)
             for s in skipped if s.instance in gone
         ]
-
-    def _on_loop(self, specs: Sequence[ProbeSpec], fetch: StatusFetcher | None, deadline_s: float,
-                 finished: list[ProbeResult]) -> list[ProbeResult]:
-        return self._loop.run(probe_all(specs, fetch, finished), deadline_s)
 
     def _plan(self, job: RoundJob) -> tuple[list[ProbeSpec], list[Skipped]]:
         """The job's probes, re-planned only when the members' addresses change."""
@@ -258,14 +222,8 @@ class HealthMonitor:
 
     def _fold(self, groups: Sequence[GroupConfig], results: Sequence[ProbeResult]) -> None:
         pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
-        now = self._clock()
         with self._lock:
             self._states = apply_results(self._states, pairs, self._thresholds)
-            self._checked_at.update((k, now) for k, o in pairs if o is not None)
-            for g in groups:
-                keys = [k for ks in self._member_keys[g.name].values() for k in ks]
-                self._states = forget_stale(self._states, self._checked_at, keys, now,
-                                            self._max_age[g.name])
             verdicts = member_health(groups, self._states) + self._serving(results)
             changed = set()
             for v in verdicts:
@@ -273,7 +231,7 @@ class HealthMonitor:
                 if before is None or before.up is not v.up:
                     changed.add((v.group, v.instance))
                 self._health[v.group][v.instance] = v
-            at_by_group = {g.name: self._vote_time(g.name) for g in groups}
+        now = time.time()
         for group in {r.spec.group for r in results if r.outcome is not None}:
             self._evidence_at[group] = now
         for v in verdicts:
@@ -283,19 +241,12 @@ class HealthMonitor:
                 metrics.set_health(v.group, v.instance, v.up)
             # Every round: the sink (Observations.publish) writes only on change.
             try:
-                # `at`: the round time of the vote, which advances only with evidence, and
-                # only when the group's oldest evidence does, so a replica whose probes
-                # stopped for a member stops counting on its group (`rounds`).
-                oldest = at_by_group.get(v.group)
-                at = self._evidence_at.get(v.group, now) if oldest is None else oldest
+                # `at`: the round time of the vote, which advances only with evidence, so a
+                # replica whose probes stopped for a group stops counting there (`rounds`).
+                at = self._evidence_at.get(v.group, now)
                 self._sink(Observation(self._controller_id, v.group, v.instance, v.up, at, v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
-
-    def _vote_time(self, group: str) -> float | None:
-        """The time of the group's oldest evidence (caller holds the lock); None if none."""
-        members = self._member_keys.get(group, {})
-        return oldest_evidence((k for ks in members.values() for k in ks), self._checked_at)
 
     def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
         """The serving verdicts of this round's serving probes (caller holds the lock)."""
@@ -353,23 +304,11 @@ class HealthMonitor:
         return tuple(self._jobs)
 
     def verdicts(self) -> dict[str, dict[str, MemberHealth]]:
-        """group -> instance -> this replica's latest verdict (for /status); a member whose
-        evidence is older than its group's vote age is unknown, whether or not rounds run."""
-        now = self._clock()
+        """group -> instance -> this replica's latest verdict (for /status)."""
         with self._lock:
-            return {g: {i: self._aged(v, now) for i, v in members.items()}
-                    for g, members in self._health.items()}
+            return {g: dict(members) for g, members in self._health.items()}
 
     def member_up(self, group: str, instance: str) -> bool | None:
-        now = self._clock()
         with self._lock:
             v = self._health.get(group, {}).get(instance)
-            return None if v is None else self._aged(v, now).up
-
-    def _aged(self, v: MemberHealth, now: float) -> MemberHealth:
-        """`v`, or unknown when its oldest evidence is too old (caller holds the lock)."""
-        keys = self._member_keys.get(v.group, {}).get(v.instance)
-        at = None if keys is None else oldest_evidence(keys, self._checked_at)
-        if at is None or now - at <= self._max_age[v.group]:
-            return v
-        return replace(v, up=None, reason=f"no probe result for {now - at:.0f}s")
+        return None if v is None else v.up

@@ -197,24 +197,8 @@ async def _fetch_statuses(
         return None
 
 
-def unfinished_as_unprobed(
-    specs: Sequence[ProbeSpec], finished: Sequence[ProbeResult], at: float
-) -> list[ProbeResult]:
-    """An abandoned round's results (pure): the probes that finished keep their outcome, every
-    other probe is "not probed this round" (None), never a failure: a replica starved of CPU
-    must not vote members down on probes it never got to run."""
-    done = {(r.spec.group, r.spec.instance, r.spec.key): r for r in finished}
-    return [done.get((s.group, s.instance, s.key)) or ProbeResult(s, None, at) for s in specs]
-
-
-async def probe_all(
-    specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
-    finished: list[ProbeResult] | None = None,
-) -> list[ProbeResult]:
-    """Run a round: all probes at once, ecs_status as one batched call.
-
-    `finished`, when given, receives each result as its probe completes, so a caller whose
-    wait for the whole round ran out still has the probes that did finish."""
+async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> list[ProbeResult]:
+    """Run a round: all probes at once, ecs_status as one batched call."""
     ecs = [s for s in specs if isinstance(s.target, EcsTarget)]
     direct = [s for s in specs if not isinstance(s.target, EcsTarget)]
     status_task = None
@@ -235,12 +219,9 @@ async def probe_all(
         starts.append(time.time())
         t = spec.target
         if isinstance(t, TcpTarget) and _is_ip(t.host):
-            fut = start_tcp(loop, t, spec.timeout_s)
+            pending.append(start_tcp(loop, t, spec.timeout_s))
         else:
-            fut = asyncio.ensure_future(timed(spec))
-        if finished is not None:
-            fut.add_done_callback(functools.partial(_keep, finished, spec, starts[-1]))
-        pending.append(fut)
+            pending.append(asyncio.ensure_future(timed(spec)))
     try:
         outcomes = await asyncio.gather(*pending)
     except asyncio.CancelledError:
@@ -249,14 +230,5 @@ async def probe_all(
         raise
     results = [ProbeResult(s, o, t) for s, o, t in zip(direct, outcomes, starts, strict=True)]
     statuses = await status_task if status_task is not None else None
-    ecs_results = [ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs]
-    if finished is not None:
-        finished.extend(ecs_results)
-    results.extend(ecs_results)
+    results.extend(ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs)
     return results
-
-
-def _keep(finished: list[ProbeResult], spec: ProbeSpec, started: float,
-          fut: asyncio.Future[ProbeOutcome]) -> None:
-    if not fut.cancelled() and fut.exception() is None:  # cancelled with its round: no outcome
-        finished.append(ProbeResult(spec, fut.result(), started))
