@@ -27,7 +27,7 @@ FALL, RISE = 3, 2
 
 def up_members(m: HealthMonitor, group: str) -> tuple[str, ...]:
     """The members this replica's monitor sees up, in config order."""
-    return tuple(i for i, v in m.snapshot().get(group, {}).items() if v.up is True)
+    return tuple(i for i, v in m.verdicts().get(group, {}).items() if v.up is True)
 
 
 def pair_of_listeners() -> tuple[TcpListener, TcpListener]:
