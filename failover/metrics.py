@@ -212,6 +212,15 @@ def expose_failovers(groups: Iterable[str], results: Iterable[str], triggers: It
             FAILOVERS.labels(group=group, result=result, trigger=trigger)
 
 
+def expose_guest_paths(groups: Iterable[str], paths: Iterable[str]) -> None:
+    """failover_guest_path_total at 0 for every group and path, for the same reason as
+    expose_failovers: the dashboard's guest-path panel has a series before the first step."""
+    wanted = list(paths)
+    for group in groups:
+        for path in wanted:
+            GUEST_PATH.labels(group=group, path=path)
+
+
 def set_pause_alert_after(thresholds: dict[str, float]) -> None:
     """Per group, the pause the alert tolerates; groups no longer configured disappear."""
     GROUP_PAUSE_ALERT_AFTER.clear()

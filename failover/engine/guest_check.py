@@ -27,6 +27,7 @@ from failover.ports import Clock, Verifier
 log = logging.getLogger("failover.engine")
 
 PRESTAGED, RUNCOMMAND = "prestaged", "runcommand"
+GUEST_PATHS = (PRESTAGED, RUNCOMMAND)  # the label values of failover_guest_path_total
 SLICE_S = 0.2  # each probe attempt of the check: a SYN to an address not up yet is not answered
 
 
