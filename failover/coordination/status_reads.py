@@ -39,75 +39,9 @@ def started_ms(failover_id: str) -> int | None:
         return None
 
 
-class StatusReads:
-    """A journal seen once for one status document (implements `ports.JournalReader`)."""
-
-    def __init__(self, coord: ZkSession, journal: ZkJournal, groups: list[str]) -> None:
-        self._journal = journal
-        lay = coord.layout
-        self.reads = 0
-        self._states: dict[str, GroupState | JournalCorrupt] = {}
-        for g, got in zip(groups, self._many(coord, [lay.group(g) for g in groups]), strict=True):
-            self._states[g] = self._state(lay.group(g), got)
-        lists = coord.many(coord.client.get_children_async, [(lay.journal_group(g),) for g in groups])
-        self.reads += len(groups)
-        newest: dict[str, str] = {}
-        for g, names in zip(groups, lists, strict=True):
-            if isinstance(names, list) and names:
-                newest[g] = max(names, key=lambda n: (started_ms(n) or -1, n))
-        chosen = list(newest)
-        self._latest: dict[str, FailoverRecord | None] = dict.fromkeys(groups)
-        got_records = self._many(coord, [lay.record(g, newest[g]) for g in chosen])
-        for g, got in zip(chosen, got_records, strict=True):
-            if isinstance(got, Exception):
-                continue
-            try:
-                self._latest[g] = decode_record(got[0])
-            except Undecodable:
-                self._latest[g] = self._slow_latest(g)  # rare: read that group in full
-        self._unfinished = journal.unfinished()
-
-    def _many(self, coord: ZkSession, paths: list[str]) -> list[Any]:
-        self.reads += len(paths)
-        return coord.many(coord.client.get_async, [(p,) for p in paths])
-
-    @staticmethod
-    def _state(path: str, got: Any) -> GroupState | JournalCorrupt:
-        if isinstance(got, NoNodeError):
-            return GroupState(path.rsplit("/", 1)[1])
-        if isinstance(got, Exception):
-            raise got
-        try:
-            return decode_group_state(got[0])
-        except Undecodable as e:
-            return JournalCorrupt(f"{path}: {e}")
-
-    def _slow_latest(self, group: str) -> FailoverRecord | None:
-        found = self._journal.history(group, limit=1)
-        return found[0] if found else None
-
-    # ------------------------------------------------------------ reader port
-
-    def group_state(self, group: str) -> GroupState:
-        found = self._states.get(group)
-        if found is None:
-            return self._journal.group_state(group)
-        if isinstance(found, JournalCorrupt):
-            raise found
-        return found
-
-    def history(self, group: str | None = None, limit: int = 100) -> list[FailoverRecord]:
-        if group is None or limit != 1 or group not in self._latest:
-            return self._journal.history(group, limit)
-        latest = self._latest[group]
-        return [] if latest is None else [latest]
-
-    def unfinished(self) -> list[FailoverRecord]:
-        return list(self._unfinished)
-
-
 class StatusView:
-    """One status document's journal, from the mirror (implements `ports.JournalReader`)."""
+    """One status document's journal as read for it, by the mirror or by `StatusReads`
+    (implements `ports.JournalReader`)."""
 
     def __init__(self, journal: ZkJournal, states: dict[str, GroupState | JournalCorrupt],
                  latest: dict[str, FailoverRecord | None], unfinished: list[FailoverRecord]) -> None:
@@ -133,6 +67,49 @@ class StatusView:
     def unfinished(self) -> list[FailoverRecord]:
         return list(self._unfinished)
 
+
+class StatusReads(StatusView):
+    """A journal seen once for one status document, read here (the CLI's `status`)."""
+
+    def __init__(self, coord: ZkSession, journal: ZkJournal, groups: list[str]) -> None:
+        lay = coord.layout
+        self.reads = 0
+        states: dict[str, GroupState | JournalCorrupt] = {}
+        for g, got in zip(groups, self._many(coord, [lay.group(g) for g in groups]), strict=True):
+            states[g] = self._state(lay.group(g), got)
+        lists = coord.many(coord.client.get_children_async, [(lay.journal_group(g),) for g in groups])
+        self.reads += len(groups)
+        newest: dict[str, str] = {}
+        for g, names in zip(groups, lists, strict=True):
+            if isinstance(names, list) and names:
+                newest[g] = max(names, key=lambda n: (started_ms(n) or -1, n))
+        chosen = list(newest)
+        latest: dict[str, FailoverRecord | None] = dict.fromkeys(groups)
+        got_records = self._many(coord, [lay.record(g, newest[g]) for g in chosen])
+        for g, got in zip(chosen, got_records, strict=True):
+            if isinstance(got, Exception):
+                continue
+            try:
+                latest[g] = decode_record(got[0])
+            except Undecodable:
+                found = journal.history(g, limit=1)  # rare: read that group in full
+                latest[g] = found[0] if found else None
+        super().__init__(journal, states, latest, journal.unfinished())
+
+    def _many(self, coord: ZkSession, paths: list[str]) -> list[Any]:
+        self.reads += len(paths)
+        return coord.many(coord.client.get_async, [(p,) for p in paths])
+
+    @staticmethod
+    def _state(path: str, got: Any) -> GroupState | JournalCorrupt:
+        if isinstance(got, NoNodeError):
+            return GroupState(path.rsplit("/", 1)[1])
+        if isinstance(got, Exception):
+            raise got
+        try:
+            return decode_group_state(got[0])
+        except Undecodable as e:
+            return JournalCorrupt(f"{path}: {e}")
 
 def _kept(state: GroupState | JournalCorrupt) -> FailoverRecord | None:
     return state.last_failover if isinstance(state, GroupState) else None
@@ -169,7 +146,7 @@ class StatusMirror:
         if tree is not None:
             tree.close()
 
-    def view(self, groups: list[str]) -> StatusView | StatusReads:
+    def view(self, groups: list[str]) -> StatusView:
         self._start()
         if not self._ready.wait(self._coord.op_timeout_s):
             reads = StatusReads(self._coord, self._journal, groups)
