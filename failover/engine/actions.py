@@ -68,13 +68,12 @@ class Adopt:
 
 
 @dataclass(frozen=True)
-class Resume:
-    """Run the remaining steps of `record`, left unfinished by an earlier leader."""
+class _OnRecord:
+    """An action about an unfinished journal record: its move is the record's."""
 
     group: str
     reason: str
     record: FailoverRecord
-    kind: ClassVar[Kind] = Kind.RESUME
 
     @property
     def from_instance(self) -> str | None:
@@ -86,21 +85,17 @@ class Resume:
 
 
 @dataclass(frozen=True)
-class Abandon:
+class Resume(_OnRecord):
+    """Run the remaining steps of `record`, left unfinished by an earlier leader."""
+
+    kind: ClassVar[Kind] = Kind.RESUME
+
+
+@dataclass(frozen=True)
+class Abandon(_OnRecord):
     """Close `record`, whose attach never started, as aborted."""
 
-    group: str
-    reason: str
-    record: FailoverRecord
     kind: ClassVar[Kind] = Kind.ABANDON
-
-    @property
-    def from_instance(self) -> str | None:
-        return self.record.from_instance
-
-    @property
-    def to_instance(self) -> str:
-        return self.record.to_instance
 
 
 @dataclass(frozen=True)
