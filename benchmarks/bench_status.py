@@ -8,13 +8,18 @@ members), then measures:
   every group) - a few builds, for reference;
 - `status_reads_cli`: one build as `failover status` makes it (states, one listing and the
   newest record per group, pipelined);
-- `mirror_replica`: one build as a replica makes it for /status (group states mirrored by
-  watches, each with its last finished failover; only the running index is read);
+- `mirror_replica`: one build from the replica's mirror (group states mirrored by watches,
+  each with its last finished failover; only the running index is read), built whole;
+- `mirror_replica_by_parts`: the same built as a replica builds it now (`StatusParts`: only
+  the groups whose inputs changed are built and encoded again), one build a second while
+  `--churn` groups a second change a vote;
 - `http`: GET /status over loopback HTTP from `--clients` concurrent clients (threads of a
   separate process, as scrapers are) for `--seconds`, through the replica's
   `CachedDocument` (rebuilt in the background at most once a second and at most a third
-  of the time; callers never wait for a rebuild). The first request after start waits for
+  of the time; callers never wait for a rebuild) built by parts, with the churn running and
+  a per-request `self` part like the replica's. The first request after start waits for
   the first build: reported on its own.
+- `http_built_whole`: the same, the document built whole and encoded in one piece (before).
 - `http_fixed_document`: the same load right after, against a document that is never
   rebuilt: what the host's load alone costs the tail at that moment.
 
@@ -47,10 +52,10 @@ sys.path.insert(0, str(REPO))
 from failover.config import Config, ZookeeperConfig  # noqa: E402
 from failover.coordination import Coordination, connect  # noqa: E402
 from failover.coordination.codec import encode  # noqa: E402
-from failover.engine.status import build_status  # noqa: E402
+from failover.engine.status import StatusParts, build_status, status_inputs  # noqa: E402
 from failover.model import Result, Trigger  # noqa: E402
 from failover.records import FailoverRecord, GroupState, Observation  # noqa: E402
-from failover.server import CachedDocument, OpsServer  # noqa: E402
+from failover.server import CachedDocument, Encoded, OpsServer, SelfPart  # noqa: E402
 from harness.zk import ZkCluster  # noqa: E402
 
 READS = ("get_async", "get_children_async", "exists_async", "get_acls_async")
@@ -154,6 +159,75 @@ def http_load(port: int, clients: int, seconds: float) -> list[float]:
     return latencies
 
 
+def whole_encoded(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A whole build as the replica made it before parts (its `as_of` added)."""
+    doc = build()
+    doc["as_of"] = time.time()
+    return doc
+
+
+class Churn:
+    """Flips the vote of `per_s` groups a second (spread over the second), so rebuilds by
+    parts have parts to rebuild: an idle document would flatter them."""
+
+    def __init__(self, c: Coordination, groups: list[str], per_s: int) -> None:
+        self._c, self._groups, self._per_s = c, groups, per_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="churn", daemon=True)
+        self.flips = 0
+
+    def start(self) -> None:
+        if self._per_s > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(1.0 / self._per_s):
+            g = self._groups[n % len(self._groups)]
+            up = (n // len(self._groups)) % 2 == 1  # every group flips down, then up again
+            self._c.observations.publish(Observation("a", g, f"i-{g}-b", up, time.time()))
+            n += 1
+            self.flips = n
+
+
+def serve_and_load(build: Callable[[], Any], counter: ReadCounter, args: argparse.Namespace,
+                   max_age_s: float = 1.0) -> dict[str, Any]:
+    """GET /status from `args.clients` clients in a process of their own for `args.seconds`,
+    through a `CachedDocument` of `build` with a per-request `self` part like the replica's."""
+    groups = [f"g{i:04d}" for i in range(args.groups)]
+
+    def own_health() -> dict[str, Any]:  # app.Replica._own_health: every member's local verdict
+        return {g: {f"i-{g}-a": True, f"i-{g}-b": True} for g in groups}
+
+    self_part = SelfPart(lambda: {"id": "a", "leader": True}, "health", own_health)
+    cached = CachedDocument(build, max_age_s=max_age_s, fresh=self_part)
+    server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), ready=lambda: (True, ""),
+                       status=cached)
+    server.start()
+    try:
+        t = time.monotonic()
+        http_load(server.port, 1, 0.0)  # the first request waits for the first build
+        first_s = time.monotonic() - t
+        before, t = counter.count, time.monotonic()
+        lat = http_load_apart(server.port, args.clients, args.seconds)
+        elapsed = time.monotonic() - t
+        reads = counter.count - before
+    finally:
+        server.stop()
+    return {"clients": args.clients, "seconds": args.seconds, "requests": len(lat),
+            "p50_s": round(statistics.median(lat), 4), "p99_s": round(pct(lat, 99), 4),
+            "max_s": round(max(lat), 4), "builds": cached.builds,
+            "first_request_after_start_s": round(first_s, 3),
+            "zk_reads_per_s": round(reads / elapsed, 1),
+            "zk_reads_per_document": round(reads / max(1, cached.builds), 1),
+            "load_average_after": load_average()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--groups", type=int, default=1000)
@@ -162,6 +236,8 @@ def main() -> None:
     ap.add_argument("--full-builds", type=int, default=3, help="builds the old way")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--churn", type=int, default=50,
+                    help="groups whose vote changes each second while the document is rebuilt")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the replica side (default: Python's 5 ms)")
@@ -188,9 +264,11 @@ def main() -> None:
                   f"{time.monotonic() - t0:.1f} s", flush=True)
             counter = ReadCounter(c.session.client)
 
-            def measure(build: Callable[[], dict[str, Any]], n: int) -> dict[str, Any]:
+            def measure(build: Callable[[], dict[str, Any]], n: int,
+                        pause_s: float = 0.0) -> dict[str, Any]:
                 times, reads = [], []
                 for _ in range(n):
+                    time.sleep(pause_s)
                     before, t = counter.count, time.monotonic()
                     doc = build()
                     times.append(time.monotonic() - t)
@@ -204,55 +282,46 @@ def main() -> None:
                 return build_status(cfg, c.leadership, c.status_reads(groups),
                                     c.observations.snapshot())
 
-            def new_way() -> dict[str, Any]:
+            def whole() -> dict[str, Any]:  # the mirror, the document built whole (before)
                 return build_status(cfg, c.leadership, c.status.view(groups),
                                     c.observations.snapshot())
+
+            parts = StatusParts()
+
+            def by_parts() -> Encoded:  # as the replica builds it (app.Replica._build_status)
+                head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups),
+                                             c.observations.snapshot())
+                return Encoded(*parts.encode(head, inputs, {"as_of": time.time()}))
 
             def old_way() -> dict[str, Any]:
                 return build_status(cfg, c.leadership, c.journal, c.observations.snapshot())
 
-            assert new_way()["groups"] == old_way()["groups"] == cli_way()["groups"]
+            assert whole()["groups"] == old_way()["groups"] == cli_way()["groups"]
+            assert json.loads(by_parts().body)["groups"] == whole()["groups"]
             full = measure(old_way, args.full_builds)
             print(f"full history: {full}", flush=True)
             cli = measure(cli_way, args.full_builds)
             print(f"status reads (CLI): {cli}", flush=True)
-            fast = measure(new_way, args.builds)
-            print(f"mirror (replica): {fast}", flush=True)
-            cached = CachedDocument(new_way, max_age_s=1.0)
-            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
-                               readiness=lambda: (True, ""), status=cached)
-            server.start()
+            fast = measure(lambda: whole_encoded(whole), args.builds)
+            print(f"mirror (replica), built whole: {fast}", flush=True)
+            churn = Churn(c, groups, args.churn)
+            churn.start()
             try:
-                t = time.monotonic()
-                http_load(server.port, 1, 0.0)  # the first request waits for the first build
-                first_s = time.monotonic() - t
-                before, t = counter.count, time.monotonic()
-                lat = http_load_apart(server.port, args.clients, args.seconds)
-                elapsed = time.monotonic() - t
-                reads = counter.count - before
+                fast_parts = measure(lambda: by_parts().doc, args.builds, pause_s=1.0)
+                fast_parts["parts_built_last"] = parts.built
+                print(f"mirror (replica), by parts, {args.churn} groups changing a second: "
+                      f"{fast_parts}", flush=True)
+                http = serve_and_load(by_parts, counter, args)
+                print(f"http (by parts): {http}", flush=True)
+                http_whole = serve_and_load(lambda: whole_encoded(whole), counter, args)
+                print(f"http (built whole, as before): {http_whole}", flush=True)
             finally:
-                server.stop()
-            http = {"clients": args.clients, "seconds": args.seconds, "requests": len(lat),
-                    "p50_s": round(statistics.median(lat), 4), "p99_s": round(pct(lat, 99), 4),
-                    "max_s": round(max(lat), 4), "builds": cached.builds,
-                    "first_request_after_start_s": round(first_s, 3),
-                    "zk_reads_per_s": round(reads / elapsed, 1)}
-            print(f"http: {http}", flush=True)
-            # The same load against a document that never changes (no rebuild in the process),
-            # right after: what the host's load alone costs the tail at this moment.
-            fixed_doc = new_way()
-            fixed = CachedDocument(lambda: fixed_doc, max_age_s=3600.0)
-            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
-                               readiness=lambda: (True, ""), status=fixed)
-            server.start()
-            try:
-                http_load(server.port, 1, 0.0)
-                lat = http_load_apart(server.port, args.clients, args.seconds)
-            finally:
-                server.stop()
-            control = {"requests": len(lat), "p50_s": round(statistics.median(lat), 4),
-                       "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
-                       "document_bytes": len(json.dumps(fixed_doc, separators=(",", ":")))}
+                churn.stop()
+            # The same load right after, against a document that never changes (no rebuild in
+            # the process): what the host's load alone costs the tail at this moment.
+            fixed_doc = whole()
+            control = serve_and_load(lambda: fixed_doc, counter, args, max_age_s=3600.0)
+            control["document_bytes"] = len(json.dumps(fixed_doc, separators=(",", ":")))
             print(f"http, fixed document: {control}", flush=True)
         finally:
             c.close()
@@ -263,9 +332,12 @@ def main() -> None:
         "settings": {"groups": args.groups, "records_per_group": args.records,
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
                      "clients_in": "a separate process",
+                     "groups_changing_per_s": args.churn,
+                     "self_part": "every member's own health, as app.Replica's (SelfPart)",
                      "switch_interval_s": sys.getswitchinterval(),
                      "zookeeper": "one local node, loopback"},
-        "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
+        "full_history": full, "status_reads_cli": cli, "mirror_replica": fast,
+        "mirror_replica_by_parts": fast_parts, "http": http, "http_built_whole": http_whole,
         "http_fixed_document": control,
         "note": "2 CPU cores shared with other engineers' work while measured",
         "load_average": load_average(),
