@@ -20,8 +20,10 @@ members), then measures:
   a per-request `self` part like the replica's. The first request after start waits for
   the first build: reported on its own.
 - `http_built_whole`: the same, the document built whole and encoded in one piece (before).
-- `http_fixed_document`: the same load right after, against a document that is never
-  rebuilt: what the host's load alone costs the tail at that moment.
+- `http_fixed_document`: the same, against a document that is never rebuilt: what the
+  host's load alone costs the tail.
+The three run in turn, `--rounds` rounds of `--seconds` each, so the shared host's changing
+load falls on each alike; each round's p99 and load average are kept.
 
 ZooKeeper reads are counted on the client (every get/get_children/exists the session sends).
 
@@ -219,13 +221,23 @@ def serve_and_load(build: Callable[[], Any], counter: ReadCounter, args: argpars
         reads = counter.count - before
     finally:
         server.stop()
-    return {"clients": args.clients, "seconds": args.seconds, "requests": len(lat),
-            "p50_s": round(statistics.median(lat), 4), "p99_s": round(pct(lat, 99), 4),
-            "max_s": round(max(lat), 4), "builds": cached.builds,
-            "first_request_after_start_s": round(first_s, 3),
-            "zk_reads_per_s": round(reads / elapsed, 1),
-            "zk_reads_per_document": round(reads / max(1, cached.builds), 1),
-            "load_average_after": load_average()}
+    return {"lat": lat, "builds": cached.builds, "first_s": first_s, "reads": reads,
+            "elapsed": elapsed, "load": load_average()}
+
+
+def summary(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The rounds of one way, merged: their latencies pooled."""
+    lat = [x for r in runs for x in r["lat"]]
+    return {"clients": args.clients, "rounds": len(runs), "seconds_each": args.seconds,
+            "requests": len(lat), "p50_s": round(statistics.median(lat), 4),
+            "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
+            "p99_s_per_round": [round(pct(r["lat"], 99), 4) for r in runs],
+            "builds": sum(r["builds"] for r in runs),
+            "first_request_after_start_s": round(max(r["first_s"] for r in runs), 3),
+            # Every read the session sent meanwhile: the documents' own (5 each, see
+            # `mirror_replica`) and the mirror's re-read of each vote the churn changed.
+            "zk_reads_per_s": round(sum(r["reads"] for r in runs) / sum(r["elapsed"] for r in runs), 1),
+            "load_average_1m_after_each_round": [r["load"][0] for r in runs]}
 
 
 def main() -> None:
@@ -235,7 +247,8 @@ def main() -> None:
     ap.add_argument("--builds", type=int, default=20, help="uncached builds the new way")
     ap.add_argument("--full-builds", type=int, default=3, help="builds the old way")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=10.0, help="of each round of each way")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--churn", type=int, default=50,
                     help="groups whose vote changes each second while the document is rebuilt")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
@@ -290,7 +303,7 @@ def main() -> None:
 
             def by_parts() -> Encoded:  # as the replica builds it (app.Replica._build_status)
                 head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups),
-                                             c.observations.snapshot())
+                                             c.observations.snapshot(), pace=parts.pace)
                 return Encoded(*parts.encode(head, inputs, {"as_of": time.time()}))
 
             def old_way() -> dict[str, Any]:
@@ -311,18 +324,26 @@ def main() -> None:
                 fast_parts["parts_built_last"] = parts.built
                 print(f"mirror (replica), by parts, {args.churn} groups changing a second: "
                       f"{fast_parts}", flush=True)
-                http = serve_and_load(by_parts, counter, args)
-                print(f"http (by parts): {http}", flush=True)
-                http_whole = serve_and_load(lambda: whole_encoded(whole), counter, args)
-                print(f"http (built whole, as before): {http_whole}", flush=True)
+                # The three ways in turn, round after round, so the host's load (shared, and
+                # changing by the minute) falls on each alike. The fixed document is never
+                # rebuilt: what the host's load alone costs the tail.
+                fixed_doc = whole()
+                ways: dict[str, tuple[Callable[[], Any], float]] = {
+                    "http": (by_parts, 1.0),
+                    "http_built_whole": (lambda: whole_encoded(whole), 1.0),
+                    "http_fixed_document": (lambda: fixed_doc, 3600.0)}
+                runs: dict[str, list[dict[str, Any]]] = {w: [] for w in ways}
+                for _ in range(args.rounds):
+                    for way, (build, age) in ways.items():
+                        runs[way].append(serve_and_load(build, counter, args, max_age_s=age))
+                        print(f"{way}: p99 {pct(runs[way][-1]['lat'], 99):.4f} s, "
+                              f"load {runs[way][-1]['load'][0]}", flush=True)
             finally:
                 churn.stop()
-            # The same load right after, against a document that never changes (no rebuild in
-            # the process): what the host's load alone costs the tail at this moment.
-            fixed_doc = whole()
-            control = serve_and_load(lambda: fixed_doc, counter, args, max_age_s=3600.0)
+            http, http_whole, control = (summary(runs[w], args) for w in ways)
             control["document_bytes"] = len(json.dumps(fixed_doc, separators=(",", ":")))
-            print(f"http, fixed document: {control}", flush=True)
+            print(f"http (by parts): {http}\nhttp (built whole, as before): {http_whole}\n"
+                  f"http, fixed document: {control}", flush=True)
         finally:
             c.close()
             zk.stop()

@@ -254,7 +254,9 @@ class SdkGateway:
             unchecked, _armed.check = _armed.check is not None, None
             refused, _armed.refused = _armed.refused, None
         if refused is not None:
-            raise refused  # the last check stopped it unsent: the caller hears the check's word
+            # The last check stopped it unsent: the caller hears the check's own word, without
+            # the SDK's frames (they hold the signed request).
+            raise refused.with_traceback(None)
         if armed and unchecked and failure is None:  # answered, so sent, and not checked
             self._unchecked(action)
         if failure is not None:

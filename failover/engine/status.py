@@ -75,8 +75,10 @@ def status_inputs(cfg: Config, leadership: Leadership, journal: JournalReader,
                   readiness: Mapping[str, Mapping[str, StandbyReadiness]] | None = None,
                   enis: Mapping[str, EniSeen] | None = None,
                   paused: Mapping[str, float] | None = None,
+                  pace: Callable[[], None] = lambda: None,
                   ) -> tuple[dict[str, Any], list[GroupInputs]]:
-    """The document's head (leader, controllers) and each group's inputs, read once."""
+    """The document's head (leader, controllers) and each group's inputs, read once.
+    `pace` is called after each group (`StatusParts.pace`)."""
     leader = leadership.leader_id()
     controllers = sorted(leadership.controllers())
     live = quorum.electorate(len(controllers), cfg.controller.replicas)
@@ -94,6 +96,7 @@ def status_inputs(cfg: Config, leadership: Leadership, journal: JournalReader,
             (enis or {}).get(group.network_interface), (readiness or {}).get(group.name, {}),
             unfinished.get(group.name), history[0] if history else None,
             (paused or {}).get(group.name)))
+        pace()
     head = {"leader": leader, "controllers": [{"id": c, "leader": c == leader} for c in controllers]}
     return head, inputs
 
@@ -176,7 +179,16 @@ class StatusParts:
         self._yield_every_s = yield_every_s
         self._pause_s = pause_s
         self._sleep = sleep
+        self._since = time.perf_counter()
         self.built = 0  # parts built (not reused) by the last `encode`
+
+    def pace(self) -> None:
+        """Called between two pieces of a rebuild: sleeps `pause_s` once `yield_every_s` has
+        passed since its last sleep."""
+        now = time.perf_counter()
+        if now - self._since >= self._yield_every_s:
+            self._sleep(self._pause_s)
+            self._since = time.perf_counter()
 
     def encode(self, head: Mapping[str, Any], inputs: list[GroupInputs],
                tail: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -184,7 +196,6 @@ class StatusParts:
         parts: dict[str, tuple[tuple[Any, ...], dict[str, Any], bytes]] = {}
         docs, bodies = [], []
         built = 0
-        since = time.perf_counter()
         for inp in inputs:
             key = inp.key()
             known = self._parts.get(inp.group.name)
@@ -195,9 +206,7 @@ class StatusParts:
             parts[inp.group.name] = known
             docs.append(known[1])
             bodies.append(known[2])
-            if time.perf_counter() - since >= self._yield_every_s:
-                self._sleep(self._pause_s)
-                since = time.perf_counter()
+            self.pace()
         self._parts, self.built = parts, built  # groups no longer configured are dropped
         doc = {**head, "groups": docs, **tail}
         fields = [_field(k, v) for k, v in head.items()]

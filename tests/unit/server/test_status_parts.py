@@ -122,6 +122,9 @@ def test_a_long_rebuild_lets_requests_in_between_parts() -> None:
     world.parts(parts)
     assert pauses == [0.0003] * 3  # after every part when each takes longer than the period
     pauses.clear()
+    status_inputs(world.cfg, world.lead, world.journal, world.obs.snapshot(), pace=parts.pace)
+    assert pauses == [0.0003] * 3  # reading the inputs is paced the same way
+    pauses.clear()
     StatusParts(yield_every_s=60.0, sleep=pauses.append).encode(*status_inputs(
         world.cfg, world.lead, world.journal, world.obs.snapshot()), {})
     assert pauses == []
