@@ -55,7 +55,8 @@ from failover.config import Config, ZookeeperConfig  # noqa: E402
 from failover.coordination import Coordination, connect  # noqa: E402
 from failover.coordination.codec import encode  # noqa: E402
 from failover.engine.status import StatusParts, build_status, status_inputs  # noqa: E402
-from failover.model import Result, Trigger  # noqa: E402
+from failover.engine.view import EniSeen  # noqa: E402
+from failover.model import EniStatus, Result, Trigger  # noqa: E402
 from failover.records import FailoverRecord, GroupState, Observation  # noqa: E402
 from failover.server import CachedDocument, Encoded, OpsServer, SelfPart  # noqa: E402
 from harness.zk import ZkCluster  # noqa: E402
@@ -177,6 +178,15 @@ class Churn:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="churn", daemon=True)
         self.flips = 0
+        self.enis: dict[str, EniSeen] = {}
+        self.read_enis()
+
+    def read_enis(self) -> None:
+        """As the replica's ENI observer leaves them after each round of reads (once a second):
+        every ENI InUse on its group's first member, each look new (a new `at`)."""
+        at = time.monotonic()
+        self.enis = {f"eni-{g}": EniSeen(EniStatus.IN_USE, f"i-{g}-a", at, ips=("10.0.0.1",))
+                     for g in self._groups}
 
     def start(self) -> None:
         if self._per_s > 0:
@@ -195,6 +205,8 @@ class Churn:
             self._c.observations.publish(Observation("a", g, f"i-{g}-b", up, time.time()))
             n += 1
             self.flips = n
+            if n % self._per_s == 0:
+                self.read_enis()
 
 
 def serve_and_load(build: Callable[[], Any], counter: ReadCounter, args: argparse.Namespace,
@@ -291,23 +303,27 @@ def main() -> None:
                         "p99_s": round(pct(times, 99), 4), "max_s": round(max(times), 4),
                         "zk_reads_per_build": max(reads)}
 
+            churn = Churn(c, groups, args.churn)
+
             def cli_way() -> dict[str, Any]:
                 return build_status(cfg, c.leadership, c.status_reads(groups),
-                                    c.observations.snapshot())
+                                    c.observations.snapshot(), enis=churn.enis)
 
             def whole() -> dict[str, Any]:  # the mirror, the document built whole (before)
                 return build_status(cfg, c.leadership, c.status.view(groups),
-                                    c.observations.snapshot())
+                                    c.observations.snapshot(), enis=churn.enis)
 
             parts = StatusParts()
 
             def by_parts() -> Encoded:  # as the replica builds it (app.Replica._build_status)
                 head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups),
-                                             c.observations.snapshot(), pace=parts.pace)
+                                             c.observations.snapshot(), enis=churn.enis,
+                                             pace=parts.pace)
                 return Encoded(*parts.encode(head, inputs, {"as_of": time.time()}))
 
             def old_way() -> dict[str, Any]:
-                return build_status(cfg, c.leadership, c.journal, c.observations.snapshot())
+                return build_status(cfg, c.leadership, c.journal, c.observations.snapshot(),
+                                    enis=churn.enis)
 
             assert whole()["groups"] == old_way()["groups"] == cli_way()["groups"]
             assert json.loads(by_parts().body)["groups"] == whole()["groups"]
@@ -317,7 +333,6 @@ def main() -> None:
             print(f"status reads (CLI): {cli}", flush=True)
             fast = measure(lambda: whole_encoded(whole), args.builds)
             print(f"mirror (replica), built whole: {fast}", flush=True)
-            churn = Churn(c, groups, args.churn)
             churn.start()
             try:
                 fast_parts = measure(lambda: by_parts().doc, args.builds, pause_s=1.0)
@@ -354,6 +369,7 @@ def main() -> None:
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
                      "clients_in": "a separate process",
                      "groups_changing_per_s": args.churn,
+                     "enis": "every ENI InUse on a member, looked at again every second",
                      "self_part": "every member's own health, as app.Replica's (SelfPart)",
                      "switch_interval_s": sys.getswitchinterval(),
                      "zookeeper": "one local node, loopback"},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 from failover import quorum
@@ -44,6 +44,9 @@ def build_status(cfg: Config, leadership: Leadership, journal: JournalReader, ob
     return {**head, "groups": [group_status(i) for i in inputs]}
 
 
+_ENI_SHOWN = tuple(f.name for f in fields(EniSeen) if f.name != "at")  # `at`: see GroupInputs.key
+
+
 @dataclass(frozen=True)
 class GroupInputs:
     """Everything one group's part of the status document is built from, and nothing else."""
@@ -66,7 +69,7 @@ class GroupInputs:
         eni = self.eni
         return (self.group, self.state, self.corrupt,
                 tuple((m, tuple(v.items())) for m, v in self.observations.items()), self.live,
-                None if eni is None else replace(eni, at=0.0),
+                None if eni is None else tuple(getattr(eni, f) for f in _ENI_SHOWN),
                 tuple(self.readiness.items()), self.unfinished, self.latest, self.paused_since)
 
 
