@@ -3,6 +3,8 @@ the cloud's look at each ENI with the same view builder the leader decides on.
 
 Standby readiness, when known, adds `ready` and `ready_reason` to each standby:
 the reason is a line for people (never a metric label, to keep label sets small).
+`build_status` builds the whole document (the CLI); a replica's /status rebuilds it by parts
+(`StatusParts`): each group's part from its `GroupInputs`, reused while they are unchanged.
 """
 
 from __future__ import annotations
