@@ -316,7 +316,7 @@ def main() -> None:
             parts = StatusParts()
 
             def by_parts() -> Encoded:  # as the replica builds it (app.Replica._build_status)
-                head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups),
+                head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups, parts.pace),
                                              c.observations.snapshot(), enis=churn.enis,
                                              pace=parts.pace)
                 return Encoded(*parts.encode(head, inputs, {"as_of": time.time()}))

@@ -300,11 +300,12 @@ class Replica:
 
     def _build_status(self) -> Encoded:
         c = self.coordination
-        reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
+        pace = self._status_parts.pace
+        reads = c.status.view([g.name for g in self.cfg.groups], pace)  # no read per group
         head, inputs = status_inputs(self.cfg, c.leadership, reads, c.observations.snapshot(),
                                      readiness=self.standby_readiness.answers(),
                                      enis=self.eni_observer.seen(), paused=c.pauses.paused(),
-                                     pace=self._status_parts.pace)
+                                     pace=pace)
         # Built by parts: only the groups whose inputs changed since the last document.
         doc, body = self._status_parts.encode(head, inputs, {"as_of": time.time()})
         return Encoded(doc, body)
