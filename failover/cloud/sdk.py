@@ -138,7 +138,9 @@ def last_check(check: Callable[[], object] | None) -> None:
     """Arms `check` for the next call this thread makes through `SdkGateway.call` (None
     disarms): it runs after the SDK signed the request, right before its bytes are written,
     and whatever it raises stops the request unsent and comes out of `call` as it was raised.
-    It must be quick and local (the lease check): it runs on the transport's time."""
+    It must be quick and local (the lease check): it runs on the transport's time. `Caller`
+    arms (or disarms) it before every call it makes; a call made on the gateway directly
+    takes whatever was armed last on its thread."""
     _armed.check = check
 
 

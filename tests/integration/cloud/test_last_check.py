@@ -20,6 +20,7 @@ def mutations(sim: SimServer) -> list[str]:
 
 
 def test_the_last_check_runs_after_signing_and_a_refusal_sends_nothing(sim: SimServer) -> None:
+    last_check(None)  # nothing left armed on this thread by an earlier test's fake gateway
     gw = SdkGateway(cloud_config(sim))
     gw.call("DescribeInstances", {}, timeout_s=5.0)  # the endpoint's session exists from here
     seen: list[dict[str, Any]] = []
@@ -78,6 +79,7 @@ def test_an_endpoints_first_call_is_counted_when_it_goes_out_without_the_last_ch
     """darabonba makes a session on an endpoint's first call: that call cannot be reached by
     the adapter, and it is counted rather than passed off as checked."""
     with SimServer.from_world(world_with_far_instance()) as fresh:
+        last_check(None)
         gw = SdkGateway(cloud_config(fresh))
         ran: list[bool] = []
         last_check(lambda: ran.append(True))
