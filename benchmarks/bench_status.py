@@ -8,15 +8,22 @@ members), then measures:
   every group) - a few builds, for reference;
 - `status_reads_cli`: one build as `failover status` makes it (states, one listing and the
   newest record per group, pipelined);
-- `mirror_replica`: one build as a replica makes it for /status (group states mirrored by
-  watches, each with its last finished failover; only the running index is read);
+- `mirror_replica`: one build from the replica's mirror (group states mirrored by watches,
+  each with its last finished failover; only the running index is read), built whole;
+- `mirror_replica_by_parts`: the same built as a replica builds it now (`StatusParts`: only
+  the groups whose inputs changed are built and encoded again), one build a second while
+  `--churn` groups a second change a vote;
 - `http`: GET /status over loopback HTTP from `--clients` concurrent clients (threads of a
   separate process, as scrapers are) for `--seconds`, through the replica's
   `CachedDocument` (rebuilt in the background at most once a second and at most a third
-  of the time; callers never wait for a rebuild). The first request after start waits for
+  of the time; callers never wait for a rebuild) built by parts, with the churn running and
+  a per-request `self` part like the replica's. The first request after start waits for
   the first build: reported on its own.
-- `http_fixed_document`: the same load right after, against a document that is never
-  rebuilt: what the host's load alone costs the tail at that moment.
+- `http_built_whole`: the same, the document built whole and encoded in one piece (before).
+- `http_fixed_document`: the same, against a document that is never rebuilt: what the
+  host's load alone costs the tail.
+The three run in turn, `--rounds` rounds of `--seconds` each, so the shared host's changing
+load falls on each alike; each round's p99 and load average are kept.
 
 ZooKeeper reads are counted on the client (every get/get_children/exists the session sends).
 
@@ -47,10 +54,11 @@ sys.path.insert(0, str(REPO))
 from failover.config import Config, ZookeeperConfig  # noqa: E402
 from failover.coordination import Coordination, connect  # noqa: E402
 from failover.coordination.codec import encode  # noqa: E402
-from failover.engine.status import build_status  # noqa: E402
-from failover.model import Result, Trigger  # noqa: E402
+from failover.engine.status import StatusParts, build_status, status_inputs  # noqa: E402
+from failover.engine.view import EniSeen  # noqa: E402
+from failover.model import EniStatus, Result, Trigger  # noqa: E402
 from failover.records import FailoverRecord, GroupState, Observation  # noqa: E402
-from failover.server import CachedDocument, OpsServer  # noqa: E402
+from failover.server import CachedDocument, Encoded, OpsServer, SelfPart  # noqa: E402
 from harness.zk import ZkCluster  # noqa: E402
 
 READS = ("get_async", "get_children_async", "exists_async", "get_acls_async")
@@ -154,6 +162,96 @@ def http_load(port: int, clients: int, seconds: float) -> list[float]:
     return latencies
 
 
+def whole_encoded(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A whole build as the replica made it before parts (its `as_of` added)."""
+    doc = build()
+    doc["as_of"] = time.time()
+    return doc
+
+
+class Churn:
+    """Flips the vote of `per_s` groups a second (spread over the second), so rebuilds by
+    parts have parts to rebuild: an idle document would flatter them."""
+
+    def __init__(self, c: Coordination, groups: list[str], per_s: int) -> None:
+        self._c, self._groups, self._per_s = c, groups, per_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="churn", daemon=True)
+        self.flips = 0
+        self.enis: dict[str, EniSeen] = {}
+        self.read_enis()
+
+    def read_enis(self) -> None:
+        """As the replica's ENI observer leaves them after each round of reads (once a second):
+        every ENI InUse on its group's first member, each look new (a new `at`)."""
+        at = time.monotonic()
+        self.enis = {f"eni-{g}": EniSeen(EniStatus.IN_USE, f"i-{g}-a", at, ips=("10.0.0.1",))
+                     for g in self._groups}
+
+    def start(self) -> None:
+        if self._per_s > 0:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(1.0 / self._per_s):
+            g = self._groups[n % len(self._groups)]
+            up = (n // len(self._groups)) % 2 == 1  # every group flips down, then up again
+            self._c.observations.publish(Observation("a", g, f"i-{g}-b", up, time.time()))
+            n += 1
+            self.flips = n
+            if n % self._per_s == 0:
+                self.read_enis()
+
+
+def serve_and_load(build: Callable[[], Any], counter: ReadCounter, args: argparse.Namespace,
+                   max_age_s: float = 1.0) -> dict[str, Any]:
+    """GET /status from `args.clients` clients in a process of their own for `args.seconds`,
+    through a `CachedDocument` of `build` with a per-request `self` part like the replica's."""
+    groups = [f"g{i:04d}" for i in range(args.groups)]
+
+    def own_health() -> dict[str, Any]:  # app.Replica._own_health: every member's local verdict
+        return {g: {f"i-{g}-a": True, f"i-{g}-b": True} for g in groups}
+
+    self_part = SelfPart(lambda: {"id": "a", "leader": True}, "health", own_health)
+    cached = CachedDocument(build, max_age_s=max_age_s, fresh=self_part)
+    server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), ready=lambda: (True, ""),
+                       status=cached)
+    server.start()
+    try:
+        t = time.monotonic()
+        http_load(server.port, 1, 0.0)  # the first request waits for the first build
+        first_s = time.monotonic() - t
+        before, t = counter.count, time.monotonic()
+        lat = http_load_apart(server.port, args.clients, args.seconds)
+        elapsed = time.monotonic() - t
+        reads = counter.count - before
+    finally:
+        server.stop()
+    return {"lat": lat, "builds": cached.builds, "first_s": first_s, "reads": reads,
+            "elapsed": elapsed, "load": load_average()}
+
+
+def summary(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The rounds of one way, merged: their latencies pooled."""
+    lat = [x for r in runs for x in r["lat"]]
+    return {"clients": args.clients, "rounds": len(runs), "seconds_each": args.seconds,
+            "requests": len(lat), "p50_s": round(statistics.median(lat), 4),
+            "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
+            "p99_s_per_round": [round(pct(r["lat"], 99), 4) for r in runs],
+            "builds": sum(r["builds"] for r in runs),
+            "first_request_after_start_s": round(max(r["first_s"] for r in runs), 3),
+            # Every read the session sent meanwhile: the documents' own (5 each, see
+            # `mirror_replica`) and the mirror's re-read of each vote the churn changed.
+            "zk_reads_per_s": round(sum(r["reads"] for r in runs) / sum(r["elapsed"] for r in runs), 1),
+            "load_average_1m_after_each_round": [r["load"][0] for r in runs]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--groups", type=int, default=1000)
@@ -161,7 +259,10 @@ def main() -> None:
     ap.add_argument("--builds", type=int, default=20, help="uncached builds the new way")
     ap.add_argument("--full-builds", type=int, default=3, help="builds the old way")
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=10.0, help="of each round of each way")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--churn", type=int, default=50,
+                    help="groups whose vote changes each second while the document is rebuilt")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/status.json")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the replica side (default: Python's 5 ms)")
@@ -188,9 +289,11 @@ def main() -> None:
                   f"{time.monotonic() - t0:.1f} s", flush=True)
             counter = ReadCounter(c.session.client)
 
-            def measure(build: Callable[[], dict[str, Any]], n: int) -> dict[str, Any]:
+            def measure(build: Callable[[], dict[str, Any]], n: int,
+                        pause_s: float = 0.0) -> dict[str, Any]:
                 times, reads = [], []
                 for _ in range(n):
+                    time.sleep(pause_s)
                     before, t = counter.count, time.monotonic()
                     doc = build()
                     times.append(time.monotonic() - t)
@@ -200,60 +303,62 @@ def main() -> None:
                         "p99_s": round(pct(times, 99), 4), "max_s": round(max(times), 4),
                         "zk_reads_per_build": max(reads)}
 
+            churn = Churn(c, groups, args.churn)
+
             def cli_way() -> dict[str, Any]:
                 return build_status(cfg, c.leadership, c.status_reads(groups),
-                                    c.observations.snapshot())
+                                    c.observations.snapshot(), enis=churn.enis)
 
-            def new_way() -> dict[str, Any]:
+            def whole() -> dict[str, Any]:  # the mirror, the document built whole (before)
                 return build_status(cfg, c.leadership, c.status.view(groups),
-                                    c.observations.snapshot())
+                                    c.observations.snapshot(), enis=churn.enis)
+
+            parts = StatusParts()
+
+            def by_parts() -> Encoded:  # as the replica builds it (app.Replica._build_status)
+                head, inputs = status_inputs(cfg, c.leadership, c.status.view(groups, parts.pace),
+                                             c.observations.snapshot(), enis=churn.enis,
+                                             pace=parts.pace)
+                return Encoded(*parts.encode(head, inputs, {"as_of": time.time()}))
 
             def old_way() -> dict[str, Any]:
-                return build_status(cfg, c.leadership, c.journal, c.observations.snapshot())
+                return build_status(cfg, c.leadership, c.journal, c.observations.snapshot(),
+                                    enis=churn.enis)
 
-            assert new_way()["groups"] == old_way()["groups"] == cli_way()["groups"]
+            assert whole()["groups"] == old_way()["groups"] == cli_way()["groups"]
+            assert json.loads(by_parts().body)["groups"] == whole()["groups"]
             full = measure(old_way, args.full_builds)
             print(f"full history: {full}", flush=True)
             cli = measure(cli_way, args.full_builds)
             print(f"status reads (CLI): {cli}", flush=True)
-            fast = measure(new_way, args.builds)
-            print(f"mirror (replica): {fast}", flush=True)
-            cached = CachedDocument(new_way, max_age_s=1.0)
-            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
-                               readiness=lambda: (True, ""), status=cached)
-            server.start()
+            fast = measure(lambda: whole_encoded(whole), args.builds)
+            print(f"mirror (replica), built whole: {fast}", flush=True)
+            churn.start()
             try:
-                t = time.monotonic()
-                http_load(server.port, 1, 0.0)  # the first request waits for the first build
-                first_s = time.monotonic() - t
-                before, t = counter.count, time.monotonic()
-                lat = http_load_apart(server.port, args.clients, args.seconds)
-                elapsed = time.monotonic() - t
-                reads = counter.count - before
+                fast_parts = measure(lambda: by_parts().doc, args.builds, pause_s=1.0)
+                fast_parts["parts_built_last"] = parts.built
+                print(f"mirror (replica), by parts, {args.churn} groups changing a second: "
+                      f"{fast_parts}", flush=True)
+                # The three ways in turn, round after round, so the host's load (shared, and
+                # changing by the minute) falls on each alike. The fixed document is never
+                # rebuilt: what the host's load alone costs the tail.
+                fixed_doc = whole()
+                ways: dict[str, tuple[Callable[[], Any], float]] = {
+                    "http": (by_parts, 1.0),
+                    "http_built_whole": (lambda: whole_encoded(whole), 1.0),
+                    "http_fixed_document": (lambda: fixed_doc, 3600.0)}
+                runs: dict[str, list[dict[str, Any]]] = {w: [] for w in ways}
+                for _ in range(args.rounds):
+                    for way, (build, age) in ways.items():
+                        runs[way].append(serve_and_load(build, counter, args, max_age_s=age))
+                        print(f"{way}: p99 {pct(runs[way][-1]['lat'], 99):.4f} s, "
+                              f"load {runs[way][-1]['load'][0]}", flush=True)
             finally:
-                server.stop()
-            http = {"clients": args.clients, "seconds": args.seconds, "requests": len(lat),
-                    "p50_s": round(statistics.median(lat), 4), "p99_s": round(pct(lat, 99), 4),
-                    "max_s": round(max(lat), 4), "builds": cached.builds,
-                    "first_request_after_start_s": round(first_s, 3),
-                    "zk_reads_per_s": round(reads / elapsed, 1)}
-            print(f"http: {http}", flush=True)
-            # The same load against a document that never changes (no rebuild in the process),
-            # right after: what the host's load alone costs the tail at this moment.
-            fixed_doc = new_way()
-            fixed = CachedDocument(lambda: fixed_doc, max_age_s=3600.0)
-            server = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""),
-                               readiness=lambda: (True, ""), status=fixed)
-            server.start()
-            try:
-                http_load(server.port, 1, 0.0)
-                lat = http_load_apart(server.port, args.clients, args.seconds)
-            finally:
-                server.stop()
-            control = {"requests": len(lat), "p50_s": round(statistics.median(lat), 4),
-                       "p99_s": round(pct(lat, 99), 4), "max_s": round(max(lat), 4),
-                       "document_bytes": len(json.dumps(fixed_doc, separators=(",", ":")))}
-            print(f"http, fixed document: {control}", flush=True)
+                churn.stop()
+            http, http_whole, control = (summary(runs[w], args) for w in ways)
+            control["document_bytes"] = len(json.dumps(fixed_doc, separators=(",", ":")))
+            print(f"http (by parts): {http}\nhttp (built whole, as before): {http_whole}\n"
+                  f"http, fixed document: {control}", flush=True)
         finally:
             c.close()
             zk.stop()
@@ -263,9 +368,13 @@ def main() -> None:
         "settings": {"groups": args.groups, "records_per_group": args.records,
                      "members_per_group": 2, "replicas": 1, "cache_s": 1.0,
                      "clients_in": "a separate process",
+                     "groups_changing_per_s": args.churn,
+                     "enis": "every ENI InUse on a member, looked at again every second",
+                     "self_part": "every member's own health, as app.Replica's (SelfPart)",
                      "switch_interval_s": sys.getswitchinterval(),
                      "zookeeper": "one local node, loopback"},
-        "full_history": full, "status_reads_cli": cli, "mirror_replica": fast, "http": http,
+        "full_history": full, "status_reads_cli": cli, "mirror_replica": fast,
+        "mirror_replica_by_parts": fast_parts, "http": http, "http_built_whole": http_whole,
         "http_fixed_document": control,
         "note": "2 CPU cores shared with other engineers' work while measured",
         "load_average": load_average(),

@@ -79,14 +79,27 @@ def status_rows(doc: dict[str, Any]) -> list[Row]:
     what = (f"/status at {s.get('groups', 0):,} groups, {s.get('records_per_group')} journal records and "
             f"{s.get('members_per_group')} members each, {s.get('replicas')} replica, cache "
             f"{g(s.get('cache_s'))} s, ZooKeeper {s.get('zookeeper')}")
-    fig = (f"HTTP /status, {h.get('clients')} clients for {g(h.get('seconds'))} s: "
+    span = (f"{h.get('rounds')} rounds of {g(h.get('seconds_each'))} s" if "rounds" in h
+            else f"{g(h.get('seconds'))} s")
+    fig = (f"HTTP /status, {h.get('clients')} clients for {span}: "
            f"{h.get('requests')} requests, "
            f"p50 {secs(h.get('p50_s'), 4)}, p99 {secs(h.get('p99_s'), 4)}, max {secs(h.get('max_s'), 3)}, "
-           f"{g(h.get('zk_reads_per_s'))} ZooKeeper reads/s; one build: replica mirror p50 "
+           f"{g(h.get('zk_reads_per_s'))} ZooKeeper reads/s{_against(doc)}; one build: replica mirror p50 "
            f"{secs(mirror.get('p50_s'), 3)} ({mirror.get('zk_reads_per_build')} reads), CLI status reads p50 "
            f"{secs(cli.get('p50_s'))} ({cli.get('zk_reads_per_build')} reads), full history p50 "
            f"{secs(full.get('p50_s'))} ({full.get('zk_reads_per_build')} reads). {doc.get('note', NO_LOAD)}")
     return [(what, fig, f"`python {doc.get('command')}`")]
+
+
+def _against(doc: dict[str, Any]) -> str:
+    """The same load in turn against the document built whole (before) and a fixed one."""
+    whole, fixed = doc.get("http_built_whole"), doc.get("http_fixed_document")
+    if not whole or not fixed:
+        return ""
+    load = doc.get("load_average") or [None]
+    return (f" (built by parts, {doc['settings'].get('groups_changing_per_s')} groups changing a "
+            f"second; built whole as before: p99 {secs(whole.get('p99_s'), 4)}; a fixed document: p99 "
+            f"{secs(fixed.get('p99_s'), 4)}; load average {load[0]} at the end)")
 
 
 def counts(d: Any) -> str:

@@ -25,7 +25,7 @@ from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.observe import EniObserver
 from failover.engine.readiness import GroupFacts, ReadinessTracker, StandbyReadiness, evaluate, read_facts
-from failover.engine.status import build_status
+from failover.engine.status import StatusParts, build_status, status_inputs
 from failover.engine.view import EniSeen
 from failover.guest.executors import CloudAssistantGuest, NoopGuest
 from failover.guest.prestage import Stager
@@ -35,7 +35,7 @@ from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
 from failover.ports import GuestConfigurator, GuestStager, SystemClock
-from failover.server import CachedDocument, OpsServer
+from failover.server import CachedDocument, Encoded, OpsServer, SelfPart
 
 log = logging.getLogger("failover.app")
 
@@ -154,7 +154,9 @@ class Replica:
         # The account's per-action limit, split by the live replicas (see cloud/budget.py).
         self.api_share = ApiShareWatch(self.coordination.session, self.cloud.budget)
         self._stop = threading.Event()
-        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S, fresh=self._self_status)
+        self._status_parts = StatusParts()
+        self._status = CachedDocument(self._build_status, STATUS_MAX_AGE_S,
+                                      fresh=SelfPart(self._self_status, "health", self._own_health))
         self._engine_thread: threading.Thread | None = None
         self._readiness_thread: threading.Thread | None = None
         self._eni_thread: threading.Thread | None = None
@@ -296,18 +298,23 @@ class Replica:
         """The /status document, built at most once per STATUS_MAX_AGE_S (see CachedDocument)."""
         return self._status()
 
-    def _build_status(self) -> dict[str, Any]:
+    def _build_status(self) -> Encoded:
         c = self.coordination
-        reads = c.status.view([g.name for g in self.cfg.groups])  # no read per group
-        doc = build_status(self.cfg, c.leadership, reads, c.observations.snapshot(),
-                           readiness=self.standby_readiness.answers(), enis=self.eni_observer.seen(),
-                           paused=c.pauses.paused())
-        doc["as_of"] = time.time()
-        return doc
+        pace = self._status_parts.pace
+        reads = c.status.view([g.name for g in self.cfg.groups], pace)  # no read per group
+        head, inputs = status_inputs(self.cfg, c.leadership, reads, c.observations.snapshot(),
+                                     readiness=self.standby_readiness.answers(),
+                                     enis=self.eni_observer.seen(), paused=c.pauses.paused(),
+                                     pace=pace)
+        # Built by parts: only the groups whose inputs changed since the last document.
+        doc, body = self._status_parts.encode(head, inputs, {"as_of": time.time()})
+        return Encoded(doc, body)
 
     def _self_status(self) -> dict[str, Any]:
-        """This replica's own part of /status: local and cheap, so never cached."""
-        return {"self": {"id": self.cfg.controller.id,
-                         "leader": self.coordination.leadership.is_leader(),
-                         "health": {g: {m: h.up for m, h in members.items()}
-                                    for g, members in self.health.verdicts().items()}}}
+        """This replica's own part of /status: `leader` read on every request, its health
+        verdicts at most 0.1 s old (`SelfPart`)."""
+        return {"id": self.cfg.controller.id, "leader": self.coordination.leadership.is_leader()}
+
+    def _own_health(self) -> dict[str, dict[str, bool | None]]:
+        return {g: {m: h.up for m, h in members.items()}
+                for g, members in self.health.verdicts().items()}

@@ -192,9 +192,13 @@ class CallTrace:
     re-sending a stuck detach) sends nothing more.
     """
 
-    def __init__(self, guard: Callable[[], object] | None = None) -> None:
+    def __init__(self, guard: Callable[[], object] | None = None,
+                 fence: Callable[[], object] | None = None) -> None:
         self.calls: list[ApiCall] = []
         self.guard = guard
+        # The lease check alone (quick, no I/O): run again by the SDK's transport after the
+        # request is signed, immediately before its bytes leave (cloud/sdk.py `last_check`).
+        self.fence = fence
         self.detail: str | None = None  # what the step did, when it had a choice (journal)
 
     def check(self) -> None:

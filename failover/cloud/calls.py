@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget
-from failover.cloud.sdk import ApiError, Reply
+from failover.cloud.sdk import ApiError, Reply, last_check
 from failover.cloud.waiting import Deadline, retry_delay
 from failover.metrics import record_api_call
 from failover.model import ApiCall, CallTrace, CloudTimeout, ErrorKind, Priority
@@ -99,6 +99,8 @@ class Caller:
             # STS: done before the fencing check, so the check stays right before sending.
             self._gateway.ready()
             trace.check()
+        # The lease check again, inside the SDK's transport after signing (cloud/sdk.py).
+        last_check(trace.fence if mutation and trace is not None else None)
         start = self._clock.monotonic()
         try:
             reply = self._gateway.call(action, params, timeout_s=deadline.remaining())

@@ -12,6 +12,10 @@ the access key secret and security token, and raised outside the `except`
 block so no SDK exception (which holds the signed request) rides along as
 `__context__`.
 
+The last check: a mutation's fencing check (the lease) runs once more inside the transport,
+after the SDK has built and signed the request and immediately before requests/urllib3 write
+it (`last_check`, `_CheckedAdapter`); see `SdkGateway._install`.
+
 Proxies: darabonba forces `HTTP(S)_PROXY` onto every request and ignores
 `NO_PROXY`, so a loopback endpoint (the emulator) would be sent to the proxy.
 We refuse to start in that case with a clear error rather than unset the
@@ -23,8 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +41,17 @@ from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
+from darabonba.core import DaraCore
 from darabonba.runtime import ExtendsParameters, RuntimeOptions
+from requests.adapters import BaseAdapter
 from Tea.exceptions import UnretryableException
 
 from failover import __version__
 from failover.cloud import errors
 from failover.config import CloudConfig, ConfigError, EnvCredentials
 from failover.model import CloudError, ErrorKind
+
+log = logging.getLogger("failover.cloud")
 
 USER_AGENT = f"failover/{__version__}"
 VPC_ACTIONS = frozenset({
@@ -116,8 +126,50 @@ def _static_keys(creds: EnvCredentials, environ: Mapping[str, str]) -> dict[str,
     return keys
 
 
+class _Armed(threading.local):
+    check: Callable[[], object] | None = None  # for the next request this thread sends
+    refused: BaseException | None = None  # what it raised, stopping the request unsent
+
+
+_armed = _Armed()
+
+
+def last_check(check: Callable[[], object] | None) -> None:
+    """Arms `check` for the next call this thread makes through `SdkGateway.call` (None
+    disarms): it runs after the SDK signed the request, right before its bytes are written,
+    and whatever it raises stops the request unsent and comes out of `call` as it was raised.
+    It must be quick and local (the lease check): it runs on the transport's time. `Caller`
+    arms (or disarms) it before every call it makes; a call made on the gateway directly
+    takes whatever was armed last on its thread."""
+    _armed.check = check
+
+
+class _CheckedAdapter(BaseAdapter):
+    """A requests transport adapter that runs the thread's armed check, then hands the
+    request, signed and prepared, to the SDK's own adapter."""
+
+    def __init__(self, inner: BaseAdapter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        check, _armed.check = _armed.check, None
+        if check is not None:
+            try:
+                check()
+            except BaseException as e:
+                _armed.refused = e
+                raise
+        return self.inner.send(request, *args, **kwargs)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class SdkGateway:
     """Owns the SDK clients; `call(action, params)` is the only way a request leaves."""
+
+    _install_lock = threading.Lock()
 
     def __init__(self, cfg: CloudConfig, *, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -141,6 +193,7 @@ class SdkGateway:
             self._credential = CredentialsClient()
         self._ecs = EcsClient(self._config(cfg))
         self._vpc = VpcClient(self._config(cfg))
+        self.unchecked_sends = 0  # armed calls sent without the last check (see `_install`)
 
     def __repr__(self) -> str:
         return f"SdkGateway(region={self.region!r}, endpoint={self.where!r})"
@@ -191,15 +244,55 @@ class SdkGateway:
             runtime.extends_parameters = ExtendsParameters(queries={"RegionId": self.region})
         read_ms = runtime.read_timeout
         failure: ApiError | None = None
+        armed = _armed.check is not None
+        if armed:
+            self._install()
+        _armed.refused = None
         try:
             response = method(request, runtime)
         except Exception as e:  # every SDK failure becomes an ApiError below
             failure = self._convert(action, e, read_ms)
+        finally:
+            unchecked, _armed.check = _armed.check is not None, None
+            refused, _armed.refused = _armed.refused, None
+        if refused is not None:
+            # The last check stopped it unsent: the caller hears the check's own word, without
+            # the SDK's frames (they hold the signed request).
+            raise refused.with_traceback(None)
+        if armed and unchecked and failure is None:  # answered, so sent, and not checked
+            self._unchecked(action)
         if failure is not None:
             raise failure
         body = response.body.to_map() if response.body is not None else {}
         rid = body.get("RequestId")
         return Reply(body=body, request_id=str(rid) if rid else None)
+
+    @classmethod
+    def _install(cls) -> None:
+        """Puts `_CheckedAdapter` in front of the transport of every requests session the SDK
+        keeps. darabonba sends each request through `Session.send` of a session it caches per
+        endpoint (`DaraCore._sessions`, created on an endpoint's first call); a requests
+        transport adapter is the last hook before urllib3 writes the bytes, after signing.
+        A session made by this call (an endpoint's very first call) is not reached: that call
+        goes out with the caller's earlier check only, and `unchecked_sends` counts it."""
+        sessions = getattr(DaraCore, "_sessions", None)
+        if not isinstance(sessions, dict):
+            return
+        with cls._install_lock:
+            for session in list(sessions.values()):
+                adapters = getattr(session, "adapters", None)
+                if not isinstance(adapters, dict):
+                    continue
+                for prefix, adapter in list(adapters.items()):
+                    if not isinstance(adapter, _CheckedAdapter):
+                        adapters[prefix] = _CheckedAdapter(adapter)  # an existing key: same order
+
+    def _unchecked(self, action: str) -> None:
+        self.unchecked_sends += 1
+        if self.unchecked_sends == 1:
+            log.warning("%s went out without the last fencing check in the SDK's transport "
+                        "(checked before signing only); later calls are checked", action,
+                        extra={"action": action})
 
     # ------------------------------------------------------------ conversion
 

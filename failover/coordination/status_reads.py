@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from kazoo.exceptions import NoNodeError
@@ -146,14 +147,18 @@ class StatusMirror:
         if tree is not None:
             tree.close()
 
-    def view(self, groups: list[str]) -> StatusView:
+    def view(self, groups: list[str], pace: Callable[[], None] = lambda: None) -> StatusView:
+        """`pace` is called after each group's state (a rebuild yielding to request threads)."""
         self._start()
         if not self._ready.wait(self._coord.op_timeout_s):
             reads = StatusReads(self._coord, self._journal, groups)
             self.reads = reads.reads
             return reads
         lay = self._coord.layout
-        states = {g: self._state(lay.group(g)) for g in groups}
+        states: dict[str, GroupState | JournalCorrupt] = {}
+        for g in groups:
+            states[g] = self._state(lay.group(g))
+            pace()
         legacy = [g for g in groups if g not in self._backfill and _kept(states[g]) is None]
         self.reads = 0
         if legacy:  # once per group and process: the journal's own newest record

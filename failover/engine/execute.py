@@ -166,7 +166,8 @@ class Executor:
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         # Fenced like every mutation, and the ENI re-read right before the script is sent: a
         # release waits at routine priority, and meanwhile the ENI may have come back to it.
-        trace = CallTrace(guard=lambda: self._may_release(group, instance))
+        trace = CallTrace(guard=lambda: self._may_release(group, instance),
+                          fence=self.deps.leadership.fence)
         try:
             result = self._guest_for(group).release(
                 instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
@@ -219,7 +220,7 @@ class Executor:
         record = record.with_step(StepRecord(name, started_at=started))
         self.deps.journal.update(record, token)
         # Fenced again right before every call that changes the cloud, not only here.
-        trace = CallTrace(guard=self.deps.leadership.fence)
+        trace = CallTrace(guard=self.deps.leadership.fence, fence=self.deps.leadership.fence)
         try:
             outcome = action(trace)
         except NotLeader:

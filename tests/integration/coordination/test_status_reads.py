@@ -67,6 +67,10 @@ def test_status_reads_match_the_full_history_in_a_bounded_number_of_reads(
         # carry no last failover), none per group afterwards.
         assert build_status(cfg, solo.leadership, solo.status.view(groups), {}) == full
         assert solo.status.reads <= 3 * len(groups)
+        paced: list[int] = []  # a rebuild yielding between groups reads the same
+        assert build_status(cfg, solo.leadership,
+                            solo.status.view(groups, lambda: paced.append(1)), {}) == full
+        assert len(paced) == len(groups)
         # A failover finishing now keeps itself in the group's state (as the executor does).
         newer = dataclasses.replace(rec("web", 99, base + 5000), result=Result.COMPLETED,
                                     finished_at=(base + 5099) / 1000 + 1)
