@@ -73,11 +73,17 @@ class CallWindow:
         """Send one call now if that leaves `keep` of the window free; else how long until it
         would. A call slipped in before booked ones never pushes any of them over the limit:
         each window that holds a booked call lies inside the one counted here."""
+        wait = self.free_in(now, keep)
+        if wait == 0.0:
+            bisect.insort(self.times, now)
+        return wait
+
+    def free_in(self, now: float, keep: float) -> float:
+        """How long until a call that must leave `keep` of the window free could go."""
         self._prune(now)
         allowed = self.burst - keep
         n = len(self.times)
         if n + 1 <= allowed + _EPS:
-            bisect.insort(self.times, now)
             return 0.0
         # The oldest calls must age out until only allowed - 1 remain.
         oldest = self.times[max(0, min(n - 1, n - int(allowed)))]
@@ -196,6 +202,29 @@ class ApiBudget:
         with self._lock:
             now = self._clock.monotonic()
             return min(actions, key=lambda a: self._window(a).next_in(now))
+
+    def claim(self, action: str, priority: Priority, max_wait_s: float) -> float | None:
+        """Without waiting: a failover call books its slot (first come, first served, may use
+        the reserve) and gets the seconds until it, or None (nothing booked) past `max_wait_s`;
+        a routine call takes a slot now (0.0) or books nothing and gets None."""
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(action)
+            if priority is Priority.FAILOVER:
+                wait = w.book(now, max_wait_s)
+            else:
+                wait = 0.0 if w.take(now, self._limits(action)[1]) == 0.0 else None
+        record_budget_wait(priority.name.lower(), wait or 0.0)
+        return wait
+
+    def next_in(self, action: str, priority: Priority) -> float:
+        """How long until a call of `action` at `priority` would find a slot."""
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(action)
+            if priority is Priority.FAILOVER:
+                return w.next_in(now)
+            return w.free_in(now, self._limits(action)[1])
 
     def acquire(self, action: str, priority: Priority, *, max_wait_s: float) -> float:
         """Spend one call of `action`, waiting at most `max_wait_s`; the seconds waited.
