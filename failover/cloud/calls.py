@@ -55,10 +55,6 @@ class Caller:
         """Routine calls a second this replica may send of `action` (its share)."""
         return self._budget.routine_rate(action)
 
-    def quickest(self, actions: tuple[str, ...]) -> str:
-        """Of equivalent actions, the one the budget would let out first."""
-        return self._budget.quickest(actions)
-
     def pay(self, action: str, priority: Priority, bound: Deadline) -> None:
         """Take the budget slot of one call ahead of it, waiting up to `bound`: a paged read
         waits its turn for each page, then gives the page's attempt its whole deadline

@@ -11,19 +11,10 @@ import math
 import uuid
 
 from failover.cloud import errors
+from failover.cloud.moves import Attach, Detach
 from failover.cloud.reads import CloudReads
 from failover.cloud.sdk import ApiError
-from failover.cloud.transitions import (
-    FAILOVER,
-    Attach,
-    Command,
-    Detach,
-    Issue,
-    Look,
-    Start,
-    Stop,
-    Target,
-)
+from failover.cloud.transitions import FAILOVER, Command, Issue, Look, Start, Stop, Target
 from failover.model import CallTrace, CommandResult, EniState, ErrorKind, Priority, ScriptLanguage
 
 SCRIPT_MAX_B64 = 24 * 1024  # Cloud Assistant's limit on the Base64-encoded content

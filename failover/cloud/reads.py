@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
-from failover.cloud.scheduler import BATCH, SENDERS, Scheduler
+from failover.cloud.looks import BATCH
+from failover.cloud.scheduler import SENDERS, Scheduler
 from failover.cloud.sdk import ApiError
 from failover.cloud.transitions import EniRead, Look, Target
 from failover.cloud.waiting import Deadline, PollPlans

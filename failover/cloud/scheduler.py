@@ -1,24 +1,23 @@
 """The one scheduler of the process's cloud waits: a single loop over every move as data.
 
-    submit(move) ──> inbox ──> loop (one thread; owns every wait, the budget's booking order)
-                                 │ due looks of a target -> one batched describe (100 ENIs,
-                                 │   50 statuses); looks not yet due ride along for free
-                                 │ due calls -> failover first, each booked in the budget
-                                 ▼
-                        senders (a fixed pool: the SDK blocks) ──> answers ──> inbox
-                                 │ transitions (`transitions`): Issue | Look at t | Done | Fail
-                                 ▼
-                        the caller's Future: value or CloudError
+    run(move) -> inbox -> loop (one thread: owns every wait and the order calls are booked in)
+                            | due looks of a target -> one describe for the round (`looks`);
+                            |   looks not yet due ride along, answered early for free
+                            | due calls -> failover first, each booked in the budget
+                            v
+                  senders (a fixed pool: the SDK blocks) -> answers -> inbox
+                            | each move's transition (`transitions`, `moves`):
+                            |   Issue | Look at t | Done | Fail
+                            v
+                  the caller's Future: the value, or the error raised
 
-A zone outage starts a hundred detach/attach waits at once; each polling its own ENI would ask
-for hundreds of describes a second where the account allows about ten per action. Here every
-look of a round is answered by one call, and rounds of a target start at most one per
-`round_gap_s` (with a burst of `ROUNDS_AT_ONCE`, so a read and a wait's first look at once are
-never held back) and never overlap. Calls are booked in the budget in the loop's order, the
-leader's failover calls first (they keep the reserve); the fencing guard still runs in the
-sender after the slot and right before the bytes leave (`calls.Caller.once`). The loop waits
-on the clock port only; with a fake clock (tests) calls run on the loop's own thread, so one
-thread moves fake time. The loop's thread ends when no wait is left.
+A zone outage starts a hundred waits at once; polling each ENI alone would want hundreds of
+describes a second where the account allows about ten per action. Rounds of a target never
+overlap and start at most one per `round_gap_s`, with a burst of `ROUNDS_AT_ONCE` (a read and a
+wait's first look at once are never held back). A call waiting for its budget slot holds no
+sender; the fencing guard runs in the sender after the slot, right before the request is sent
+(`calls.Caller.once`). The loop waits on the clock port only; with a fake clock (tests) calls
+run on the loop's thread, so one thread moves fake time. The thread ends when no wait is left.
 """
 
 from __future__ import annotations
@@ -28,18 +27,17 @@ import logging
 import math
 import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from failover.cloud import convert, errors
+from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, BudgetExhausted
 from failover.cloud.calls import Caller
+from failover.cloud.looks import ACTION, BATCH, INVOCATION_READS, RunTimes, read
 from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.transitions import (
-    Agent,
     Command,
     Decision,
     Done,
@@ -49,56 +47,20 @@ from failover.cloud.transitions import (
     Issue,
     Look,
     Move,
-    Read,
     Sent,
-    Status,
     Target,
 )
 from failover.cloud.waiting import Deadline, retry_delay
+from failover.metrics import record_budget_wait
 from failover.model import CallTrace, CloudError, ErrorKind, Priority
 from failover.ports import Clock
 
 log = logging.getLogger("failover.cloud")
 
-ROUNDS_AT_ONCE = 2.0  # a read and a wait's first look at once are never held back
+ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
-PAGES_MAX = 5
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
 MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be answered in it
-# Of one call per target, at most this many ids (the API's page limits).
-BATCH = {Target.ENI: 100, Target.STATUS: 50, Target.AGENT: 50, Target.INVOCATION: 1}
-ROUND_ACTION = {Target.ENI: "DescribeNetworkInterfaces", Target.STATUS: "DescribeInstanceStatus",
-                Target.AGENT: "DescribeCloudAssistantStatus"}
-INVOCATION_READS = ("DescribeInvocationResults", "DescribeInvocations")
-INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
-    "DescribeInvocationResults": {"ContentEncoding": "PlainText"},
-    "DescribeInvocations": {"ContentEncoding": "PlainText", "IncludeOutput": True},
-}
-
-
-class RunTimes:
-    """How long this controller's recent guest commands took, from the accepted RunCommand to
-    the look that saw them finished: where the next command's first look goes when looks are
-    scarce. The first quartile, not the shortest (a run's start is known only to within its
-    RunCommand's round trip); runs are forgotten after `keep_s` (a cloud that got faster is not
-    learned from aimed looks). Aiming costs the runs that end before the quartile up to the
-    distance to it: worth it only when dense looks would not fit in the budget."""
-
-    def __init__(self, keep_s: float = 600.0, size: int = 32) -> None:
-        self.keep_s = keep_s
-        self._runs: deque[tuple[float, float]] = deque(maxlen=size)
-
-    def aim(self, now: float, *, waits: int, looks_per_s: float, capacity_per_s: float) -> float | None:
-        """`first_look` while `waits` looking `looks_per_s` each would want over half the
-        looks the budget allows (`capacity_per_s`); else None (dense)."""
-        return None if waits * looks_per_s <= capacity_per_s / 2 else self.first_look(now)
-
-    def record(self, now: float, seen_after_s: float) -> None:
-        self._runs.append((now, seen_after_s))
-
-    def first_look(self, now: float) -> float | None:
-        recent = sorted(s for (at, s) in self._runs if now - at <= self.keep_s)
-        return recent[len(recent) // 4] if recent else None
 
 
 @dataclass(eq=False)
@@ -115,20 +77,18 @@ class Wait:
 
     @property
     def at(self) -> float:
-        d = self.decision
-        return d.at if isinstance(d, Look | Issue) else -math.inf
+        return self.decision.at if isinstance(self.decision, Look | Issue) else -math.inf
+
+    @property
+    def target(self) -> Target | None:
+        return self.decision.target if isinstance(self.decision, Look) else None
 
     def later(self, at: float) -> None:
         d = self.decision
         self.decision = Look(at, d.target) if isinstance(d, Look) else Issue(at)
 
     def key(self) -> str:
-        m = self.move
-        return str(getattr(m, "eni_id", "") if self.target is Target.ENI else m.instance_id)
-
-    @property
-    def target(self) -> Target | None:
-        return self.decision.target if isinstance(self.decision, Look) else None
+        return str(self.move.eni_id if self.target is Target.ENI else self.move.instance_id)
 
 
 class Scheduler:
@@ -153,7 +113,6 @@ class Scheduler:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # calls awaiting their slot
         self._count = 0
         self.run_times = RunTimes()
-        self.rounds = 0  # describe rounds sent (tests read it)
 
     # ---------------------------------------------------------------- callers
 
@@ -167,17 +126,12 @@ class Scheduler:
     def run_all(self, moves: Sequence[tuple[Move, Decision]], trace: CallTrace | None) -> list[Any]:
         """Several moves at once (all join the same rounds): each one's value or error."""
         waits = [Wait(move, first, trace) for move, first in moves]
-
         def admit() -> None:
             for w in waits:
                 self._admit(w)
 
         self._post(admit)
-        out: list[Any] = []
-        for w in waits:
-            error = w.future.exception()
-            out.append(error if error is not None else w.future.result())
-        return out
+        return [w.future.exception() or w.future.result() for w in waits]
 
     def _post(self, event: Callable[[], None]) -> None:
         self._inbox.put(event)
@@ -192,11 +146,8 @@ class Scheduler:
     def _loop(self) -> None:
         while True:
             self._wake.clear()
-            while True:
-                try:
-                    self._inbox.get_nowait()()
-                except queue.Empty:
-                    break
+            while not self._inbox.empty():
+                self._inbox.get_nowait()()
             with self._start_lock:
                 if not self._waits and not self._timers and self._inbox.empty():
                     self._running = False
@@ -215,17 +166,14 @@ class Scheduler:
     def _turn(self, now: float) -> float:
         """Expire, send, look; the seconds until something is due."""
         while self._timers and self._timers[0][0] <= now:
-            _at, _n, call = heapq.heappop(self._timers)
-            self._submit(call)
+            self._submit(heapq.heappop(self._timers)[2])
         for w in [w for w in self._waits if now >= w.move.deadline - MIN_LEFT_S
-                  and not (w.busy and isinstance(w.decision, Issue))]:
-            error = w.move.expired()
-            self._finish(w, Fail(w.read_error if isinstance(w.move, EniRead) and w.read_error
-                                 else error))
+                  and not (w.busy and isinstance(w.decision, Issue))]:  # a sent call is awaited
+            error = w.read_error if isinstance(w.move, EniRead) else None
+            self._finish(w, Fail(error or w.move.expired()))
         idle = [w for w in self._waits if not w.busy]
-        issues = sorted((w for w in idle if isinstance(w.decision, Issue) and w.at <= now),
-                        key=lambda w: (w.move.priority is not Priority.FAILOVER, w.at))
-        for w in issues:
+        for w in sorted((w for w in idle if isinstance(w.decision, Issue) and w.at <= now),
+                        key=lambda w: (w.move.priority is not Priority.FAILOVER, w.at)):
             self._issue(w, now)
         for target in Target:
             looking = [w for w in idle if w.target is target and not w.busy]
@@ -233,14 +181,11 @@ class Scheduler:
                 self._round(target, looking, now)
         if not self._waits and not self._timers:
             return 0.0  # the loop ends
-        nxt = now + IDLE_S
-        if self._timers:
-            nxt = min(nxt, self._timers[0][0])
+        nxt = min([now + IDLE_S] + [t for t, _, _ in self._timers[:1]])
         for w in self._waits:
             nxt = min(nxt, w.move.deadline - MIN_LEFT_S)
             if not w.busy:
-                at = w.at if w.target is None else max(w.at, now + self._gate_in(w.target, now))
-                nxt = min(nxt, at)
+                nxt = min(nxt, w.at if w.target is None else max(w.at, now + self._gate_in(w.target, now)))
         return max(0.0, nxt - now)
 
     def _admit(self, w: Wait) -> None:
@@ -272,32 +217,31 @@ class Scheduler:
 
     def _slot(self, w: Wait | None, action: str, priority: Priority, deadline: float,
               now: float) -> float | None:
-        """Seconds until this call's budget slot (booked); None: none in time (`w` learns when
-        to try again: a routine call books nothing while the window is full)."""
-        kept = w.move.last_error.kept_slot if w is not None and w.move.last_error is not None else None
-        if kept is not None:  # refused for flow control: the retry goes in the same slot
-            w.move.last_error.kept_slot = None  # type: ignore[union-attr]
-            self._budget.requeue(action, kept)
+        """Seconds until this call's slot (booked); None: none in time (a routine call books
+        nothing while the window is full)."""
+        last = w.move.last_error if w is not None else None
+        if last is not None and last.kept_slot is not None:
+            # Refused for flow control (the gateway did not count it): the retry takes its slot.
+            self._budget.requeue(action, last.kept_slot)
+            last.kept_slot = None
             return 0.0
         wait = self._budget.claim(action, priority, max(0.0, deadline - now))
-        if wait is None or (priority is not Priority.FAILOVER and wait > 0):
-            return None
+        if wait is not None:
+            record_budget_wait(priority.name.lower(), wait)
         return wait
 
-    def _later(self, waits: Iterable[Wait], action: str, priority: Priority, now: float) -> None:
+    def _later(self, waits: list[Wait], action: str, priority: Priority, now: float) -> None:
         """No slot now: the waits look (or send) again when one would come."""
         retry_in = max(0.01, self._budget.next_in(action, priority))
-        error = BudgetExhausted(f"{action}: local API budget exhausted for "
-                                f"{priority.name.lower()} calls", action=action, retry_in_s=retry_in)
         for w in waits:
-            w.read_error = error
+            w.read_error = BudgetExhausted(f"{action}: local API budget exhausted for "
+                                           f"{priority.name.lower()} calls", action=action,
+                                           retry_in_s=retry_in)
             w.later(now + retry_in)
 
-    def _send(self, delay: float, job: Callable[[], Any],
-              done: Callable[[Any, float], None]) -> None:
+    def _send(self, delay: float, job: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
         """Runs `job` on a sender when its slot comes (`delay` s), then `done(result, when it
-        came)` on the loop. A call waiting for its slot holds no sender: the loop hands it
-        over on time."""
+        came)` on the loop."""
         def call() -> None:
             try:
                 result = job()
@@ -321,7 +265,7 @@ class Scheduler:
         else:
             self._pool.submit(call)
 
-    # ------------------------------------------------------------------ calls
+    # ------------------------------------------------------------ a move's call
 
     def _issue(self, w: Wait, now: float) -> None:
         m = w.move
@@ -356,15 +300,13 @@ class Scheduler:
     # ----------------------------------------------------------------- rounds
 
     def _gate_in(self, target: Target, now: float) -> float:
+        """Seconds until a round of `target` may start (an invocation's look is its own)."""
         if target in self._in_round:
             return math.inf
         if target is Target.INVOCATION:
             return 0.0
-        if self._gap_s > 0:
-            gained = (now - self._credit_at[target]) / self._gap_s
-            self._credit[target] = min(ROUNDS_AT_ONCE, self._credit[target] + gained)
-        else:
-            self._credit[target] = ROUNDS_AT_ONCE
+        gained = (now - self._credit_at[target]) / self._gap_s if self._gap_s > 0 else math.inf
+        self._credit[target] = min(ROUNDS_AT_ONCE, self._credit[target] + gained)
         self._credit_at[target] = now
         short = 0.0 if self._credit[target] >= 1.0 else (1.0 - self._credit[target]) * self._gap_s
         return max(short, self._not_before[target] - now, 0.0)
@@ -373,71 +315,47 @@ class Scheduler:
         if target is Target.INVOCATION:
             for w in looking:
                 if w.at <= now:
-                    self._invocation(w, now)
+                    self._start(target, [w], now)
             return
         if self._gate_in(target, now) > 0:
             return
-        # Due looks first (soonest first); looks not yet due ride along, answered early.
-        ordered = sorted(looking, key=lambda w: w.at)
-        ids: list[str] = []
+        ids: set[str] = set()
         batch: list[Wait] = []
-        for w in ordered:
-            if w.key() not in ids:
-                if len(ids) >= BATCH[target]:
-                    continue
-                ids.append(w.key())
-            batch.append(w)
+        for w in sorted(looking, key=lambda w: w.at):  # due first; the others ride along
+            if w.key() in ids or len(ids) < BATCH[target]:
+                ids.add(w.key())
+                batch.append(w)
+        self._start(target, batch, now)
+
+    def _start(self, target: Target, batch: list[Wait], now: float) -> None:
         failover = any(w.move.priority is Priority.FAILOVER for w in batch)
         priority = Priority.FAILOVER if failover else Priority.ROUTINE
-        action = ROUND_ACTION[target]
+        action = (self._budget.quickest(INVOCATION_READS) if target is Target.INVOCATION
+                  else ACTION[target])
         deadline = max(w.move.deadline for w in batch)
         slot = self._slot(None, action, priority, deadline, now)
         if slot is None:
             self._later([w for w in batch if w.at <= now], action, priority, now)
             return
-        self._credit[target] = max(0.0, self._credit[target] - 1.0)
-        self._in_round.add(target)
-        self.rounds += 1
+        if target is not Target.INVOCATION:
+            self._credit[target] = max(0.0, self._credit[target] - 1.0)
+            self._in_round.add(target)
         for w in batch:
             w.busy = True
         calls = CallTrace()
+        ids = list(dict.fromkeys(w.key() for w in batch))
         bound = Deadline(self._clock, deadline, deadline - now)
 
         def job() -> dict[str, Any]:
-            return self._describe(target, ids, priority, bound, calls)
+            return read(self._caller, target, action, ids, batch[0].move, priority, bound, calls)
 
-        self._send(slot, job, lambda r, at: self._answered(target, batch, r, calls, at))
-
-    def _describe(self, target: Target, ids: list[str], priority: Priority, bound: Deadline,
-                  calls: CallTrace) -> dict[str, Any]:
-        action = ROUND_ACTION[target]
-        if target is Target.ENI:
-            params: dict[str, Any] = {"NetworkInterfaceId": ids, "MaxResults": max(10, len(ids))}
-        else:
-            params = {"InstanceId": ids, "PageSize": BATCH[target], "PageNumber": 1}
-        found: dict[str, Any] = {}
-        for page in range(PAGES_MAX):
-            body = self._caller.once(action, params, priority=priority, deadline=bound, trace=calls,
-                                     paid=page == 0).body
-            if target is Target.STATUS:
-                return {i: Status(convert.statuses(body).get(i)) for i in ids}
-            if target is Target.AGENT:
-                return {i: Agent(convert.assistant_online(body).get(i, False)) for i in ids}
-            for item in convert.items(body, "NetworkInterfaceSets", "NetworkInterfaceSet"):
-                if item.get("NetworkInterfaceId") in ids:
-                    state = convert.eni_state(item)
-                    found[state.eni_id] = state
-            token = str(body.get("NextToken") or "")
-            if not token or set(ids) <= found.keys():
-                break
-            params = {**params, "NextToken": token}
-        return found
+        self._send(slot, job, lambda got, at: self._answered(target, batch, got, calls, at))
 
     def _answered(self, target: Target, batch: list[Wait], got: dict[str, Any] | Exception,
                   calls: CallTrace, now: float) -> None:
         self._in_round.discard(target)
         for trace in {id(w.trace): w.trace for w in batch if w.trace is not None}.values():
-            for call in calls.calls:
+            for call in calls.calls:  # every waiter's trace shows the shared call, RequestId too
                 trace.add(call)
         if isinstance(got, Exception):
             self._failed(target, batch, got, now)
@@ -447,15 +365,23 @@ class Scheduler:
             w.busy = False
             if w.future.done():
                 continue  # it gave up at its deadline while the round was out
-            read = got.get(w.key())
-            if read is None:
+            seen = got.get(w.key())
+            if seen is None:
                 self._settle(w, Fail(ApiError(f"ENI {w.key()} not found", kind=ErrorKind.FATAL,
-                                              code=errors.NOT_FOUND, action=ROUND_ACTION[target])))
-            elif w.target is target:
-                self._seen(w, read, now)
+                                              code=errors.NOT_FOUND, action=ACTION[target])))
+                continue
+            w.read_error = None
+            w.move, decision = w.move.seen(seen, now)
+            if isinstance(decision, Done) and isinstance(seen, Invocation) and failover_wait(w):
+                # Seen when the look went out: a look that queued says nothing of the run's time.
+                self.run_times.record(seen.sent_at, seen.sent_at - w.move.accepted_at)
+            self._settle(w, decision)
 
     def _failed(self, target: Target, batch: list[Wait], e: Exception, now: float) -> None:
+        """A round that failed: retryable, its looks come again after a shared back-off (or
+        when a routine slot can); otherwise every waiter sees the error."""
         retryable = isinstance(e, CloudError) and e.kind is ErrorKind.RETRYABLE
+        delay = e.retry_in_s if isinstance(e, BudgetExhausted) else 0.0
         if retryable and not isinstance(e, BudgetExhausted):
             n = self._failures[target]
             delay = self._caller.backoff(e, n) if isinstance(e, ApiError) else retry_delay(n)
@@ -466,48 +392,12 @@ class Scheduler:
             if w.future.done():
                 continue
             if not retryable:
-                self._settle(w, Fail(e))  # an answer we cannot read: every waiter sees it
+                self._settle(w, Fail(e))  # an answer we cannot read, a refusal: all see it
             else:
                 w.read_error = e  # type: ignore[assignment]
-                if isinstance(e, BudgetExhausted):
-                    w.later(now + e.retry_in_s)
+                w.later(max(w.at, now + delay))
 
-    def _seen(self, w: Wait, read: Read, now: float) -> None:
-        w.read_error = None
-        w.move, decision = w.move.seen(read, now)
-        if (isinstance(decision, Done) and isinstance(read, Invocation)
-                and w.move.priority is Priority.FAILOVER):
-            # Seen when the look went out: a look that queued says nothing of the run's time.
-            self.run_times.record(read.sent_at, read.sent_at - w.move.accepted_at)
-        self._settle(w, decision)
 
-    def _invocation(self, w: Wait, now: float) -> None:
-        m = w.move
-        # The gateway throttles the two describes on their own: in a mass failover the looks of
-        # a hundred commands get twice the slots.
-        action = self._budget.quickest(INVOCATION_READS)
-        slot = self._slot(None, action, m.priority, m.deadline, now)
-        if slot is None:
-            self._later([w], action, m.priority, now)
-            return
-        w.busy = True
-        params = {"InvokeId": m.invoke_id, "InstanceId": m.instance_id, **INVOCATION_PARAMS[action]}
-        deadline = Deadline(self._clock, m.deadline, m.timeout_s)
-
-        def job() -> Invocation:
-            reply = self._caller.once(action, params, priority=m.priority, deadline=deadline,
-                                      trace=w.trace, paid=True)
-            sent = reply.sent_at if reply.sent_at is not None else self._clock.monotonic()
-            return Invocation(convert.invocation_result(reply.body, m.invoke_id, m.instance_id), sent)
-
-        def done(got: Invocation | Exception, now: float) -> None:
-            w.busy = False
-            if isinstance(got, Exception):
-                self._failed(Target.INVOCATION, [w], got, now)
-                if not w.future.done():
-                    back = self._caller.backoff(got, 0) if isinstance(got, ApiError) else 0.0
-                    w.decision = Look(now + back, Target.INVOCATION)
-            else:
-                self._seen(w, got, now)
-
-        self._send(slot, job, done)
+def failover_wait(w: Wait) -> bool:
+    """Routine looks wait for spare budget: their times are not run times."""
+    return bool(w.move.priority is Priority.FAILOVER)

@@ -5,12 +5,8 @@ A move (detach, attach, stop, start, run a script, or a plain ENI read) answers 
 its deadline. Each transition returns the new state and a decision: `Issue` the move's call,
 `Look` at a time, `Done`, or `Fail`. No I/O, no clock, no sleeps here: the scheduler
 (`scheduler`) looks, sends and keeps time, and the tests walk the transitions as tables.
-
-Attach and detach carry no ClientToken, so they are made idempotent by deciding from the state
-just read (`moves`): a move cut short (a crash, a new leader, a timeout) is resumed by running
-it again. Their timeout is the cloud's time to act: it restarts when our first call is
-accepted, after what may be a long wait for an API token (a zone outage), as do the dense polls
-meant for the step's likely end.
+Here: what every move shares, a plain ENI read, stop, start and command; detach and attach
+are in `moves`.
 """
 
 from __future__ import annotations
@@ -19,27 +15,24 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from failover.cloud import convert, errors
-from failover.cloud.moves import Next, NextMove, attach_next, detach_next, stop_next
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import PollPlan, PollPlans, poll_next
 from failover.model import (
     CloudError,
     CloudTimeout,
     CommandResult,
-    DetachStalled,
     EniState,
-    EniStatus,
     ErrorKind,
     Priority,
 )
 
 FAILOVER = Priority.FAILOVER
+# A call refused for the instance's state: while it runs, a type that takes or releases an ENI
+# only while Stopped refuses for as long as it runs (the move asks the status to tell).
 INSTANCE_STATE_CODE = "InvalidOperation.InvalidEcsState"
-DETACH_REFUSED = "DetachRefused"
-ATTACH_RETRIES = 1  # attaches re-sent within one wait after the cloud failed (or lost) one
 # A look whose answer would come after the deadline is not worth a call.
 _MIN_LEFT_S = 0.05
 
@@ -144,6 +137,8 @@ class Clocked:
     refusals: int = 0
     hold_until: float = -math.inf  # seconds into the wait
     last_error: ApiError | None = None
+    polled: ClassVar[Target] = Target.STATUS  # what the move's polls look at
+    asks: ClassVar[bool] = False  # a refusal for the instance's state is explained first
 
     @property
     def deadline(self) -> float:
@@ -171,15 +166,25 @@ class Clocked:
         """Accepted: the timeout and the dense polls count from now; refusals are forgotten."""
         return replace(self, t0=now, polls=0, grow=-1.0, refusals=0, hold_until=-math.inf)
 
-    def after_error(self, outcome: Sent, now: float) -> tuple[Self, float] | Fail:
-        """A refused call: fatal ends the move; else remembered, and a retryable one delays
-        the next look by its back-off."""
+    def poll(self, now: float) -> tuple[Self, Decision]:
+        """The next look by the plan (a move may wake earlier: `Detach`)."""
+        return self.look(now, self.polled)
+
+    def refusal(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
+        """Our call refused: fatal ends the move; else remembered. A refusal for the instance's
+        state is explained by its status first (`asks`: it may never pass while the instance
+        runs); another state refusal holds the next call back; a retryable one delays the next
+        look by its back-off."""
         error = outcome.error
         assert error is not None
         if error.kind is ErrorKind.FATAL:
-            return Fail(error)
-        delay = min(outcome.retry_in, max(0.0, self.deadline - now))
-        return replace(self, last_error=error), now + (delay if error.kind is ErrorKind.RETRYABLE else 0.0)
+            return self, Fail(error)
+        s = replace(self, last_error=error)
+        if error.kind is not ErrorKind.CONFLICT:
+            return s.poll(now + min(outcome.retry_in, max(0.0, self.deadline - now)))
+        if self.asks and error.code == INSTANCE_STATE_CODE:
+            return s, Look(now, Target.STATUS)
+        return s.refused(now).poll(now)
 
 
 def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
@@ -190,10 +195,6 @@ def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
     why = f"; last error: {last_error}" if last_error is not None else ""
     return CloudTimeout(f"{what} after {timeout_s:g} s{seen}{why}", kind=ErrorKind.RETRYABLE,
                         code=errors.TIMEOUT, action=action)
-
-
-def _failed(move: NextMove, action: str) -> Fail:
-    return Fail(ApiError(move.message, kind=move.kind, code=move.code, action=action))
 
 
 # ---------------------------------------------------------------------- read
@@ -222,169 +223,6 @@ class EniRead(Clocked):
             kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action=self.action)
 
 
-# -------------------------------------------------------------------- detach
-
-
-@dataclass(frozen=True)
-class Detach(Clocked):
-    """Detach and wait for Available. A detach stuck in Detaching is re-sent once after
-    `reissue_at` s (the documented first remedy for a hung guest), counted from when the detach
-    in flight was accepted: a call that queued for its token is not re-sent at once. Still
-    Detaching at the end is DetachStalled; a detach refused because the holder runs and its
-    type releases an ENI only while Stopped is DetachStalled at once (code DetachRefused)."""
-
-    eni_id: str = ""
-    instance_id: str = ""
-    reissue_at: float = 0.0
-    reissued: bool = False
-    accepted_at: float | None = None  # s into the wait: the detach in flight
-    sent_at: float | None = None  # our last accepted call: reads may lag it until lag_s
-    last: EniState | None = None
-    asking: bool = False  # a refusal is being explained: the next read is the holder's status
-    priority: Priority = FAILOVER
-    action: str = "DetachNetworkInterface"
-
-    def params(self) -> dict[str, Any]:
-        return {"NetworkInterfaceId": self.eni_id, "InstanceId": self.instance_id}
-
-    def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
-        if isinstance(read, Status):
-            assert self.last_error is not None
-            if read.value == "Running":
-                return self, Fail(DetachStalled(
-                    f"ENI {self.eni_id} cannot be detached from {self.instance_id} while it runs: "
-                    "its instance type releases an ENI only while Stopped (the cloud refused: "
-                    f"{self.last_error.code}); fence it (force stop) and detach again",
-                    kind=ErrorKind.CONFLICT, code=DETACH_REFUSED, action=self.action,
-                    request_id=self.last_error.request_id))
-            return replace(self.refused(now), asking=False)._next(now)
-        assert isinstance(read, EniState)
-        s = replace(self, last=read)
-        move = detach_next(read, self.instance_id)
-        if move.next is Next.DONE:
-            return s, Done(read)
-        if move.next is Next.FAIL:
-            return s, _failed(move, self.action)
-        elapsed = now - s.t0
-        if read.status is EniStatus.DETACHING and s.accepted_at is None:
-            s = replace(s, accepted_at=elapsed)  # somebody else's detach: it counts from now
-        stuck = (read.status is EniStatus.DETACHING and s.accepted_at is not None
-                 and elapsed - s.accepted_at >= s.reissue_at)
-        # Still InUse after our call: lag, until lag_s has passed; then the call was lost.
-        lost = move.next is Next.ISSUE and (s.sent_at is None or elapsed - s.sent_at >= s.plans.lag_s)
-        if (lost or (stuck and not s.reissued)) and s.ready(now):
-            return replace(s, reissued=s.reissued or stuck), Issue(now)
-        return s._next(now)
-
-    def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
-        if outcome.error is None:
-            s = self if self.sent_at is not None else self.restarted(now)
-            elapsed = now - s.t0
-            return replace(s, accepted_at=elapsed, sent_at=elapsed)._next(now)
-        after = self.after_error(outcome, now)
-        if isinstance(after, Fail):
-            return self, after
-        s, at = after
-        if outcome.error.kind is ErrorKind.CONFLICT:
-            if outcome.error.code == INSTANCE_STATE_CODE:
-                return replace(s, asking=True), Look(now, Target.STATUS)
-            s = s.refused(now)
-        return s._next(at)
-
-    def _next(self, now: float) -> tuple[Self, Decision]:
-        # Wake up on time for the re-issue: a stuck detach is re-sent when the policy says.
-        due = None if self.reissued or self.accepted_at is None else self.accepted_at + self.reissue_at
-        return self.look(now, Target.ENI, due)
-
-    def expired(self) -> CloudError:
-        if self.last is not None and self.last.status is EniStatus.DETACHING:
-            return DetachStalled(
-                f"ENI {self.eni_id} still Detaching from {self.instance_id} after {self.timeout_s:g} s"
-                f"{' (detach re-sent once)' if self.reissued else ''}: the instance is likely hung; "
-                "fence it (force stop) and detach again",
-                kind=ErrorKind.CONFLICT, code="DetachStalled", action=self.action)
-        return timeout(self.action, f"ENI {self.eni_id} not Available", self.timeout_s, self.last,
-                       self.last_error)
-
-
-# -------------------------------------------------------------------- attach
-
-
-@dataclass(frozen=True)
-class Attach(Clocked):
-    """Attach and wait for InUse on `instance_id`; already there = done. Judged failed only on
-    evidence describe lag cannot give (`moves.attach_next`); the documented remedy for a failed
-    or lost attach, another attach, is tried here, but only `ATTACH_RETRIES` times."""
-
-    eni_id: str = ""
-    instance_id: str = ""
-    issued: bool = False
-    seen_attaching: bool = False
-    accepted: int = 0  # attach calls the cloud took
-    sent_at: float | None = None
-    last: EniState | None = None
-    asking: bool = False
-    priority: Priority = FAILOVER
-    action: str = "AttachNetworkInterface"
-
-    def params(self) -> dict[str, Any]:
-        return {"NetworkInterfaceId": self.eni_id, "InstanceId": self.instance_id}
-
-    def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
-        if isinstance(read, Status):
-            error = self.last_error
-            assert error is not None
-            if read.value == "Running":
-                return self, Fail(ApiError(
-                    f"cannot attach to {self.instance_id} while it runs: its instance type takes "
-                    "an ENI only while Stopped; keep it Stopped as a cold standby "
-                    f"(policy.stop_to_attach_types) [{error.code}, RequestId {error.request_id}]",
-                    kind=ErrorKind.FATAL, code=error.code, action=error.action,
-                    request_id=error.request_id, status=error.status))
-            return replace(self.refused(now), asking=False).look(now, Target.ENI)
-        assert isinstance(read, EniState)
-        s = replace(self, last=read)
-        if (s.issued and read.status is EniStatus.ATTACHING
-                and read.instance_id in (s.instance_id, None)):
-            s = replace(s, seen_attaching=True)
-        elapsed = now - s.t0
-        lag_over = s.sent_at is not None and elapsed - s.sent_at >= s.plans.lag_s
-        move = attach_next(read, s.instance_id, issued=s.issued, seen_attaching=s.seen_attaching,
-                           lag_over=lag_over)
-        if move.next is Next.DONE:
-            return s, Done(read)
-        again = move.code == errors.ATTACH_FAILED or (move.next is Next.ISSUE and s.issued)
-        if again and s.accepted > ATTACH_RETRIES:
-            return s, Fail(ApiError(
-                f"attach of ENI {s.eni_id} to {s.instance_id} failed {s.accepted} times: the ENI "
-                "went back to Available", kind=ErrorKind.RETRYABLE, code=errors.ATTACH_FAILED,
-                action=s.action))
-        if move.next is Next.FAIL and move.code != errors.ATTACH_FAILED:
-            return s, _failed(move, s.action)
-        if (move.next is Next.ISSUE or move.code == errors.ATTACH_FAILED) and s.ready(now):
-            return s, Issue(now)
-        return s.look(now, Target.ENI)
-
-    def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
-        if outcome.error is None:
-            s = self if self.sent_at is not None else self.restarted(now)
-            return replace(s, issued=True, seen_attaching=False, sent_at=now - s.t0,
-                           accepted=s.accepted + 1).look(now, Target.ENI)
-        after = self.after_error(outcome, now)
-        if isinstance(after, Fail):
-            return self, after
-        s, at = after
-        if outcome.error.kind is ErrorKind.CONFLICT:
-            if outcome.error.code == INSTANCE_STATE_CODE:
-                return replace(s, asking=True), Look(now, Target.STATUS)
-            s = s.refused(now)
-        return s.look(at, Target.ENI)
-
-    def expired(self) -> CloudError:
-        return timeout(self.action, f"ENI {self.eni_id} not InUse on {self.instance_id}",
-                       self.timeout_s, self.last, self.last_error)
-
-
 # ---------------------------------------------------------------------- stop
 
 
@@ -406,27 +244,22 @@ class Stop(Clocked):
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         assert isinstance(read, Status)
         s = replace(self, status=read.value)
-        move = stop_next(read.value, s.instance_id)
-        if move.next is Next.DONE:
+        if read.value is None:
+            return s, Fail(ApiError(f"instance {s.instance_id} not found", kind=ErrorKind.FATAL,
+                                    code=errors.NOT_FOUND, action=s.action))
+        if read.value == "Stopped":
             return s, Done(None)
-        if move.next is Next.FAIL:
-            return s, _failed(move, s.action)
         elapsed = now - s.t0
         late = s.issued_at is not None and elapsed - s.issued_at >= s.timeout_s / 2
-        if move.next is Next.ISSUE and (s.issued_at is None or (late and not s.reissued)) and s.ready(now):
+        due = s.issued_at is None or (late and not s.reissued)
+        if read.value != "Stopping" and due and s.ready(now):
             return replace(s, reissued=s.issued_at is not None), Issue(now)
-        return s.look(now, Target.STATUS)
+        return s.poll(now)
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         if outcome.error is None:
-            return replace(self, issued_at=now - self.t0).look(now, Target.STATUS)
-        after = self.after_error(outcome, now)
-        if isinstance(after, Fail):
-            return self, after
-        s, at = after
-        if outcome.error.kind is ErrorKind.CONFLICT:
-            s = s.refused(now)
-        return s.look(at, Target.STATUS)
+            return replace(self, issued_at=now - self.t0).poll(now)
+        return self.refusal(outcome, now)
 
     def expired(self) -> CloudError:
         return timeout(self.action, f"instance {self.instance_id} not Stopped (last status "
@@ -452,7 +285,7 @@ class Start(Clocked):
 
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         if isinstance(read, Agent):
-            return (self, Done(True)) if read.online else self.look(now, Target.STATUS)
+            return (self, Done(True)) if read.online else self.poll(now)
         assert isinstance(read, Status)
         s = replace(self, status=read.value)
         if read.value == "Running":
@@ -462,18 +295,12 @@ class Start(Clocked):
         if read.value is None:
             return s, Fail(ApiError(f"instance {s.instance_id} not found", kind=ErrorKind.FATAL,
                                     code=errors.NOT_FOUND, action=s.action))
-        return s.look(now, Target.STATUS)
+        return s.poll(now)
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         if outcome.error is None:
-            return replace(self, started=True).look(now, Target.STATUS)
-        after = self.after_error(outcome, now)
-        if isinstance(after, Fail):
-            return self, after
-        s, at = after
-        if outcome.error.kind is ErrorKind.CONFLICT:
-            s = s.refused(now)
-        return s.look(at, Target.STATUS)
+            return replace(self, started=True).poll(now)
+        return self.refusal(outcome, now)
 
     def expired(self) -> CloudError:
         what = "Cloud Assistant not online" if self.status == "Running" else f"last status {self.status}"
@@ -495,6 +322,7 @@ class Command(Clocked):
     instance_id: str = ""
     command: Mapping[str, Any] = field(default_factory=dict)
     aim: float | None = None
+    polled: ClassVar[Target] = Target.INVOCATION
     invoke_id: str = ""
     accepted_at: float = 0.0  # monotonic
     result: CommandResult | None = None
@@ -509,7 +337,7 @@ class Command(Clocked):
         s = replace(self, result=read.result or self.result)
         if s.result is not None and s.result.status in convert.TERMINAL_INVOCATION:
             return s, Done(s.result)
-        return s.look(now, Target.INVOCATION)
+        return s.poll(now)
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         error = outcome.error
@@ -525,7 +353,7 @@ class Command(Clocked):
                                        request_id=str(outcome.body.get("RequestId") or "") or None))
         s = replace(self, invoke_id=invoke_id, accepted_at=now, aim=None)
         if self.aim is None:
-            return s.look(now, Target.INVOCATION)
+            return s.poll(now)
         return s, Look(min(now + min(self.aim, self.plan.dense_until_s), self.deadline), Target.INVOCATION)
 
     def expired(self) -> CloudError:

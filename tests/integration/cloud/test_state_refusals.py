@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from failover.cloud.moves import DETACH_REFUSED
 from failover.cloud.sdk import ApiError, SdkGateway
-from failover.cloud.transitions import DETACH_REFUSED
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
 from harness.cloud import K, Timed, cloud_config, scaled_cloud
 from harness.sim import SimServer, small_world

@@ -11,14 +11,12 @@ from typing import Any
 import pytest
 
 from failover.cloud import errors
+from failover.cloud.moves import DETACH_REFUSED, Attach, Detach
 from failover.cloud.sdk import ApiError
 from failover.cloud.transitions import (
-    DETACH_REFUSED,
     INSTANCE_STATE_CODE,
     Agent,
-    Attach,
     Command,
-    Detach,
     Done,
     Fail,
     Invocation,
@@ -71,6 +69,8 @@ def kind(decision: object) -> str:
     (detach(), eni(EniStatus.UNKNOWN, "i-a"), 0.0, "Look"),  # never act on what we cannot read
     (detach(), eni(EniStatus.IN_USE, "i-x"), 0.0, "Fail"),  # another holder: refuse
     (detach(), eni(EniStatus.DELETING, "i-a"), 0.0, "Fail"),
+    (detach(), eni(EniStatus.ATTACHING, "i-a"), 0.0, "Look"),  # let the attach land first
+    (detach(), eni(EniStatus.ATTACHING, None), 0.0, "Look"),
     (detach(sent_at=0.0), eni(EniStatus.IN_USE, "i-a"), 1.0, "Look"),  # describe lag
     (detach(sent_at=0.0), eni(EniStatus.IN_USE, "i-a"), 3.0, "Issue"),  # lost: send again
     (detach(accepted_at=0.0, sent_at=0.0), eni(EniStatus.DETACHING, "i-a"), 14.0, "Look"),
@@ -124,7 +124,7 @@ def test_a_state_refusal_holds_the_next_detach_back_one_step_more_each_time() ->
 
 def test_a_detach_refused_by_a_running_stop_to_attach_holder_stalls_at_once() -> None:
     s, d = detach().sent(refusal(INSTANCE_STATE_CODE), 1.0)
-    assert d == Look(1.0, Target.STATUS) and s.asking
+    assert d == Look(1.0, Target.STATUS) and s.last_error is not None
     _, end = s.seen(Status("Running"), 1.1)
     assert isinstance(end, Fail) and isinstance(end.error, DetachStalled)
     assert end.error.code == DETACH_REFUSED
@@ -146,6 +146,11 @@ def test_a_detach_still_detaching_at_its_deadline_is_detach_stalled() -> None:
     (attach(), eni(EniStatus.AVAILABLE, None), 0.0, "Issue"),
     (attach(), eni(EniStatus.DETACHING, "i-a"), 0.0, "Look"),
     (attach(), eni(EniStatus.IN_USE, "i-a"), 0.0, "Fail"),  # held elsewhere: detach first
+    (attach(), eni(EniStatus.ATTACHING, "i-b"), 0.0, "Look"),
+    (attach(), eni(EniStatus.ATTACHING, None), 0.0, "Look"),  # ours or somebody's: InUse tells
+    (attach(), eni(EniStatus.UNKNOWN, None), 0.0, "Look"),
+    (attach(), eni(EniStatus.DELETING, None), 0.0, "Fail"),
+    (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.IN_USE, None), 1.0, "Look"),
     (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 1.0, "Look"),  # lag
     (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 3.0, "Issue"),  # lost
     (attach(issued=True, sent_at=0.0, accepted=1, seen_attaching=True),
@@ -156,6 +161,19 @@ def test_a_detach_still_detaching_at_its_deadline_is_detach_stalled() -> None:
 ])
 def test_attach_after_a_look(state: Attach, read: EniState, now: float, want: str) -> None:
     assert kind(state.seen(read, now)[1]) == want
+
+
+def test_the_errors_name_both_holders_and_say_how_bad_they_are() -> None:
+    _, other = detach().seen(eni(EniStatus.ATTACHING, "i-c"), 0.0)
+    assert isinstance(other, Fail) and isinstance(other.error, ApiError)
+    assert other.error.kind is ErrorKind.CONFLICT and "i-c" in str(other.error)
+    _, elsewhere = attach().seen(eni(EniStatus.IN_USE, "i-a"), 0.0)
+    assert isinstance(elsewhere, Fail) and isinstance(elsewhere.error, ApiError)
+    assert elsewhere.error.kind is ErrorKind.FATAL
+    assert "i-a" in str(elsewhere.error) and "i-b" in str(elsewhere.error)
+    _, gone = detach().seen(eni(EniStatus.DELETING, None), 0.0)
+    assert isinstance(gone, Fail) and isinstance(gone.error, ApiError)
+    assert gone.error.kind is ErrorKind.FATAL
 
 
 def test_an_attach_refused_by_a_running_stop_to_attach_target_is_fatal_for_it() -> None:
@@ -182,6 +200,7 @@ def stop(**kw: Any) -> Stop:
     (stop(), "Stopped", 0.0, "Done"),
     (stop(), None, 0.0, "Fail"),
     (stop(), "Running", 0.0, "Issue"),
+    (stop(), "Starting", 0.0, "Issue"),
     (stop(), "Stopping", 0.0, "Look"),
     (stop(issued_at=0.0), "Running", 14.0, "Look"),
     (stop(issued_at=0.0), "Running", 15.0, "Issue"),  # half the timeout: once more

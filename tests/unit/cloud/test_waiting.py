@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.cloud.scheduler import RunTimes
+from failover.cloud.looks import RunTimes
 from failover.cloud.waiting import POLL_CAP_S, Deadline, poll_intervals, retry_delay
 from harness.clock import FakeClock
 
