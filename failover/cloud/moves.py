@@ -33,33 +33,56 @@ DETACH_REFUSED = "DetachRefused"
 ATTACH_RETRIES = 1  # attaches re-sent within one wait after the cloud failed (or lost) one
 
 
-def _deleting(state: EniState, action: str) -> Fail:
-    return Fail(ApiError(f"ENI {state.eni_id} is being deleted", kind=ErrorKind.FATAL,
-                         code=errors.NOT_FOUND, action=action))
+@dataclass(frozen=True)
+class EniMove(Clocked):
+    """What a detach and an attach share: the ENI, the instance, our last accepted call."""
+
+    eni_id: str = ""
+    instance_id: str = ""
+    sent_at: float | None = None  # s into the wait: our last accepted call (reads may lag it)
+    last: EniState | None = None
+    priority: Priority = FAILOVER
+    action: str = ""
+    polled: ClassVar[Target] = Target.ENI
+    asks: ClassVar[bool] = True
+
+    def params(self) -> dict[str, Any]:
+        return {"NetworkInterfaceId": self.eni_id, "InstanceId": self.instance_id}
+
+    def accepted_now(self, now: float) -> Self:
+        """The first accepted call restarts the timeout (`Clocked.restarted`)."""
+        s = self if self.sent_at is not None else self.restarted(now)
+        return replace(s, sent_at=now - s.t0)
+
+    def unusable(self, read: EniState) -> Fail | None:
+        """Being deleted, or held by another instance: nothing this move may do."""
+        status, holder = read.status, read.instance_id
+        if status is EniStatus.DELETING:
+            return Fail(ApiError(f"ENI {read.eni_id} is being deleted", kind=ErrorKind.FATAL,
+                                 code=errors.NOT_FOUND, action=self.action))
+        if status not in (EniStatus.IN_USE, EniStatus.ATTACHING) or holder in (None, self.instance_id):
+            return None
+        fatal = isinstance(self, Attach)
+        return Fail(ApiError(
+            f"ENI {self.eni_id} is {'attached' if fatal or status is EniStatus.IN_USE else 'attaching'} "
+            f"to {holder}, not {self.instance_id}; "
+            + ("detach it first" if fatal else "refusing to detach it from another holder"),
+            kind=ErrorKind.FATAL if fatal else ErrorKind.CONFLICT, code=errors.WRONG_HOLDER,
+            action=self.action))
 
 
 @dataclass(frozen=True)
-class Detach(Clocked):
+class Detach(EniMove):
     """Detach and wait for Available. A detach stuck in Detaching is re-sent once after
     `reissue_at` s (the documented first remedy for a hung guest), counted from when the detach
     in flight was accepted: a call that queued for its token is not re-sent at once. Still
     Detaching at the end is DetachStalled; a detach refused because the holder runs and its
     type releases an ENI only while Stopped is DetachStalled at once (code DetachRefused)."""
 
-    eni_id: str = ""
-    instance_id: str = ""
     reissue_at: float = 0.0
     reissued: bool = False
     accepted_at: float | None = None  # s into the wait: the detach in flight
-    sent_at: float | None = None  # our last accepted call: reads may lag it until lag_s
-    last: EniState | None = None
-    priority: Priority = FAILOVER
     action: str = "DetachNetworkInterface"
-    polled: ClassVar[Target] = Target.ENI
-    asks: ClassVar[bool] = True
-
-    def params(self) -> dict[str, Any]:
-        return {"NetworkInterfaceId": self.eni_id, "InstanceId": self.instance_id}
 
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         if isinstance(read, Status):
@@ -74,16 +97,11 @@ class Detach(Clocked):
             return self.refused(now).poll(now)
         assert isinstance(read, EniState)
         s = replace(self, last=read)
-        status, holder = read.status, read.instance_id
+        status = read.status
         if status is EniStatus.AVAILABLE:
             return s, Done(read)
-        if status is EniStatus.DELETING:
-            return s, _deleting(read, s.action)
-        if status in (EniStatus.IN_USE, EniStatus.ATTACHING) and holder not in (None, s.instance_id):
-            return s, Fail(ApiError(
-                f"ENI {s.eni_id} is {'attached' if status is EniStatus.IN_USE else 'attaching'} "
-                f"to {holder}, not {s.instance_id}; refusing to detach it from another holder",
-                kind=ErrorKind.CONFLICT, code=errors.WRONG_HOLDER, action=s.action))
+        if (fail := s.unusable(read)) is not None:
+            return s, fail
         elapsed = now - s.t0
         if read.status is EniStatus.DETACHING and s.accepted_at is None:
             s = replace(s, accepted_at=elapsed)  # somebody else's detach: it counts from now
@@ -98,9 +116,8 @@ class Detach(Clocked):
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         if outcome.error is None:
-            s = self if self.sent_at is not None else self.restarted(now)
-            elapsed = now - s.t0
-            return replace(s, accepted_at=elapsed, sent_at=elapsed).poll(now)
+            s = self.accepted_now(now)
+            return replace(s, accepted_at=s.sent_at).poll(now)
         return self.refusal(outcome, now)
 
     def poll(self, now: float) -> tuple[Self, Decision]:
@@ -120,27 +137,20 @@ class Detach(Clocked):
 
 
 @dataclass(frozen=True)
-class Attach(Clocked):
+class Attach(EniMove):
     """Attach and wait for InUse on `instance_id`; already there = done. Judged failed only on
     evidence describe lag cannot give; the documented remedy for a failed
     or lost attach, another attach, is tried here, but only `ATTACH_RETRIES` times. The cloud
     may leave InstanceId empty while Attaching: after our call that is taken as ours (a wrong
     holder shows when it turns InUse)."""
 
-    eni_id: str = ""
-    instance_id: str = ""
-    issued: bool = False
     seen_attaching: bool = False
     accepted: int = 0  # attach calls the cloud took
-    sent_at: float | None = None
-    last: EniState | None = None
-    priority: Priority = FAILOVER
     action: str = "AttachNetworkInterface"
-    polled: ClassVar[Target] = Target.ENI
-    asks: ClassVar[bool] = True
 
-    def params(self) -> dict[str, Any]:
-        return {"NetworkInterfaceId": self.eni_id, "InstanceId": self.instance_id}
+    @property
+    def issued(self) -> bool:
+        return self.sent_at is not None
 
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         if isinstance(read, Status):
@@ -159,14 +169,10 @@ class Attach(Clocked):
         status, holder = read.status, read.instance_id
         if s.issued and status is EniStatus.ATTACHING and holder in (s.instance_id, None):
             s = replace(s, seen_attaching=True)
-        if status is EniStatus.DELETING:
-            return s, _deleting(read, s.action)
         if status is EniStatus.IN_USE and holder == s.instance_id:
             return s, Done(read)
-        if status in (EniStatus.IN_USE, EniStatus.ATTACHING) and holder not in (None, s.instance_id):
-            return s, Fail(ApiError(
-                f"ENI {s.eni_id} is attached to {holder}, not {s.instance_id}; detach it first",
-                kind=ErrorKind.FATAL, code=errors.WRONG_HOLDER, action=s.action))
+        if (fail := s.unusable(read)) is not None:
+            return s, fail
         if status is not EniStatus.AVAILABLE:
             return s.poll(now)  # attaching, detaching, unknown: read again
         # Describes may lag an accepted call (the ENI still shows Available): Available after
@@ -186,9 +192,8 @@ class Attach(Clocked):
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         if outcome.error is None:
-            s = self if self.sent_at is not None else self.restarted(now)
-            return replace(s, issued=True, seen_attaching=False, sent_at=now - s.t0,
-                           accepted=s.accepted + 1).poll(now)
+            return replace(self.accepted_now(now), seen_attaching=False,
+                           accepted=self.accepted + 1).poll(now)
         return self.refusal(outcome, now)
 
     def expired(self) -> CloudError:

@@ -36,6 +36,7 @@ from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, BudgetExhausted
 from failover.cloud.calls import Caller
 from failover.cloud.looks import ACTION, BATCH, INVOCATION_READS, RunTimes, read
+from failover.cloud.moves import Attach, Detach
 from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.transitions import (
     Command,
@@ -46,8 +47,9 @@ from failover.cloud.transitions import (
     Invocation,
     Issue,
     Look,
-    Move,
     Sent,
+    Start,
+    Stop,
     Target,
 )
 from failover.cloud.waiting import Deadline, retry_delay
@@ -57,17 +59,30 @@ from failover.ports import Clock
 
 log = logging.getLogger("failover.cloud")
 
+Move = EniRead | Detach | Attach | Stop | Start | Command
 ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
 MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be answered in it
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def senders_pool(size: int) -> ThreadPoolExecutor:
+    """The process's senders: one fixed pool, whichever adapter (or test) sends."""
+    with _POOLS_LOCK:
+        if size not in _POOLS:
+            _POOLS[size] = ThreadPoolExecutor(size, "cloud-send")
+        return _POOLS[size]
+
+
 @dataclass(eq=False)
 class Wait:
     """One move under way: its state, its next decision, and who awaits it."""
 
-    move: Any  # a `transitions.Move`
+    move: Any  # a `Move`; typed loosely: each kind names its key (eni_id, instance_id)
     decision: Decision
     trace: CallTrace | None
     future: Future[Any] = field(default_factory=Future)
@@ -102,7 +117,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._running = False
         self._start_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(senders, "cloud-send") if senders > 0 else None
+        self._pool = senders_pool(senders) if senders > 0 else None
         # Everything below is the loop thread's alone.
         self._waits: list[Wait] = []
         self._credit = dict.fromkeys(Target, ROUNDS_AT_ONCE)

@@ -3,10 +3,9 @@
 A move (detach, attach, stop, start, run a script, or a plain ENI read) answers three events:
 `seen(read, now)` after a look, `sent(outcome, now)` after its own call, and `expired()` at
 its deadline. Each transition returns the new state and a decision: `Issue` the move's call,
-`Look` at a time, `Done`, or `Fail`. No I/O, no clock, no sleeps here: the scheduler
-(`scheduler`) looks, sends and keeps time, and the tests walk the transitions as tables.
-Here: what every move shares, a plain ENI read, stop, start and command; detach and attach
-are in `moves`.
+`Look` at a time, `Done`, or `Fail`. No I/O, no clock, no sleeps: the scheduler looks, sends
+and keeps time; tests walk the transitions as tables. Here: what every move shares, a plain ENI
+read, stop, start and command (detach and attach: `moves`).
 """
 
 from __future__ import annotations
@@ -15,19 +14,12 @@ import enum
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Self
 
 from failover.cloud import convert, errors
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import PollPlan, PollPlans, poll_next
-from failover.model import (
-    CloudError,
-    CloudTimeout,
-    CommandResult,
-    EniState,
-    ErrorKind,
-    Priority,
-)
+from failover.model import CloudError, CloudTimeout, CommandResult, EniState, ErrorKind, Priority
 
 FAILOVER = Priority.FAILOVER
 # A call refused for the instance's state: while it runs, a type that takes or releases an ENI
@@ -101,27 +93,6 @@ class Invocation:
 Read = EniState | Status | Agent | Invocation
 
 
-class Move(Protocol):
-    """A move's state and its transitions (each dataclass below is one)."""
-
-    @property
-    def action(self) -> str: ...
-
-    @property
-    def priority(self) -> Priority: ...
-
-    @property
-    def deadline(self) -> float: ...
-
-    def params(self) -> dict[str, Any]: ...
-
-    def seen(self, read: Read, now: float) -> tuple[Self, Decision]: ...
-
-    def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]: ...
-
-    def expired(self) -> CloudError: ...
-
-
 @dataclass(frozen=True)
 class Clocked:
     """What every wait keeps: when it began (t0), its timeout, its polls and its back-off from
@@ -187,6 +158,11 @@ class Clocked:
         return s.refused(now).poll(now)
 
 
+def not_found(instance_id: str, action: str) -> Fail:
+    return Fail(ApiError(f"instance {instance_id} not found", kind=ErrorKind.FATAL,
+                         code=errors.NOT_FOUND, action=action))
+
+
 def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
             last_error: CloudError | None) -> CloudTimeout:
     seen = ""
@@ -196,8 +172,6 @@ def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
     return CloudTimeout(f"{what} after {timeout_s:g} s{seen}{why}", kind=ErrorKind.RETRYABLE,
                         code=errors.TIMEOUT, action=action)
 
-
-# ---------------------------------------------------------------------- read
 
 
 @dataclass(frozen=True)
@@ -223,8 +197,6 @@ class EniRead(Clocked):
             kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action=self.action)
 
 
-# ---------------------------------------------------------------------- stop
-
 
 @dataclass(frozen=True)
 class Stop(Clocked):
@@ -245,8 +217,7 @@ class Stop(Clocked):
         assert isinstance(read, Status)
         s = replace(self, status=read.value)
         if read.value is None:
-            return s, Fail(ApiError(f"instance {s.instance_id} not found", kind=ErrorKind.FATAL,
-                                    code=errors.NOT_FOUND, action=s.action))
+            return s, not_found(s.instance_id, s.action)
         if read.value == "Stopped":
             return s, Done(None)
         elapsed = now - s.t0
@@ -265,8 +236,6 @@ class Stop(Clocked):
         return timeout(self.action, f"instance {self.instance_id} not Stopped (last status "
                        f"{self.status or 'unknown'})", self.timeout_s, None, self.last_error)
 
-
-# --------------------------------------------------------------------- start
 
 
 @dataclass(frozen=True)
@@ -293,8 +262,7 @@ class Start(Clocked):
         if read.value == "Stopped" and not s.started and s.ready(now):
             return s, Issue(now)
         if read.value is None:
-            return s, Fail(ApiError(f"instance {s.instance_id} not found", kind=ErrorKind.FATAL,
-                                    code=errors.NOT_FOUND, action=s.action))
+            return s, not_found(s.instance_id, s.action)
         return s.poll(now)
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
@@ -309,8 +277,6 @@ class Start(Clocked):
                             f"after {self.timeout_s:g} s ({what}){why}", kind=ErrorKind.RETRYABLE,
                             code=errors.TIMEOUT, action=self.action)
 
-
-# ------------------------------------------------------------------- command
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def test_no_condition_variable_and_one_thread_the_schedulers_loop() -> None:
             threads.append((path.name, target))
         pools = [ast.unparse(c) for c in calls_named(tree, "ThreadPoolExecutor")]
         assert pools == ([] if path.name != "scheduler.py"
-                         else ["ThreadPoolExecutor(senders, 'cloud-send')"]), path.name
+                         else ["ThreadPoolExecutor(size, 'cloud-send')"]), path.name
     assert threads == [("scheduler.py", "self._loop")]
 
 

@@ -150,14 +150,14 @@ def test_a_detach_still_detaching_at_its_deadline_is_detach_stalled() -> None:
     (attach(), eni(EniStatus.ATTACHING, None), 0.0, "Look"),  # ours or somebody's: InUse tells
     (attach(), eni(EniStatus.UNKNOWN, None), 0.0, "Look"),
     (attach(), eni(EniStatus.DELETING, None), 0.0, "Fail"),
-    (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.IN_USE, None), 1.0, "Look"),
-    (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 1.0, "Look"),  # lag
-    (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 3.0, "Issue"),  # lost
-    (attach(issued=True, sent_at=0.0, accepted=1, seen_attaching=True),
+    (attach(sent_at=0.0, accepted=1), eni(EniStatus.IN_USE, None), 1.0, "Look"),
+    (attach(sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 1.0, "Look"),  # lag
+    (attach(sent_at=0.0, accepted=1), eni(EniStatus.AVAILABLE, None), 3.0, "Issue"),  # lost
+    (attach(sent_at=0.0, accepted=1, seen_attaching=True),
      eni(EniStatus.AVAILABLE, None), 1.0, "Issue"),  # failed: the one retry
-    (attach(issued=True, sent_at=0.0, accepted=2, seen_attaching=True),
+    (attach(sent_at=0.0, accepted=2, seen_attaching=True),
      eni(EniStatus.AVAILABLE, None), 1.0, "Fail"),  # failed twice
-    (attach(issued=True, sent_at=0.0, accepted=1), eni(EniStatus.ATTACHING, None), 1.0, "Look"),
+    (attach(sent_at=0.0, accepted=1), eni(EniStatus.ATTACHING, None), 1.0, "Look"),
 ])
 def test_attach_after_a_look(state: Attach, read: EniState, now: float, want: str) -> None:
     assert kind(state.seen(read, now)[1]) == want
