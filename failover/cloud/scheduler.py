@@ -64,6 +64,10 @@ ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
 MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be answered in it
+# A sender takes a booked call this long before its slot and sleeps the rest itself: the loop's
+# hand-off (a busy turn, a thread waking) must not make calls late and then bunched, which a
+# gateway counting a sliding second refuses (the budget's 5 % margin absorbs ~50 ms of jitter).
+HANDOFF_S = 0.05
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -180,7 +184,7 @@ class Scheduler:
 
     def _turn(self, now: float) -> float:
         """Expire, send, look; the seconds until something is due."""
-        while self._timers and self._timers[0][0] <= now:
+        while self._timers and self._timers[0][0] - HANDOFF_S <= now:
             self._submit(heapq.heappop(self._timers)[2])
         for w in [w for w in self._waits if now >= w.move.deadline - MIN_LEFT_S
                   and not (w.busy and isinstance(w.decision, Issue))]:  # a sent call is awaited
@@ -196,7 +200,7 @@ class Scheduler:
                 self._round(target, looking, now)
         if not self._waits and not self._timers:
             return 0.0  # the loop ends
-        nxt = min([now + IDLE_S] + [t for t, _, _ in self._timers[:1]])
+        nxt = min([now + IDLE_S] + [t - HANDOFF_S for t, _, _ in self._timers[:1]])
         for w in self._waits:
             nxt = min(nxt, w.move.deadline - MIN_LEFT_S)
             if not w.busy:
@@ -255,9 +259,12 @@ class Scheduler:
             w.later(now + retry_in)
 
     def _send(self, delay: float, job: Callable[[], Any], done: Callable[[Any, float], None]) -> None:
-        """Runs `job` on a sender when its slot comes (`delay` s), then `done(result, when it
-        came)` on the loop."""
+        """Runs `job` on a sender at its slot (`delay` s from now), then `done(result, when it
+        came)` on the loop. Until shortly before its slot a call holds no sender."""
+        slot_at = self._clock.monotonic() + delay
+
         def call() -> None:
+            self._clock.sleep(slot_at - self._clock.monotonic())
             try:
                 result = job()
             except Exception as e:  # handed to the loop, which decides
@@ -265,14 +272,11 @@ class Scheduler:
             at = self._clock.monotonic()
             self._post(lambda: done(result, at))
 
-        if self._pool is None:  # a fake clock: one thread moves time
-            self._clock.sleep(delay)
-            call()
-        elif delay > 0:
+        if self._pool is not None and delay > HANDOFF_S:
             self._count += 1
-            heapq.heappush(self._timers, (self._clock.monotonic() + delay, self._count, call))
+            heapq.heappush(self._timers, (slot_at, self._count, call))
         else:
-            self._submit(call)
+            self._submit(call)  # a fake clock: on the loop's thread, which moves time
 
     def _submit(self, call: Callable[[], None]) -> None:
         if self._pool is None:
