@@ -160,18 +160,13 @@ class CloudReads:
 
     def instance_statuses(self, instance_ids: Sequence[str], *,
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
-        return self._statuses(instance_ids, priority, self._deadline(priority), None)
-
-    def _statuses(self, instance_ids: Sequence[str], priority: Priority, deadline: Deadline,
-                  trace: CallTrace | None) -> dict[str, str]:
         out: dict[str, str] = {}
+        deadline = self._deadline(priority)
         for part in chunks(list(dict.fromkeys(instance_ids)), STATUS_PAGE_MAX):
-            body = self._get(
-                "DescribeInstanceStatus",
-                {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
-                priority, deadline, trace,
-                None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S,
-            )
+            body = self._get("DescribeInstanceStatus",
+                             {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
+                             priority, deadline, None,
+                             None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S)
             out.update(convert.statuses(body))
         return out
 

@@ -182,14 +182,8 @@ class EniRead(Clocked):
     priority: Priority = Priority.ROUTINE
     action: str = "DescribeNetworkInterfaces"
 
-    def params(self) -> dict[str, Any]:
-        return {}
-
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         return self, Done(read)
-
-    def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
-        raise AssertionError("a read sends nothing of its own")
 
     def expired(self) -> CloudError:
         return self.last_error or CloudTimeout(
