@@ -203,16 +203,22 @@ class ApiBudget:
             now = self._clock.monotonic()
             return min(actions, key=lambda a: self._window(a).next_in(now))
 
-    def claim(self, action: str, priority: Priority, max_wait_s: float) -> float | None:
+    def claim(self, action: str, priority: Priority, max_wait_s: float,
+              waited_s: float = 0.0) -> float | None:
         """Without waiting: a failover call books its slot (first come, first served, may use
         the reserve) and gets the seconds until it, or None (nothing booked) past `max_wait_s`;
-        a routine call takes a slot now (0.0) or books nothing and gets None."""
+        a routine call takes a slot now (0.0) or books nothing and gets None. A slot's wait is
+        recorded (with `waited_s`, what the caller waited before asking)."""
         with self._lock:
             now = self._clock.monotonic()
             w = self._window(action)
             if priority is Priority.FAILOVER:
-                return w.book(now, max_wait_s)
-            return 0.0 if w.take(now, self._limits(action)[1]) == 0.0 else None
+                wait = w.book(now, max_wait_s)
+            else:
+                wait = 0.0 if w.take(now, self._limits(action)[1]) == 0.0 else None
+        if wait is not None:
+            record_budget_wait(priority.name.lower(), waited_s + wait)
+        return wait
 
     def next_in(self, action: str, priority: Priority) -> float:
         """How long until a call of `action` at `priority` would find a slot."""
@@ -237,11 +243,10 @@ class ApiBudget:
         start = self._clock.monotonic()
         while True:
             waited = self._clock.monotonic() - start
-            wait = self.claim(action, priority, max(0.0, max_wait_s - waited))
+            wait = self.claim(action, priority, max(0.0, max_wait_s - waited), waited)
             if wait is not None:
                 if wait > 0:
                     self._clock.sleep(wait)
-                record_budget_wait(label, waited + wait)
                 return waited + wait
             need = self.next_in(action, priority)
             if priority is Priority.FAILOVER or need > max_wait_s - waited + _EPS:

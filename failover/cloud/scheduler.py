@@ -53,7 +53,6 @@ from failover.cloud.transitions import (
     Target,
 )
 from failover.cloud.waiting import Deadline, retry_delay
-from failover.metrics import record_budget_wait
 from failover.model import CallTrace, CloudError, ErrorKind, Priority
 from failover.ports import Clock
 
@@ -244,10 +243,7 @@ class Scheduler:
             self._budget.requeue(action, last.kept_slot)
             last.kept_slot = None
             return 0.0
-        wait = self._budget.claim(action, priority, max(0.0, deadline - now))
-        if wait is not None:
-            record_budget_wait(priority.name.lower(), wait)
-        return wait
+        return self._budget.claim(action, priority, max(0.0, deadline - now))
 
     def _later(self, waits: list[Wait], action: str, priority: Priority, now: float) -> None:
         """No slot now: the waits look (or send) again when one would come."""
