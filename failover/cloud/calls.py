@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from failover.cloud import errors
@@ -27,6 +29,17 @@ from failover.ports import Clock
 log = logging.getLogger("failover.cloud")
 
 _MIN_ATTEMPT_S = 0.05
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def senders_pool(size: int) -> ThreadPoolExecutor:
+    """The threads calls are sent on (the SDK blocks): one fixed pool for the process,
+    whichever adapter (or test) sends; the scheduler hands them their calls."""
+    with _POOLS_LOCK:
+        if size not in _POOLS:
+            _POOLS[size] = ThreadPoolExecutor(size, "cloud-send")
+        return _POOLS[size]
 
 
 class Gateway(Protocol):

@@ -1,23 +1,19 @@
 """The one scheduler of the process's cloud waits: a single loop over every move as data.
 
     run(move) -> inbox -> loop (one thread: owns every wait and the order calls are booked in)
-                            | due looks of a target -> one describe for the round (`looks`);
-                            |   looks not yet due ride along, answered early for free
-                            | due calls -> failover first, each booked in the budget
+                            | due looks of a target -> one describe per round (`looks`), the
+                            |   looks not yet due riding along; due calls -> failover first
                             v
-                  senders (a fixed pool: the SDK blocks) -> answers -> inbox
-                            | each move's transition (`transitions`, `moves`):
-                            |   Issue | Look at t | Done | Fail
-                            v
-                  the caller's Future: the value, or the error raised
+                  senders (a fixed pool: the SDK blocks) -> answers -> inbox -> the move's
+                  transition (`transitions`, `moves`) -> its next look, or the caller's Future
 
 A zone outage starts a hundred waits at once; polling each ENI alone would want hundreds of
 describes a second where the account allows about ten per action. Rounds of a target never
 overlap and start at most one per `round_gap_s`, with a burst of `ROUNDS_AT_ONCE` (a read and a
-wait's first look at once are never held back). A call waiting for its budget slot holds no
-sender; the fencing guard runs in the sender after the slot, right before the request is sent
-(`calls.Caller.once`). The loop waits on the clock port only; with a fake clock (tests) calls
-run on the loop's thread, so one thread moves fake time. The thread ends when no wait is left.
+wait's first look at once are never held back). The fencing guard runs in the sender after the
+budget slot, right before the request is sent (`calls.Caller.once`). The loop waits on the
+clock port only; with a fake clock (tests) calls run on the loop's thread, so one thread moves
+fake time. The thread ends when no wait is left.
 """
 
 from __future__ import annotations
@@ -28,13 +24,13 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, BudgetExhausted
-from failover.cloud.calls import Caller
+from failover.cloud.calls import Caller, senders_pool
 from failover.cloud.looks import ACTION, BATCH, INVOCATION_READS, RunTimes, read
 from failover.cloud.moves import Attach, Detach
 from failover.cloud.sdk import ApiError, Reply
@@ -67,18 +63,6 @@ MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be 
 # hand-off (a busy turn, a thread waking) must not make calls late and then bunched, which a
 # gateway counting a sliding second refuses (the budget's 5 % margin absorbs ~50 ms of jitter).
 HANDOFF_S = 0.05
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def senders_pool(size: int) -> ThreadPoolExecutor:
-    """The process's senders: one fixed pool, whichever adapter (or test) sends."""
-    with _POOLS_LOCK:
-        if size not in _POOLS:
-            _POOLS[size] = ThreadPoolExecutor(size, "cloud-send")
-        return _POOLS[size]
 
 
 @dataclass(eq=False)
@@ -387,8 +371,10 @@ class Scheduler:
                 continue
             w.read_error = None
             w.move, decision = w.move.seen(seen, now)
-            if isinstance(decision, Done) and isinstance(seen, Invocation) and failover_wait(w):
-                # Seen when the look went out: a look that queued says nothing of the run's time.
+            if (isinstance(decision, Done) and isinstance(seen, Invocation)
+                    and w.move.priority is Priority.FAILOVER):
+                # Seen when the look went out: a look that queued says nothing of the run's
+                # time (routine looks wait for spare budget: theirs are not run times).
                 self.run_times.record(seen.sent_at, seen.sent_at - w.move.accepted_at)
             self._settle(w, decision)
 
@@ -411,8 +397,3 @@ class Scheduler:
             else:
                 w.read_error = e  # type: ignore[assignment]
                 w.later(max(w.at, now + delay))
-
-
-def failover_wait(w: Wait) -> bool:
-    """Routine looks wait for spare budget: their times are not run times."""
-    return bool(w.move.priority is Priority.FAILOVER)
