@@ -116,8 +116,6 @@ class Scheduler:
         self._count = 0
         self.run_times = RunTimes()
 
-    # ---------------------------------------------------------------- callers
-
     def run(self, move: Move, first: Decision, trace: CallTrace | None) -> Any:
         """Submits a move with its first decision and waits for its outcome (raised if Fail)."""
         got = self.run_all([(move, first)], trace)[0]
@@ -128,6 +126,7 @@ class Scheduler:
     def run_all(self, moves: Sequence[tuple[Move, Decision]], trace: CallTrace | None) -> list[Any]:
         """Several moves at once (all join the same rounds): each one's value or error."""
         waits = [Wait(move, first, trace) for move, first in moves]
+
         def admit() -> None:
             for w in waits:
                 self._admit(w)
@@ -142,8 +141,6 @@ class Scheduler:
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._loop, name="cloud-scheduler", daemon=True).start()
-
-    # ------------------------------------------------------------------ loop
 
     def _loop(self) -> None:
         while True:
@@ -185,6 +182,8 @@ class Scheduler:
             return 0.0  # the loop ends
         nxt = min([now + IDLE_S] + [t - HANDOFF_S for t, _, _ in self._timers[:1]])
         for w in self._waits:
+            if w.busy and isinstance(w.decision, Issue):
+                continue  # its call's answer wakes the loop (the call is bounded by the deadline)
             nxt = min(nxt, w.move.deadline - MIN_LEFT_S)
             if not w.busy:
                 nxt = min(nxt, w.at if w.target is None else max(w.at, now + self._gate_in(w.target, now)))
