@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from failover.cloud.adapter import RATE_MARGIN
+from failover.cloud.adapter import JITTER_MARGIN
 from failover.cloud.budget import SHARED, ApiBudget
 from failover.ports import SystemClock
 from harness.replicas import Fleet, Replica
@@ -201,7 +201,7 @@ def zxid(zk: ZkCluster) -> int:
 
 def routine_share_per_s(spec: ScaleSpec) -> dict[str, float]:
     """What each replica's budget allows per second of routine calls, by shared action."""
-    budget = ApiBudget(spec.api_rate_per_s * RATE_MARGIN, spec.api_rate_per_s, 0.3,
+    budget = ApiBudget(spec.api_rate_per_s * JITTER_MARGIN, spec.api_rate_per_s, 0.3,
                        clock=SystemClock())
     budget.set_replicas(spec.replicas)
     return {a: round(budget.routine_rate(a), 2) for a in sorted(SHARED)}

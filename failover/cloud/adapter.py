@@ -17,11 +17,12 @@ from failover import metrics
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
-from failover.cloud.operations import FAILOVER
+from failover.cloud.operations import CloudMoves
 from failover.cloud.reads import EIP_PAGE_MAX, chunks
+from failover.cloud.scheduler import SENDERS
 from failover.cloud.sdk import ApiError, SdkGateway
-from failover.cloud.start import ColdStart
-from failover.cloud.waiting import Deadline, PollPlans
+from failover.cloud.transitions import FAILOVER, timeout
+from failover.cloud.waiting import Deadline, PollPlans, PollSchedule
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
 from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, ResourceTags, SystemClock
@@ -30,11 +31,10 @@ INSTANCE_TYPES_MAX = 10
 
 
 # The gateway counts calls in a sliding second as they arrive; calls paced at exactly the
-# limit arrive with a few ms of jitter and one in ten is refused (measured: a zone outage at
-# 10 QPS had 10 % of its detaches throttled and re-sent, each to the back of the queue).
-# 5 % under the limit absorbs ~50 ms of jitter and left 2 throttled calls in that outage;
-# with the budget's window that is a second and 53 ms between a call and the burst-th after it.
-RATE_MARGIN = 0.95
+# limit arrive with a few ms of jitter and one in ten is refused. Pacing 5 % under the limit
+# absorbs ~50 ms of arrival jitter: with the budget's window, a second and 53 ms between a call
+# and the burst-th after it.
+JITTER_MARGIN = 0.95
 # The calls of a failover and of its checks: their call and throttle series exist from the
 # start (at 0), so the throttling alert and runbook see "none yet" instead of nothing.
 FAILOVER_ACTIONS = (
@@ -44,7 +44,7 @@ FAILOVER_ACTIONS = (
 )
 
 
-class EcsCloud(ColdStart):
+class EcsCloud(CloudMoves):
     """ECS/VPC through the official SDK. Implements `failover.ports.CloudPort`."""
 
     def __init__(
@@ -63,16 +63,17 @@ class EcsCloud(ColdStart):
         self.region = cfg.region
         self.endpoint = cfg.endpoint
         self.budget = budget or shared_budget(
-            cfg.api_rate_per_s * RATE_MARGIN, cfg.api_burst, cfg.failover_reserve, clock=clock
+            cfg.api_rate_per_s * JITTER_MARGIN, cfg.api_burst, cfg.failover_reserve, clock=clock
         )
         gw = gateway if gateway is not None else SdkGateway(cfg, environ=environ)
         metrics.expose_api_actions(FAILOVER_ACTIONS)
         # A read gets the time of one slow attempt plus a quick retry or two.
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
-        self._polls = polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max)
-        # Shared ENI rounds no closer than the waits' first look: one waiter is never held back.
-        gap = min(self._polls.attach.first_s, self._polls.detach.first_s)
-        super().__init__(Caller(gw, self.budget, clock, rng), clock, deadline, round_gap_s=gap)
+        # A fake clock (tests) is coherent only while one thread moves it: calls run on the
+        # scheduler's own thread then.
+        senders = SENDERS if isinstance(clock, SystemClock) else 0
+        super().__init__(Caller(gw, self.budget, clock, rng), self.budget, clock, deadline,
+                         polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max), senders=senders)
 
     def __repr__(self) -> str:
         return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"
@@ -129,7 +130,7 @@ class EcsCloud(ColdStart):
                   "InstanceType": "NetworkInterface", "Mode": mode, "ClientToken": client_token}
         if private_ip:
             params["PrivateIpAddress"] = private_ip
-        schedule = self._schedule(self._polls.eip, deadline)
+        schedule = PollSchedule(self._polls.eip, timeout_s)
         issued = False
         while True:
             found = self._eips({"AllocationId": allocation_id}, FAILOVER, deadline, trace)
@@ -151,9 +152,10 @@ class EcsCloud(ColdStart):
                                       trace=trace, mutation=True)
                 issued = True
             if deadline.expired:
-                raise self._timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "
-                                    f"(last status {eip.status})", timeout_s, None, None)
-            self._poll(deadline, schedule)
+                raise timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "
+                              f"(last status {eip.status})", timeout_s, None, None)
+            # Provisioning, not a failover: this one wait sleeps on its caller's thread.
+            self._clock.sleep(deadline.bounded(schedule.next(deadline.elapsed())))
 
 
     # ---------------------------------------------------- for validate --live

@@ -73,11 +73,17 @@ class CallWindow:
         """Send one call now if that leaves `keep` of the window free; else how long until it
         would. A call slipped in before booked ones never pushes any of them over the limit:
         each window that holds a booked call lies inside the one counted here."""
+        wait = self.free_in(now, keep)
+        if wait == 0.0:
+            bisect.insort(self.times, now)
+        return wait
+
+    def free_in(self, now: float, keep: float) -> float:
+        """How long until a call that must leave `keep` of the window free could go."""
         self._prune(now)
         allowed = self.burst - keep
         n = len(self.times)
         if n + 1 <= allowed + _EPS:
-            bisect.insort(self.times, now)
             return 0.0
         # The oldest calls must age out until only allowed - 1 remain.
         oldest = self.times[max(0, min(n - 1, n - int(allowed)))]
@@ -197,56 +203,63 @@ class ApiBudget:
             now = self._clock.monotonic()
             return min(actions, key=lambda a: self._window(a).next_in(now))
 
+    def claim(self, action: str, priority: Priority, max_wait_s: float,
+              waited_s: float = 0.0) -> float | None:
+        """Without waiting: a failover call books its slot (first come, first served, may use
+        the reserve) and gets the seconds until it, or None (nothing booked) past `max_wait_s`;
+        a routine call takes a slot now (0.0) or books nothing and gets None. A slot's wait is
+        recorded (with `waited_s`, what the caller waited before asking)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(action)
+            if priority is Priority.FAILOVER:
+                wait = w.book(now, max_wait_s)
+            else:
+                wait = 0.0 if w.take(now, self._limits(action)[1]) == 0.0 else None
+        if wait is not None:
+            record_budget_wait(priority.name.lower(), waited_s + wait)
+        return wait
+
+    def next_in(self, action: str, priority: Priority) -> float:
+        """How long until a call of `action` at `priority` would find a slot."""
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(action)
+            if priority is Priority.FAILOVER:
+                return w.next_in(now)
+            return w.free_in(now, self._limits(action)[1])
+
     def acquire(self, action: str, priority: Priority, *, max_wait_s: float) -> float:
         """Spend one call of `action`, waiting at most `max_wait_s`; the seconds waited.
 
-        Routine callers never wait longer than `routine_max_wait_s` either, when set.
-        Raises a retryable `CloudError` (code BudgetExhausted) when no slot came.
+        A failover call books its slot and sleeps until it comes; while slots are booked ahead,
+        routine calls find the window full and wait (never longer than `routine_max_wait_s`
+        either, when set). Raises a retryable `CloudError` (code BudgetExhausted) when no slot
+        came.
         """
-        if priority is Priority.FAILOVER:
-            return self._book(action, max_wait_s)
-        if self.routine_max_wait_s is not None:
+        label = priority.name.lower()
+        if priority is not Priority.FAILOVER and self.routine_max_wait_s is not None:
             max_wait_s = min(max_wait_s, self.routine_max_wait_s)
         start = self._clock.monotonic()
         while True:
-            with self._lock:
-                keep = self._limits(action)[1]
-                need = self._window(action).take(self._clock.monotonic(), keep)
             waited = self._clock.monotonic() - start
-            if need == 0.0:
-                record_budget_wait(priority.name.lower(), waited)
-                return waited
-            left = max_wait_s - waited
-            if left <= 0 or need > left + _EPS:
-                record_budget_wait(priority.name.lower(), waited)
-                raise BudgetExhausted(
-                    f"{action}: local API budget exhausted for {priority.name.lower()} calls "
-                    f"({self.rate_per_s:g}/s, burst {self.burst}, reserve {self.reserve:g}, "
-                    f"{self.routine_calls(action)} routine per window for "
-                    f"{self.replicas} replica(s))",
-                    action=action, retry_in_s=need,
-                )
+            wait = self.claim(action, priority, max(0.0, max_wait_s - waited), waited)
+            if wait is not None:
+                if wait > 0:
+                    self._clock.sleep(wait)
+                return waited + wait
+            need = self.next_in(action, priority)
+            if priority is Priority.FAILOVER or need > max_wait_s - waited + _EPS:
+                record_budget_wait(label, waited)
+                detail = (f"burst {self.burst}" if priority is Priority.FAILOVER else
+                          f"burst {self.burst}, reserve {self.reserve:g}, "
+                          f"{self.routine_calls(action)} routine per window for "
+                          f"{self.replicas} replica(s)")
+                raise BudgetExhausted(f"{action}: local API budget exhausted for {label} calls "
+                                      f"({self.rate_per_s:g}/s, {detail})",
+                                      action=action, retry_in_s=need)
             # Sleep outside the lock so other actions and priorities are not blocked.
             self._clock.sleep(need)
-
-    def _book(self, action: str, max_wait_s: float) -> float:
-        """Failover calls book their slot (FIFO, may use the reserve) and sleep until it comes;
-        while slots are booked ahead, routine calls find the window full and wait."""
-        with self._lock:
-            wait = self._window(action).book(self._clock.monotonic(), max(0.0, max_wait_s))
-        if wait is None:
-            record_budget_wait("failover", 0.0)
-            with self._lock:
-                retry_in = self._window(action).next_in(self._clock.monotonic())
-            raise BudgetExhausted(
-                f"{action}: local API budget exhausted for failover calls "
-                f"({self.rate_per_s:g}/s, burst {self.burst})",
-                action=action, retry_in_s=retry_in,
-            )
-        if wait > 0:
-            self._clock.sleep(wait)
-        record_budget_wait("failover", wait)
-        return wait
 
 
 _SHARED: dict[tuple[float, int, float], ApiBudget] = {}

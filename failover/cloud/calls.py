@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from failover.cloud import errors
@@ -27,6 +29,17 @@ from failover.ports import Clock
 log = logging.getLogger("failover.cloud")
 
 _MIN_ATTEMPT_S = 0.05
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def senders_pool(size: int) -> ThreadPoolExecutor:
+    """The threads calls are sent on (the SDK blocks): one fixed pool for the process,
+    whichever adapter (or test) sends; the scheduler hands them their calls."""
+    with _POOLS_LOCK:
+        if size not in _POOLS:
+            _POOLS[size] = ThreadPoolExecutor(size, "cloud-send")
+        return _POOLS[size]
 
 
 class Gateway(Protocol):
@@ -54,10 +67,6 @@ class Caller:
     def routine_rate(self, action: str) -> float:
         """Routine calls a second this replica may send of `action` (its share)."""
         return self._budget.routine_rate(action)
-
-    def quickest(self, actions: tuple[str, ...]) -> str:
-        """Of equivalent actions, the one the budget would let out first."""
-        return self._budget.quickest(actions)
 
     def pay(self, action: str, priority: Priority, bound: Deadline) -> None:
         """Take the budget slot of one call ahead of it, waiting up to `bound`: a paged read

@@ -18,10 +18,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from failover.cloud import convert, errors
+from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
-from failover.cloud.coalesce import ACTION, BATCH_MAX, EniPoller
+from failover.cloud.looks import BATCH
+from failover.cloud.scheduler import SENDERS, Scheduler
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import POLL_FIRST_S, Deadline
+from failover.cloud.transitions import EniRead, Look, Target
+from failover.cloud.waiting import Deadline, PollPlans
 from failover.model import (
     CallTrace,
     CloudError,
@@ -62,13 +65,15 @@ ROUTINE_READ_MAX_S = 60.0
 
 
 class CloudReads:
-    def __init__(self, caller: Caller, clock: Clock, read_deadline_s: float, *,
-                 round_gap_s: float = POLL_FIRST_S) -> None:
+    def __init__(self, caller: Caller, budget: ApiBudget, clock: Clock, read_deadline_s: float,
+                 polls: PollPlans, *, senders: int = SENDERS) -> None:
         self._caller = caller
         self._clock = clock
         self._read_deadline_s = read_deadline_s
-        # Every ENI read (one-off or a wait's poll) rides a shared round: see `coalesce`.
-        self._enis = EniPoller(caller, clock, gap_s=round_gap_s)
+        self._polls = polls
+        # Shared ENI rounds no closer than the waits' first look: one waiter is never held back.
+        gap = min(polls.attach.first_s, polls.detach.first_s)
+        self._scheduler = Scheduler(caller, budget, clock, round_gap_s=gap, senders=senders)
 
     def _deadline(self, priority: Priority = Priority.ROUTINE) -> Deadline:
         """Routine reads give up quickly; a failover step's read outlasts a crowded budget
@@ -109,26 +114,30 @@ class CloudReads:
 
     def describe_eni(self, eni_id: str, *, priority: Priority = Priority.ROUTINE,
                      trace: CallTrace | None = None) -> EniState:
-        return self._eni(eni_id, priority, self._deadline(priority), trace)
+        """The ENI, from the next shared round (`scheduler`)."""
+        return self.describe_many([eni_id], priority, self._deadline(priority), trace)[eni_id]
 
     def describe_enis(self, eni_ids: Sequence[str], *,
                       priority: Priority = Priority.ROUTINE) -> dict[str, EniState]:
         """The ENIs the cloud knows of (a missing one is absent), read in shared rounds of up
         to 100; any other failure raises."""
         ids = list(dict.fromkeys(eni_ids))
-        pages = -(-len(ids) // BATCH_MAX)
+        pages = -(-len(ids) // BATCH[Target.ENI])
+        bound = self._bound("DescribeNetworkInterfaces", pages, priority)
+        return self.describe_many(ids, priority, bound, None, missing_ok=True)
+
+    def describe_many(self, ids: list[str], priority: Priority, bound: Deadline,
+                      trace: CallTrace | None, *, missing_ok: bool = False) -> dict[str, EniState]:
+        now = self._clock.monotonic()
+        reads = [(EniRead(bound.remaining(), now, self._polls.attach, self._polls, eni_id=i,
+                          priority=priority), Look(now, Target.ENI)) for i in ids]
         found: dict[str, EniState] = {}
-        for eni_id, got in self._enis.read_many(ids, priority,
-                                                self._bound(ACTION, pages, priority), None).items():
+        for eni_id, got in zip(ids, self._scheduler.run_all(reads, trace), strict=True):
             if isinstance(got, EniState):
                 found[eni_id] = got
-            elif not (isinstance(got, CloudError) and got.not_found):
+            elif not (missing_ok and isinstance(got, CloudError) and got.not_found):
                 raise got
         return found
-
-    def _eni(self, eni_id: str, priority: Priority, deadline: Deadline,
-             trace: CallTrace | None, due_in: float = 0.0) -> EniState:
-        return self._enis.read(eni_id, priority, deadline, trace, due_in=due_in)
 
     # ------------------------------------------------------------- instances
 
@@ -151,18 +160,13 @@ class CloudReads:
 
     def instance_statuses(self, instance_ids: Sequence[str], *,
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
-        return self._statuses(instance_ids, priority, self._deadline(priority), None)
-
-    def _statuses(self, instance_ids: Sequence[str], priority: Priority, deadline: Deadline,
-                  trace: CallTrace | None) -> dict[str, str]:
         out: dict[str, str] = {}
+        deadline = self._deadline(priority)
         for part in chunks(list(dict.fromkeys(instance_ids)), STATUS_PAGE_MAX):
-            body = self._get(
-                "DescribeInstanceStatus",
-                {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
-                priority, deadline, trace,
-                None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S,
-            )
+            body = self._get("DescribeInstanceStatus",
+                             {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
+                             priority, deadline, None,
+                             None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S)
             out.update(convert.statuses(body))
         return out
 

@@ -9,7 +9,7 @@ every 0.2 s up to that law's 99th percentile notices a finished step about 0.11 
 (median, measured), where a plain x1.5 back-off notices it about 0.7 s late, for ~26
 describes per median step. Dense through the tail too: with polls backing off after the 90th percentile an
 attach drawn at 17.6 s was noticed 0.81 s late (lag max 1.8 s in 30 moves). The cost stays
-small because ENI reads are coalesced (`coalesce`): a controller's describe rate is bounded by
+small because ENI looks share rounds (`scheduler`): a controller's describe rate is bounded by
 its round rate, not by how many waits are running, and only the rare long step polls longer.
 Every wait has a hard bound on its polls (`max_polls`): near the bound the last polls spread
 over what is left of the timeout instead of stopping early.
@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import math
 import random
-import threading
-from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -115,61 +112,39 @@ class PollPlans:
         return cls(one(ATTACH), one(DETACH), one(STOP), one(COMMAND), one(EIP), start=one(START))
 
 
-class PollSchedule:
-    """One wait's walk through its plan: `next(elapsed)` is how long to sleep before looking.
+def poll_next(plan: PollPlan, timeout_s: float, polls: int, grow: float,
+              elapsed_s: float) -> tuple[float, float]:
+    """The next interval of a wait that has polled `polls` times, and the next `grow`.
 
-    Pure (no clock): the caller passes the time elapsed since the wait began, so slow
-    answers do not shift the dense window. With a finite `timeout_s` at most
-    `plan.max_polls` intervals fit before the timeout.
+    Pure: the caller passes the time elapsed since the wait began, so slow answers do not
+    shift the dense window. With a finite `timeout_s` at most `plan.max_polls` intervals fit
+    before the timeout; the last quarter of them is kept for the tail, whatever the windows say.
     """
+    early_max = plan.max_polls - max(1, plan.max_polls // 4)
+    if polls < early_max and elapsed_s < plan.dense_until_s:
+        return max(0.0, min(grow, plan.dense_s)), min(grow * plan.factor, plan.dense_s)
+    interval = min(grow, plan.cap_s)
+    left = plan.max_polls - polls
+    if math.isfinite(timeout_s) and left > 0:
+        # Never more than `left` more polls: spread them over the time that remains.
+        interval = max(interval, (timeout_s - elapsed_s) / left)
+    return max(0.0, interval), min(grow * plan.factor, plan.cap_s)
+
+
+class PollSchedule:
+    """One wait's walk through its plan (`poll_next`): `next(elapsed)` is how long to sleep."""
 
     def __init__(self, plan: PollPlan = GROWING, timeout_s: float = math.inf) -> None:
         self.plan = plan
         self.timeout_s = timeout_s
         self.polls = 0
         self._grow = plan.first_s
-        # The last quarter of the polls is kept for the tail, whatever the windows say.
-        self._early_max = plan.max_polls - max(1, plan.max_polls // 4)
 
     def next(self, elapsed_s: float) -> float:
-        p = self.plan
-        if self.polls < self._early_max and elapsed_s < p.dense_until_s:
-            interval = min(self._grow, p.dense_s)
-            self._grow = min(self._grow * p.factor, p.dense_s)
-        else:
-            interval = min(self._grow, p.cap_s)
-            self._grow = min(self._grow * p.factor, p.cap_s)
-            left = p.max_polls - self.polls
-            if math.isfinite(self.timeout_s) and left > 0:
-                # Never more than `left` more polls: spread them over the time that remains.
-                interval = max(interval, (self.timeout_s - elapsed_s) / left)
+        interval, self._grow = poll_next(self.plan, self.timeout_s, self.polls, self._grow,
+                                         elapsed_s)
         self.polls += 1
-        return max(0.0, interval)
-
-
-class ConflictBackoff:
-    """Calls refused for the resource's state: the n-th refusal in a row holds the next call
-    back min(n x step, cap) seconds, so a refusal that lasts costs one call per step."""
-
-    def __init__(self, step_s: float, cap_s: float) -> None:
-        self.step_s = step_s
-        self.cap_s = cap_s
-        self.refusals = 0
-        self._until = -math.inf
-
-    def ready(self, elapsed_s: float) -> bool:
-        return elapsed_s >= self._until
-
-    def refused(self, elapsed_s: float) -> float:
-        """Records a refusal at `elapsed_s`; returns the hold."""
-        self.refusals += 1
-        hold = min(self.cap_s, self.step_s * self.refusals)
-        self._until = elapsed_s + hold
-        return hold
-
-    def accepted(self) -> None:
-        self.refusals = 0
-        self._until = -math.inf
+        return interval
 
 
 def poll_intervals(plan: PollPlan = GROWING, timeout_s: float = math.inf) -> Iterator[float]:
@@ -221,58 +196,3 @@ class Deadline:
     def bounded(self, seconds: float) -> float:
         """`seconds`, cut so that sleeping it does not pass the deadline."""
         return max(0.0, min(seconds, self.remaining()))
-
-
-class RunTimes:
-    """How long this controller's recent guest commands took, from the accepted RunCommand
-    to the look that saw them finished: where the next command's first look goes.
-
-    A command's result is polled one invocation at a time, so in a mass failover (where
-    every describe queues for its slot) a look that comes before the command is done costs
-    a slot that a later command's look needed, and the budget runs as fast as the failovers
-    arrive: the delay is never made up. Looking first where recent runs were seen done makes
-    one look per command the rule when runs are alike. The first quartile, not the shortest:
-    a run's start is known only to within its RunCommand's round trip, and the shortest
-    figure is the one whose answer came back slowest. A look can only see a run end at or
-    after it, so a cloud that got faster is not learned from aimed looks: runs are forgotten
-    after `keep_s`, and a wait with nothing to go by polls the plan's dense schedule.
-
-    Aiming costs the runs that end before the quartile up to the distance to it (0.36 s seen
-    with the realistic profile's spread of run times): worth it only when dense looks would
-    not fit in the budget. A wait that starts with the budget free to look densely does.
-    """
-
-    def __init__(self, keep_s: float = 600.0, size: int = 32) -> None:
-        self.keep_s = keep_s
-        self._runs: deque[tuple[float, float]] = deque(maxlen=size)
-        self._lock = threading.Lock()
-        self._waits = 0
-
-    @contextmanager
-    def waiting(self) -> Iterator[int]:
-        """A command wait under way; yields how many there are, this one included."""
-        with self._lock:
-            self._waits += 1
-            waits = self._waits
-        try:
-            yield waits
-        finally:
-            with self._lock:
-                self._waits -= 1
-
-    def aim(self, now: float, *, waits: int, looks_per_s: float, capacity_per_s: float) -> float | None:
-        """Where to look first: `first_look` while `waits` looking `looks_per_s` each would
-        want over half the looks the budget allows (`capacity_per_s`); else None (dense)."""
-        if waits * looks_per_s <= capacity_per_s / 2:
-            return None
-        return self.first_look(now)
-
-    def record(self, now: float, seen_after_s: float) -> None:
-        with self._lock:
-            self._runs.append((now, seen_after_s))
-
-    def first_look(self, now: float) -> float | None:
-        """The first quartile of the runs of the last `keep_s`; None when there is none."""
-        with self._lock:
-            recent = sorted(s for (at, s) in self._runs if now - at <= self.keep_s)
-        return recent[len(recent) // 4] if recent else None

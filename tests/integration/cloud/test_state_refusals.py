@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from failover.cloud.refusals import DETACH_REFUSED
+from failover.cloud.moves import DETACH_REFUSED
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind
 from harness.cloud import K, Timed, cloud_config, scaled_cloud

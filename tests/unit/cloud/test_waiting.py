@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.cloud.waiting import POLL_CAP_S, Deadline, RunTimes, poll_intervals, retry_delay
+from failover.cloud.looks import RunTimes
+from failover.cloud.waiting import POLL_CAP_S, Deadline, poll_intervals, retry_delay
 from harness.clock import FakeClock
 
 
@@ -83,10 +84,3 @@ def test_command_looks_are_aimed_only_when_dense_ones_would_crowd_the_budget() -
     assert runs.aim(1.0, waits=2, looks_per_s=10, capacity_per_s=40) is None
     assert runs.aim(1.0, waits=3, looks_per_s=10, capacity_per_s=40) == 0.8
     assert runs.aim(1.0, waits=1, looks_per_s=10, capacity_per_s=4) == 0.8  # a tight budget
-    with runs.waiting() as first:
-        with runs.waiting() as second:
-            assert (first, second) == (1, 2)
-        with runs.waiting() as again:
-            assert again == 2
-    with runs.waiting() as alone:
-        assert alone == 1

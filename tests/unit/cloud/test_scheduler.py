@@ -1,4 +1,5 @@
-"""Coalesced ENI reads (`coalesce.EniPoller`), against a fake of our own `calls.Gateway`."""
+"""The cloud scheduler (`scheduler`): shared rounds, deadlines, budget order, fencing, against a
+fake of our own `calls.Gateway`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,8 @@ import pytest
 
 from failover.cloud import EcsCloud, errors
 from failover.cloud.budget import ApiBudget
-from failover.cloud.calls import Caller
-from failover.cloud.coalesce import EniPoller, RoundGate, Ticket, batch_of
 from failover.cloud.sdk import ApiError, Reply
-from failover.cloud.waiting import ATTACH, Deadline, PollSchedule
+from failover.cloud.waiting import ATTACH, PollSchedule
 from failover.config import CloudConfig
 from failover.model import CallTrace, CloudError, EniState, EniStatus, ErrorKind, Priority
 from failover.ports import Clock, SystemClock
@@ -80,24 +79,22 @@ class EniWorld:
                 "Type": "Secondary"}
 
 
-def poller(world: EniWorld, clock: Clock, gap_s: float = 0.15,
-           budget: ApiBudget | None = None) -> EniPoller:
-    caller = Caller(world, budget or ApiBudget(1000, 1000, 0.3, clock=clock), clock,
-                    random.Random(3))
-    return EniPoller(caller, clock, gap_s=gap_s)
+def cloud_on(world: EniWorld, clock: Clock, budget: ApiBudget | None = None,
+             read_deadline_s: float | None = None) -> EcsCloud:
+    return EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
+                    budget=budget or ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(3),
+                    read_deadline_s=read_deadline_s)
 
 
-def read_all(p: EniPoller, ids: list[str], traces: list[CallTrace], *,
-             priority: Priority = Priority.FAILOVER, deadline_s: float = 10.0,
-             ) -> list[EniState | BaseException]:
+def read_all(cloud: EcsCloud, ids: list[str], traces: list[CallTrace], *,
+             priority: Priority = Priority.FAILOVER) -> list[EniState | BaseException]:
     out: list[EniState | BaseException | None] = [None] * len(ids)
     start = threading.Barrier(len(ids))
-    clock = SystemClock()
 
     def one(k: int) -> None:
         start.wait()
         try:
-            out[k] = p.read(ids[k], priority, Deadline.after(clock, deadline_s), traces[k])
+            out[k] = cloud.describe_eni(ids[k], priority=priority, trace=traces[k])
         except CloudError as e:
             out[k] = e
 
@@ -115,9 +112,8 @@ def test_concurrent_reads_share_a_call_and_each_gets_its_own_eni() -> None:
     ids = [f"eni-{k:02d}" for k in range(40)]
     world = EniWorld(clock, ids, latency_s=0.05)
     world.holder["eni-07"] = ("i-x", clock.monotonic())
-    p = poller(world, clock)
     traces = [CallTrace() for _ in ids]
-    got = read_all(p, ids, traces)
+    got = read_all(cloud_on(world, clock), ids, traces)
     assert all(isinstance(s, EniState) for s in got)
     states = [s for s in got if isinstance(s, EniState)]
     assert [s.eni_id for s in states] == ids
@@ -187,8 +183,8 @@ def test_many_attach_waits_cost_about_one_describe_per_round() -> None:
 def test_a_missing_eni_fails_alone_and_the_others_get_their_state() -> None:
     clock = SystemClock()
     world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.05)
-    p = poller(world, clock)
-    got = read_all(p, ["eni-a", "eni-gone", "eni-b"], [CallTrace() for _ in range(3)])
+    got = read_all(cloud_on(world, clock), ["eni-a", "eni-gone", "eni-b"],
+                   [CallTrace() for _ in range(3)])
     assert isinstance(got[0], EniState) and isinstance(got[2], EniState)
     assert isinstance(got[1], ApiError)
     assert (got[1].kind, got[1].code) == (ErrorKind.FATAL, errors.NOT_FOUND)
@@ -199,14 +195,9 @@ def test_pages_are_followed_when_the_answer_is_cut() -> None:
     clock = FakeClock(1000.0)
     ids = [f"eni-{k:02d}" for k in range(25)]
     world = EniWorld(clock, ids, page_max=10)
-    p = poller(world, clock)
-    # Queue 24 tickets by hand, then read the 25th: one round serves all 25 in three pages.
-    tickets = [Ticket(i, Priority.FAILOVER, Deadline.after(clock, 5), None) for i in ids[:24]]
-    p._pending.extend(tickets)
-    state = p.read(ids[24], Priority.FAILOVER, Deadline.after(clock, 5), None)
-    assert state.eni_id == ids[24]
+    found = cloud_on(world, clock).describe_enis(ids, priority=Priority.FAILOVER)
+    assert sorted(found) == ids and all(found[i].eni_id == i for i in ids)
     assert len(world.describes) == 3 and all(c == ids for _, c, _ in world.describes)
-    assert all(t.done and t.state is not None and t.state.eni_id == t.eni_id for t in tickets)
 
 
 def test_a_throttled_round_is_retried_after_the_servers_delay_and_recorded() -> None:
@@ -214,9 +205,8 @@ def test_a_throttled_round_is_retried_after_the_servers_delay_and_recorded() -> 
     world = EniWorld(clock, ["eni-a"])
     world.errors = [ApiError("slow down", kind=ErrorKind.RETRYABLE, code="Throttling.User",
                              action=DESCRIBE, request_id="rid-thr", retry_after_ms=400)]
-    p = poller(world, clock)
     trace = CallTrace()
-    state = p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 5), trace)
+    state = cloud_on(world, clock).describe_eni("eni-a", priority=Priority.FAILOVER, trace=trace)
     assert state.status is EniStatus.AVAILABLE
     assert [c.code for c in trace.calls] == ["Throttling.User", "OK"]
     assert trace.calls[0].request_id == "rid-thr"
@@ -228,31 +218,29 @@ def test_a_reader_gives_up_at_its_deadline_with_the_last_error() -> None:
     world = EniWorld(clock, ["eni-a"])
     world.errors = [ApiError("busy", kind=ErrorKind.RETRYABLE, code="ServiceUnavailable",
                              action=DESCRIBE, request_id=f"r{k}") for k in range(100)]
-    p = poller(world, clock)
     t0 = clock.monotonic()
     with pytest.raises(ApiError) as exc:
-        p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 2.0), None)
+        cloud_on(world, clock, read_deadline_s=2.0).describe_eni("eni-a")
     assert exc.value.code == "ServiceUnavailable" and exc.value.kind is ErrorKind.RETRYABLE
     assert clock.monotonic() - t0 <= 2.0 + 1e-9
-    assert p._pending == []
 
 
-def test_a_follower_leaves_a_slow_round_at_its_own_deadline() -> None:
+def test_a_reader_leaves_a_slow_round_it_is_not_in_at_its_own_deadline() -> None:
     clock = SystemClock()
     release = threading.Event()
     world = EniWorld(clock, ["eni-a", "eni-b"], gate=lambda n: release.wait(10) if n == 0 else None)
-    p = poller(world, clock)
-    leader = threading.Thread(
-        target=p.read, args=("eni-a", Priority.FAILOVER, Deadline.after(clock, 20), None))
-    leader.start()
+    cloud = cloud_on(world, clock, read_deadline_s=0.3)
+    first = threading.Thread(target=cloud.describe_eni, args=("eni-a",),
+                             kwargs={"priority": Priority.FAILOVER})  # 30 s to wait
+    first.start()
     while not world.describes:
         time.sleep(0.01)
     start = time.monotonic()
     with pytest.raises(CloudError) as exc:
-        p.read("eni-b", Priority.FAILOVER, Deadline.after(clock, 0.3), None)
+        cloud.describe_eni("eni-b")  # a routine read: 0.3 s
     left_after = time.monotonic() - start
     release.set()
-    leader.join(10)
+    first.join(10)
     assert exc.value.kind is ErrorKind.RETRYABLE and exc.value.code == errors.TIMEOUT
     assert left_after < 5.0  # it did not wait for the stuck round (released only now)
 
@@ -262,21 +250,21 @@ class SpyBudget(ApiBudget):
         super().__init__(1000, 1000, 0.3, clock=clock)
         self.priorities: list[Priority] = []
 
-    def acquire(self, action: str, priority: Priority, *, max_wait_s: float) -> float:
+    def claim(self, action: str, priority: Priority, max_wait_s: float) -> float | None:
         self.priorities.append(priority)
-        return super().acquire(action, priority, max_wait_s=max_wait_s)
+        return super().claim(action, priority, max_wait_s)
 
 
-def test_a_round_spends_a_failover_token_when_any_reader_is_a_failover() -> None:
+def test_a_round_spends_a_failover_slot_when_any_reader_is_a_failover() -> None:
     clock = SystemClock()
     release = threading.Event()
     world = EniWorld(clock, ["eni-a", "eni-b", "eni-c"],
                      gate=lambda n: release.wait(10) if n == 0 else None)
     budget = SpyBudget(clock)
-    p = poller(world, clock, budget=budget)
+    cloud = cloud_on(world, clock, budget=budget)
 
     def read(eni: str, priority: Priority) -> threading.Thread:
-        t = threading.Thread(target=p.read, args=(eni, priority, Deadline.after(clock, 10), None))
+        t = threading.Thread(target=cloud.describe_eni, args=(eni,), kwargs={"priority": priority})
         t.start()
         return t
 
@@ -284,67 +272,47 @@ def test_a_round_spends_a_failover_token_when_any_reader_is_a_failover() -> None
     while not world.describes:
         time.sleep(0.01)
     threads += [read("eni-b", Priority.ROUTINE), read("eni-c", Priority.FAILOVER)]
-    while len(p._pending) < 2:
-        time.sleep(0.01)
+    time.sleep(0.2)  # both join the loop while the first round is out
     release.set()
     for t in threads:
         t.join(10)
     assert budget.priorities == [Priority.ROUTINE, Priority.FAILOVER]
-    assert [c for _, c, _ in world.describes] == [["eni-a"], ["eni-b", "eni-c"]]
-
-
-def test_round_gate_spaces_rounds_after_a_credit_of_two() -> None:
-    gate = RoundGate(0.15, updated_at=0.0)
-    assert gate.wait_s(0.0) == 0.0
-    gate.start(0.0)
-    assert gate.wait_s(0.0) == 0.0
-    gate.start(0.0)
-    assert gate.wait_s(0.0) == pytest.approx(0.15)
-    assert gate.wait_s(0.1) == pytest.approx(0.05)
-    gate.not_before = 1.0
-    assert gate.wait_s(0.5) == pytest.approx(0.5)
-
-
-def test_batch_takes_the_first_hundred_distinct_enis_with_their_duplicates() -> None:
-    clock = FakeClock(1000.0)
-
-    def t(eni: str) -> Ticket:
-        return Ticket(eni, Priority.FAILOVER, Deadline.after(clock, 1), None)
-
-    pending = [t(f"eni-{k}") for k in range(150)] + [t("eni-0")]
-    batch = batch_of(pending)
-    assert len({x.eni_id for x in batch}) == 100 and len(batch) == 101
-    assert batch[-1] is pending[-1]
+    assert [sorted(c) for _, c, _ in world.describes] == [["eni-a"], ["eni-b", "eni-c"]]
 
 
 def test_a_look_not_yet_due_rides_along_with_a_round_another_reader_starts() -> None:
-    """A wait between its looks is answered by the next shared round, not at its own due."""
+    """An attach wait between its looks is answered by the next shared round."""
     clock = SystemClock()
-    world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.01)
-    p = poller(world, clock, gap_s=0.0)
-    got: dict[str, float] = {}
+    world = EniWorld(clock, ["eni-a", "eni-b"], attach_s=30.0, latency_s=0.01)
+    cloud = cloud_on(world, clock)
+    failed: list[CloudError] = []
 
-    def patient() -> None:
-        t0 = time.monotonic()
-        p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 10), None, due_in=3.0)
-        got["eni-a"] = time.monotonic() - t0
+    def attach() -> None:
+        try:
+            cloud.attach_eni("eni-a", "i-b", timeout_s=1.5)
+        except CloudError as e:
+            failed.append(e)
 
-    t = threading.Thread(target=patient)
+    t = threading.Thread(target=attach)
     t.start()
-    time.sleep(0.1)  # the patient reader is registered and waiting for its due
-    p.read("eni-b", Priority.FAILOVER, Deadline.after(clock, 10), None)
-    t.join(5)
-    assert got["eni-a"] < 1.0
-    assert [sorted(ids) for _, ids, _ in world.describes] == [["eni-a", "eni-b"]]
+    while len(world.describes) < 2:  # its first read, then its first look after the attach
+        time.sleep(0.005)
+    cloud.describe_eni("eni-b", priority=Priority.FAILOVER)
+    t.join(10)
+    assert failed  # the attach never lands in this world's 1.5 s
+    shared = [ids for _, ids, _ in world.describes if "eni-b" in ids]
+    assert shared and "eni-a" in shared[0]
 
 
-def test_a_reader_alone_looks_at_its_due_and_not_before() -> None:
+def test_no_look_is_earlier_than_its_due_when_alone() -> None:
     clock = FakeClock(1000.0)
-    world = EniWorld(clock, ["eni-a"])
-    p = poller(world, clock, gap_s=0.0)
+    world = EniWorld(clock, ["eni-a"], attach_s=0.7)
+    cloud = cloud_on(world, clock)
     t0 = clock.monotonic()
-    p.read("eni-a", Priority.FAILOVER, Deadline.after(clock, 10), None, due_in=0.7)
-    assert [t - t0 for t, _, _ in world.describes] == [pytest.approx(0.7)]
+    cloud.attach_eni("eni-a", "i-b", timeout_s=10)
+    looks = [t - t0 for t, _, _ in world.describes]
+    schedule = PollSchedule(ATTACH, 10.0)
+    assert looks[1] == pytest.approx(schedule.next(0.0))  # the first look after the call
 
 
 def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
