@@ -4,7 +4,8 @@
   (the partition too); its figures are also the top-level `failover` / `keepalived` of
   rto.json (DESIGN.md's shape).
 - `window`: rows (2), equal detection windows at 0.5 s and 0.2 s (1 s is row (1)), and (1'),
-  a stop at the defaults with the ecs_status check every 0.25 s; see matrix.py.
+  a stop at the defaults with the ecs_status check every 0.25 s, and (1''), the same stop told
+  by the member's signed stop notice (pre-staged unit); see matrix.py.
 - `noise`: (3), false failovers under loss and CPU hogs at each of those same settings.
 - `realistic`: (4), crash failovers at the product's defaults while the emulator times attach,
   detach and Cloud Assistant like the cloud (`timing: {profile: realistic}`), over several
@@ -57,6 +58,7 @@ def run_rto(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str
 def run_window(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
     if "stop" in opts.modes:
         matrix.run_rto(lab, matrix.STATUS_FAST, opts, say, result)
+        matrix.run_rto(lab, matrix.STOP_NOTICE, opts, say, result)
     for cfg in matrix.WINDOWS:
         modes = tuple(m for m in opts.modes if m != "partition")
         matrix.run_rto(lab, cfg, bench.replace_modes(opts, modes), say, result)
