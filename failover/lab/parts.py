@@ -170,16 +170,22 @@ def _path_summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
 def _paired(runcommand: list[dict[str, Any]], prestaged: list[dict[str, Any]]) -> dict[str, Any]:
     """The same seed's k-th crash on both paths, where the emulator drew the same detach and attach
     times for both (a stalled detach shifts every later draw of that seed, so not all pairs do):
-    what pre-staging saved of the client's RTO, trial against trial."""
+    what pre-staging saved of the client's RTO, trial against trial. A stalled detach ends when
+    the controller's force-stop does, not at a drawn time: such a crash pairs with the other
+    path's k-th crash of the same seed that also stalled, on the same attach draw."""
     def key(t: dict[str, Any]) -> tuple[Any, ...]:
         b = t.get("breakdown") or {}
-        return (t.get("seed"), t.get("trial"), round(b.get("detach_s", -1), 3),
-                round(b.get("attach_s", -1), 3))
+        stalled = bool(t.get("detach_escalated"))
+        return (t.get("seed"), t.get("trial"), stalled,
+                None if stalled else round(b.get("detach_s", -1), 3), round(b.get("attach_s", -1), 3))
 
     before = {key(t): t for t in runcommand if t.get("ok") and t.get("rto_s") is not None}
     saved = [before[key(t)]["rto_s"] - t["rto_s"] for t in prestaged
              if t.get("ok") and t.get("rto_s") is not None and key(t) in before]
-    return {"pairs": len(saved), "client_rto_saved_p50_s": analysis._r(analysis.median(saved)),
+    stalled = sum(1 for t in prestaged if t.get("ok") and t.get("rto_s") is not None
+                  and key(t) in before and t.get("detach_escalated"))
+    return {"pairs": len(saved), "stalled_pairs": stalled,
+            "client_rto_saved_p50_s": analysis._r(analysis.median(saved)),
             "client_rto_saved_min_s": analysis._r(min(saved) if saved else None),
             "client_rto_saved_max_s": analysis._r(max(saved) if saved else None),
             "what": "runcommand minus prestaged client RTO, per crash with identical detach and attach draws"}
