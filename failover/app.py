@@ -32,7 +32,6 @@ from failover.guest.prestage import Stager
 from failover.health.addresses import MemberAddresses
 from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
-from failover.health.notice import HOLD_S as NOTICE_HOLD_S
 from failover.health.notice import NoticeReceiver
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
@@ -174,7 +173,7 @@ class Replica:
         return self.addresses.notice_keys()
 
     def _going_down(self, instance: str) -> None:
-        self.health.going_down(instance, NOTICE_HOLD_S)
+        self.health.going_down(instance)
 
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,

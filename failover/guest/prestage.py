@@ -114,7 +114,8 @@ def trigger_script(mac: str) -> str:
         "    # only when the NIC is gone: a shutdown or a manual stop leaves the ENI configured;\n"
         "    # a shutdown of the holder tells the replicas (graceful stop) when that is staged\n"
         "    for a in /sys/class/net/*/address; do\n"
-        f'      if [ "$(cat "$a" 2>/dev/null)" = "{mac}" ]; then\n'
+        '      read -r found < "$a" 2>/dev/null || continue\n'
+        f'      if [ "$found" = "{mac}" ]; then\n'
         '        [ -f "$D/notice.sh" ] && stopping && exec /bin/sh "$D/notice.sh"\n'
         "        exit 0\n"
         "      fi\n"
@@ -139,13 +140,12 @@ def notice_script(mac: str, notify: tuple[str, ...]) -> str:
         'R="${FAILOVER_STAGE_ROOT:-}"\n'
         f'K="$R{KEY_FILE}"\n'
         '[ -r "$K" ] && [ -s "$K.pub" ] && command -v openssl >/dev/null 2>&1 || exit 0\n'
-        'PUB=$(cat "$K.pub")\n'
-        "NONCE=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \\n')\n"
-        'MSG="failover-notice v1 going-down $PUB $(date +%s) $NONCE"\n'
-        'T=$(mktemp) || exit 0\n'
-        "printf '%s' \"$MSG\" > \"$T\"\n"
-        "SIG=$(openssl pkeyutl -sign -inkey \"$K\" -rawin -in \"$T\" | base64 | tr -d '\\n')\n"
-        'rm -f "$T"\n'
+        'read -r PUB < "$K.pub" || [ -n "$PUB" ] || exit 0\n'
+        # the shell's pid is nonce enough (unique within the window); few processes: a shutdown
+        # is a busy moment, and every fork is time before the replicas hear of it
+        'MSG="failover-notice v1 going-down $PUB $(date +%s) $$"\n'
+        "printf '%s' \"$MSG\" > \"$K.msg\" || exit 0\n"
+        'SIG=$(openssl pkeyutl -sign -inkey "$K" -rawin -in "$K.msg" | base64 -w 0)\n'
         '[ -n "$SIG" ] || exit 0\n'
         "post() {\n"
         "  if command -v curl >/dev/null 2>&1; then\n"

@@ -203,9 +203,14 @@ class HealthMonitor:
             for s in skipped if s.instance in gone
         ]
 
-    def going_down(self, instance: str, hold_s: float) -> None:
+    def going_down(self, instance: str) -> None:
         """The member said it is going down (health/notice.py checked it): its checks fail
-        definitively now and stay failed for `hold_s`; its verdicts are published at once."""
+        definitively now, and stay failed for as long as its probes would have needed to see
+        it down (`fall` rounds): a draining service answering a moment longer must not bring it
+        back; a member that is back later is judged by its probes again. Its verdicts are
+        published at once."""
+        hold_s = max((g.health.fall * g.health.interval_s for g in self._groups
+                      if instance in g.members), default=0.0)
         with self._lock:
             self._held[instance] = time.monotonic() + hold_s
         now = time.time()

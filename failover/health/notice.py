@@ -23,7 +23,8 @@ it is. A notice is accepted when the key is a member's, the signature holds, its
 Accepted, the notice does not decide anything itself: the monitor folds a definitive failure
 of each of the member's checks into its hysteresis (as for an ecs_status Stopping) and
 publishes its vote at once; the leader's quorum decides as for any vote. The member stays down
-in this replica's eyes for `HOLD_S` (its service may answer a moment longer while it drains).
+in this replica's eyes for `fall` rounds (its service may answer a moment longer while it
+drains); then its probes judge it again.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ log = logging.getLogger("failover.health")
 
 PREFIX = "failover-notice v1 going-down"
 WINDOW_S = 30.0  # a notice this much older or newer than this replica's clock is refused
-HOLD_S = 60.0  # the member stays down in this replica's verdict this long after its notice
 MAX_BODY = 512
 RESULTS = ("accepted", "malformed", "unknown_key", "bad_signature", "stale", "replayed")
 
