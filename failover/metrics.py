@@ -167,6 +167,8 @@ GUEST_PATH = Counter(
     "seen through the service IPs) or runcommand (the script sent over Cloud Assistant)",
     ["group", "path"], registry=REGISTRY,
 )
+# What becomes of a graceful stop notice (health/notice.py): the label values of STOP_NOTICES.
+STOP_NOTICE_RESULTS = ("accepted", "malformed", "unknown_key", "bad_signature", "stale", "replayed")
 STOP_NOTICES = Counter(
     "failover_stop_notices",
     "Graceful stop notices received from members, by what became of them: accepted (the member "
@@ -352,6 +354,12 @@ def set_build_info(version: str, controller: str) -> None:
 def record_guest_path(group: str, path: str) -> None:
     """One guest step served by `path` (`prestaged` or `runcommand`)."""
     GUEST_PATH.labels(group=group, path=path).inc()
+
+
+def expose_stop_notices() -> None:
+    """failover_stop_notices_total at 0 for every result, as expose_failovers does."""
+    for result in STOP_NOTICE_RESULTS:
+        STOP_NOTICES.labels(result=result)
 
 
 def record_stop_notice(result: str) -> None:

@@ -47,7 +47,7 @@ log = logging.getLogger("failover.health")
 PREFIX = "failover-notice v1 going-down"
 WINDOW_S = 30.0  # a notice this much older or newer than this replica's clock is refused
 MAX_BODY = 512
-RESULTS = ("accepted", "malformed", "unknown_key", "bad_signature", "stale", "replayed")
+RESULTS = metrics.STOP_NOTICE_RESULTS
 
 
 @dataclass(frozen=True)
