@@ -188,6 +188,10 @@ class Stage:
         out = [f"# pre-staged configuration for ENI {self.network.mac} (os={self.family}), "
                f"version {self.version}; installed by `failover provision` over Cloud Assistant "
                f"as a {len(self.script.encode())}-byte stage script"]
+        if any(f.path.endswith("/notice.sh") for f in self.files):
+            out.append(f"# the stage script also makes the member's stop-notice key {KEY_FILE} on the "
+                       "guest (Ed25519, mode 600, never sent) and prints its public half for the "
+                       "instance tag failover:notice-key")
         for f in self.files:
             out += [f"# ===== file {f.path} (mode {f.mode}) =====", f.content.rstrip("\n")]
         return "\n".join(out) + "\n"

@@ -162,3 +162,14 @@ def test_the_notice_key_line_is_read_from_the_stage_output() -> None:
     assert notice_key(f"failover-notice-key: {k}\nfailover-stage: installed abc\n") == k
     assert notice_key("failover-stage: installed abc\n") is None
     assert notice_key("failover-notice-key: short\n") is None
+
+
+def test_guest_render_prestaged_with_a_stop_notice() -> None:
+    args = ["guest", "render", "--prestaged", "--os", "auto", "--mac", "00:16:3e:00:00:50", "--ips",
+            "192.168.1.50,192.168.1.51", "--cidr", "192.168.1.0/24", "--gateway", "192.168.1.253"]
+    r = CliRunner().invoke(main, [*args, "--stop-notice", "10.0.0.2:9108", "--stop-notice", "10.0.0.3:9108"])
+    assert r.exit_code == 0, r.output
+    assert "notice.sh" in r.output and "post 10.0.0.2:9108\npost 10.0.0.3:9108" in r.output
+    assert "notice-key.pem" in r.output and "PRIVATE" not in r.output
+    bad = CliRunner().invoke(main, [*args, "--stop-notice", "10.0.0.2"])
+    assert bad.exit_code == 2 and "--stop-notice" in bad.output
