@@ -241,6 +241,9 @@ def _key_lines() -> list[str]:
         "  openssl pkey -in \"$K\" -pubout -outform DER | tail -c 32 | base64 | tr -d '\\n' "
         '> "$K.pub" || die "cannot write $K.pub"',
         "fi",
+        # the stop hook signs with `pkeyutl -rawin` (OpenSSL 3): refused here, not at shutdown
+        "printf probe > \"$K.msg\" && openssl pkeyutl -sign -inkey \"$K\" -rawin -in \"$K.msg\" "
+        ">/dev/null 2>&1 || die 'openssl cannot sign with Ed25519 here (the stop notice needs OpenSSL 3)'",
         "printf '%s%s\\n' '" + NOTICE_KEY_LINE + "' \"$(cat \"$K.pub\")\"",
     ]
 
