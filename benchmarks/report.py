@@ -46,7 +46,8 @@ def load(results: Path) -> Results:
             raise SystemExit(f"{path}: not JSON ({e})") from None
     for path in sorted(results.glob("*/reliability.json")):  # runs kept apart: issue21/, realistic/
         out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
-    for path in sorted(results.glob("issue26/rto.json")):  # the guest paths' bench, kept apart
+    # kept apart: the guest paths' bench (rto.json), the graceful-stop run (stop_rto.json)
+    for path in sorted(results.glob("issue26/*rto.json")):
         out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
     return out
 
@@ -216,6 +217,13 @@ def section(results: Results) -> list[str]:
                   "Each row names both sides' settings; cells are medians, ours vs keepalived, in "
                   "the same lab with the same client (RTO: last answer by the old holder -> first "
                   "answer by the new). " + matrix.provenance(rto), "", *matrix.markdown(rto), ""]
+        stop = results.get("issue26/stop_rto")
+        if stop:
+            load = ((stop.get("settings") or {}).get("host") or {}).get("load_avg") or ["?"]
+            lines += ["Graceful stops: one later run in stop mode only, row (1'') the member's signed "
+                      "stop notice (issue 26), keepalived at the same settings in the same run; load "
+                      f"average {load[0]} at its end (2 cores shared with other engineers' runs); "
+                      + matrix.provenance(stop), "", *matrix.markdown(stop), ""]
         real = realistic_rows(rto)
         if real:
             lines += ["| (4) the real cloud | ours vs keepalived + HaVip | command |", "|---|---|---|",

@@ -49,6 +49,8 @@ def ours_label(s: dict[str, Any]) -> str:
     parts.append(f"polling {g(poll)} s" if poll is not None else "polling not recorded")
     if s.get("ecs_status_interval_s") is not None:
         parts.append(f"ecs_status every {g(s['ecs_status_interval_s'])} s")
+    if s.get("stop_notice"):
+        parts.append(f"stop notice {s['stop_notice']}")
     parts.append(str(s.get("cloud", "instant cloud")))
     return ", ".join(parts)
 
@@ -72,8 +74,10 @@ def windows(ours: dict[str, Any], ka: dict[str, Any]) -> str:
     return (f"crash: ours {fall:g}x{interval:g} = {fall * interval:.2f} s (+{timeout:g} s timeout), "
             f"keepalived 3x{advert:g} + skew {skew:.2f} = {3 * advert + skew:.2f} s; "
             f"hang: ours the same, keepalived script {kfall:g}x{script:g} = {kfall * script:.2f} s; "
-            f"stop: keepalived's priority-0 advert, then skew {skew:.2f} s; ours sees Stopping in the "
-            f"cloud within one ecs_status round ({status:g} s)")
+            f"stop: keepalived's priority-0 advert, then skew {skew:.2f} s; " + (
+                "ours hears the member's signed notice as its unit stops, then the quorum's vote"
+                if ours.get("stop_notice") else
+                f"ours sees Stopping in the cloud within one ecs_status round ({status:g} s)"))
 
 
 def steps(ours: dict[str, Any]) -> str:

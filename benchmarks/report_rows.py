@@ -247,9 +247,12 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
         "(served by " + ", ".join(f"{k} {n}" for k, n in (v.get("guest_step_served_by") or {}).items()) + ")"
         for p, v in paths.items())
     pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
-    gain = (f"; p50s {secs(rc - pre)} apart, mostly by which crashes met a stalled detach (a stall "
-            "shifts every later draw of its seed)") if pre is not None and rc is not None else ""
     pair = real.get("guest_paths_paired") or {}
+    every = pair.get("pairs") == min(v.get("trials") or 0 for v in paths.values())
+    gain = (f"; p50s {secs(rc - pre)} apart" + (
+        " (every crash met the same draws, stalls included, on both paths)" if every else
+        ", mostly by which crashes met a stalled detach (a stall shifts every later draw of its seed)"))
+    gain = gain if pre is not None and rc is not None else ""
     if pair.get("pairs"):
         gain += (f"; crash by crash on identical detach and attach draws ({pair['pairs']} pairs), saved "
                  f"p50 {secs(pair.get('client_rto_saved_p50_s'))} "
@@ -263,4 +266,5 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
              f"{g(law.get('median_s'))} s (assumed), hot-plug trigger median "
              f"{g(((real.get('laws') or {}).get('hotplug') or {}).get('median_s'))} s (assumed)",
              f"{fig}{gain} (goal: at least the Cloud Assistant median). {load}",
+             f"`{doc['command']}`" if doc.get("command") else
              f"`{command}` (the JSON records no command; rebuilt from its settings)")]

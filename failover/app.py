@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,7 @@ from failover.guest.prestage import Stager
 from failover.health.addresses import MemberAddresses
 from failover.health.jobs import round_cadence_s
 from failover.health.monitor import HealthMonitor
+from failover.health.notice import NoticeReceiver
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, EniStatus
 from failover.ports import GuestConfigurator, GuestStager, SystemClock
@@ -165,8 +166,16 @@ class Replica:
         self.server = OpsServer(
             cfg.controller.listen_host, cfg.controller.listen_port,
             liveness=self._liveness, ready=self._ready, status=self._status,
+            notice=NoticeReceiver(self._notice_keys, self._going_down),
         )
         metrics.set_build_info(__version__, cfg.controller.id)
+
+    # A reload rebuilds the addresses and the monitor: the notice receiver asks the current ones.
+    def _notice_keys(self) -> Mapping[str, str]:
+        return self.addresses.notice_keys()
+
+    def _going_down(self, instance: str) -> None:
+        self.health.going_down(instance)
 
     def _build(self, cfg: Config) -> None:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,

@@ -167,6 +167,15 @@ GUEST_PATH = Counter(
     "seen through the service IPs) or runcommand (the script sent over Cloud Assistant)",
     ["group", "path"], registry=REGISTRY,
 )
+# What becomes of a graceful stop notice (health/notice.py): the label values of STOP_NOTICES.
+STOP_NOTICE_RESULTS = ("accepted", "malformed", "unknown_key", "bad_signature", "stale", "replayed")
+STOP_NOTICES = Counter(
+    "failover_stop_notices",
+    "Graceful stop notices received from members, by what became of them: accepted (the member "
+    "is taken down in this replica's verdict at once), or refused: malformed, unknown_key, "
+    "bad_signature, stale (outside the time window), replayed",
+    ["result"], registry=REGISTRY,
+)
 
 ALL_METRICS = (
     LEADER, ZK_CONNECTED, EPOCH, HEALTH_UP, QUORUM_UP, PROBE_DURATION, PROBE_FAILURES, PROBE_LAG,
@@ -175,6 +184,7 @@ ALL_METRICS = (
     GROUP_SERVED,
     API_CALLS, API_DURATION, API_THROTTLED, API_BUDGET_WAIT, BUILD_INFO,
     CONFIG_RELOAD_OK, CONFIG_RELOAD_TIME, GROUP_PAUSED, GROUP_PAUSE_ALERT_AFTER, GUEST_PATH,
+    STOP_NOTICES,
 )
 
 
@@ -344,3 +354,14 @@ def set_build_info(version: str, controller: str) -> None:
 def record_guest_path(group: str, path: str) -> None:
     """One guest step served by `path` (`prestaged` or `runcommand`)."""
     GUEST_PATH.labels(group=group, path=path).inc()
+
+
+def expose_stop_notices() -> None:
+    """failover_stop_notices_total at 0 for every result, as expose_failovers does."""
+    for result in STOP_NOTICE_RESULTS:
+        STOP_NOTICES.labels(result=result)
+
+
+def record_stop_notice(result: str) -> None:
+    """One graceful stop notice and what became of it (health/notice.py's results)."""
+    STOP_NOTICES.labels(result=result).inc()

@@ -190,7 +190,8 @@ class Provisioning(Protocol):
 class GuestStager(Protocol):
     """Renders the pre-staged guest configuration of one ENI (`failover.guest.prestage`)."""
 
-    def stage(self, family: str, network: GuestNetwork, *, persist: bool) -> StagedGuest: ...
+    def stage(self, family: str, network: GuestNetwork, *, persist: bool,
+              notify: tuple[str, ...] = ()) -> StagedGuest: ...
 
 
 class ResourceTags(Protocol):

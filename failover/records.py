@@ -21,6 +21,11 @@ class FencingToken:
 
 
 SERVING_PREFIX = "serving@"
+# A member's verdict reason when it said it is going down (health/notice.py): the failover's
+# reason carries it to the journal.
+GOING_DOWN = "going down (the member's signed stop notice)"
+NOTICE_KEY_TAG = "failover:notice-key"  # an instance's stop-notice public key (provision writes it)
+NOTICE_KEY_LINE = "failover-notice-key: "  # how the stage script prints it (guest/prestage.py)
 
 
 def serving_key(holder: str) -> str:

@@ -1,4 +1,4 @@
-"""HTTP endpoints of a replica: /metrics /healthz /readyz /status.
+"""HTTP endpoints of a replica: /metrics /healthz /readyz /status, and POST /notice.
 
 /healthz says the process serves; /readyz says it can take part (ZooKeeper
 connected, config loaded; "readiness" elsewhere means a standby's, never this);
@@ -26,6 +26,8 @@ log = logging.getLogger("failover.server")
 
 Probe = Callable[[], tuple[bool, str]]  # (ok, why not)
 StatusSource = Callable[[], dict[str, Any]]
+NoticeSink = Callable[[bytes, str], tuple[int, str]]  # (body, sender) -> (status, word)
+NOTICE_MAX_BODY = 512  # a stop notice is about 200 bytes (health/notice.py)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,18 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b"not found\n", "text/plain")
 
+    def do_POST(self) -> None:
+        # A member's graceful stop notice (health/notice.py checks it; nothing else is posted).
+        notice = self.server.notice
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.path.split("?", 1)[0] != "/notice" or notice is None:
+            self._send(404, b"not found\n", "text/plain")
+        elif not 0 < length <= NOTICE_MAX_BODY:
+            self._send(400, b"malformed\n", "text/plain")
+        else:
+            code, word = notice(self.rfile.read(length), self.client_address[0])
+            self._send(code, word.encode() + b"\n", "text/plain")
+
     def _send(self, code: int, body: bytes, ctype: str) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
@@ -200,11 +214,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], liveness: Probe, ready: Probe,
-                 status: StatusSource) -> None:
+                 status: StatusSource, notice: NoticeSink | None = None) -> None:
         super().__init__(addr, _Handler)
         self.liveness = liveness
         self.ready = ready
         self.status = status
+        self.notice = notice
 
     def status_body(self) -> bytes:
         # A cached document comes encoded already (on its building thread, not a request's).
@@ -215,8 +230,8 @@ class _Server(ThreadingHTTPServer):
 
 class OpsServer:
     def __init__(self, host: str, port: int, *, liveness: Probe, ready: Probe,
-                 status: StatusSource) -> None:
-        self._server = _Server((host, port), liveness, ready, status)
+                 status: StatusSource, notice: NoticeSink | None = None) -> None:
+        self._server = _Server((host, port), liveness, ready, status, notice)
         self._thread = threading.Thread(target=self._server.serve_forever, name="ops-http", daemon=True)
 
     @property

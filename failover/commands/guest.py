@@ -36,11 +36,15 @@ def guest() -> None:
 @click.option("--prestaged", is_flag=True,
               help="Print what `failover provision` pre-stages on a standby (guest.prestage): the "
                    "scripts, the udev rule and the systemd unit keyed by the MAC, and their version.")
+@click.option("--stop-notice", "stop_notice", multiple=True, metavar="HOST:PORT",
+              help="With --prestaged: a replica the unit's stop hook tells of a graceful stop "
+                   "(guest.stop_notice; repeat for each).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def render(
     ctx: click.Context, family: str, mac: str, ips: str, cidr: str, gateway: str,
-    device: str | None, table: str, release: bool, prestaged: bool, as_json: bool,
+    device: str | None, table: str, release: bool, prestaged: bool, stop_notice: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Print the runtime script and the persistent files for one OS family."""
     try:
@@ -55,7 +59,14 @@ def render(
         if prestaged and release:
             raise GuestInputError("--prestaged", "the pre-staged files include the release script: "
                                   "give --prestaged or --release, not both")
-        bundle = (render_stage(family, network, label=_label) if prestaged
+        if stop_notice and not prestaged:
+            raise GuestInputError("--stop-notice", "the stop notice is part of the pre-staged "
+                                  "configuration: give --prestaged too")
+        for to in stop_notice:
+            host, _, port = to.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise GuestInputError("--stop-notice", f"{to!r} is not host:port")
+        bundle = (render_stage(family, network, label=_label, notify=stop_notice) if prestaged
                   else render_bundle(family, network, release=release, label=_label))
     except (GuestInputError, ScriptTooLarge) as e:
         click.echo(f"error: {e}", err=True)

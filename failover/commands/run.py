@@ -83,9 +83,10 @@ def _reload(replica: app.Replica, path: object) -> None:
 
 
 def _export_config(cfg: Config) -> None:
-    """The series a configuration defines: failover and guest-path counters at 0, pause alert
-    thresholds."""
+    """The series a configuration defines: failover, guest-path and stop-notice counters at 0,
+    pause alert thresholds."""
     metrics.set_pause_alert_after({g.name: g.policy.pause_alert_after_s for g in cfg.groups})
     finished = [r.value for r in Result if r is not Result.RUNNING]
     metrics.expose_failovers([g.name for g in cfg.groups], finished, [t.value for t in Trigger])
     metrics.expose_guest_paths([g.name for g in cfg.groups], GUEST_PATHS)
+    metrics.expose_stop_notices()

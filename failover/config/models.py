@@ -201,6 +201,17 @@ class GuestConfig(_Model):
     # `prestage_wait_s`, and only then sends the script over Cloud Assistant.
     prestage: bool = False
     prestage_wait_s: float = Field(default=2.0, gt=0, le=60)
+    # Graceful stops (with prestage): the replicas' `controller.listen` addresses as the members
+    # reach them (host:port). The staged unit's stop hook, on a shutdown of the ENI's holder,
+    # sends each a notice signed with the member's own key (README, "Graceful stops").
+    stop_notice: list[str] = Field(default_factory=list, max_length=9)
+
+    @field_validator("stop_notice")
+    @classmethod
+    def _stop_notice(cls, v: list[str]) -> list[str]:
+        for to in v:
+            split_host_port(to)
+        return v
 
     @field_validator("table")
     @classmethod

@@ -123,6 +123,9 @@ def semantic_problems(cfg: Config) -> list[str]:
             out.append(f"{p}.guest.prestage: pre-staging needs a Linux guest configured by the "
                        f"controller (os {g.guest.os}, method {g.guest.method}); windows keeps the "
                        "RunCommand guest step")
+        if g.guest.stop_notice and not g.guest.prestage:
+            out.append(f"{p}.guest.stop_notice: the notice is sent by the pre-staged unit; "
+                       "set guest.prestage: true")
         if isinstance(h.quorum, int) and h.quorum > 9:
             out.append(f"{p}.health.quorum: {h.quorum} voters is more replicas than make sense")
     zk = cfg.zookeeper

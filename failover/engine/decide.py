@@ -37,7 +37,7 @@ from failover.engine.blocks import (
 )
 from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
-from failover.records import DrillRequest, FailoverRecord, GroupState, TargetFailure
+from failover.records import GOING_DOWN, DrillRequest, FailoverRecord, GroupState, TargetFailure
 
 __all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "healthy_standbys",
            "resume_waits_for_readiness"]
@@ -171,7 +171,8 @@ def _reconcile(view: GroupView, eni: EniSeen, now: float) -> Action | None:
     if holder is None:
         return None  # Deleting: nothing to move
     if view.member_up.get(holder) is False:
-        return _failover(view, now, holder, f"holder {holder} is down by quorum")
+        cause = f": {GOING_DOWN}" if holder in view.going_down else ""
+        return _failover(view, now, holder, f"holder {holder} is down by quorum{cause}")
     if eni.status is not EniStatus.IN_USE:
         return None  # a move in flight outside the controller: the next read shows where it lands
     if view.state.configured != holder:

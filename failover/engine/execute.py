@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 
 from failover import metrics
 from failover.config import GroupConfig
-from failover.engine import guest_check
+from failover.engine import guest_check, overlap
 from failover.engine.errors import (
     AdoptionOvertaken,
     GuestScriptFailed,
@@ -97,6 +97,7 @@ class Executor:
         self._cidrs: dict[str, str] = {}  # by vSwitch id
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._ahead: dict[str, overlap.Ahead] = {}  # by record id: started before the verify step
 
     def update_state(self, group: GroupConfig, token: FencingToken,
                       change: Callable[[GroupState], GroupState]) -> None:
@@ -149,6 +150,7 @@ class Executor:
             return Finished(self._finish(group, failed.record, Result.FAILED,
                                          describe_error(failed.cause)), look)
         finally:
+            self._ahead.pop(record.id, None)
             metrics.set_failover_running(group.name, False)
 
     def release(self, group: GroupConfig, instance: str) -> bool:
@@ -324,11 +326,12 @@ class Executor:
 
     def _guest(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace,
                attached: EniState | None) -> StepOutcome[None]:
+        ahead = self._ahead[record.id] = overlap.start_eip_check(self.deps.cloud, group)
         eni = attached or self.deps.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
         if group.guest.prestage:  # the standby's own trigger first; RunCommand only if it did not act
-            guest_check.check_or_configure(
+            _, ahead.served = guest_check.check_or_configure(
                 group, record.to_instance, eni, trace, verifier=self.deps.verifier, clock=self.deps.clock,
                 configure=lambda: self._configure(group, record.to_instance, network, trace),
                 failover_id=record.id)
@@ -364,16 +367,14 @@ class Executor:
         eni = self.deps.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
             raise VerifyFailed(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
-        ips = list(group.service_ips) or list(eni.private_ips)
-        outcome = self.deps.verifier.verify(group.name, record.to_instance, ips,
-                                         timeout_s=group.policy.verify_timeout_s)
+        ahead = self._ahead.get(record.id) or overlap.Ahead()
+        outcome = ahead.served or self.deps.verifier.verify(
+            group.name, record.to_instance, guest_check.service_ips(group, eni),
+            timeout_s=group.policy.verify_timeout_s)
         if not outcome.ok:
             raise VerifyFailed(f"service checks failed on {record.to_instance}: {outcome.detail}")
         if group.eips:
-            found = {e.ip for e in self.deps.cloud.eips_of_eni(group.network_interface,
-                                                             priority=Priority.FAILOVER, trace=trace)
-                     if e.status == "InUse"}
-            missing = [ip for ip in group.eips if ip not in found]
+            missing = overlap.lost_eips(ahead, self.deps.cloud, group, trace, group.policy.verify_timeout_s)
             if missing:
                 raise VerifyFailed(f"EIPs {', '.join(missing)} are not associated with the ENI")
         return StepOutcome(StepStatus.OK, EniSeen.of(eni, looked_at))

@@ -55,8 +55,9 @@ def _served_within(group: GroupConfig, target: str, ips: Sequence[str], verifier
 def check_or_configure(
     group: GroupConfig, target: str, eni: EniState, trace: CallTrace, *, verifier: Verifier,
     clock: Clock, configure: Callable[[], CommandResult], failover_id: str = "",
-) -> str:
-    """The guest step of a pre-staged group; returns the path that served it."""
+) -> tuple[str, VerifyOutcome | None]:
+    """The guest step of a pre-staged group: the path that served it and, on the pre-staged
+    path, the passing probe (the verify step's first; see overlap.py)."""
     ips: Sequence[str] = service_ips(group, eni)
     t0 = clock.monotonic()
     outcome = _served_within(group, target, ips, verifier, clock, group.guest.prestage_wait_s)
@@ -76,4 +77,4 @@ def check_or_configure(
     metrics.record_guest_path(group.name, path)
     log.info("guest step served by %s", path, extra={"failover": failover_id, "group": group.name,
                                                       "instance": target, "waited_s": round(waited, 3)})
-    return path
+    return path, outcome if path == PRESTAGED else None

@@ -33,6 +33,7 @@ from failover.model import (
     StagedGuest,
 )
 from failover.ports import CloudPort, GuestStager, Provisioning
+from failover.records import NOTICE_KEY_LINE, NOTICE_KEY_TAG
 
 TAG_PREFIX = "failover:prestaged:"
 
@@ -83,7 +84,8 @@ def plan(index: int, group: GroupConfig, eni: EniState | None, cidr: str | None,
          restage: bool = False) -> StagePlan:
     if stager is None or not group.guest.prestage or eni is None or not (group.guest.cidr or cidr):
         return StagePlan(group.name, None)
-    stage = stager.stage(group.guest.os, network_of(group, eni, cidr or ""), persist=group.guest.persist)
+    stage = stager.stage(group.guest.os, network_of(group, eni, cidr or ""), persist=group.guest.persist,
+                         notify=tuple(group.guest.stop_notice))
     actions: list[StageAction] = []
     waiting: list[Finding] = []
     for j, m in enumerate(group.members):
@@ -122,6 +124,16 @@ def staged_version(output: str) -> str | None:
     return None
 
 
+def notice_key(output: str) -> str | None:
+    """The member key's public half the stage script printed (with guest.stop_notice)."""
+    for raw in output.splitlines():
+        line = raw.strip()
+        if line.startswith(NOTICE_KEY_LINE):
+            key = line[len(NOTICE_KEY_LINE):].strip()
+            return key if len(key) == 44 else None  # Base64 of 32 bytes
+    return None
+
+
 def apply(p: StagePlan, cloud: CloudPort, prov: Provisioning, *,
           timeout_s: float = 60.0) -> list[StageOutcome]:
     """Stages every planned member in turn; a failure on one never stops the others."""
@@ -138,6 +150,9 @@ def apply(p: StagePlan, cloud: CloudPort, prov: Provisioning, *,
                 out.append(StageOutcome(a.describe(), False, f"the stage script ended {result.status} "
                                         f"(exit {result.exit_code}): {result.output[-200:]}"))
                 continue
+            key = notice_key(result.output)
+            if key is not None:  # graceful stops: the replicas verify the member's notices by it
+                prov.tag_instance(a.instance, NOTICE_KEY_TAG, key, trace=trace)
             prov.tag_instance(a.instance, tag_key(a.eni_id), a.version, trace=trace)
             out.append(StageOutcome(a.describe(), True, f"requests: {', '.join(trace.request_ids)}"))
         except CloudError as e:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from failover import quorum
 from failover.config import GroupConfig
 from failover.model import EniState, EniStatus
-from failover.records import FailoverRecord, GroupState, Observation, serving_key
+from failover.records import GOING_DOWN, FailoverRecord, GroupState, Observation, serving_key
 
 # A follower reads the ENI this often (engine/observe.py): until its read shows a new holder,
 # its serving votes about that holder are whatever it last said of it, maybe long ago.
@@ -84,6 +84,9 @@ class GroupView:
     # The readiness answers were read before this leader took office: a "not ready" may be old
     # news (an instance force-stopped then started again reads "not ready" until the next round).
     ready_stale: bool = False
+    # Members a "down" vote says are going down by their own word (a stop notice): the cause
+    # the failover's reason carries to the journal.
+    going_down: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -136,7 +139,15 @@ def build_view(group: GroupConfig, state: GroupState,
         if serving is False:
             since = max(o.at for o in seen.values() if not o.up)
     return GroupView(group, state, member_verdicts(group, observations, live), dict(ready or {}),
-                     unfinished, running, releasing, eni, serving, since, paused, ready_stale)
+                     unfinished, running, releasing, eni, serving, since, paused, ready_stale,
+                     going_down(group, observations))
+
+
+def going_down(group: GroupConfig,
+               observations: Mapping[str, Mapping[str, Observation]]) -> frozenset[str]:
+    """Members with a "down" vote that gives the member's own stop notice as its reason."""
+    return frozenset(m for m in group.members
+                     if any(not o.up and GOING_DOWN in o.reason for o in observations.get(m, {}).values()))
 
 
 def serving_votes(group: GroupConfig, state: GroupState, holder: str,

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from failover.model import CloudError
 from failover.ports import Clock, CloudPort
+from failover.records import NOTICE_KEY_TAG
 
 log = logging.getLogger("failover.health")
 
@@ -38,6 +39,7 @@ class MemberAddresses:
         self._lock = threading.Lock()
         self._addresses: dict[str, str] = {}
         self._missing: frozenset[str] = frozenset()  # asked for, not listed: released or deleted
+        self._notice_keys: dict[str, str] = {}  # instance -> its notice-key tag (health/notice.py)
         self._read_at: dict[int, float] = {}  # page index -> when it was last read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,6 +48,11 @@ class MemberAddresses:
     def get(self) -> Mapping[str, str]:
         with self._lock:
             return self._addresses
+
+    def notice_keys(self) -> Mapping[str, str]:
+        """Members' `failover:notice-key` tags, as the last read of their page listed them."""
+        with self._lock:
+            return self._notice_keys
 
     def missing(self) -> frozenset[str]:
         """Members the last successful read of their page did not list."""
@@ -94,6 +101,7 @@ class MemberAddresses:
                 continue
             self._keep(page, {m: info.primary_ip for m, info in found.items() if info.primary_ip},
                        frozenset(page) - found.keys())
+            self._keep_keys(page, {m: k for m, info in found.items() if (k := info.tag(NOTICE_KEY_TAG))})
             self._read_at[i] = self._clock.monotonic()
         if len(self._read_at) == len(self.pages):
             self.complete.set()
@@ -101,6 +109,12 @@ class MemberAddresses:
             return self._retry_s
         oldest = min(self._read_at.values(), default=self._clock.monotonic())
         return max(self._retry_s, oldest + self._refresh_s - self._clock.monotonic())
+
+    def _keep_keys(self, page: list[str], keys: Mapping[str, str]) -> None:
+        with self._lock:
+            merged = {k: v for k, v in self._notice_keys.items() if k not in set(page)}
+            merged.update(keys)
+            self._notice_keys = merged
 
     def _keep(self, page: list[str], found: Mapping[str, str], gone: frozenset[str]) -> None:
         with self._lock:

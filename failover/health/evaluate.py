@@ -30,6 +30,22 @@ def check_keys(group: GroupConfig) -> list[str]:
     return [f"{i}:{check_label(c)}" for i, c in enumerate(group.checks)]
 
 
+def going_down_results(groups: Sequence[GroupConfig], instance: str,
+                       reason: str) -> list[tuple[StateKey, ProbeOutcome]]:
+    """A member's own word that it is going down, as a definitive failure of each of its checks
+    in every group it belongs to (the cloud's Stopping is taken the same way)."""
+    return [((g.name, instance, k), ProbeOutcome(False, reason, definitive=True))
+            for g in groups if instance in g.members for k in check_keys(g)]
+
+
+def held_down(outcome: ProbeOutcome | None, held: bool, reason: str) -> ProbeOutcome | None:
+    """A probe result for a member whose stop notice still holds: its service may answer a
+    moment longer while it drains, which must not bring it back up."""
+    if not held or outcome is None or not outcome.ok:
+        return outcome
+    return ProbeOutcome(False, reason, outcome.duration_s, definitive=True)
+
+
 def apply_results(
     states: Mapping[StateKey, CheckState],
     results: Iterable[tuple[StateKey, ProbeOutcome | None]],

@@ -40,7 +40,9 @@ from failover.health.evaluate import (
     MemberHealth,
     StateKey,
     apply_results,
+    going_down_results,
     grid_start,
+    held_down,
     member_health,
     missed_rounds,
 )
@@ -52,7 +54,7 @@ from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
 from failover.model import Priority, ProbeOutcome
 from failover.ports import CloudPort, VerdictSink
-from failover.records import SERVING_PREFIX, Observation
+from failover.records import GOING_DOWN, SERVING_PREFIX, Observation
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ class HealthMonitor:
         self._scheduler: BackgroundScheduler | None = None
         self._last_scheduled: dict[str, float] = {}
         self._missed_pending: dict[str, int] = defaultdict(int)
+        self._groups = list(groups)
+        self._held: dict[str, float] = {}  # instance -> until (monotonic): its stop notice holds
         self.rounds_run = 0
         self.rounds_missed = 0
 
@@ -172,6 +176,10 @@ class HealthMonitor:
             self._count_missed(1)
             results = []
         results = [*results, *self._gone_results(skipped, gone, started)]
+        held = self._held_now()
+        if held:
+            results = [replace(r, outcome=held_down(r.outcome, r.spec.instance in held, GOING_DOWN))
+                       for r in results]
         for r in results:
             if r.outcome is not None:
                 metrics.record_probe(r.spec.kind, r.spec.group, r.outcome.duration_s, r.outcome.ok,
@@ -194,6 +202,28 @@ class HealthMonitor:
                         ProbeOutcome(False, "not listed by DescribeInstances"), at)
             for s in skipped if s.instance in gone
         ]
+
+    def going_down(self, instance: str) -> None:
+        """The member said it is going down (health/notice.py checked it): its checks fail
+        definitively now, and stay failed for as long as its probes would have needed to see
+        it down (`fall` rounds): a draining service answering a moment longer must not bring it
+        back; a member that is back later is judged by its probes again. Its verdicts are
+        published at once."""
+        hold_s = max((g.health.fall * g.health.interval_s for g in self._groups
+                      if instance in g.members), default=0.0)
+        with self._lock:
+            self._held[instance] = time.monotonic() + hold_s
+        now = time.time()
+        results = [ProbeResult(ProbeSpec(g, m, k, "notice", 0.0, EcsTarget(m)), outcome, now)
+                   for (g, m, k), outcome in going_down_results(self._groups, instance, GOING_DOWN)]
+        groups = {r.spec.group for r in results}
+        self._fold([g for g in self._groups if g.name in groups], results)
+
+    def _held_now(self) -> frozenset[str]:
+        now = time.monotonic()
+        with self._lock:
+            self._held = {m: until for m, until in self._held.items() if until > now}
+            return frozenset(self._held)
 
     def _plan(self, job: RoundJob) -> tuple[list[ProbeSpec], list[Skipped]]:
         """The job's probes, re-planned only when the members' addresses change."""

@@ -44,6 +44,7 @@ class Config:
     status_interval_s: float | None = None  # the ecs_status check's own cadence (None: the interval)
     modes: tuple[str, ...] | None = None  # None: the bench's modes
     keepalived_of: str | None = None  # keepalived's settings equal that row's: its figures are reused
+    stop_notice: bool = False  # pre-staged guest configuration whose unit sends the stop notice
 
     def health(self) -> dict[str, Any]:
         return render.default_health(self.interval_s, self.timeout_s, self.fall, self.rise)
@@ -53,7 +54,9 @@ class Config:
 
     def ours(self) -> dict[str, Any]:
         status = {} if self.status_interval_s is None else {"ecs_status_interval_s": self.status_interval_s}
-        return {**self.health(), "poll_dense_s": render.product_poll_dense_s(), **status, "cloud": INSTANT}
+        notice = {"stop_notice": "signed by the member's staged unit"} if self.stop_notice else {}
+        return {**self.health(), "poll_dense_s": render.product_poll_dense_s(), **status, **notice,
+                "cloud": INSTANT}
 
     def keepalived(self) -> dict[str, Any]:
         v = self.vrrp()
@@ -81,13 +84,25 @@ STATUS_FAST = Config("defaults-status-0.25", "1'", "as (1), the ecs_status check
                      DEFAULTS.interval_s, DEFAULTS.timeout_s, advert_int=1.0, script_fall=3,
                      status_interval_s=0.25, modes=("stop",), keepalived_of=DEFAULTS.id,
                      note="keepalived's figures are row (1)'s, same settings")
+# The same stop told by the member itself, as keepalived's priority-0 advert is: the staged
+# unit's stop hook signs a notice and POSTs it to every replica (health/notice.py).
+STOP_NOTICE = Config("defaults-stop-notice", "1''", "as (1), the member's signed stop notice",
+                     DEFAULTS.interval_s, DEFAULTS.timeout_s, advert_int=1.0, script_fall=3,
+                     modes=("stop",), keepalived_of=DEFAULTS.id, stop_notice=True,
+                     note="keepalived's figures are row (1)'s, same settings")
 
 
 def apply(lab: Lab, cfg: Config, say: bench.Say) -> FailoverSide:
     """Every controller restarted with this row's settings; back to a healthy group."""
     say(f"[{cfg.id}] ours: {cfg.ours()}; keepalived: {cfg.keepalived()}")
+    guest = render.stop_notice_guest(lab.spec) if cfg.stop_notice else {}
     lab.restart_controllers(health=cfg.health(), cloud={"poll_dense_s": render.product_poll_dense_s()},
-                            status_interval_s=cfg.status_interval_s)
+                            status_interval_s=cfg.status_interval_s, guest=guest)
+    if guest:
+        # Staged after the restart (provision reads this config), then the replicas restarted
+        # again: they read the members' key tags when they start (then every minute).
+        lab.failover_cli("provision", "--yes", timeout_s=120, check=True)
+        lab.restart_controllers(status_interval_s=cfg.status_interval_s)
     side = FailoverSide(lab)
     side.wait_ready(60.0)
     return side

@@ -48,14 +48,18 @@ def breakdown(record: Mapping[str, Any], events: list[Event], eni: str,
     out: dict[str, float] = {"detection_s": float(record["started_at"]) - failed_at}
     for name, start_to, end_to in (("detach", "Detaching", "Available"),
                                    ("attach", "Attaching", "InUse")):
+        # An escalated detach (failed, fence, detach again) keeps one journal entry, its last
+        # run's, which starts after the force-stop released the ENI: the detach is timed from
+        # the failover's start (the stall and the force-stop included), its lag from that run.
         step = steps[name]
-        began = transition_time(events, eni, start_to, after=float(step["started_at"]) - 0.5)
+        since = float(record["started_at"] if name == "detach" else step["started_at"])
+        began = transition_time(events, eni, start_to, after=since - 0.5)
         ended = transition_time(events, eni, end_to, after=began or 0.0)
         if began is None or ended is None:
             raise ValueError(f"no {start_to} -> {end_to} transition of {eni} in the events")
         out[f"{name}_s"] = ended - began
         out[f"{name}_polling_lag_s"] = step_end(step) - ended
-        out[f"{name}_call_s"] = began - float(step["started_at"])  # read + call before the state moved
+        out[f"{name}_call_s"] = began - since  # read + call before the state moved
     out["guest_s"] = float(steps["guest"]["duration_s"])
     out["verify_s"] = float(steps["verify"]["duration_s"])
     out["rto_s"] = step_end(steps["verify"]) - failed_at

@@ -4,7 +4,8 @@
   (the partition too); its figures are also the top-level `failover` / `keepalived` of
   rto.json (DESIGN.md's shape).
 - `window`: rows (2), equal detection windows at 0.5 s and 0.2 s (1 s is row (1)), and (1'),
-  a stop at the defaults with the ecs_status check every 0.25 s; see matrix.py.
+  a stop at the defaults with the ecs_status check every 0.25 s, and (1''), the same stop told
+  by the member's signed stop notice (pre-staged unit); see matrix.py.
 - `noise`: (3), false failovers under loss and CPU hogs at each of those same settings.
 - `realistic`: (4), crash failovers at the product's defaults while the emulator times attach,
   detach and Cloud Assistant like the cloud (`timing: {profile: realistic}`), over several
@@ -57,6 +58,7 @@ def run_rto(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str
 def run_window(lab: Lab, opts: bench.BenchOptions, say: bench.Say, result: dict[str, Any]) -> None:
     if "stop" in opts.modes:
         matrix.run_rto(lab, matrix.STATUS_FAST, opts, say, result)
+        matrix.run_rto(lab, matrix.STOP_NOTICE, opts, say, result)
     for cfg in matrix.WINDOWS:
         modes = tuple(m for m in opts.modes if m != "partition")
         matrix.run_rto(lab, cfg, bench.replace_modes(opts, modes), say, result)
@@ -168,16 +170,22 @@ def _path_summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
 def _paired(runcommand: list[dict[str, Any]], prestaged: list[dict[str, Any]]) -> dict[str, Any]:
     """The same seed's k-th crash on both paths, where the emulator drew the same detach and attach
     times for both (a stalled detach shifts every later draw of that seed, so not all pairs do):
-    what pre-staging saved of the client's RTO, trial against trial."""
+    what pre-staging saved of the client's RTO, trial against trial. A stalled detach ends when
+    the controller's force-stop does, not at a drawn time: such a crash pairs with the other
+    path's k-th crash of the same seed that also stalled, on the same attach draw."""
     def key(t: dict[str, Any]) -> tuple[Any, ...]:
         b = t.get("breakdown") or {}
-        return (t.get("seed"), t.get("trial"), round(b.get("detach_s", -1), 3),
-                round(b.get("attach_s", -1), 3))
+        stalled = bool(t.get("detach_escalated"))
+        return (t.get("seed"), t.get("trial"), stalled,
+                None if stalled else round(b.get("detach_s", -1), 3), round(b.get("attach_s", -1), 3))
 
     before = {key(t): t for t in runcommand if t.get("ok") and t.get("rto_s") is not None}
     saved = [before[key(t)]["rto_s"] - t["rto_s"] for t in prestaged
              if t.get("ok") and t.get("rto_s") is not None and key(t) in before]
-    return {"pairs": len(saved), "client_rto_saved_p50_s": analysis._r(analysis.median(saved)),
+    stalled = sum(1 for t in prestaged if t.get("ok") and t.get("rto_s") is not None
+                  and key(t) in before and t.get("detach_escalated"))
+    return {"pairs": len(saved), "stalled_pairs": stalled,
+            "client_rto_saved_p50_s": analysis._r(analysis.median(saved)),
             "client_rto_saved_min_s": analysis._r(min(saved) if saved else None),
             "client_rto_saved_max_s": analysis._r(max(saved) if saved else None),
             "what": "runcommand minus prestaged client RTO, per crash with identical detach and attach draws"}

@@ -67,7 +67,8 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
         status["interval_s"] = status_interval_s
     c = spec.controller(controller_id)
     doc: dict[str, Any] = {
-        "controller": {"id": c.controller_id, "listen": f"{c.control_ip}:{METRICS_PORT}"},
+        # every leg: the members' stop notices come from the VPC side (stop_notice_guest)
+        "controller": {"id": c.controller_id, "listen": f"0.0.0.0:{METRICS_PORT}"},
         "zookeeper": {"hosts": f"{CONTROL_IP}:{ZK_PORT}", "root": f"/failover/{spec.prefix}",
                       "session_timeout_s": 4},
         # The lab's emulator answers at once: poll densely so a finished step is seen at once
@@ -101,6 +102,12 @@ def controller_config(spec: LabSpec, controller_id: str, health: dict[str, Any],
         else:
             section[key] = value
     return doc
+
+
+def stop_notice_guest(spec: LabSpec) -> dict[str, Any]:
+    """Pre-staged guest configuration whose unit tells every replica of a graceful stop."""
+    return {"prestage": True,
+            "stop_notice": [f"{c.vpc_ip}:{METRICS_PORT}" for c in spec.controllers]}
 
 
 def default_health(interval_s: float = 0.2, timeout_s: float = 0.15, fall: int = 3,

@@ -5,7 +5,9 @@ Failure modes, applied the same way to both:
   controller's side the emulator also learns the guest crashed (its agent is gone).
 - hang: the service stops answering (SIGSTOP), interfaces stay up, the kernel still accepts.
 - stop: a graceful shutdown: processes get SIGTERM (keepalived sends its priority-0 advert),
-  then the interfaces go down; the emulator sees the instance stopped.
+  then the interfaces go down; the emulator sees the instance stopped. With pre-staged guest
+  configuration, the staged unit's stop runs at the same moment, as systemd stops every unit
+  of a shutting-down system at once (its stop hook sends the graceful stop notice, if staged).
 - partition: one controller loses its path to the primary (a blackhole route in that
   controller's namespace only); the other still sees it, so a majority never agrees: no
   failover is the right outcome. keepalived has no outside observers: not applicable.
@@ -19,7 +21,7 @@ import time
 from typing import Protocol
 
 from failover.lab import netns, topology
-from failover.lab.hooks import CRASHED_DIR
+from failover.lab.hooks import CRASHED_DIR, GUESTS_DIR, STAGE_DIR
 from failover.lab.keepalived import KeepalivedPair
 from failover.lab.runtime import PY, Lab
 from failover.lab.spec import PREFIXLEN, Member
@@ -114,7 +116,13 @@ class FailoverSide:
         elif mode == "hang":
             _signal_all(ns, signal.SIGSTOP)
         elif mode == "stop":
-            _wait_gone(_signal_all(ns, signal.SIGTERM), 2.0)
+            pids = netns.netns_pids(ns)  # before the unit's stop starts: it is not SIGTERMed
+            unit = self._unit_stop(instance_id, ns)
+            for pid in pids:
+                netns.signal_pid(pid, signal.SIGTERM)
+            _wait_gone(pids, 2.0)
+            if unit is not None:
+                unit.wait(10)
             _links_down(ns)
             self._sim_later(f"instances/{instance_id}/stop")
         elif mode == "partition":
@@ -122,6 +130,18 @@ class FailoverSide:
             netns.ip(self.spec.ns(c.role), "route", "add", "blackhole", f"{m.ip}/32")
         else:
             raise ValueError(f"unknown failure mode {mode!r}")
+
+    def _unit_stop(self, instance_id: str, ns: str) -> subprocess.Popen[bytes] | None:
+        """systemd stopping the staged unit of the ENI on a shutting-down instance (None when
+        the lab's guest configuration is not pre-staged or nothing is staged there)."""
+        root = self.lab.dir / GUESTS_DIR / instance_id
+        trigger = root / STAGE_DIR / f"eni-{self.spec.eni.mac.lower().replace(':', '')}" / "trigger.sh"
+        if not self.lab.guest.get("prestage") or not trigger.exists():
+            return None
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "FAILOVER_STAGE_ROOT": str(root),
+               "FAILOVER_SYSTEM_STOPPING": "1"}
+        return subprocess.Popen(netns.in_ns(ns, ["/bin/sh", str(trigger), "stop"]), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def restore(self, mode: str, instance_id: str) -> None:
         m = self.spec.member(instance_id)

@@ -36,6 +36,9 @@ class Draw:
     duration_s: float
     stuck: bool = False  # a detach the guest never acknowledges: Detaching until a stop
     fails: bool = False  # an attach that falls back from Attaching to Available
+    # A detach's own uniform for "does a crashed guest stall it" (eni_ops._crash_stalls), so
+    # the n-th detach meets the same fate whatever else happened in between (realistic profile)
+    crash_u: float | None = None
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,7 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
     fate = st.draw("detach", eni.id)
     # a hung guest never acknowledges the unplug, a crashed one often not (nor, now and then,
     # a healthy-looking one): the ENI waits in Detaching until the instance is stopped
-    crash = _crash_stalls(st, inst, eni)
+    crash = _crash_stalls(st, inst, eni, fate.crash_u)
     stuck = inst.hung or crash or fate.stuck
     due = None if stuck else now + fate.duration_s
     step: dict[str, Any] = {"status": "Available", "due": due, "effect": "detached"}
@@ -251,14 +251,17 @@ def detach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
     return {}
 
 
-def _crash_stalls(st: State, inst: Instance, eni: Eni) -> bool:
-    """Does this detach from a crashed guest stall? As the crash said, else drawn."""
+def _crash_stalls(st: State, inst: Instance, eni: Eni, drawn: float | None) -> bool:
+    """Does this detach from a crashed guest stall? As the crash said, else drawn: with the
+    detach's own draw when the profile gives one (the same n-th detach, the same fate: the
+    lab's two guest paths meet identical stalls), else from the event sequence."""
     if not inst.crashed:
         return False
     if inst.crash_stalls_detach is not None:
         return inst.crash_stalls_detach
     share = st.behaviour.crash_stall_share
-    return share > 0 and transition_rng(st.world.seed, "crash-stall", eni.id, st.seq).random() < share
+    u = drawn if drawn is not None else transition_rng(st.world.seed, "crash-stall", eni.id, st.seq).random()
+    return share > 0 and u < share
 
 
 def _reserved(

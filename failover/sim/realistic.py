@@ -78,13 +78,14 @@ class Realistic:
     def draw_nth(self, kind: str, resource_id: str, n: int) -> Draw:
         """The n-th transition's draw (pure: the same arguments give the same answer)."""
         rng = transition_rng(self.seed, kind, resource_id, n)
-        u, v = rng.random(), rng.random()
+        u, v, w = rng.random(), rng.random(), rng.random()
         dist = self.laws.get(kind, 0.0)
         base = dist.sample(u) if isinstance(dist, LogNormal) else dist
         return Draw(
             duration_s=base * self.scale,
             stuck=kind == "detach" and v < self.stuck_detach_share,
             fails=kind == "attach" and v < self.attach_failure_share,
+            crash_u=w if kind == "detach" else None,
         )
 
     def __call__(self, kind: str, resource_id: str) -> float:

@@ -94,6 +94,10 @@ BROKEN: list[tuple[str, Any, str]] = [
     ("bad zk hosts", lambda d: d["zookeeper"].update(hosts="zk1,zk2"), "zookeeper.hosts:"),
     ("bad fence", lambda d: d["defaults"].update(policy={"fence": "sometimes"}), "defaults.policy.fence:"),
     ("groups not a list", lambda d: d.update(groups={"web": {}}), "groups:"),
+    ("stop notice without prestage", lambda d: d["groups"][0].update(guest={"stop_notice": ["10.0.0.2:9108"]}),
+     "groups[0].guest.stop_notice: the notice is sent by the pre-staged unit"),
+    ("stop notice not host:port", lambda d: d["groups"][0].update(
+        guest={"prestage": True, "stop_notice": ["10.0.0.2"]}), "groups[0].guest.stop_notice:"),
 ]
 
 

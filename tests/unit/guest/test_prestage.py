@@ -6,20 +6,24 @@ temporary directory, which is what the lab does for its namespaced "instances".
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from failover.cli import main
-from failover.engine.staging import staged_version
+from failover.engine.staging import notice_key, staged_version
 from failover.guest import GuestInputError, render_release, render_runtime
 from failover.guest.prestage import HOTPLUG_WAIT_S, render_stage, unit_file
+from failover.health.notice import NoticeReceiver
 from failover.model import GuestNetwork
 
 
@@ -102,3 +106,70 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     p = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
                        timeout=60, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _listener() -> tuple[Any, list[bytes]]:
+    got: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, got
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("curl") is None,
+                    reason="the stop hook needs openssl and curl")
+def test_the_stop_notice_is_signed_by_a_key_made_on_the_guest_and_verifies(
+        net: GuestNetwork, tmp_path: Path) -> None:
+    srv, got = _listener()
+    try:
+        to = f"127.0.0.1:{srv.server_address[1]}"
+        stage = render_stage("auto", net, notify=(to,))
+        out = run_stage(stage.script, tmp_path)
+        key = notice_key(out)
+        assert key is not None and staged_version(out) == stage.version
+        pem = tmp_path / "etc/failover/notice-key.pem"
+        assert oct(pem.stat().st_mode & 0o777) == "0o600" and "PRIVATE KEY" in pem.read_text()
+        assert key not in stage.script and "PRIVATE" not in stage.script  # made there, never sent
+        # a new version (another replica list) keeps the key: the replicas know it by its tag
+        again = render_stage("auto", net, notify=(to, "127.0.0.1:9"))
+        assert notice_key(run_stage(again.script, tmp_path)) == key
+        notice = tmp_path / "usr/local/lib/failover/eni-00163e000050/notice.sh"
+        p = subprocess.run(["/bin/sh", str(notice)], env={**os.environ, "FAILOVER_STAGE_ROOT": str(tmp_path)},
+                           capture_output=True, text=True, timeout=30, check=False)
+        assert p.returncode in (0, 7), p.stderr  # the second replica (port 9) is not there
+        assert len(got) == 1
+        down: list[str] = []
+        receiver = NoticeReceiver(lambda: {"i-b": key}, down.append)
+        assert receiver(got[0], "127.0.0.1") == (202, "accepted") and down == ["i-b"]
+        # without a stop notice configured, the hook is gone again
+        run_stage(render_stage("auto", net).script, tmp_path)
+        assert not notice.exists()
+    finally:
+        srv.shutdown()
+
+
+def test_the_notice_key_line_is_read_from_the_stage_output() -> None:
+    k = "A" * 43 + "="
+    assert notice_key(f"failover-notice-key: {k}\nfailover-stage: installed abc\n") == k
+    assert notice_key("failover-stage: installed abc\n") is None
+    assert notice_key("failover-notice-key: short\n") is None
+
+
+def test_guest_render_prestaged_with_a_stop_notice() -> None:
+    args = ["guest", "render", "--prestaged", "--os", "auto", "--mac", "00:16:3e:00:00:50", "--ips",
+            "192.168.1.50,192.168.1.51", "--cidr", "192.168.1.0/24", "--gateway", "192.168.1.253"]
+    r = CliRunner().invoke(main, [*args, "--stop-notice", "10.0.0.2:9108", "--stop-notice", "10.0.0.3:9108"])
+    assert r.exit_code == 0, r.output
+    assert "notice.sh" in r.output and "post 10.0.0.2:9108\npost 10.0.0.3:9108" in r.output
+    assert "notice-key.pem" in r.output and "PRIVATE" not in r.output
+    bad = CliRunner().invoke(main, [*args, "--stop-notice", "10.0.0.2"])
+    assert bad.exit_code == 2 and "--stop-notice" in bad.output

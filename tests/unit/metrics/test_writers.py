@@ -16,7 +16,7 @@ METRIC_NAMES = {name for name in vars(metrics) if name.isupper() and any(
 # (the cloud adapter names its actions) and writes no value; expose_failovers likewise creates
 # the failover counters at 0 per configured group (run.py knows the config), adding nothing.
 READS = {"REGISTRY", "ECS_INSTANCE", "ALL_METRICS", "expose_api_actions", "expose_failovers",
-         "expose_guest_paths"}
+         "expose_guest_paths", "expose_stop_notices"}
 
 
 def _modules() -> dict[str, ast.Module]:

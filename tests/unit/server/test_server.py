@@ -229,3 +229,37 @@ def test_concurrent_scrapers_are_queued_not_dropped_while_the_server_is_busy() -
             c.close()
         srv.server_close()
     assert len(conns) == 20
+
+
+def post(port: int, path: str, body: bytes) -> tuple[int, str]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST")
+    try:
+        with _OPENER.open(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_notices_are_posted_to_the_notice_sink_only() -> None:
+    got: list[tuple[bytes, str]] = []
+
+    def sink(body: bytes, sender: str) -> tuple[int, str]:
+        got.append((body, sender))
+        return 202, "accepted"
+
+    srv = OpsServer("127.0.0.1", 0, liveness=lambda: (True, ""), ready=lambda: (True, ""),
+                    status=lambda: {}, notice=sink)
+    srv.start()
+    try:
+        assert post(srv.port, "/notice", b"failover-notice v1 ...") == (202, "accepted\n")
+        assert got == [(b"failover-notice v1 ...", "127.0.0.1")]
+        assert post(srv.port, "/notice", b"x" * 600)[0] == 400  # longer than any notice: not read
+        assert post(srv.port, "/status", b"x")[0] == 404
+        assert len(got) == 1
+    finally:
+        srv.stop()
+
+
+def test_without_a_notice_sink_nothing_is_posted(server: tuple[OpsServer, dict[str, Any]]) -> None:
+    srv, _ = server
+    assert post(srv.port, "/notice", b"failover-notice v1 ...")[0] == 404
