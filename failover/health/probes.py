@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from failover.health.http_probe import http_probe
+from failover.health.http_probe import http_probe, raw_http_plan, start_http
 from failover.health.plan import CommandTarget, EcsTarget, HttpTarget, ProbeSpec, TcpTarget
 from failover.health.reasons import reason_of
 from failover.model import ProbeOutcome
@@ -220,6 +220,8 @@ async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> 
         t = spec.target
         if isinstance(t, TcpTarget) and _is_ip(t.host):
             pending.append(start_tcp(loop, t, spec.timeout_s))
+        elif isinstance(t, HttpTarget) and (raw := raw_http_plan(t.url)) is not None:
+            pending.append(start_http(loop, t, spec.timeout_s, raw))
         else:
             pending.append(asyncio.ensure_future(timed(spec)))
     try:
