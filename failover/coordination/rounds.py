@@ -39,6 +39,7 @@ class RoundTimes:
         # Reader side: controller -> group -> (round time, when we saw it advance).
         self._seen: dict[str, dict[str, tuple[float, float]]] = {}
         self._read_at = float("-inf")
+        self.version = 0  # +1 whenever a re-read changed what `counts` answers from
 
     # ------------------------------------------------------------- publisher
 
@@ -106,7 +107,17 @@ class RoundTimes:
                 old = before.get(group)
                 times[group] = old if old is not None and value <= old[0] else (float(value), now)
             seen[cid] = times
+        if seen != self._seen:
+            self.version += 1
         self._seen = seen
+
+    def now(self) -> float:
+        return self._monotonic()
+
+    def expires(self, controller: str, group: str, max_age_s: float) -> float:
+        """When (this clock) `counts` turns False for that vote without a re-read; inf: never."""
+        found = self._seen.get(controller, {}).get(group)
+        return float("inf") if found is None else found[1] + max_age_s
 
     def counts(self, controller: str, group: str, max_age_s: float) -> bool:
         """Whether `controller`'s vote on `group` counts: its rounds advanced within `max_age_s`."""

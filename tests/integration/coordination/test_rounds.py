@@ -50,3 +50,24 @@ def test_a_frozen_voter_stops_counting_and_comes_back(zk_server: ZkCluster, zk_r
             stop.set()
             for t in threads:
                 t.join()
+
+
+def test_a_vote_ages_out_of_a_snapshot_that_nothing_else_changes(zk_server: ZkCluster,
+                                                                  zk_root: str) -> None:
+    """The leader's snapshot is reused while nothing changed: the age of a vote must still end it
+    (no znode changes, no round time advances; only the clock moves)."""
+    with replicas(zk_server.hosts, zk_root, ["a", "b"]) as reps:
+        leader = wait_for(lambda: one_leader(reps), what="a leader")
+        other = "b" if leader == "a" else "a"
+        reps[leader].observations.set_vote_ages({"web": MAX_AGE_S})
+        reps[other].observations.publish(Observation(other, "web", "i-a", True, time.time()))
+
+        def voters() -> set[str]:
+            return set(reps[leader].observations.snapshot().get("web", {}).get("i-a", {}))
+
+        wait_for(lambda: voters() == {other}, what="the vote")
+        t0 = time.monotonic()
+        wait_for(lambda: voters() == set(), timeout=MAX_AGE_S + 4.0, what="the vote aged out")
+        assert time.monotonic() - t0 >= MAX_AGE_S - 1.0
+        reps[other].observations.publish(Observation(other, "web", "i-a", True, time.time()))
+        wait_for(lambda: voters() == {other}, timeout=4.0, what="counting again")
