@@ -128,7 +128,9 @@ def scrape(replica: Replica, *names: str) -> list[tuple[str, dict[str, str], flo
     """The replica's /metrics; with `names`, only those series (a whole scrape at 1,000 groups
     costs the replica about a second of CPU: polled every 0.25 s it starved the replica)."""
     query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
-    code, body = replica.get("/metrics" + query)
+    # A whole scrape at 1,000 groups takes seconds on a loaded host: a 3 s timeout lost the
+    # steady window's last scrape (and with it every steady figure) in a run.
+    code, body = replica.get("/metrics" + query, timeout_s=3.0 if names else 20.0)
     if code != 200:
         return []
     out = []

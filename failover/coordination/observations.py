@@ -54,7 +54,9 @@ class ZkObservations:
         # The last snapshot, what it was built from and until when (a vote's age runs out) it
         # holds: the leader asks 20 times a second, and walking 2,000+ votes each time was a
         # fifth of a 1,000-group replica's CPU. Nothing changed, nothing aged: the same answer.
-        self._memo: tuple[tuple[object, ...], float, Snapshot] | None = None
+        # Also kept: the votes left out for their age, to see them count again.
+        self._memo: tuple[tuple[object, ...], float, Snapshot, set[tuple[str, str, float]]] | None \
+            = None
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
@@ -92,15 +94,18 @@ class ZkObservations:
         stamp = (version, frozenset(live), self.rounds.version, id(ages))
         memo = self._memo
         if version is not None and memo is not None and memo[0] == stamp \
-                and self.rounds.now() < memo[1]:
+                and self.rounds.now() < memo[1] \
+                and not any(self.rounds.counts(c, g, age) for c, g, age in memo[3]):
             return memo[2]
         out: Snapshot = {}
         until = float("inf")
+        aged: set[tuple[str, str, float]] = set()
         known, decoded = self._decoded, {}
         for g, i, c, raw in self._cache.entries(live):
             age = ages.get(g)
             if age is not None:
                 if not self.rounds.counts(c, g, age):
+                    aged.add((c, g, age))
                     continue  # its rounds stopped: the last word it wrote no longer counts
                 until = min(until, self.rounds.expires(c, g, age))
             hit = known.get((g, i, c))
@@ -118,7 +123,7 @@ class ZkObservations:
             decoded[(g, i, c)] = (raw, obs)
             out.setdefault(g, {}).setdefault(i, {})[c] = obs
         self._decoded = decoded  # only what is there now: a deleted vote's entry goes
-        self._memo = (stamp, until, out) if version is not None else None
+        self._memo = (stamp, until, out, aged) if version is not None else None
         return out
 
     # ---------------------------------------------------------------- worker

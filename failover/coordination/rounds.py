@@ -39,7 +39,10 @@ class RoundTimes:
         # Reader side: controller -> group -> (round time, when we saw it advance).
         self._seen: dict[str, dict[str, tuple[float, float]]] = {}
         self._read_at = float("-inf")
-        self.version = 0  # +1 whenever a re-read changed what `counts` answers from
+        # +1 when a re-read changed which (replica, group) pairs have round times. A time that
+        # only advanced changes no answer of `counts` for a vote that counts (its `expires`
+        # moves later); one that did not count and advances is the caller's to check.
+        self.version = 0
 
     # ------------------------------------------------------------- publisher
 
@@ -107,7 +110,7 @@ class RoundTimes:
                 old = before.get(group)
                 times[group] = old if old is not None and value <= old[0] else (float(value), now)
             seen[cid] = times
-        if seen != self._seen:
+        if {c: t.keys() for c, t in seen.items()} != {c: t.keys() for c, t in self._seen.items()}:
             self.version += 1
         self._seen = seen
 
