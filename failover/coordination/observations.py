@@ -55,8 +55,8 @@ class ZkObservations:
         # holds: the leader asks 20 times a second, and walking 2,000+ votes each time was a
         # fifth of a 1,000-group replica's CPU. Nothing changed, nothing aged: the same answer.
         # Also kept: the votes left out for their age, to see them count again.
-        self._memo: tuple[tuple[object, ...], float, Snapshot, set[tuple[str, str, float]]] | None \
-            = None
+        self._memo: tuple[tuple[object, ...], float, Snapshot, set[tuple[str, str, str, float]]] \
+            | None = None
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
@@ -76,7 +76,7 @@ class ZkObservations:
         check_name("group", observation.group)
         check_name("instance", observation.instance)
         key = (observation.group, observation.instance)
-        self.rounds.note(observation.group, observation.at)
+        self.rounds.note(observation.group, observation.at, observation.instance)
         with self._lock:
             old = self._wanted.get(key)
             if old is not None and old.up == observation.up:
@@ -95,19 +95,19 @@ class ZkObservations:
         memo = self._memo
         if version is not None and memo is not None and memo[0] == stamp \
                 and self.rounds.now() < memo[1] \
-                and not any(self.rounds.counts(c, g, age) for c, g, age in memo[3]):
+                and not any(self.rounds.counts(c, g, age, i) for c, g, i, age in memo[3]):
             return memo[2]
         out: Snapshot = {}
         until = float("inf")
-        aged: set[tuple[str, str, float]] = set()
+        aged: set[tuple[str, str, str, float]] = set()
         known, decoded = self._decoded, {}
         for g, i, c, raw in self._cache.entries(live):
             age = ages.get(g)
             if age is not None:
-                if not self.rounds.counts(c, g, age):
-                    aged.add((c, g, age))
+                if not self.rounds.counts(c, g, age, i):
+                    aged.add((c, g, i, age))
                     continue  # its rounds stopped: the last word it wrote no longer counts
-                until = min(until, self.rounds.expires(c, g, age))
+                until = min(until, self.rounds.expires(c, g, age, i))
             hit = known.get((g, i, c))
             try:
                 obs = hit[1] if hit is not None and hit[0] == raw else decode_observation(raw, c, g, i)

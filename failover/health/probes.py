@@ -197,8 +197,15 @@ async def _fetch_statuses(
         return None
 
 
-async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> list[ProbeResult]:
-    """Run a round: all probes at once, ecs_status as one batched call."""
+async def probe_all(
+    specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
+    finished: list[ProbeResult] | None = None,
+) -> list[ProbeResult]:
+    """Run a round: all probes at once, ecs_status as one batched call.
+
+    `finished`, when given, receives each result as its probe completes, so a caller whose
+    wait for the whole round ran out still has the probes that did finish (the others are
+    no evidence this round, never failures: a starved replica never ran them)."""
     ecs = [s for s in specs if isinstance(s.target, EcsTarget)]
     direct = [s for s in specs if not isinstance(s.target, EcsTarget)]
     status_task = None
@@ -218,12 +225,16 @@ async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> 
     for spec in direct:
         starts.append(time.time())
         t = spec.target
+        fut: asyncio.Future[ProbeOutcome]
         if isinstance(t, TcpTarget) and _is_ip(t.host):
-            pending.append(start_tcp(loop, t, spec.timeout_s))
+            fut = start_tcp(loop, t, spec.timeout_s)
         elif isinstance(t, HttpTarget) and (raw := raw_http_plan(t.url)) is not None:
-            pending.append(start_http(loop, t, spec.timeout_s, raw))
+            fut = start_http(loop, t, spec.timeout_s, raw)
         else:
-            pending.append(asyncio.ensure_future(timed(spec)))
+            fut = asyncio.ensure_future(timed(spec))
+        if finished is not None:
+            fut.add_done_callback(functools.partial(_keep, finished, spec, starts[-1]))
+        pending.append(fut)
     try:
         outcomes = await asyncio.gather(*pending)
     except asyncio.CancelledError:
@@ -232,5 +243,14 @@ async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> 
         raise
     results = [ProbeResult(s, o, t) for s, o, t in zip(direct, outcomes, starts, strict=True)]
     statuses = await status_task if status_task is not None else None
-    results.extend(ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs)
+    ecs_results = [ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs]
+    if finished is not None:
+        finished.extend(ecs_results)
+    results.extend(ecs_results)
     return results
+
+
+def _keep(finished: list[ProbeResult], spec: ProbeSpec, started: float,
+          fut: asyncio.Future[ProbeOutcome]) -> None:
+    if not fut.cancelled() and fut.exception() is None:  # cancelled with its round: no outcome
+        finished.append(ProbeResult(spec, fut.result(), started))
