@@ -73,9 +73,11 @@ class ZkObservations:
                 f"observation.controller_id: {observation.controller_id!r} is not this replica "
                 f"({self._coord.controller_id!r})"
             )
-        check_name("group", observation.group)
-        check_name("instance", observation.instance)
         key = (observation.group, observation.instance)
+        old = self._wanted.get(key)
+        if old is None:  # names checked once, not with every round's publish
+            check_name("group", observation.group)
+            check_name("instance", observation.instance)
         self.rounds.note(observation.group, observation.at, observation.instance)
         with self._lock:
             old = self._wanted.get(key)

@@ -48,6 +48,7 @@ from failover.health.evaluate import (
     MemberHealth,
     StateKey,
     apply_results,
+    check_keys,
     grid_start,
     member_health,
     missed_rounds,
@@ -114,6 +115,7 @@ class HealthMonitor:
         self._on_round = on_round
         self._jobs = {j.job_id: j for j in plan_jobs(groups, max_probes_per_job)}
         self._thresholds = {g.name: (g.health.fall, g.health.rise) for g in groups}
+        self._check_keys = {g.name: check_keys(g) for g in groups}
         self._order = [g.name for g in groups]
         self._states: dict[StateKey, CheckState] = {}
         self._health: dict[str, dict[str, MemberHealth]] = {g.name: {} for g in groups}
@@ -247,7 +249,7 @@ class HealthMonitor:
         pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
         with self._lock:
             self._states = apply_results(self._states, pairs, self._thresholds)
-            verdicts = member_health(groups, self._states) + self._serving(results)
+            verdicts = member_health(groups, self._states, self._check_keys) + self._serving(results)
             changed = set()
             for v in verdicts:
                 before = self._health[v.group].get(v.instance)
