@@ -31,8 +31,11 @@ def loads(machine: dict[str, Any]) -> str:
     start, end = machine.get("load_avg_at_start"), machine.get("load_avg_at_end")
     if not start and not end:
         return NO_LOAD
+    during = machine.get("load_avg_1m_during") or {}
+    over = (f", {g(during.get('mean'))} mean ({g(during.get('min'))}-{g(during.get('max'))}) during"
+            if during else "")
     return (f"shared, loaded machine: load average {g((start or [None])[0])} at start, "
-            f"{g((end or [None])[0])} at end")
+            f"{g((end or [None])[0])} at end{over}")
 
 
 def replica_run(name: str, key: str, run: dict[str, Any]) -> Row:
