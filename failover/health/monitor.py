@@ -14,9 +14,9 @@ was too late for.
 
 A round that overruns its deadline (a replica starved of CPU) is abandoned but keeps the
 probes that finished; the others are no evidence this round, never failures. Each vote
-carries its own member's evidence time (`at`: for an "up", the oldest of its checks' last
-outcomes; for a "down", the newest of its down checks'), so the leader stops counting a
-member this replica no longer probes while its neighbours' fresh votes keep counting
+carries its own member's evidence time (`at`: the member's newest check outcome; for a
+"down", its newest down check's), so the leader stops counting a member this replica no
+longer probes while its neighbours' fresh votes keep counting
 (coordination/rounds.py). The earlier rule, the group's oldest evidence, withdrew every vote
 of the replica on a whole group for one slow member (reverted, notes/issue-23b.md).
 """
@@ -276,15 +276,14 @@ class HealthMonitor:
                 log.exception("publishing a verdict failed", extra={"group": v.group})
 
     def _evidence_time(self, v: MemberHealth, now: float) -> float:
-        """When the evidence behind `v` was taken (caller holds the lock): an "up" is as old as
-        its oldest check's last outcome, a "down" as new as its newest down check's."""
+        """When this replica last had evidence about the member behind `v` (caller holds the
+        lock): for an "up", its newest check outcome; for a "down", its newest down check's.
+        Not the oldest check's: a cloud whose status calls are throttled (a zone outage) would
+        then age out every standby's "up" on a fresh tcp probe and block the failovers the
+        outage needs. A member no check of which finishes stops counting."""
         at = self._check_at
-        if v.up is False:
-            down = [at[k] for c, s in v.checks if s.up is False
-                    and (k := (v.group, v.instance, c)) in at]
-            return max(down, default=now)
-        return min((at[k] for c, _ in v.checks if (k := (v.group, v.instance, c)) in at),
-                   default=now)
+        checks = [c for c, s in v.checks if v.up is not False or s.up is False]
+        return max((at[k] for c in checks if (k := (v.group, v.instance, c)) in at), default=now)
 
     def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
         """The serving verdicts of this round's serving probes (caller holds the lock)."""

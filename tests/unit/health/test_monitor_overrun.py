@@ -120,3 +120,33 @@ def test_a_down_vote_is_as_new_as_its_newest_down_check() -> None:
     down = _last(seen, "i-1")
     assert down.up is False and down.at == clock.t  # its down check is fresh: the vote is
     assert _last(seen, "i-2").at == clock.t
+
+
+def test_a_throttled_status_check_does_not_age_out_a_member_its_tcp_probe_still_sees() -> None:
+    """tcp + ecs_status: the cloud stops answering the status calls (no evidence, as in a
+    zone outage) while the tcp probe keeps finishing. The member's "up" keeps counting: it
+    must stay a failover target exactly when the cloud is throttled."""
+    g = _group(checks=[{"type": "tcp", "port": 80}, {"type": "ecs_status"}])
+    clock, seen = Clock(), list[Observation]()
+    cloud_answers = [True]
+
+    def runner(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
+               finished: list[ProbeResult], deadline_s: float) -> list[ProbeResult]:
+        for s in specs:
+            ecs = s.kind == "ecs_status"
+            finished.append(ProbeResult(s, ProbeOutcome(True) if not ecs or cloud_answers[0] else None,
+                                        0.0))
+        return list(finished)
+
+    m = HealthMonitor([g], controller_id="c", addresses=lambda: {"i-1": "10.0.0.1", "i-2": "10.0.0.2"},
+                      sink=seen.append, clock=clock, run_probes=runner)
+    probes, status = sorted(m.job_ids, key=lambda j: j.endswith(":ecs"))
+    m.run_round(probes)
+    m.run_round(status)
+    assert _last(seen, "i-2").up is True
+    cloud_answers[0] = False
+    for _ in range(5):
+        clock.t += 1.0
+        m.run_round(status)
+        m.run_round(probes)
+        assert _last(seen, "i-2").at == clock.t
