@@ -259,7 +259,9 @@ class ScaleSystem:
         http = [ip for g in range(spec.groups) if is_http(spec, g) for ip in served_ips(g)]
         self.endpoints = subprocess.Popen(
             [sys.executable, "-m", "harness.endpoints", "--tcp-port", str(tcp_port),
-             "--http-port", str(http_port), "--lifetime-s", str(int(spec.seconds + spec.up_timeout_s + 300))],
+             "--http-port", str(http_port), "--lifetime-s", str(int(spec.seconds + spec.up_timeout_s + 300)),
+             # one process per replica probing, up to the cores: one for all fell behind at 3
+             "--workers", str(max(1, min(spec.replicas, os.cpu_count() or 1)))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.endpoints.stdin is not None and self.endpoints.stdout is not None
         self.endpoints.stdin.write(json.dumps({"tcp": tcp, "http": http}) + "\n")
