@@ -119,6 +119,17 @@ def stability_rows(doc: dict[str, Any]) -> list[Row]:
     return [(what, fig, cmd)]
 
 
+def probe_cpu_rows(doc: dict[str, Any]) -> list[Row]:
+    s = doc.get("settings") or {}
+    what = (f"CPU per probe of a health round's paths: {s.get('probes_per_round')} probes at once, "
+            f"{s.get('rounds')} rounds each, loopback (round-*: the batched round; single-*: a future "
+            f"per probe; streams-http: the asyncio-streams client)")
+    fig = "; ".join(f"{k}: {g(v.get('user_us_per_probe'))} us user + {g(v.get('system_us_per_probe'))} us "
+                    f"system, {v.get('failed')} failed"
+                    for k, v in (doc.get("result") or {}).items() if isinstance(v, dict))
+    return [(what, f"{fig}. {loads(doc.get('machine') or {})}", f"`python {doc.get('command')}`")]
+
+
 def http_probe_rows(doc: dict[str, Any]) -> list[Row]:
     s = doc.get("settings") or {}
     what = (f"HTTP probe, hand-written (streams) vs aiohttp: {s.get('probes_per_client')} probes per client, "
