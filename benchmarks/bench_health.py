@@ -246,6 +246,15 @@ def run_replica(args: argparse.Namespace) -> None:
                      api_rate_per_s=args.api_rate, account_qps=args.account_qps,
                      up_timeout_s=args.up_timeout)
     load0 = os.getloadavg()
+    loads: list[float] = []  # the 1-minute load every 5 s of the run: what the figures stood in
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.wait(5.0):
+            loads.append(os.getloadavg()[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     with tempfile.TemporaryDirectory(prefix="bench-health-") as tmp:
         zk = ZkCluster(Path(tmp) / "zk")
         zk.start()
@@ -254,6 +263,7 @@ def run_replica(args: argparse.Namespace) -> None:
                 result = run_scale(system, lambda m: print(m, file=sys.stderr, flush=True))
         finally:
             zk.stop()
+            sampling.set()
     key = (f"{args.groups}g-{args.replicas}r-http{args.http_every}-{args.seconds:g}s"
            + (f"-qps{args.account_qps}" if args.account_qps else ""))
     doc = {
@@ -261,8 +271,12 @@ def run_replica(args: argparse.Namespace) -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "load_avg_at_start": [round(x, 2) for x in load0],
                     "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-                    "note": "2 cores shared with 7 other engineers' tests and benchmarks while "
-                            "measuring: CPU shares and lags are of a loaded machine"},
+                    "load_avg_1m_during": {"min": round(min(loads, default=load0[0]), 2),
+                                           "mean": round(sum(loads) / max(1, len(loads)), 2),
+                                           "max": round(max(loads, default=load0[0]), 2)},
+                    "note": "2 cores shared with other engineers' tests and benchmarks while "
+                            "measuring (see the load averages): CPU share is the replica's own "
+                            "CPU seconds per wall second; lags and times are of a loaded machine"},
         "goal": {"every_member_up_s": "< 10", "cpu_share_of_one_core": "< 0.30",
                  "probe_lag_p99_ms": "< 100", "failovers": 0, "throttled_calls": 0,
                  "api_calls_per_s": "within routine_share_per_s_per_replica"},

@@ -198,7 +198,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("health", health_rows), ("sim_throughput", sim_rows), ("status", more.status_rows),
     ("stability_before", more.stability_rows), ("stability", more.stability_rows),
     ("http_probe", more.http_probe_rows), ("cold_standby", more.cold_standby_rows),
-    ("reliability", more.partial_rows),
+    ("reliability", more.partial_rows), ("probe_cpu", more.probe_cpu_rows),
 ]
 # Files matched by pattern; their rows name the file.
 NAMED_ROWS: list[tuple[str, Callable[[str, dict[str, Any]], list[Row]]]] = [

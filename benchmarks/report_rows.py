@@ -31,8 +31,11 @@ def loads(machine: dict[str, Any]) -> str:
     start, end = machine.get("load_avg_at_start"), machine.get("load_avg_at_end")
     if not start and not end:
         return NO_LOAD
+    during = machine.get("load_avg_1m_during") or {}
+    over = (f", {g(during.get('mean'))} mean ({g(during.get('min'))}-{g(during.get('max'))}) during"
+            if during else "")
     return (f"shared, loaded machine: load average {g((start or [None])[0])} at start, "
-            f"{g((end or [None])[0])} at end")
+            f"{g((end or [None])[0])} at end{over}")
 
 
 def replica_run(name: str, key: str, run: dict[str, Any]) -> Row:
@@ -127,6 +130,17 @@ def stability_rows(doc: dict[str, Any]) -> list[Row]:
            f"{g(st.get('watch_s'))}{' --old-guest-routes' if old else ''} --out benchmarks/results` "
            "(the JSON records no command; rebuilt from its settings)")
     return [(what, fig, cmd)]
+
+
+def probe_cpu_rows(doc: dict[str, Any]) -> list[Row]:
+    s = doc.get("settings") or {}
+    what = (f"CPU per probe of a health round's paths: {s.get('probes_per_round')} probes at once, "
+            f"{s.get('rounds')} rounds each, loopback (round-*: the batched round; single-*: a future "
+            f"per probe; streams-http: the asyncio-streams client)")
+    fig = "; ".join(f"{k}: {g(v.get('user_us_per_probe'))} us user + {g(v.get('system_us_per_probe'))} us "
+                    f"system, {v.get('failed')} failed"
+                    for k, v in (doc.get("result") or {}).items() if isinstance(v, dict))
+    return [(what, f"{fig}. {loads(doc.get('machine') or {})}", f"`python {doc.get('command')}`")]
 
 
 def http_probe_rows(doc: dict[str, Any]) -> list[Row]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -165,9 +166,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/metrics":
-            self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            # `name[]=...` (as prometheus_client's own handlers take it): only those series.
+            # All of them are ~27,000 lines at 1,000 groups, about a second of CPU per scrape.
+            names = parse_qs(query).get("name[]")
+            registry = REGISTRY.restricted_registry(names) if names else REGISTRY
+            self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
         elif path == "/healthz":
             alive, why = self.server.liveness()
             self._send(200 if alive else 503, (why or "ok").encode() + b"\n", "text/plain")

@@ -56,9 +56,9 @@ class Replica:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, timeout_s: float = 3.0) -> tuple[int, str]:
         try:
-            with _OPENER.open(f"http://127.0.0.1:{self.port}{path}", timeout=3) as r:
+            with _OPENER.open(f"http://127.0.0.1:{self.port}{path}", timeout=timeout_s) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()

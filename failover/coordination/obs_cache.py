@@ -27,6 +27,13 @@ class ObservationCache:
         self._lock = threading.Lock()
         self._tree: Any = None
         self._ready = threading.Event()
+        self._version = 0  # +1 for every event of the tree: what `entries` returns may differ
+
+    @property
+    def version(self) -> int | None:
+        """Changes whenever the mirror may have; None while `entries` reads ZooKeeper directly.
+        Read it before `entries`: an event between the two only makes the caller read again."""
+        return self._version if self._ready.is_set() else None
 
     def entries(self, live: set[str]) -> list[Entry]:
         self._start()
@@ -56,6 +63,8 @@ class ObservationCache:
 
     def _on_event(self, event: Any) -> None:
         # The cache's own thread: flags only.
+        with self._lock:
+            self._version += 1
         if event.event_type == TreeEvent.INITIALIZED:
             self._ready.set()
 

@@ -51,6 +51,12 @@ class ZkObservations:
         # Each vote decoded once per content: the leader's tick and the /status rebuild take a
         # snapshot of every vote (2,000+ znodes at 1,000 groups), and few change between two.
         self._decoded: dict[tuple[str, str, str], tuple[bytes | None, Observation]] = {}
+        # The last snapshot, what it was built from and until when (a vote's age runs out) it
+        # holds: the leader asks 20 times a second, and walking 2,000+ votes each time was a
+        # fifth of a 1,000-group replica's CPU. Nothing changed, nothing aged: the same answer.
+        # Also kept: the votes left out for their age, to see them count again.
+        self._memo: tuple[tuple[object, ...], float, Snapshot, set[tuple[str, str, str, float]]] \
+            | None = None
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile, closer=self._cache.close)
@@ -67,10 +73,12 @@ class ZkObservations:
                 f"observation.controller_id: {observation.controller_id!r} is not this replica "
                 f"({self._coord.controller_id!r})"
             )
-        check_name("group", observation.group)
-        check_name("instance", observation.instance)
         key = (observation.group, observation.instance)
-        self.rounds.note(observation.group, observation.at)
+        old = self._wanted.get(key)
+        if old is None:  # names checked once, not with every round's publish
+            check_name("group", observation.group)
+            check_name("instance", observation.instance)
+        self.rounds.note(observation.group, observation.at, observation.instance)
         with self._lock:
             old = self._wanted.get(key)
             if old is not None and old.up == observation.up:
@@ -80,16 +88,28 @@ class ZkObservations:
         self._coord.wake()
 
     def snapshot(self) -> Mapping[str, Mapping[str, Mapping[str, Observation]]]:
-        out: Snapshot = {}
         live = set(self._registry.live())
         ages = self._max_age
         if ages:
             self.rounds.refresh(live)
+        version = self._cache.version  # before the entries: a change meanwhile reads again
+        stamp = (version, frozenset(live), self.rounds.version, id(ages))
+        memo = self._memo
+        if version is not None and memo is not None and memo[0] == stamp \
+                and self.rounds.now() < memo[1] \
+                and not any(self.rounds.counts(c, g, age, i) for c, g, i, age in memo[3]):
+            return memo[2]
+        out: Snapshot = {}
+        until = float("inf")
+        aged: set[tuple[str, str, str, float]] = set()
         known, decoded = self._decoded, {}
         for g, i, c, raw in self._cache.entries(live):
             age = ages.get(g)
-            if age is not None and not self.rounds.counts(c, g, age):
-                continue  # its rounds stopped: the last word it wrote no longer counts
+            if age is not None:
+                if not self.rounds.counts(c, g, age, i):
+                    aged.add((c, g, i, age))
+                    continue  # its rounds stopped: the last word it wrote no longer counts
+                until = min(until, self.rounds.expires(c, g, age, i))
             hit = known.get((g, i, c))
             try:
                 obs = hit[1] if hit is not None and hit[0] == raw else decode_observation(raw, c, g, i)
@@ -105,6 +125,7 @@ class ZkObservations:
             decoded[(g, i, c)] = (raw, obs)
             out.setdefault(g, {}).setdefault(i, {})[c] = obs
         self._decoded = decoded  # only what is there now: a deleted vote's entry goes
+        self._memo = (stamp, until, out, aged) if version is not None else None
         return out
 
     # ---------------------------------------------------------------- worker

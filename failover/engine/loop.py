@@ -231,7 +231,7 @@ class Engine:
         paused = self.paused()  # the gauge shows since when; the view knows only whether
         for view in snapshot.groups:
             self._exports.export(view)
-            metrics.set_paused(view.name, paused.get(view.name))
+            self._exports.paused(view.name, paused.get(view.name))
             self._recheck_returning(view)
             if resume_waits_for_readiness(view):
                 self._recheck_readiness(view.name)  # before abandoning a failover on old news

@@ -1,4 +1,9 @@
-"""The http/https probe: one GET on asyncio streams, under a hard deadline.
+"""The http/https probe: one GET under a hard deadline.
+
+Plain http to an IP literal (the usual `http://{ip}:port/...` check) runs on a raw
+non-blocking socket and loop callbacks (`start_http`; in a round, `batch.RawBatch`), the
+response judged by `http_wire.verdict`: the streams machinery below cost 2 to 5 times the
+CPU per probe (benchmarks/bench_probe_cpu.py). https and host names use asyncio streams.
 
 A small HTTP/1.1 client instead of urllib: its timeouts are per socket
 operation (a server that trickles bytes could hold a probe for minutes) and
@@ -21,20 +26,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
+import functools
+import ipaddress
+import os
+import socket
 import ssl
+import struct
 import time
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from failover.health.http_wire import BAD, MAX_BODY, MAX_HEADERS, BadResponse, parse_status, verdict
 from failover.health.plan import HttpTarget
 from failover.health.reasons import reason_of
 from failover.model import ProbeOutcome
 
-MAX_BODY = 64 * 1024  # body_contains looks at the start of the body only
-MAX_HEADERS = 100
-
-
-class BadResponse(Exception):
-    """The peer did not answer in HTTP."""
+_LINGER_RST = struct.pack("ii", 1, 0)  # close with RST: no TIME_WAIT per probe
+_RECV = MAX_BODY + 16 * 1024
 
 
 def _tls_context(verify: bool) -> ssl.SSLContext:
@@ -63,13 +71,6 @@ def _request(url: SplitResult) -> bytes:
         cred = f"{unquote(url.username)}:{unquote(url.password or '')}"
         lines.append("Authorization: Basic " + base64.b64encode(cred.encode()).decode())
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def parse_status(line: bytes) -> int:
-    parts = line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
-        raise BadResponse("not an HTTP status line")
-    return int(parts[1])
 
 
 async def _headers(reader: asyncio.StreamReader) -> dict[str, str]:
@@ -114,6 +115,7 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
     return body
 
 
+@functools.lru_cache(maxsize=65536)
 def _parse_url(text: str) -> tuple[SplitResult, int] | None:
     try:
         url = urlsplit(text)
@@ -145,15 +147,122 @@ async def _exchange(target: HttpTarget, url: SplitResult, port: int) -> str:
         writer.transport.abort()  # no lingering TLS shutdown or FIN wait
 
 
+@functools.lru_cache(maxsize=65536)
+def raw_http_plan(url_text: str) -> tuple[str, int, bytes] | None:
+    """(host IP, port, request bytes) when the raw-socket path can probe this URL: plain http
+    to an IP literal (no TLS, no name to resolve). Cached: a replica probes the same URLs
+    every round."""
+    parsed = _parse_url(url_text)
+    if parsed is None or parsed[0].scheme != "http":
+        return None
+    host = parsed[0].hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return host, parsed[1], _request(parsed[0])
+
+
+class _RawHttp:
+    """One plain-http probe's socket and callbacks (see `start_http`)."""
+
+    __slots__ = ("buf", "fd", "fut", "loop", "reading", "request", "sent", "sock", "t0",
+                 "target", "timer", "writing")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, target: HttpTarget, request: bytes,
+                 family: int) -> None:
+        self.loop, self.target, self.request = loop, target, request
+        self.t0 = time.monotonic()
+        self.fut: asyncio.Future[ProbeOutcome] = loop.create_future()
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.fd = self.sock.fileno()
+        self.buf = b""
+        self.sent = 0
+        self.reading = self.writing = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def finish(self, reason: str) -> None:
+        if not self.fut.done():
+            self.fut.set_result(ProbeOutcome(not reason, reason, time.monotonic() - self.t0))
+
+    def writable(self) -> None:
+        sock = self.sock
+        if not self.sent:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.finish(reason_of(OSError(err, os.strerror(err))))
+                return
+        try:
+            self.sent += sock.send(self.request[self.sent:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self.finish(reason_of(e))
+            return
+        if self.sent < len(self.request):
+            return
+        self.loop.remove_writer(self.fd)
+        self.writing = False
+        self.loop.add_reader(self.fd, self.readable)
+        self.reading = True
+
+    def readable(self) -> None:
+        try:
+            data = self.sock.recv(_RECV)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            self.finish(reason_of(e))
+            return
+        self.buf += data
+        reason = verdict(self.buf, not data, self.target.expect_status, self.target.body_contains)
+        if reason is not None:
+            self.finish(reason)
+
+    def cleanup(self, _: object) -> None:  # also runs when the round is cancelled
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.writing:
+            self.loop.remove_writer(self.fd)
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        self.sock.close()
+
+
+def start_http(loop: asyncio.AbstractEventLoop, target: HttpTarget, timeout_s: float,
+               plan: tuple[str, int, bytes]) -> asyncio.Future[ProbeOutcome]:
+    """A plain-http probe on a raw non-blocking socket and loop callbacks (no transport,
+    stream or task): connect, send the request, read until the bytes decide (`verdict`),
+    all under one timer. At thousands of probes a second the streams client's machinery was
+    most of a replica's probe CPU (benchmarks/results/notes/issue-23.md); this path does the
+    same exchange with a few system calls and three callbacks."""
+    host, port, request = plan
+    p = _RawHttp(loop, target, request, socket.AF_INET6 if ":" in host else socket.AF_INET)
+    p.timer = loop.call_later(timeout_s, p.finish, "timeout")
+    p.fut.add_done_callback(p.cleanup)
+    err = p.sock.connect_ex((host, port))
+    if err in (0, errno.EINPROGRESS):
+        loop.add_writer(p.fd, p.writable)
+        p.writing = True
+    else:
+        p.finish(reason_of(OSError(err, os.strerror(err))))
+    return p.fut
+
+
 async def http_probe(target: HttpTarget, timeout_s: float) -> ProbeOutcome:
     t0 = time.monotonic()
     parsed = _parse_url(target.url)
     if parsed is None:
         return ProbeOutcome(False, "bad url", 0.0)
+    plan = raw_http_plan(target.url)
+    if plan is not None:
+        return await start_http(asyncio.get_running_loop(), target, timeout_s, plan)
     try:
         reason = await asyncio.wait_for(_exchange(target, *parsed), timeout_s)
     except OSError as e:  # TimeoutError and ssl errors included
         reason = reason_of(e)
     except (BadResponse, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-        reason = "bad response"  # ValueError: StreamReader's line limit
+        reason = BAD  # ValueError: StreamReader's line limit
     return ProbeOutcome(not reason, reason, time.monotonic() - t0)

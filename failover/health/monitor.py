@@ -11,6 +11,14 @@ then, per member, updates hysteresis, publishes the verdict through the
 that come while it runs are dropped and counted in
 `failover_health_rounds_missed_total`, as are fires the scheduler itself
 was too late for.
+
+A round that overruns its deadline (a replica starved of CPU) is abandoned but keeps the
+probes that finished; the others are no evidence this round, never failures. Each vote
+carries its own member's evidence time (`at`: the member's newest check outcome; for a
+"down", its newest down check's), so the leader stops counting a member this replica no
+longer probes while its neighbours' fresh votes keep counting
+(coordination/rounds.py). The earlier rule, the group's oldest evidence, withdrew every vote
+of the replica on a whole group for one slow member (reverted, notes/issue-23b.md).
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ from failover.health.evaluate import (
     MemberHealth,
     StateKey,
     apply_results,
+    check_keys,
     going_down_results,
     grid_start,
     held_down,
@@ -57,6 +66,11 @@ from failover.ports import CloudPort, VerdictSink
 from failover.records import GOING_DOWN, SERVING_PREFIX, Observation
 
 log = logging.getLogger(__name__)
+
+# The round runner: (specs, status fetcher, finished so far, deadline) -> the round's results;
+# raises TimeoutError past the deadline (`finished` then holds what did finish).
+RunProbes = Callable[[Sequence[ProbeSpec], StatusFetcher | None, list[ProbeResult], float],
+                     list[ProbeResult]]
 
 _ROUND_GRACE_S = 2.0  # beyond the longest probe timeout, before a round is abandoned
 
@@ -86,6 +100,8 @@ class HealthMonitor:
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
         missing: Callable[[], Collection[str]] | None = None,
         holders: Callable[[], Mapping[str, Holder | None]] | None = None,
+        clock: Callable[[], float] = time.time,
+        run_probes: RunProbes | None = None,
     ) -> None:
         self._controller_id = controller_id
         self._addresses = addresses
@@ -101,13 +117,16 @@ class HealthMonitor:
         self._on_round = on_round
         self._jobs = {j.job_id: j for j in plan_jobs(groups, max_probes_per_job)}
         self._thresholds = {g.name: (g.health.fall, g.health.rise) for g in groups}
+        self._check_keys = {g.name: check_keys(g) for g in groups}
         self._order = [g.name for g in groups]
         self._states: dict[StateKey, CheckState] = {}
         self._health: dict[str, dict[str, MemberHealth]] = {g.name: {} for g in groups}
-        self._evidence_at: dict[str, float] = {}  # by group: the last round that probed it
+        self._clock = clock  # wall time: the evidence times votes carry
+        self._check_at: dict[StateKey, float] = {}  # each check's last outcome
         self._lock = threading.Lock()
         self._plans: dict[str, tuple[Mapping[str, str], list[ProbeSpec], list[Skipped]]] = {}
         self._loop = ProbeLoop()
+        self._run_probes = run_probes or self._on_loop
         self._scheduler: BackgroundScheduler | None = None
         self._last_scheduled: dict[str, float] = {}
         self._missed_pending: dict[str, int] = defaultdict(int)
@@ -167,14 +186,16 @@ class HealthMonitor:
             specs = [*specs, *plan_serving(job.groups, self._holders())]
         gone = set(self._missing())
         longest = max((s.timeout_s for s in specs), default=0.0)
+        finished: list[ProbeResult] = []
         try:
-            results = self._loop.run(probe_all(specs, self._fetcher()), longest + _ROUND_GRACE_S)
+            results = self._run_probes(specs, self._fetcher(), finished, longest + _ROUND_GRACE_S)
         except TimeoutError:
-            log.error("probe round abandoned: it overran its deadline", extra={"job": job_id})
-            # No evidence came of it: a missed round, where the alert on missed rounds sees it
-            # (a replica starved of CPU otherwise kept its old verdicts with no sign but logs).
+            results = list(finished)  # the rest: no evidence this round, never a failure
+            log.error("probe round abandoned: it overran its deadline (%d of %d probes finished)",
+                      len(results), len(specs), extra={"job": job_id})
+            # A missed round, where the alert on missed rounds sees it (a replica starved of
+            # CPU otherwise kept its old verdicts with no sign but logs).
             self._count_missed(1)
-            results = []
         results = [*results, *self._gone_results(skipped, gone, started)]
         held = self._held_now()
         if held:
@@ -194,6 +215,10 @@ class HealthMonitor:
             probes=len(results),
             failures=sum(1 for r in results if r.outcome is not None and not r.outcome.ok),
         )
+
+    def _on_loop(self, specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
+                  finished: list[ProbeResult], deadline_s: float) -> list[ProbeResult]:
+        return self._loop.run(probe_all(specs, fetch, finished), deadline_s)
 
     @staticmethod
     def _gone_results(skipped: Sequence[Skipped], gone: set[str], at: float) -> list[ProbeResult]:
@@ -254,16 +279,18 @@ class HealthMonitor:
         pairs = [((r.spec.group, r.spec.instance, r.spec.key), r.outcome) for r in results]
         with self._lock:
             self._states = apply_results(self._states, pairs, self._thresholds)
-            verdicts = member_health(groups, self._states) + self._serving(results)
+            verdicts = member_health(groups, self._states, self._check_keys) + self._serving(results)
             changed = set()
             for v in verdicts:
                 before = self._health[v.group].get(v.instance)
                 if before is None or before.up is not v.up:
                     changed.add((v.group, v.instance))
                 self._health[v.group][v.instance] = v
-        now = time.time()
-        for group in {r.spec.group for r in results if r.outcome is not None}:
-            self._evidence_at[group] = now
+            now = self._clock()
+            for r in results:
+                if r.outcome is not None:
+                    self._check_at[(r.spec.group, r.spec.instance, r.spec.key)] = now
+            times = {(v.group, v.instance): self._evidence_time(v, now) for v in verdicts}
         for v in verdicts:
             if v.up is None:
                 continue  # no vote until the checks have decided
@@ -271,12 +298,22 @@ class HealthMonitor:
                 metrics.set_health(v.group, v.instance, v.up)
             # Every round: the sink (Observations.publish) writes only on change.
             try:
-                # `at`: the round time of the vote, which advances only with evidence, so a
-                # replica whose probes stopped for a group stops counting there (`rounds`).
-                at = self._evidence_at.get(v.group, now)
-                self._sink(Observation(self._controller_id, v.group, v.instance, v.up, at, v.reason))
+                # `at`: the time of the evidence behind the vote, which advances only with
+                # evidence, so a member this replica stopped probing stops counting (`rounds`).
+                self._sink(Observation(self._controller_id, v.group, v.instance, v.up,
+                                       times[(v.group, v.instance)], v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
+
+    def _evidence_time(self, v: MemberHealth, now: float) -> float:
+        """When this replica last had evidence about the member behind `v` (caller holds the
+        lock): for an "up", its newest check outcome; for a "down", its newest down check's.
+        Not the oldest check's: a cloud whose status calls are throttled (a zone outage) would
+        then age out every standby's "up" on a fresh tcp probe and block the failovers the
+        outage needs. A member no check of which finishes stops counting."""
+        at = self._check_at
+        checks = [c for c, s in v.checks if v.up is not False or s.up is False]
+        return max((at[k] for c in checks if (k := (v.group, v.instance, c)) in at), default=now)
 
     def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
         """The serving verdicts of this round's serving probes (caller holds the lock)."""

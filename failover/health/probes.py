@@ -27,7 +27,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from failover.health.http_probe import http_probe
+from failover.health.batch import RawBatch
+from failover.health.http_probe import http_probe, raw_http_plan
 from failover.health.plan import CommandTarget, EcsTarget, HttpTarget, ProbeSpec, TcpTarget
 from failover.health.reasons import reason_of
 from failover.model import ProbeOutcome
@@ -197,8 +198,15 @@ async def _fetch_statuses(
         return None
 
 
-async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> list[ProbeResult]:
-    """Run a round: all probes at once, ecs_status as one batched call."""
+async def probe_all(
+    specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
+    finished: list[ProbeResult] | None = None,
+) -> list[ProbeResult]:
+    """Run a round: all probes at once, ecs_status as one batched call.
+
+    `finished`, when given, receives each result as its probe completes, so a caller whose
+    wait for the whole round ran out still has the probes that did finish (the others are
+    no evidence this round, never failures: a starved replica never ran them)."""
     ecs = [s for s in specs if isinstance(s.target, EcsTarget)]
     direct = [s for s in specs if not isinstance(s.target, EcsTarget)]
     status_task = None
@@ -209,26 +217,47 @@ async def probe_all(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None) -> 
             _fetch_statuses(fetch, ids, max(s.timeout_s for s in ecs))
         )
 
-    async def timed(spec: ProbeSpec) -> ProbeOutcome:
-        return await run_probe(spec)
-
     loop = asyncio.get_running_loop()
     starts: list[float] = []
-    pending: list[asyncio.Future[ProbeOutcome]] = []
-    for spec in direct:
-        starts.append(time.time())
-        t = spec.target
-        if isinstance(t, TcpTarget) and _is_ip(t.host):
-            pending.append(start_tcp(loop, t, spec.timeout_s))
-        else:
-            pending.append(asyncio.ensure_future(timed(spec)))
+    outcomes: list[ProbeOutcome | None] = [None] * len(direct)
+
+    def done(i: int, outcome: ProbeOutcome) -> None:
+        outcomes[i] = outcome
+        if finished is not None:
+            finished.append(ProbeResult(direct[i], outcome, starts[i]))
+
+    # tcp and plain http to an IP on one epoll set; anything else (names, https, commands)
+    # as a task of its own.
+    batch = RawBatch(loop, done)
+    tasks: list[asyncio.Task[None]] = []
     try:
-        outcomes = await asyncio.gather(*pending)
+        for i, spec in enumerate(direct):
+            starts.append(time.time())
+            t = spec.target
+            if isinstance(t, TcpTarget) and _is_ip(t.host):
+                batch.tcp(i, t.host, t.port, spec.timeout_s)
+            elif isinstance(t, HttpTarget) and (raw := raw_http_plan(t.url)) is not None:
+                batch.http(i, raw[0], raw[1], raw[2], spec.timeout_s, t.expect_status,
+                           t.body_contains)
+            else:
+                tasks.append(asyncio.ensure_future(_one(spec, i, done)))
+        batch.seal()
+        await batch.done
+        await asyncio.gather(*tasks)
     except asyncio.CancelledError:
-        for f in pending:
-            f.cancel()
+        for task in tasks:
+            task.cancel()
         raise
+    finally:
+        batch.close()
     results = [ProbeResult(s, o, t) for s, o, t in zip(direct, outcomes, starts, strict=True)]
     statuses = await status_task if status_task is not None else None
-    results.extend(ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs)
+    ecs_results = [ProbeResult(s, ecs_outcome(statuses, s.instance), ecs_started) for s in ecs]
+    if finished is not None:
+        finished.extend(ecs_results)
+    results.extend(ecs_results)
     return results
+
+
+async def _one(spec: ProbeSpec, index: int, done: Callable[[int, ProbeOutcome], None]) -> None:
+    done(index, await run_probe(spec))
