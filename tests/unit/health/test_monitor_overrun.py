@@ -13,6 +13,7 @@ from failover.health.plan import ProbeSpec
 from failover.health.probes import ProbeResult, StatusFetcher
 from failover.model import ProbeOutcome
 from failover.records import Observation
+from harness.clock import FakeClock
 
 
 def _group(fall: int = 1, rise: int = 1, **extra: object) -> GroupConfig:
@@ -40,15 +41,7 @@ class Rounds:
         return list(finished)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def _monitor(g: GroupConfig, rounds: Rounds, clock: Clock,
+def _monitor(g: GroupConfig, rounds: Rounds, clock: FakeClock,
              seen: list[Observation]) -> tuple[HealthMonitor, str]:
     m = HealthMonitor([g], controller_id="c", addresses=lambda: {"i-1": "10.0.0.1", "i-2": "10.0.0.2"},
                       sink=seen.append, clock=clock, run_probes=rounds)
@@ -61,7 +54,7 @@ def _last(seen: list[Observation], instance: str) -> Observation:
 
 
 def test_an_overrun_round_keeps_its_finished_probes_and_fails_none_it_did_not_run() -> None:
-    rounds, clock, seen = Rounds(), Clock(), list[Observation]()
+    rounds, clock, seen = Rounds(), FakeClock(1_800_000_000.0), list[Observation]()
     m, job = _monitor(_group(fall=1), rounds, clock, seen)
     rounds.finish = {"i-1": True, "i-2": True}
     m.run_round(job)
@@ -75,7 +68,7 @@ def test_an_overrun_round_keeps_its_finished_probes_and_fails_none_it_did_not_ru
 
 
 def test_each_vote_carries_its_own_members_evidence_time() -> None:
-    rounds, clock, seen = Rounds(), Clock(), list[Observation]()
+    rounds, clock, seen = Rounds(), FakeClock(1_800_000_000.0), list[Observation]()
     m, job = _monitor(_group(), rounds, clock, seen)
     rounds.finish = {"i-1": True, "i-2": True}
     m.run_round(job)
@@ -97,7 +90,7 @@ def test_each_vote_carries_its_own_members_evidence_time() -> None:
 
 def test_a_down_vote_is_as_new_as_its_newest_down_check() -> None:
     g = _group(checks=[{"type": "tcp", "port": 80}, {"type": "tcp", "port": 81}])
-    clock, seen = Clock(), list[Observation]()
+    clock, seen = FakeClock(1_800_000_000.0), list[Observation]()
 
     def runner(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
                finished: list[ProbeResult], deadline_s: float) -> list[ProbeResult]:
@@ -127,7 +120,7 @@ def test_a_throttled_status_check_does_not_age_out_a_member_its_tcp_probe_still_
     zone outage) while the tcp probe keeps finishing. The member's "up" keeps counting: it
     must stay a failover target exactly when the cloud is throttled."""
     g = _group(checks=[{"type": "tcp", "port": 80}, {"type": "ecs_status"}])
-    clock, seen = Clock(), list[Observation]()
+    clock, seen = FakeClock(1_800_000_000.0), list[Observation]()
     cloud_answers = [True]
 
     def runner(specs: Sequence[ProbeSpec], fetch: StatusFetcher | None,
