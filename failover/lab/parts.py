@@ -27,15 +27,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from failover.config.models import PolicyConfig
 from failover.lab import analysis, bench, matrix, measure, netns, stability
 from failover.lab.runtime import Lab
 from failover.lab.sides import FailoverSide
 from failover.sim.realistic import DEFAULT_LAWS
 
 REALISTIC_SLACK_S = 0.5
-# The product's default step timeouts (the lab's own are short, for a quick bench).
-REALISTIC_POLICY = {"detach_timeout_s": 30, "attach_timeout_s": 30, "guest_timeout_s": 60,
-                    "verify_timeout_s": 30}
+# The product's default step timeouts, read from the config model so the two cannot drift
+# (the lab's own are short, for a quick bench; the realistic part must run the real ones).
+REALISTIC_POLICY = {k: PolicyConfig.model_fields[k].default
+                    for k in ("detach_timeout_s", "attach_timeout_s", "guest_timeout_s", "verify_timeout_s")}
 # Where each emulated law comes from (failover/sim/realistic.py): none is a published measurement.
 SOURCES = {
     "attach": "assumption: implied by Alibaba's own SDK waits; no published measurement",
