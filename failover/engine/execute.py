@@ -97,7 +97,6 @@ class Executor:
         self._cidrs: dict[str, str] = {}  # by vSwitch id
         self._state_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._ahead: dict[str, overlap.Ahead] = {}  # by record id: started before the verify step
 
     def update_state(self, group: GroupConfig, token: FencingToken,
                       change: Callable[[GroupState], GroupState]) -> None:
@@ -140,17 +139,16 @@ class Executor:
             record, detached = self._detach(record, group)
             record, attached = self._step(record, group, StepName.ATTACH,
                                           lambda trace: self._attach(record, group, trace, detached))
-            record, _ = self._step(record, group, StepName.GUEST,
-                                   lambda trace: self._guest(group, record, trace, attached))
+            record, ahead = self._step(record, group, StepName.GUEST,
+                                       lambda trace: self._guest(group, record, trace, attached))
             record, look = self._step(record, group, StepName.VERIFY,
-                                      lambda trace: self._verify(group, record, trace))
+                                      lambda trace: self._verify(group, record, trace, ahead))
             record, _ = self._step(record, group, StepName.DONE, lambda trace: self._done(group, record))
             return Finished(self._finish(group, record, Result.COMPLETED, None), look)
         except StepFailed as failed:
             return Finished(self._finish(group, failed.record, Result.FAILED,
                                          describe_error(failed.cause)), look)
         finally:
-            self._ahead.pop(record.id, None)
             metrics.set_failover_running(group.name, False)
 
     def release(self, group: GroupConfig, instance: str) -> bool:
@@ -325,8 +323,8 @@ class Executor:
         return self.deps.guest_for(group)
 
     def _guest(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace,
-               attached: EniState | None) -> StepOutcome[None]:
-        ahead = self._ahead[record.id] = overlap.start_eip_check(self.deps.cloud, group)
+               attached: EniState | None) -> StepOutcome[overlap.Ahead]:
+        ahead = overlap.start_eip_check(self.deps.cloud, group)
         eni = attached or self.deps.cloud.describe_eni(
             group.network_interface, priority=Priority.FAILOVER, trace=trace)
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
@@ -335,12 +333,12 @@ class Executor:
                 group, record.to_instance, eni, trace, verifier=self.deps.verifier, clock=self.deps.clock,
                 configure=lambda: self._configure(group, record.to_instance, network, trace),
                 failover_id=record.id)
-            return StepOutcome()
+            return StepOutcome(StepStatus.OK, ahead)
         result = self._configure(group, record.to_instance, network, trace)
         if not result.ok:
             raise GuestScriptFailed(f"guest script on {record.to_instance} ended {result.status} "
                                f"(exit {result.exit_code}): {result.output[-300:]}")
-        return StepOutcome()
+        return StepOutcome(StepStatus.OK, ahead)
 
     def _configure(self, group: GroupConfig, target: str, network: GuestNetwork,
                    trace: CallTrace) -> CommandResult:
@@ -361,13 +359,14 @@ class Executor:
                 raise
         return guest.configure(target, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
 
-    def _verify(self, group: GroupConfig, record: FailoverRecord,
-                trace: CallTrace) -> StepOutcome[EniSeen]:
+    def _verify(self, group: GroupConfig, record: FailoverRecord, trace: CallTrace,
+                ahead: overlap.Ahead | None) -> StepOutcome[EniSeen]:
+        """`ahead`: what the guest step started (None on a resume past it: all read here)."""
         looked_at = self.deps.clock.monotonic()
         eni = self.deps.cloud.describe_eni(group.network_interface, priority=Priority.FAILOVER, trace=trace)
         if eni.instance_id != record.to_instance or eni.status is not EniStatus.IN_USE:
             raise VerifyFailed(f"ENI is {eni.status} on {eni.instance_id}, not InUse on {record.to_instance}")
-        ahead = self._ahead.get(record.id) or overlap.Ahead()
+        ahead = ahead or overlap.Ahead()
         outcome = ahead.served or self.deps.verifier.verify(
             group.name, record.to_instance, guest_check.service_ips(group, eni),
             timeout_s=group.policy.verify_timeout_s)
