@@ -18,14 +18,12 @@ from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
 from failover.cloud.operations import CloudMoves
-from failover.cloud.reads import EIP_PAGE_MAX, chunks
-from failover.cloud.scheduler import SENDERS
 from failover.cloud.sdk import ApiError, SdkGateway
-from failover.cloud.transitions import FAILOVER, timeout
-from failover.cloud.waiting import Deadline, PollPlans, PollSchedule
+from failover.cloud.transitions import FAILOVER, Clocked, Target, not_found, timeout
+from failover.cloud.waiting import Deadline, PollPlans
 from failover.config import CloudConfig
 from failover.model import CallTrace, EipInfo, ErrorKind, InstanceTypeLimits, Priority
-from failover.ports import Clock, CloudPort, InstanceTypes, Provisioning, ResourceTags, SystemClock
+from failover.ports import Clock, SystemClock
 
 INSTANCE_TYPES_MAX = 10
 
@@ -71,9 +69,9 @@ class EcsCloud(CloudMoves):
         deadline = read_deadline_s or cfg.connect_timeout_s + cfg.read_timeout_s
         # A fake clock (tests) is coherent only while one thread moves it: calls run on the
         # scheduler's own thread then.
-        senders = SENDERS if isinstance(clock, SystemClock) else 0
         super().__init__(Caller(gw, self.budget, clock, rng), self.budget, clock, deadline,
-                         polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max), senders=senders)
+                         polls or PollPlans.dense(cfg.poll_dense_s, cfg.poll_max),
+                         inline=not isinstance(clock, SystemClock))
 
     def __repr__(self) -> str:
         return f"EcsCloud(region={self.region!r}, endpoint={self.endpoint or 'default'!r})"
@@ -84,12 +82,9 @@ class EcsCloud(CloudMoves):
                                 priority: Priority = Priority.ROUTINE,
                                 ) -> dict[str, InstanceTypeLimits]:
         """Per type: how many ENIs (primary included) and IPv4 addresses per ENI it allows."""
-        parts = list(chunks(list(dict.fromkeys(instance_types)), INSTANCE_TYPES_MAX))
-        bound = self._bound("DescribeInstanceTypes", len(parts), priority)
         out: dict[str, InstanceTypeLimits] = {}
-        for part in parts:
-            body = self._page("DescribeInstanceTypes", {"InstanceTypes": part}, priority, bound,
-                              None)
+        for body in self._pages("DescribeInstanceTypes", instance_types, INSTANCE_TYPES_MAX,
+                                lambda part: {"InstanceTypes": part}, priority):
             for item in convert.items(body, "InstanceTypes", "InstanceType"):
                 limits = convert.instance_type_limits(item)
                 out[limits.instance_type] = limits
@@ -125,18 +120,17 @@ class EcsCloud(CloudMoves):
                       trace: CallTrace | None = None) -> EipInfo:
         """Associate an EIP with an ENI and wait until it is InUse there; already there = done."""
         action = "AssociateEipAddress"
-        deadline = Deadline.after(self._clock, timeout_s)
+        wait = Clocked(timeout_s, self._clock.monotonic(), self._polls.eip, self._polls)
+        deadline = Deadline(self._clock, wait.deadline, timeout_s)
         params = {"AllocationId": allocation_id, "InstanceId": eni_id,
                   "InstanceType": "NetworkInterface", "Mode": mode, "ClientToken": client_token}
         if private_ip:
             params["PrivateIpAddress"] = private_ip
-        schedule = PollSchedule(self._polls.eip, timeout_s)
         issued = False
         while True:
             found = self._eips({"AllocationId": allocation_id}, FAILOVER, deadline, trace)
             if not found:
-                raise ApiError(f"EIP {allocation_id} not found", kind=ErrorKind.FATAL,
-                               code=errors.NOT_FOUND, action=action)
+                raise not_found(action, f"EIP {allocation_id}")
             eip = found[0]
             if eip.instance_id == eni_id and eip.status == "InUse":
                 return eip
@@ -151,12 +145,14 @@ class EcsCloud(CloudMoves):
                 self._caller.retrying(action, params, priority=FAILOVER, deadline=deadline,
                                       trace=trace, mutation=True)
                 issued = True
-            if deadline.expired:
+            now = self._clock.monotonic()
+            if now >= wait.deadline:
                 raise timeout(action, f"EIP {allocation_id} not InUse on {eni_id} "
                               f"(last status {eip.status})", timeout_s, None, None)
-            # Provisioning, not a failover: this one wait sleeps on its caller's thread.
-            self._clock.sleep(deadline.bounded(schedule.next(deadline.elapsed())))
-
+            # Provisioning, not a failover: this one wait sleeps on its caller's thread, on the
+            # walk of its poll plan every move takes (the target is only a label here).
+            wait, look = wait.look(now, Target.ENI)
+            self._clock.sleep(look.at - now)
 
     # ---------------------------------------------------- for validate --live
 
@@ -173,41 +169,22 @@ class EcsCloud(CloudMoves):
                     "NetworkInterfaceId", 100),
             "instance": ("DescribeInstances", "Instances", "Instance", "InstanceId", 100),
         }[kind]
-        parts = list(chunks(wanted, size))
-        bound = self._bound(action, len(parts), Priority.ROUTINE)
+        def params(part: list[str]) -> dict[str, Any]:
+            if kind == "eni":
+                return {"NetworkInterfaceId": part, "MaxResults": max(10, len(part))}
+            return {"InstanceIds": json.dumps(part), "MaxResults": len(part)}
+
         out: dict[str, dict[str, str]] = {}
-        for part in parts:
-            params: dict[str, Any] = ({"NetworkInterfaceId": part, "MaxResults": max(10, len(part))}
-                                      if kind == "eni" else
-                                      {"InstanceIds": json.dumps(part), "MaxResults": len(part)})
-            body = self._page(action, params, Priority.ROUTINE, bound, None)
+        for body in self._pages(action, wanted, size, params, Priority.ROUTINE):
             for item in convert.items(body, outer, inner):
                 out[str(item.get(key))] = convert.tags(item)
         return out
 
     def _eips_tagged(self, allocation_ids: list[str], ips: list[str]) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
-        for params in ({"AllocationId": ",".join(allocation_ids)} if allocation_ids else None,
-                       {"EipAddress": ",".join(ips)} if ips else None):
-            if params is None:
-                continue
-            body = self._get("DescribeEipAddresses", {**params, "PageSize": EIP_PAGE_MAX},
-                             Priority.ROUTINE, self._deadline(), None)
-            for item in convert.items(body, "EipAddresses", "EipAddress"):
+        for key, ids in (("AllocationId", allocation_ids), ("EipAddress", ips)):
+            for item in self._eip_items({key: ",".join(ids)}, Priority.ROUTINE, self._deadline(),
+                                        None) if ids else ():
                 tags = convert.tags(item)
                 out[str(item.get("AllocationId"))] = out[str(item.get("IpAddress"))] = tags
         return out
-
-
-def as_port(cloud: EcsCloud) -> CloudPort:
-    """The adapter as the engine sees it (mypy checks here that it implements the port)."""
-    return cloud
-
-
-def as_provisioning(cloud: EcsCloud) -> tuple[InstanceTypes, Provisioning]:
-    """The provisioning roles of the adapter (mypy checks that it implements them)."""
-    return cloud, cloud
-
-
-def as_tags(cloud: EcsCloud) -> ResourceTags:
-    return cloud

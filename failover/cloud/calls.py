@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from failover.cloud import errors
@@ -29,17 +27,6 @@ from failover.ports import Clock
 log = logging.getLogger("failover.cloud")
 
 _MIN_ATTEMPT_S = 0.05
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def senders_pool(size: int) -> ThreadPoolExecutor:
-    """The threads calls are sent on (the SDK blocks): one fixed pool for the process,
-    whichever adapter (or test) sends; the scheduler hands them their calls."""
-    with _POOLS_LOCK:
-        if size not in _POOLS:
-            _POOLS[size] = ThreadPoolExecutor(size, "cloud-send")
-        return _POOLS[size]
 
 
 class Gateway(Protocol):
@@ -59,21 +46,6 @@ class Caller:
         self._clock = clock
         self._rng = rng or random.Random()
 
-    @property
-    def rate_per_s(self) -> float:
-        """Calls a second the budget allows each action."""
-        return self._budget.rate_per_s
-
-    def routine_rate(self, action: str) -> float:
-        """Routine calls a second this replica may send of `action` (its share)."""
-        return self._budget.routine_rate(action)
-
-    def pay(self, action: str, priority: Priority, bound: Deadline) -> None:
-        """Take the budget slot of one call ahead of it, waiting up to `bound`: a paged read
-        waits its turn for each page, then gives the page's attempt its whole deadline
-        (a deadline shared by the wait and the attempt left a slow page 58 ms to answer)."""
-        self._budget.acquire(action, priority, max_wait_s=bound.remaining())
-
     def once(self, action: str, params: Mapping[str, Any], *, priority: Priority,
              deadline: Deadline, trace: CallTrace | None, mutation: bool = False,
              after: ApiError | None = None, budget_wait_s: float | None = None,
@@ -84,7 +56,7 @@ class Caller:
         for a token and before it is sent; whatever the guard raises stops it unsent.
         `after`: the previous attempt's error; one refused for flow control hands on its slot.
         `budget_wait_s`: the longest this attempt waits for its slot (else its deadline);
-        `paid`: its slot was taken by `pay`.
+        `paid`: its slot was taken already (by the scheduler, or a paged read's wait).
         """
         if deadline.remaining() < _MIN_ATTEMPT_S:
             raise CloudTimeout(
@@ -125,7 +97,7 @@ class Caller:
                  deadline: Deadline, trace: CallTrace | None, mutation: bool = False,
                  paid: bool = False, budget_wait_s: float | None = None) -> Reply:
         """Attempts until success, a non-retryable error, or the deadline (`paid`: the first
-        attempt's slot was taken by `pay`)."""
+        attempt's slot was taken already)."""
         attempt = 0
         last: ApiError | None = None
         while True:

@@ -14,27 +14,17 @@ round's statuses) waits at most `ROUND_BUDGET_WAIT_S` for its slot instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from failover.cloud import convert, errors
+from failover.cloud import convert
 from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
 from failover.cloud.looks import BATCH
-from failover.cloud.scheduler import SENDERS, Scheduler
-from failover.cloud.sdk import ApiError
-from failover.cloud.transitions import EniRead, Look, Target
+from failover.cloud.scheduler import Scheduler
+from failover.cloud.transitions import EniRead, Look, Target, not_found
 from failover.cloud.waiting import Deadline, PollPlans
-from failover.model import (
-    CallTrace,
-    CloudError,
-    EipInfo,
-    EniState,
-    ErrorKind,
-    InstanceInfo,
-    Priority,
-    VSwitchInfo,
-)
+from failover.model import CallTrace, CloudError, EipInfo, EniState, InstanceInfo, Priority, VSwitchInfo
 from failover.ports import Clock
 
 T = TypeVar("T")
@@ -50,10 +40,6 @@ def chunks(seq: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(seq[i : i + size])
 
 
-def not_found(action: str, what: str) -> ApiError:
-    return ApiError(f"{what} not found", kind=ErrorKind.FATAL, code=errors.NOT_FOUND, action=action)
-
-
 FAILOVER_READ_S = 30.0
 ROUND_BUDGET_WAIT_S = 1.0  # a read on a round's clock: the next round asks again
 # A routine read may wait for twice its pages' time at the replica's routine share: other
@@ -66,14 +52,15 @@ ROUTINE_READ_MAX_S = 60.0
 
 class CloudReads:
     def __init__(self, caller: Caller, budget: ApiBudget, clock: Clock, read_deadline_s: float,
-                 polls: PollPlans, *, senders: int = SENDERS) -> None:
+                 polls: PollPlans, *, inline: bool = False) -> None:
         self._caller = caller
+        self._budget = budget
         self._clock = clock
         self._read_deadline_s = read_deadline_s
         self._polls = polls
         # Shared ENI rounds no closer than the waits' first look: one waiter is never held back.
         gap = min(polls.attach.first_s, polls.detach.first_s)
-        self._scheduler = Scheduler(caller, budget, clock, round_gap_s=gap, senders=senders)
+        self._scheduler = Scheduler(caller, budget, clock, round_gap_s=gap, inline=inline)
 
     def _deadline(self, priority: Priority = Priority.ROUTINE) -> Deadline:
         """Routine reads give up quickly; a failover step's read outlasts a crowded budget
@@ -95,20 +82,27 @@ class CloudReads:
         """How long a read of `pages` pages may take in all (see the module's doc)."""
         if priority is Priority.FAILOVER:
             return self._deadline(priority)
-        wait = PAGE_WAIT_SLACK * pages / self._caller.routine_rate(action)
+        wait = PAGE_WAIT_SLACK * pages / self._budget.routine_rate(action)
         return Deadline.after(self._clock, min(ROUTINE_READ_MAX_S, self._read_deadline_s + wait))
 
-    def _page(self, action: str, params: dict[str, Any], priority: Priority,
-              bound: Deadline, trace: CallTrace | None) -> dict[str, Any]:
-        """One page of a paged read: a routine page waits for its slot (up to `bound`), then
-        has a whole attempt deadline of its own; a failover page shares the read's."""
-        if priority is Priority.FAILOVER:
-            return self._get(action, params, priority, bound, trace)
-        self._caller.pay(action, priority, bound)
-        return self._caller.retrying(
-            action, params, priority=priority, trace=trace, paid=True,
-            deadline=Deadline.after(self._clock, self._read_deadline_s),
-        ).body
+    def _pages(self, action: str, ids: Sequence[str], size: int,
+               params: Callable[[list[str]], dict[str, Any]], priority: Priority,
+               trace: CallTrace | None = None) -> Iterator[dict[str, Any]]:
+        """The answers to a read of `ids`, `size` a page. A routine page waits its turn for its
+        slot (up to the read's bound), then gives its attempt a whole deadline (a deadline
+        shared by the wait and the attempt left a slow page 58 ms to answer); a failover page
+        shares the read's."""
+        parts = list(chunks(list(dict.fromkeys(ids)), size))
+        bound = self._bound(action, len(parts), priority)
+        for part in parts:
+            if priority is Priority.FAILOVER:
+                yield self._get(action, params(part), priority, bound, trace)
+                continue
+            self._budget.acquire(action, priority, max_wait_s=bound.remaining())
+            yield self._caller.retrying(
+                action, params(part), priority=priority, trace=trace, paid=True,
+                deadline=Deadline.after(self._clock, self._read_deadline_s),
+            ).body
 
     # ------------------------------------------------------------------ ENIs
 
@@ -144,15 +138,12 @@ class CloudReads:
     def describe_instances(self, instance_ids: Sequence[str], *,
                            priority: Priority = Priority.ROUTINE,
                            trace: CallTrace | None = None) -> dict[str, InstanceInfo]:
-        parts = list(chunks(list(dict.fromkeys(instance_ids)), DESCRIBE_INSTANCES_MAX))
-        bound = self._bound("DescribeInstances", len(parts), priority)
         out: dict[str, InstanceInfo] = {}
-        for part in parts:
-            body = self._page(
-                "DescribeInstances",
-                {"InstanceIds": json.dumps(part), "MaxResults": DESCRIBE_INSTANCES_MAX},
-                priority, bound, trace,
-            )
+        for body in self._pages(
+            "DescribeInstances", instance_ids, DESCRIBE_INSTANCES_MAX,
+            lambda part: {"InstanceIds": json.dumps(part), "MaxResults": DESCRIBE_INSTANCES_MAX},
+            priority, trace,
+        ):
             for item in convert.items(body, "Instances", "Instance"):
                 info = convert.instance_info(item)
                 out[info.instance_id] = info
@@ -172,16 +163,12 @@ class CloudReads:
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        ids = list(dict.fromkeys(instance_ids))
-        out = dict.fromkeys(ids, False)
-        parts = list(chunks(ids, ASSISTANT_PAGE_MAX))
-        bound = self._bound("DescribeCloudAssistantStatus", len(parts), priority)
-        for part in parts:
-            body = self._page(
-                "DescribeCloudAssistantStatus",
-                {"InstanceId": part, "PageSize": ASSISTANT_PAGE_MAX, "PageNumber": 1},
-                priority, bound, None,
-            )
+        out = dict.fromkeys(instance_ids, False)
+        for body in self._pages(
+            "DescribeCloudAssistantStatus", instance_ids, ASSISTANT_PAGE_MAX,
+            lambda part: {"InstanceId": part, "PageSize": ASSISTANT_PAGE_MAX, "PageNumber": 1},
+            priority,
+        ):
             out.update({k: v for k, v in convert.assistant_online(body).items() if k in out})
         return out
 
@@ -218,7 +205,12 @@ class CloudReads:
 
     def _eips(self, params: dict[str, Any], priority: Priority, deadline: Deadline,
               trace: CallTrace | None) -> list[EipInfo]:
-        out: list[EipInfo] = []
+        return [convert.eip_info(e) for e in self._eip_items(params, priority, deadline, trace)]
+
+    def _eip_items(self, params: dict[str, Any], priority: Priority, deadline: Deadline,
+                   trace: CallTrace | None) -> list[Any]:
+        """Every page of a DescribeEipAddresses, its items as answered."""
+        out: list[Any] = []
         page = 1
         while True:
             body = self._get(
@@ -226,7 +218,7 @@ class CloudReads:
                 priority, deadline, trace,
             )
             found = convert.items(body, "EipAddresses", "EipAddress")
-            out += [convert.eip_info(e) for e in found]
+            out += found
             if not found or len(out) >= int(body.get("TotalCount") or 0):
                 return out
             page += 1

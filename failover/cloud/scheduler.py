@@ -24,13 +24,13 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget, BudgetExhausted
-from failover.cloud.calls import Caller, senders_pool
+from failover.cloud.calls import Caller
 from failover.cloud.looks import ACTION, BATCH, INVOCATION_READS, RunTimes, read
 from failover.cloud.moves import Attach, Detach
 from failover.cloud.sdk import ApiError, Reply
@@ -47,6 +47,7 @@ from failover.cloud.transitions import (
     Start,
     Stop,
     Target,
+    not_found,
 )
 from failover.cloud.waiting import Deadline, retry_delay
 from failover.model import CallTrace, CloudError, ErrorKind, Priority
@@ -63,6 +64,9 @@ MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be 
 # hand-off (a busy turn, a thread waking) must not make calls late and then bunched, which a
 # gateway counting a sliding second refuses (the budget's 5 % margin absorbs ~50 ms of jitter).
 HANDOFF_S = 0.05
+# The threads calls are sent on (the SDK blocks): one fixed pool for the process, whichever
+# adapter (or test) sends; it starts its threads only when calls come.
+_SENDERS = ThreadPoolExecutor(SENDERS, "cloud-send")
 
 
 @dataclass(eq=False)
@@ -95,7 +99,7 @@ class Wait:
 
 class Scheduler:
     def __init__(self, caller: Caller, budget: ApiBudget, clock: Clock, *, round_gap_s: float,
-                 senders: int = SENDERS) -> None:
+                 inline: bool = False) -> None:
         self._caller = caller
         self._budget = budget
         self._clock = clock
@@ -104,7 +108,7 @@ class Scheduler:
         self._wake = threading.Event()
         self._running = False
         self._start_lock = threading.Lock()
-        self._pool = senders_pool(senders) if senders > 0 else None
+        self._pool = None if inline else _SENDERS
         # Everything below is the loop thread's alone.
         self._waits: list[Wait] = []
         self._credit = dict.fromkeys(Target, ROUNDS_AT_ONCE)
@@ -194,7 +198,7 @@ class Scheduler:
             waits = sum(isinstance(x.move, Command) for x in self._waits) + 1
             aim = self.run_times.aim(self._clock.monotonic(), waits=waits,
                                      looks_per_s=1.0 / w.move.plan.dense_s,
-                                     capacity_per_s=len(INVOCATION_READS) * self._caller.rate_per_s)
+                                     capacity_per_s=len(INVOCATION_READS) * self._budget.rate_per_s)
             w.move = replace(w.move, aim=aim)
         self._waits.append(w)
         self._settle(w, w.decision)
@@ -365,8 +369,7 @@ class Scheduler:
                 continue  # it gave up at its deadline while the round was out
             seen = got.get(w.key())
             if seen is None:
-                self._settle(w, Fail(ApiError(f"ENI {w.key()} not found", kind=ErrorKind.FATAL,
-                                              code=errors.NOT_FOUND, action=ACTION[target])))
+                self._settle(w, Fail(not_found(ACTION[target], f"ENI {w.key()}")))
                 continue
             w.read_error = None
             w.move, decision = w.move.seen(seen, now)

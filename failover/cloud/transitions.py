@@ -158,9 +158,8 @@ class Clocked:
         return s.refused(now).poll(now)
 
 
-def not_found(instance_id: str, action: str) -> Fail:
-    return Fail(ApiError(f"instance {instance_id} not found", kind=ErrorKind.FATAL,
-                         code=errors.NOT_FOUND, action=action))
+def not_found(action: str, what: str) -> ApiError:
+    return ApiError(f"{what} not found", kind=ErrorKind.FATAL, code=errors.NOT_FOUND, action=action)
 
 
 def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
@@ -171,7 +170,6 @@ def timeout(action: str, what: str, timeout_s: float, last: EniState | None,
     why = f"; last error: {last_error}" if last_error is not None else ""
     return CloudTimeout(f"{what} after {timeout_s:g} s{seen}{why}", kind=ErrorKind.RETRYABLE,
                         code=errors.TIMEOUT, action=action)
-
 
 
 @dataclass(frozen=True)
@@ -189,7 +187,6 @@ class EniRead(Clocked):
         return self.last_error or CloudTimeout(
             f"{self.action}: no time left to call the API (deadline of {self.timeout_s:g} s)",
             kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action=self.action)
-
 
 
 @dataclass(frozen=True)
@@ -211,7 +208,7 @@ class Stop(Clocked):
         assert isinstance(read, Status)
         s = replace(self, status=read.value)
         if read.value is None:
-            return s, not_found(s.instance_id, s.action)
+            return s, Fail(not_found(s.action, f"instance {s.instance_id}"))
         if read.value == "Stopped":
             return s, Done(None)
         elapsed = now - s.t0
@@ -229,7 +226,6 @@ class Stop(Clocked):
     def expired(self) -> CloudError:
         return timeout(self.action, f"instance {self.instance_id} not Stopped (last status "
                        f"{self.status or 'unknown'})", self.timeout_s, None, self.last_error)
-
 
 
 @dataclass(frozen=True)
@@ -256,7 +252,7 @@ class Start(Clocked):
         if read.value == "Stopped" and not s.started and s.ready(now):
             return s, Issue(now)
         if read.value is None:
-            return s, not_found(s.instance_id, s.action)
+            return s, Fail(not_found(s.action, f"instance {s.instance_id}"))
         return s.poll(now)
 
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
@@ -270,7 +266,6 @@ class Start(Clocked):
         return CloudTimeout(f"instance {self.instance_id} not Running with Cloud Assistant online "
                             f"after {self.timeout_s:g} s ({what}){why}", kind=ErrorKind.RETRYABLE,
                             code=errors.TIMEOUT, action=self.action)
-
 
 
 @dataclass(frozen=True)

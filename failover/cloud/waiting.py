@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -74,7 +73,7 @@ class PollPlan:
                        dense_until_s=self.dense_until_s * k, cap_s=self.cap_s * k)
 
 
-GROWING = PollPlan()
+GROWING = PollPlan()  # no dense window: the plain x1.5 back-off
 ATTACH = PollPlan.around(5.0, 30.0)
 DETACH = PollPlan.around(4.0, 30.0)
 STOP = PollPlan.around(5.0, 30.0)  # assumed: nobody publishes force-stop times
@@ -131,32 +130,6 @@ def poll_next(plan: PollPlan, timeout_s: float, polls: int, grow: float,
     return max(0.0, interval), min(grow * plan.factor, plan.cap_s)
 
 
-class PollSchedule:
-    """One wait's walk through its plan (`poll_next`): `next(elapsed)` is how long to sleep."""
-
-    def __init__(self, plan: PollPlan = GROWING, timeout_s: float = math.inf) -> None:
-        self.plan = plan
-        self.timeout_s = timeout_s
-        self.polls = 0
-        self._grow = plan.first_s
-
-    def next(self, elapsed_s: float) -> float:
-        interval, self._grow = poll_next(self.plan, self.timeout_s, self.polls, self._grow,
-                                         elapsed_s)
-        self.polls += 1
-        return interval
-
-
-def poll_intervals(plan: PollPlan = GROWING, timeout_s: float = math.inf) -> Iterator[float]:
-    """Endless intervals of `plan`, each measured from the end of the one before."""
-    schedule = PollSchedule(plan, timeout_s)
-    elapsed = 0.0
-    while True:
-        interval = schedule.next(elapsed)
-        elapsed += interval
-        yield interval
-
-
 def retry_delay(attempt: int, retry_after_ms: int | None = None, rng: random.Random | None = None) -> float:
     """Seconds to wait before retry number `attempt` (0-based) of a retryable error.
 
@@ -185,14 +158,3 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self.at - self.clock.monotonic())
-
-    def elapsed(self) -> float:
-        return self.total_s - (self.at - self.clock.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0.0
-
-    def bounded(self, seconds: float) -> float:
-        """`seconds`, cut so that sleeping it does not pass the deadline."""
-        return max(0.0, min(seconds, self.remaining()))

@@ -34,8 +34,8 @@ def test_no_condition_variable_and_one_thread_the_schedulers_loop() -> None:
             target = next(ast.unparse(k.value) for k in call.keywords if k.arg == "target")
             threads.append((path.name, target))
         pools = [ast.unparse(c) for c in calls_named(tree, "ThreadPoolExecutor")]
-        assert pools == ([] if path.name != "calls.py"
-                         else ["ThreadPoolExecutor(size, 'cloud-send')"]), path.name
+        assert pools == ([] if path.name != "scheduler.py"
+                         else ["ThreadPoolExecutor(SENDERS, 'cloud-send')"]), path.name
     assert threads == [("scheduler.py", "self._loop")]
 
 

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import statistics
+from collections.abc import Iterator
 from dataclasses import replace
 from statistics import NormalDist
 
@@ -13,15 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failover.cloud.waiting import (
-    ATTACH,
-    DETACH,
-    GROWING,
-    PollPlan,
-    PollPlans,
-    PollSchedule,
-    poll_intervals,
-)
+from failover.cloud.transitions import Clocked, Target
+from failover.cloud.waiting import ATTACH, DETACH, GROWING, POLL_CAP_S, PollPlan, PollPlans
 
 # Step durations drawn here, not from the emulator: the plans must hold for clouds other
 # than the one the emulator models (median, p99 in seconds; log-normal shapes).
@@ -36,15 +30,23 @@ def lognormal(median_s: float, p99_s: float, u: float) -> float:
 PLANS = [ATTACH, DETACH, GROWING, PollPlan(max_polls=5), PollPlan.around(5.0, 30.0, max_polls=12)]
 
 
+def walk(plan: PollPlan, timeout_s: float = math.inf) -> Iterator[float]:
+    """A wait's looks by its plan (`Clocked.look`, as every move takes them), each as the time
+    since the wait began, the look before it taken at once."""
+    wait, now = Clocked(timeout_s, 0.0, plan, PollPlans()), 0.0
+    while True:
+        wait, look = wait.look(now, Target.ENI)
+        now = look.at
+        yield now
+
+
+def intervals(plan: PollPlan = GROWING) -> Iterator[float]:
+    return (b - a for a, b in itertools.pairwise(itertools.chain([0.0], walk(plan))))
+
+
 def looks(plan: PollPlan, timeout_s: float) -> list[float]:
     """The times (since the wait began) of the looks that happen before the timeout."""
-    out, elapsed = [], 0.0
-    for interval in poll_intervals(plan, timeout_s):
-        elapsed += interval
-        if elapsed >= timeout_s:
-            return out
-        out.append(elapsed)
-    raise AssertionError("unreachable")
+    return list(itertools.takewhile(lambda t: t < timeout_s, walk(plan, timeout_s)))
 
 
 @given(plan=st.sampled_from(PLANS), timeout_s=st.floats(0.1, 3600.0))
@@ -74,18 +76,29 @@ def test_dense_through_the_default_timeout() -> None:
 
 def test_schedule_follows_the_real_elapsed_time() -> None:
     """Slow answers do not shift the dense window: the caller passes the time really elapsed."""
-    s = PollSchedule(DETACH, 30.0)
-    assert s.next(0.0) == pytest.approx(0.15)
-    assert [s.next(5.0), s.next(5.3)] == pytest.approx([DETACH.dense_s, DETACH.dense_s])  # in the window
-    past = [s.next(31.0 + i) for i in range(5)]  # past it: backing off from the dense spacing
+    wait = Clocked(60.0, 0.0, DETACH, PollPlans())
+
+    def after(elapsed: float) -> float:
+        nonlocal wait
+        wait, look = wait.look(elapsed, Target.ENI)
+        return look.at - elapsed
+
+    assert after(0.0) == pytest.approx(0.15)
+    assert [after(5.0), after(5.3)] == pytest.approx([DETACH.dense_s, DETACH.dense_s])  # in the window
+    past = [after(31.0 + i) for i in range(5)]  # past it: backing off from the dense spacing
     assert past == pytest.approx([0.2, 0.3, 0.45, 0.675, 1.0])
 
 
 def test_growing_plan_is_the_old_back_off() -> None:
-    it = poll_intervals()
-    got = [next(it) for _ in range(10)]
+    got = list(itertools.islice(intervals(), 12))
     assert got[:3] == pytest.approx([0.15, 0.225, 0.3375])
-    assert got[-1] == GROWING.cap_s
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(got))
+    assert got[-1] == pytest.approx(max(got)) == GROWING.cap_s == POLL_CAP_S
+
+
+def test_first_second_of_polling_is_dense() -> None:
+    """A fast cloud is seen fast: several polls land within the first second."""
+    assert len(list(itertools.takewhile(lambda t: t <= 1.0, walk(GROWING)))) >= 3
 
 
 def test_scaled_plans_keep_counts_and_shrink_times() -> None:
@@ -130,13 +143,9 @@ def test_the_dense_plan_notices_a_finished_step_within_250_ms_median(plan: PollP
 
 
 def test_dense_plans_follow_the_configured_interval() -> None:
-    from failover.cloud.waiting import PollPlans, PollSchedule
-
     plans = PollPlans.dense(0.05, max_polls=200)
     assert plans.attach.dense_s == 0.05 and plans.attach.first_s == 0.05
     assert plans.command.dense_s == 0.05
-    sched = PollSchedule(plans.attach, timeout_s=30)
-    waits = [sched.next(t * 0.05) for t in range(10)]
-    assert max(waits) <= 0.05 + 1e-9
+    assert max(itertools.islice(intervals(plans.attach), 10)) <= 0.05 + 1e-9
     default = PollPlans.dense(0.3)
     assert default.command.dense_s == 0.1  # the guest wait never polls coarser than its own plan

@@ -14,7 +14,8 @@ import pytest
 from failover.cloud import EcsCloud, errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError, Reply
-from failover.cloud.waiting import ATTACH, PollSchedule
+from failover.cloud.transitions import Clocked, Target
+from failover.cloud.waiting import ATTACH, PollPlans
 from failover.config import CloudConfig
 from failover.model import CallTrace, CloudError, EniState, EniStatus, ErrorKind, Priority
 from failover.ports import Clock, SystemClock
@@ -141,13 +142,13 @@ def test_one_reader_alone_looks_exactly_when_its_schedule_says() -> None:
     assert state.status is EniStatus.IN_USE
     looks = [t - t0 for t, _, _ in world.describes]
     # Expected: a read, the attach, then a look after each interval of the plan.
-    schedule = PollSchedule(ATTACH, 30.0)
+    wait = Clocked(30.0, 0.0, ATTACH, PollPlans())
     want = [0.0]
     at = 0.01  # the first read's latency; the attach answers at once
     while len(want) < len(looks):
-        at += schedule.next(at - 0.0)
-        want.append(at)
-        at += 0.01
+        wait, look = wait.look(at, Target.ENI)
+        want.append(look.at)
+        at = look.at + 0.01
     assert looks == pytest.approx(want, abs=1e-6)
     assert looks[-1] >= 2.0 > looks[-2]  # the first look after the attach landed ends it
 
@@ -311,8 +312,8 @@ def test_no_look_is_earlier_than_its_due_when_alone() -> None:
     t0 = clock.monotonic()
     cloud.attach_eni("eni-a", "i-b", timeout_s=10)
     looks = [t - t0 for t, _, _ in world.describes]
-    schedule = PollSchedule(ATTACH, 10.0)
-    assert looks[1] == pytest.approx(schedule.next(0.0))  # the first look after the call
+    first = Clocked(10.0, 0.0, ATTACH, PollPlans()).look(0.0, Target.ENI)[1]
+    assert looks[1] == pytest.approx(first.at)  # the first look after the call
 
 
 def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
