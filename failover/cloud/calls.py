@@ -19,14 +19,13 @@ from typing import Any, Protocol
 from failover.cloud import errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError, Reply, last_check
-from failover.cloud.waiting import Deadline, retry_delay
+from failover.cloud.waiting import MIN_CALL_S, Deadline, no_time_left, retry_delay
 from failover.metrics import record_api_call
-from failover.model import ApiCall, CallTrace, CloudTimeout, ErrorKind, Priority
+from failover.model import ApiCall, CallTrace, ErrorKind, Priority
 from failover.ports import Clock
 
 log = logging.getLogger("failover.cloud")
 
-_MIN_ATTEMPT_S = 0.05
 
 
 class Gateway(Protocol):
@@ -58,11 +57,8 @@ class Caller:
         `budget_wait_s`: the longest this attempt waits for its slot (else its deadline);
         `paid`: its slot was taken already (by the scheduler, or a paged read's wait).
         """
-        if deadline.remaining() < _MIN_ATTEMPT_S:
-            raise CloudTimeout(
-                f"{action}: no time left to call the API (deadline of {deadline.total_s:g} s)",
-                kind=ErrorKind.RETRYABLE, code="Timeout", action=action,
-            )
+        if deadline.remaining() < MIN_CALL_S:
+            raise no_time_left(action, deadline.total_s)
         kept = after.kept_slot if after is not None else None
         if after is not None:
             after.kept_slot = None
@@ -110,7 +106,7 @@ class Caller:
                 if e.kind is not ErrorKind.RETRYABLE:
                     raise
                 delay = self.backoff(e, attempt)
-                if delay + _MIN_ATTEMPT_S > deadline.remaining():
+                if delay + MIN_CALL_S > deadline.remaining():
                     raise  # waiting would pass the deadline: report the last real error
                 self._clock.sleep(delay)
                 attempt += 1

@@ -30,8 +30,6 @@ from failover.ports import Clock
 T = TypeVar("T")
 
 DESCRIBE_INSTANCES_MAX = 100  # InstanceIds JSON array
-STATUS_PAGE_MAX = 50  # DescribeInstanceStatus PageSize
-ASSISTANT_PAGE_MAX = 50
 EIP_PAGE_MAX = 100
 
 
@@ -153,9 +151,10 @@ class CloudReads:
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
         out: dict[str, str] = {}
         deadline = self._deadline(priority)
-        for part in chunks(list(dict.fromkeys(instance_ids)), STATUS_PAGE_MAX):
+        size = BATCH[Target.STATUS]
+        for part in chunks(list(dict.fromkeys(instance_ids)), size):
             body = self._get("DescribeInstanceStatus",
-                             {"InstanceId": part, "PageSize": STATUS_PAGE_MAX, "PageNumber": 1},
+                             {"InstanceId": part, "PageSize": size, "PageNumber": 1},
                              priority, deadline, None,
                              None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S)
             out.update(convert.statuses(body))
@@ -163,10 +162,10 @@ class CloudReads:
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        out = dict.fromkeys(instance_ids, False)
+        out, size = dict.fromkeys(instance_ids, False), BATCH[Target.AGENT]
         for body in self._pages(
-            "DescribeCloudAssistantStatus", instance_ids, ASSISTANT_PAGE_MAX,
-            lambda part: {"InstanceId": part, "PageSize": ASSISTANT_PAGE_MAX, "PageNumber": 1},
+            "DescribeCloudAssistantStatus", instance_ids, size,
+            lambda part: {"InstanceId": part, "PageSize": size, "PageNumber": 1},
             priority,
         ):
             out.update({k: v for k, v in convert.assistant_online(body).items() if k in out})

@@ -49,7 +49,7 @@ from failover.cloud.transitions import (
     Target,
     not_found,
 )
-from failover.cloud.waiting import Deadline, retry_delay
+from failover.cloud.waiting import MIN_CALL_S, Deadline, retry_delay
 from failover.model import CallTrace, CloudError, ErrorKind, Priority
 from failover.ports import Clock
 
@@ -59,7 +59,6 @@ Move = EniRead | Detach | Attach | Stop | Start | Command
 ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
-MIN_LEFT_S = 0.05  # a wait with less than this left gives up: no call would be answered in it
 # A sender takes a booked call this long before its slot and sleeps the rest itself: the loop's
 # hand-off (a busy turn, a thread waking) must not make calls late and then bunched, which a
 # gateway counting a sliding second refuses (the budget's 5 % margin absorbs ~50 ms of jitter).
@@ -170,7 +169,7 @@ class Scheduler:
         """Expire, send, look; the seconds until something is due."""
         while self._timers and self._timers[0][0] - HANDOFF_S <= now:
             self._submit(heapq.heappop(self._timers)[2])
-        for w in [w for w in self._waits if now >= w.move.deadline - MIN_LEFT_S
+        for w in [w for w in self._waits if now >= w.move.deadline - MIN_CALL_S
                   and not (w.busy and isinstance(w.decision, Issue))]:  # a sent call is awaited
             error = w.read_error if isinstance(w.move, EniRead) else None
             self._finish(w, Fail(error or w.move.expired()))
@@ -188,7 +187,7 @@ class Scheduler:
         for w in self._waits:
             if w.busy and isinstance(w.decision, Issue):
                 continue  # its call's answer wakes the loop (the call is bounded by the deadline)
-            nxt = min(nxt, w.move.deadline - MIN_LEFT_S)
+            nxt = min(nxt, w.move.deadline - MIN_CALL_S)
             if not w.busy:
                 nxt = min(nxt, w.at if w.target is None else max(w.at, now + self._gate_in(w.target, now)))
         return max(0.0, nxt - now)

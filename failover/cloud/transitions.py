@@ -18,15 +18,13 @@ from typing import Any, ClassVar, Self
 
 from failover.cloud import convert, errors
 from failover.cloud.sdk import ApiError
-from failover.cloud.waiting import PollPlan, PollPlans, poll_next
+from failover.cloud.waiting import MIN_CALL_S, PollPlan, PollPlans, no_time_left, poll_next
 from failover.model import CloudError, CloudTimeout, CommandResult, EniState, ErrorKind, Priority
 
 FAILOVER = Priority.FAILOVER
 # A call refused for the instance's state: while it runs, a type that takes or releases an ENI
 # only while Stopped refuses for as long as it runs (the move asks the status to tell).
 INSTANCE_STATE_CODE = "InvalidOperation.InvalidEcsState"
-# A look whose answer would come after the deadline is not worth a call.
-_MIN_LEFT_S = 0.05
 
 
 class Target(enum.Enum):
@@ -184,9 +182,7 @@ class EniRead(Clocked):
         return self, Done(read)
 
     def expired(self) -> CloudError:
-        return self.last_error or CloudTimeout(
-            f"{self.action}: no time left to call the API (deadline of {self.timeout_s:g} s)",
-            kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action=self.action)
+        return self.last_error or no_time_left(self.action, self.timeout_s)
 
 
 @dataclass(frozen=True)
@@ -297,7 +293,7 @@ class Command(Clocked):
     def sent(self, outcome: Sent, now: float) -> tuple[Self, Decision]:
         error = outcome.error
         if error is not None:
-            if error.kind is not ErrorKind.RETRYABLE or outcome.retry_in + _MIN_LEFT_S > self.deadline - now:
+            if error.kind is not ErrorKind.RETRYABLE or outcome.retry_in + MIN_CALL_S > self.deadline - now:
                 return self, Fail(error)  # waiting would pass the deadline: the last real error
             return replace(self, last_error=error), Issue(now + outcome.retry_in)
         invoke_id = str(outcome.body.get("InvokeId") or "")

@@ -22,6 +22,8 @@ import random
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
+from failover.cloud import errors
+from failover.model import CloudTimeout, ErrorKind
 from failover.ports import Clock
 
 POLL_FIRST_S = 0.15
@@ -40,6 +42,9 @@ LAG_S = 3.0
 # (terraform-provider-alicloud retries these with 3 s incremental waits) at most.
 CONFLICT_STEP_S = 1.0
 CONFLICT_CAP_S = 3.0
+# With less than this left before its deadline a call is not made (no answer would come in
+# time) and a wait gives up.
+MIN_CALL_S = 0.05
 _RNG = random.Random()
 _Z99 = NormalDist().inv_cdf(0.99)
 
@@ -142,6 +147,11 @@ def retry_delay(attempt: int, retry_after_ms: int | None = None, rng: random.Ran
         return retry_after_ms / 1000.0 * (1.0 + 0.2 * r.random())
     ceiling = min(RETRY_CAP_S, RETRY_BASE_S * 2.0 ** min(max(0, attempt), 16))
     return ceiling / 2 + r.random() * ceiling / 2
+
+
+def no_time_left(action: str, total_s: float) -> CloudTimeout:
+    return CloudTimeout(f"{action}: no time left to call the API (deadline of {total_s:g} s)",
+                        kind=ErrorKind.RETRYABLE, code=errors.TIMEOUT, action=action)
 
 
 @dataclass
