@@ -36,12 +36,8 @@ os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = "SECRETEXAMPLE"
 for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
     os.environ.pop(var, None)
 
-from failover.cloud import EcsCloud  # noqa: E402
-from failover.cloud.budget import ApiBudget  # noqa: E402
-from failover.cloud.sdk import SdkGateway  # noqa: E402
 from failover.cloud.waiting import PollPlans  # noqa: E402
-from failover.config import CloudConfig  # noqa: E402
-from failover.ports import SystemClock  # noqa: E402
+from harness.cloud import new_cloud  # noqa: E402
 from harness.sim import SimServer, small_world  # noqa: E402
 
 OUT = REPO / "benchmarks" / "results" / "cold_standby.json"
@@ -59,10 +55,7 @@ def world(seed: int, scale: float, cold: bool) -> dict[str, Any]:
 
 def one_move(seed: int, scale: float, cold: bool) -> dict[str, float]:
     with SimServer.from_world(world(seed, scale, cold)) as sim:
-        cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http",
-                          connect_timeout_s=1.0, read_timeout_s=5.0)
-        cloud = EcsCloud(cfg, gateway=SdkGateway(cfg), polls=PollPlans().scaled(scale),
-                         budget=ApiBudget(200.0, 400, 0.3, clock=SystemClock()))
+        cloud = new_cloud(sim, polls=PollPlans().scaled(scale), read_timeout_s=5.0)
         t0 = time.monotonic()
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=60)
         cloud.attach_eni("eni-svc", "i-standby", timeout_s=120)

@@ -55,6 +55,7 @@ from failover.config import CloudConfig  # noqa: E402
 from failover.lab.measure import breakdown, command_time, transition_time  # noqa: E402
 from failover.model import CallTrace  # noqa: E402
 from failover.ports import SystemClock  # noqa: E402
+from harness.cloud import new_cloud  # noqa: E402
 from harness.sim import AK, SECRET, SimServer, small_world  # noqa: E402
 
 OLD_PLAN = replace(GROWING, cap_s=2.0)  # the plain x1.5 back-off as it was
@@ -91,7 +92,7 @@ def adapter(sim: SimServer, polls: PollPlans, scale: float) -> EcsCloud:
     # The default budget (20/s per action, burst 20), sped up with the world.
     budget = ApiBudget(cfg.api_rate_per_s / scale, cfg.api_burst, cfg.failover_reserve,
                        clock=SystemClock())
-    return EcsCloud(cfg, budget=budget, polls=polls)
+    return new_cloud(cfg=cfg, budget=budget, polls=polls)
 
 
 def move_eni(sim: SimServer, cloud: EcsCloud, g: int, moves: int, timeout_s: float,

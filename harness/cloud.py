@@ -1,8 +1,11 @@
-"""The real cloud adapter on the emulator, as the tests build it: configs, fresh adapters with
-their own budget (tests must not share one), worlds with a far instance or a realistic profile."""
+"""The real cloud adapter as the tests and benchmarks build it (`new_cloud`, the one place they
+construct `EcsCloud`): configs, fresh adapters with their own budget (tests must not share one),
+on the emulator or on a unit test's fake gateway; worlds with a far instance or a realistic
+profile."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -10,10 +13,11 @@ from typing import Any
 
 from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
+from failover.cloud.calls import Gateway
 from failover.cloud.sdk import Reply, SdkGateway
 from failover.cloud.waiting import PollPlans
 from failover.config import CloudConfig
-from failover.ports import SystemClock
+from failover.ports import Clock, SystemClock
 from harness.sim import SimServer, small_world
 
 MakeCloud = Callable[..., EcsCloud]
@@ -48,11 +52,22 @@ def cloud_config(sim: SimServer, **overrides: Any) -> CloudConfig:
     return CloudConfig(**fields)
 
 
-def new_cloud(sim: SimServer, *, budget: ApiBudget | None = None, polls: PollPlans | None = None,
-              rate_per_s: float = 200.0, **overrides: Any) -> EcsCloud:
-    """A fresh adapter on the emulator with its own budget (`rate_per_s`, twice that burst)."""
-    own = budget or ApiBudget(rate_per_s, int(rate_per_s * 2), 0.3, clock=SystemClock())
-    return EcsCloud(cloud_config(sim, **overrides), budget=own, polls=polls)
+def new_cloud(sim: SimServer | None = None, *, cfg: CloudConfig | None = None,
+              budget: ApiBudget | None = None, polls: PollPlans | None = None,
+              rate_per_s: float = 200.0, clock: Clock | None = None,
+              gateway: Gateway | None = None, rng: random.Random | None = None,
+              read_deadline_s: float | None = None, **overrides: Any) -> EcsCloud:
+    """A fresh adapter with its own budget (`rate_per_s`, twice that burst, a 30 % reserve).
+
+    Its config: `cfg`, else `cloud_config(sim, **overrides)` on the emulator, else region "r"
+    (a unit test's fake `gateway`, on its fake `clock`). The rest goes to the adapter as given.
+    """
+    clock = clock or SystemClock()
+    if cfg is None:
+        cfg = cloud_config(sim, **overrides) if sim is not None else CloudConfig(region="r", **overrides)
+    own = budget or ApiBudget(rate_per_s, int(rate_per_s * 2), 0.3, clock=clock)
+    return EcsCloud(cfg, gateway=gateway, budget=own, clock=clock, rng=rng,
+                    read_deadline_s=read_deadline_s, polls=polls)
 
 
 class Timed:
@@ -74,10 +89,8 @@ class Timed:
 
 
 def scaled_cloud(sim: SimServer, gateway: Timed | None = None) -> EcsCloud:
-    cfg = cloud_config(sim)
-    return EcsCloud(cfg, gateway=gateway or SdkGateway(cfg),
-                    budget=ApiBudget(500.0, 1000, 0.3, clock=SystemClock()),
-                    polls=PollPlans().scaled(K))
+    """The adapter with its waits `K` times as long (`PollPlans.scaled`) and a roomy budget."""
+    return new_cloud(sim, gateway=gateway, rate_per_s=500.0, polls=PollPlans().scaled(K))
 
 
 def transitions(sim: SimServer, kind: str, rid: str) -> list[tuple[str | None, str]]:

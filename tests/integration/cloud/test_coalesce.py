@@ -6,11 +6,8 @@ import threading
 import time
 from typing import Any
 
-from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace, EniState, EniStatus
-from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.sim import SimServer, small_world
 
 WAITS = 30
@@ -39,7 +36,7 @@ def test_concurrent_attach_waits_share_describes_under_a_10_qps_limit() -> None:
     with SimServer.from_world(many_enis_world()) as sim:
         sim.control.qps(DESCRIBE, 10)
         # Our own budget is generous: only the sharing keeps us under the emulator's 10 QPS.
-        cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(200, 400, 0.3, clock=SystemClock()))
+        cloud = new_cloud(sim)
         traces = [CallTrace() for _ in range(WAITS)]
         states: dict[int, EniState] = {}
         failures: list[BaseException] = []

@@ -8,12 +8,11 @@ import time
 import pytest
 
 from failover.cloud import errors
-from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
 from failover.model import CallTrace, CloudError, CloudTimeout, ErrorKind, Priority
 from failover.ports import SystemClock
-from harness.cloud import MakeCloud, cloud_config, world_with_far_instance
+from harness.cloud import MakeCloud, new_cloud, world_with_far_instance
 from harness.sim import SimServer
 
 
@@ -35,7 +34,7 @@ def test_a_slow_api_gives_a_retryable_timeout_within_the_bound(sim: SimServer,
 
 def test_attach_wait_is_bounded_by_its_timeout() -> None:
     with SimServer.from_world(world_with_far_instance(attach_s=30.0)) as slow:
-        cloud = EcsCloud(cloud_config(slow), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+        cloud = new_cloud(slow, rate_per_s=100)
         cloud.detach_eni("eni-svc", "i-primary", timeout_s=10)
         start = time.monotonic()
         with pytest.raises(CloudTimeout) as exc:

@@ -6,13 +6,12 @@ import time
 
 import pytest
 
-from failover.cloud.adapter import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace, CloudError, DetachStalled, EniStatus, ErrorKind
 from failover.ports import SystemClock
 from harness.cloud import (
     MakeCloud,
-    cloud_config,
+    new_cloud,
     transitions,
     world_with_far_instance,
 )
@@ -189,7 +188,7 @@ def three_runs(rate_per_s: float) -> tuple[list[int], list[float]]:
     """Three 0.6 s commands one after another: the describe looks each took, and its time."""
     with SimServer.from_world(world_with_far_instance(command_s=0.6)) as sim:
         budget = ApiBudget(rate_per_s, max(1, int(rate_per_s)), 0.3, clock=SystemClock())
-        cloud = EcsCloud(cloud_config(sim), budget=budget)
+        cloud = new_cloud(sim, budget=budget)
         looks = []
         took = []
         for _ in range(3):

@@ -7,10 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.model import CallTrace
-from failover.ports import SystemClock
-from harness.cloud import cloud_config, transitions, world_with_far_instance
+from harness.cloud import new_cloud, transitions, world_with_far_instance
 from harness.sim import SimServer
 
 
@@ -24,7 +22,7 @@ def world_sim() -> Iterator[SimServer]:
 
 @pytest.fixture
 def cloud(world_sim: SimServer) -> EcsCloud:
-    return EcsCloud(cloud_config(world_sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+    return new_cloud(world_sim, rate_per_s=100)
 
 
 def test_assign_private_ips_once_per_token(world_sim: SimServer, cloud: EcsCloud) -> None:

@@ -10,12 +10,10 @@ import pytest
 from prometheus_client import generate_latest
 
 from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
-from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.sim import SimServer
 
 WRONG_SECRET = "WrongSecret-0f9e8d7c6b5a"
@@ -34,8 +32,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: SimServer) -> Iterator[None]:
 def adapter(sim: SimServer, secret_var: str, **overrides: float) -> EcsCloud:
     creds = EnvCredentials(access_key_id_env="T_AK", access_key_secret_env=secret_var,
                            security_token_env="T_TOKEN")
-    cfg = cloud_config(sim, credentials=creds, **overrides)
-    return EcsCloud(cfg, budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+    return new_cloud(sim, rate_per_s=100, credentials=creds, **overrides)
 
 
 def everything_said(err: BaseException, caplog: pytest.LogCaptureFixture) -> str:
@@ -78,9 +75,10 @@ def test_secrets_never_leak_through_errors_logs_or_metrics(
     seen.append(everything_said(exc.value, caplog))
 
     # 4. A connection refused (nothing listens on port 1).
-    dead = EcsCloud(cloud_config(sim, endpoint="127.0.0.1:1", credentials=EnvCredentials(
-        access_key_id_env="T_AK", access_key_secret_env="T_SK_RIGHT", security_token_env="T_TOKEN")),
-        budget=ApiBudget(100, 200, 0.3, clock=SystemClock()), read_deadline_s=0.5)
+    dead = new_cloud(sim, rate_per_s=100, read_deadline_s=0.5, endpoint="127.0.0.1:1",
+                     credentials=EnvCredentials(access_key_id_env="T_AK",
+                                                access_key_secret_env="T_SK_RIGHT",
+                                                security_token_env="T_TOKEN"))
     with pytest.raises(CloudError) as exc:
         dead.describe_eni("eni-svc")
     assert exc.value.code == "ConnectionError"
@@ -95,5 +93,5 @@ def test_secrets_never_leak_through_errors_logs_or_metrics(
 
 def test_default_credential_chain_reaches_the_emulator(sim: SimServer) -> None:
     """conftest exports the emulator's keys; the SDK's default chain picks them up."""
-    cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+    cloud = new_cloud(sim, rate_per_s=100)
     assert cloud.describe_eni("eni-svc").instance_id == "i-primary"

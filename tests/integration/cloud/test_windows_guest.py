@@ -10,13 +10,10 @@ import copy
 
 import pytest
 
-from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
 from failover.guest import CloudAssistantGuest
 from failover.model import GuestNetwork
-from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.sim import SMALL_WORLD, SimServer, small_world
 
 NET = GuestNetwork(mac="00:16:3e:00:00:50", ips=("192.168.1.50", "192.168.1.51"),
@@ -31,7 +28,7 @@ def world_with_windows() -> dict[str, object]:
 
 def test_windows_guest_runs_its_powershell_and_a_linux_one_is_refused_it() -> None:
     with SimServer.from_world(world_with_windows()) as sim:
-        cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(200.0, 400, 0.3, clock=SystemClock()))
+        cloud = new_cloud(sim)
         guest = CloudAssistantGuest(cloud, "windows")
         assert guest.configure("i-win", NET, timeout_s=10).ok
         created = [e for e in sim.control.events() if e["kind"] == "invocations" and e["to"] == "Created"]

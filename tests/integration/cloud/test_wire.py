@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from failover import __version__
-from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.config import CloudConfig
-from failover.ports import SystemClock
+from harness.cloud import new_cloud
 
 SEEN: list[dict[str, Any]] = []
 
@@ -49,8 +47,8 @@ def server() -> Iterator[str]:
 
 
 def test_region_user_agent_and_batched_ids(server: str) -> None:
-    cloud = EcsCloud(CloudConfig(region="cn-test", endpoint=server, protocol="http"),
-                     budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+    cloud = new_cloud(cfg=CloudConfig(region="cn-test", endpoint=server, protocol="http"),
+                      rate_per_s=100)
     ids = [f"i-{n}" for n in range(120)]
     assert cloud.instance_statuses(ids) == {"i-1": "Running"}
     assert len(SEEN) == 3  # 50 + 50 + 20: DescribeInstanceStatus pages hold at most 50

@@ -9,13 +9,12 @@ from pathlib import Path
 import pytest
 
 from failover import metrics
-from failover.cloud import EcsCloud
 from failover.cloud.budget import ApiBudget
 from failover.config import parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
 from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.replicas import Fleet, write_config
 from harness.sim import SimServer
 from harness.standby_worlds import world
@@ -33,7 +32,7 @@ def groups() -> list:
 
 def test_tracker_follows_the_cloud() -> None:
     with SimServer.from_world(world()) as sim:
-        cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+        cloud = new_cloud(sim, rate_per_s=100)
         t = ReadinessTracker(groups(), cloud, cloud, SystemClock())
         assert t.refresh()
         snap = t.answers()["rdy"]
@@ -51,7 +50,7 @@ def test_tracker_follows_the_cloud() -> None:
 def test_tracker_spends_only_the_routine_share() -> None:
     with SimServer.from_world(world()) as sim:
         budget = ApiBudget(0.01, 4, 0.5, clock=SystemClock(), routine_max_wait_s=0.1)
-        cloud = EcsCloud(cloud_config(sim), budget=budget)
+        cloud = new_cloud(sim, budget=budget)
         t = ReadinessTracker(groups(), cloud, cloud, SystemClock())
         assert t.refresh()
         assert t.refresh(force=True)

@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.model import CloudError
-from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.sim import MANAGED, SimServer
 from harness.standby_worlds import cli, closed_endpoint, world, write_config
 
@@ -31,7 +28,7 @@ def validate(sim: SimServer, tmp_path: Path, **group: Any) -> tuple[int, list[st
 
 def attach_error(sim: SimServer, target: str) -> str:
     """What the cloud says when the ENI is really moved to `target`."""
-    cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+    cloud = new_cloud(sim, rate_per_s=100)
     cloud.detach_eni("eni-svc", "i-primary", timeout_s=5)
     with pytest.raises(CloudError) as exc:
         cloud.attach_eni("eni-svc", target, timeout_s=1)

@@ -14,12 +14,9 @@ from typing import Any
 
 import yaml
 
-from failover.cloud import EcsCloud
-from failover.cloud.budget import ApiBudget
 from failover.engine.ram_tags import tag_rules
 from failover.lab.render import MANAGED_TAGS
-from failover.ports import SystemClock
-from harness.cloud import cloud_config
+from harness.cloud import new_cloud
 from harness.sim import MANAGED, SimServer
 from harness.standby_worlds import cli, world, write_config
 from tests.integration.deploy.tools import DEPLOY
@@ -67,7 +64,7 @@ def test_the_lab_and_test_worlds_carry_the_policys_tags() -> None:
 def test_the_sdk_reads_tags_from_the_emulator() -> None:
     w = untagged(world(), "instances", "i-standby", {"failover": "other", "env": "prod"})
     with SimServer.from_world(w) as sim:
-        cloud = EcsCloud(cloud_config(sim), budget=ApiBudget(100, 200, 0.3, clock=SystemClock()))
+        cloud = new_cloud(sim, rate_per_s=100)
         assert cloud.resource_tags("instance", ["i-primary", "i-standby", "i-gone"]) == {
             "i-primary": MANAGED, "i-standby": {"failover": "other", "env": "prod"}}
         assert cloud.resource_tags("eni", ["eni-svc"]) == {"eni-svc": MANAGED}

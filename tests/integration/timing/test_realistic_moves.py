@@ -8,11 +8,10 @@ import time
 
 import pytest
 
-from failover.cloud import EcsCloud, errors
+from failover.cloud import errors
 from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import PollPlans
-from failover.config import CloudConfig
 from failover.lab.measure import calls, transition_time
 from failover.model import CallTrace, DetachStalled, EniStatus, ErrorKind, NotLeader, Priority
 from failover.ports import SystemClock
@@ -121,10 +120,8 @@ def test_the_reissue_delay_counts_from_the_accepted_call_not_from_a_wait_for_its
     """A zone outage queues detaches for their tokens for seconds: a detach that has just been
     accepted is not stuck, and re-sending it would take a token another group needs."""
     with SimServer.from_world(small_world(timing={"detach_s": 0.4})) as sim:
-        cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http",
-                          connect_timeout_s=1.0, read_timeout_s=2.0)
         budget = ApiBudget(1.0, 1, 0.3, clock=SystemClock())  # one detach a second
-        cloud = EcsCloud(cfg, budget=budget)
+        cloud = new_cloud(sim, budget=budget)
         budget.acquire("DetachNetworkInterface", Priority.FAILOVER, max_wait_s=1.0)  # spent
         t0, trace = time.time(), CallTrace()
         state = cloud.detach_eni("eni-svc", "i-primary", timeout_s=10, reissue_after_s=0.5,
@@ -139,10 +136,8 @@ def test_the_reissue_delay_counts_from_the_accepted_call_not_from_a_wait_for_its
 def test_the_timeout_is_the_clouds_time_and_runs_from_the_accepted_call() -> None:
     """A detach that queued ~1 s for its token still gets its whole 2 s for the cloud."""
     with SimServer.from_world(small_world(timing={"detach_s": 1.6})) as sim:
-        cfg = CloudConfig(region=sim.region, endpoint=sim.endpoint, protocol="http",
-                          connect_timeout_s=1.0, read_timeout_s=2.0)
         budget = ApiBudget(4.0, 1, 0.3, clock=SystemClock())
-        cloud = EcsCloud(cfg, budget=budget)
+        cloud = new_cloud(sim, budget=budget)
         # Four other failovers booked the next detach tokens: ours goes out ~1 s from now.
         others = [threading.Thread(target=budget.acquire, args=("DetachNetworkInterface",),
                                    kwargs={"priority": Priority.FAILOVER, "max_wait_s": 5.0})

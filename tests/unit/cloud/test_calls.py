@@ -18,6 +18,7 @@ from failover.cloud.waiting import Deadline
 from failover.metrics import REGISTRY
 from failover.model import CallTrace, CloudTimeout, ErrorKind, NotLeader, Priority
 from harness.clock import FakeClock
+from harness.cloud import new_cloud
 
 
 class Scripted:
@@ -114,13 +115,9 @@ def test_no_time_left_is_a_cloud_timeout_without_a_call() -> None:
 
 
 def test_a_script_too_large_is_refused_before_any_call() -> None:
-    from failover.cloud import EcsCloud
-    from failover.config import CloudConfig
-
     clock = FakeClock(1000.0)
     gw = Scripted(clock, [])
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=gw, clock=clock,
-                     budget=ApiBudget(10, 10, 0.2, clock=clock))
+    cloud = new_cloud(gateway=gw, clock=clock, budget=ApiBudget(10, 10, 0.2, clock=clock))
     with pytest.raises(ApiError) as exc:
         cloud.run_script("i-1", "x" * 20_000, timeout_s=10)
     assert exc.value.kind is ErrorKind.FATAL and exc.value.code == "ScriptTooLarge"
@@ -132,8 +129,6 @@ def test_a_script_too_large_is_refused_before_any_call() -> None:
 def test_a_routine_script_leaves_the_reserve_to_failovers_and_a_failover_script_spends_it() -> None:
     """A release (ROUTINE) waits while failovers hold the window past the reserve; a guest
     configure (FAILOVER) goes at once. Its looks follow the same rule."""
-    from failover.cloud import EcsCloud
-    from failover.config import CloudConfig
 
     def sent_after(priority: Priority) -> list[tuple[str, float]]:
         clock = FakeClock(1000.0)
@@ -144,7 +139,7 @@ def test_a_routine_script_leaves_the_reserve_to_failovers_and_a_failover_script_
         budget = ApiBudget(10, 10, 0.3, clock=clock)
         for _ in range(8):  # failovers hold 8 of the 10 calls a window allows; 3 are reserve
             budget.acquire("RunCommand", Priority.FAILOVER, max_wait_s=1)
-        cloud = EcsCloud(CloudConfig(region="r"), gateway=gw, clock=clock, budget=budget)
+        cloud = new_cloud(gateway=gw, clock=clock, budget=budget)
         t0 = clock.monotonic()
         times: list[tuple[str, float]] = []
         real_call = gw.call

@@ -16,10 +16,10 @@ from failover.cloud.budget import ApiBudget
 from failover.cloud.sdk import ApiError, Reply
 from failover.cloud.transitions import Clocked, Target
 from failover.cloud.waiting import ATTACH, PollPlans
-from failover.config import CloudConfig
 from failover.model import CallTrace, CloudError, EniState, EniStatus, ErrorKind, Priority
 from failover.ports import Clock, SystemClock
 from harness.clock import FakeClock
+from harness.cloud import new_cloud
 
 DESCRIBE = "DescribeNetworkInterfaces"
 
@@ -81,10 +81,9 @@ class EniWorld:
 
 
 def cloud_on(world: EniWorld, clock: Clock, budget: ApiBudget | None = None,
-             read_deadline_s: float | None = None) -> EcsCloud:
-    return EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                    budget=budget or ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(3),
-                    read_deadline_s=read_deadline_s)
+             read_deadline_s: float | None = None, rng: random.Random | None = None) -> EcsCloud:
+    return new_cloud(gateway=world, clock=clock, budget=budget or ApiBudget(1000, 1000, 0.3, clock=clock),
+                     rng=rng or random.Random(3), read_deadline_s=read_deadline_s)
 
 
 def read_all(cloud: EcsCloud, ids: list[str], traces: list[CallTrace], *,
@@ -135,8 +134,7 @@ def test_one_reader_alone_looks_exactly_when_its_schedule_says() -> None:
     """An attach wait alone: the same looks, at the same times, as without coalescing."""
     clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"], attach_s=2.0, latency_s=0.01)
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                     budget=ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(1))
+    cloud = cloud_on(world, clock, rng=random.Random(1))
     t0 = clock.monotonic()
     state = cloud.attach_eni("eni-a", "i-b", timeout_s=30)
     assert state.status is EniStatus.IN_USE
@@ -157,8 +155,7 @@ def test_many_attach_waits_cost_about_one_describe_per_round() -> None:
     clock = SystemClock()
     ids = [f"eni-{k:02d}" for k in range(30)]
     world = EniWorld(clock, ids, attach_s=0.6, latency_s=0.01)
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                     budget=ApiBudget(1000, 1000, 0.3, clock=clock))
+    cloud = cloud_on(world, clock)
     out: dict[str, EniState] = {}
     start = threading.Barrier(len(ids))
 
@@ -320,8 +317,7 @@ def test_an_attach_from_a_known_state_calls_first_and_reads_after() -> None:
     """The detach's last look stands in for the attach's first read (one round trip less)."""
     clock = FakeClock(1000.0)
     world = EniWorld(clock, ["eni-a"], attach_s=0.0)
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                     budget=ApiBudget(1000, 1000, 0.3, clock=clock), rng=random.Random(1))
+    cloud = cloud_on(world, clock, rng=random.Random(1))
     known = EniState("eni-a", EniStatus.AVAILABLE, None, "00:16:3e:00:00:01", "192.168.1.50",
                      ("192.168.1.50",), "vsw-a", "vpc-a", "z1")
     t0 = clock.monotonic()
@@ -337,8 +333,7 @@ def test_one_thread_reading_many_enis_pays_one_call_per_hundred() -> None:
     ids = [f"eni-{k:03d}" for k in range(149)]
     world = EniWorld(clock, ids, latency_s=0.01)
     world.holder["eni-010"] = ("i-x", clock.monotonic())
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                     budget=ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
+    cloud = cloud_on(world, clock, ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
     found = cloud.describe_enis([*ids, "eni-gone"], priority=Priority.ROUTINE)
     assert sorted(found) == ids  # the unknown ENI is absent, not an error
     assert found["eni-010"].status is EniStatus.IN_USE
@@ -350,8 +345,7 @@ def test_many_enis_read_at_once_report_a_failure_that_is_not_a_missing_eni() -> 
     world = EniWorld(clock, ["eni-a", "eni-b"], latency_s=0.01)
     world.errors = [ApiError("denied", kind=ErrorKind.FATAL, code="Forbidden.RAM",
                              action=DESCRIBE)]
-    cloud = EcsCloud(CloudConfig(region="r"), gateway=world, clock=clock,
-                     budget=ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
+    cloud = cloud_on(world, clock, ApiBudget(10, 10, 0.3, clock=clock), rng=random.Random(1))
     with pytest.raises(CloudError) as e:
         cloud.describe_enis(["eni-a", "eni-b"])
     assert e.value.code == "Forbidden.RAM"
