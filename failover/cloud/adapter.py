@@ -17,6 +17,7 @@ from failover import metrics
 from failover.cloud import convert, errors
 from failover.cloud.budget import ApiBudget, shared_budget
 from failover.cloud.calls import Caller, Gateway
+from failover.cloud.looks import ask
 from failover.cloud.operations import CloudMoves
 from failover.cloud.sdk import ApiError, SdkGateway
 from failover.cloud.transitions import FAILOVER, Clocked, Target, not_found, timeout
@@ -171,7 +172,7 @@ class EcsCloud(CloudMoves):
         }[kind]
         def params(part: list[str]) -> dict[str, Any]:
             if kind == "eni":
-                return {"NetworkInterfaceId": part, "MaxResults": max(10, len(part))}
+                return ask(Target.ENI, part)
             return {"InstanceIds": json.dumps(part), "MaxResults": len(part)}
 
         out: dict[str, dict[str, str]] = {}

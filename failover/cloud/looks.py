@@ -29,24 +29,31 @@ INVOCATION_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
+def ask(target: Target, ids: list[str]) -> dict[str, Any]:
+    """The parameters of a describe of `ids` (a page: at most `BATCH[target]`)."""
+    if target is Target.ENI:
+        return {"NetworkInterfaceId": ids, "MaxResults": max(10, len(ids))}
+    return {"InstanceId": ids, "PageSize": BATCH[target], "PageNumber": 1}
+
+
 def read(caller: Caller, target: Target, action: str, ids: list[str], move: Any,
          priority: Priority, bound: Deadline, calls: CallTrace) -> dict[str, Read]:
     """One round: each id's read (an unknown ENI is absent). Its slot is already paid."""
     if target is Target.INVOCATION:
         assert isinstance(move, Command)
-        ask = {"InvokeId": move.invoke_id, "InstanceId": move.instance_id,
-               **INVOCATION_PARAMS[action]}
-        reply = caller.once(action, ask, priority=priority, deadline=bound, trace=calls, paid=True)
+        query = {"InvokeId": move.invoke_id, "InstanceId": move.instance_id,
+                 **INVOCATION_PARAMS[action]}
+        reply = caller.once(action, query, priority=priority, deadline=bound, trace=calls, paid=True)
         sent = reply.sent_at if reply.sent_at is not None else bound.clock.monotonic()
         result = convert.invocation_result(reply.body, move.invoke_id, move.instance_id)
         return {move.instance_id: Invocation(result, sent)}
     if target is not Target.ENI:
-        page = {"InstanceId": ids, "PageSize": BATCH[target], "PageNumber": 1}
-        body = caller.once(action, page, priority=priority, deadline=bound, trace=calls, paid=True).body
+        body = caller.once(action, ask(target, ids), priority=priority, deadline=bound, trace=calls,
+                           paid=True).body
         if target is Target.STATUS:
             return {i: Status(convert.statuses(body).get(i)) for i in ids}
         return {i: Agent(convert.assistant_online(body).get(i, False)) for i in ids}
-    params: dict[str, Any] = {"NetworkInterfaceId": ids, "MaxResults": max(10, len(ids))}
+    params = ask(target, ids)
     found: dict[str, Read] = {}
     for n in range(PAGES_MAX):
         body = caller.once(action, params, priority=priority, deadline=bound, trace=calls,

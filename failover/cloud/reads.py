@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from failover.cloud import convert
 from failover.cloud.budget import ApiBudget
 from failover.cloud.calls import Caller
-from failover.cloud.looks import BATCH
+from failover.cloud.looks import ACTION, BATCH, ask
 from failover.cloud.scheduler import Scheduler
 from failover.cloud.transitions import EniRead, Look, Target, not_found
 from failover.cloud.waiting import Deadline, PollPlans
@@ -151,23 +151,17 @@ class CloudReads:
                           priority: Priority = Priority.ROUTINE) -> dict[str, str]:
         out: dict[str, str] = {}
         deadline = self._deadline(priority)
-        size = BATCH[Target.STATUS]
-        for part in chunks(list(dict.fromkeys(instance_ids)), size):
-            body = self._get("DescribeInstanceStatus",
-                             {"InstanceId": part, "PageSize": size, "PageNumber": 1},
-                             priority, deadline, None,
+        for part in chunks(list(dict.fromkeys(instance_ids)), BATCH[Target.STATUS]):
+            body = self._get(ACTION[Target.STATUS], ask(Target.STATUS, part), priority, deadline, None,
                              None if priority is Priority.FAILOVER else ROUND_BUDGET_WAIT_S)
             out.update(convert.statuses(body))
         return out
 
     def cloud_assistant_online(self, instance_ids: Sequence[str], *,
                                priority: Priority = Priority.ROUTINE) -> dict[str, bool]:
-        out, size = dict.fromkeys(instance_ids, False), BATCH[Target.AGENT]
-        for body in self._pages(
-            "DescribeCloudAssistantStatus", instance_ids, size,
-            lambda part: {"InstanceId": part, "PageSize": size, "PageNumber": 1},
-            priority,
-        ):
+        out = dict.fromkeys(instance_ids, False)
+        for body in self._pages(ACTION[Target.AGENT], instance_ids, BATCH[Target.AGENT],
+                                lambda part: ask(Target.AGENT, part), priority):
             out.update({k: v for k, v in convert.assistant_online(body).items() if k in out})
         return out
 
