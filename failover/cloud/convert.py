@@ -86,15 +86,12 @@ def instance_info(d: Mapping[str, Any]) -> InstanceInfo:
     vpc = d.get("VpcAttributes") or {}
     ips = items(vpc, "PrivateIpAddress", "IpAddress")
     primary = str(ips[0]) if ips else ""
+    nics = items(d, "NetworkInterfaces", "NetworkInterface")
     if not primary:
-        for nic in items(d, "NetworkInterfaces", "NetworkInterface"):
+        for nic in nics:
             if nic.get("Type") == "Primary" and nic.get("PrimaryIpAddress"):
                 primary = str(nic["PrimaryIpAddress"])
-    enis = tuple(
-        str(n["NetworkInterfaceId"])
-        for n in items(d, "NetworkInterfaces", "NetworkInterface")
-        if n.get("NetworkInterfaceId")
-    )
+    enis = tuple(str(n["NetworkInterfaceId"]) for n in nics if n.get("NetworkInterfaceId"))
     return InstanceInfo(
         instance_id=_s(d, "InstanceId"),
         status=_s(d, "Status"),

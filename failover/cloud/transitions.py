@@ -182,7 +182,8 @@ class EniRead(Clocked):
         return self, Done(read)
 
     def expired(self) -> CloudError:
-        return self.last_error or no_time_left(self.action, self.timeout_s)
+        # A read makes no call of its own: a failed round's error is the scheduler's to give.
+        return no_time_left(self.action, self.timeout_s)
 
 
 @dataclass(frozen=True)
