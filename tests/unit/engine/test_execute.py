@@ -60,7 +60,8 @@ def test_a_failover_runs_every_step_and_records_it_ahead() -> None:
     assert rec.result is Result.COMPLETED
     assert steps(rec) == [("detach", "ok"), ("attach", "ok"), ("guest", "ok"), ("verify", "ok"), ("done", "ok")]
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
-    assert rec.step(StepName.ATTACH).request_ids  # RequestIds reach the journal
+    attach = rec.step(StepName.ATTACH)
+    assert attach is not None and attach.request_ids  # RequestIds reach the journal
     net = w.guest.configured[0][1]
     assert (net.cidr, net.gateway, net.ips[0]) == ("192.168.1.0/24", "192.168.1.253", "192.168.1.50")
     assert w.verifier.calls == [("web", "i-b", ("192.168.1.51",))]
@@ -124,7 +125,8 @@ def test_a_run_returns_its_verifys_look_at_the_eni_and_none_when_it_failed() -> 
     assert (failed.record.result, failed.look) == (Result.FAILED, None)
     # A domain failure's class names it in the journal.
     assert (failed.record.error or "").startswith("VerifyFailed: service checks failed on i-b")
-    assert failed.record.step(StepName.VERIFY).status is StepStatus.FAILED
+    verify = failed.record.step(StepName.VERIFY)
+    assert verify is not None and verify.status is StepStatus.FAILED
 
 
 def test_resume_after_the_cloud_got_further_than_the_journal() -> None:
