@@ -202,6 +202,16 @@ class ResourceTags(Protocol):
         ...
 
 
+class ScriptRunner(Protocol):
+    """The part of `CloudPort` the Cloud Assistant guest executor uses (any `CloudPort` is one)."""
+
+    def run_script(
+        self, instance_id: str, script: str, *, timeout_s: float,
+        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
+        priority: Priority = ...,
+    ) -> CommandResult: ...
+
+
 class ApiShare(Protocol):
     """What the account's per-action API limit is divided by (the cloud's budget)."""
 

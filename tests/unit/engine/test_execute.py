@@ -10,10 +10,13 @@ import pytest
 from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor, gateway_of
 from failover.model import (
+    CallTrace,
     CloudError,
+    CommandResult,
     EipInfo,
     EniStatus,
     ErrorKind,
+    GuestNetwork,
     NotLeader,
     Result,
     StepName,
@@ -167,8 +170,8 @@ class ColdRefusingGuest(FakeGuest):
         self.cloud = cloud
         self.refused = 0
 
-    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
-                  trace: Any = None) -> Any:
+    def configure(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                  trace: CallTrace | None = None) -> CommandResult:
         if instance_id in self.cloud.stopped:
             self.refused += 1
             raise CloudError("instance not running", kind=ErrorKind.FATAL, code="NotRunning")
@@ -188,8 +191,8 @@ def test_a_cold_standby_is_started_when_it_refuses_the_guest_script() -> None:
 
 
 class TimingOutGuest(FakeGuest):
-    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
-                  trace: Any = None) -> Any:
+    def configure(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                  trace: CallTrace | None = None) -> CommandResult:
         raise CloudError("command timed out", kind=ErrorKind.RETRYABLE, code="Timeout")
 
 
@@ -306,8 +309,8 @@ def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure
 class SendingGuest(FakeGuest):
     """Like the Cloud Assistant adapter: the trace's guard runs right before the script leaves."""
 
-    def release(self, instance_id: str, network: Any, *, timeout_s: float,
-                trace: Any = None) -> Any:
+    def release(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                trace: CallTrace | None = None) -> CommandResult:
         assert trace is not None, "a release must carry a trace: its guard is the fencing check"
         trace.check()
         return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
@@ -344,8 +347,8 @@ def test_no_release_when_the_eni_comes_back_while_the_release_waits() -> None:
     cloud = w.cloud
 
     class ComingBack(SendingGuest):
-        def release(self, instance_id: str, network: Any, *, timeout_s: float,
-                    trace: Any = None) -> Any:
+        def release(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                    trace: CallTrace | None = None) -> CommandResult:
             # While the release waited for budget, the ENI went back to i-a.
             cloud.enis["eni-a"] = replace(cloud.enis["eni-a"], instance_id="i-a")
             return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
