@@ -38,7 +38,8 @@ PLANS = [ATTACH, DETACH, GROWING, PollPlan(max_polls=5), PollPlan.around(5.0, 30
 
 def looks(plan: PollPlan, timeout_s: float) -> list[float]:
     """The times (since the wait began) of the looks that happen before the timeout."""
-    out, elapsed = [], 0.0
+    out: list[float] = []
+    elapsed = 0.0
     for interval in poll_intervals(plan, timeout_s):
         elapsed += interval
         if elapsed >= timeout_s:
