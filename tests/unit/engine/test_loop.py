@@ -187,6 +187,7 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
         return real(eni_id, **kw)
 
     r.cloud.describe_eni = flaky  # type: ignore[method-assign]  # patched for this test; the signature is still checked
+    # Patched for this test (the lambda's signature is checked against the method's).
     batch = r.cloud.describe_enis  # taking office reads every ENI at once: eni-0 is missing there
     r.cloud.describe_enis = lambda ids, **kw: {e: s for e, s in batch(ids, **kw).items()  # type: ignore[method-assign]
                                                if e != "eni-0"}
@@ -197,7 +198,7 @@ def test_a_group_whose_holder_cannot_be_read_does_not_stop_the_others() -> None:
     assert [(a.kind, a.group) for a in actions] == [(Kind.FAILOVER, "g1")]
     r.settle()
     r.cloud.describe_eni = real  # type: ignore[method-assign]  # patched for this test; the signature is still checked
-    r.cloud.describe_enis = batch  # type: ignore[method-assign]
+    r.cloud.describe_enis = batch  # type: ignore[method-assign]  # the fake's own method put back
     assert r.engine.tick() == []  # not retried before its back-off
     r.clock.sleep(3)
     assert [(a.kind, a.group) for a in r.engine.tick()] == [(Kind.FAILOVER, "g0")]
