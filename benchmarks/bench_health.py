@@ -94,6 +94,7 @@ def serve(n: int, port: int, lifetime_s: int, hang: bool) -> None:
     while True:
         for key, _ in sel.select():
             try:
+                assert isinstance(key.fileobj, socket.socket)  # only sockets are registered
                 conn, _ = key.fileobj.accept()
                 conn.close()
             except BlockingIOError:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def main() -> None:
         port = int(server.stdout.readline())
         target = HttpTarget(url=f"http://127.0.0.1:{port}/healthz")
         candidate = load_candidate().http_probe
-        clients = {
+        clients: dict[str, Callable[[int], Coroutine[Any, Any, tuple[float, float, int]]]] = {
             "streams": lambda n: one_round(current.http_probe, target, n),
             "aiohttp_per_probe_session": lambda n: one_round(candidate, target, n),
             "aiohttp_shared_session": lambda n: shared_round(target, n),

@@ -31,7 +31,7 @@ for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
 
 from failover import app  # noqa: E402
 from failover.config import CloudConfig, load  # noqa: E402
-from failover.records import DrillRequest  # noqa: E402
+from failover.records import DrillRequest, FailoverRecord  # noqa: E402
 from harness.replicas import Fleet, write_config  # noqa: E402
 from harness.sim import SimServer, small_world  # noqa: E402
 from harness.waiting import wait_for  # noqa: E402
@@ -80,8 +80,12 @@ def main() -> None:
                 c.coordination.requests.submit(req)
                 answer = c.coordination.requests.wait_for_result(req.id, 30)
                 assert answer.failover_id, answer
-                rec = wait_for(lambda fid=answer.failover_id: (r := c.coordination.journal.get(fid))
-                               and r.finished and r, 60, "the drill to finish")
+
+                def finished(fid: str = answer.failover_id) -> FailoverRecord | None:
+                    r = c.coordination.journal.get(fid)
+                    return r if r is not None and r.finished else None
+
+                rec = wait_for(finished, 60, "the drill to finish")
                 assert rec.result.value == "completed", rec
                 records.append(rec)
                 print(f"drill {i + 1}/{args.drills}: {rec.duration_s:.3f} s", flush=True)

@@ -75,7 +75,8 @@ def world(groups: int) -> dict[str, Any]:
 
 def run_phase(endpoint: str, threads: int, seconds: float, call: Any) -> dict[str, Any]:
     stop = time.monotonic() + seconds
-    counts, errors, latencies = [0] * threads, [0] * threads, [[] for _ in range(threads)]
+    counts, errors = [0] * threads, [0] * threads
+    latencies: list[list[float]] = [[] for _ in range(threads)]
 
     def worker(i: int) -> None:
         client = Client(

@@ -72,7 +72,7 @@ def realistic_rows(rto: dict[str, Any]) -> list[Row]:
     what = "(4) real-cloud picture: ours under the realistic profile (" + laws(real) + ")"
     ka = ((rto.get("keepalived") or {}).get("crash") or {}).get("median_s")
     if ka is None:
-        defaults = next((r for r in rto.get("matrix") or [] if r.get("id") == "defaults"), {})
+        defaults: dict[str, Any] = next((r for r in rto.get("matrix") or [] if r.get("id") == "defaults"), {})
         ka = (((defaults.get("rto") or {}).get("keepalived") or {}).get("crash") or {}).get("median_s")
     havip = f"keepalived + HaVip on Alibaba: >= {secs(ka)} ({HAVIP_NOTE})"
     if "pooled" in real:
@@ -98,7 +98,7 @@ def realistic_rows(rto: dict[str, Any]) -> list[Row]:
 def partition_rows(rto: dict[str, Any]) -> list[Row]:
     ours = rto.get("failover") or {}
     if "matrix" in rto:
-        defaults = next((r for r in rto["matrix"] if r.get("id") == "defaults"), {})
+        defaults: dict[str, Any] = next((r for r in rto["matrix"] if r.get("id") == "defaults"), {})
         ours = (defaults.get("rto") or {}).get("failover") or {}
     p = ours.get("partition")
     if not p:

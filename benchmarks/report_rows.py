@@ -263,7 +263,7 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
     pre, rc = (num((paths.get(p) or {}).get("client_rto_p50_s")) for p in ("prestaged", "runcommand"))
     pair = real.get("guest_paths_paired") or {}
     every = pair.get("pairs") == min(v.get("trials") or 0 for v in paths.values())
-    gain = (f"; p50s {secs(rc - pre)} apart" + (
+    gain = (f"; p50s {secs(None if rc is None or pre is None else rc - pre)} apart" + (
         " (every crash met the same draws, stalls included, on both paths)" if every else
         ", mostly by which crashes met a stalled detach (a stall shifts every later draw of its seed)"))
     gain = gain if pre is not None and rc is not None else ""

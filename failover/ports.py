@@ -202,6 +202,33 @@ class ResourceTags(Protocol):
         ...
 
 
+class InstanceStatusReader(Protocol):
+    """The part of `CloudPort` the health monitor and the verifier read (any `CloudPort` is one)."""
+
+    def instance_statuses(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...
+    ) -> dict[str, str]: ...
+
+
+class InstanceReader(Protocol):
+    """The part of `CloudPort` the member addresses are read with (any `CloudPort` is one)."""
+
+    def describe_instances(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...,
+        trace: CallTrace | None = ...,
+    ) -> dict[str, InstanceInfo]: ...
+
+
+class ScriptRunner(Protocol):
+    """The part of `CloudPort` the Cloud Assistant guest executor uses (any `CloudPort` is one)."""
+
+    def run_script(
+        self, instance_id: str, script: str, *, timeout_s: float,
+        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
+        priority: Priority = ...,
+    ) -> CommandResult: ...
+
+
 class ApiShare(Protocol):
     """What the account's per-action API limit is divided by (the cloud's budget)."""
 

@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from kazoo.client import KazooClient
@@ -153,7 +153,7 @@ class ChaosSystem:
 
     # -------------------------------------------------------------- lifecycle
 
-    def __enter__(self) -> ChaosSystem:
+    def __enter__(self) -> Self:
         try:
             self._start()
         except BaseException:

@@ -61,7 +61,9 @@ def serve(tcp: list[str], http: list[str], tcp_port: int, http_port: int, *, wor
         if os.getpid() != parent and os.getppid() != parent:
             os._exit(0)  # the parent is gone (killed by the harness): so are its workers
         for key, _ in events:
-            sock: socket.socket = key.fileobj
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)  # only sockets are registered
+            sock = ready
             role, kind = key.data
             if role == _LISTEN:
                 for _ in range(64):  # drain the accept queue a bounded number at a time

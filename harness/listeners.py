@@ -67,5 +67,6 @@ class Listeners:
                 continue  # a socket closed under select: the next round sees the new set
             for key, _ in ready:
                 with contextlib.suppress(OSError):
+                    assert isinstance(key.fileobj, socket.socket)  # only sockets are registered
                     conn, _addr = key.fileobj.accept()
                     conn.close()

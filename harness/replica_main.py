@@ -41,7 +41,7 @@ def main() -> None:
     leading = False
     last = time.monotonic()
     woke_at: float | None = None
-    fenced_ok, epochs = 0, set()
+    fenced_ok, epochs = 0, set[int]()
     while not stop:
         now = time.monotonic()
         if now - last > 1.0:

@@ -127,3 +127,11 @@ class Fleet:
         return "\n".join(f"--- {r.cid}\n{r.log.read_text(errors='replace')[-3000:]}"
                          for r in self.replicas.values() if r.log.exists())
 
+
+
+@dataclass
+class FileHealthFleet(Fleet):
+    """A fleet whose members' health checks read files: `health`/<instance> exists while it is up
+    (the directory `write_config`'s `health_dir` named)."""
+
+    health: Path = field(kw_only=True)

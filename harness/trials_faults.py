@@ -198,14 +198,19 @@ def hung_primary(system: ChaosSystem, runs: int, progress: Progress = quiet) -> 
         # The old holder comes back (an operator starts it): it must not get the ENI again.
         seq1 = system.last_seq()
         system.s.control.start(src)
-        wait_for(lambda src=src: system.s.control.instance(src)["status"] == "Running", 30, f"{src} running")
+        def running(src: str = src) -> bool:
+            return bool(system.s.control.instance(src)["status"] == "Running")
+
+        def released(seq1: int = seq1, src: str = src) -> bool:
+            return invocations_by_instance(system.events(seq1), "release")[src] >= 1
+
+        wait_for(running, 30, f"{src} running")
         try:
             restore(system, src)
         except AssertionError as e:
             result.fail(f"run {i}: not steady afterwards: {str(e).splitlines()[0]}")
             break
-        wait_for(lambda seq1=seq1, src=src: invocations_by_instance(system.events(seq1), "release")[src] >= 1, 30,
-                 f"the release script on {src}", system.diag)
+        wait_for(released, 30, f"the release script on {src}", system.diag)
         result.check(system.holder_of(g) == dst, f"run {i}: the ENI left {dst} after {src} came back")
         progress(f"trial 6 run {i + 1}/{runs}: steps {steps}; {src} {inst['status']}")
     return result.done()

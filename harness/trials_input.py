@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
 from kazoo.exceptions import NoNodeError
 
@@ -162,7 +163,7 @@ def garbage_observation(system: ChaosSystem, watch_s: float = 3.0, progress: Pro
     result.check(lines <= max(2.0, watch_s), f"{lines} log lines in {watch_s:g} s about one garbage znode")
     _alive(result, system, "after garbage in an observation")
     st = system.leader_status() or {}
-    member = next((m for grp in st.get("groups", []) for m in grp["members"] if m["instance"] == holder), {})
+    member: dict[str, Any] = next((m for grp in st.get("groups", []) for m in grp["members"] if m["instance"] == holder), {})
     result.check(member.get("up") is True and voter not in member.get("votes", {}),
                  f"the garbage vote was not ignored: {member}")
     result.figures = {"log_lines": lines, "watch_s": watch_s}

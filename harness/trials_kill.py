@@ -39,10 +39,11 @@ def leader_kill(system: ChaosSystem, runs: int, seed: int = 1, progress: Progres
     durations: list[float] = []
 
     for i in range(runs):
-        src = system.holder_of(g)
-        if src is None:
+        held = system.holder_of(g)
+        if held is None:
             result.fail(f"run {i}: the ENI has no holder before the run")
             break
+        src = held
         dst = system.other(g, src)
         leader = system.f.leader()
         if leader is None:

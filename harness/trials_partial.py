@@ -56,11 +56,17 @@ def settle(system: PartialSystem, timeout: float = 60) -> None:
             ctl.unhang(inst)
         if found["status"] == "Running" and found.get("crashed"):
             ctl.stop(inst)  # a crashed guest comes back by a reboot
-            wait_for(lambda i=inst: ctl.instance(i)["status"] == "Stopped", 30, f"{inst} stopped")
+            def stopped(i: str = inst) -> bool:
+                return bool(ctl.instance(i)["status"] == "Stopped")
+
+            wait_for(stopped, 30, f"{inst} stopped")
             found = ctl.instance(inst)
         if found["status"] == "Stopped":
             ctl.start(inst)
-            wait_for(lambda i=inst: ctl.instance(i)["status"] == "Running", 30, f"{inst} running")
+            def running(i: str = inst) -> bool:
+                return bool(ctl.instance(i)["status"] == "Running")
+
+            wait_for(running, 30, f"{inst} running")
         system.heal(inst)
     for cid, r in list(system.f.replicas.items()):
         if r.proc.poll() is not None:

@@ -122,6 +122,7 @@ def paused_leader(system: ChaosSystem, runs: int, seed: int = 1, hung: bool = Fa
 
         def stop_leader(rec: dict[str, Any], seq0: int = seq0, seen: dict[str, Any] = seen) -> None:
             # The leader is the one ZooKeeper names: it wrote the record that just began.
+            assert system.kz is not None  # set while the system runs
             cid = json.loads(system.kz.get(f"{system.root}/leader")[0])["id"]
             key = replica_key(cid)[0]
             seen["cid"], seen["key"] = cid, key
@@ -181,11 +182,15 @@ def paused_leader(system: ChaosSystem, runs: int, seed: int = 1, hung: bool = Fa
                  f"{out.record['result']}")
         try:
             if hung:  # the new leader force-stopped it: an operator starts it again
-                wait_for(lambda src=src: system.s.control.instance(src)["status"] == "Stopped", 30,
-                         f"{src} force-stopped by the new leader", system.diag)
+                def stopped(src: str = src) -> bool:
+                    return bool(system.s.control.instance(src)["status"] == "Stopped")
+
+                def running(src: str = src) -> bool:
+                    return bool(system.s.control.instance(src)["status"] == "Running")
+
+                wait_for(stopped, 30, f"{src} force-stopped by the new leader", system.diag)
                 system.s.control.start(src)
-                wait_for(lambda src=src: system.s.control.instance(src)["status"] == "Running", 30,
-                         f"{src} running", system.diag)
+                wait_for(running, 30, f"{src} running", system.diag)
             restore(system, src)
         except AssertionError as e:
             result.fail(f"run {i}: not steady afterwards: {str(e).splitlines()[0]}")

@@ -195,11 +195,11 @@ def emulated_floors(events: list[dict[str, Any]], groups: list[Group], detach_ti
             invoke, _, instance = rid.partition("/")
             if invoke in created and instance in member_group:
                 out[member_group[instance]] += t - created[invoke]
-    for group, began, ended, instance in detaches:
-        if ended - began <= detach_timeout_s:
-            out[group] += ended - began
+    for group, started, ended, instance in detaches:
+        if ended - started <= detach_timeout_s:
+            out[group] += ended - started
         else:
-            stop = next((b - a for a, b in stops.get(instance, []) if began <= a <= ended), 0.0)
+            stop = next((b - a for a, b in stops.get(instance, []) if started <= a <= ended), 0.0)
             out[group] += detach_timeout_s + stop
     return out
 

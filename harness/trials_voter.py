@@ -58,12 +58,16 @@ def stale_voter(system: ChaosSystem, runs: int = 1, progress: Progress = quiet) 
              "--down", "--every", str(interval), "--freeze", str(freeze)],
             cwd=REPO, stdout=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda h=holder: (counted_votes(system, h) or {}).get(VOTER) is False, 30,
-                     "the voter's vote to count", system.diag)
+            def counted(h: str = holder) -> bool:
+                return (counted_votes(system, h) or {}).get(VOTER) is False
+
+            def stopped_counting(h: str = holder) -> bool:
+                return VOTER not in (counted_votes(system, h) or {VOTER: False})
+
+            wait_for(counted, 30, "the voter's vote to count", system.diag)
             freeze.touch()
             t0 = time.monotonic()
-            wait_for(lambda h=holder: VOTER not in (counted_votes(system, h) or {VOTER: 0}),
-                     bound + 10, "the frozen vote to stop counting", system.diag)
+            wait_for(stopped_counting, bound + 10, "the frozen vote to stop counting", system.diag)
             took.append(time.monotonic() - t0)
             result.check(took[-1] <= bound, f"run {i}: the frozen vote counted {took[-1]:.1f} s "
                                             f"(bound {bound:.1f} s)")

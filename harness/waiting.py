@@ -9,9 +9,10 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(pred: Callable[[], T], timeout: float = 15.0, what: str = "condition",
+def wait_for(pred: Callable[[], T | None], timeout: float = 15.0, what: str = "condition",
              diag: Callable[[], str] = str, interval: float = 0.05) -> T:
-    """Polls `pred` until it returns something truthy, and returns that. An exception counts as
+    """Polls `pred` until it returns something truthy, and returns that (never None, so a
+    `pred` answering `X | None` gives an `X`). An exception counts as
     "not yet" (a server still starting); past `timeout` seconds an AssertionError names `what`,
     the last exception and `diag()` (logs worth reading)."""
     deadline = time.monotonic() + timeout

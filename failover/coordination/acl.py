@@ -28,7 +28,7 @@ class ZkAclError(ValueError):
 
 
 def _same(found: list[ACL], wanted: list[ACL]) -> bool:
-    return sorted(map(tuple, found)) == sorted(map(tuple, wanted))  # type: ignore[arg-type]
+    return sorted(map(tuple, found)) == sorted(map(tuple, wanted))
 
 
 def _foreign(coord: ZkSession, path: str) -> ZkAclError:

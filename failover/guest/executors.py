@@ -13,7 +13,7 @@ from __future__ import annotations
 from failover.guest.script import DEFAULT_WAIT_S, render_release, render_runtime
 from failover.guest.validate import FAMILIES, GuestInputError, check_family
 from failover.model import CallTrace, CommandResult, GuestNetwork, Priority, ScriptLanguage
-from failover.ports import CloudPort, GuestConfigurator
+from failover.ports import GuestConfigurator, ScriptRunner
 
 MAX_DETAIL = 300  # characters of guest output an error message carries
 _ERROR_PREFIX = "failover-guest: error: "
@@ -46,7 +46,7 @@ def wait_for(timeout_s: float) -> int:
 class CloudAssistantGuest:
     """Runs the guest scripts over Cloud Assistant (`RunCommand`) through the cloud port."""
 
-    def __init__(self, cloud: CloudPort, os_family: str = "auto", *, persist: bool = True) -> None:
+    def __init__(self, cloud: ScriptRunner, os_family: str = "auto", *, persist: bool = True) -> None:
         check_family(os_family)
         self._cloud = cloud
         # `auto` detects among the Linux families from inside a POSIX sh script, so a Windows
@@ -102,7 +102,7 @@ class NoopGuest:
         return CommandResult("", "Success", 0, "guest method none: the image releases the ENI")
 
 
-def make_guest(method: str, os_family: str, cloud: CloudPort) -> GuestConfigurator:
+def make_guest(method: str, os_family: str, cloud: ScriptRunner) -> GuestConfigurator:
     """The executor for a group's `guest: {method, os}` settings."""
     if method == "none":
         check_family(os_family)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping, Sequence
 
 from failover.model import CloudError
-from failover.ports import Clock, CloudPort
+from failover.ports import Clock, InstanceReader
 from failover.records import NOTICE_KEY_TAG
 
 log = logging.getLogger("failover.health")
@@ -29,7 +29,7 @@ RETRY_S = 1.0
 class MemberAddresses:
     """`get()` is what the health monitor and the verifier call: never blocks on the cloud."""
 
-    def __init__(self, cloud: CloudPort, instances: Sequence[str], clock: Clock, *,
+    def __init__(self, cloud: InstanceReader, instances: Sequence[str], clock: Clock, *,
                  refresh_s: float = REFRESH_S, retry_s: float = RETRY_S) -> None:
         self._cloud = cloud
         self._instances = list(dict.fromkeys(instances))

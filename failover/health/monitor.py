@@ -62,7 +62,7 @@ from failover.health.plan import EcsTarget, Holder, ProbeSpec, Skipped, plan_rou
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
 from failover.health.trigger import SteadyJitterTrigger
 from failover.model import Priority, ProbeOutcome
-from failover.ports import CloudPort, VerdictSink
+from failover.ports import InstanceStatusReader, VerdictSink
 from failover.records import GOING_DOWN, SERVING_PREFIX, Observation
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ class HealthMonitor:
         controller_id: str,
         addresses: Callable[[], Mapping[str, str]],
         sink: VerdictSink,
-        cloud: CloudPort | None = None,
+        cloud: InstanceStatusReader | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
         max_probes_per_job: int = DEFAULT_MAX_PROBES,
         missing: Callable[[], Collection[str]] | None = None,

@@ -17,7 +17,7 @@ from failover.config import GroupConfig
 from failover.health.plan import ProbeSpec, needs_ip, plan_verify
 from failover.health.probes import StatusFetcher, probe_all
 from failover.model import Priority, VerifyOutcome
-from failover.ports import CloudPort
+from failover.ports import InstanceStatusReader
 
 _MIN_PROBE_S = 0.05
 
@@ -27,7 +27,7 @@ class ProbeVerifier:
         self,
         groups: Sequence[GroupConfig],
         *,
-        cloud: CloudPort | None = None,
+        cloud: InstanceStatusReader | None = None,
         addresses: Callable[[], Mapping[str, str]] | None = None,
         retry_s: float = 0.1,
     ) -> None:

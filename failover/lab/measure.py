@@ -9,7 +9,7 @@ benchmarks/bench_polling_lag.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 Event = Mapping[str, Any]
@@ -34,7 +34,7 @@ def step_end(step: Mapping[str, Any]) -> float:
     return float(step["started_at"]) + float(step["duration_s"])
 
 
-def breakdown(record: Mapping[str, Any], events: list[Event], eni: str,
+def breakdown(record: Mapping[str, Any], events: Sequence[Event], eni: str,
               failed_at: float) -> dict[str, float]:
     """Where a failover's time went, from `failover history --json` and the emulator's events.
 

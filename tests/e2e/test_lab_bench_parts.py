@@ -8,6 +8,7 @@ the controllers' settings, the emulator's timing, no loss rules, no hog left spi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -34,7 +35,7 @@ def test_a_matrix_row_runs_ours_at_its_settings_and_names_both_sides(lab: Lab) -
     opts = bench.BenchOptions(runs=1, modes=("crash",), keepalived=False)
     _, say = said()
     cfg = matrix.WINDOWS[0]  # the equal window at 0.5 s
-    result: dict[str, object] = {}
+    result: dict[str, Any] = {}
     matrix.run_rto(lab, cfg, opts, say, result)
     (row,) = result["matrix"]
     crash = row["rto"]["failover"]["crash"]

@@ -13,7 +13,7 @@ from failover.cloud import EcsCloud
 from failover.config import EnvCredentials
 from failover.metrics import REGISTRY
 from failover.model import CloudError, ErrorKind
-from harness.cloud import new_cloud
+from harness.cloud import cloud_config, new_cloud
 from harness.sim import SimServer
 
 WRONG_SECRET = "WrongSecret-0f9e8d7c6b5a"
@@ -32,7 +32,7 @@ def env(monkeypatch: pytest.MonkeyPatch, sim: SimServer) -> Iterator[None]:
 def adapter(sim: SimServer, secret_var: str, **overrides: float) -> EcsCloud:
     creds = EnvCredentials(access_key_id_env="T_AK", access_key_secret_env=secret_var,
                            security_token_env="T_TOKEN")
-    return new_cloud(sim, rate_per_s=100, credentials=creds, **overrides)
+    return new_cloud(sim, cfg=cloud_config(sim, credentials=creds, **overrides), rate_per_s=100)
 
 
 def everything_said(err: BaseException, caplog: pytest.LogCaptureFixture) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 from kazoo.exceptions import NoAuthError
@@ -93,9 +94,11 @@ def test_turning_auth_on_repairs_the_open_tree_at_start(
             refused = 0
             paths = [root, *(f"{root}/{k}" for k in after.session.client.get_children(root))]
             for path in paths:
-                for write in (lambda p: outsider.create(p + "/intruder", b"x"),
-                              lambda p: outsider.set(p, b"{}"),
-                              lambda p: outsider.set_acls(p, OPEN_ACL_UNSAFE)):
+                writes: tuple[Callable[[str], object], ...] = (
+                    lambda p: outsider.create(p + "/intruder", b"x"),
+                    lambda p: outsider.set(p, b"{}"),
+                    lambda p: outsider.set_acls(p, OPEN_ACL_UNSAFE))
+                for write in writes:
                     with pytest.raises(NoAuthError):
                         write(path)
                     refused += 1

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from failover.coordination import Coordination
 from failover.model import NotLeader
 from failover.records import Observation
 from harness.waiting import wait_for
@@ -16,7 +17,7 @@ from tests.integration.coordination.test_journal import finished, record
 pytestmark = pytest.mark.ensemble
 
 
-def _journal_works(reps, cid: str, fid: str) -> bool:
+def _journal_works(reps: dict[str, Coordination], cid: str, fid: str) -> bool:
     tok = reps[cid].leadership.fence()
     rec = record(fid)
     reps[cid].journal.begin(rec, tok)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,7 +27,7 @@ def finished(rec: FailoverRecord) -> FailoverRecord:
 
 
 @pytest.fixture
-def solo(zk_server: ZkCluster, zk_root: str):
+def solo(zk_server: ZkCluster, zk_root: str) -> Iterator[Coordination]:
     with replicas(zk_server.hosts, zk_root, ["a"]) as reps:
         wait_for(reps["a"].leadership.is_leader, what="a to lead")
         yield reps["a"]

@@ -8,8 +8,9 @@ import time
 
 import pytest
 
+from failover.coordination import Coordination
 from failover.model import NotLeader, StaleEpoch
-from failover.records import GroupState
+from failover.records import FencingToken, GroupState
 from harness.procs import ReplicaProc, start_replica
 from harness.waiting import wait_for
 from harness.zk import ZkCluster
@@ -117,7 +118,7 @@ def test_a_paused_leader_process_wakes_up_refusing(zk_server: ZkCluster, zk_root
             r.kill()
 
 
-def _refusal(rep: object) -> str | None:
+def _refusal(rep: Coordination) -> str | None:
     try:
         rep.leadership.fence()
     except NotLeader as e:
@@ -125,7 +126,7 @@ def _refusal(rep: object) -> str | None:
     return None
 
 
-def _token(rep: object) -> object:
+def _token(rep: Coordination) -> FencingToken | None:
     try:
         return rep.leadership.fence()
     except NotLeader:

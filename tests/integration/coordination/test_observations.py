@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import pytest
 
@@ -24,7 +25,7 @@ def test_leader_sees_every_replicas_verdict_and_computes_quorum(zk_server: ZkClu
             rep.observations.publish(obs(cid, cid == "a", reason="timeout" if cid != "a" else ""))
             rep.observations.publish(obs(cid, True, instance="i-b"))
 
-        def complete():
+        def complete() -> Mapping[str, Mapping[str, Mapping[str, Observation]]] | None:
             snap = reps[leader].observations.snapshot()
             return snap if len(snap.get("web", {}).get("i-a", {})) == 3 else None
 
@@ -95,7 +96,7 @@ def test_verdicts_republished_after_session_loss(zk_server: ZkCluster, zk_root: 
         expire_session(zk_server.hosts, reps["b"])
         wait_for(lambda: reps["b"].session.session_id not in (None, old_session), what="new session")
 
-        def back():
+        def back() -> bool:
             got = reps["a"].observations.snapshot().get("web", {}).get("i-a", {}).get("b")
             return got is not None and not got.up and got.reason == "refused"
 
@@ -118,6 +119,6 @@ def test_a_snapshot_decodes_a_vote_again_only_when_its_content_changed(
                          what="the vote")
         assert rep.observations.snapshot()["web"]["i-a"]["a"] is first  # the same decode, reused
         rep.observations.publish(obs("a", False, reason="refused"))
-        changed = wait_for(lambda: (o := rep.observations.snapshot()["web"]["i-a"]["a"]).up is False and o,
+        changed = wait_for(lambda: o if (o := rep.observations.snapshot()["web"]["i-a"]["a"]).up is False else None,
                            what="the changed vote")
         assert changed.reason == "refused"

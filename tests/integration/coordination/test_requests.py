@@ -9,7 +9,7 @@ import pytest
 
 from failover.coordination import ZkRequests, connect
 from failover.model import NotLeader, StaleEpoch
-from failover.records import DrillRequest, FencingToken
+from failover.records import DrillRequest, FencingToken, RequestStatus
 from harness.waiting import wait_for
 from harness.zk import ZkCluster
 from tests.integration.coordination.helpers import expire_session, leaders, one_leader, replicas, zk_config
@@ -33,7 +33,7 @@ def test_claim_once_answer_and_follow(zk_server: ZkCluster, zk_root: str) -> Non
             with pytest.raises(ValueError, match="already exists"):
                 cli.requests.submit(drill("r1"))
             assert [r.id for r in leader.requests.pending()] == ["r1", "r2"]
-            answered: list[object] = []
+            answered: list[RequestStatus] = []
             waiter = threading.Thread(
                 target=lambda: answered.append(cli.requests.wait_for_result("r1", 10.0)))
             waiter.start()
@@ -128,7 +128,10 @@ def test_drill_runs_exactly_once_through_leader_changes(zk_server: ZkCluster, zk
                 expire_session(zk_server.hosts, reps[leader])
             time.sleep(0.05)
         for i in range(12):
-            st = wait_for(lambda i=i: cli.status(f"r{i:02d}").answered, what=f"r{i:02d} answered")
+            def is_answered(i: int = i) -> bool:
+                return cli.status(f"r{i:02d}").answered
+
+            st = wait_for(is_answered, what=f"r{i:02d} answered")
             assert st
         stop.set()
         for t in threads:

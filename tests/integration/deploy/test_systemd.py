@@ -39,9 +39,13 @@ def staged(tmp_path: Path) -> list[Path]:
     return out
 
 
+class _CaseKept(configparser.ConfigParser):
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr  # systemd keys are case-sensitive
+
+
 def parse(path: Path) -> configparser.ConfigParser:
-    cp = configparser.ConfigParser(strict=False, interpolation=None, delimiters=("=",))
-    cp.optionxform = str
+    cp = _CaseKept(strict=False, interpolation=None, delimiters=("=",))
     cp.read_string(path.read_text())
     return cp
 
@@ -100,6 +104,7 @@ def test_stop_timeout_outlasts_the_controllers_stop_path() -> None:
     from failover.commands.run import run
 
     (grace,) = [p.default for p in run.params if p.name == "grace"]
+    assert isinstance(grace, float)
     svc = parse(UNITS / "failover.service")["Service"]
     assert float(svc["TimeoutStopSec"]) >= float(grace) + 20  # + thread joins, resign, close
 

@@ -6,10 +6,11 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness.replicas import Fleet, write_config
+from harness.replicas import FileHealthFleet, write_config
 from harness.sim import SimServer, small_world
 from harness.waiting import wait_for
 from harness.zk import ZkCluster
@@ -25,7 +26,7 @@ def sim() -> Iterator[SimServer]:
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[FileHealthFleet]:
     health = tmp_path / "health"
     health.mkdir()
     for m in ("i-primary", "i-standby"):
@@ -35,8 +36,7 @@ def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) ->
     env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": sim.access_key_id,
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
-    f = Fleet(cfg, tmp_path, env)
-    f.health = health
+    f = FileHealthFleet(cfg, tmp_path, env, health=health)
     try:
         for cid in ("ctl-a", "ctl-b", "ctl-c"):
             f.start(cid)
@@ -46,7 +46,7 @@ def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) ->
         f.stop_all()
 
 
-def _ready(f: Fleet) -> bool:
+def _ready(f: FileHealthFleet) -> bool:
     leader = f.leader()
     if leader is None:
         return False
@@ -60,11 +60,11 @@ def _holder(sim: SimServer) -> tuple[str, str | None]:
     return eni["status"], eni.get("instance")
 
 
-def _attach_transitions(sim: SimServer) -> list[dict]:
+def _attach_transitions(sim: SimServer) -> list[dict[str, Any]]:
     return [e for e in sim.control.events() if e.get("id") == "eni-svc" and e.get("to") == "InUse"]
 
 
-def test_primary_failure_moves_the_eni_exactly_once(fleet: Fleet, sim: SimServer) -> None:
+def test_primary_failure_moves_the_eni_exactly_once(fleet: FileHealthFleet, sim: SimServer) -> None:
     (fleet.health / "i-primary").unlink()
     wait_for(lambda: _holder(sim) == ("InUse", "i-standby"), 30, "the ENI on the standby", fleet.logs)
     hist = wait_for(lambda: _completed(fleet), 30, "a completed failover in history", fleet.logs)
@@ -84,7 +84,7 @@ def test_primary_failure_moves_the_eni_exactly_once(fleet: Fleet, sim: SimServer
     assert status["groups"][0]["last_failover"]["result"] == "completed"
 
 
-def _completed(fleet: Fleet) -> list[dict] | None:
+def _completed(fleet: FileHealthFleet) -> list[dict[str, Any]] | None:
     out = fleet.cli("history", "--json")
     if out.returncode != 0:
         return None
@@ -92,7 +92,7 @@ def _completed(fleet: Fleet) -> list[dict] | None:
     return rows if rows and all(r["result"] == "completed" for r in rows) else None
 
 
-def test_drill_from_the_cli_and_dry_run(fleet: Fleet, sim: SimServer) -> None:
+def test_drill_from_the_cli_and_dry_run(fleet: FileHealthFleet, sim: SimServer) -> None:
     dry = fleet.cli("drill", "web", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stdout + dry.stderr
     plan = json.loads(dry.stdout)
@@ -111,13 +111,13 @@ def test_drill_from_the_cli_and_dry_run(fleet: Fleet, sim: SimServer) -> None:
     assert _holder(sim) == ("InUse", "i-primary")
 
 
-def test_bad_drill_arguments_exit_2(fleet: Fleet) -> None:
+def test_bad_drill_arguments_exit_2(fleet: FileHealthFleet) -> None:
     assert fleet.cli("drill", "nope", "--yes").returncode == 2
     bad = fleet.cli("drill", "web", "--to", "i-other", "--yes")
     assert bad.returncode == 2 and "--to: i-other is not a member" in bad.stderr
 
 
-def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimServer) -> None:
+def test_leader_killed_between_detach_and_attach_resumes(fleet: FileHealthFleet, sim: SimServer) -> None:
     sim.control.latency("AttachNetworkInterface", 4.0)  # hold the attach call open
     leader = fleet.leader()
     assert leader is not None
@@ -134,7 +134,7 @@ def test_leader_killed_between_detach_and_attach_resumes(fleet: Fleet, sim: SimS
     assert new_leader is not None and new_leader.cid != leader.cid
 
 
-def test_sigterm_hands_over_leadership_at_once_and_exits_0(fleet: Fleet) -> None:
+def test_sigterm_hands_over_leadership_at_once_and_exits_0(fleet: FileHealthFleet) -> None:
     import signal
     import time
 
@@ -148,7 +148,7 @@ def test_sigterm_hands_over_leadership_at_once_and_exits_0(fleet: Fleet) -> None
     assert time.monotonic() - t0 < 2 + 5
 
 
-def test_sighup_with_a_broken_config_keeps_the_old_one(fleet: Fleet) -> None:
+def test_sighup_with_a_broken_config_keeps_the_old_one(fleet: FileHealthFleet) -> None:
     import signal
 
     leader = fleet.leader()

@@ -17,7 +17,7 @@ import yaml
 from alibabacloud_ecs20140526 import models as m
 
 from harness.chaos_events import eni_moves, invocations_by_instance
-from harness.replicas import Fleet, write_config
+from harness.replicas import FileHealthFleet, write_config
 from harness.sim import SimServer, small_world
 from harness.waiting import wait_for
 from harness.zk import ZkCluster
@@ -34,7 +34,7 @@ def sim() -> Iterator[SimServer]:
 
 @contextmanager
 def _running(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str,
-             serving_check: bool = False) -> Iterator[Fleet]:
+             serving_check: bool = False) -> Iterator[FileHealthFleet]:
     health = tmp_path / "health"
     health.mkdir()
     for i in ("i-primary", "i-standby"):
@@ -49,8 +49,7 @@ def _running(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str,
     env = {**os.environ, "ALIBABA_CLOUD_ACCESS_KEY_ID": sim.access_key_id,
            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": sim.access_key_secret,
            "ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
-    f = Fleet(cfg, tmp_path, env)
-    f.health = health
+    f = FileHealthFleet(cfg, tmp_path, env, health=health)
     try:
         for cid in ("ctl-a", "ctl-b", "ctl-c"):
             f.start(cid)
@@ -61,12 +60,12 @@ def _running(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str,
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[Fleet]:
+def fleet(tmp_path: Path, sim: SimServer, zk_server: ZkCluster, zk_root: str) -> Iterator[FileHealthFleet]:
     with _running(tmp_path, sim, zk_server, zk_root) as f:
         yield f
 
 
-def _group(f: Fleet) -> dict[str, Any]:
+def _group(f: FileHealthFleet) -> dict[str, Any]:
     leader = f.leader()
     st = (leader.status() if leader is not None else None) or {}
     groups: list[dict[str, Any]] = st.get("groups") or [{}]
@@ -78,12 +77,12 @@ def _eni(sim: SimServer) -> tuple[str, str | None]:
     return eni["status"], eni.get("instance")
 
 
-def _served_on(f: Fleet, sim: SimServer, instance: str) -> bool:
+def _served_on(f: FileHealthFleet, sim: SimServer, instance: str) -> bool:
     g = _group(f)
     return _eni(sim) == ("InUse", instance) and g.get("served") is True and g.get("holder") == instance
 
 
-def _history(f: Fleet) -> list[dict[str, Any]]:
+def _history(f: FileHealthFleet) -> list[dict[str, Any]]:
     out = f.cli("history", "--json")
     return json.loads(out.stdout) if out.returncode == 0 else []
 
@@ -99,7 +98,7 @@ def _attach_by_hand(sim: SimServer, instance: str) -> None:
 
 
 def test_an_eni_detached_by_hand_is_attached_back_and_said_unserved_meanwhile(
-        fleet: Fleet, sim: SimServer) -> None:
+        fleet: FileHealthFleet, sim: SimServer) -> None:
     _detach_by_hand(sim, "i-primary")
     wait_for(lambda: _served_on(fleet, sim, "i-primary"), 20, "the ENI served on i-primary again",
              fleet.logs)
@@ -112,7 +111,7 @@ def test_an_eni_detached_by_hand_is_attached_back_and_said_unserved_meanwhile(
 
 
 def test_a_move_by_hand_is_adopted_and_that_holders_death_is_followed(
-        fleet: Fleet, sim: SimServer) -> None:
+        fleet: FileHealthFleet, sim: SimServer) -> None:
     # The runbook's last resort: the controllers are frozen while an operator moves the ENI.
     for r in fleet.replicas.values():
         os.kill(r.proc.pid, signal.SIGSTOP)
@@ -143,7 +142,7 @@ def _attach_failures(sim: SimServer, since: int) -> int:
     return eni_moves(sim.control.events(since), "eni-svc").failed
 
 
-def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: SimServer) -> None:
+def test_an_attach_that_fails_after_the_detach_ends_served(fleet: FileHealthFleet, sim: SimServer) -> None:
     # The cloud accepts the attach, then gives up (the ENI falls back to Available): the adapter
     # re-sends it within the same step, so the failover completes without a failed record.
     seq0 = _last_seq(sim)
@@ -162,7 +161,7 @@ def test_an_attach_that_fails_after_the_detach_ends_served(fleet: Fleet, sim: Si
 
 
 def test_an_attach_that_keeps_failing_is_a_failed_step_and_a_later_retry_serves(
-        fleet: Fleet, sim: SimServer) -> None:
+        fleet: FileHealthFleet, sim: SimServer) -> None:
     # Two failures in a row exhaust the in-step re-send: the step fails, and the retry serves.
     seq0 = _last_seq(sim)
     sim.control.fail_next_attach("eni-svc")

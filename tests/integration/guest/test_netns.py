@@ -8,6 +8,8 @@ FAILOVER_PERSIST=0, or FAILOVER_ROOT pointing into a temp dir.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from failover.guest import render_runtime
@@ -18,8 +20,8 @@ pytestmark = pytest.mark.lab
 NO_PERSIST = {"FAILOVER_PERSIST": "0"}
 
 
-def _ok(r: object) -> None:
-    assert getattr(r, "returncode", 1) == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+def _ok(r: subprocess.CompletedProcess[str]) -> None:
+    assert r.returncode == 0, f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
 
 
 def test_configure_brings_the_eni_up_and_replies_leave_through_it(guest_ns: GuestNetns, configure: str) -> None:

@@ -11,8 +11,10 @@ from failover.health.plan import HttpTarget
 from tests.integration.health.servers import Behaviour, HttpServer
 
 
-def _probe(url: str, **kw: object) -> tuple[bool, str]:
-    out = asyncio.run(http_probe(HttpTarget(url=url, **kw), 2.0))
+def _probe(url: str, *, expect_status: int = 200, body_contains: str | None = None,
+           verify_tls: bool = True) -> tuple[bool, str]:
+    target = HttpTarget(url, expect_status, body_contains, verify_tls)
+    out = asyncio.run(http_probe(target, 2.0))
     return out.ok, out.reason
 
 

@@ -22,8 +22,9 @@ def tcp(host: str, port: int, timeout_s: float = 0.5) -> ProbeOutcome:
     return asyncio.run(tcp_probe(TcpTarget(host, port), timeout_s))
 
 
-def http(url: str, timeout_s: float = 0.5, **kw: object) -> ProbeOutcome:
-    return asyncio.run(http_probe(HttpTarget(url=url, **kw), timeout_s))
+def http(url: str, timeout_s: float = 0.5, *, expect_status: int = 200, body_contains: str | None = None,
+         verify_tls: bool = True) -> ProbeOutcome:
+    return asyncio.run(http_probe(HttpTarget(url, expect_status, body_contains, verify_tls), timeout_s))
 
 
 def test_tcp_up_then_refused_once_the_server_stops_answering() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from failover import metrics
 from failover.cloud.budget import ApiBudget
-from failover.config import parse
+from failover.config import GroupConfig, parse
 from failover.engine.readiness import ReadinessTracker
 from failover.model import Priority
 from failover.ports import SystemClock
@@ -24,7 +25,7 @@ from harness.zk import ZkCluster
 MEMBERS = ["i-primary", "i-standby", "i-far"]
 
 
-def groups() -> list:
+def groups() -> list[GroupConfig]:
     return parse({"cloud": {"region": "cn-hangzhou"},
                   "groups": [{"name": "rdy", "network_interface": "eni-svc", "members": MEMBERS,
                               "checks": [{"type": "tcp", "port": 80}]}]}).groups
@@ -78,7 +79,7 @@ def test_a_replica_reports_readiness_in_status_metrics_and_the_cli(
         try:
             replica = fleet.start("ctl-a")
 
-            def far_known() -> dict | None:
+            def far_known() -> dict[str, Any] | None:
                 st = replica.status()
                 members = {m["instance"]: m for m in st["groups"][0]["members"]} if st else {}
                 return members if "ready" in members.get("i-far", {}) else None

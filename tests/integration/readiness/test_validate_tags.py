@@ -139,6 +139,6 @@ def test_a_world_file_tag_must_be_a_string() -> None:
 
     from failover.sim.world_file import WorldError, load_world
 
-    w = untagged(world(), "instances", "i-standby", {"failover": 1})  # type: ignore[dict-item]
+    w = untagged(world(), "instances", "i-standby", {"failover": 1})  # type: ignore[dict-item]  # a number on purpose
     with pytest.raises(WorldError, match=r"instances\[1\]\.tags: must map tag keys to string values"):
         load_world(w)

@@ -248,9 +248,10 @@ class SpyBudget(ApiBudget):
         super().__init__(1000, 1000, 0.3, clock=clock)
         self.priorities: list[Priority] = []
 
-    def claim(self, action: str, priority: Priority, max_wait_s: float) -> float | None:
+    def claim(self, action: str, priority: Priority, max_wait_s: float,
+              waited_s: float = 0.0) -> float | None:
         self.priorities.append(priority)
-        return super().claim(action, priority, max_wait_s)
+        return super().claim(action, priority, max_wait_s, waited_s)
 
 
 def test_a_round_spends_a_failover_slot_when_any_reader_is_a_failover() -> None:

@@ -57,7 +57,7 @@ def test_ready_fetches_the_default_chains_credentials_and_leaves_static_keys_alo
         def get_credential(self) -> None:
             fetched.append("credential")
 
-    gw._credential = Chain()  # type: ignore[assignment]
+    gw._credential = Chain()
     gw.ready()
     assert fetched == ["credential"]
 
@@ -65,7 +65,7 @@ def test_ready_fetches_the_default_chains_credentials_and_leaves_static_keys_alo
         def get_credential(self) -> None:
             raise RuntimeError("no metadata service")
 
-    gw._credential = Broken()  # type: ignore[assignment]
+    gw._credential = Broken()
     gw.ready()  # the call itself reports it, with its action
     static = SdkGateway(CloudConfig(region="cn-hangzhou", credentials=EnvCredentials(
         access_key_id_env="MY_AK", access_key_secret_env="MY_SK")), environ={"MY_AK": "a", "MY_SK": "b"})

@@ -11,7 +11,7 @@ from failover.records import GroupState, TargetFailure
 from tests.unit.engine.test_decide import NOW, one, view
 from tests.unit.engine.test_loop import Rig
 
-DOWN = {"i-a": False, "i-b": True, "i-c": True}
+DOWN: dict[str, bool | None] = {"i-a": False, "i-b": True, "i-c": True}
 WHY = "holder i-a is down by quorum"
 
 

@@ -114,7 +114,7 @@ def test_drill_to_explicit_target() -> None:
 
 
 def test_drill_rejections() -> None:
-    up = {"i-a": True, "i-b": False, "i-c": True}
+    up: dict[str, bool | None] = {"i-a": True, "i-b": False, "i-c": True}
     assert "not a member" in one(view(up), (drill("i-x"),)).reason
     assert "already holds" in one(view(up), (drill("i-a"),)).reason
     assert "down by quorum" in one(view(up), (drill("i-b"),)).reason
@@ -122,13 +122,13 @@ def test_drill_rejections() -> None:
 
 
 def test_a_drill_waits_for_the_release_of_the_standby_it_needs() -> None:
-    up = {"i-a": True, "i-b": True}
+    up: dict[str, bool | None] = {"i-a": True, "i-b": True}
     releasing = frozenset({"i-b"})
     assert one(view(up, releasing=releasing), (drill(),)) is None
     assert one(view(up, releasing=releasing), (drill("i-b"),)) is None
     # Once released it goes; a standby that is down while released is no reason to wait.
     assert one(view(up), (drill(),)).kind is Kind.DRILL
-    down = {"i-a": True, "i-b": False}
+    down: dict[str, bool | None] = {"i-a": True, "i-b": False}
     assert one(view(down, releasing=releasing), (drill(),)).kind is Kind.REJECT
 
 

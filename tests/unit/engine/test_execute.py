@@ -10,10 +10,13 @@ import pytest
 from failover.config import GroupConfig
 from failover.engine.execute import Collaborators, Executor, gateway_of
 from failover.model import (
+    CallTrace,
     CloudError,
+    CommandResult,
     EipInfo,
     EniStatus,
     ErrorKind,
+    GuestNetwork,
     NotLeader,
     Result,
     StepName,
@@ -60,7 +63,8 @@ def test_a_failover_runs_every_step_and_records_it_ahead() -> None:
     assert rec.result is Result.COMPLETED
     assert steps(rec) == [("detach", "ok"), ("attach", "ok"), ("guest", "ok"), ("verify", "ok"), ("done", "ok")]
     assert w.cloud.mutations == [("detach", "eni-a", "i-a"), ("attach", "eni-a", "i-b")]
-    assert rec.step(StepName.ATTACH).request_ids  # RequestIds reach the journal
+    attach = rec.step(StepName.ATTACH)
+    assert attach is not None and attach.request_ids  # RequestIds reach the journal
     net = w.guest.configured[0][1]
     assert (net.cidr, net.gateway, net.ips[0]) == ("192.168.1.0/24", "192.168.1.253", "192.168.1.50")
     assert w.verifier.calls == [("web", "i-b", ("192.168.1.51",))]
@@ -124,7 +128,8 @@ def test_a_run_returns_its_verifys_look_at_the_eni_and_none_when_it_failed() -> 
     assert (failed.record.result, failed.look) == (Result.FAILED, None)
     # A domain failure's class names it in the journal.
     assert (failed.record.error or "").startswith("VerifyFailed: service checks failed on i-b")
-    assert failed.record.step(StepName.VERIFY).status is StepStatus.FAILED
+    verify = failed.record.step(StepName.VERIFY)
+    assert verify is not None and verify.status is StepStatus.FAILED
 
 
 def test_resume_after_the_cloud_got_further_than_the_journal() -> None:
@@ -165,8 +170,8 @@ class ColdRefusingGuest(FakeGuest):
         self.cloud = cloud
         self.refused = 0
 
-    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
-                  trace: Any = None) -> Any:
+    def configure(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                  trace: CallTrace | None = None) -> CommandResult:
         if instance_id in self.cloud.stopped:
             self.refused += 1
             raise CloudError("instance not running", kind=ErrorKind.FATAL, code="NotRunning")
@@ -186,8 +191,8 @@ def test_a_cold_standby_is_started_when_it_refuses_the_guest_script() -> None:
 
 
 class TimingOutGuest(FakeGuest):
-    def configure(self, instance_id: str, network: Any, *, timeout_s: float,
-                  trace: Any = None) -> Any:
+    def configure(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                  trace: CallTrace | None = None) -> CommandResult:
         raise CloudError("command timed out", kind=ErrorKind.RETRYABLE, code="Timeout")
 
 
@@ -304,8 +309,8 @@ def test_a_failed_rerun_on_a_holder_that_did_not_serve_counts_on_its_one_failure
 class SendingGuest(FakeGuest):
     """Like the Cloud Assistant adapter: the trace's guard runs right before the script leaves."""
 
-    def release(self, instance_id: str, network: Any, *, timeout_s: float,
-                trace: Any = None) -> Any:
+    def release(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                trace: CallTrace | None = None) -> CommandResult:
         assert trace is not None, "a release must carry a trace: its guard is the fencing check"
         trace.check()
         return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)
@@ -342,8 +347,8 @@ def test_no_release_when_the_eni_comes_back_while_the_release_waits() -> None:
     cloud = w.cloud
 
     class ComingBack(SendingGuest):
-        def release(self, instance_id: str, network: Any, *, timeout_s: float,
-                    trace: Any = None) -> Any:
+        def release(self, instance_id: str, network: GuestNetwork, *, timeout_s: float,
+                    trace: CallTrace | None = None) -> CommandResult:
             # While the release waited for budget, the ENI went back to i-a.
             cloud.enis["eni-a"] = replace(cloud.enis["eni-a"], instance_id="i-a")
             return super().release(instance_id, network, timeout_s=timeout_s, trace=trace)

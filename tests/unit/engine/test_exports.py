@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from failover import metrics
@@ -16,11 +18,16 @@ def _up(group: str, instance: str) -> float | None:
 
 def test_gauges_follow_the_view_and_are_set_only_on_change(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
+
+    def counted(name: str, real: Callable[..., None]) -> Callable[..., None]:
+        def call(*a: object) -> None:
+            calls.append(name)
+            real(*a)
+        return call
+
     for name in ("set_quorum_verdict", "set_blocked", "set_holder", "set_no_healthy_standby",
                  "set_served", "set_paused"):
-        real = getattr(metrics, name)
-        monkeypatch.setattr(metrics, name,
-                            lambda *a, _n=name, _real=real: (calls.append(_n), _real(*a)))
+        monkeypatch.setattr(metrics, name, counted(name, getattr(metrics, name)))
     exports = ViewExports()
     exports.export(view({"i-a": True, "i-b": True, "i-c": False}))
     exports.paused("web", None)

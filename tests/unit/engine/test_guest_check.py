@@ -11,7 +11,7 @@ import pytest
 from failover import metrics
 from failover.model import Result, StepName, StepStatus, Trigger, VerifyOutcome
 from failover.records import StepRecord
-from tests.unit.engine.fakes import FakeClock
+from harness.clock import FakeClock
 from tests.unit.engine.test_execute import World, group, steps
 
 

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from failover import app
+from failover.engine.actions import Action
 from tests.unit.engine.test_loop import Rig
 
 
@@ -19,7 +20,7 @@ def test_a_wedged_tick_fails_liveness_and_a_failing_one_does_not() -> None:
     wedge, entered, stop = threading.Event(), threading.Event(), threading.Event()
     calls = {"n": 0}
 
-    def tick() -> list[Any]:
+    def tick() -> list[Action]:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("zookeeper down")  # a failing round still comes round
@@ -27,7 +28,7 @@ def test_a_wedged_tick_fails_liveness_and_a_failing_one_does_not() -> None:
         wedge.wait(30)
         return []
 
-    rig.engine.tick = tick
+    rig.engine.tick = tick  # type: ignore[method-assign]  # patched for this test; the signature is still checked
     thread = threading.Thread(target=rig.engine.run_forever, args=(stop,), daemon=True)
     thread.start()
     try:

@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from failover.config import GroupConfig
 from failover.engine import overlap
+from failover.engine.execute import StepOutcome
+from failover.engine.view import EniSeen
 from failover.model import (
     ApiCall,
     CallTrace,
     CloudError,
     CommandResult,
     EipInfo,
+    EniState,
     EniStatus,
     ErrorKind,
     GuestNetwork,
@@ -23,6 +27,7 @@ from failover.model import (
     Trigger,
     VerifyOutcome,
 )
+from failover.records import FailoverRecord
 from tests.unit.engine.fakes import FakeCloud, FakeGuest
 from tests.unit.engine.test_execute import World, group
 
@@ -36,7 +41,7 @@ def eip(ip: str) -> EipInfo:
 class EipCloud(FakeCloud):
     """Answers each EIP read from `answers` in turn (an exception is raised); records a RequestId."""
 
-    def __init__(self, answers: list[Any]) -> None:
+    def __init__(self, answers: list[Exception | list[str]]) -> None:
         super().__init__({"eni-a": "i-a"})
         self.answers = answers
         self.eip_reads: list[str] = []
@@ -139,7 +144,7 @@ def test_the_prestaged_probe_is_the_verify_steps_but_the_eni_is_still_read() -> 
     real = w.cloud.describe_eni
     reads = 0
 
-    def moved_after_guest(eni_id: str, **kw: Any) -> Any:
+    def moved_after_guest(eni_id: str, **kw: Any) -> EniState:
         nonlocal reads
         reads += 1
         eni = real(eni_id, **kw)
@@ -149,13 +154,14 @@ def test_the_prestaged_probe_is_the_verify_steps_but_the_eni_is_still_read() -> 
     verifying = False
     original = w.ex._verify
 
-    def verify(*a: Any, **kw: Any) -> Any:
+    def verify(group: GroupConfig, record: FailoverRecord, trace: CallTrace,
+               ahead: overlap.Ahead | None) -> StepOutcome[EniSeen]:
         nonlocal verifying
         verifying = True
-        return original(*a, **kw)
+        return original(group, record, trace, ahead)
 
-    w.cloud.describe_eni = moved_after_guest  # type: ignore[method-assign]
-    w.ex._verify = verify  # type: ignore[method-assign]
+    w.cloud.describe_eni = moved_after_guest  # type: ignore[method-assign]  # patched for this test; the signature is still checked
+    w.ex._verify = verify  # type: ignore[method-assign]  # patched for this test; the signature is still checked
     rec = w.ex.run(g, w.ex.begin(g, "i-a", "i-b", Trigger.AUTO, "down")).record
     assert counting.calls == 1  # one probe: the guest step's
     assert rec.result is Result.FAILED and "not InUse on i-b" in (rec.error or "")

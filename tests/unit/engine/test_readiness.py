@@ -10,6 +10,7 @@ import pytest
 
 from failover import metrics
 from failover.config import GroupConfig, parse
+from failover.engine.actions import Block
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
 from failover.engine.readiness import (
@@ -44,6 +45,7 @@ from tests.unit.engine.fakes import (
     FakeRequests,
     FakeVerifier,
 )
+from tests.unit.engine.narrow import of_kind, targeted
 
 ENI = EniState("eni-svc", EniStatus.IN_USE, "i-a", "00:16:3e:00:00:50", "192.168.1.50",
                ("192.168.1.50", "192.168.1.51"), "vsw-a", "vpc-a", "zone-h")
@@ -63,10 +65,11 @@ def inst(iid: str, **over: Any) -> InstanceInfo:
     return replace(base, **over)
 
 
-def facts(eni: EniState | None = ENI, limits: dict[str, InstanceTypeLimits] | None = None,
-          offline: tuple[str, ...] = (), **instances: InstanceInfo) -> GroupFacts:
+def facts(*instances: InstanceInfo, eni: EniState | None = ENI,
+          limits: dict[str, InstanceTypeLimits] | None = None, offline: tuple[str, ...] = ()) -> GroupFacts:
+    """The group's facts, each of `instances` in place of the default member of its id."""
     members = {"i-a": inst("i-a", eni_ids=("eni-p-i-a", "eni-svc")), "i-b": inst("i-b"), "i-c": inst("i-c")}
-    members.update(instances)
+    members.update({i.instance_id: i for i in instances})
     return GroupFacts(eni, members, limits if limits is not None else {G7.instance_type: G7},
                       {m: m not in offline for m in members})
 
@@ -84,14 +87,14 @@ def test_every_standby_is_ready_and_the_holder_is_not_a_standby() -> None:
 
 
 def test_zone_mismatch() -> None:
-    f = facts(**{"i-b": inst("i-b", zone_id="zone-i")})
+    f = facts(inst("i-b", zone_id="zone-i"))
     assert reason(f) == "i-b is in zone zone-i, the ENI eni-svc is in zone-h"
     assert evaluate(group(), f)["i-c"].ready
 
 
 def test_vpc_mismatch_and_missing_instance() -> None:
     assert "i-b is in VPC vpc-b, the ENI eni-svc is in vpc-a" in reason(
-        facts(**{"i-b": inst("i-b", vpc_id="vpc-b")}))
+        facts(inst("i-b", vpc_id="vpc-b")))
     f = facts()
     gone = GroupFacts(f.eni, {k: v for k, v in f.instances.items() if k != "i-b"}, f.limits, f.assistant)
     assert reason(gone) == "instance i-b not found"
@@ -100,16 +103,16 @@ def test_vpc_mismatch_and_missing_instance() -> None:
 def test_full_standby_has_no_free_eni_slot() -> None:
     full = inst("i-b", eni_ids=("eni-p-i-b", "eni-x", "eni-y"))
     assert "i-b already has 3 ENIs, all its type ecs.g7.large allows (EniQuantity 3" in reason(
-        facts(**{"i-b": full}))
+        facts(full))
     # The group's own ENI (say, still Detaching from it) does not take a slot.
-    assert evaluate(group(), facts(**{"i-b": inst("i-b", eni_ids=("eni-p-i-b", "eni-x", "eni-svc"))}))[
+    assert evaluate(group(), facts(inst("i-b", eni_ids=("eni-p-i-b", "eni-x", "eni-svc"))))[
         "i-b"].ready
 
 
 def test_too_many_ips_for_the_standby_type() -> None:
     small = InstanceTypeLimits("ecs.g7.small", 3, 1)
-    f = facts(limits={G7.instance_type: G7, small.instance_type: small},
-              **{"i-b": inst("i-b", instance_type="ecs.g7.small")})
+    f = facts(inst("i-b", instance_type="ecs.g7.small"),
+              limits={G7.instance_type: G7, small.instance_type: small})
     assert reason(f) == "ecs.g7.small (i-b) allows 1 private IPs per ENI; the ENI eni-svc needs 2"
 
 
@@ -128,11 +131,11 @@ def test_types_that_need_stopping_match_by_family(itype: str, stop: bool) -> Non
 
 def test_running_standby_that_cannot_hot_plug() -> None:
     cold = inst("i-b", instance_type="ecs.t6-c1m1.large")
-    why = reason(facts(**{"i-b": cold}))
+    why = reason(facts(cold))
     assert "i-b is Running and its type ecs.t6-c1m1.large takes an ENI only while Stopped" in why
     assert "keep it Stopped as a cold standby" in why
     stopped = inst("i-b", instance_type="ecs.t6-c1m1.large", status="Stopped")
-    allowed = evaluate(group(), facts(**{"i-b": stopped}))["i-b"]
+    allowed = evaluate(group(), facts(stopped))["i-b"]
     assert allowed.ready and "a cold standby" in allowed.reason
     own_list = group(policy={"stop_to_attach_types": ["ecs.g7"]})
     assert not evaluate(own_list, facts())["i-b"].ready
@@ -140,7 +143,7 @@ def test_running_standby_that_cannot_hot_plug() -> None:
 
 def test_instance_in_a_transition_is_not_ready() -> None:
     assert "i-b is Starting; an ENI attaches only to a Running or Stopped instance" in reason(
-        facts(**{"i-b": inst("i-b", status="Starting")}))
+        facts(inst("i-b", status="Starting")))
 
 
 def test_cloud_assistant_offline_matters_only_for_its_guest_method() -> None:
@@ -163,7 +166,7 @@ def test_a_missing_or_primary_eni_makes_no_standby_ready() -> None:
 
 
 def test_findings_name_the_key_path_and_check_every_member() -> None:
-    f = facts(**{"i-c": inst("i-c", zone_id="zone-i")})
+    f = facts(inst("i-c", zone_id="zone-i"))
     lines = [x.line() for x in group_findings(0, group(), f)]
     assert lines == ["error: groups[0].members[2]: i-c is in zone zone-i, the ENI eni-svc is in zone-h"]
     # validate counts the IPs the ENI will carry after provisioning, the holder's type included.
@@ -257,7 +260,7 @@ def test_engine_skips_a_standby_that_is_not_ready_for_the_next_one() -> None:
     obs.vote("g0", "i-b", True, ctls)
     obs.vote("g0", "i-c", True, ctls)
     actions = engine.tick()
-    assert [(a.kind.value, a.to_instance) for a in actions] == [("failover", "i-c")]
+    assert [(a.kind.value, a.to_instance) for a in targeted(actions)] == [("failover", "i-c")]
     deadline = time.monotonic() + 10
     while engine.ledger.running and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -328,12 +331,12 @@ def test_the_engine_asks_for_a_recheck_when_a_standby_held_back_comes_back_up() 
     ctls = ["ctl-0", "ctl-1", "ctl-2"]
     obs.vote("g0", "i-a", False, ctls)
     obs.vote("g0", "i-b", False, ctls)
-    assert [a.code for a in engine.tick()] == ["no_standby"] and asked == []  # down: nothing to re-read
+    assert [a.code for a in of_kind(Block, engine.tick())] == ["no_standby"] and asked == []  # down: nothing to re-read
     obs.vote("g0", "i-b", True, ctls)
-    assert [(a.code, a.unready) for a in engine.tick()] == [("no_standby", ("i-b",))]
+    assert [(a.code, a.unready) for a in of_kind(Block, engine.tick())] == [("no_standby", ("i-b",))]
     assert asked == ["g0", "g0"]  # i-b came back while "not ready", and it holds a failover back
     cloud.assistant_offline.clear()
     ready.recheck("g0")
     assert ready.refresh()
-    assert [(a.kind.value, a.to_instance) for a in engine.tick()] == [("failover", "i-b")]
+    assert [(a.kind.value, a.to_instance) for a in targeted(engine.tick())] == [("failover", "i-b")]
     engine.shutdown(5)

@@ -10,7 +10,15 @@ from failover.engine import staging
 from failover.engine.decide import Snapshot, decide
 from failover.engine.view import EniSeen, build_view
 from failover.guest.prestage import Stager
-from failover.model import CallTrace, CommandResult, EniState, EniStatus, InstanceInfo, Priority
+from failover.model import (
+    CallTrace,
+    CommandResult,
+    EniState,
+    EniStatus,
+    InstanceInfo,
+    Priority,
+    ScriptLanguage,
+)
 from failover.records import GOING_DOWN, NOTICE_KEY_TAG, GroupState, Observation
 from tests.unit.engine.fakes import FakeCloud, FakeProvisioning
 
@@ -33,7 +41,7 @@ class Guest(FakeCloud):
         self.scripts: list[str] = []
 
     def run_script(self, instance_id: str, script: str, *, timeout_s: float,
-                   trace: CallTrace | None = None, language: Any = None,
+                   trace: CallTrace | None = None, language: ScriptLanguage = ScriptLanguage.SHELL,
                    priority: Priority = Priority.FAILOVER) -> CommandResult:
         self.scripts.append(script)
         return CommandResult("t-1", "Success", 0, self.output)

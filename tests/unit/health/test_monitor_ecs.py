@@ -1,4 +1,4 @@
-"""The monitor's rounds with ecs_status checks against a fake CloudPort (our own port).
+"""The monitor's rounds with ecs_status checks against a fake of our own port (`InstanceStatusReader`, part of CloudPort).
 
 One batched status call per round for all members of all groups; a cloud
 error is no evidence; verdicts flow to the sink and the read side.
@@ -7,7 +7,7 @@ error is no evidence; verdicts flow to the sink and the read side.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -15,7 +15,6 @@ from failover.config import GroupConfig
 from failover.health.monitor import HealthMonitor
 from failover.health.verify import ProbeVerifier
 from failover.model import CloudError, ErrorKind, Priority
-from failover.ports import CloudPort
 from failover.records import Observation
 
 
@@ -61,7 +60,7 @@ def seen() -> list[Observation]:
 def monitor(cloud: FakeCloud, seen: list[Observation]) -> Iterator[HealthMonitor]:
     groups = [group("a", ["i-1", "i-2"]), group("b", ["i-3", "i-4"])]
     m = HealthMonitor(groups, controller_id="ctl-1", addresses=dict, sink=seen.append,
-                      cloud=cast(CloudPort, cloud))
+                      cloud=cloud)
     m.start(scheduled=False)
     try:
         yield m
@@ -142,7 +141,7 @@ def test_a_failing_sink_does_not_stop_the_rounds(cloud: FakeCloud) -> None:
         raise RuntimeError("zookeeper is away")
 
     m = HealthMonitor([group("a", ["i-1", "i-2"], rise=1)], controller_id="c", addresses=dict,
-                      sink=sink, cloud=cast(CloudPort, cloud))
+                      sink=sink, cloud=cloud)
     m.start(scheduled=False)
     try:
         m.run_round(job(m))
@@ -154,7 +153,7 @@ def test_a_failing_sink_does_not_stop_the_rounds(cloud: FakeCloud) -> None:
 
 
 def test_verify_ecs_status_of_the_new_holder(cloud: FakeCloud) -> None:
-    v = ProbeVerifier([group("b", ["i-3", "i-4"])], cloud=cast(CloudPort, cloud), retry_s=0.01)
+    v = ProbeVerifier([group("b", ["i-3", "i-4"])], cloud=cloud, retry_s=0.01)
     assert v.verify("b", "i-3", [], timeout_s=1).ok
     assert cloud.calls[-1] == (["i-3"], Priority.FAILOVER)
     out = v.verify("b", "i-4", [], timeout_s=0.1)

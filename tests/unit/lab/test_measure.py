@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from failover.lab.measure import breakdown
+from failover.lab.measure import Event, breakdown
 
 
-def ev(t: float, to: str, kind: str = "enis") -> dict[str, Any]:
+def ev(t: float, to: str, kind: str = "enis") -> Event:
     return {"t": t, "kind": kind, "id": "eni-svc", "to": to}
 
 

@@ -223,7 +223,7 @@ def test_concurrent_scrapers_are_queued_not_dropped_while_the_server_is_busy() -
     conns: list[socket.socket] = []
     try:
         for _ in range(20):  # nothing accepts: every one must still complete its handshake
-            conns.append(socket.create_connection(srv.server_address[:2], timeout=0.5))
+            conns.append(socket.create_connection(("127.0.0.1", srv.server_address[1]), timeout=0.5))
     finally:
         for c in conns:
             c.close()

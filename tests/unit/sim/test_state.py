@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_steps_apply_only_when_due_and_events_carry_the_due_time(state: State, c
     state.schedule("enis", eni, [{"status": "Available", "due": clock.t + 3, "effect": "detached"}])
     clock.t += 2.9
     state.advance()
-    assert eni.status == "Detaching" and eni.instance == "i-primary"
+    assert (eni.status, eni.instance) == ("Detaching", "i-primary")  # a tuple: mypy keeps instance optional
     clock.t += 10  # looked at late: the event still says when it happened
     state.advance()
     assert (eni.status, eni.instance) == ("Available", None)
@@ -76,7 +77,7 @@ def test_interleaved_resources_apply_in_time_order(state: State, clock: FakeCloc
     assert [e["to"] for e in state.events] == ["Sooner", "Later"]
 
 
-def test_persist_and_restore_round_trip(tmp_path: pytest.TempPathFactory, clock: FakeClock) -> None:
+def test_persist_and_restore_round_trip(tmp_path: Path, clock: FakeClock) -> None:
     path = tmp_path / "state.json"
     st = State(load_world(small_world()), clock=clock, state_file=path)
     st.world.enis["eni-svc"].secondary_ips.append("192.168.1.77")

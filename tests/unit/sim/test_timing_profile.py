@@ -101,7 +101,8 @@ def test_fixed_numbers_and_explicit_laws_override_defaults() -> None:
 
 def test_fixed_profile_keeps_its_numbers_and_scales() -> None:
     t = make_timing({"attach_s": 2.0, "time_scale": 0.1}, seed=0)
-    assert draw(t, "attach", "eni") == Draw(pytest.approx(0.2))
+    d = draw(t, "attach", "eni")
+    assert d.duration_s == pytest.approx(0.2) and d == Draw(d.duration_s)
     assert t("detach", "eni") == 0.0
 
 
