@@ -275,15 +275,11 @@ class Command(Clocked):
     then looks at the invocation until it ends. `aim`: where recent runs were seen done, for
     the first look when looks are scarce (`scheduler.RunTimes`).
 
-    `eni_id` (a release of a former holder): each call is booked only right after a look at
-    that ENI shows it InUse on another instance (`checked`); the call goes out in the same
-    turn of the scheduler or, without a slot, after another look. What remains between that
-    read and the script's run: the loop's hand-off and the fencing check (milliseconds) plus
-    the script's delivery and run. The ENI can be here by then only through a detach from its
-    InUse holder and an attach here, each seconds in ECS and each shown by a look in between;
-    a read cannot close it entirely (RunCommand has no condition on an ENI), and should a move
-    back here still overlap a release, the serving checks see the holder not serving and its
-    guest step is run again."""
+    `eni_id` (a release): each call is booked only right after a look shows that ENI InUse on
+    another instance, and sent in the same turn (no slot: another look first). Left open: the
+    hand-off and fencing check (milliseconds) and the script's run; to be here by then the ENI
+    needs a detach and an attach (seconds each in ECS). RunCommand takes no condition, so no
+    read closes it; a holder stripped anyway fails its serving checks and is configured again."""
 
     instance_id: str = ""
     command: Mapping[str, Any] = field(default_factory=dict)
@@ -303,20 +299,15 @@ class Command(Clocked):
     def call_at(self, at: float) -> Decision:
         return Look(at, Target.ENI) if self.eni_id else Issue(at)
 
-    def checked(self, eni: EniState, now: float) -> tuple[Self, Decision]:
-        s = replace(self, eni=eni)
-        if eni.instance_id == s.instance_id:
-            return s, Fail(CloudError(
-                f"{s.instance_id} holds ENI {s.eni_id} ({eni.status.value}): {s.action} not sent "
-                "(a release never runs on the ENI's holder)", kind=ErrorKind.CONFLICT,
-                code=errors.WRONG_HOLDER, action=s.action))
-        if eni.status is EniStatus.IN_USE:
-            return s, Issue(now)
-        return s.look(now, Target.ENI)  # a move under way: sent once it has landed elsewhere
-
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
-        if isinstance(read, EniState):
-            return self.checked(read, now)
+        if isinstance(read, EniState):  # a release's look before its call
+            s = replace(self, eni=read)
+            if read.instance_id == s.instance_id:  # back on it: never strip its addresses
+                return s, Fail(CloudError(f"{s.instance_id} holds ENI {s.eni_id} ({read.status.value})"
+                                          f": {s.action} not sent", kind=ErrorKind.CONFLICT,
+                                          code=errors.WRONG_HOLDER, action=s.action))
+            # Mid-move (Available, Attaching, Detaching...): sent once it has landed elsewhere.
+            return (s, Issue(now)) if read.status is EniStatus.IN_USE else s.look(now, Target.ENI)
         assert isinstance(read, Invocation)
         s = replace(self, result=read.result or self.result)
         if s.result is not None and s.result.status in convert.TERMINAL_INVOCATION:
