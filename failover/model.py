@@ -191,8 +191,8 @@ class CallTrace:
     leader deposed in the middle of a step (a zone outage's token queue, a 15 s wait before
     re-sending a stuck detach) sends nothing more. It runs on the cloud adapter's sender, so it
     never reads the cloud itself (that read would wait on the scheduler it is running for).
-    `not_holder_of`, an ENI: a script is sent only to an instance that does not hold it, by the
-    adapter's look at the ENI just before the call is booked (a release: `transitions.Command`).
+    `not_holder_of`, an ENI: a script is sent only once the adapter's look at it, just before the
+    call is booked, shows it InUse on another instance (a release: `transitions.Command`).
     """
 
     def __init__(self, guard: Callable[[], object] | None = None,

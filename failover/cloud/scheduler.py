@@ -12,9 +12,9 @@ describes a second where the account allows about ten per action. Rounds of a ta
 overlap and start at most one per `round_gap_s`, with a burst of `ROUNDS_AT_ONCE` (a read and a
 wait's first look at once are never held back). The fencing guard runs in the sender after the
 budget slot, right before the request is sent (`calls.Caller.once`); it reads no cloud (a call
-conditional on the cloud waits for its look before it is booked: `transitions.Command`). The loop waits on the
-clock port only; with a fake clock (tests) calls run on the loop's thread, so one thread moves
-fake time. The thread ends when no wait is left.
+conditional on the cloud waits for its look before it is booked: `transitions.Command`). The
+loop waits on the clock port only; with a fake clock (tests) calls run on the loop's thread, so
+one thread moves fake time. The thread ends when no wait is left.
 """
 
 from __future__ import annotations
