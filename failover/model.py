@@ -189,13 +189,17 @@ class CallTrace:
     `guard`, when given, runs right before each call that changes the cloud is sent (after
     any wait for an API token) and raises to stop it: the leader's fencing check, so a
     leader deposed in the middle of a step (a zone outage's token queue, a 15 s wait before
-    re-sending a stuck detach) sends nothing more.
+    re-sending a stuck detach) sends nothing more. It runs on the cloud adapter's sender, so it
+    never reads the cloud itself (that read would wait on the scheduler it is running for).
+    `not_holder_of`, an ENI: a script is sent only once the adapter's look at it, just before the
+    call is booked, shows it InUse on another instance (a release: `transitions.Command`).
     """
 
     def __init__(self, guard: Callable[[], object] | None = None,
-                 fence: Callable[[], object] | None = None) -> None:
+                 fence: Callable[[], object] | None = None, not_holder_of: str | None = None) -> None:
         self.calls: list[ApiCall] = []
         self.guard = guard
+        self.not_holder_of = not_holder_of
         # The lease check alone (quick, no I/O): run again by the SDK's transport after the
         # request is signed, immediately before its bytes leave (cloud/sdk.py `last_check`).
         self.fence = fence

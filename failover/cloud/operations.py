@@ -14,7 +14,7 @@ from failover.cloud import errors
 from failover.cloud.moves import Attach, Detach
 from failover.cloud.reads import CloudReads
 from failover.cloud.sdk import ApiError
-from failover.cloud.transitions import FAILOVER, Command, Issue, Look, Start, Stop, Target
+from failover.cloud.transitions import FAILOVER, Command, Look, Start, Stop, Target
 from failover.model import CallTrace, CommandResult, EniState, ErrorKind, Priority, ScriptLanguage
 
 SCRIPT_MAX_B64 = 24 * 1024  # Cloud Assistant's limit on the Base64-encoded content
@@ -77,7 +77,8 @@ class CloudMoves(CloudReads):
                    language: ScriptLanguage = ScriptLanguage.SHELL,
                    priority: Priority = FAILOVER) -> CommandResult:
         """Run a script through Cloud Assistant; its exit code and output. `priority` ROUTINE
-        (a release of a former holder): its calls wait for budget no failover is using."""
+        (a release of a former holder): its calls wait for budget no failover is using; the
+        trace's `not_holder_of`: sent only while the ENI is InUse on another instance."""
         content = base64.b64encode(script.encode("utf-8")).decode("ascii")
         if len(content) > SCRIPT_MAX_B64:
             raise ApiError(
@@ -94,8 +95,9 @@ class CloudMoves(CloudReads):
         }
         now = self._clock.monotonic()
         move = Command(timeout_s, now, self._polls.command, self._polls, instance_id=instance_id,
-                       command=command, priority=priority)
-        result: CommandResult = self._scheduler.run(move, Issue(now), trace)
+                       command=command, priority=priority,
+                       eni_id=(trace.not_holder_of if trace else None) or "")
+        result: CommandResult = self._scheduler.run(move, move.call_at(now), trace)
         return result
 
     def _placement_error(self, e: ApiError, eni_id: str, instance_id: str) -> ApiError:

@@ -11,9 +11,9 @@ A zone outage starts a hundred waits at once; polling each ENI alone would want 
 describes a second where the account allows about ten per action. Rounds of a target never
 overlap and start at most one per `round_gap_s`, with a burst of `ROUNDS_AT_ONCE` (a read and a
 wait's first look at once are never held back). The fencing guard runs in the sender after the
-budget slot, right before the request is sent (`calls.Caller.once`). The loop waits on the
-clock port only; with a fake clock (tests) calls run on the loop's thread, so one thread moves
-fake time. The thread ends when no wait is left.
+budget slot, right before the request is sent (`calls.Caller.once`), and reads no cloud (see
+`transitions.Command`). The loop waits on the clock port only; with a fake clock (tests) calls
+run on the loop's thread, so one thread moves fake time. It ends with the last wait.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Wait:
 
     def later(self, at: float) -> None:
         d = self.decision
-        self.decision = Look(at, d.target) if isinstance(d, Look) else Issue(at)
+        self.decision = Look(at, d.target) if isinstance(d, Look) else self.move.call_at(at)
 
     def key(self) -> str:
         return str(self.move.eni_id if self.target is Target.ENI else self.move.instance_id)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 from failover.cloud import convert, errors
 from failover.cloud.sdk import ApiError
 from failover.cloud.waiting import MIN_CALL_S, PollPlan, PollPlans, no_time_left, poll_next
-from failover.model import CloudError, CloudTimeout, CommandResult, EniState, ErrorKind, Priority
+from failover.model import CloudError, CloudTimeout, CommandResult, EniState, EniStatus, ErrorKind, Priority
 
 FAILOVER = Priority.FAILOVER
 # A call refused for the instance's state: while it runs, a type that takes or releases an ENI
@@ -134,6 +134,10 @@ class Clocked:
     def restarted(self, now: float) -> Self:
         """Accepted: the timeout and the dense polls count from now; refusals are forgotten."""
         return replace(self, t0=now, polls=0, grow=-1.0, refusals=0, hold_until=-math.inf)
+
+    def call_at(self, at: float) -> Decision:
+        """The move's own call at `at` (one with a condition looks first: `Command`)."""
+        return Issue(at)
 
     def poll(self, now: float) -> tuple[Self, Decision]:
         """The next look by the plan (a move may wake earlier: `Detach`)."""
@@ -269,11 +273,19 @@ class Start(Clocked):
 class Command(Clocked):
     """RunCommand (its ClientToken makes every retry the same command: it runs at most once),
     then looks at the invocation until it ends. `aim`: where recent runs were seen done, for
-    the first look when looks are scarce (`scheduler.RunTimes`)."""
+    the first look when looks are scarce (`scheduler.RunTimes`).
+
+    `eni_id` (a release): each call is booked only right after a look shows that ENI InUse on
+    another instance, and sent in the same turn (no slot: another look first). Left open: the
+    hand-off and fencing check (milliseconds) and the script's run; to be here by then the ENI
+    needs a detach and an attach (seconds each in ECS). RunCommand takes no condition, so no
+    read closes it; a holder stripped anyway fails its serving checks and is configured again."""
 
     instance_id: str = ""
     command: Mapping[str, Any] = field(default_factory=dict)
     aim: float | None = None
+    eni_id: str = ""
+    eni: EniState | None = None  # the ENI as its last look saw it
     polled: ClassVar[Target] = Target.INVOCATION
     invoke_id: str = ""
     accepted_at: float = 0.0  # monotonic
@@ -284,7 +296,18 @@ class Command(Clocked):
     def params(self) -> dict[str, Any]:
         return dict(self.command)
 
+    def call_at(self, at: float) -> Decision:
+        return Look(at, Target.ENI) if self.eni_id else Issue(at)
+
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
+        if isinstance(read, EniState):  # a release's look before its call
+            s = replace(self, eni=read)
+            if read.instance_id == s.instance_id:  # back on it: never strip its addresses
+                return s, Fail(CloudError(f"{s.instance_id} holds ENI {s.eni_id} ({read.status.value})"
+                                          f": {s.action} not sent", kind=ErrorKind.CONFLICT,
+                                          code=errors.WRONG_HOLDER, action=s.action))
+            # Mid-move (Available, Attaching, Detaching...): sent once it has landed elsewhere.
+            return (s, Issue(now)) if read.status is EniStatus.IN_USE else s.look(now, Target.ENI)
         assert isinstance(read, Invocation)
         s = replace(self, result=read.result or self.result)
         if s.result is not None and s.result.status in convert.TERMINAL_INVOCATION:
@@ -296,7 +319,7 @@ class Command(Clocked):
         if error is not None:
             if error.kind is not ErrorKind.RETRYABLE or outcome.retry_in + MIN_CALL_S > self.deadline - now:
                 return self, Fail(error)  # waiting would pass the deadline: the last real error
-            return replace(self, last_error=error), Issue(now + outcome.retry_in)
+            return replace(self, last_error=error), self.call_at(now + outcome.retry_in)
         invoke_id = str(outcome.body.get("InvokeId") or "")
         if not invoke_id:
             return self, Fail(ApiError(f"{self.action}: the answer carried no InvokeId",
@@ -311,7 +334,7 @@ class Command(Clocked):
     def expired(self) -> CloudError:
         if not self.invoke_id:
             return self.last_error or timeout(self.action, f"RunCommand on {self.instance_id} not "
-                                              "accepted", self.timeout_s, None, None)
+                                              "accepted", self.timeout_s, self.eni, None)
         return CloudTimeout(
             f"command {self.invoke_id} on {self.instance_id} still "
             f"{self.result.status if self.result else 'Pending'} after {self.timeout_s:g} s",

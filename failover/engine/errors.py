@@ -35,10 +35,6 @@ class VerifyFailed(StepError):
     """The ENI, the service checks or the EIPs are not as a served group needs."""
 
 
-class HoldsTheEni(EngineError):
-    """A release stopped unsent: its instance is the ENI's holder by the cloud's fresh word."""
-
-
 class StepFailed(EngineError):
     """A step failed (`cause`); `record` is the record with that step written failed."""
 

@@ -23,7 +23,6 @@ from failover.engine import guest_check, overlap
 from failover.engine.errors import (
     AdoptionOvertaken,
     GuestScriptFailed,
-    HoldsTheEni,
     NotAMember,
     StepFailed,
     VerifyFailed,
@@ -164,15 +163,16 @@ class Executor:
                      extra={"group": group.name, "instance": instance})
             return True
         network = self._network_of(group, eni.mac, eni.private_ips, eni.vswitch_id)
-        # Fenced like every mutation, and the ENI re-read right before the script is sent: a
-        # release waits at routine priority, and meanwhile the ENI may have come back to it.
-        trace = CallTrace(guard=lambda: self._may_release(group, instance),
-                          fence=self.deps.leadership.fence)
+        # Fenced like every mutation, and the ENI read again right before the script's call is
+        # booked (by the adapter, `not_holder_of`): a release waits at routine priority, and
+        # meanwhile the ENI may have come back to it.
+        trace = CallTrace(guard=self.deps.leadership.fence, fence=self.deps.leadership.fence,
+                          not_holder_of=group.network_interface)
         try:
             result = self._guest_for(group).release(
                 instance, network, timeout_s=group.policy.guest_timeout_s, trace=trace)
             ok = result.ok
-        except (CloudError, HoldsTheEni) as e:
+        except CloudError as e:
             log.warning("release failed", extra={"group": group.name, "instance": instance,
                                                  "error": describe_error(e)})
             ok = False
@@ -198,11 +198,6 @@ class Executor:
         log.warning("failover abandoned", extra={"failover": record.id, "group": group.name,
                                                  "reason": reason})
         return final
-    def _may_release(self, group: GroupConfig, instance: str) -> None:
-        eni = self.deps.cloud.describe_eni(group.network_interface, priority=Priority.ROUTINE)
-        if eni.instance_id == instance:
-            raise HoldsTheEni(f"{instance} holds the ENI now ({eni.status}): not releasing it")
-        self.deps.leadership.fence()  # after the read, which may have waited for a token
 
     # ---------------------------------------------------------------- steps
 

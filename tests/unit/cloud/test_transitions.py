@@ -29,7 +29,7 @@ from failover.cloud.transitions import (
     Target,
 )
 from failover.cloud.waiting import PollPlan, PollPlans
-from failover.model import CommandResult, DetachStalled, EniState, EniStatus, ErrorKind
+from failover.model import CloudError, CommandResult, DetachStalled, EniState, EniStatus, ErrorKind
 
 PLAN = PollPlan(first_s=0.2, dense_s=0.2, dense_until_s=100.0)
 PLANS = PollPlans(attach=PLAN, detach=PLAN, stop=PLAN, command=PLAN, start=PLAN, lag_s=3.0,
@@ -256,3 +256,42 @@ def test_a_command_is_done_when_its_invocation_ends() -> None:
     assert isinstance(s.seen(Invocation(running, 1.2), 1.2)[1], Look)
     assert s.seen(Invocation(finished, 1.4), 1.4)[1] == Done(finished)
     assert "still Pending" in str(s.expired())
+
+
+# A release (`eni_id`): its call is booked only right after a look shows the ENI InUse elsewhere.
+
+def test_a_command_with_an_eni_looks_at_it_before_its_call() -> None:
+    assert command().call_at(1.0) == Issue(1.0)
+    assert command(eni_id="eni-a").call_at(1.0) == Look(1.0, Target.ENI)
+
+
+@pytest.mark.parametrize(("read", "want"), [
+    (eni(EniStatus.IN_USE, "i-a"), "Issue"),  # served from elsewhere: send now
+    (eni(EniStatus.IN_USE, "i-b"), "Fail"),  # back on it: never strip its addresses
+    (eni(EniStatus.ATTACHING, "i-b"), "Fail"),
+    (eni(EniStatus.DETACHING, "i-b"), "Fail"),
+    (eni(EniStatus.AVAILABLE, None), "Look"),  # a move under way could bring it here: wait
+    (eni(EniStatus.ATTACHING, "i-a"), "Look"),
+    (eni(EniStatus.DETACHING, "i-a"), "Look"),
+    (eni(EniStatus.UNKNOWN, "i-a"), "Look"),
+])
+def test_a_release_after_its_look_at_the_eni(read: EniState, want: str) -> None:
+    s, d = command(eni_id="eni-a").seen(read, 1.0)
+    assert kind(d) == want and s.eni == read
+    if isinstance(d, Issue):
+        assert d == Issue(1.0)  # at once: the read is as fresh as it gets
+    if isinstance(d, Look):
+        assert d.target is Target.ENI and 1.0 < d.at <= 10.0
+    if isinstance(d, Fail):
+        assert isinstance(d.error, CloudError) and d.error.code == errors.WRONG_HOLDER
+        assert "i-b holds ENI eni-a" in str(d.error)
+
+
+def test_a_release_refused_for_now_looks_at_the_eni_again_before_it_retries() -> None:
+    s, d = command(eni_id="eni-a").sent(refusal("ServiceUnavailable", ErrorKind.RETRYABLE), 1.0)
+    assert d == Look(1.5, Target.ENI) and s.last_error is not None
+
+
+def test_a_release_that_never_saw_the_eni_elsewhere_says_where_it_was() -> None:
+    s, _ = command(eni_id="eni-a").seen(eni(EniStatus.DETACHING, "i-a"), 1.0)
+    assert "not accepted after 10 s (last seen Detaching on i-a)" in str(s.expired())
