@@ -292,7 +292,7 @@ def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress
         assert src is not None, "the ENI has no holder"
         to = g.members[-1] if src != g.members[-1] else g.members[1]
         # From a steady start: the previous run's release of its dead holder done. Racing the
-        # move, that release's guard reads the ENI before the describe shows the move (the
+        # move, that release's look at the ENI comes before the describe shows the move (the
         # realistic profile's lag) and cannot see it: a different fault from the one judged here.
         system.wait_released(g.name)
         seq0 = system.last_seq()
