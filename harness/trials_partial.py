@@ -2,7 +2,7 @@
 
 Each trial runs `runs` repetitions against a `PartialSystem` (three `failover run` replicas,
 real ZooKeeper, the emulator; group `web` on i-primary / i-standby / i-third) and judges every
-run by the cloud and the service, not by the controller's journal (see harness/partial.py):
+run by the cloud and the service, not by the controller's journal (harness/partial_judge.py):
 
 - served again within `GOAL_S` of the fault (a healthy member exists in every trial), and still
   served `STABLE_S` later;
@@ -29,158 +29,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.chaos import DETACH_TIMEOUT_S, Group, Spec
-from harness.chaos_events import eni_moves, invocations_by_instance, percentile, stall_allowance
-from harness.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
+from harness.chaos import Group, Spec
+from harness.chaos_events import eni_moves, invocations_by_instance
+from harness.partial import PartialSystem
+from harness.partial_judge import (
+    PERSISTENT_ATTACH_ERROR,
+    Run,
+    judge_run,
+    left_in_use,
+    repeat,
+    wait_eni,
+)
 from harness.trials import Progress, TrialResult, quiet
 from harness.waiting import wait_for
-
-GOAL_S = 10.0  # the issue's goal under the emulator's fixed timing
-STABLE_S = 2.0  # served this long after the fault's interruption counts as served again
-WAIT_S = GOAL_S + 20  # a run waits this long for "served" before it is judged never served
-PERSISTENT_ATTACH_ERROR = ("EniPerInstanceLimitExceeded", 403)  # the standby's ENI slots are taken
-
-
-
-def settle(system: PartialSystem, timeout: float = 60) -> None:
-    """Undoes every fault of a run: the API, agents, reported statuses, dead instances, dead
-    replicas; then waits until the system is steady and every group served."""
-    ctl = system.s.control
-    ctl.clear_faults()
-    for g in system.groups:
-        ctl.report_status(g.eni, None)
-    for inst in system.ips:
-        ctl.cloud_assistant(inst, True)
-        found = ctl.instance(inst)
-        if found.get("hung"):
-            ctl.unhang(inst)
-        if found["status"] == "Running" and found.get("crashed"):
-            ctl.stop(inst)  # a crashed guest comes back by a reboot
-            def stopped(i: str = inst) -> bool:
-                return bool(ctl.instance(i)["status"] == "Stopped")
-
-            wait_for(stopped, 30, f"{inst} stopped")
-            found = ctl.instance(inst)
-        if found["status"] == "Stopped":
-            ctl.start(inst)
-            def running(i: str = inst) -> bool:
-                return bool(ctl.instance(i)["status"] == "Running")
-
-            wait_for(running, 30, f"{inst} running")
-        system.heal(inst)
-    for cid, r in list(system.f.replicas.items()):
-        if r.proc.poll() is not None:
-            system.f.start(cid)
-    system.wait_steady(timeout)
-    wait_for(lambda: all(system.w.served(g.name) for g in system.groups), timeout,
-             "every group served again", system.diag)
-
-
-@dataclass
-class Run:
-    """What one run of a trial measured."""
-
-    label: str
-    episode: Episode
-    extra: dict[str, Any]
-
-
-def judge_run(result: TrialResult, system: PartialSystem, g: Group, label: str, t_fault: float,
-              **extra: Any) -> Run:
-    ep = system.w.wait_stably_served(g.name, t_fault, STABLE_S, WAIT_S)
-    holder = system.w.holder(g.name)
-    story = "; ".join(ep.timeline)
-    if ep.unserved_s < MIN_INTERRUPTION_S:
-        result.fail(f"{label}: the fault never made {g.name} unserved (the trial did not take): {story}")
-    elif ep.served_after_s is None:
-        result.fail(f"{label}: not served {WAIT_S:g} s after the fault (cloud: ENI on {holder}; "
-                    f"status said {' -> '.join(ep.states) or 'nothing'}): {story}")
-    else:
-        # GOAL_S is the goal under the fixed timing; a profile that stalls a detach (the
-        # realistic one's crash stalls) adds what the policy must wait for it: its detach
-        # timeout and the stop. None on the fixed timing.
-        goal = GOAL_S + stall_allowance(system.events(system.run_seq), g.eni,
-                                        float(system.spec.policy.get("detach_timeout_s", DETACH_TIMEOUT_S)))
-        result.check(ep.served_after_s <= goal,
-                     f"{label}: served again only after {ep.served_after_s:.2f} s (goal {goal:g} s): {story}")
-    result.check(ep.lying_beyond_s == 0,
-                 f"{label}: /status said healthy/degraded for {ep.lying_beyond_s:.2f} s while nothing "
-                 f"served {g.name} for longer than one detection window "
-                 f"({system.detection_window_s():.2f} s); states {' -> '.join(ep.states)}")
-    result.check(ep.cli_lies == 0,
-                 f"{label}: `failover status --json` said healthy/degraded {ep.cli_lies} time(s) while "
-                 f"nothing served {g.name} for longer than one detection window")
-    events = system.events(system.run_seq)
-    guest_runs = invocations_by_instance(events, "configure")[holder] if holder else 0
-    # More than one guest run on the final holder per attach there is a repair of a holder
-    # the controller thought unserved: a figure, checked only where the trial says so (P9).
-    return Run(label, ep, {"holder": holder, "attaches": eni_moves(events, g.eni).attaching,
-                           "guest_runs_on_holder": guest_runs, **extra})
-
-
-def summarize(result: TrialResult, runs: list[Run], system: PartialSystem) -> None:
-    served = [r.episode.served_after_s for r in runs if r.episode.served_after_s is not None]
-    result.figures = {
-        "served_runs": f"{len(served)}/{len(runs)}",
-        "served_after_p50_s": round(percentile(served, 0.5) or 0, 2) if served else None,
-        "served_after_max_s": round(max(served), 2) if served else None,
-        "lying_max_s": round(max((r.episode.lying_s for r in runs), default=0), 2),
-        "lying_beyond_window_max_s": round(max((r.episode.lying_beyond_s for r in runs), default=0), 2),
-        # The /status cache's cost, reported (not judged): see Episode.
-        "status_age_max_s": round(max((r.episode.status_age_max_s for r in runs), default=0), 2),
-        "beyond_window_at_answer_max_s": round(max((r.episode.beyond_at_answer_s for r in runs), default=0), 2),
-        "cli_lies": sum(r.episode.cli_lies for r in runs),
-        "cli_samples": sum(r.episode.cli_samples for r in runs),
-        "detection_window_s": round(system.detection_window_s(), 2),
-        "runs": [{"run": r.label, **r.episode.figures(), **r.extra} for r in runs],
-    }
-
-
-def _loop(name: str, system: PartialSystem, runs: int, progress: Progress,
-          one: Callable[[TrialResult, str], Run | None]) -> TrialResult:
-    """`runs` repetitions of `one`, each from a settled system; a run that leaves the system
-    unsettled ends the trial (its state is then unknown)."""
-    result = TrialResult(name, runs)
-    done: list[Run] = []
-    for i in range(runs):
-        label = f"run {i}"
-        try:
-            settle(system)
-        except AssertionError as e:
-            result.fail(f"{label}: not steady and served before the run: {str(e).splitlines()[0]}")
-            break
-        system.run_seq = system.last_seq()
-        try:
-            run = one(result, label)
-        except AssertionError as e:
-            result.fail(f"{label}: {str(e).splitlines()[0]}")
-            break
-        if run is None:
-            break
-        done.append(run)
-        ep = run.episode
-        progress(f"{name.split('.', maxsplit=1)[0]} {label}: served after {ep.served_after_s}, lying "
-                 f"{ep.lying_s:.2f} s ({ep.lying_beyond_s:.2f} s beyond the window), states "
-                 f"{' -> '.join(ep.states)}")
-        if ep.served_after_s is None:
-            break  # never served again: the next run would start from an unknown state
-    summarize(result, done, system)
-    return result.done()
-
-
-def _left_in_use(system: PartialSystem, g: Group, seq0: int, timeout: float) -> float:
-    """The cloud's time of the first event after `seq0` that took the ENI out of InUse."""
-    def left() -> float | None:
-        return next((float(e["t"]) for e in system.events(seq0)
-                     if e.get("kind") == "enis" and e.get("id") == g.eni and e.get("from") == "InUse"), None)
-    found: float = wait_for(left, timeout, f"{g.eni} leaving InUse", system.diag)
-    return found
-
-
-def _wait_eni(system: PartialSystem, g: Group, statuses: tuple[str, ...], timeout: float = 20) -> None:
-    wait_for(lambda: system.s.control.eni(g.eni)["status"] in statuses, timeout,
-             f"{g.eni} {'/'.join(statuses)}", system.diag)
-
 
 # ------------------------------------------------------------------ P1, P2
 
@@ -204,13 +65,13 @@ def attach_fails_drill(system: PartialSystem, runs: int, progress: Progress = qu
         th.start()
         # The fault begins when the drill's detach does (a CLI process may take seconds to start
         # on a loaded machine; that is not the controller's time).
-        t_fault = _left_in_use(system, g, seq0, timeout=60)
+        t_fault = left_in_use(system, g, seq0, timeout=60)
         run = judge_run(result, system, g, label, t_fault)
         th.join(90)
         run.extra["drill_exit"] = out.get("exit")
         return run
 
-    return _loop("P1. attach fails after the detach (drill)", system, runs, progress, one)
+    return repeat("P1. attach fails after the detach (drill)", system, runs, progress, one)
 
 
 def attach_fails_auto(system: PartialSystem, runs: int, progress: Progress = quiet) -> TrialResult:
@@ -222,11 +83,11 @@ def attach_fails_auto(system: PartialSystem, runs: int, progress: Progress = qui
         system.s.control.fail_next_attach(g.eni)
         t_fault = time.time()
         system.fail(src)
-        _wait_eni(system, g, ("Detaching", "Available", "Attaching"))
+        wait_eni(system, g, ("Detaching", "Available", "Attaching"))
         system.heal(src)  # a reboot: the old holder is back before the attach has failed
         return judge_run(result, system, g, label, t_fault, old_holder=src)
 
-    return _loop("P2. attach fails after the detach (automatic, old holder back)", system, runs, progress, one)
+    return repeat("P2. attach fails after the detach (automatic, old holder back)", system, runs, progress, one)
 
 
 # ------------------------------------------------------------------ P3, P4
@@ -244,7 +105,7 @@ def guest_fails_first_standby(system: PartialSystem, runs: int, progress: Progre
         system.fail(src)
         return judge_run(result, system, g, label, t_fault, agent_offline=first)
 
-    return _loop("P3. guest step fails on the first standby (agent offline)", system, runs, progress, one)
+    return repeat("P3. guest step fails on the first standby (agent offline)", system, runs, progress, one)
 
 
 def attach_fails_first_standby(system: PartialSystem, runs: int, progress: Progress = quiet) -> TrialResult:
@@ -267,7 +128,7 @@ def attach_fails_first_standby(system: PartialSystem, runs: int, progress: Progr
         run.extra["attached_to"] = list(eni_moves(system.events(seq0), g.eni).attached_to)
         return run
 
-    return _loop("P4. attach fails persistently on the first standby of three", system, runs, progress, one)
+    return repeat("P4. attach fails persistently on the first standby of three", system, runs, progress, one)
 
 
 # ------------------------------------------------------------------ P5, P6
@@ -281,7 +142,7 @@ def detached_by_hand(system: PartialSystem, runs: int, progress: Progress = quie
         system.s.control.detach_by_hand(g.eni)
         return judge_run(result, system, g, label, t_fault)
 
-    return _loop("P5. ENI detached by hand", system, runs, progress, one)
+    return repeat("P5. ENI detached by hand", system, runs, progress, one)
 
 
 def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress = quiet) -> TrialResult:
@@ -315,7 +176,7 @@ def moved_by_hand_then_dies(system: PartialSystem, runs: int, progress: Progress
         result.check(died.extra["holder"] != to, f"{label}: still on {to}, which died")
         return died
 
-    return _loop("P6. ENI moved by hand, then that holder dies", system, runs, progress, one)
+    return repeat("P6. ENI moved by hand, then that holder dies", system, runs, progress, one)
 
 
 # ------------------------------------------------------------------ P7
@@ -353,7 +214,7 @@ def target_dies_leader_killed(system: PartialSystem, runs: int, progress: Progre
         ctl.clear_faults()
         return judge_run(result, system, g, label, t_fault, target=target, killed=leader.cid)
 
-    return _loop("P7. target dies between detach and attach, the leader killed there", system, runs,
+    return repeat("P7. target dies between detach and attach, the leader killed there", system, runs,
                  progress, one)
 
 
@@ -375,7 +236,7 @@ def unknown_eni_status(system: PartialSystem, runs: int, progress: Progress = qu
         result.check(system.w.served(other.name), f"{label}: {other.name} not served at the end")
         return run
 
-    return _loop("P8. an unknown ENI status (Creating) in the round", system, runs, progress, one)
+    return repeat("P8. an unknown ENI status (Creating) in the round", system, runs, progress, one)
 
 
 # ------------------------------------------------------------------ P9
@@ -408,7 +269,7 @@ def sighup_mid_failover(system: PartialSystem, runs: int, progress: Progress = q
             _sighup_mid_release(result, system, g, label, src, run)
         return run
 
-    return _loop("P9. SIGHUP to the leader in the middle of a failover", system, runs, progress, one)
+    return repeat("P9. SIGHUP to the leader in the middle of a failover", system, runs, progress, one)
 
 
 RELEASE_CALL_S = 3.0  # RunCommand answers this late while the release is in flight

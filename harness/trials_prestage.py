@@ -23,8 +23,8 @@ from typing import Any
 from harness.chaos import Spec
 from harness.chaos_events import invocations_by_instance
 from harness.partial import PartialSystem
+from harness.partial_judge import Run, judge_run, repeat
 from harness.trials import Progress, TrialResult, quiet
-from harness.trials_partial import Run, _loop, judge_run
 
 NAME = "26. Cloud Assistant offline on every member for the whole trial (pre-staged guest configuration)"
 # The hot-plug trigger runs 0.2 s after InUse; the guest step waits up to 2 s for it.
@@ -70,4 +70,4 @@ def agent_offline_everywhere(system: PartialSystem, runs: int, progress: Progres
             result.check(bool(triggered), f"{label}: no pre-staged trigger ran on {holder}")
         return run
 
-    return _loop(NAME, system, runs, progress, one)
+    return repeat(NAME, system, runs, progress, one)
