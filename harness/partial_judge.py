@@ -13,7 +13,8 @@ from typing import Any
 
 from harness.chaos import DETACH_TIMEOUT_S, Group
 from harness.chaos_events import eni_moves, invocations_by_instance, percentile, stall_allowance
-from harness.partial import MIN_INTERRUPTION_S, Episode, PartialSystem
+from harness.episode import Episode
+from harness.partial import MIN_INTERRUPTION_S, PartialSystem
 from harness.trials import Progress, TrialResult
 from harness.waiting import wait_for
 

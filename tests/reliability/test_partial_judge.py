@@ -3,7 +3,8 @@ the figures of an episode (when served again, how long status lied). Pure, no pr
 
 from __future__ import annotations
 
-from harness.partial import GuestModel, Sample, StatusSample, judge_samples
+from harness.episode import Sample, StatusSample, judge_samples
+from harness.partial import GuestModel
 
 MAC = "00:16:3e:01:00:00"
 STATE = {"enis": [{"id": "eni-svc", "mac": MAC.upper(), "status": "InUse", "instance": "i-a"}]}
