@@ -24,7 +24,7 @@ forgets everything.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from failover.config import GroupConfig
 from failover.engine.actions import Action
@@ -44,7 +44,11 @@ class ViewInputs:
     held: Recalled
     observations: Mapping[str, Mapping[str, Observation]]
     live: int
-    eni: EniSeen | None
+    # The ENI as the view shows it, compared without its read's time: the leader reads every
+    # ENI each second, and a read that saw the same is no new input (freshness against our
+    # last move is settled before: `Sources.inputs`; a reused view keeps the earlier read).
+    eni: EniSeen | None = field(compare=False)
+    look: tuple[object, ...] | None
     ready: Mapping[str, bool]
     paused: float | None  # since when (the gauge shows it); None: not paused
     ready_stale: bool
@@ -89,7 +93,8 @@ class Sources:
             if eni is not None and held.fresh_after is not None and eni.at < held.fresh_after:
                 eni = None  # read before our last move or our taking office: wait for a newer one
             stale = self.read_at is not None and self.read_at.get(group.name, 0.0) < self.office_at
-            yield ViewInputs(group, held, self.observations.get(group.name, {}), self.live, eni,
+            look = None if eni is None else (eni.status, eni.instance, eni.error, eni.ips)
+            yield ViewInputs(group, held, self.observations.get(group.name, {}), self.live, eni, look,
                              self.readiness.get(group.name, {}), self.paused.get(group.name), stale)
 
 

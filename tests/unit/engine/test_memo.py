@@ -92,6 +92,19 @@ def test_a_view_whose_inputs_did_not_change_is_rebuilt_when_its_votes_count_agai
     assert [(a.kind, a.to_instance) for a in actions] == [(Kind.ADOPT, "i-a")]
 
 
+def test_a_new_read_that_saw_the_same_eni_is_no_new_input(counted: Counted) -> None:
+    ledger = Ledger()
+    ledger.set_state("g0", GroupState("g0", holder="i-a", configured="i-a", configured_at=1.0))
+    obs = {"g0": {"i-a": votes("i-a", True), "i-b": votes("i-b", True)}}
+    m = TickMemo()
+    assert len(tick(m, sources(ledger, obs, IN_USE_ON_A), ledger, 100.0)[0]) == 1
+    again = {"eni-0": EniSeen(EniStatus.IN_USE, "i-a", 2.0)}  # the next second's read
+    assert tick(m, sources(ledger, obs, again), ledger, 101.0) == ([], []) and counted.calls == 1
+    moved = {"eni-0": EniSeen(EniStatus.IN_USE, "i-b", 3.0)}  # moved by hand
+    fresh, actions = tick(m, sources(ledger, obs, moved), ledger, 102.0)
+    assert fresh[0].holder == "i-b" and [a.kind for a in actions] == [Kind.ADOPT]
+
+
 def test_a_changed_input_is_seen_at_the_next_tick(counted: Counted) -> None:
     ledger = Ledger()
     ledger.set_state("g0", GroupState("g0", holder="i-a", configured="i-a", configured_at=1.0))
