@@ -61,6 +61,11 @@ class Ledger:
         with self.lock:
             return self.states.get(name)
 
+    def blocked(self) -> frozenset[str]:
+        """The groups whose state says blocked (until `failover ack`)."""
+        with self.lock:
+            return frozenset(name for name, state in self.states.items() if state.blocked)
+
     def set_state(self, name: str, state: GroupState) -> None:
         with self.lock:
             self.version += 1

@@ -191,8 +191,11 @@ class Engine:
         written to ZooKeeper. Without an observer thread, the ENIs are read here too."""
         if self._inline:
             self.observer.refresh()
+        left_out, blocked = self._loader.left_out, self.ledger.blocked()
         for group in self.cfg.groups:
-            if group.name in self._loader.left_out:
+            if group.name not in left_out and group.name not in blocked:
+                continue  # nearly every group, every tick: nothing to re-read
+            if group.name in left_out:
                 if not self._loader.due(group.name):
                     continue
                 loaded = self._loader.load(group)
