@@ -12,9 +12,10 @@ skips calls whose answer is known:
   `decide.revisit_at` (cooldown, flap window, back-offs, failure memory, the serving round);
   a group with an action, or with a drill request, is decided every tick, as before: its
   action is dispatched every tick, with the reason of that instant.
-- When no source of any input changed (`sources`: identity or equality, as the caller gives
-  them) and no such time has come, the whole tick's views are the last ones, with no
-  per-group work at all.
+- When no source changed (`Sources`: each the same object, or equal) and no such time has
+  come, the whole tick's views are the last ones, with no per-group work at all. The ports'
+  answers are taken as values: a source that changes returns a new object (the observation
+  snapshot, the ENI looks, readiness do), never the same one changed in place.
 
 Level-triggered behaviour is kept: a change in the cloud is a new ENI read (a new input), and
 a failed guess here costs a rebuild, never a missed decision. A wall clock that steps back
