@@ -41,6 +41,7 @@ class Ledger:
         # +1 with every change of the above: while it stands, `recall` answers as before (the
         # tick rebuilds no view when none of its inputs changed).
         self.version = 0
+        self._blocked: tuple[int, frozenset[str]] = (-1, frozenset())  # as of a version
 
     def take_office(self, states: Mapping[str, GroupState], unfinished: Mapping[str, FailoverRecord],
                     groups: Iterable[str], now: float) -> None:
@@ -62,9 +63,12 @@ class Ledger:
             return self.states.get(name)
 
     def blocked(self) -> frozenset[str]:
-        """The groups whose state says blocked (until `failover ack`)."""
+        """The groups whose state says blocked (until `failover ack`); worked out again only
+        after a change (the loop asks every tick)."""
         with self.lock:
-            return frozenset(name for name, state in self.states.items() if state.blocked)
+            if self._blocked[0] != self.version:
+                self._blocked = (self.version, frozenset(n for n, s in self.states.items() if s.blocked))
+            return self._blocked[1]
 
     def set_state(self, name: str, state: GroupState) -> None:
         with self.lock:

@@ -192,9 +192,11 @@ class Engine:
         if self._inline:
             self.observer.refresh()
         left_out, blocked = self._loader.left_out, self.ledger.blocked()
+        if not left_out and not blocked:
+            return  # nearly every tick: nothing to re-read
         for group in self.cfg.groups:
             if group.name not in left_out and group.name not in blocked:
-                continue  # nearly every group, every tick: nothing to re-read
+                continue
             if group.name in left_out:
                 if not self._loader.due(group.name):
                     continue
@@ -213,15 +215,13 @@ class Engine:
         leaving out the groups whose state cannot be known. Reads only. A view is rebuilt only
         when its inputs changed or its time came (engine/memo.py)."""
         read_at = self._readiness_read_at() if self._readiness_read_at is not None else None
+        live = quorum.electorate(len(self.deps.leadership.controllers()), self.cfg.controller.replicas)
         sources = Sources(self.cfg.groups, tuple(self._loader.left_out), self.ledger.version,
-                          self._office_at, self.observations.snapshot(),
-                          quorum.electorate(len(self.deps.leadership.controllers()),
-                                            self.cfg.controller.replicas),
-                          self.readiness(), read_at, self.observer.seen(),
-                          self.paused() if paused is None else paused)
+                          self._office_at, self.observations.snapshot(), live, self.readiness(),
+                          read_at, self.observer.seen(), self.paused() if paused is None else paused)
         now = self.deps.clock.now()
-        views, _ = self._memo.views(sources, now, self.ledger.recall)
-        return Snapshot(now, views, tuple(self.requests.pending()))
+        return Snapshot(now, self._memo.views(sources, now, self.ledger.recall)[0],
+                        tuple(self.requests.pending()))
 
     def _show(self, snapshot: Snapshot, paused: Mapping[str, float]) -> None:
         """The step after each snapshot: its gauges and log lines, a readiness re-read for a
