@@ -9,7 +9,7 @@ from types import FrameType
 
 import click
 
-from failover import app, metrics
+from failover import app, heap, metrics
 from failover import config as config_mod
 from failover.commands.context import config_option, state
 from failover.config import Config, ConfigError
@@ -54,9 +54,12 @@ def run(ctx: click.Context, grace: float) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
+    heap.pace()
     replica.start()
+    freezer = heap.Freezer()
     try:
         while not stop.wait(0.2):
+            freezer.poll()
             if reload.is_set():
                 reload.clear()
                 _reload(replica, st.config_path)

@@ -10,6 +10,7 @@ difference, whatever caused it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from failover.engine.actions import (
@@ -39,8 +40,8 @@ from failover.engine.view import EniSeen, GroupView, why_unserved
 from failover.model import EniStatus, StepName, Trigger
 from failover.records import GOING_DOWN, DrillRequest, FailoverRecord, GroupState, TargetFailure
 
-__all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "healthy_standbys",
-           "resume_waits_for_readiness"]
+__all__ = ["Action", "GroupView", "Kind", "Snapshot", "decide", "decide_group", "decide_with",
+           "healthy_standbys", "resume_waits_for_readiness", "revisit_at"]
 
 # A failed attach, guest step or verify on a target: retried after a back-off that doubles,
 # and after TARGET_TRIES failures in a row the next standby goes first. Forgotten after
@@ -123,7 +124,15 @@ def recent_failovers(state: GroupState, now: float, window_s: float) -> int:
     return sum(1 for t in state.recent_failovers if now - t <= window_s)
 
 
+OneGroup = Callable[[GroupView, float, list[DrillRequest]], Action | None]
+
+
 def decide(snapshot: Snapshot) -> list[Action]:
+    return decide_with(snapshot, decide_group)
+
+
+def decide_with(snapshot: Snapshot, one: OneGroup) -> list[Action]:
+    """`decide` with each group's answer from `one` (`decide_group`, or a memo of it)."""
     actions: list[Action] = []
     requests_by_group: dict[str, list[DrillRequest]] = {}
     for request in snapshot.requests:
@@ -133,13 +142,31 @@ def decide(snapshot: Snapshot) -> list[Action]:
         if request.group not in known:
             actions.append(Reject(request.group, f"unknown group {request.group!r}", request))
     for view in snapshot.groups:
-        action = _decide_group(view, snapshot.now, requests_by_group.get(view.name, []))
+        action = one(view, snapshot.now, requests_by_group.get(view.name, []))
         if action is not None:
             actions.append(action)
     return actions
 
 
-def _decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> Action | None:
+def revisit_at(view: GroupView, now: float) -> float:
+    """The first time at or after `now` (wall clock) when `decide_group` on the same view and
+    requests may answer differently; inf: never. Every instant a rule compares `now` with
+    (cooldown, flap window, failure memory, back-off, settle, the serving round) is listed,
+    whether or not it matters for this view's answer: early costs one more decision, late
+    would be a missed failover. Each comparison flips once as time goes forward."""
+    state, h = view.state, view.config.health
+    times = [state.cooldown_until]
+    times += (t + view.config.policy.flap_window_s for t in state.recent_failovers)
+    for failure in state.target_failures:
+        retry = retry_at(failure)
+        times += (failure.last_at + FAILURE_MEMORY_S, retry, retry + (h.fall + h.rise) * h.interval_s)
+    if view.serving_since is not None:
+        times.append(view.serving_since + h.interval_s)
+    return min((t for t in times if t >= now), default=float("inf"))
+
+
+def decide_group(view: GroupView, now: float, requests: list[DrillRequest]) -> Action | None:
+    """One group's answer (at most one action); `decide` is this for every group."""
     if view.running:
         return None
     if view.unfinished is not None:

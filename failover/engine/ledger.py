@@ -38,10 +38,15 @@ class Ledger:
         # group -> monotonic time before which an ENI read is no evidence: the end of this
         # leader's last move of the group, or when it took office (a follower reads rarely).
         self.fresh_after: dict[str, float] = {}
+        # +1 with every change of the above: while it stands, `recall` answers as before (the
+        # tick rebuilds no view when none of its inputs changed).
+        self.version = 0
+        self._blocked: tuple[int, frozenset[str]] = (-1, frozenset())  # as of a version
 
     def take_office(self, states: Mapping[str, GroupState], unfinished: Mapping[str, FailoverRecord],
                     groups: Iterable[str], now: float) -> None:
         with self.lock:
+            self.version += 1
             self.states = dict(states)
             self.unfinished = dict(unfinished)
             for name in groups:
@@ -57,12 +62,22 @@ class Ledger:
         with self.lock:
             return self.states.get(name)
 
+    def blocked(self) -> frozenset[str]:
+        """The groups whose state says blocked (until `failover ack`); worked out again only
+        after a change (the loop asks every tick)."""
+        with self.lock:
+            if self._blocked[0] != self.version:
+                self._blocked = (self.version, frozenset(n for n, s in self.states.items() if s.blocked))
+            return self._blocked[1]
+
     def set_state(self, name: str, state: GroupState) -> None:
         with self.lock:
+            self.version += 1
             self.states[name] = state
 
     def drop_unfinished(self, name: str) -> None:
         with self.lock:
+            self.version += 1
             self.unfinished.pop(name, None)
 
     def claim(self, name: str, start: Callable[[], Future[None]]) -> None:
@@ -70,11 +85,13 @@ class Ledger:
         with self.lock:
             if name not in self.running:
                 self.running[name] = start()
+                self.version += 1
 
     def job_ended(self, name: str, state: GroupState | None, fresh_after: float) -> None:
         """A failover job ended: its group's state as re-read (None: it could not be), its
         slot freed, and reads from before `fresh_after` no evidence."""
         with self.lock:
+            self.version += 1
             if state is not None:
                 self.states[name] = state
             self.running.pop(name, None)
@@ -91,10 +108,12 @@ class Ledger:
             if instance in busy:
                 return False
             busy.add(instance)
+            self.version += 1
             return True
 
     def release_ended(self, name: str, instance: str, released: bool) -> None:
         with self.lock:
+            self.version += 1
             self.releasing.get(name, set()).discard(instance)
             cached = self.states.get(name)
             # Only this field: a concurrent failover may have changed the rest meanwhile.

@@ -36,14 +36,15 @@ from failover.engine.actions import (
     Resume,
 )
 from failover.engine.blocks import BlockCode
-from failover.engine.decide import Snapshot, decide, resume_waits_for_readiness
+from failover.engine.decide import Snapshot, resume_waits_for_readiness
 from failover.engine.errors import describe_error
 from failover.engine.execute import Collaborators, Executor
 from failover.engine.exports import ViewExports
 from failover.engine.ledger import Ledger
 from failover.engine.loading import GroupLoader
+from failover.engine.memo import Sources, TickMemo
 from failover.engine.observe import EniObserver
-from failover.engine.view import EniSeen, GroupView, build_view
+from failover.engine.view import EniSeen, GroupView
 from failover.model import (
     NotLeader,
 )
@@ -93,6 +94,10 @@ class Engine:
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
         self._exports = ViewExports()
+        self._memo = TickMemo()
+        self._shown: tuple[GroupView, ...] | None = None  # the views `_show` last went through
+        self._shown_each: dict[str, GroupView] = {}
+        self._watch: list[GroupView] = []  # views that ask for something every tick
 
     # ----------------------------------------------------------------- loop
 
@@ -153,9 +158,10 @@ class Engine:
             self._take_office()
             self._in_office = True
         self._refresh()
-        snapshot = self.snapshot()
-        self._show(snapshot)
-        actions = decide(snapshot)
+        paused = self.paused()
+        snapshot = self.snapshot(paused)
+        self._show(snapshot, paused)
+        actions = self._memo.decide(snapshot)
         for action in actions:
             self._dispatch(action)
         return actions
@@ -185,8 +191,13 @@ class Engine:
         written to ZooKeeper. Without an observer thread, the ENIs are read here too."""
         if self._inline:
             self.observer.refresh()
+        left_out, blocked = self._loader.left_out, self.ledger.blocked()
+        if not left_out and not blocked:
+            return  # nearly every tick: nothing to re-read
         for group in self.cfg.groups:
-            if group.name in self._loader.left_out:
+            if group.name not in left_out and group.name not in blocked:
+                continue
+            if group.name in left_out:
                 if not self._loader.due(group.name):
                     continue
                 loaded = self._loader.load(group)
@@ -199,40 +210,34 @@ class Engine:
                 if reread is not None:
                     self.ledger.set_state(group.name, reread)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, paused: Mapping[str, float] | None = None) -> Snapshot:
         """What decide gets: every group's view from the caches and the ports' current answers,
-        leaving out the groups whose state cannot be known. Reads only."""
-        obs = self.observations.snapshot()
-        live = quorum.electorate(len(self.deps.leadership.controllers()), self.cfg.controller.replicas)
-        readiness = self.readiness()
+        leaving out the groups whose state cannot be known. Reads only. A view is rebuilt only
+        when its inputs changed or its time came (engine/memo.py)."""
         read_at = self._readiness_read_at() if self._readiness_read_at is not None else None
-        seen = self.observer.seen()
-        paused = self.paused()
-        views = []
-        for group in self.cfg.groups:
-            if group.name in self._loader.left_out:
-                continue
-            held = self.ledger.recall(group.name)
-            eni = seen.get(group.network_interface)
-            if eni is not None and held.fresh_after is not None and eni.at < held.fresh_after:
-                eni = None  # read before our last move or our taking office: wait for a newer one
-            views.append(build_view(group, held.state, obs.get(group.name, {}), live, eni=eni,
-                                    ready=readiness.get(group.name, {}), unfinished=held.unfinished,
-                                    running=held.running, releasing=held.releasing,
-                                    paused=group.name in paused, now=self.deps.clock.now(),
-                                    ready_stale=read_at is not None
-                                    and read_at.get(group.name, 0.0) < self._office_at))
-        return Snapshot(self.deps.clock.now(), tuple(views), tuple(self.requests.pending()))
+        live = quorum.electorate(len(self.deps.leadership.controllers()), self.cfg.controller.replicas)
+        sources = Sources(self.cfg.groups, tuple(self._loader.left_out), self.ledger.version,
+                          self._office_at, self.observations.snapshot(), live, self.readiness(),
+                          read_at, self.observer.seen(), self.paused() if paused is None else paused)
+        now = self.deps.clock.now()
+        return Snapshot(now, self._memo.views(sources, now, self.ledger.recall)[0],
+                        tuple(self.requests.pending()))
 
-    def _show(self, snapshot: Snapshot) -> None:
+    def _show(self, snapshot: Snapshot, paused: Mapping[str, float]) -> None:
         """The step after each snapshot: its gauges and log lines, a readiness re-read for a
         standby that came back, and an early ENI read for a group with no look newer than our
-        last move."""
-        paused = self.paused()  # the gauge shows since when; the view knows only whether
-        for view in snapshot.groups:
-            self._exports.export(view)
-            self._exports.paused(view.name, paused.get(view.name))
-            self._recheck_returning(view)
+        last move. Showing a view again changes nothing: only views not shown yet are."""
+        if snapshot.groups is not self._shown:
+            shown, self._watch = self._shown_each, []
+            for view in snapshot.groups:
+                if shown.get(view.name) is not view:
+                    self._exports.export(view)
+                    self._exports.paused(view.name, paused.get(view.name))
+                    self._recheck_returning(view)
+                if view.eni is None or resume_waits_for_readiness(view):
+                    self._watch.append(view)
+            self._shown, self._shown_each = snapshot.groups, {v.name: v for v in snapshot.groups}
+        for view in self._watch:  # every tick, as long as the view says so
             if resume_waits_for_readiness(view):
                 self._recheck_readiness(view.name)  # before abandoning a failover on old news
                 if view.name not in self._told_waiting:

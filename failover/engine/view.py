@@ -163,10 +163,27 @@ def serving_votes(group: GroupConfig, state: GroupState, holder: str,
     h = group.health
     if now is None or state.configured != holder or not state.configured_at:
         return votes
-    if now >= state.configured_at + FOLLOWER_INTERVAL_S + (h.fall + h.rise + 1) * h.interval_s:
+    if now >= serving_window_end(group, state):
         return votes
     fresh_from = state.configured_at + h.fall * h.interval_s
     return {ctl: o for ctl, o in votes.items() if o.up or o.at >= fresh_from}
+
+
+def serving_window_end(group: GroupConfig, state: GroupState) -> float:
+    """When (wall clock) every serving vote about the configured holder counts again: until
+    then `serving_votes` weighs a "no" by its time (a view built before it differs after)."""
+    h = group.health
+    return state.configured_at + FOLLOWER_INTERVAL_S + (h.fall + h.rise + 1) * h.interval_s
+
+
+def changes_at(view: GroupView, now: float) -> float:
+    """The first time at or after `now` (wall clock) when `build_view` given the same inputs
+    may build a different view; inf: never (its only clock is the serving votes' window)."""
+    state = view.state
+    if view.holder is None or state.configured != view.holder or not state.configured_at:
+        return float("inf")
+    end = serving_window_end(view.config, state)
+    return end if end >= now else float("inf")
 
 
 def health_of(view: GroupView, standby_ready: bool) -> Health:

@@ -36,10 +36,14 @@ def after_probe(state: CheckState, ok: bool, fall: int, rise: int, reason: str =
     if ok:
         successes = min(state.successes + 1, rise)
         up = True if successes >= rise else state.up
-        return CheckState(up=up, successes=successes, failures=0, reason="")
-    failures = fall if definitive else min(state.failures + 1, fall)
-    up = False if failures >= fall else state.up
-    return CheckState(up=up, successes=0, failures=failures, reason=reason or "failed")
+        after = (up, successes, 0, "")
+    else:
+        failures = fall if definitive else min(state.failures + 1, fall)
+        up = False if failures >= fall else state.up
+        after = (up, 0, failures, reason or "failed")
+    if after == (state.up, state.successes, state.failures, state.reason):
+        return state  # steady: the same state, not a new one for every probe of every round
+    return CheckState(*after)
 
 
 def member_up(states: Iterable[CheckState]) -> bool | None:

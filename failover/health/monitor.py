@@ -125,6 +125,7 @@ class HealthMonitor:
         self._check_at: dict[StateKey, float] = {}  # each check's last outcome
         self._lock = threading.Lock()
         self._plans: dict[str, tuple[Mapping[str, str], list[ProbeSpec], list[Skipped]]] = {}
+        self._serving_plans: dict[str, tuple[dict[str, Holder | None], list[ProbeSpec]]] = {}
         self._loop = ProbeLoop()
         self._run_probes = run_probes or self._on_loop
         self._scheduler: BackgroundScheduler | None = None
@@ -183,7 +184,7 @@ class HealthMonitor:
         started = time.time()
         specs, skipped = self._plan(job)  # _plan logs what it could not probe, once per plan
         if self._holders is not None and job.kind == "probes":
-            specs = [*specs, *plan_serving(job.groups, self._holders())]
+            specs = [*specs, *self._plan_serving(job, self._holders())]
         gone = set(self._missing())
         longest = max((s.timeout_s for s in specs), default=0.0)
         finished: list[ProbeResult] = []
@@ -268,6 +269,16 @@ class HealthMonitor:
             log.warning("checks not probed: %d (%s), e.g. %s of %s", len(skipped), first.reason,
                         first.instance, first.group, extra={"job": job.job_id})
         return specs, skipped
+
+    def _plan_serving(self, job: RoundJob, holders: Mapping[str, Holder | None]) -> list[ProbeSpec]:
+        """The job's serving probes, planned again only when its groups' holders change."""
+        mine = {g.name: holders.get(g.name) for g in job.groups}
+        cached = self._serving_plans.get(job.job_id)
+        if cached is not None and cached[0] == mine:
+            return cached[1]
+        specs = plan_serving(job.groups, mine)
+        self._serving_plans[job.job_id] = (mine, specs)
+        return specs
 
     def _fetcher(self) -> StatusFetcher | None:
         cloud = self._cloud

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -162,3 +163,24 @@ def test_a_deposed_leader_can_neither_overwrite_a_result_nor_sweep(
         assert reps[new].requests.status("gone").exists
         reps[new].requests.pending()  # the leader's sweep does
         assert not reps[new].requests.status("gone").exists
+
+
+def test_listing_an_absent_znode_leaves_no_garbage_for_the_collector(zk_server: ZkCluster,
+                                                                       zk_root: str) -> None:
+    """The leader lists `requests` and `pauses` every tick, absent until first used: each
+    NoNodeError must be freed when it is caught, not left in a cycle for a full collection."""
+    cli = connect(zk_config(zk_server.hosts, zk_root), "cli")
+    try:
+        path = f"{zk_root}/no-such-znode"
+        cli.session.children(path)  # kazoo's first-use objects
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(50):
+                assert cli.session.children(path) == []
+            unreachable = gc.collect()
+        finally:
+            gc.enable()
+        assert unreachable < 50  # was ~25 objects per call (exception, traceback, frames, ...)
+    finally:
+        cli.close()

@@ -265,8 +265,12 @@ class FakeObservations:
             self.publish(Observation(c, group, instance, up, 0.0))
 
     def publish(self, observation: Observation) -> None:
+        # A new snapshot object on every change, never one changed in place: what the product's
+        # ZkObservations does, and what the engine's memo of unchanged inputs relies on.
         o = observation
-        self.data.setdefault(o.group, {}).setdefault(o.instance, {})[o.controller_id] = o
+        group = self.data.get(o.group, {})
+        votes = {**group.get(o.instance, {}), o.controller_id: o}
+        self.data = {**self.data, o.group: {**group, o.instance: votes}}
 
     def snapshot(self) -> Mapping[str, Mapping[str, Mapping[str, Observation]]]:
         return self.data

@@ -128,7 +128,8 @@ def test_a_finished_failover_is_never_resumed_from_a_stale_copy() -> None:
     stale = FailoverRecord("g0-1", "g0", "i-a", "i-b", Trigger.AUTO, "down", now, 1,
                            steps=(StepRecord(StepName.DETACH, now, 0.1, status=StepStatus.OK),))
     r.journal.records[stale.id] = replace(stale, result=Result.COMPLETED, finished_at=now + 1)
-    r.engine.ledger.unfinished["g0"] = stale  # taken at election, finished since
+    ledger = r.engine.ledger  # taken at election, finished since
+    ledger.take_office(ledger.states, {"g0": stale}, ["g0"], r.clock.monotonic())
     actions = r.engine.tick()
     assert [a.kind for a in actions] == [Kind.RESUME]
     r.settle()
