@@ -45,3 +45,13 @@ def test_pause_gauge_is_the_pause_time_or_zero() -> None:
     assert metrics.REGISTRY.get_sample_value("failover_group_paused_since_timestamp_seconds", {"group": "pz"}) == 1.8e9
     metrics.set_paused("pz", None)
     assert metrics.REGISTRY.get_sample_value("failover_group_paused_since_timestamp_seconds", {"group": "pz"}) == 0
+
+
+def test_a_scrape_carries_no_created_samples_and_every_sample_is_a_contract_name() -> None:
+    metrics.record_probe("tcp", "web", 0.01, False, "refused")  # a counter and a histogram child
+    text = generate_latest(metrics.REGISTRY).decode()
+    samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines()
+               if line and not line.startswith("#")}
+    assert not any(s.endswith("_created") for s in samples)
+    ours = {s for s in samples if s.startswith("failover_")}
+    assert ours and ours <= metrics.exported_names()
