@@ -42,7 +42,7 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from failover import metrics
+from failover import metrics, quorum
 from failover.config import GroupConfig
 from failover.health.evaluate import (
     MemberHealth,
@@ -56,7 +56,7 @@ from failover.health.evaluate import (
     missed_rounds,
 )
 from failover.health.hysteresis import UNKNOWN, CheckState, member_reason, member_up
-from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs
+from failover.health.jobs import DEFAULT_MAX_PROBES, RoundJob, plan_jobs, round_cadence_s
 from failover.health.loop import ProbeLoop
 from failover.health.plan import EcsTarget, Holder, ProbeSpec, Skipped, plan_round, plan_serving
 from failover.health.probes import ProbeResult, StatusFetcher, probe_all
@@ -117,6 +117,8 @@ class HealthMonitor:
         self._on_round = on_round
         self._jobs = {j.job_id: j for j in plan_jobs(groups, max_probes_per_job)}
         self._thresholds = {g.name: (g.health.fall, g.health.rise) for g in groups}
+        # How long a verdict stands without new evidence: the same rule that stops its vote counting.
+        self._max_age = {g.name: quorum.vote_max_age(round_cadence_s(g)) for g in groups}
         self._check_keys = {g.name: check_keys(g) for g in groups}
         self._order = [g.name for g in groups]
         self._states: dict[StateKey, CheckState] = {}
@@ -382,9 +384,21 @@ class HealthMonitor:
         return tuple(self._jobs)
 
     def verdicts(self) -> dict[str, dict[str, MemberHealth]]:
-        """group -> instance -> this replica's latest verdict (for /status)."""
+        """group -> instance -> this replica's latest verdict (for /status). A verdict no check
+        has renewed for longer than a vote counts (`quorum.vote_max_age`: rounds abandoned,
+        a starved member) is shown undecided, as the leader stops counting its vote: /status
+        never shows an "up" or "down" this replica no longer has evidence for."""
+        now = self._clock()
         with self._lock:
-            return {g: dict(members) for g, members in self._health.items()}
+            return {g: {m: self._aged(v, now) for m, v in members.items()}
+                    for g, members in self._health.items()}
+
+    def _aged(self, v: MemberHealth, now: float) -> MemberHealth:
+        """`v`, or `v` undecided when its evidence is too old (caller holds the lock)."""
+        age = now - self._evidence_time(v, now)
+        if v.up is None or age <= self._max_age[v.group]:
+            return v
+        return replace(v, up=None, reason=f"no evidence for {age:.0f} s (last: {v.reason or 'up'})")
 
     def member_up(self, group: str, instance: str) -> bool | None:
         with self._lock:

@@ -12,6 +12,7 @@ from failover.health.monitor import HealthMonitor
 from failover.health.plan import ProbeSpec
 from failover.health.probes import ProbeResult, StatusFetcher
 from failover.model import ProbeOutcome
+from failover.quorum import vote_max_age
 from failover.records import Observation
 from harness.clock import FakeClock
 
@@ -143,3 +144,23 @@ def test_a_throttled_status_check_does_not_age_out_a_member_its_tcp_probe_still_
         m.run_round(status)
         m.run_round(probes)
         assert _last(seen, "i-2").at == clock.t
+
+
+def test_status_shows_a_member_undecided_once_its_evidence_is_older_than_a_vote_counts() -> None:
+    rounds, clock, seen = Rounds(), FakeClock(1_800_000_000.0), list[Observation]()
+    g = _group()
+    m, job = _monitor(g, rounds, clock, seen)
+    rounds.finish = {"i-1": True, "i-2": True}
+    m.run_round(job)
+    rounds.overrun = True
+    rounds.finish = {"i-1": True}  # i-2 starved of its probe from here on
+    max_age = vote_max_age(g.health.interval_s)
+    clock.t += max_age
+    m.run_round(job)
+    assert m.verdicts()["a"]["i-2"].up is True  # exactly as old as a vote may be: still shown
+    clock.t += 1.0
+    m.run_round(job)
+    shown = m.verdicts()["a"]
+    assert shown["i-1"].up is True  # probed every round
+    assert shown["i-2"].up is None and "no evidence for" in shown["i-2"].reason
+    assert m.member_up("a", "i-2") is True  # the hysteresis keeps its state; only the showing ages
