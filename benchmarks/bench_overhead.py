@@ -46,6 +46,14 @@ def pct(values: list[float], q: float) -> float:
     return s[max(0, math.ceil(q * len(s)) - 1)]
 
 
+def both_up(fleet: Fleet) -> bool:
+    leader = fleet.leader()
+    doc = leader.status() if leader is not None else None
+    return any(g.get("name") == "web" and g.get("state") == "healthy"
+               and all(m.get("up") is True and m.get("ready", True) is True for m in g.get("members", []))
+               for g in (doc or {}).get("groups", []))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--drills", type=int, default=100)
@@ -72,7 +80,8 @@ def main() -> None:
         for cid in ("ctl-a", "ctl-b"):
             fleet.start(cid)
         wait_for(lambda: fleet.leader() is not None, 30, "a leader", fleet.logs)
-        time.sleep(1.0)  # both members seen up by both replicas
+        # Not a fixed sleep: the first drill needs its standby up by quorum and ready.
+        wait_for(lambda: both_up(fleet), 60, "both members up and ready on the leader's /status", fleet.logs)
         with app.client(load(cfg_path)) as c:
             for i in range(args.drills):
                 now = time.time()
