@@ -197,6 +197,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("overhead", overhead_rows), ("polling_lag", polling_rows), ("takeover", takeover_rows),
     ("health", health_rows), ("sim_throughput", sim_rows), ("status", more.status_rows),
     ("stability_before", more.stability_rows), ("stability", more.stability_rows),
+    ("rto", more.stability_rows),  # a full lab run carries its stability part
     ("http_probe", more.http_probe_rows), ("cold_standby", more.cold_standby_rows),
     ("reliability", more.partial_rows), ("probe_cpu", more.probe_cpu_rows),
 ]
@@ -218,7 +219,8 @@ def section(results: Results) -> list[str]:
                   "the same lab with the same client (RTO: last answer by the old holder -> first "
                   "answer by the new). " + matrix.provenance(rto), "", *matrix.markdown(rto), ""]
         stop = results.get("issue26/stop_rto")
-        if stop:
+        # A later full run carries row (1'') itself: the earlier stop-only run is then history.
+        if stop and not any(r.get("id") == "defaults-stop-notice" for r in rto.get("matrix") or []):
             load = ((stop.get("settings") or {}).get("host") or {}).get("load_avg") or ["?"]
             lines += ["Graceful stops: one later run in stop mode only, row (1'') the member's signed "
                       "stop notice (issue 26), keepalived at the same settings in the same run; load "

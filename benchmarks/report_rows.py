@@ -116,17 +116,20 @@ def stability_rows(doc: dict[str, Any]) -> list[Row]:
     h = (doc.get("settings") or {}).get("health") or {}
     p = st.get("probe") or {}
     old = st.get("guest_routes") == "old"
+    health = (f"health interval {g(h.get('interval_s'))} s, timeout {g(h.get('timeout_s'))} s, "
+              f"fall {h.get('fall')}; " if h else "")
     what = (f"lab, {'before' if old else 'after'} the src/dst-check fix: new holder watched "
             f"{g(st.get('watch_s'))} s after each crash failover; src/dst check {st.get('srcdst_check')}, "
-            f"primary route metric {st.get('primary_metric')}, guest routes {st.get('guest_routes')}; health "
-            f"interval {g(h.get('interval_s'))} s, timeout {g(h.get('timeout_s'))} s, fall {h.get('fall')}; "
-            f"probes of the holder every {g(p.get('period_s'))} s from "
+            f"primary route metric {st.get('primary_metric')}, guest routes {st.get('guest_routes')}; "
+            f"{health}probes of the holder every {g(p.get('period_s'))} s from "
             f"{len(p.get('from') or [])} controllers")
+    load = ((doc.get("settings") or {}).get("host") or {}).get("load_avg")
     fig = (f"{st.get('false_failovers')} false failovers, {st.get('holder_unreachable_probes')} of "
            f"{st.get('probes')} holder probes unreachable, {st.get('failed_trials')} of {st.get('trials')} "
            f"trials failed; dropped by the src/dst check: {counts(st.get('dropped_by_srcdst_check'))}. "
-           f"{NO_LOAD}")
-    cmd = (f"`failover lab bench --parts stability --stability-trials {st.get('trials')} --stability-watch-s "
+           + (f"load average {load[0]} at the run's end" if load else NO_LOAD))
+    cmd = (f"`{doc['command']}` (`stability`)" if doc.get("command") else
+           f"`failover lab bench --parts stability --stability-trials {st.get('trials')} --stability-watch-s "
            f"{g(st.get('watch_s'))}{' --old-guest-routes' if old else ''} --out benchmarks/results` "
            "(the JSON records no command; rebuilt from its settings)")
     return [(what, fig, cmd)]

@@ -123,7 +123,7 @@ CHANGES: list[tuple[str, Any, str, str]] = [
     ("health_replica.json", lambda d: d["1000g-1r-http2-600s"]["result"].update({"enis_moved": 7}),
      "so false failovers) 7,", "whole replica (health_replica.json, run `1000g-1r-http2-600s`"),
     ("status.json", lambda d: d["http"].update({"p99_s": 0.7777}), "p99 0.7777 s", "/status at 1,000 groups"),
-    ("stability.json", lambda d: d["stability"].update({"false_failovers": 13}), "13 false failovers",
+    ("rto.json", lambda d: d["stability"].update({"false_failovers": 13}), "13 false failovers",
      "lab, after the src/dst-check fix"),
     ("stability_before.json", lambda d: d["stability"].update({"holder_unreachable_probes": 444}),
      "444 of 1800 holder probes", "lab, before the src/dst-check fix"),
