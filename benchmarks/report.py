@@ -204,7 +204,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
 # Files matched by pattern; their rows name the file.
 NAMED_ROWS: list[tuple[str, Callable[[str, dict[str, Any]], list[Row]]]] = [
     ("health_replica*", more.replica_rows), ("*/reliability", more.run_rows),
-    ("issue26/rto", more.guest_path_rows),
+    ("issue26/rto", more.guest_path_rows), ("rto", more.guest_path_rows),
 ]
 
 

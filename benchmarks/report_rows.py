@@ -244,7 +244,8 @@ def run_load(doc: dict[str, Any]) -> str:
 
 
 def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
-    """The realistic part's two guest paths on the same seeds (issue 26), from a bench kept apart."""
+    """The realistic part's two guest paths on the same seeds (issue 26): a bench kept apart, or
+    a full lab run's realistic part."""
     real = doc.get("realistic") or {}
     paths = real.get("guest_paths") or {}
     if not paths:
@@ -278,7 +279,7 @@ def guest_path_rows(name: str, doc: dict[str, Any]) -> list[Row]:
     host = st.get("host") or {}
     load = (f"load average {g((host.get('load_avg') or [None])[0])} at the end (2 cores shared with "
             "other engineers' runs)") if host.get("load_avg") else NO_LOAD
-    return [(f"guest step over RunCommand vs pre-staged ({where}/rto.json): realistic profile, seeds "
+    return [(f"guest step over RunCommand vs pre-staged ({name}.json): realistic profile, seeds "
              f"{seeds}, crash failovers at the product's defaults, emulated Cloud Assistant median "
              f"{g(law.get('median_s'))} s (assumed), hot-plug trigger median "
              f"{g(((real.get('laws') or {}).get('hotplug') or {}).get('median_s'))} s (assumed)",
