@@ -178,6 +178,9 @@ class SimControl:
     def timing(self, **timing: Any) -> dict[str, Any]:
         return self.request("POST", "/timing", timing)
 
+    def unstage(self) -> dict[str, Any]:
+        return self.request("POST", "/unstage", {})
+
     def cloud_assistant(self, instance_id: str, online: bool) -> dict[str, Any]:
         return self.request("POST", f"/cloud_assistant/{instance_id}", {"online": online})
 

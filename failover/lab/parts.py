@@ -113,8 +113,11 @@ def realistic(lab: Lab, runs: int, scale: float, seeds: tuple[int, ...], out_dir
             # The product's own poll plans and step timeouts.
             lab.restart_controllers(health=health, policy=REALISTIC_POLICY, cloud={"poll_dense_s": None},
                                     guest=guest)
+            if not guest:
+                lab.sim("unstage", {})  # an earlier part's staged triggers would serve this path
             if guest:
-                staged = lab.failover_cli("provision", "--yes", timeout_s=120)
+                # --restage: the tags an earlier staging left say "staged" after the unstage.
+                staged = lab.failover_cli("provision", "--yes", "--restage", timeout_s=120)
                 if staged.returncode != 0:
                     raise netns.LabError(f"failover provision: exit {staged.returncode}: "
                                          f"{(staged.stdout + staged.stderr)[-400:]}")

@@ -104,6 +104,15 @@ def _route(
         return 200, {"ok": True}
     if route == ("POST", "timing"):
         return _set_timing(emu, d)
+    if route == ("POST", "unstage"):
+        # Every guest's pre-staged triggers gone, as on a re-imaged instance (its tags stay): a
+        # bench that staged the guests for one part must not lend their triggers to a part that
+        # measures the RunCommand path.
+        with st.lock:
+            for inst in st.world.instances.values():
+                inst.staged.clear()
+            st.persist()
+        return 200, {"ok": True}
     with st.lock:
         now = st.clock()
         st.advance(now)

@@ -160,3 +160,24 @@ def test_a_cold_standby_runs_its_trigger_when_it_boots_with_the_nic(tmp_path: Pa
         assert hotplugs(sim, seq) == []
         sim.control.instance_action("i-standby", "start")
         wait(lambda: hotplugs(sim, seq) == [("i-standby", "HotplugConfigured", mac)])
+
+
+def test_an_unstaged_guest_runs_no_trigger_until_restaged(tmp_path: Path) -> None:
+    """What the lab bench does between a pre-staged part and a RunCommand one: the emulator
+    forgets the triggers (a re-imaged instance keeps its tags, so a plain provision skips it)."""
+    with SimServer.from_world(world()) as sim:
+        mac = sim.control.eni("eni-svc")["mac"]
+        cfg = write_config(tmp_path / "c.yaml", sim.endpoint, members=["i-primary", "i-standby"], **PRESTAGE)
+        assert cli(sim, cfg, "provision", "--yes").exit_code == 0
+        sim.control.unstage()
+        seq = last_seq(sim)
+        sim.control.move_by_hand("eni-svc", "i-standby")
+        wait_in_use(sim, "i-standby")
+        assert cli(sim, cfg, "provision", "--yes").exit_code == 0
+        assert run_commands(sim, seq) == []  # the tags still say staged
+        assert hotplugs(sim, seq) == []
+        assert cli(sim, cfg, "provision", "--yes", "--restage").exit_code == 0
+        seq = last_seq(sim)
+        sim.control.move_by_hand("eni-svc", "i-primary")
+        wait_in_use(sim, "i-primary")
+        wait(lambda: hotplugs(sim, seq) == [("i-primary", "HotplugConfigured", mac)])
