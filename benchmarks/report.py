@@ -79,7 +79,8 @@ def realistic_rows(rto: dict[str, Any]) -> list[Row]:
         pooled = real["pooled"]
         per_seed = "; ".join(f"seed {s}: p50 {secs(v.get('median_s'))}, p90 {secs(v.get('p90_s'))} "
                              f"({v.get('ok')}/{v.get('runs')})" for s, v in real["seeds"].items())
-        fig = (f"client RTO (Cloud Assistant time included) p50 {secs(pooled.get('median_s'))}, "
+        fig = (f"{more.lent_triggers(real)}"
+               f"client RTO (Cloud Assistant time included) p50 {secs(pooled.get('median_s'))}, "
                f"p90 {secs(pooled.get('p90_s'))} over {pooled.get('runs')} crashes; per seed: {per_seed}. "
                f"Controller overhead (RTO - detection - emulated steps) at most "
                f"{g(real.get('slack_s', 0.5))} s in {real.get('within_limit')} of {pooled.get('runs')}. "

@@ -189,3 +189,12 @@ def test_a_reliability_rows_load_is_the_one_recorded_for_its_trial() -> None:
     rows = report_rows.partial_rows(doc)
     assert "load average 5.1 at start, 9.5 at end" in rows[0][1]
     assert report_rows.NO_LOAD in rows[1][1]  # not re-run by the invocation that recorded it
+
+
+def test_a_runcommand_path_served_by_lent_triggers_is_called_out() -> None:
+    def real(hotplug_s: float) -> dict[str, Any]:
+        return {"guest_paths": {"runcommand": {"breakdown_median_s": {"hotplug_s": hotplug_s}}}}
+
+    assert "CAUTION" in report_rows.lent_triggers(real(0.45)) and "0.45 s" in report_rows.lent_triggers(real(0.45))
+    assert report_rows.lent_triggers(real(0.0)) == ""
+    assert report_rows.lent_triggers({}) == ""
