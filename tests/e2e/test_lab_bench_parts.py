@@ -89,6 +89,13 @@ def test_realistic_timing_breaks_down_a_slow_failover_and_is_put_back(lab: Lab) 
     assert doc["cloud"]["poll_dense_s"] == 0.05 and doc["defaults"]["policy"]["detach_timeout_s"] == 10
     assert controller_health(lab) == health_before
     assert lab.sim("state")["timing"] == before
+    # Run again: the first run's pre-staged path left the guests staged, and the RunCommand
+    # path must not be served by those triggers (the emulator's hot-plug would show).
+    again = parts.realistic(lab, runs=1, scale=0.2, seeds=(5,), out_dir_name="raw-again", say=say)
+    rc = again["guest_paths_by_seed"]["runcommand"]["5"]["trials"]
+    assert [t["breakdown"]["hotplug_s"] for t in rc] == [0.0], (rc, lines)
+    staged = again["guest_paths_by_seed"]["prestaged"]["5"]["trials"]
+    assert all(t["breakdown"]["hotplug_s"] > 0 for t in staged), (staged, lines)
 
 
 def _comm(pid: int) -> str:
