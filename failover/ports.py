@@ -69,8 +69,41 @@ class SystemClock:
         return stop.wait(seconds)
 
 
-class CloudPort(Protocol):
-    """ECS/VPC as the engine needs it. Waits are bounded by `timeout_s`.
+class InstanceStatusReader(Protocol):
+    """The part of `CloudPort` the health monitor and the verifier read (`CloudPort` includes it)."""
+
+    def instance_statuses(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...
+    ) -> dict[str, str]:
+        """One batched DescribeInstanceStatus round: id -> Running/Stopped/..."""
+        ...
+
+
+class InstanceReader(Protocol):
+    """The part of `CloudPort` the member addresses are read with (`CloudPort` includes it)."""
+
+    def describe_instances(
+        self, instance_ids: Sequence[str], *, priority: Priority = ...,
+        trace: CallTrace | None = ...,
+    ) -> dict[str, InstanceInfo]: ...
+
+
+class ScriptRunner(Protocol):
+    """The part of `CloudPort` the Cloud Assistant guest executor uses (`CloudPort` includes it)."""
+
+    def run_script(
+        self, instance_id: str, script: str, *, timeout_s: float,
+        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
+        priority: Priority = ...,
+    ) -> CommandResult:
+        """Run the script on the instance (POSIX sh, or PowerShell on Windows) and wait.
+        ROUTINE `priority` yields the API budget to failovers (releases of former holders)."""
+        ...
+
+
+class CloudPort(InstanceReader, InstanceStatusReader, ScriptRunner, Protocol):
+    """ECS/VPC as the engine needs it (the narrow ports above are parts of it, each stated once).
+    Waits are bounded by `timeout_s`.
 
     Raises `CloudError` (classified), `DetachStalled`, `CloudTimeout`.
     """
@@ -83,17 +116,6 @@ class CloudPort(Protocol):
         self, eni_ids: Sequence[str], *, priority: Priority = ...
     ) -> dict[str, EniState]:
         """Batched: the ENIs that exist (a missing one is absent from the answer)."""
-        ...
-
-    def describe_instances(
-        self, instance_ids: Sequence[str], *, priority: Priority = ...,
-        trace: CallTrace | None = ...,
-    ) -> dict[str, InstanceInfo]: ...
-
-    def instance_statuses(
-        self, instance_ids: Sequence[str], *, priority: Priority = ...
-    ) -> dict[str, str]:
-        """One batched DescribeInstanceStatus round: id -> Running/Stopped/..."""
         ...
 
     def describe_vswitch(self, vswitch_id: str, *, priority: Priority = ...) -> VSwitchInfo: ...
@@ -129,15 +151,6 @@ class CloudPort(Protocol):
     ) -> bool:
         """Start the instance if it is Stopped (a cold standby) and wait until it runs with
         Cloud Assistant online; True when it had to. A Running one costs one status read."""
-        ...
-
-    def run_script(
-        self, instance_id: str, script: str, *, timeout_s: float,
-        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
-        priority: Priority = ...,
-    ) -> CommandResult:
-        """Run the script on the instance (POSIX sh, or PowerShell on Windows) and wait.
-        ROUTINE `priority` yields the API budget to failovers (releases of former holders)."""
         ...
 
     def cloud_assistant_online(
@@ -200,33 +213,6 @@ class ResourceTags(Protocol):
     def resource_tags(self, kind: str, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         """`kind`: eni | instance | eip; ids the cloud does not know are absent."""
         ...
-
-
-class InstanceStatusReader(Protocol):
-    """The part of `CloudPort` the health monitor and the verifier read (any `CloudPort` is one)."""
-
-    def instance_statuses(
-        self, instance_ids: Sequence[str], *, priority: Priority = ...
-    ) -> dict[str, str]: ...
-
-
-class InstanceReader(Protocol):
-    """The part of `CloudPort` the member addresses are read with (any `CloudPort` is one)."""
-
-    def describe_instances(
-        self, instance_ids: Sequence[str], *, priority: Priority = ...,
-        trace: CallTrace | None = ...,
-    ) -> dict[str, InstanceInfo]: ...
-
-
-class ScriptRunner(Protocol):
-    """The part of `CloudPort` the Cloud Assistant guest executor uses (any `CloudPort` is one)."""
-
-    def run_script(
-        self, instance_id: str, script: str, *, timeout_s: float,
-        trace: CallTrace | None = ..., language: ScriptLanguage = ...,
-        priority: Priority = ...,
-    ) -> CommandResult: ...
 
 
 class ApiShare(Protocol):
