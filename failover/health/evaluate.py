@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from failover.config import GroupConfig
 from failover.health.hysteresis import UNKNOWN, CheckState, after_probe, member_reason, member_up
@@ -105,3 +105,21 @@ def grid_start(now_s: float, interval_s: float, phase_s: float = 0.0, lead_s: fl
     """
     k = math.ceil((now_s + lead_s - phase_s) / interval_s)
     return k * interval_s + phase_s
+
+
+def evidence_time(v: MemberHealth, check_at: Mapping[StateKey, float], now: float) -> float:
+    """When a replica last had evidence about the member behind `v` (`check_at`: each check's
+    last outcome): for an "up", its newest check outcome; for a "down", its newest down
+    check's. Not the oldest check's: a cloud whose status calls are throttled (a zone outage)
+    would then age out every standby's "up" on a fresh tcp probe and block the failovers the
+    outage needs. A member no check of which finishes stops counting."""
+    checks = [c for c, s in v.checks if v.up is not False or s.up is False]
+    return max((check_at[k] for c in checks if (k := (v.group, v.instance, c)) in check_at), default=now)
+
+
+def aged(v: MemberHealth, at: float, now: float, max_age_s: float) -> MemberHealth:
+    """`v`, or `v` undecided when its evidence (from `at`) is older than `max_age_s`."""
+    age = now - at
+    if v.up is None or age <= max_age_s:
+        return v
+    return replace(v, up=None, reason=f"no evidence for {age:.0f} s (last: {v.reason or 'up'})")

@@ -47,8 +47,10 @@ from failover.config import GroupConfig
 from failover.health.evaluate import (
     MemberHealth,
     StateKey,
+    aged,
     apply_results,
     check_keys,
+    evidence_time,
     going_down_results,
     grid_start,
     held_down,
@@ -303,7 +305,7 @@ class HealthMonitor:
             for r in results:
                 if r.outcome is not None:
                     self._check_at[(r.spec.group, r.spec.instance, r.spec.key)] = now
-            times = {(v.group, v.instance): self._evidence_time(v, now) for v in verdicts}
+            times = {(v.group, v.instance): evidence_time(v, self._check_at, now) for v in verdicts}
         for v in verdicts:
             if v.up is None:
                 continue  # no vote until the checks have decided
@@ -317,16 +319,6 @@ class HealthMonitor:
                                        times[(v.group, v.instance)], v.reason))
             except Exception:  # the sink's trouble (ZooKeeper away) must not stop the checks
                 log.exception("publishing a verdict failed", extra={"group": v.group})
-
-    def _evidence_time(self, v: MemberHealth, now: float) -> float:
-        """When this replica last had evidence about the member behind `v` (caller holds the
-        lock): for an "up", its newest check outcome; for a "down", its newest down check's.
-        Not the oldest check's: a cloud whose status calls are throttled (a zone outage) would
-        then age out every standby's "up" on a fresh tcp probe and block the failovers the
-        outage needs. A member no check of which finishes stops counting."""
-        at = self._check_at
-        checks = [c for c, s in v.checks if v.up is not False or s.up is False]
-        return max((at[k] for c in checks if (k := (v.group, v.instance, c)) in at), default=now)
 
     def _serving(self, results: Sequence[ProbeResult]) -> list[MemberHealth]:
         """The serving verdicts of this round's serving probes (caller holds the lock)."""
@@ -390,15 +382,9 @@ class HealthMonitor:
         never shows an "up" or "down" this replica no longer has evidence for."""
         now = self._clock()
         with self._lock:
-            return {g: {m: self._aged(v, now) for m, v in members.items()}
+            return {g: {m: aged(v, evidence_time(v, self._check_at, now), now, self._max_age[g])
+                        for m, v in members.items()}
                     for g, members in self._health.items()}
-
-    def _aged(self, v: MemberHealth, now: float) -> MemberHealth:
-        """`v`, or `v` undecided when its evidence is too old (caller holds the lock)."""
-        age = now - self._evidence_time(v, now)
-        if v.up is None or age <= self._max_age[v.group]:
-            return v
-        return replace(v, up=None, reason=f"no evidence for {age:.0f} s (last: {v.reason or 'up'})")
 
     def member_up(self, group: str, instance: str) -> bool | None:
         with self._lock:
