@@ -11,21 +11,24 @@ from failover.ports import SystemClock
 from harness.clock import FakeClock
 
 
-def test_window_allows_burst_calls_then_waits_for_the_oldest_to_age_out() -> None:
-    w = CallWindow(rate_per_s=2.0, burst=4)  # at most 4 calls in any 2 s
-    assert [w.take(0.0, keep=0.0) for _ in range(4)] == [0.0] * 4
-    assert w.take(0.5, keep=0.0) == pytest.approx(1.5)  # the first call leaves the window at 2.0
-    assert w.take(2.0, keep=0.0) == 0.0
-    assert w.counted(2.0) == 1  # all four at 0.0 aged out together
+def test_routine_calls_are_paced_evenly_over_their_share_of_the_window() -> None:
+    w = CallWindow(rate_per_s=2.0, burst=4)  # at most 4 calls in any 2 s: one per 0.5 s
+    assert w.take(0.0, keep=0.0) == 0.0
+    assert w.take(0.0, keep=0.0) == pytest.approx(0.5)  # not a clump: the next one in 0.5 s
+    assert [w.take(t, keep=0.0) for t in (0.5, 1.0, 1.5, 2.0)] == [0.0] * 4
+    assert w.counted(2.0) == 4  # the call at 0.0 aged out; 2.0 counts
+    kept = CallWindow(rate_per_s=2.0, burst=4)  # 2 of 4 reserved: 2 routine calls per 2 s
+    assert kept.take(0.0, keep=2.0) == 0.0
+    assert kept.take(0.5, keep=2.0) == pytest.approx(0.5)  # paced over its share: 1 s apart
 
 
 def test_window_take_leaves_the_reserve_and_says_how_long() -> None:
-    w = CallWindow(rate_per_s=1.0, burst=5)
-    for t in (0.0, 1.0, 2.0):
-        assert w.take(t, keep=2.0) == 0.0
-    assert w.take(2.0, keep=2.0) == pytest.approx(3.0)  # 3 of 5 used: 2 are the reserve's
-    assert w.take(3.0, keep=2.0) == pytest.approx(2.0)  # the call at 0.0 leaves at 5.0
-    assert w.take(2.0, keep=0.0) == 0.0  # a failover call may spend the reserve
+    w = CallWindow(rate_per_s=1.0, burst=5)  # a 5 s window
+    for _ in range(2):
+        w.book(0.0, 10.0)  # two failover calls at 0.0
+    assert w.take(0.0, keep=2.0) == 0.0  # 3 of 5 used: the other 2 are the reserve's
+    assert w.take(4.0, keep=2.0) == pytest.approx(1.0)  # the calls at 0.0 leave at 5.0
+    assert w.take(4.0, keep=0.0) == 0.0  # a call that may spend the reserve goes now
 
 
 def test_window_never_holds_more_than_burst_calls_in_any_span() -> None:
@@ -48,31 +51,33 @@ def test_window_never_holds_more_than_burst_calls_in_any_span() -> None:
 
 def test_reserve_keeps_failover_going_when_routine_calls_exhaust_the_budget() -> None:
     clock = FakeClock(1000.0)
-    budget = ApiBudget(1.0, 10, 0.3, clock=clock, routine_max_wait_s=0.5)
-    for _ in range(7):  # 10 tokens, 3 of them reserved
-        budget.acquire("DescribeInstanceStatus", Priority.ROUTINE, max_wait_s=0.0)
-    with pytest.raises(CloudError) as exc:
-        budget.acquire("DescribeInstanceStatus", Priority.ROUTINE, max_wait_s=10.0)
+    budget = ApiBudget(1.0, 10, 0.3, clock=clock)  # a 10 s window
+    for _ in range(7):  # 10 calls a window, 3 of them reserved: 7 routine ones, 10/7 s apart
+        budget.acquire("DescribeInstanceStatus", Priority.ROUTINE, max_wait_s=5.0)
+    assert clock.t == pytest.approx(1000.0 + 6 * 10 / 7)
+    slept = len(clock.slept)
+    with pytest.raises(CloudError) as exc:  # the window holds 7: a slot at 1010, past the bound
+        budget.acquire("DescribeInstanceStatus", Priority.ROUTINE, max_wait_s=1.0)
     assert exc.value.kind is ErrorKind.RETRYABLE
     assert exc.value.code == errors.BUDGET
     assert "local API budget exhausted" in str(exc.value)
-    assert clock.slept == []  # a wait longer than the bound is refused at once, not slept
+    assert len(clock.slept) == slept  # a wait longer than the bound is refused at once, not slept
     for _ in range(3):
         assert budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=0.0) == 0.0
-    # The reserve is spent; a failover call now waits for the window (bounded by its deadline).
+    # The reserve is spent; a failover call now waits for the window (bounded by its deadline):
+    # the first routine call leaves it at 1010.
     with pytest.raises(CloudError):
-        budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=5.0)
+        budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=1.0)
     waited = budget.acquire("DescribeInstanceStatus", Priority.FAILOVER, max_wait_s=10.0)
-    assert waited == pytest.approx(10.0)
+    assert waited == pytest.approx(10 - 6 * 10 / 7)
 
 
 def test_buckets_are_per_action() -> None:
     clock = FakeClock(1000.0)
     budget = ApiBudget(1.0, 2, 0.0, clock=clock, routine_max_wait_s=0.0)
     budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
-    budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
     with pytest.raises(CloudError):
-        budget.acquire("A", Priority.ROUTINE, max_wait_s=0)
+        budget.acquire("A", Priority.ROUTINE, max_wait_s=0)  # paced: A's next call in 1 s
     budget.acquire("B", Priority.ROUTINE, max_wait_s=0)
 
 
@@ -103,8 +108,8 @@ def test_thread_safe_no_token_spent_twice() -> None:
     def spend() -> None:
         n = 0
         for _ in range(30):
-            try:
-                budget.acquire("A", Priority.ROUTINE, max_wait_s=0.0)
+            try:  # failover calls: they book the window's slots without pacing
+                budget.acquire("A", Priority.FAILOVER, max_wait_s=0.0)
                 n += 1
             except CloudError:
                 pass
