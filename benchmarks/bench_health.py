@@ -3,6 +3,8 @@
     # the whole replica: `failover run` + ZooKeeper + the emulator, N groups / 2N members
     .venv/bin/python benchmarks/bench_health.py --groups 1000 --seconds 600            # full
     .venv/bin/python benchmarks/bench_health.py --groups 1000 --seconds 600 --replicas 3 --account-qps 20
+    .venv/bin/python benchmarks/bench_health.py --groups 1000 --seconds 60 --replicas 3 \
+        --account-qps 20 --outage 100
     .venv/bin/python benchmarks/bench_health.py --groups 200 --seconds 20              # small
     # the probe engines alone (addresses handed in, a counter as sink): choosing the engine
     .venv/bin/python benchmarks/bench_health.py --engine asyncio --seconds 20
@@ -18,7 +20,9 @@ member up, CPU share of one core and API calls per second by action (start-up an
 steady `--seconds` window after it), probe lag p50/p99 (the product's
 failover_probe_lag_seconds histogram, interpolated within its buckets), ZooKeeper writes per
 second (its zxid), throttled calls, failovers and moved ENIs (goal 0: every member is up),
-rounds missed, RSS; and what each replica's routine share of the account's limit is.
+rounds missed, RSS; and what each replica's routine share of the account's limit is. With
+`--outage N`, after the steady window the first N groups' holders die at once: a zone outage
+inside the fleet (`harness/scale_outage.py`), measured as trial 7 measures one on its own.
 Results go under the run's key in benchmarks/results/health_replica.json.
 
 Engines (`--engine asyncio|asyncio-raw|threadpool`): the earlier comparison, HealthMonitor or
@@ -53,6 +57,7 @@ from failover.health.monitor import HealthMonitor, RoundReport  # noqa: E402
 from failover.health.plan import plan_round  # noqa: E402
 from failover.health.probes import probe_all  # noqa: E402
 from harness.scale import ScaleSpec, ScaleSystem, run_scale  # noqa: E402
+from harness.scale_outage import run_outage  # noqa: E402
 from harness.zk import ZkCluster  # noqa: E402
 
 PORT = 9555
@@ -254,6 +259,9 @@ def run_replica(args: argparse.Namespace) -> None:
         while not sampling.wait(5.0):
             loads.append(os.getloadavg()[0])
 
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     with tempfile.TemporaryDirectory(prefix="bench-health-") as tmp:
@@ -261,12 +269,15 @@ def run_replica(args: argparse.Namespace) -> None:
         zk.start()
         try:
             with ScaleSystem(Path(tmp) / "run", zk, spec) as system:
-                result = run_scale(system, lambda m: print(m, file=sys.stderr, flush=True))
+                result = run_scale(system, say)
+                if args.outage:
+                    result["zone_outage"] = run_outage(system, args.outage, say)
         finally:
             zk.stop()
             sampling.set()
     key = (f"{args.groups}g-{args.replicas}r-http{args.http_every}-{args.seconds:g}s"
-           + (f"-qps{args.account_qps}" if args.account_qps else ""))
+           + (f"-qps{args.account_qps}" if args.account_qps else "")
+           + (f"-outage{args.outage}" if args.outage else ""))
     doc = {
         "command": " ".join(["benchmarks/bench_health.py", *sys.argv[1:]]),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -306,6 +317,9 @@ def main() -> None:
                     help="replica mode: cloud.api_rate_per_s (= api_burst), the account's limit")
     ap.add_argument("--http-every", type=int, default=2,
                     help="replica mode: every k-th group has an HTTP check (0: TCP only)")
+    ap.add_argument("--outage", type=int, default=0,
+                    help="replica mode: after the steady window, the first N groups' holders die "
+                         "at once (a zone outage); its figures as trial 7's")
     ap.add_argument("--up-timeout", type=float, default=180.0,
                     help="replica mode: give up waiting for every member up after this")
     ap.add_argument("--workers", type=int, default=64, help="threadpool engine only")
@@ -320,6 +334,8 @@ def main() -> None:
     if args.engine is None:
         if not 1 <= args.groups <= 10_000 or not 0 < args.seconds <= 3600 or not 1 <= args.replicas <= 5:
             ap.error("--groups must be 1..10000, --seconds 0..3600 and --replicas 1..5")
+        if not 0 <= args.outage <= args.groups:
+            ap.error("--outage must be 0..--groups")
         args.out = args.out or REPLICA_RESULTS
         run_replica(args)
         return

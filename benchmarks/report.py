@@ -138,7 +138,9 @@ def reliability_rows(doc: dict[str, Any]) -> list[Row]:
                     f"{secs(f.get('span_s'), 1)}, {g(f.get('ratio'))} x the rate-limit bound "
                     f"({f.get('goal_met_runs', '?')} runs met {g(f.get('goal_ratio'))} x; per run {spread}); "
                     f"{g(f.get('ratio_to_bound_plus_step_times'))} x with the emulated step times; "
-                    f"{f.get('throttled_calls')} throttled calls",
+                    f"{f.get('throttled_calls')} throttled calls"
+                    + (f" (per run {', '.join(str(x) for x in f['throttled_per_run'])})"
+                       if f.get("throttled_per_run") else ""),
                     "`python benchmarks/bench_reliability.py --only 7`"))
     return out
 

@@ -68,8 +68,25 @@ def replica_run(name: str, key: str, run: dict[str, Any]) -> Row:
            f"(no failure injected, so false failovers) {r.get('enis_moved', 'not recorded')}, finished "
            f"failovers {r.get('failovers')}. Goal: up {goal.get('every_member_up_s', '?')} s, CPU "
            f"{goal.get('cpu_share_of_one_core', '?')}, lag p99 "
-           f"{goal.get('probe_lag_p99_ms', '?')} ms. {loads(run.get('machine') or {})}")
+           f"{goal.get('probe_lag_p99_ms', '?')} ms. {outage_text(r.get('zone_outage'))}"
+           f"{loads(run.get('machine') or {})}")
     return what, fig, f"`python {run.get('command')}`"
+
+
+def outage_text(outage: dict[str, Any] | None) -> str:
+    """The zone outage run inside the fleet after its steady window (`--outage N`), if any."""
+    if not outage:
+        return ""
+    f = outage.get("figures") or {}
+    failures = outage.get("failures") or []
+    return (f"Then a zone outage: {f.get('groups', '?')} groups' holders died at once, every one "
+            f"failed over in {secs(f.get('span_s'), 1)} (first start to last end), "
+            f"{g(f.get('ratio'))} x the rate-limit bound ({secs(f.get('throughput_bound_s'), 1)}), "
+            f"{g(f.get('ratio_to_bound_plus_step_times'))} x the bound plus the emulated step times "
+            f"({secs(f.get('bound_plus_step_times_s'), 1)}); throttled calls during it "
+            f"{per(outage.get('throttled_by_replica') or {}, '{:.0f}')}; "
+            + ("checked from the cloud: each dead group's ENI moved once, to its standby, no other "
+               "moved. " if not failures else f"FAILED: {'; '.join(failures)}. "))
 
 
 def replica_rows(name: str, doc: dict[str, Any]) -> list[Row]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -261,8 +262,10 @@ class ScaleSystem:
             [sys.executable, "-m", "harness.endpoints", "--tcp-port", str(tcp_port),
              "--http-port", str(http_port), "--lifetime-s", str(int(spec.seconds + spec.up_timeout_s + 300)),
              # one process per replica probing, up to the cores: one for all fell behind at 3
-             "--workers", str(max(1, min(spec.replicas, os.cpu_count() or 1)))],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+             "--workers", str(max(1, min(spec.replicas, os.cpu_count() or 1))),
+             "--down-file", str(self.workdir / "down.json")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            start_new_session=True)  # its workers are one process group: `down` signals them all
         assert self.endpoints.stdin is not None and self.endpoints.stdout is not None
         self.endpoints.stdin.write(json.dumps({"tcp": tcp, "http": http}) + "\n")
         self.endpoints.stdin.flush()
@@ -288,6 +291,12 @@ class ScaleSystem:
         if self.endpoints is not None:
             self.endpoints.kill()
             self.endpoints.wait(10)
+
+    def down(self, ips: list[str]) -> None:
+        """These addresses stop answering (connections refused), as machines that died."""
+        assert self.endpoints is not None
+        (self.workdir / "down.json").write_text(json.dumps(ips))
+        os.killpg(self.endpoints.pid, signal.SIGUSR1)
 
     @property
     def f(self) -> Fleet:

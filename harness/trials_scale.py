@@ -118,6 +118,21 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
     why = Counter(str(r.get("error") or "")[:60] for recs in extra.values() for r in recs if r["result"] == "failed")
     result.check(not extra, f"{len(extra)} groups needed more than one failover; failed attempts by error: "
                             f"{dict(why.most_common(4))}")
+    floors = emulated_floors(events, system.groups, float(system.spec.policy["detach_timeout_s"]))
+    result.figures = outage_figures(qps, failed_at, recs, floors, trial_timing(system.spec.timing),
+                                    calls, _throttled(system))
+    span, bound = result.figures["span_s"], result.figures["lower_bound_s"]
+    progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
+    return result.done()
+
+
+def outage_figures(qps: int, failed_at: float, recs: dict[str, dict[str, Any]],
+                   floors: dict[str, float], timing: dict[str, Any], calls: Counter[str],
+                   throttled: int) -> dict[str, Any]:
+    """A zone outage's figures from its groups' last journal records (`recs`), the cloud's own
+    time per group (`floors`), the emulator's timing, the calls made and the throttled ones:
+    trial 7's and the whole-replica benchmark's (`harness/scale_outage.py`) alike."""
+    n = len(recs)
     started = min(float(r["started_at"]) for r in recs.values())
     finished = max(float(r["finished_at"]) for r in recs.values())
     span = finished - started
@@ -125,16 +140,14 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
     # No controller ends a group before the cloud's own transitions of it do: under the
     # realistic profile one group in 50 draws a detach that only a stop ends (after the
     # policy's detach timeout), so n / qps alone is a bound no controller could meet.
-    floors = emulated_floors(events, system.groups, float(system.spec.policy["detach_timeout_s"]))
     slowest = max(floors.values(), default=0.0)
     bound = max(throughput_bound, slowest)
     # The last group's detach cannot go out before n / qps; its own emulated steps follow
     # (the fixed timing's, else the median group's as the emulator drew them).
-    timing = trial_timing(system.spec.timing)  # what the emulator was given
     steps_s = (sum(float(timing.get(k, 0.0)) for k in ("detach_s", "attach_s", "command_s"))
                if "attach_s" in timing else percentile(list(floors.values()), 0.5) or 0.0)
     busiest = max(calls.items(), key=lambda kv: kv[1]) if calls else ("-", 0)
-    result.figures = {
+    return {
         "groups": n, "qps_per_action": qps,
         "detection_s": round(started - failed_at, 2),
         "span_s": round(span, 2), "total_s": round(finished - failed_at, 2),
@@ -149,11 +162,9 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
         "busiest_action": busiest[0],
         "as_called_bound_s": round(busiest[1] / qps, 2),
         "ratio_to_as_called_bound": round(span / (busiest[1] / qps), 2) if busiest[1] else None,
-        "throttled_calls": _throttled(system),
+        "throttled_calls": throttled,
         "steps_first_start_last_end_s": _timeline(recs.values(), started),
     }
-    progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
-    return result.done()
 
 
 _RECORD_DONE = frozenset({"Success", "Failed", "Timeout", "Aborted", "Error"})
@@ -216,6 +227,7 @@ def combined(runs: list[TrialResult]) -> TrialResult:
         out.figures.update({
             "figures_of": "the median run (by ratio)",
             "ratio_per_run": ratios,
+            "throttled_per_run": [r.figures["throttled_calls"] for r in runs if "ratio" in r.figures],
             "goal_met_runs": f"{sum(x <= GOAL_RATIO for x in ratios)}/{len(runs)}",
             "goal_met": sum(x <= GOAL_RATIO for x in ratios) * 2 > len(runs),
         })

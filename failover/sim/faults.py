@@ -113,7 +113,9 @@ class Faults:
         with self._lock:
             if not limit:
                 self.qps.pop(action, None)
-                self._windows.pop(action, None)
+                for counted in [action] if action != "*" else list(self._windows):
+                    if counted not in self.qps:
+                        self._windows.pop(counted, None)
             else:
                 self.qps[action] = limit
 
@@ -154,11 +156,13 @@ class Faults:
             return verdict
 
     def _throttle(self, action: str, now: float) -> ApiError | None:
-        key = action if action in self.qps else "*" if "*" in self.qps else None
-        if key is None:
+        # `*` sets every action's limit, each counted on its own, as the gateway counts per
+        # action and account (one window for all actions throttled three replicas reading at
+        # well under each action's limit).
+        limit = self.qps.get(action, self.qps.get("*"))
+        if limit is None:
             return None
-        limit = self.qps[key]
-        window = self._windows.setdefault(key, deque())
+        window = self._windows.setdefault(action, deque())
         while window and window[0] <= now - 1.0:
             window.popleft()
         if len(window) >= limit:

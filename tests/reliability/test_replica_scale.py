@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.scale import ScaleSpec, ScaleSystem, run_scale
+from harness.scale_outage import run_outage
 from harness.zk import ZkCluster
 
 pytestmark = pytest.mark.timeout(300)
@@ -32,3 +33,24 @@ def test_one_replica_of_200_groups_probes_every_member(tmp_path: Path, zk_server
     # each at most), not a read per group or per probe round.
     assert startup.get("DescribeInstances OK", 0) <= 12, startup
     assert steady["throttled_calls"] == 0
+
+
+def test_a_zone_outage_inside_the_fleet_moves_exactly_the_dead_groups(
+        tmp_path: Path, zk_server: ZkCluster, zk_root: str) -> None:
+    """`bench_health.py --outage`: the dead holders' groups move to their standbys, each ENI
+    once, and no other group moves; the figures are trial 7's (`outage_figures`)."""
+    spec = ScaleSpec(groups=40, seconds=5, up_timeout_s=120, account_qps=20)
+    with ScaleSystem(tmp_path, zk_server, spec, root=zk_root) as system:
+        run_scale(system, progress=print)
+        outage = run_outage(system, 8, print)
+        held = {e["id"]: e.get("instance") for e in system.sim.control.state()["enis"]} \
+            if system.sim is not None else {}
+    print(outage)
+    assert outage["failures"] == []
+    moved = {eni: at for eni, at in held.items()
+             if eni[4:].isdigit() and at != f"i-{2 * int(eni[4:]):05d}"}  # the groups' ENIs
+    assert moved == {
+        f"eni-{g:05d}": f"i-{2 * g + 1:05d}" for g in range(8)}
+    figures = outage["figures"]
+    assert figures["groups"] == 8 and figures["throughput_bound_s"] == pytest.approx(8 / 20)
+    assert figures["calls_per_failover"]["DetachNetworkInterface"] == pytest.approx(1.0)

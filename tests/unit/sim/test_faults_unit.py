@@ -32,6 +32,17 @@ def test_qps_window_and_retry_after() -> None:
     assert f.judge("A", 11.01).error is None  # the first call left the window
 
 
+def test_a_limit_for_every_action_counts_each_action_on_its_own() -> None:
+    f = Faults()
+    f.set_qps("*", 2)
+    f.set_qps("B", 3)  # an action's own limit wins over `*`
+    assert all(f.judge(a, 10.0).error is None for a in ("A", "A", "C", "C", "B", "B", "B"))
+    assert f.judge("A", 10.1).error is not None and f.judge("B", 10.1).error is not None
+    assert f.judge("D", 10.1).error is None
+    f.set_qps("*", None)
+    assert f.judge("A", 10.2).error is None and f.judge("B", 10.2).error is not None
+
+
 def test_delay_and_drop_without_error() -> None:
     f = Faults()
     f.add(parse_rule({"action": "A", "drop_connection": True, "delay_s": 0.5, "count": 1}))
