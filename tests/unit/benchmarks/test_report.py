@@ -111,6 +111,22 @@ def test_a_bench_run_renders_every_matrix_row_and_says_it_was_a_smoke_run() -> N
     assert "Cloud Assistant time included" in real and "per seed" in real and "assumption" in real
 
 
+def test_a_later_realistic_run_supersedes_the_full_runs_realistic_part() -> None:
+    """Row (4) and the guest-path row come from results/realistic/rto.json when it exists; the
+    full run keeps its matrix, and its own realistic part is no longer shown."""
+    full = json.loads((REPO / "benchmarks" / "results" / "smoke" / "rto.json").read_text())
+    later = json.loads(json.dumps(full))
+    later["command"] = "failover lab bench --parts realistic --json --out LATER"
+    full["realistic"]["pooled"]["median_s"] = 77.77
+    lines = report.section({"rto": full, report.REALISTIC_RUN: later})
+    (real,) = [x for x in lines if x.startswith("| (4) real-cloud")]
+    assert "LATER" in real and "77.77" not in real
+    assert not any("77.77" in x for x in lines)
+    assert any(x.startswith("| 1 ") for x in lines)  # the full run's matrix stays
+    (alone,) = [x for x in report.section({"rto": full}) if x.startswith("| (4) real-cloud")]
+    assert "77.77" in alone
+
+
 def trial(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
     (found,) = [t for t in doc["trials"] if str(t["trial"]).startswith(prefix)]
     figures: dict[str, Any] = found["figures"]
