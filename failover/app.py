@@ -182,7 +182,8 @@ class Replica:
         # Every replica reads the ENIs: the leader decides on them, every /status reports them,
         # and the serving signal probes through the service IPs on the holder they show.
         self.eni_observer = EniObserver(cfg.groups, self.cloud, SystemClock(),
-                                        leading=self.coordination.leadership.is_leader)
+                                        leading=self.coordination.leadership.is_leader,
+                                        rate_per_s=cfg.cloud.api_rate_per_s)
         deps = self._build_parts(cfg)
         c = self.coordination
         self.engine = Engine(cfg, deps, c.observations, c.requests,

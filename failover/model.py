@@ -29,6 +29,10 @@ class EniStatus(enum.StrEnum):
             return cls.UNKNOWN
 
 
+# DescribeNetworkInterfaces answers at most this many ENI ids a call: a read of every group's
+# ENI costs ceil(groups / ENIS_PER_CALL) calls (the cloud adapter's batches, the engine's pace).
+ENIS_PER_CALL = 100
+
 class Priority(enum.IntEnum):
     """Who spends the API budget: failover steps may dip into the reserve."""
 

@@ -14,10 +14,10 @@ from failover.cloud import convert
 from failover.cloud.calls import Caller
 from failover.cloud.transitions import Agent, Command, Invocation, Read, Status, Target
 from failover.cloud.waiting import Deadline
-from failover.model import CallTrace, Priority
+from failover.model import ENIS_PER_CALL, CallTrace, Priority
 
 PAGES_MAX = 5
-BATCH = {Target.ENI: 100, Target.STATUS: 50, Target.AGENT: 50, Target.INVOCATION: 1}
+BATCH = {Target.ENI: ENIS_PER_CALL, Target.STATUS: 50, Target.AGENT: 50, Target.INVOCATION: 1}
 ACTION = {Target.ENI: "DescribeNetworkInterfaces", Target.STATUS: "DescribeInstanceStatus",
           Target.AGENT: "DescribeCloudAssistantStatus"}
 # Both carry a run's status, exit code and output; the gateway throttles each on its own, so

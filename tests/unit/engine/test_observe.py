@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from failover.config import parse
-from failover.engine.observe import EniObserver
+from failover.config import GroupConfig, parse
+from failover.engine.observe import EniObserver, interval_of
 from failover.engine.view import EniSeen
 from failover.model import CloudError, EniStatus, ErrorKind
 from harness.clock import FakeClock
@@ -47,3 +47,23 @@ def test_a_noted_look_newer_than_the_last_read_stays() -> None:
     clock.sleep(1)
     obs.refresh()  # a newer read replaces it
     assert obs.seen()["eni-0"].at == clock.monotonic()
+
+
+def groups_of(n: int, interval_s: float = 1.0) -> list[GroupConfig]:
+    return list(parse({"cloud": {"region": "r"}, "groups": [
+        {"name": f"g{i}", "network_interface": f"eni-{i}", "members": ["i-a", "i-b"],
+         "health": {"interval_s": interval_s}, "checks": [{"type": "tcp", "port": 80}]}
+        for i in range(n)]}).groups)
+
+
+def test_the_leaders_round_keeps_its_pages_within_a_tenth_of_the_limit() -> None:
+    """One page (100 ENIs) a round: as often as the health round, at most once a second. At
+    1,000 groups a round is 10 pages: at 20 calls/s it may come every 5 s, leaving a zone
+    outage's failovers the rest of the action's limit."""
+    assert interval_of(groups_of(100), 20.0) == 1.0
+    assert interval_of(groups_of(100, interval_s=2.0), 20.0) == 2.0
+    assert interval_of(groups_of(1000), 20.0) == 5.0
+    assert interval_of(groups_of(1000), 100.0) == 1.0
+    grown = EniObserver(groups_of(100), FakeCloud({}), FakeClock(), rate_per_s=20.0)
+    grown.reconfigure(groups_of(1000))  # a reload with ten times the groups
+    assert grown.interval_s == 5.0
