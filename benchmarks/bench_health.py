@@ -250,7 +250,9 @@ def run_replica(args: argparse.Namespace) -> None:
     spec = ScaleSpec(groups=args.groups, replicas=args.replicas, seconds=args.seconds,
                      http_every=args.http_every, interval_s=args.interval,
                      api_rate_per_s=args.api_rate, account_qps=args.account_qps,
-                     up_timeout_s=args.up_timeout)
+                     up_timeout_s=args.up_timeout,
+                     extra_controller=({"max_parallel_failovers": args.parallel_failovers}
+                                       if args.parallel_failovers else {}))
     load0 = os.getloadavg()
     loads: list[float] = []  # the 1-minute load every 5 s of the run: what the figures stood in
     sampling = threading.Event()
@@ -277,7 +279,8 @@ def run_replica(args: argparse.Namespace) -> None:
             sampling.set()
     key = (f"{args.groups}g-{args.replicas}r-http{args.http_every}-{args.seconds:g}s"
            + (f"-qps{args.account_qps}" if args.account_qps else "")
-           + (f"-outage{args.outage}" if args.outage else ""))
+           + (f"-outage{args.outage}" if args.outage else "")
+           + (f"-parallel{args.parallel_failovers}" if args.parallel_failovers else ""))
     doc = {
         "command": " ".join(["benchmarks/bench_health.py", *sys.argv[1:]]),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -320,6 +323,8 @@ def main() -> None:
     ap.add_argument("--outage", type=int, default=0,
                     help="replica mode: after the steady window, the first N groups' holders die "
                          "at once (a zone outage); its figures as trial 7's")
+    ap.add_argument("--parallel-failovers", type=int, default=None,
+                    help="replica mode: controller.max_parallel_failovers (default: the product's)")
     ap.add_argument("--up-timeout", type=float, default=180.0,
                     help="replica mode: give up waiting for every member up after this")
     ap.add_argument("--workers", type=int, default=64, help="threadpool engine only")

@@ -56,6 +56,7 @@ class ScaleSpec:
     up_timeout_s: float = 180.0
     wait_for_up: bool = True  # False: start-up ends when every member has a verdict
     extra_cloud: dict[str, Any] = field(default_factory=dict)
+    extra_controller: dict[str, Any] = field(default_factory=dict)
 
 
 def member_ip(i: int) -> str:
@@ -103,7 +104,7 @@ def config(spec: ScaleSpec, *, zk_hosts: str, root: str, endpoint: str, tcp_port
         return {"type": "tcp", "port": tcp_port}
 
     return {
-        "controller": {},
+        "controller": dict(spec.extra_controller),
         "zookeeper": {"hosts": zk_hosts, "root": root},
         "cloud": {"region": "cn-hangzhou", "endpoint": endpoint, "protocol": "http",
                   "api_rate_per_s": spec.api_rate_per_s, "api_burst": spec.api_rate_per_s,
