@@ -5,19 +5,16 @@ every `http_every`-th group an HTTP check) served by `harness.endpoints` in a pr
 its own. Each replica is a real `python -m failover run` with the product's defaults but for
 the settings a `ScaleSpec` names (readiness on: every replica reads every group's standbys).
 
-Measured from outside, as an operator would: the replicas' /metrics (health verdicts, probe
-lag, API calls by action and code, throttled calls, failovers), /proc (CPU and RSS of each
-replica process) and ZooKeeper's `srvr` (its zxid counts every write). `run_scale` returns
-the figures; benchmarks/bench_health.py writes them, tests/e2e asserts convergence on them.
+Measured from outside, as an operator would (`harness/scale_measure.py`): the replicas'
+/metrics, /proc and ZooKeeper's zxid. `run_scale` returns the figures;
+benchmarks/bench_health.py writes them, tests/reliability asserts convergence on them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,13 +29,22 @@ import yaml
 from failover.cloud.adapter import JITTER_MARGIN
 from failover.cloud.budget import SHARED, ApiBudget
 from failover.ports import SystemClock
-from harness.replicas import Fleet, Replica
+from harness.replicas import Fleet
+from harness.scale_measure import (
+    counter_by,
+    cpu_s,
+    lag_buckets,
+    members_judged,
+    members_up,
+    quantile,
+    rss_mib,
+    scrape,
+    zxid,
+)
 from harness.sim import AK, SECRET, SimServer
 from harness.zk import ZkCluster, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-_SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+|NaN|\+Inf)$')
-_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 Progress = Callable[[str], None]
 
 
@@ -124,91 +130,7 @@ def config(spec: ScaleSpec, *, zk_hosts: str, root: str, endpoint: str, tcp_port
 
 
 # ------------------------------------------------------------------ measuring
-
-
-def scrape(replica: Replica, *names: str) -> list[tuple[str, dict[str, str], float]]:
-    """The replica's /metrics; with `names`, only those series (a whole scrape at 1,000 groups
-    costs the replica about a second of CPU: polled every 0.25 s it starved the replica)."""
-    query = "?" + "&".join(f"name[]={n}" for n in names) if names else ""
-    # A whole scrape at 1,000 groups takes seconds on a loaded host: a 3 s timeout lost the
-    # steady window's last scrape (and with it every steady figure) in a run.
-    code, body = replica.get("/metrics" + query, timeout_s=3.0 if names else 20.0)
-    if code != 200:
-        return []
-    out = []
-    for line in body.splitlines():
-        m = _SAMPLE.match(line)
-        if m:
-            labels = dict(_LABEL.findall(m.group(2) or ""))
-            out.append((m.group(1), labels, float(m.group(3))))
-    return out
-
-
-def members_up(samples: list[tuple[str, dict[str, str], float]]) -> int:
-    return sum(1 for name, _l, v in samples if name == "failover_health_up" and v == 1.0)
-
-
-def members_judged(samples: list[tuple[str, dict[str, str], float]]) -> int:
-    """Members with a verdict, up or down: probed, and enough rounds to decide."""
-    return sum(1 for name, _l, _v in samples if name == "failover_health_up")
-
-
-def counter_by(samples: list[tuple[str, dict[str, str], float]], name: str,
-               *keys: str) -> Counter[tuple[str, ...]]:
-    out: Counter[tuple[str, ...]] = Counter()
-    for n, labels, v in samples:
-        if n == name:
-            out[tuple(labels.get(k, "") for k in keys)] += int(v)
-    return out
-
-
-def lag_buckets(samples: list[tuple[str, dict[str, str], float]]) -> dict[float, float]:
-    return {float(labels["le"]): v for n, labels, v in samples
-            if n == "failover_probe_lag_seconds_bucket"}
-
-
-def quantile(buckets: dict[float, float], q: float) -> float | None:
-    """Prometheus' histogram_quantile: linear within the bucket (an estimate, to its bounds)."""
-    bounds = sorted(buckets)
-    total = buckets[bounds[-1]] if bounds else 0.0
-    if total <= 0:
-        return None
-    rank, lower, below = q * total, 0.0, 0.0
-    for b in bounds:
-        if buckets[b] >= rank:
-            if b == float("inf"):
-                return lower
-            return lower + (b - lower) * (rank - below) / max(1e-12, buckets[b] - below)
-        lower, below = b, buckets[b]
-    return lower
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> dict[str, float]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            out[key] = round(int(value.split()[0]) / 1024, 1)
-    return out
-
-
-def zxid(zk: ZkCluster) -> int:
-    """ZooKeeper's last zxid: its low 32 bits count every write (transaction) of the epoch."""
-    node = zk.nodes[0]
-    with socket.create_connection(("127.0.0.1", node.client_port), timeout=5) as s:
-        s.sendall(b"srvr")
-        data = b""
-        while chunk := s.recv(4096):
-            data += chunk
-    m = re.search(rb"Zxid: (0x[0-9a-f]+)", data)
-    if not m:
-        raise RuntimeError(f"ZooKeeper srvr gave no zxid: {data[:200]!r}")
-    return int(m.group(1), 16) & 0xFFFFFFFF
+# (reading a run from outside: harness/scale_measure.py)
 
 
 def routine_share_per_s(spec: ScaleSpec) -> dict[str, float]:
