@@ -33,6 +33,7 @@ class EniStatus(enum.StrEnum):
 # ENI costs ceil(groups / ENIS_PER_CALL) calls (the cloud adapter's batches, the engine's pace).
 ENIS_PER_CALL = 100
 
+
 class Priority(enum.IntEnum):
     """Who spends the API budget: failover steps may dip into the reserve."""
 
