@@ -54,8 +54,8 @@ def test_tracker_spends_only_the_routine_share() -> None:
         cloud = new_cloud(sim, budget=budget)
         t = ReadinessTracker(groups(), cloud, cloud, SystemClock())
         assert t.refresh()
-        assert t.refresh(force=True)
-        # The routine half of each action's bucket is spent: the tracker gives up and keeps its answer...
+        # The routine half of each action's window (2 calls in 400 s, paced 200 s apart) has no
+        # call for it within its bound: the tracker gives up and keeps its answer...
         assert not t.refresh(force=True)
         assert t.ready_map()["rdy"] == {"i-standby": True, "i-far": False}
         # ...while a failover step still gets the reserve of the very same action.
