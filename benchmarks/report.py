@@ -48,8 +48,9 @@ def load(results: Path) -> Results:
             raise SystemExit(f"{path}: not JSON ({e})") from None
     for path in sorted(results.glob("*/reliability.json")):  # runs kept apart: issue21/, realistic/
         out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
-    # kept apart: the guest paths' bench (rto.json), the graceful-stop run (stop_rto.json)
-    for path in sorted(results.glob("issue26/*rto.json")):
+    # kept apart: the guest paths' bench (rto.json), the graceful-stop run (stop_rto.json), a
+    # later run of the lab's realistic part alone (realistic/rto.json)
+    for path in [*sorted(results.glob("issue26/*rto.json")), *sorted(results.glob("realistic/rto.json"))]:
         out[f"{path.parent.name}/{path.stem}"] = json.loads(path.read_text())
     return out
 
