@@ -137,6 +137,22 @@ def chaos_config(spec: Spec, groups: list[Group], *, zk_hosts: str, root: str, e
     }
 
 
+def journal_records(kz: KazooClient, root: str, group: str) -> list[dict[str, Any]]:
+    """A group's journal records in ZooKeeper, oldest first; garbage ones are left out."""
+    base = f"{root}/journal/{group}"
+    try:
+        names = kz.get_children(base)
+    except NoNodeError:
+        return []
+    out = []
+    for n in names:
+        try:
+            out.append(json.loads(kz.get(f"{base}/{n}")[0]))
+        except (NoNodeError, ValueError):
+            continue
+    return sorted(out, key=lambda r: r["started_at"])
+
+
 class ChaosSystem:
     """Starts everything in `__enter__` and stops everything in `__exit__`, however a trial ends."""
 
@@ -240,18 +256,7 @@ class ChaosSystem:
     def records(self, group: str) -> list[dict[str, Any]]:
         """The group's journal records, oldest first; garbage ones are left out."""
         assert self.kz is not None
-        base = f"{self.root}/journal/{group}"
-        try:
-            names = self.kz.get_children(base)
-        except NoNodeError:
-            return []
-        out = []
-        for n in names:
-            try:
-                out.append(json.loads(self.kz.get(f"{base}/{n}")[0]))
-            except (NoNodeError, ValueError):
-                continue
-        return sorted(out, key=lambda r: r["started_at"])
+        return journal_records(self.kz, self.root, group)
 
     def records_or_none(self, group: str) -> list[dict[str, Any]] | None:
         try:

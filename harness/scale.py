@@ -33,6 +33,7 @@ from harness.replicas import Fleet
 from harness.scale_measure import (
     counter_by,
     cpu_s,
+    is_throttled,
     lag_buckets,
     members_judged,
     members_up,
@@ -255,7 +256,7 @@ def _phase(a: Snapshot, b: Snapshot, spec: ScaleSpec) -> dict[str, Any]:
         throttled = 0
         for (action, code), n in calls.items():
             by_action[action] += n
-            if code.startswith("Throttling") or code in ("ServiceUnavailable",):
+            if is_throttled(code):
                 throttled += n
         lag = {le: v - a.lags.get(cid, {}).get(le, 0.0) for le, v in b.lags[cid].items()}
         failures = (counter_by(b.samples[cid], "failover_probe_failures_total", "check", "reason")

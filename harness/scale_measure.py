@@ -17,6 +17,11 @@ _SAMPLE = re.compile(r'^([a-z_]+)(?:\{(.*)\})? ([0-9.e+-]+|NaN|\+Inf)$')
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
+def is_throttled(code: str) -> bool:
+    """An API call's code that says the gateway refused it for flow control."""
+    return code.startswith("Throttling") or code == "ServiceUnavailable"
+
+
 def scrape(replica: Replica, *names: str) -> list[tuple[str, dict[str, str], float]]:
     """The replica's /metrics; with `names`, only those series (a whole scrape at 1,000 groups
     costs the replica about a second of CPU: polled every 0.25 s it starved the replica)."""

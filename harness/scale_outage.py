@@ -12,18 +12,18 @@ standby, and no other group's moved.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import KazooException
 
 from failover.config import PolicyConfig
-from harness.chaos import Group
+from harness.chaos import Group, journal_records
 from harness.chaos_events import eni_moves
 from harness.scale import Progress, ScaleSystem, Snapshot, member_ip, served_ips, world
+from harness.scale_measure import is_throttled
 from harness.trials_scale import emulated_floors, outage_figures
 
 
@@ -31,18 +31,13 @@ def _last_records(kz: KazooClient, root: str, groups: list[Group]) -> dict[str, 
     """Each group's latest journal record, when every one has finished; else None."""
     out = {}
     for g in groups:
-        base = f"{root}/journal/{g.name}"
         try:
-            names = kz.get_children(base)
-            recs = [json.loads(kz.get(f"{base}/{n}")[0]) for n in names]
-        except (NoNodeError, KazooException, ValueError):
+            recs = journal_records(kz, root, g.name)
+        except KazooException:
+            return None  # ZooKeeper away or reconnecting: ask again
+        if not recs or recs[-1]["result"] == "running":
             return None
-        if not recs:
-            return None
-        last = max(recs, key=lambda r: r["started_at"])
-        if last["result"] == "running":
-            return None
-        out[g.name] = last
+        out[g.name] = recs[-1]
     return out
 
 
@@ -54,7 +49,7 @@ def _delta(a: Snapshot, b: Snapshot) -> tuple[Counter[str], dict[str, int]]:
         throttled[cid] = 0
         for (action, code), n in (now - a.calls.get(cid, Counter())).items():
             calls[action] += n
-            throttled[cid] += n if code.startswith("Throttling") else 0
+            throttled[cid] += n if is_throttled(code) else 0
     return calls, throttled
 
 
