@@ -32,6 +32,7 @@ from harness.trials import Progress, TrialResult, quiet
 from harness.waiting import wait_for
 
 GOAL_RATIO = 1.2
+_THROTTLED = re.compile(r'^failover_cloud_api_throttled_total\{action="([^"]+)"\} ([0-9.e+]+)$')
 _CALLS = re.compile(r'^failover_cloud_api_calls_total\{action="([^"]+)",code="([^"]+)"\} ([0-9.e+]+)$')
 
 
@@ -119,8 +120,10 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
     result.check(not extra, f"{len(extra)} groups needed more than one failover; failed attempts by error: "
                             f"{dict(why.most_common(4))}")
     floors = emulated_floors(events, system.groups, float(system.spec.policy["detach_timeout_s"]))
+    throttled = _throttled(system)
     result.figures = outage_figures(qps, failed_at, recs, floors, trial_timing(system.spec.timing),
-                                    calls, _throttled(system))
+                                    calls, sum(throttled.values()))
+    result.figures["throttled_by_replica_action"] = dict(sorted(throttled.items()))
     span, bound = result.figures["span_s"], result.figures["lower_bound_s"]
     progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
     return result.done()
@@ -228,6 +231,8 @@ def combined(runs: list[TrialResult]) -> TrialResult:
             "figures_of": "the median run (by ratio)",
             "ratio_per_run": ratios,
             "throttled_per_run": [r.figures["throttled_calls"] for r in runs if "ratio" in r.figures],
+            "throttled_by_replica_action_per_run": [r.figures.get("throttled_by_replica_action", {})
+                                                    for r in runs if "ratio" in r.figures],
             "goal_met_runs": f"{sum(x <= GOAL_RATIO for x in ratios)}/{len(runs)}",
             "goal_met": sum(x <= GOAL_RATIO for x in ratios) * 2 > len(runs),
         })
@@ -250,12 +255,14 @@ def _timeline(recs: Any, t0: float) -> dict[str, str]:
     return {name: f"{lo:.2f}-{hi:.2f}" for name, (lo, hi) in spans.items()}
 
 
-def _throttled(system: ChaosSystem) -> int:
-    total = 0
-    for r in system.f.replicas.values():
+def _throttled(system: ChaosSystem) -> Counter[str]:
+    """Each live replica's refused calls since it started, by replica and action."""
+    out: Counter[str] = Counter()
+    for cid, r in system.f.replicas.items():
         if r.proc.poll() is None:
             code, body = r.get("/metrics")
             for line in body.splitlines() if code == 200 else []:
-                if line.startswith("failover_cloud_api_throttled_total{"):
-                    total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+                m = _THROTTLED.match(line)
+                if m and float(m.group(2)) > 0:
+                    out[f"{cid} {m.group(1)}"] += int(float(m.group(2)))
+    return out

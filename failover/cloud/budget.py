@@ -65,6 +65,9 @@ class CallWindow:
     times: deque[float] = field(default_factory=deque)
     # When the last routine call went: the next one's pace counts from there.
     last_routine: float = float("-inf")
+    # When calls really left (in order): a sender that woke late must not crowd the calls
+    # booked after its slot, as the gateway counts arrivals, not bookings.
+    sent: deque[float] = field(default_factory=deque)
 
     @property
     def span_s(self) -> float:
@@ -104,6 +107,15 @@ class CallWindow:
         # The oldest calls must age out until only allowed - 1 remain.
         oldest = self.times[max(0, min(n - 1, n - int(allowed)))]
         return max(_EPS, oldest + self.span_s - now, paced)
+
+    def send_in(self, now: float) -> float:
+        """How long until a call may leave without `burst` calls having left within the span
+        before it (0: it may go now)."""
+        while self.sent and self.sent[0] <= now - self.span_s + _EPS:
+            self.sent.popleft()
+        if len(self.sent) < self.burst:
+            return 0.0
+        return max(_EPS, self.sent[-self.burst] + self.span_s - now)
 
     def move(self, slot_at: float, to: float) -> None:
         """The call booked at `slot_at` goes out at `to` instead."""
@@ -211,6 +223,25 @@ class ApiBudget:
             now = self._clock.monotonic()
             self._window(action).move(slot_at, now)
             return now
+
+    def sending(self, action: str) -> tuple[float, float]:
+        """A call of `action` leaving now, its slot taken: (0, now), noted as sent; or (how
+        long to wait first, now), noting nothing. Slots are booked; this counts departures."""
+        with self._lock:
+            now = self._clock.monotonic()
+            w = self._window(action)
+            wait = w.send_in(now)
+            if wait == 0.0:
+                w.sent.append(now)
+            return wait, now
+
+    def unsent(self, action: str, at: float) -> None:
+        """The call that left at `at` was refused for flow control: the gateway did not count
+        it, so neither do departures."""
+        with self._lock:
+            sent = self._window(action).sent
+            if at in sent:
+                sent.remove(at)
 
     def quickest(self, actions: tuple[str, ...]) -> str:
         """Of actions that answer the same question, the one whose next failover slot comes

@@ -71,6 +71,7 @@ class Caller:
             slot = self._clock.monotonic()
         else:
             slot = self._budget.requeue(action, kept)
+        left_at = self._depart(action, deadline)
         if mutation and trace is not None:
             # A credential refresh inside the SDK is a round trip to the metadata service or
             # STS: done before the fencing check, so the check stays right before sending.
@@ -85,9 +86,21 @@ class Caller:
             self._record(action, e.code, self._clock.monotonic() - start, e.request_id, trace)
             if errors.flow_controlled(e.code):
                 e.kept_slot = slot
+                self._budget.unsent(action, left_at)
             raise
         self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
         return dataclasses.replace(reply, sent_at=start)
+
+    def _depart(self, action: str, deadline: Deadline) -> float:
+        """Waits, if need be, until the call may leave (its slot came, but a late sender before
+        it may still be inside the gateway's second); when it left."""
+        while True:
+            wait, now = self._budget.sending(action)
+            if wait == 0.0:
+                return now
+            if deadline.remaining() - wait < MIN_CALL_S:
+                raise no_time_left(action, deadline.total_s)
+            self._clock.sleep(wait)
 
     def retrying(self, action: str, params: Mapping[str, Any], *, priority: Priority,
                  deadline: Deadline, trace: CallTrace | None, mutation: bool = False,

@@ -14,6 +14,7 @@ import time
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from failover.coordination.codec import Undecodable, decode, encode
+from failover.coordination.recent import Recent
 from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 class ZkPauses:
     def __init__(self, coord: ZkSession) -> None:
         self._coord = coord
+        self._recent = Recent(self._read)
 
     def pause(self, group: str, by: str, now: float | None = None) -> bool:
         """True if this call paused it; False if it already was (the first pause's time stays)."""
@@ -32,6 +34,8 @@ class ZkPauses:
             coord.call(coord.client.create_async, coord.layout.pause(group), body)
         except NodeExistsError:
             return False
+        finally:
+            self._recent.forget()
         log.info("group %s paused", group, extra={"by": by})
         return True
 
@@ -42,12 +46,18 @@ class ZkPauses:
             coord.call(coord.client.delete_async, coord.layout.pause(group))
         except NoNodeError:
             return False
+        finally:
+            self._recent.forget()
         log.info("group %s resumed", group)
         return True
 
     def paused(self) -> dict[str, float]:
         """Paused groups and since when (Unix time). An unreadable pause still counts as a pause
-        (since 0): refusing to fail over is the safe reading of a maintenance flag."""
+        (since 0): refusing to fail over is the safe reading of a maintenance flag. A pause set
+        by another process is seen within `recent.MAX_AGE_S`."""
+        return self._recent.get()
+
+    def _read(self) -> dict[str, float]:
         out: dict[str, float] = {}
         coord = self._coord
         for name in coord.children(coord.layout.pauses):

@@ -15,6 +15,7 @@ import time
 from kazoo.exceptions import NodeExistsError
 
 from failover.coordination.codec import encode
+from failover.coordination.recent import Recent
 from failover.coordination.session import ZkSession
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class ControllerRegistry:
         self._registered_session: int | None = None
         self._waiting_on: int | None = None  # the foreign session we watch
         self._started_at = time.time()
+        self._recent = Recent(self._read_live)
 
     def join(self) -> None:
         self._coord.add_reconciler(self.reconcile)
@@ -35,6 +37,10 @@ class ControllerRegistry:
         return sid is not None and sid == self._registered_session
 
     def live(self) -> list[str]:
+        """The registered replicas; one that came or went is seen within `recent.MAX_AGE_S`."""
+        return self._recent.get()
+
+    def _read_live(self) -> list[str]:
         return sorted(self._coord.children(self._coord.layout.controllers))
 
     def reconcile(self) -> None:
@@ -64,4 +70,5 @@ class ControllerRegistry:
                 return
         self._registered_session = sid
         self._waiting_on = None
+        self._recent.forget()
         log.info("registered as controller %s (session 0x%x)", coord.controller_id, sid)

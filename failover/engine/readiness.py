@@ -256,7 +256,9 @@ class ReadinessTracker:
         self._lock = threading.Lock()
         self._latest: dict[str, dict[str, StandbyReadiness]] = {}
         self._ready: dict[str, dict[str, bool]] = {}
-        self._read_at: dict[str, float] = {}  # group -> monotonic start of the read it answers from
+        # group -> monotonic start of the read it answers from; replaced, never changed in place,
+        # so the engine's tick finds the same object while nothing was read (memo.Sources.same)
+        self._read_at: Mapping[str, float] = {}
         self._due: dict[str, float] = {}
         self._limits: dict[str, InstanceTypeLimits] = {}  # a type's limits never change
         self._failing = False
@@ -269,10 +271,10 @@ class ReadinessTracker:
         with self._lock:
             return self._ready
 
-    def read_at(self) -> dict[str, float]:
+    def read_at(self) -> Mapping[str, float]:
         """group -> when (monotonic) the read behind its current answer began; absent: never read."""
         with self._lock:
-            return dict(self._read_at)
+            return self._read_at
 
     def answers(self) -> dict[str, dict[str, StandbyReadiness]]:
         """group -> standby -> the last known answer, with its reason (`status` shows it)."""
@@ -339,7 +341,7 @@ class ReadinessTracker:
         with self._lock:
             self._latest = {**self._latest, **results}
             self._ready = {group: {m: r.ready for m, r in ms.items()} for group, ms in self._latest.items()}
-            self._read_at.update((group.name, now) for group in due)
+            self._read_at = {**self._read_at, **{group.name: now for group in due}}
         for group in due:
             self._due[group.name] = now + group.policy.readiness_interval_s
         self._export(results)

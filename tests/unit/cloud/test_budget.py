@@ -189,3 +189,27 @@ def test_a_moved_slot_leaves_the_window_count_unchanged() -> None:
     assert list(w.times) == [0.0, 0.0, 0.3]
     w.move(5.0, 5.0)  # a slot already out of the window: only the new time counts
     assert w.counted(5.0) == 1
+
+
+def test_a_late_sender_holds_back_the_calls_booked_after_it() -> None:
+    """Slots are booked on time, but a sender may wake late: the calls booked after its slot
+    wait until they are a window's span after what really left, as the gateway counts
+    arrivals (a late one ten calls back would otherwise share a second with them)."""
+    w = CallWindow(rate_per_s=10.0, burst=10)  # at most 10 calls in any 1 s
+    for t in [0.0] * 9 + [0.08] + [1.0] * 9:  # the first clump's tenth left 80 ms late
+        assert w.send_in(t) == 0.0
+        w.sent.append(t)
+    assert w.send_in(1.0) == pytest.approx(0.08)  # ten left within (0.0, 1.0]: wait for 1.08
+    assert w.send_in(1.08) == 0.0
+
+
+def test_departures_are_noted_and_a_refused_call_is_not_counted() -> None:
+    clock = FakeClock()
+    b = ApiBudget(rate_per_s=2.0, burst=2, reserve_share=0.0, clock=clock)
+    assert b.sending("A") == (0.0, clock.monotonic())
+    refused_at = b.sending("A")[1]
+    wait, _ = b.sending("A")
+    assert wait == pytest.approx(1.0)  # two left within the 1 s window
+    b.unsent("A", refused_at)  # flow control refused it: the gateway did not count it
+    assert b.sending("A")[0] == 0.0
+    assert b.sending("B")[0] == 0.0  # each action on its own

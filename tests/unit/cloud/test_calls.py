@@ -236,3 +236,16 @@ def test_other_errors_book_a_new_slot_for_their_retry() -> None:
     caller.retrying("UnitNotKept", {}, priority=Priority.FAILOVER,
                     deadline=Deadline.after(clock, 30), trace=None)
     assert clock.monotonic() - t0 >= 1.0  # a 503 ran (or may have): its slot was spent
+
+
+def test_a_call_whose_slot_came_waits_while_a_late_departure_fills_its_window() -> None:
+    clock = FakeClock(1000.0)
+    gw = Scripted(clock, [{"RequestId": "RID-OK"}], latency_s=0.0)
+    budget = ApiBudget(1.0, 1, 0.0, clock=clock)  # one call a second
+    caller = Caller(gw, budget, clock, random.Random(7))
+    budget.sending("UnitLate")  # a call left now, its sender late for an earlier slot
+    clock.sleep(0.3)
+    t0 = clock.monotonic()
+    caller.once("UnitLate", {}, priority=Priority.FAILOVER, deadline=Deadline.after(clock, 30),
+                trace=None, paid=True)  # booked for now, but the gateway counts departures
+    assert clock.monotonic() - t0 == pytest.approx(0.7)
