@@ -45,9 +45,7 @@ from failover.engine.loading import GroupLoader
 from failover.engine.memo import Sources, TickMemo
 from failover.engine.observe import EniObserver
 from failover.engine.view import EniSeen, GroupView
-from failover.model import (
-    NotLeader,
-)
+from failover.model import NotLeader
 from failover.ports import Observations, Requests
 from failover.records import FailoverRecord, GroupState
 
