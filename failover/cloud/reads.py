@@ -112,17 +112,18 @@ class CloudReads:
     def describe_enis(self, eni_ids: Sequence[str], *,
                       priority: Priority = Priority.ROUTINE) -> dict[str, EniState]:
         """The ENIs the cloud knows of (a missing one is absent), read in shared rounds of up
-        to 100; any other failure raises."""
+        to 100, after the moves' own looks; any other failure raises."""
         ids = list(dict.fromkeys(eni_ids))
         pages = -(-len(ids) // BATCH[Target.ENI])
         bound = self._bound("DescribeNetworkInterfaces", pages, priority)
-        return self.describe_many(ids, priority, bound, None, missing_ok=True)
+        return self.describe_many(ids, priority, bound, None, missing_ok=True, sweep=True)
 
     def describe_many(self, ids: list[str], priority: Priority, bound: Deadline,
-                      trace: CallTrace | None, *, missing_ok: bool = False) -> dict[str, EniState]:
+                      trace: CallTrace | None, *, missing_ok: bool = False,
+                      sweep: bool = False) -> dict[str, EniState]:
         now = self._clock.monotonic()
         reads = [(EniRead(bound.remaining(), now, self._polls.attach, self._polls, eni_id=i,
-                          priority=priority), Look(now, Target.ENI)) for i in ids]
+                          priority=priority, sweep=sweep), Look(now, Target.ENI)) for i in ids]
         found: dict[str, EniState] = {}
         for eni_id, got in zip(ids, self._scheduler.run_all(reads, trace), strict=True):
             if isinstance(got, EniState):

@@ -322,7 +322,9 @@ class Scheduler:
             return
         ids: set[str] = set()
         batch: list[Wait] = []
-        for w in sorted(looking, key=lambda w: w.at):  # due first; the others ride along
+        # A move's looks first (a sweep's reads are no one's step), then the due ones; the
+        # others ride along.
+        for w in sorted(looking, key=lambda w: (isinstance(w.move, EniRead) and w.move.sweep, w.at)):
             if w.key() in ids or len(ids) < BATCH[target]:
                 ids.add(w.key())
                 batch.append(w)

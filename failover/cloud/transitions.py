@@ -181,6 +181,9 @@ class EniRead(Clocked):
     eni_id: str = ""
     priority: Priority = Priority.ROUTINE
     action: str = "DescribeNetworkInterfaces"
+    # One of a read of many ENIs (the leader's look at every group): a round takes the moves'
+    # own looks first, so a failover's look never queues behind a thousand-ENI sweep.
+    sweep: bool = False
 
     def seen(self, read: Read, now: float) -> tuple[Self, Decision]:
         return self, Done(read)

@@ -351,3 +351,36 @@ def test_many_enis_read_at_once_report_a_failure_that_is_not_a_missing_eni() -> 
         cloud.describe_enis(["eni-a", "eni-b"])
     assert e.value.code == "Forbidden.RAM"
     assert len(world.describes) == 1
+
+
+def test_a_moves_look_goes_in_the_next_round_ahead_of_a_sweep_of_many_enis() -> None:
+    """The leader's look at every group (a thousand ENIs: ten rounds) must not hold a
+    failover's look at its ENI until the sweep is through."""
+    clock = SystemClock()
+    ids = [f"eni-{k:03d}" for k in range(300)]
+    first_out, release = threading.Event(), threading.Event()
+
+    def gate(n: int) -> None:
+        if n == 0:
+            first_out.set()
+            release.wait(10)
+
+    world = EniWorld(clock, ids, gate=gate)
+    cloud = cloud_on(world, clock)
+    sweep = threading.Thread(target=cloud.describe_enis, args=(ids,),
+                             kwargs={"priority": Priority.FAILOVER})
+    sweep.start()
+    assert first_out.wait(10)  # the sweep's first round is out; 200 of its reads wait
+    look = threading.Thread(target=cloud.describe_eni, args=("eni-299",),
+                            kwargs={"priority": Priority.FAILOVER})
+    look.start()
+    waits = cloud._scheduler._waits  # the look is admitted once 300 + 1 wait
+    deadline = time.monotonic() + 10
+    while len(waits) < 301 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    sweep.join(10)
+    look.join(10)
+    rounds = [call_ids for _, call_ids, _ in world.describes]
+    assert len(rounds) == 3
+    assert "eni-299" in rounds[1]  # the next round, not the sweep's last
