@@ -46,6 +46,8 @@ SHARED = frozenset({
 })
 # Float sums of call times and the window may miss an exact boundary by an ulp.
 _EPS = 1e-9
+# A call waiting for answers to free a place asks again this often (answers take ms).
+ANSWER_POLL_S = 0.01
 
 
 class BudgetExhausted(CloudError):
@@ -65,9 +67,12 @@ class CallWindow:
     times: deque[float] = field(default_factory=deque)
     # When the last routine call went: the next one's pace counts from there.
     last_routine: float = float("-inf")
-    # When calls really left (in order): a sender that woke late must not crowd the calls
-    # booked after its slot, as the gateway counts arrivals, not bookings.
-    sent: deque[float] = field(default_factory=deque)
+    # What the gateway may still count: calls out and not yet answered, and when the answered
+    # ones came back (in order). The gateway counts a call at some instant between its leaving
+    # and its answer; bookings are slots, and a sender that wakes late, or a gateway that
+    # counts late (its own queue), would put two slots' calls in one of its seconds.
+    out: int = 0
+    answered: deque[float] = field(default_factory=deque)
 
     @property
     def span_s(self) -> float:
@@ -109,13 +114,17 @@ class CallWindow:
         return max(_EPS, oldest + self.span_s - now, paced)
 
     def send_in(self, now: float) -> float:
-        """How long until a call may leave without `burst` calls having left within the span
-        before it (0: it may go now)."""
-        while self.sent and self.sent[0] <= now - self.span_s + _EPS:
-            self.sent.popleft()
-        if len(self.sent) < self.burst:
+        """How long until a call may leave with fewer than `burst` calls the gateway may still
+        count within the span before it: each counts until a span after its answer (0: it may
+        go now; `ANSWER_POLL_S` when only answers to come would free a place)."""
+        while self.answered and self.answered[0] <= now - self.span_s + _EPS:
+            self.answered.popleft()
+        over = self.out + len(self.answered) - self.burst + 1  # places that must free first
+        if over <= 0:
             return 0.0
-        return max(_EPS, self.sent[-self.burst] + self.span_s - now)
+        if over > len(self.answered):
+            return ANSWER_POLL_S
+        return max(_EPS, self.answered[over - 1] + self.span_s - now)
 
     def move(self, slot_at: float, to: float) -> None:
         """The call booked at `slot_at` goes out at `to` instead."""
@@ -224,24 +233,24 @@ class ApiBudget:
             self._window(action).move(slot_at, now)
             return now
 
-    def sending(self, action: str) -> tuple[float, float]:
-        """A call of `action` leaving now, its slot taken: (0, now), noted as sent; or (how
-        long to wait first, now), noting nothing. Slots are booked; this counts departures."""
+    def sending(self, action: str) -> float:
+        """A call of `action` whose slot came: 0 if it may leave now (noted as out: tell
+        `answered`), else how long to wait before asking again."""
         with self._lock:
-            now = self._clock.monotonic()
             w = self._window(action)
-            wait = w.send_in(now)
+            wait = w.send_in(self._clock.monotonic())
             if wait == 0.0:
-                w.sent.append(now)
-            return wait, now
+                w.out += 1
+            return wait
 
-    def unsent(self, action: str, at: float) -> None:
-        """The call that left at `at` was refused for flow control: the gateway did not count
-        it, so neither do departures."""
+    def answered(self, action: str, *, counted: bool) -> None:
+        """The call's answer came (or its attempt ended): counted from now for a span, unless
+        the gateway refused it for flow control (it did not count it)."""
         with self._lock:
-            sent = self._window(action).sent
-            if at in sent:
-                sent.remove(at)
+            w = self._window(action)
+            w.out = max(0, w.out - 1)
+            if counted:
+                w.answered.append(self._clock.monotonic())
 
     def quickest(self, actions: tuple[str, ...]) -> str:
         """Of actions that answer the same question, the one whose next failover slot comes

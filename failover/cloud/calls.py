@@ -71,33 +71,35 @@ class Caller:
             slot = self._clock.monotonic()
         else:
             slot = self._budget.requeue(action, kept)
-        left_at = self._depart(action, deadline)
-        if mutation and trace is not None:
-            # A credential refresh inside the SDK is a round trip to the metadata service or
-            # STS: done before the fencing check, so the check stays right before sending.
-            self._gateway.ready()
-            trace.check()
-        # The lease check again, inside the SDK's transport after signing (cloud/sdk.py).
-        last_check(trace.fence if mutation and trace is not None else None)
+        self._depart(action, deadline)
+        counted = False  # until it is sent: the guard may stop it
         start = self._clock.monotonic()
         try:
+            if mutation and trace is not None:
+                # A credential refresh inside the SDK is a round trip to the metadata service
+                # or STS: done before the fencing check, so the check stays right before sending.
+                self._gateway.ready()
+                trace.check()
+            # The lease check again, inside the SDK's transport after signing (cloud/sdk.py).
+            last_check(trace.fence if mutation and trace is not None else None)
+            start = self._clock.monotonic()
+            counted = True
             reply = self._gateway.call(action, params, timeout_s=deadline.remaining())
         except ApiError as e:
             self._record(action, e.code, self._clock.monotonic() - start, e.request_id, trace)
             if errors.flow_controlled(e.code):
                 e.kept_slot = slot
-                self._budget.unsent(action, left_at)
+                counted = False
             raise
+        finally:
+            self._budget.answered(action, counted=counted)
         self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
         return dataclasses.replace(reply, sent_at=start)
 
-    def _depart(self, action: str, deadline: Deadline) -> float:
-        """Waits, if need be, until the call may leave (its slot came, but a late sender before
-        it may still be inside the gateway's second); when it left."""
-        while True:
-            wait, now = self._budget.sending(action)
-            if wait == 0.0:
-                return now
+    def _depart(self, action: str, deadline: Deadline) -> None:
+        """Waits, if need be, until the call may leave: its slot came, but calls before it
+        that left late or were answered late may still be inside the gateway's second."""
+        while (wait := self._budget.sending(action)) > 0.0:
             if deadline.remaining() - wait < MIN_CALL_S:
                 raise no_time_left(action, deadline.total_s)
             self._clock.sleep(wait)

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from failover.cloud import errors
-from failover.cloud.budget import ApiBudget, CallWindow, shared_budget
+from failover.cloud.budget import ANSWER_POLL_S, ApiBudget, CallWindow, shared_budget
 from failover.model import CloudError, ErrorKind, Priority
 from failover.ports import SystemClock
 from harness.clock import FakeClock
@@ -191,25 +191,32 @@ def test_a_moved_slot_leaves_the_window_count_unchanged() -> None:
     assert w.counted(5.0) == 1
 
 
-def test_a_late_sender_holds_back_the_calls_booked_after_it() -> None:
-    """Slots are booked on time, but a sender may wake late: the calls booked after its slot
-    wait until they are a window's span after what really left, as the gateway counts
-    arrivals (a late one ten calls back would otherwise share a second with them)."""
+def test_a_call_counts_until_a_span_after_its_answer() -> None:
+    """The gateway counts a call at some instant between its leaving and its answer: a late
+    sender, or a gateway that counted late (its own queue), must not put two slots' calls in
+    one of its seconds. Bookings stay slots; departures wait for the answered ones to age."""
     w = CallWindow(rate_per_s=10.0, burst=10)  # at most 10 calls in any 1 s
-    for t in [0.0] * 9 + [0.08] + [1.0] * 9:  # the first clump's tenth left 80 ms late
-        assert w.send_in(t) == 0.0
-        w.sent.append(t)
-    assert w.send_in(1.0) == pytest.approx(0.08)  # ten left within (0.0, 1.0]: wait for 1.08
-    assert w.send_in(1.08) == 0.0
+    for _ in range(10):
+        assert w.send_in(0.0) == 0.0
+        w.out += 1
+    assert w.send_in(0.5) == ANSWER_POLL_S  # ten out, none answered: only answers free places
+    for t in [0.02] * 9 + [0.3]:  # nine answered at once, the tenth 300 ms later
+        w.out -= 1
+        w.answered.append(t)
+    assert w.send_in(1.02) == 0.0  # the nine aged out
+    w.out += 1
+    for _ in range(8):
+        w.out += 1
+    assert w.send_in(1.02) == pytest.approx(0.28)  # the late answer counts until 1.3
 
 
 def test_departures_are_noted_and_a_refused_call_is_not_counted() -> None:
     clock = FakeClock()
     b = ApiBudget(rate_per_s=2.0, burst=2, reserve_share=0.0, clock=clock)
-    assert b.sending("A") == (0.0, clock.monotonic())
-    refused_at = b.sending("A")[1]
-    wait, _ = b.sending("A")
-    assert wait == pytest.approx(1.0)  # two left within the 1 s window
-    b.unsent("A", refused_at)  # flow control refused it: the gateway did not count it
-    assert b.sending("A")[0] == 0.0
-    assert b.sending("B")[0] == 0.0  # each action on its own
+    assert b.sending("A") == 0.0
+    b.answered("A", counted=True)
+    assert b.sending("A") == 0.0
+    assert b.sending("A") == pytest.approx(1.0)  # one answered now, one out: wait for the first
+    b.answered("A", counted=False)  # flow control refused it: the gateway did not count it
+    assert b.sending("A") == 0.0
+    assert b.sending("B") == 0.0  # each action on its own
