@@ -26,7 +26,6 @@ from typing import Any
 
 import yaml
 
-from failover.cloud.adapter import JITTER_MARGIN
 from failover.cloud.budget import SHARED, ApiBudget
 from failover.ports import SystemClock
 from harness.replicas import Fleet
@@ -136,7 +135,7 @@ def config(spec: ScaleSpec, *, zk_hosts: str, root: str, endpoint: str, tcp_port
 
 def routine_share_per_s(spec: ScaleSpec) -> dict[str, float]:
     """What each replica's budget allows per second of routine calls, by shared action."""
-    budget = ApiBudget(spec.api_rate_per_s * JITTER_MARGIN, spec.api_rate_per_s, 0.3,
+    budget = ApiBudget(spec.api_rate_per_s, spec.api_rate_per_s, 0.3,
                        clock=SystemClock())
     budget.set_replicas(spec.replicas)
     return {a: round(budget.routine_rate(a), 2) for a in sorted(SHARED)}

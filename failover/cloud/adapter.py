@@ -29,11 +29,6 @@ from failover.ports import Clock, SystemClock
 INSTANCE_TYPES_MAX = 10
 
 
-# The gateway counts calls in a sliding second as they arrive; calls paced at exactly the
-# limit arrive with a few ms of jitter and one in ten is refused. Pacing 5 % under the limit
-# absorbs ~50 ms of arrival jitter: with the budget's window, a second and 53 ms between a call
-# and the burst-th after it.
-JITTER_MARGIN = 0.95
 # The calls of a failover and of its checks: their call and throttle series exist from the
 # start (at 0), so the throttling alert and runbook see "none yet" instead of nothing.
 FAILOVER_ACTIONS = (
@@ -62,7 +57,7 @@ class EcsCloud(CloudMoves):
         self.region = cfg.region
         self.endpoint = cfg.endpoint
         self.budget = budget or shared_budget(
-            cfg.api_rate_per_s * JITTER_MARGIN, cfg.api_burst, cfg.failover_reserve, clock=clock
+            cfg.api_rate_per_s, cfg.api_burst, cfg.failover_reserve, clock=clock
         )
         gw = gateway if gateway is not None else SdkGateway(cfg, environ=environ)
         metrics.expose_api_actions(FAILOVER_ACTIONS)

@@ -3,10 +3,15 @@
 Alibaba Cloud throttles per action and account, counting the calls of each second, so
 one replica's health polls could otherwise spend the quota a failover needs at the worst
 moment. Each action may make at most `burst` calls in any `burst / rate_per_s` seconds
-(with burst = the account's calls per second, exactly the gateway's own count, with the
-adapter's slack in the rate). A token bucket of the same rate and burst lets `burst` go at
-once and then `rate_per_s` more within that second: twice what a gateway counting a second
-allows. A share of the window (the reserve) is for `Priority.FAILOVER` calls only: routine
+(with burst = the account's calls per second, exactly the gateway's own count). Slots are
+booked in that window; a call whose slot came still waits while `burst` calls may yet be
+counted within the span before it: the gateway counts a call at some instant between its
+leaving and its answer, so each counts here until a span after its answer (`CallWindow.out`,
+`answered`). That holds whatever the jitter of senders waking, of the network or of the
+gateway's own queue, where a fixed margin under the rate (5 %, before) only absorbed ~50 ms
+and cost 5 % of a zone outage's pace. A token bucket of the same rate and burst lets `burst`
+go at once and then `rate_per_s` more within that second: twice what a gateway counting a
+second allows. A share of the window (the reserve) is for `Priority.FAILOVER` calls only: routine
 calls stop at the reserve line and wait for a slot, as long as their caller allows, then give
 up with a retryable "local API budget exhausted" error.
 

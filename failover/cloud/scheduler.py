@@ -60,8 +60,8 @@ ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
 # A sender takes a booked call this long before its slot and sleeps the rest itself: the loop's
-# hand-off (a busy turn, a thread waking) must not make calls late and then bunched, which a
-# gateway counting a sliding second refuses (the budget's 5 % margin absorbs ~50 ms of jitter).
+# hand-off (a busy turn, a thread waking) must not make calls late (a late call holds back
+# the next slot's: the budget counts each until a span after its answer).
 HANDOFF_S = 0.05
 # The threads calls are sent on (the SDK blocks): one fixed pool for the process, whichever
 # adapter (or test) sends; it starts its threads only when calls come.
