@@ -59,9 +59,8 @@ Move = EniRead | Detach | Attach | Stop | Start | Command
 ROUNDS_AT_ONCE = 2.0
 SENDERS = 32  # calls in flight at once (a zone outage: ~5 actions at the budget's rate)
 IDLE_S = 1.0  # the longest pause while waits are under way (answers wake the loop sooner)
-# A sender takes a booked call this long before its slot and sleeps the rest itself: the loop's
-# hand-off (a busy turn, a thread waking) must not make calls late (a late call holds back
-# the next slot's: the budget counts each until a span after its answer).
+# A sender takes a booked call this long before its slot and sleeps the rest itself: a late
+# hand-off (a busy turn, a thread waking) would make the call late, and the next slot's too.
 HANDOFF_S = 0.05
 # The threads calls are sent on (the SDK blocks): one fixed pool for the process, whichever
 # adapter (or test) sends; it starts its threads only when calls come.
@@ -322,8 +321,7 @@ class Scheduler:
             return
         ids: set[str] = set()
         batch: list[Wait] = []
-        # A move's looks first (a sweep's reads are no one's step), then the due ones; the
-        # others ride along.
+        # Moves' looks before a sweep's reads (no one's step), the due first; the rest ride along.
         for w in sorted(looking, key=lambda w: (isinstance(w.move, EniRead) and w.move.sweep, w.at)):
             if w.key() in ids or len(ids) < BATCH[target]:
                 ids.add(w.key())
