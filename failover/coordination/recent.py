@@ -1,10 +1,13 @@
 """A ZooKeeper read kept for a moment: the leader's tick asks for the same small lists
-(live replicas, pauses, drill requests) twenty times a second.
+(live replicas, pauses) twenty times a second.
 
-Read each time, those were four round trips a tick, about 80 a second: the replica's and the
+Read each time, those were three round trips a tick, about 60 a second: the replica's and the
 server's CPU for lists that change when an operator acts or a replica comes or goes. Kept for
 `MAX_AGE_S`, a change made elsewhere is seen that much later at most; a change made through
-the same object (`forget`) is seen at the next read.
+the same object (`forget`) is seen at the next read. Drill requests are still read every
+tick: a claim made up to a quarter of a second later widened the window in which a leader
+that loses office between its claim and its answer leaves a request claimed and unanswered
+(benchmarks/results/NOTES.md, stop 24).
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-# Against the tick's 50 ms: a pause, a drill request or a replica's departure seen within a
-# quarter of a second more, for a fifth of the reads.
+# Against the tick's 50 ms: a pause or a replica's departure seen within a quarter of a second
+# more, for a fifth of the reads.
 MAX_AGE_S = 0.25
 
 

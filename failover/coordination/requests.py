@@ -23,7 +23,6 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotE
 from failover.coordination.codec import Undecodable, decode, decode_request, encode
 from failover.coordination.fencing import fenced_commit
 from failover.coordination.layout import check_name
-from failover.coordination.recent import Recent
 from failover.coordination.session import ZkSession
 from failover.model import NotLeader
 from failover.records import DrillRequest, FencingToken, RequestStatus
@@ -41,10 +40,8 @@ class ZkRequests:
         self._keep_s = keep_s
         self._now = now
         self._fence = fence
-        self._recent = Recent(self._read_pending)
 
     def submit(self, request: DrillRequest) -> None:
-        self._recent.forget()
         coord = self._coord
         check_name("group", request.group)
         if request.expires_at <= request.created_at:
@@ -57,11 +54,7 @@ class ZkRequests:
             raise ValueError(f"request id {request.id!r} already exists") from None
 
     def pending(self) -> list[DrillRequest]:
-        """Unexpired, unclaimed requests, oldest first; sweeps expired ones. A request written
-        or claimed by another process is seen within `recent.MAX_AGE_S`."""
-        return self._recent.get()
-
-    def _read_pending(self) -> list[DrillRequest]:
+        """Unexpired, unclaimed requests, oldest first; sweeps expired ones."""
         coord = self._coord
         ids = coord.children(coord.layout.requests)
         got = coord.many(coord.client.get_async, [(coord.layout.request(i),) for i in ids])
@@ -87,7 +80,6 @@ class ZkRequests:
         return sorted(out, key=lambda r: (r.created_at, r.id))
 
     def claim(self, request_id: str, token: FencingToken) -> bool:
-        self._recent.forget()  # claimed or not, it must not be read as pending from before
         coord = self._coord
         found = coord.get_or_none(coord.layout.request(request_id))
         if found is None:
@@ -177,7 +169,6 @@ class ZkRequests:
             changed.wait(min(left, 1.0))
 
     def _delete(self, request_id: str) -> None:
-        self._recent.forget()
         coord = self._coord
         if self._fence is None:
             # NotEmpty: a claim or result landed meanwhile; the next sweep decides again.
