@@ -20,7 +20,6 @@ throttle, and a bound below that is one no controller could meet.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
 from typing import Any
@@ -28,12 +27,11 @@ from typing import Any
 from failover.sim.registry import OPS
 from harness.chaos import ChaosSystem, Group, Spec, trial_timing
 from harness.chaos_events import eni_moves, percentile, script_kind
+from harness.scale_measure import counter_by, scrape
 from harness.trials import Progress, TrialResult, quiet
 from harness.waiting import wait_for
 
 GOAL_RATIO = 1.2
-_THROTTLED = re.compile(r'^failover_cloud_api_throttled_total\{action="([^"]+)"\} ([0-9.e+]+)$')
-_CALLS = re.compile(r'^failover_cloud_api_calls_total\{action="([^"]+)",code="([^"]+)"\} ([0-9.e+]+)$')
 
 
 def outage_spec(groups: int, qps: int) -> Spec:
@@ -51,19 +49,18 @@ def outage_spec(groups: int, qps: int) -> Spec:
     )
 
 
+def _by_replica(system: ChaosSystem, name: str, label: str) -> dict[str, Counter[tuple[str, ...]]]:
+    """One counter of each live replica's /metrics, by `label`."""
+    return {cid: counter_by(scrape(r, name), name, label)
+            for cid, r in system.f.replicas.items() if r.proc.poll() is None}
+
+
 def api_calls(system: ChaosSystem) -> Counter[str]:
     """Cloud API calls per action, summed over the live replicas' metrics."""
     out: Counter[str] = Counter()
-    for r in system.f.replicas.values():
-        if r.proc.poll() is not None:
-            continue
-        code, body = r.get("/metrics")
-        if code != 200:
-            continue
-        for line in body.splitlines():
-            m = _CALLS.match(line)
-            if m:
-                out[m.group(1)] += int(float(m.group(3)))
+    for counts in _by_replica(system, "failover_cloud_api_calls_total", "action").values():
+        for (action,), n in counts.items():
+            out[action] += n
     return out
 
 
@@ -258,11 +255,8 @@ def _timeline(recs: Any, t0: float) -> dict[str, str]:
 def _throttled(system: ChaosSystem) -> Counter[str]:
     """Each live replica's refused calls since it started, by replica and action."""
     out: Counter[str] = Counter()
-    for cid, r in system.f.replicas.items():
-        if r.proc.poll() is None:
-            code, body = r.get("/metrics")
-            for line in body.splitlines() if code == 200 else []:
-                m = _THROTTLED.match(line)
-                if m and float(m.group(2)) > 0:
-                    out[f"{cid} {m.group(1)}"] += int(float(m.group(2)))
+    for cid, counts in _by_replica(system, "failover_cloud_api_throttled_total", "action").items():
+        for (action,), n in counts.items():
+            if n > 0:
+                out[f"{cid} {action}"] += n
     return out
