@@ -294,6 +294,14 @@ class Requests(Protocol):
 
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None: ...
 
+    def unanswered(self) -> list[DrillRequest]:
+        """Claimed requests with no result, oldest first."""
+        ...
+
+    def settle(self, request_id: str, failover_id: str | None, message: str) -> bool:
+        """Writes a result only where none is; True if this call wrote it."""
+        ...
+
 
 class RequestDesk(Protocol):
     """The operator's side of drill requests: `failover drill` submits one and waits."""

@@ -101,6 +101,41 @@ class ZkRequests:
         log.info("claimed drill request %s", request_id, extra={"epoch": token.epoch})
         return True
 
+    def unanswered(self) -> list[DrillRequest]:
+        """Claimed requests with no result, oldest first (the leader answers them: see
+        `engine/orphans.py`)."""
+        coord = self._coord
+        ids = coord.children(coord.layout.requests)
+        kids = coord.many(coord.client.get_children_async, [(coord.layout.request(i),) for i in ids])
+        claim, result = (p.rsplit("/", 1)[1] for p in (coord.layout.claim("x"), coord.layout.result("x")))
+        left = [i for i, k in zip(ids, kids, strict=True)
+                if isinstance(k, list) and claim in k and result not in k]
+        got = coord.many(coord.client.get_async, [(coord.layout.request(i),) for i in left])
+        out = []
+        for res in got:
+            if isinstance(res, NoNodeError):
+                continue
+            if isinstance(res, Exception):
+                raise res
+            with contextlib.suppress(Undecodable):  # pending()'s sweep deletes it
+                out.append(decode_request(res[0]))
+        return sorted(out, key=lambda r: (r.created_at, r.id))
+
+    def settle(self, request_id: str, failover_id: str | None, message: str) -> bool:
+        """Writes a result where none is (fenced like `set_result`); True if this one wrote it.
+        Never overwrites: a failover's own run may have answered meanwhile."""
+        coord = self._coord
+        path = coord.layout.result(request_id)
+        body = encode({"failover_id": failover_id, "message": message, "at": self._now()})
+        try:
+            if self._fence is None:
+                coord.call(coord.client.create_async, path, body)
+            else:
+                fenced_commit(coord, self._fence(), lambda tx: tx.create(path, body), f"result of {path}")
+        except (NodeExistsError, NoNodeError):  # answered meanwhile, or the request is gone
+            return False
+        return True
+
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None:
         """Raises NotLeader (StaleEpoch) when this replica may not write it any more."""
         coord = self._coord

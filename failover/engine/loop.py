@@ -44,6 +44,7 @@ from failover.engine.ledger import Ledger
 from failover.engine.loading import GroupLoader
 from failover.engine.memo import Sources, TickMemo
 from failover.engine.observe import EniObserver
+from failover.engine.orphans import OrphanSweep
 from failover.engine.view import EniSeen, GroupView
 from failover.model import NotLeader
 from failover.ports import Observations, Requests
@@ -88,6 +89,7 @@ class Engine:
         self._in_office = False
         self._office_at = 0.0  # monotonic: when this leader last took office
         self._told_waiting: set[str] = set()  # groups whose resume waits for readiness (logged once)
+        self._orphans = OrphanSweep()  # drill requests a claimer left unanswered
         # Without an observer of its own thread (unit tests), the engine reads the ENIs each tick.
         self._inline = observer is None
         self.observer = observer or EniObserver(cfg.groups, deps.cloud, deps.clock, interval_s=0.0)
@@ -155,6 +157,7 @@ class Engine:
         if not self._in_office:
             self._take_office()
             self._in_office = True
+        self._orphans.run_if_due(self.deps.clock.monotonic(), self.requests, self.deps.journal)
         self._refresh()
         paused = self.paused()
         snapshot = self.snapshot(paused)
@@ -177,6 +180,7 @@ class Engine:
         unfinished = {r.group: r for r in self.deps.journal.unfinished()}
         self._office_at = self.deps.clock.monotonic()
         self._told_waiting.clear()
+        self._orphans.took_office()
         self.ledger.take_office(states, unfinished, [g.name for g in self.cfg.groups], self._office_at)
         self.observer.wake()
         log.info("leading", extra={"groups": len(states), "unfinished": len(unfinished),
@@ -393,7 +397,4 @@ class Engine:
             log.warning("failover blocked", extra={"group": action.group, "reason": action.reason})
 
     def _group(self, name: str) -> GroupConfig | None:
-        for group in self.cfg.groups:
-            if group.name == name:
-                return group
-        return None
+        return next((group for group in self.cfg.groups if group.name == name), None)

@@ -297,6 +297,15 @@ class FakeRequests:
     def set_result(self, request_id: str, failover_id: str | None, message: str) -> None:
         self.results[request_id] = (failover_id, message)
 
+    def unanswered(self) -> list[DrillRequest]:
+        return [r for r in self.items.values() if r.id in self.claimed and r.id not in self.results]
+
+    def settle(self, request_id: str, failover_id: str | None, message: str) -> bool:
+        if request_id in self.results:
+            return False
+        self.results[request_id] = (failover_id, message)
+        return True
+
 
 class FakeInstanceTypes:
     """DescribeInstanceTypes: every type allows 3 ENIs and 10 IPs unless told otherwise."""

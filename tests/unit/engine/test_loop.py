@@ -6,12 +6,15 @@ import itertools
 import time
 from typing import Any, NoReturn
 
+import pytest
+
 from failover import metrics
 from failover.config import Config, parse
 from failover.engine.actions import Block
 from failover.engine.decide import Kind
 from failover.engine.execute import Collaborators
 from failover.engine.loop import Engine
+from failover.engine.orphans import NOT_STARTED, SWEEP_S
 from failover.model import CallTrace, CommandResult, EniState, GuestNetwork, Result
 from failover.records import DrillRequest
 from harness.clock import FakeClock
@@ -121,6 +124,33 @@ def test_drill_executes_exactly_once_and_reports_back() -> None:
     drills = [x for x in r.journal.history("g0") if x.request_id == "req-1"]
     assert len(drills) == 1
     assert r.req.results["req-1"] == (drills[0].id, "completed")
+
+
+def test_a_claim_left_unanswered_is_answered_from_the_journal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A claim a former leader left unanswered is answered on taking office; one this leader
+    left (its journal write failed after the claim) at the next look, SWEEP_S later."""
+    r = Rig()
+    r.votes("i-a", True)
+    r.votes("i-b", True)
+    now = r.clock.now()
+    r.req.submit(DrillRequest("req-1", "g0", None, now, now + 60, "ops"))
+    assert r.req.claim("req-1", r.lead.fence())  # a former leader's claim, nothing begun
+    r.engine.tick()
+    assert r.req.results["req-1"] == (None, NOT_STARTED)
+    r.req.submit(DrillRequest("req-2", "g0", None, now, now + 60, "ops"))
+
+    def lost(*_: Any) -> NoReturn:
+        raise ConnectionError("journal write lost")
+
+    monkeypatch.setattr(r.journal, "begin", lost)
+    with pytest.raises(ConnectionError):
+        r.engine.tick()  # claimed, then the journal write failed
+    assert "req-2" not in r.req.results and not r.journal.history("g0")
+    r.engine.tick()
+    assert "req-2" not in r.req.results  # the next look is SWEEP_S away
+    r.clock.t += SWEEP_S
+    r.engine.tick()
+    assert r.req.results["req-2"] == (None, NOT_STARTED)
 
 
 def test_zone_outage_moves_every_group_with_bounded_concurrency() -> None:
