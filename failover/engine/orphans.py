@@ -26,8 +26,9 @@ log = logging.getLogger("failover.engine")
 # How often the leader looks for them, besides on taking office (when they arise). A look is
 # one ZooKeeper list and, only when some request is claimed and unanswered, a read of each.
 SWEEP_S = 5.0
-NOT_STARTED = ("not started: the leader that claimed it lost office or failed before starting "
-               "the failover; run the drill again")
+# `failover drill` prints it after "drill not started: ".
+NOT_STARTED = ("the leader that claimed it lost office or failed before starting the failover; "
+               "run the drill again")
 
 
 def answer(request: DrillRequest, records: Sequence[FailoverRecord]) -> tuple[str | None, str]:
