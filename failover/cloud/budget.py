@@ -118,13 +118,13 @@ class CallWindow:
         oldest = self.times[max(0, min(n - 1, n - int(allowed)))]
         return max(_EPS, oldest + self.span_s - now, paced)
 
-    def send_in(self, now: float) -> float:
-        """How long until a call may leave with fewer than `burst` calls the gateway may still
-        count within the span before it: each counts until a span after its answer (0: it may
-        go now; `ANSWER_POLL_S` when only answers to come would free a place)."""
+    def send_in(self, now: float, limit: int | None = None) -> float:
+        """How long until a call may leave with fewer than `limit` (else `burst`) calls the
+        gateway may still count within the span before it: each counts until a span after its
+        answer (0: it may go now; `ANSWER_POLL_S` when only answers to come would free a place)."""
         while self.answered and self.answered[0] <= now - self.span_s + _EPS:
             self.answered.popleft()
-        over = self.out + len(self.answered) - self.burst + 1  # places that must free first
+        over = self.out + len(self.answered) - (limit or self.burst) + 1  # places to free first
         if over <= 0:
             return 0.0
         if over > len(self.answered):
@@ -238,12 +238,16 @@ class ApiBudget:
             self._window(action).move(slot_at, now)
             return now
 
-    def sending(self, action: str) -> float:
+    def sending(self, action: str, priority: Priority) -> float:
         """A call of `action` whose slot came: 0 if it may leave now (noted as out: tell
-        `answered`), else how long to wait before asking again."""
+        `answered`), else how long to wait before asking again. A routine call of a shared
+        read counts against this replica's share, not its whole window: a follower's window
+        is its share plus the leader's reserve, which only the leader's failover calls use,
+        and n replicas' routine calls must not pass the account's limit in any second."""
         with self._lock:
             w = self._window(action)
-            wait = w.send_in(self._clock.monotonic())
+            shared = priority is not Priority.FAILOVER and action in SHARED
+            wait = w.send_in(self._clock.monotonic(), self.routine_calls(action) if shared else None)
             if wait == 0.0:
                 w.out += 1
             return wait

@@ -71,7 +71,7 @@ class Caller:
             slot = self._clock.monotonic()
         else:
             slot = self._budget.requeue(action, kept)
-        self._depart(action, deadline)
+        self._depart(action, priority, deadline)
         counted = False  # until it is sent: the guard may stop it
         start = self._clock.monotonic()
         try:
@@ -96,10 +96,10 @@ class Caller:
         self._record(action, "OK", self._clock.monotonic() - start, reply.request_id, trace)
         return dataclasses.replace(reply, sent_at=start)
 
-    def _depart(self, action: str, deadline: Deadline) -> None:
+    def _depart(self, action: str, priority: Priority, deadline: Deadline) -> None:
         """Waits, if need be, until the call may leave: its slot came, but calls before it
         that left late or were answered late may still be inside the gateway's second."""
-        while (wait := self._budget.sending(action)) > 0.0:
+        while (wait := self._budget.sending(action, priority)) > 0.0:
             if deadline.remaining() - wait < MIN_CALL_S:
                 raise no_time_left(action, deadline.total_s)
             self._clock.sleep(wait)

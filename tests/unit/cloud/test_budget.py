@@ -213,10 +213,25 @@ def test_a_call_counts_until_a_span_after_its_answer() -> None:
 def test_departures_are_noted_and_a_refused_call_is_not_counted() -> None:
     clock = FakeClock()
     b = ApiBudget(rate_per_s=2.0, burst=2, reserve_share=0.0, clock=clock)
-    assert b.sending("A") == 0.0
+    assert b.sending("A", Priority.FAILOVER) == 0.0
     b.answered("A", counted=True)
-    assert b.sending("A") == 0.0
-    assert b.sending("A") == pytest.approx(1.0)  # one answered now, one out: wait for the first
+    assert b.sending("A", Priority.FAILOVER) == 0.0
+    assert b.sending("A", Priority.FAILOVER) == pytest.approx(1.0)  # one answered now, one out: wait for the first
     b.answered("A", counted=False)  # flow control refused it: the gateway did not count it
-    assert b.sending("A") == 0.0
-    assert b.sending("B") == 0.0  # each action on its own
+    assert b.sending("A", Priority.FAILOVER) == 0.0
+    assert b.sending("B", Priority.FAILOVER) == 0.0  # each action on its own
+
+
+def test_a_shared_reads_routine_calls_leave_within_the_replicas_share() -> None:
+    """Three replicas: each may have its routine share of a shared read counted by the gateway
+    at once, whatever answers come late; the rest of its window is the leader's failover
+    calls' only."""
+    b = ApiBudget(rate_per_s=20.0, burst=20, reserve_share=0.3, clock=FakeClock())
+    b.set_replicas(3)
+    share = b.routine_calls("DescribeNetworkInterfaces")
+    assert share == 4
+    for _ in range(share):
+        assert b.sending("DescribeNetworkInterfaces", Priority.ROUTINE) == 0.0
+    assert b.sending("DescribeNetworkInterfaces", Priority.ROUTINE) == ANSWER_POLL_S
+    assert b.sending("DescribeNetworkInterfaces", Priority.FAILOVER) == 0.0
+    assert b.sending("DetachNetworkInterface", Priority.ROUTINE) == 0.0  # the leader's alone

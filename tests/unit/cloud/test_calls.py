@@ -243,7 +243,7 @@ def test_a_call_whose_slot_came_waits_while_a_late_departure_fills_its_window() 
     gw = Scripted(clock, [{"RequestId": "RID-OK"}], latency_s=0.0)
     budget = ApiBudget(1.0, 1, 0.0, clock=clock)  # one call a second
     caller = Caller(gw, budget, clock, random.Random(7))
-    budget.sending("UnitLate")  # a call left now, its sender late for an earlier slot...
+    budget.sending("UnitLate", Priority.FAILOVER)  # a call left now, its sender late for an earlier slot...
     budget.answered("UnitLate", counted=True)  # ...and was answered at once
     clock.sleep(0.3)
     t0 = clock.monotonic()
