@@ -95,16 +95,10 @@ STOP_NOTICE = Config("defaults-stop-notice", "1''", "as (1), the member's signed
 def apply(lab: Lab, cfg: Config, say: bench.Say) -> FailoverSide:
     """Every controller restarted with this row's settings; back to a healthy group."""
     say(f"[{cfg.id}] ours: {cfg.ours()}; keepalived: {cfg.keepalived()}")
-    guest = render.stop_notice_guest(lab.spec) if cfg.stop_notice else {}
-    if not guest:
-        lab.sim("unstage", {})  # row (1'')'s staged triggers would configure the NIC in this row
-    lab.restart_controllers(health=cfg.health(), cloud={"poll_dense_s": render.product_poll_dense_s()},
-                            status_interval_s=cfg.status_interval_s, guest=guest)
-    if guest:
-        # Staged after the restart (provision reads this config), then the replicas restarted
-        # again: they read the members' key tags when they start (then every minute).
-        lab.failover_cli("provision", "--yes", "--restage", timeout_s=120, check=True)
-        lab.restart_controllers(status_interval_s=cfg.status_interval_s)
+    # Row (1'')'s staged triggers must not configure the NIC in the other rows.
+    lab.restart_with_guest(render.stop_notice_guest(lab.spec) if cfg.stop_notice else {},
+                           health=cfg.health(), cloud={"poll_dense_s": render.product_poll_dense_s()},
+                           status_interval_s=cfg.status_interval_s)
     side = FailoverSide(lab)
     side.wait_ready(60.0)
     return side

@@ -110,17 +110,10 @@ def realistic(lab: Lab, runs: int, scale: float, seeds: tuple[int, ...], out_dir
     paths: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     try:
         for path, guest in (("runcommand", {}), ("prestaged", PRESTAGED)):
-            # The product's own poll plans and step timeouts.
-            lab.restart_controllers(health=health, policy=REALISTIC_POLICY, cloud={"poll_dense_s": None},
-                                    guest=guest)
-            if not guest:
-                lab.sim("unstage", {})  # an earlier part's staged triggers would serve this path
-            if guest:
-                # --restage: the tags an earlier staging left say "staged" after the unstage.
-                staged = lab.failover_cli("provision", "--yes", "--restage", timeout_s=120)
-                if staged.returncode != 0:
-                    raise netns.LabError(f"failover provision: exit {staged.returncode}: "
-                                         f"{(staged.stdout + staged.stderr)[-400:]}")
+            # The product's own poll plans and step timeouts; an earlier part's staged triggers
+            # must not serve the RunCommand path.
+            lab.restart_with_guest(guest, health=health, policy=REALISTIC_POLICY,
+                                   cloud={"poll_dense_s": None})
             say(f"  guest path {path}")
             paths[path] = _seeds(lab, runs, scale, seeds, out_dir_name, say, path)
     finally:

@@ -109,6 +109,21 @@ class Lab:
         for c in self.spec.controllers:
             self.start_controller(c.controller_id)
 
+    def restart_with_guest(self, guest: dict[str, Any], health: dict[str, Any] | None = None,
+                           policy: dict[str, Any] | None = None, cloud: dict[str, Any] | None = None,
+                           status_interval_s: float | None = None) -> None:
+        """`restart_controllers` with `guest`, the members' staged configuration made to match
+        it: unstaged without one (an earlier staging's triggers would configure the NIC), else
+        staged by `provision --restage` (the tags an earlier staging left say "staged" after an
+        unstage; provision reads the config the restart wrote) and every replica restarted once
+        more: they read the members' key tags when they start (then every minute only)."""
+        if not guest:
+            self.sim("unstage", {})
+        self.restart_controllers(health, policy, cloud, status_interval_s, guest)
+        if guest:
+            self.failover_cli("provision", "--yes", "--restage", timeout_s=120, check=True)
+            self.restart_controllers(status_interval_s=status_interval_s)
+
     def _spawn(self, name: str, ns: str, argv: list[str], env: dict[str, str] | None = None,
                cwd: str | None = None) -> int:
         proc = netns.spawn(ns, argv, self.dir / f"{name}.log", env=child_env(env), cwd=cwd)
