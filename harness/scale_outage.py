@@ -22,6 +22,7 @@ from kazoo.exceptions import KazooException
 from failover.config import PolicyConfig
 from harness.chaos import Group, journal_records
 from harness.chaos_events import eni_moves
+from harness.outage_path import last_group_path
 from harness.scale import Progress, ScaleSystem, Snapshot, member_ip, served_ips, world
 from harness.scale_measure import is_throttled
 from harness.trials_scale import emulated_floors, outage_figures
@@ -95,4 +96,5 @@ def run_outage(system: ScaleSystem, n: int, progress: Progress) -> dict[str, Any
                              sum(throttled.values()))
     progress(f"outage: {n} groups in {figures['span_s']} s (bound {figures['lower_bound_s']} s, "
              f"ratio {figures['ratio']}, {figures['throttled_calls']} throttled)")
+    figures["last_group"] = last_group_path(events, groups, recs)
     return {"failures": failures, "figures": figures, "throttled_by_replica": throttled}

@@ -27,6 +27,7 @@ from typing import Any
 from failover.sim.registry import OPS
 from harness.chaos import ChaosSystem, Group, Spec, trial_timing
 from harness.chaos_events import eni_moves, percentile, script_kind
+from harness.outage_path import last_group_path
 from harness.scale_measure import counter_by, scrape
 from harness.trials import Progress, TrialResult, quiet
 from harness.waiting import wait_for
@@ -121,6 +122,7 @@ def zone_outage(system: ChaosSystem, qps: int, progress: Progress = quiet) -> Tr
     result.figures = outage_figures(qps, failed_at, recs, floors, trial_timing(system.spec.timing),
                                     calls, sum(throttled.values()))
     result.figures["throttled_by_replica_action"] = dict(sorted(throttled.items()))
+    result.figures["last_group"] = last_group_path(events, system.groups, recs)
     span, bound = result.figures["span_s"], result.figures["lower_bound_s"]
     progress(f"trial 7: {n} groups in {span:.1f} s (bound {bound:.1f} s, ratio {span / bound:.2f})")
     return result.done()

@@ -203,7 +203,7 @@ def attach_network_interface(st: State, p: dict[str, str], now: float) -> dict[s
     _lag(st, eni, now)
     eni.instance = inst.id
     eni.device_index = next(i for i in range(1, len(used) + 2) if i not in used)
-    st.set_status("enis", eni, "Attaching", now, instance=inst.id)
+    st.set_status("enis", eni, "Attaching", now, instance=inst.id, mac=eni.mac)
     fate = st.draw("attach", eni.id)
     due = now + fate.duration_s
     if fate.fails:  # the profile's occasional failure: Attaching -> Available, never InUse

@@ -19,3 +19,10 @@ def test_zone_outage_every_group_fails_over_once(tmp_path: Path, zk_server: ZkCl
         assert all(system.holder_of(g) == g.members[1] for g in system.groups)
     assert result.failures == [], result.failures
     print(result.figures)
+    path = result.figures["last_group"]
+    marks = path["marks_s"]  # the last group's path: each mark in the order the cloud saw it
+    assert list(marks) == ["started", "detach_sent", "detached", "attach_sent", "attached",
+                           "command_sent", "command_done", "finished"], marks
+    assert path["cloud_transitions_s"] > 0 and path["controller_rest_s"] >= 0
+    assert path["before_detach_call_s"] + path["cloud_transitions_s"] + path["controller_rest_s"] == \
+        pytest.approx(marks["finished"] - marks["started"], abs=0.03)
