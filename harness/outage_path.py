@@ -24,8 +24,9 @@ _ENI_MARKS = {
 
 def last_group_path(events: list[dict[str, Any]], groups: list[Group],
                     recs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The last group to finish: its marks (s after the first failover began) and its time
-    split into the rate limit's queue, the cloud's transitions and the controller's rest."""
+    """The last group to finish: its marks (s after the first failover began: the cloud's, and
+    where each of its steps ended) and its time split into the rate limit's queue, the cloud's
+    transitions and the controller's rest."""
     t0 = min(float(r["started_at"]) for r in recs.values())
     name = max(recs, key=lambda n: float(recs[n]["finished_at"]))
     rec, eni = recs[name], next(g.eni for g in groups if g.name == name)
@@ -45,6 +46,9 @@ def last_group_path(events: list[dict[str, Any]], groups: list[Group],
             invocation, marks["command_sent"] = rid, t
         elif kind == "records" and rid == f"{invocation}/{rec['to']}" and e.get("to") in _RECORD_DONE:
             marks.setdefault("command_done", t)
+    for step in rec.get("steps") or []:  # where the controller's rest lies between the marks
+        if step.get("duration_s") is not None:
+            marks[f"{step['name']}_ended"] = float(step["started_at"]) + float(step["duration_s"]) - t0
     marks["finished"] = float(rec["finished_at"]) - t0
     cloud = sum(marks[b] - marks[a] for a, b in (("detach_sent", "detached"), ("attach_sent", "attached"),
                                                  ("command_sent", "command_done")) if a in marks and b in marks)
