@@ -85,8 +85,18 @@ def outage_text(outage: dict[str, Any] | None) -> str:
             f"{g(f.get('ratio_to_bound_plus_step_times'))} x the bound plus the emulated step times "
             f"({secs(f.get('bound_plus_step_times_s'), 1)}); throttled calls during it "
             f"{per(outage.get('throttled_by_replica') or {}, '{:.0f}')}; "
+            + last_group_text(f.get("last_group"))
             + ("checked from the cloud: each dead group's ENI moved once, to its standby, no other "
                "moved. " if not failures else f"FAILED: {'; '.join(failures)}. "))
+
+
+def last_group_text(path: dict[str, Any] | None) -> str:
+    """Where the last group's time went (`harness/outage_path.py`), when the run recorded it."""
+    if not path:
+        return ""
+    return (f"the last group: {secs(path.get('before_detach_call_s'), 2)} before its detach call "
+            f"went (the rate limit's queue), {secs(path.get('cloud_transitions_s'), 2)} the cloud's "
+            f"own transitions, {secs(path.get('controller_rest_s'), 2)} the controller's; ")
 
 
 def replica_rows(name: str, doc: dict[str, Any]) -> list[Row]:

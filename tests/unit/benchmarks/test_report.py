@@ -214,3 +214,15 @@ def test_a_runcommand_path_served_by_lent_triggers_is_called_out() -> None:
     assert "CAUTION" in report_rows.lent_triggers(real(0.45)) and "0.45 s" in report_rows.lent_triggers(real(0.45))
     assert report_rows.lent_triggers(real(0.0)) == ""
     assert report_rows.lent_triggers({}) == ""
+
+
+def test_a_fleet_outage_row_says_where_its_last_group_spent_its_time() -> None:
+    figures: dict[str, Any] = {"groups": 100, "span_s": 7.3, "ratio": 1.46, "throughput_bound_s": 5.0,
+                               "last_group": {"before_detach_call_s": 4.22, "cloud_transitions_s": 1.3,
+                                              "controller_rest_s": 1.07}}
+    outage = {"figures": figures, "throttled_by_replica": {"ctl-a": 0}}
+    text = report_rows.outage_text(outage)
+    assert ("the last group: 4.22 s before its detach call went (the rate limit's queue), 1.30 s "
+            "the cloud's own transitions, 1.07 s the controller's") in text
+    del figures["last_group"]  # a run from before the split was recorded
+    assert "last group" not in report_rows.outage_text(outage)
