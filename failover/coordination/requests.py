@@ -40,6 +40,7 @@ class ZkRequests:
         self._keep_s = keep_s
         self._now = now
         self._fence = fence
+        self._claimed: dict[str, float] = {}  # request id -> when the sweep deletes it (`pending`)
 
     def submit(self, request: DrillRequest) -> None:
         coord = self._coord
@@ -54,11 +55,20 @@ class ZkRequests:
             raise ValueError(f"request id {request.id!r} already exists") from None
 
     def pending(self) -> list[DrillRequest]:
-        """Unexpired, unclaimed requests, oldest first; sweeps expired ones."""
+        """Unexpired, unclaimed requests, oldest first; sweeps expired ones. A request seen
+        claimed is not read again (a claim is never taken back): answered ones are kept
+        `keep_s` for the CLI, and the leader asks every tick, so each kept request cost a read
+        a tick (20 a second) until its hour was up."""
         coord = self._coord
         ids = coord.children(coord.layout.requests)
-        got = coord.many(coord.client.get_async, [(coord.layout.request(i),) for i in ids])
         now = self._now()
+        listed = set(ids)
+        self._claimed = {i: at for i, at in self._claimed.items() if i in listed}
+        for rid, gone_at in list(self._claimed.items()):
+            if now >= gone_at:
+                self._delete(rid)
+        ids = [i for i in ids if i not in self._claimed]
+        got = coord.many(coord.client.get_async, [(coord.layout.request(i),) for i in ids])
         out = []
         for rid, res in zip(ids, got, strict=True):
             if isinstance(res, NoNodeError):
@@ -73,6 +83,8 @@ class ZkRequests:
                 self._delete(rid)
                 continue
             claimed = int(stat.numChildren) > 0
+            if claimed:
+                self._claimed[rid] = req.expires_at + self._keep_s
             if now >= req.expires_at + (self._keep_s if claimed else 0.0):
                 self._delete(rid)
             elif not claimed and now < req.expires_at:

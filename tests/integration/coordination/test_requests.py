@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -219,3 +220,30 @@ def test_listing_an_absent_znode_leaves_no_garbage_for_the_collector(zk_server: 
         assert unreachable < 50  # was ~25 objects per call (exception, traceback, frames, ...)
     finally:
         cli.close()
+
+
+def test_a_claimed_request_is_read_once_and_still_swept(zk_server: ZkCluster, zk_root: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leader asks for pending requests every tick; answered ones are kept `keep_s` for the
+    CLI. Each was read again every tick until then: now a claimed one is read once."""
+    with replicas(zk_server.hosts, zk_root, ["a"]) as reps:
+        tok = wait_for(reps["a"].leadership.fence, what="a token")
+        coord = reps["a"].session
+        requests = ZkRequests(coord, keep_s=0.5, fence=reps["a"].leadership.fence)
+        for rid in ("r1", "r2", "r3"):
+            requests.submit(drill(rid, ttl=0.2))
+        assert requests.claim("r1", tok) and requests.claim("r2", tok)
+        read: list[int] = []
+        many = coord.many
+
+        def counted(fn: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+            read.append(len(args))
+            return many(fn, args)
+
+        monkeypatch.setattr(coord, "many", counted)
+        assert [r.id for r in requests.pending()] == ["r3"]
+        assert [r.id for r in requests.pending()] == ["r3"]
+        assert read == [3, 1]  # the claimed two were read once
+        time.sleep(0.8)  # past r3's expiry and the claimed ones' keep
+        assert requests.pending() == []
+        assert not any(requests.status(rid).exists for rid in ("r1", "r2", "r3"))
