@@ -79,6 +79,10 @@ def holderless_gaps(events: Sequence[Event], eni: str) -> list[float]:
     return gaps
 
 
+# An invocation record's statuses once it ran its course (the emulator's `records` events).
+RECORD_DONE = frozenset({"Success", "Failed", "Timeout", "Aborted", "Error"})
+
+
 def script_kind(e: Event) -> str:
     """`configure`, `release` or `other`, from the generated header the guest scripts carry
     (older scripts: the helper files' marker lines, stripped since)."""

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.chaos import Group
-from harness.chaos_events import script_kind
+from harness.chaos_events import RECORD_DONE, script_kind
 
-_RECORD_DONE = frozenset({"Success", "Failed", "Timeout", "Aborted", "Error"})
-# The event that marks each point, as (kind, from, to); None matches any `from`.
+# The ENI event that marks each point, keyed (to, from); None matches any `from`.
 _ENI_MARKS = {
     ("Detaching", None): "detach_sent", ("Available", "Detaching"): "detached",
     ("Attaching", None): "attach_sent", ("InUse", "Attaching"): "attached",
@@ -44,7 +43,7 @@ def last_group_path(events: list[dict[str, Any]], groups: list[Group],
               and rec["to"] in (e.get("instances") or []) and script_kind(e) == "configure"
               and f"ENI {mac}" in str(e.get("script"))):
             invocation, marks["command_sent"] = rid, t
-        elif kind == "records" and rid == f"{invocation}/{rec['to']}" and e.get("to") in _RECORD_DONE:
+        elif kind == "records" and rid == f"{invocation}/{rec['to']}" and e.get("to") in RECORD_DONE:
             marks.setdefault("command_done", t)
     for step in rec.get("steps") or []:  # where the controller's rest lies between the marks
         if step.get("duration_s") is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from failover.sim.registry import OPS
 from harness.chaos import ChaosSystem, Group, Spec, trial_timing
-from harness.chaos_events import eni_moves, percentile, script_kind
+from harness.chaos_events import RECORD_DONE, eni_moves, percentile, script_kind
 from harness.outage_path import last_group_path
 from harness.scale_measure import counter_by, scrape
 from harness.trials import Progress, TrialResult, quiet
@@ -169,9 +169,6 @@ def outage_figures(qps: int, failed_at: float, recs: dict[str, dict[str, Any]],
     }
 
 
-_RECORD_DONE = frozenset({"Success", "Failed", "Timeout", "Aborted", "Error"})
-
-
 def emulated_floors(events: list[dict[str, Any]], groups: list[Group], detach_timeout_s: float) -> dict[str, float]:
     """Per group, the seconds the cloud itself spent moving it, from the event log: its ENI's
     Detaching and Attaching stretches and its configure commands' runs (created to done). The
@@ -204,7 +201,7 @@ def emulated_floors(events: list[dict[str, Any]], groups: list[Group], detach_ti
                 stops.setdefault(rid, []).append((stopping.pop(rid), t))
         elif kind == "invocations" and e.get("to") == "Created" and script_kind(e) == "configure":
             created[rid] = t
-        elif kind == "records" and e.get("to") in _RECORD_DONE:
+        elif kind == "records" and e.get("to") in RECORD_DONE:
             invoke, _, instance = rid.partition("/")
             if invoke in created and instance in member_group:
                 out[member_group[instance]] += t - created[invoke]
