@@ -64,7 +64,7 @@ class ZkRequests:
         now = self._now()
         listed = set(ids)
         self._claimed = {i: at for i, at in self._claimed.items() if i in listed}
-        for rid, gone_at in list(self._claimed.items()):
+        for rid, gone_at in self._claimed.items():  # `_delete` leaves the dict as it is
             if now >= gone_at:
                 self._delete(rid)
         ids = [i for i in ids if i not in self._claimed]

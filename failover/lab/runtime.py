@@ -119,7 +119,8 @@ class Lab:
         more: they read the members' key tags when they start (then every minute only)."""
         if not guest:
             self.sim("unstage", {})
-        self.restart_controllers(health, policy, cloud, status_interval_s, guest)
+        self.restart_controllers(health=health, policy=policy, cloud=cloud,
+                                 status_interval_s=status_interval_s, guest=guest)
         if guest:
             self.failover_cli("provision", "--yes", "--restage", timeout_s=120, check=True)
             self.restart_controllers(status_interval_s=status_interval_s)
